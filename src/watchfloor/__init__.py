@@ -1,0 +1,1 @@
+"""Watchfloor: an open-source operations center (NOC)."""

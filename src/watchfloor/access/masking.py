@@ -1,0 +1,138 @@
+"""PII masking for users without `noc:view_pii`.
+
+Rules (DESIGN.md): emails `j***@example.com`, phones `+1-***-***-1234` (every digit group but the
+country code and the last four digits starred), names `va***e` (two first letters, last letter).
+Payloads are masked by key name (name, email, phone, address, …) and, in any other string, by
+finding email addresses and phone numbers in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+EMAIL_RE = re.compile(r"(?<![\w.+-])([A-Za-z0-9._%+-]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# In free text only unambiguous phone numbers are masked: international (`+` then 8–15 digits
+# with separators) or North-American `(555) 123-4567` / `555-123-4567`. Dates and ids stay.
+PHONE_RE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}\d"
+    r"|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4})(?![\w])"
+)
+
+PII_KEYS = {
+    "name": "name",
+    "full_name": "name",
+    "first_name": "name",
+    "last_name": "name",
+    "officer": "name",
+    "officer_name": "name",
+    "officer_in_charge": "name",
+    "contact": "name",
+    "contact_name": "name",
+    "guard": "name",
+    "guard_name": "name",
+    "employee": "name",
+    "employee_name": "name",
+    "reporter": "name",
+    "assignee": "name",
+    "email": "email",
+    "mail": "email",
+    "contact_email": "email",
+    "phone": "phone",
+    "mobile": "phone",
+    "telephone": "phone",
+    "contact_phone": "phone",
+    "address": "address",
+    "street": "address",
+    "home_address": "address",
+}
+
+
+def mask_email(value: str) -> str:
+    local, _, domain = value.partition("@")
+    if not domain:
+        return mask_name(value)
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_phone(value: str) -> str:
+    """Keep the leading `+country` group and the last four digits; star the digits between."""
+    digits_seen = sum(ch.isdigit() for ch in value)
+    keep_tail = 4 if digits_seen > 4 else 0
+    out: list[str] = []
+    tail_start = digits_seen - keep_tail
+    index = 0
+    in_country = value.lstrip().startswith("+")
+    group_started = False
+    for ch in value:
+        if ch.isdigit():
+            if in_country or index >= tail_start:
+                out.append(ch)
+            else:
+                if not group_started:
+                    out.append("***")
+                group_started = True
+            index += 1
+        else:
+            if ch != "+":
+                in_country = False
+            group_started = False
+            out.append(ch)
+    return "".join(out)
+
+
+def mask_name(value: str) -> str:
+    parts = value.split()
+    if len(parts) > 1:
+        return " ".join(mask_name(p) for p in parts)
+    if len(value) <= 2:
+        return value[:1] + "***"
+    if len(value) <= 4:
+        return value[:1] + "***" + value[-1]
+    return value[:2] + "***" + value[-1]
+
+
+def mask_address(value: str) -> str:
+    return value[:3] + "***" if value else value
+
+
+MASKERS = {"name": mask_name, "email": mask_email, "phone": mask_phone, "address": mask_address}
+
+
+def mask_text(text: str) -> str:
+    """Mask emails and phone numbers found anywhere in free text."""
+    text = EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
+    return PHONE_RE.sub(_mask_phone_match, text)
+
+
+def _mask_phone_match(match: re.Match) -> str:
+    found = match.group(0)
+    digits = sum(ch.isdigit() for ch in found)
+    return mask_phone(found) if 8 <= digits <= 15 else found
+
+
+def mask_value(key: str | None, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: mask_value(k, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(key, v) for v in value]
+    if isinstance(value, str):
+        kind = PII_KEYS.get((key or "").lower())
+        if kind:
+            return MASKERS[kind](value)
+        return mask_text(value)
+    return value
+
+
+def mask_payload(payload: Any) -> Any:
+    """A masked copy of a JSON-like payload (dicts, lists, strings)."""
+    return mask_value(None, payload)
+
+
+def masked_for(user, payload: Any, *, can_view_pii: bool | None = None) -> Any:
+    """The payload as this user may see it."""
+    if can_view_pii is None:
+        from watchfloor.access.scope import Capability, has_capability
+
+        can_view_pii = has_capability(user, Capability.VIEW_PII)
+    return payload if can_view_pii else mask_payload(payload)

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from ninja import Schema
+from pydantic import StringConstraints
+
+from watchfloor.access.models import SourceKind
+from watchfloor.api.schemas import StrictIn
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class TenantOut(Schema):
+    id: int
+    slug: str
+    name: str
+
+
+class ScopeOut(Schema):
+    kind: str
+    client_ids: list[int]
+    site_ids: list[int]
+
+
+class MeOut(Schema):
+    id: int
+    username: str
+    full_name: str
+    email: str
+    tenant: TenantOut
+    roles: list[str]
+    capabilities: list[str]
+    scope: ScopeOut
+
+
+class TokenIn(StrictIn):
+    name: Label
+    expires_at: datetime | None = None
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str
+
+
+class TokenPage(Schema):
+    items: list[TokenOut]
+    next_cursor: str | None
+
+
+class IntegrationKeyIn(StrictIn):
+    name: Label
+    source: SourceKind
+    default_client_id: int | None = None
+    default_site_id: int | None = None
+    expires_at: datetime | None = None
+
+
+class IntegrationKeyOut(Schema):
+    id: int
+    name: str
+    source: str
+    prefix: str
+    default_client_id: int | None
+    default_site_id: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class IntegrationKeyCreated(IntegrationKeyOut):
+    key: str
+
+
+class IntegrationKeyPage(Schema):
+    items: list[IntegrationKeyOut]
+    next_cursor: str | None

@@ -1,0 +1,30 @@
+"""The one NinjaAPI object; each app contributes its router."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from watchfloor.access.api import router as access_router
+from watchfloor.api.auth import default_auth
+from watchfloor.api.errors import install_error_handlers
+from watchfloor.audit.api import router as audit_router
+from watchfloor.tenancy.api import router as tenancy_router
+
+api = NinjaAPI(
+    title="Watchfloor API",
+    version="1",
+    description=(
+        "Operations center API. Authenticate with `Authorization: Bearer <token>` "
+        "(create one with `watchfloor token create` or POST /api/v1/tokens) or the browser "
+        "session (send the CSRF token in `X-CSRFToken` on writes). Errors have one shape: "
+        '`{"error": {"code", "message", "fields"}}`. Lists are paginated by cursor: pass the '
+        "`next_cursor` of a page as `cursor`."
+    ),
+    urls_namespace="api-v1",
+    auth=default_auth(),
+    docs_url="/docs",
+)
+install_error_handlers(api)
+api.add_router("", tenancy_router)
+api.add_router("", access_router)
+api.add_router("", audit_router)

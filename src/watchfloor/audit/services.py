@@ -1,0 +1,82 @@
+"""Recording audit entries. Details must never carry PII: callers pass ids and codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, transaction
+
+from watchfloor.audit.context import current_request_context
+from watchfloor.audit.models import Action, AuditLog
+
+_SECRET_WORDS = ("password", "secret", "token", "key", "authorization")
+
+
+def _scrub(details: dict[str, Any]) -> dict[str, Any]:
+    """Drop values whose key names a secret: a last guard, callers should not pass them."""
+    return {
+        k: ("[redacted]" if any(w in k.lower() for w in _SECRET_WORDS) else v)
+        for k, v in details.items()
+    }
+
+
+def record(
+    action: Action | str,
+    *,
+    actor=None,
+    tenant=None,
+    entity=None,
+    entity_type: str = "",
+    entity_id: Any = "",
+    details: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Append one audit entry. IP and user agent come from the current request, if any."""
+    if entity is not None:
+        entity_type = entity_type or entity._meta.label_lower
+        entity_id = entity_id or entity.pk
+        tenant = tenant or getattr(entity, "tenant", None)
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        tenant = tenant or actor.tenant
+        actor_label = actor.get_username()
+    else:
+        actor = None
+        actor_label = ""
+    ctx = current_request_context()
+    return AuditLog.objects.create(
+        tenant=tenant,
+        actor=actor,
+        actor_label=actor_label,
+        action=str(action),
+        entity_type=entity_type,
+        entity_id=str(entity_id) if entity_id not in (None, "") else "",
+        details=_scrub(details or {}),
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+    )
+
+
+def purge_before(cutoff, *, batch_size: int = 5000) -> int:
+    """Remove audit entries older than `cutoff`, in bounded batches: the only way out.
+
+    On PostgreSQL the trigger refuses deletes unless the transaction sets
+    `watchfloor.audit_purge`; this function sets it for its own transactions only.
+    """
+    removed = 0
+    while True:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cur:
+                    cur.execute("SELECT set_config('watchfloor.audit_purge', 'on', true)")
+            ids = list(
+                AuditLog.objects.filter(created_at__lt=cutoff)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch_size]
+            )
+            if not ids:
+                return removed
+            # Raw delete: the queryset refuses deletes on purpose.
+            table = AuditLog._meta.db_table
+            with connection.cursor() as cur:
+                placeholders = ",".join(["%s"] * len(ids))
+                cur.execute(f"DELETE FROM {table} WHERE id IN ({placeholders})", ids)  # noqa: S608
+            removed += len(ids)

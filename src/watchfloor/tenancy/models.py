@@ -1,0 +1,128 @@
+"""Tenant → Client → Site, the users who belong to a tenant, and the tenant-scoping base."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+code_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    "Use letters, digits, '.', '_' and '-', starting with a letter or digit.",
+)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"Unknown time zone {value!r}.")
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    """A person or program account. Every non-superuser account belongs to one tenant."""
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="users"
+    )
+    phone = models.CharField(max_length=40, blank=True)
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Tenant | int | None):
+        if tenant is None:
+            return self.none()
+        return self.filter(tenant=tenant)
+
+
+class TenantScoped(models.Model):
+    """Base for every domain row: it carries its tenant, and its queryset filters by it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class ClientQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(active=True)
+
+
+class Client(TenantScoped):
+    code = models.CharField(max_length=50, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_clients"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "code"], name="client_code_unique_per_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+
+class SiteQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(active=True)
+
+
+class Site(TenantScoped):
+    code = models.CharField(max_length=50, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sites")
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=100, blank=True)
+    latitude = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)]
+    )
+    longitude = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    officer_in_charge = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="sites_in_charge"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SiteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "code"], name="site_code_unique_per_tenant")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "client"]),
+            models.Index(fields=["tenant", "city"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"

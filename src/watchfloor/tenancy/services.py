@@ -1,0 +1,102 @@
+"""Writes for tenancy: clients and sites. Capability checks happen in the caller (API, views)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from watchfloor.audit.models import Action
+from watchfloor.audit.services import record
+from watchfloor.tenancy.models import Client, Site, Tenant
+
+CLIENT_FIELDS = {"code", "name", "owner", "active"}
+SITE_FIELDS = {
+    "code",
+    "name",
+    "client",
+    "city",
+    "state",
+    "latitude",
+    "longitude",
+    "timezone",
+    "officer_in_charge",
+    "active",
+}
+
+
+def _check_same_tenant(tenant: Tenant, **related) -> None:
+    for field, obj in related.items():
+        if obj is None:
+            continue
+        if getattr(obj, "tenant_id", None) != tenant.id:
+            raise ValidationError({field: "Not found in this tenant."})
+
+
+def _audit_change(obj, *, actor, change: str, fields: list[str]) -> None:
+    record(
+        Action.CONFIG_CHANGE,
+        actor=actor,
+        entity=obj,
+        details={"change": change, "code": obj.code, "fields": sorted(fields)},
+    )
+
+
+def _apply(obj, values: dict[str, Any], allowed: set[str]) -> list[str]:
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValidationError({f: "Unknown field." for f in unknown})
+    for field, value in values.items():
+        setattr(obj, field, value)
+    return list(values)
+
+
+@transaction.atomic
+def create_client(tenant: Tenant, *, actor, **values) -> Client:
+    _check_same_tenant(tenant, owner=values.get("owner"))
+    client = Client(tenant=tenant)
+    fields = _apply(client, values, CLIENT_FIELDS)
+    client.full_clean()
+    client.save()
+    _audit_change(client, actor=actor, change="client.create", fields=fields)
+    return client
+
+
+@transaction.atomic
+def update_client(client: Client, *, actor, **values) -> Client:
+    _check_same_tenant(client.tenant, owner=values.get("owner"))
+    fields = _apply(client, values, CLIENT_FIELDS)
+    if not fields:
+        return client
+    client.full_clean()
+    client.save(update_fields=[*fields, "updated_at"])
+    _audit_change(client, actor=actor, change="client.update", fields=fields)
+    return client
+
+
+@transaction.atomic
+def create_site(tenant: Tenant, *, actor, **values) -> Site:
+    _check_same_tenant(
+        tenant, client=values.get("client"), officer_in_charge=values.get("officer_in_charge")
+    )
+    site = Site(tenant=tenant)
+    fields = _apply(site, values, SITE_FIELDS)
+    site.full_clean()
+    site.save()
+    _audit_change(site, actor=actor, change="site.create", fields=fields)
+    return site
+
+
+@transaction.atomic
+def update_site(site: Site, *, actor, **values) -> Site:
+    _check_same_tenant(
+        site.tenant, client=values.get("client"), officer_in_charge=values.get("officer_in_charge")
+    )
+    fields = _apply(site, values, SITE_FIELDS)
+    if not fields:
+        return site
+    site.full_clean()
+    site.save(update_fields=[*fields, "updated_at"])
+    _audit_change(site, actor=actor, change="site.update", fields=fields)
+    return site

@@ -1,0 +1,144 @@
+"""Shared fixtures: two tenants with clients, sites and one user per built-in role.
+
+The suite runs on SQLite by default and on PostgreSQL + Redis when DATABASE_URL / REDIS_URL are
+set. WATCHFLOOR_REQUIRE_POSTGRES=1 (set by .ci/run) turns the skip of PostgreSQL-only tests into
+a failure, so CI cannot pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+
+@pytest.fixture(autouse=True)
+def _fast_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.fixturenames.append("_require_postgres")
+
+
+@pytest.fixture
+def _require_postgres(db):
+    if connection.vendor == "postgresql":
+        return
+    if os.environ.get("WATCHFLOOR_REQUIRE_POSTGRES") == "1":
+        pytest.fail("WATCHFLOOR_REQUIRE_POSTGRES=1 but the suite is not running on PostgreSQL")
+    pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... to run it")
+
+
+class Estate:
+    """A tenant with two clients (two sites each) and one user per role."""
+
+    def __init__(self, slug: str):
+        from django.contrib.auth.models import Group
+
+        from watchfloor.access.services import assign_scope
+        from watchfloor.tenancy.models import Client, Site, Tenant, User
+
+        self.tenant = Tenant.objects.create(slug=slug, name=f"Tenant {slug}")
+        self.clients = [
+            Client.objects.create(tenant=self.tenant, code=f"{slug}-c{i}", name=f"Client {i}")
+            for i in (1, 2)
+        ]
+        self.sites = [
+            Site.objects.create(
+                tenant=self.tenant,
+                client=client,
+                code=f"{client.code}-s{j}",
+                name=f"Site {j} of {client.name}",
+                city=["Austin", "Denver"][j - 1],
+                state=["TX", "CO"][j - 1],
+                latitude=30.0 + j,
+                longitude=-97.0 - j,
+            )
+            for client in self.clients
+            for j in (1, 2)
+        ]
+        self.users = {}
+        for role in ("viewer", "operator", "supervisor", "executive", "admin"):
+            user = User.objects.create_user(
+                username=f"{slug}-{role}",
+                password="pw-" + role,
+                tenant=self.tenant,
+                email=f"{role}@{slug}.example.com",
+                first_name=role.capitalize(),
+                last_name="Person",
+            )
+            user.groups.add(Group.objects.get(name=role))
+            self.users[role] = user
+        # operator: first client; viewer: first site of the second client
+        assign_scope(self.users["operator"], clients=[self.clients[0]])
+        assign_scope(self.users["viewer"], sites=[self.sites[2]])
+
+    def user(self, role: str):
+        return self.users[role]
+
+
+@pytest.fixture
+def estate(db) -> Estate:
+    return Estate("acme")
+
+
+@pytest.fixture
+def other_estate(db) -> Estate:
+    return Estate("globex")
+
+
+@pytest.fixture
+def token_for():
+    """Issue an API token for a user; returns the Authorization header value."""
+    from watchfloor.access.services import create_api_token
+
+    def issue(user) -> str:
+        return "Bearer " + create_api_token(user, name="test").plain
+
+    return issue
+
+
+@pytest.fixture
+def api(client, token_for):
+    """A tiny JSON client: api(user).get(path) / .post(path, json)."""
+    import json as _json
+
+    class _Api:
+        def __init__(self, user=None, raw_auth=None):
+            self.headers = {}
+            if user is not None:
+                self.headers["HTTP_AUTHORIZATION"] = token_for(user)
+            if raw_auth is not None:
+                self.headers["HTTP_AUTHORIZATION"] = raw_auth
+
+        def _send(self, method, path, payload=None, raw=None):
+            body = raw if raw is not None else (_json.dumps(payload) if payload is not None else "")
+            return getattr(client, method)(
+                path, data=body, content_type="application/json", **self.headers
+            )
+
+        def get(self, path, **params):
+            return client.get(path, params, **self.headers)
+
+        def post(self, path, payload=None, raw=None):
+            return self._send("post", path, payload, raw)
+
+        def patch(self, path, payload=None, raw=None):
+            return self._send("patch", path, payload, raw)
+
+        def delete(self, path):
+            return self._send("delete", path)
+
+    return _Api
