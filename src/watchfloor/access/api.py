@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from watchfloor.access import services
 from watchfloor.access.capabilities import Capability
@@ -81,7 +81,7 @@ def create_token(request, data: TokenIn):
     issued = services.create_api_token(
         request.auth, name=data.name, expires_at=_future(data.expires_at, "expires_at")
     )
-    return 201, {**TokenOut.from_orm(issued.obj).model_dump(), "token": issued.plain}
+    return Status(201, {**TokenOut.from_orm(issued.obj).model_dump(), "token": issued.plain})
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut)
@@ -126,7 +126,7 @@ def create_integration_key(request, data: IntegrationKeyIn):
         default_site=site,
         expires_at=_future(data.expires_at, "expires_at"),
     )
-    return 201, {**IntegrationKeyOut.from_orm(issued.obj).model_dump(), "key": issued.plain}
+    return Status(201, {**IntegrationKeyOut.from_orm(issued.obj).model_dump(), "key": issued.plain})
 
 
 @router.get("/integration-keys/{key_id}", response=IntegrationKeyOut)

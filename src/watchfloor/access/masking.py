@@ -82,6 +82,8 @@ def mask_phone(value: str) -> str:
 
 
 def mask_name(value: str) -> str:
+    if not value.strip():
+        return value
     parts = value.split()
     if len(parts) > 1:
         return " ".join(mask_name(p) for p in parts)
@@ -111,13 +113,25 @@ def _mask_phone_match(match: re.Match) -> str:
     return mask_phone(found) if 8 <= digits <= 15 else found
 
 
+# Keys that end in one of these (`reporter_email`, `customerPhone`) are PII of that kind too;
+# names are matched exactly only, since `site_name` or `alert_name` are not about a person.
+PII_KEY_SUFFIXES = (("email", "email"), ("phone", "phone"), ("mobile", "phone"))
+
+
+def _kind_of(key: str | None) -> str | None:
+    lowered = (key or "").lower()
+    if lowered in PII_KEYS:
+        return PII_KEYS[lowered]
+    return next((kind for suffix, kind in PII_KEY_SUFFIXES if lowered.endswith(suffix)), None)
+
+
 def mask_value(key: str | None, value: Any) -> Any:
     if isinstance(value, dict):
         return {k: mask_value(k, v) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_value(key, v) for v in value]
     if isinstance(value, str):
-        kind = PII_KEYS.get((key or "").lower())
+        kind = _kind_of(key)
         if kind:
             return MASKERS[kind](value)
         return mask_text(value)

@@ -7,7 +7,7 @@ from ninja import Schema
 from pydantic import StringConstraints
 
 from watchfloor.access.models import SourceKind
-from watchfloor.api.schemas import StrictIn
+from watchfloor.api.schemas import StrictIn, UtcDatetime
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
@@ -37,7 +37,7 @@ class MeOut(Schema):
 
 class TokenIn(StrictIn):
     name: Label
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
 
 
 class TokenOut(Schema):
@@ -64,7 +64,7 @@ class IntegrationKeyIn(StrictIn):
     source: SourceKind
     default_client_id: int | None = None
     default_site_id: int | None = None
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
 
 
 class IntegrationKeyOut(Schema):

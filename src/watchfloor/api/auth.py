@@ -10,13 +10,18 @@ from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 
 
+def may_use_api(user) -> bool:
+    """An active account of an active tenant (superusers without a tenant use the admin)."""
+    return bool(
+        user is not None and user.is_active and user.tenant_id is not None and user.tenant.active
+    )
+
+
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
         user = authenticate_api_token(token)
-        if user is None:
+        if not may_use_api(user):
             record(Action.AUTH_FAILED, details={"path": request.path, "scheme": "bearer"})
-            return None
-        if user.tenant_id is None:
             return None
         request.user = user
         return user
@@ -25,11 +30,16 @@ class TokenAuth(HttpBearer):
 class TenantSessionAuth(SessionAuth):
     """The logged-in browser user, if they belong to a tenant. CSRF is checked on writes."""
 
+    def __call__(self, request: HttpRequest):
+        # Only a logged-in session is checked for CSRF: without one there is nothing to forge,
+        # and the caller must get 401 (not a CSRF 403) when no credential is valid.
+        if not getattr(request.user, "is_authenticated", False):
+            return None
+        return super().__call__(request)
+
     def authenticate(self, request: HttpRequest, key):
         user = super().authenticate(request, key)
-        if user is None or user.tenant_id is None:
-            return None
-        return user
+        return user if may_use_api(user) else None
 
 
 def default_auth():

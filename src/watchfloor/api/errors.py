@@ -37,8 +37,9 @@ def _field_path(loc: list | tuple) -> str:
     parts = [str(p) for p in loc]
     while parts and parts[0] in _LOCATION_PREFIXES:
         parts.pop(0)
-    # ninja nests the body under the parameter name (e.g. `payload`): drop that level too
-    if len(parts) > 1 and parts[0] in {"data", "item", "items_in", "body_in"}:
+    # ninja nests the body under the parameter name (e.g. `data`): drop that level too, so a
+    # body that is not an object at all is reported on `body`, not on a Python name
+    if parts and parts[0] in {"data", "item", "items_in", "body_in"}:
         parts.pop(0)
     return ".".join(parts) or "body"
 
@@ -52,6 +53,8 @@ def _message(err: dict) -> str:
     if kind == "json_invalid":
         return "Malformed JSON."
     msg = err.get("msg", "Invalid value.")
+    # a validator's ValueError comes as "Value error, <its message>": keep the message
+    msg = msg.removeprefix("Value error, ")
     return msg[:1].upper() + msg[1:] + ("" if msg.endswith(".") else ".")
 
 
@@ -63,16 +66,16 @@ def fields_from_ninja(errors: list[dict]) -> dict[str, str]:
 
 
 def install_error_handlers(api: NinjaAPI) -> None:
+    def respond(request: HttpRequest, status: int, code: str, message: str, fields=None):
+        # ninja's create_response takes the status as a keyword argument only
+        return api.create_response(request, error_body(code, message, fields), status=status)
+
     @api.exception_handler(NinjaValidationError)
     def on_validation(request: HttpRequest, exc: NinjaValidationError):
         fields = fields_from_ninja(exc.errors)
         if any(e.get("type") == "json_invalid" for e in exc.errors):
-            return api.create_response(
-                request, error_body("malformed_json", "The body is not valid JSON.", fields), 400
-            )
-        return api.create_response(
-            request, error_body("validation_error", "The request is not valid.", fields), 422
-        )
+            return respond(request, 400, "malformed_json", "The body is not valid JSON.", fields)
+        return respond(request, 422, "validation_error", "The request is not valid.", fields)
 
     @api.exception_handler(DjangoValidationError)
     def on_model_validation(request: HttpRequest, exc: DjangoValidationError):
@@ -82,19 +85,15 @@ def install_error_handlers(api: NinjaAPI) -> None:
             }
         else:
             fields = {"body": " ".join(exc.messages)}
-        return api.create_response(
-            request, error_body("validation_error", "The request is not valid.", fields), 422
-        )
+        return respond(request, 422, "validation_error", "The request is not valid.", fields)
 
     @api.exception_handler(ApiError)
     def on_api_error(request: HttpRequest, exc: ApiError):
-        return api.create_response(
-            request, error_body(exc.code, exc.message, exc.fields), exc.status
-        )
+        return respond(request, exc.status, exc.code, exc.message, exc.fields)
 
     @api.exception_handler(Http404)
     def on_not_found(request: HttpRequest, exc: Http404):
-        return api.create_response(request, error_body("not_found", "Not found."), 404)
+        return respond(request, 404, "not_found", "Not found.")
 
     @api.exception_handler(CapabilityDenied)
     def on_denied(request: HttpRequest, exc: CapabilityDenied):
@@ -107,29 +106,25 @@ def install_error_handlers(api: NinjaAPI) -> None:
                 "path": request.path,
             },
         )
-        return api.create_response(
-            request,
-            error_body("forbidden", f"This needs the capability {exc.capability.value}."),
-            403,
+        return respond(
+            request, 403, "forbidden", f"This needs the capability {exc.capability.value}."
         )
 
     @api.exception_handler(AuthenticationError)
     def on_unauthenticated(request: HttpRequest, exc: AuthenticationError):
-        response = api.create_response(
-            request, error_body("unauthorized", "Authentication required."), 401
-        )
+        response = respond(request, 401, "unauthorized", "Authentication required.")
         response["WWW-Authenticate"] = 'Bearer realm="watchfloor"'
         return response
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError):
         if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
-            return api.create_response(
+            return respond(
                 request,
-                error_body(
-                    "malformed_json", "The body is not valid JSON.", {"body": "Malformed JSON."}
-                ),
                 400,
+                "malformed_json",
+                "The body is not valid JSON.",
+                {"body": "Malformed JSON."},
             )
         code = {
             400: "bad_request",
@@ -141,4 +136,4 @@ def install_error_handlers(api: NinjaAPI) -> None:
             413: "too_large",
             429: "rate_limited",
         }.get(exc.status_code, "error")
-        return api.create_response(request, error_body(code, str(exc)), exc.status_code)
+        return respond(request, exc.status_code, code, str(exc))

@@ -42,7 +42,8 @@ def paginate(
     queryset: QuerySet, *, cursor: str | None, limit: int | None, descending: bool = False
 ) -> Page:
     """One page of `queryset` ordered by id (descending for newest-first feeds)."""
-    limit = limit or settings.API_PAGE_SIZE
+    if limit is None:
+        limit = settings.API_PAGE_SIZE
     if not 1 <= limit <= settings.API_MAX_PAGE_SIZE:
         raise ApiError(
             422,

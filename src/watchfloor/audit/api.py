@@ -9,6 +9,7 @@ from ninja import Query, Router, Schema
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.api.pagination import paginate
+from watchfloor.api.schemas import UtcDatetime
 from watchfloor.audit.models import AuditLog
 
 router = Router(tags=["audit"])
@@ -43,8 +44,8 @@ class AuditFilters(Schema):
     actor: str | None = None
     entity_type: str | None = None
     entity_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
 
 
 @router.get("/audit", response=AuditPage)

@@ -59,14 +59,12 @@ def purge_before(cutoff, *, batch_size: int = 5000) -> int:
     """Remove audit entries older than `cutoff`, in bounded batches: the only way out.
 
     On PostgreSQL the trigger refuses deletes unless the transaction sets
-    `watchfloor.audit_purge`; this function sets it for its own transactions only.
+    `watchfloor.audit_purge`; this function sets it around its own deletes only and turns it off
+    again, so a caller's enclosing transaction does not stay able to delete audit rows.
     """
     removed = 0
     while True:
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cur:
-                    cur.execute("SELECT set_config('watchfloor.audit_purge', 'on', true)")
             ids = list(
                 AuditLog.objects.filter(created_at__lt=cutoff)
                 .order_by("id")
@@ -74,9 +72,18 @@ def purge_before(cutoff, *, batch_size: int = 5000) -> int:
             )
             if not ids:
                 return removed
-            # Raw delete: the queryset refuses deletes on purpose.
-            table = AuditLog._meta.db_table
-            with connection.cursor() as cur:
-                placeholders = ",".join(["%s"] * len(ids))
-                cur.execute(f"DELETE FROM {table} WHERE id IN ({placeholders})", ids)  # noqa: S608
+            _delete_ids(ids)
             removed += len(ids)
+
+
+def _delete_ids(ids: list[int]) -> None:
+    # Raw delete: the queryset refuses deletes on purpose.
+    table = AuditLog._meta.db_table
+    placeholders = ",".join(["%s"] * len(ids))
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute("SELECT set_config('watchfloor.audit_purge', 'on', true)")
+        cur.execute(f"DELETE FROM {table} WHERE id IN ({placeholders})", ids)  # noqa: S608
+        # (if the DELETE fails, the rollback of the atomic block undoes the setting too)
+        if connection.vendor == "postgresql":
+            cur.execute("SELECT set_config('watchfloor.audit_purge', 'off', true)")

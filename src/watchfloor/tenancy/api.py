@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from ninja import Query, Router, Schema
+from django.http import Http404
+from ninja import Query, Router, Schema, Status
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name
+from watchfloor.access.masking import mask_name, mask_value
 from watchfloor.access.scope import (
     access_client,
     access_site,
@@ -35,10 +36,13 @@ def _person(user, viewer, can_view_pii: bool):
     if user is None:
         return None
     full = user.get_full_name() or ""
+    if can_view_pii:
+        return {"id": user.id, "username": user.username, "full_name": full}
+    # usernames are often a name or an email address: they are masked like one
     return {
         "id": user.id,
-        "username": user.username,
-        "full_name": full if can_view_pii else mask_name(full) if full else "",
+        "username": mask_value("email" if "@" in user.username else "name", user.username),
+        "full_name": mask_name(full) if full else "",
     }
 
 
@@ -119,7 +123,7 @@ def create_client(request, data: ClientIn):
         user.tenant, actor=user, code=data.code, name=data.name, owner=owner, active=data.active
     )
     client.site_count = 0
-    return 201, _client_out(client, user, has_capability(user, Capability.VIEW_PII))
+    return Status(201, _client_out(client, user, has_capability(user, Capability.VIEW_PII)))
 
 
 @router.patch("/clients/{client_id}", response=ClientOut)
@@ -179,7 +183,7 @@ def _site_values(user, data: dict) -> dict:
         client_id = data.pop("client_id")
         try:
             data["client"] = access_client(user, client_id)
-        except Exception:
+        except Http404:
             raise ValidationError({"client_id": "No such client in your scope."}) from None
     if "officer_in_charge_id" in data:
         data["officer_in_charge"] = _tenant_user(
@@ -194,7 +198,7 @@ def create_site(request, data: SiteIn):
     require_capability(user, Capability.CONFIGURE)
     values = _site_values(user, data.model_dump())
     site = services.create_site(user.tenant, actor=user, **values)
-    return 201, _site_out(site, user, has_capability(user, Capability.VIEW_PII))
+    return Status(201, _site_out(site, user, has_capability(user, Capability.VIEW_PII)))
 
 
 @router.patch("/sites/{site_id}", response=SiteOut)

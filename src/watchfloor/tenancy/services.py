@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import IntegrityError, transaction
 
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
@@ -34,6 +34,44 @@ def _check_same_tenant(tenant: Tenant, **related) -> None:
             raise ValidationError({field: "Not found in this tenant."})
 
 
+def _validate(obj) -> None:
+    """`full_clean`, with a taken code reported on `code`.
+
+    Django reports the multi-field constraint (tenant, code) under `__all__`; the API promises
+    the name of the field.
+    """
+    try:
+        obj.full_clean()
+    except ValidationError as exc:
+        errors = exc.error_dict
+        for error in errors.pop(NON_FIELD_ERRORS, []):
+            unique_check = (error.params or {}).get("unique_check", ())
+            key = "code" if "code" in unique_check else NON_FIELD_ERRORS
+            errors.setdefault(key, []).append(
+                ValidationError(_CODE_TAKEN) if key == "code" else error
+            )
+        raise ValidationError(errors) from None
+
+
+_CODE_TAKEN = "This code is already used in this tenant."
+
+
+def _code_taken(obj) -> bool:
+    others = type(obj).objects.filter(tenant_id=obj.tenant_id, code=obj.code)
+    return others.exclude(pk=obj.pk).exists() if obj.pk else others.exists()
+
+
+def _save(obj, **kwargs) -> None:
+    """Save; a concurrent writer that took the same code between check and save gets a 422."""
+    try:
+        with transaction.atomic():
+            obj.save(**kwargs)
+    except IntegrityError:
+        if _code_taken(obj):
+            raise ValidationError({"code": [_CODE_TAKEN]}) from None
+        raise
+
+
 def _audit_change(obj, *, actor, change: str, fields: list[str]) -> None:
     record(
         Action.CONFIG_CHANGE,
@@ -57,8 +95,8 @@ def create_client(tenant: Tenant, *, actor, **values) -> Client:
     _check_same_tenant(tenant, owner=values.get("owner"))
     client = Client(tenant=tenant)
     fields = _apply(client, values, CLIENT_FIELDS)
-    client.full_clean()
-    client.save()
+    _validate(client)
+    _save(client)
     _audit_change(client, actor=actor, change="client.create", fields=fields)
     return client
 
@@ -69,8 +107,8 @@ def update_client(client: Client, *, actor, **values) -> Client:
     fields = _apply(client, values, CLIENT_FIELDS)
     if not fields:
         return client
-    client.full_clean()
-    client.save(update_fields=[*fields, "updated_at"])
+    _validate(client)
+    _save(client, update_fields=[*fields, "updated_at"])
     _audit_change(client, actor=actor, change="client.update", fields=fields)
     return client
 
@@ -82,8 +120,8 @@ def create_site(tenant: Tenant, *, actor, **values) -> Site:
     )
     site = Site(tenant=tenant)
     fields = _apply(site, values, SITE_FIELDS)
-    site.full_clean()
-    site.save()
+    _validate(site)
+    _save(site)
     _audit_change(site, actor=actor, change="site.create", fields=fields)
     return site
 
@@ -96,7 +134,7 @@ def update_site(site: Site, *, actor, **values) -> Site:
     fields = _apply(site, values, SITE_FIELDS)
     if not fields:
         return site
-    site.full_clean()
-    site.save(update_fields=[*fields, "updated_at"])
+    _validate(site)
+    _save(site, update_fields=[*fields, "updated_at"])
     _audit_change(site, actor=actor, change="site.update", fields=fields)
     return site

@@ -1,0 +1,50 @@
+"""The `watchfloor` console script: Django's management commands under one name.
+
+`watchfloor integration-key create ...` runs the command `integration_key`; `watchfloor demo`
+turns on demo mode (WATCHFLOOR_DEMO=1) before the settings are read.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+SETTINGS_MODULE = "watchfloor.settings"
+
+
+def command_name(word: str) -> str:
+    """The management command for a CLI word: hyphens become underscores."""
+    return word if word.startswith("-") else word.replace("-", "_")
+
+
+def translate(args: list[str]) -> list[str]:
+    args = list(args)
+    if args:
+        args[0] = command_name(args[0])
+        if args[0] == "help" and len(args) > 1:
+            args[1] = command_name(args[1])
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = translate(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["demo"]:
+        # settings.py reads it once, at import: it must be set before anything loads them
+        os.environ["WATCHFLOOR_DEMO"] = "1"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+
+    from django.core.management import execute_from_command_line
+
+    try:
+        execute_from_command_line(["watchfloor", *args])
+    except KeyboardInterrupt:
+        sys.stderr.write("\nInterrupted.\n")
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly instead of a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

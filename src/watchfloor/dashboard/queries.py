@@ -1,0 +1,149 @@
+"""Read side of the estate page: the user's clients and sites, filtered and PII-masked.
+
+A fixed number of queries whatever the size of the estate: the clients with their site counts,
+the filtered sites with client and officer joined, and the city/state choices.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+
+from django.utils import timezone
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_name, mask_phone
+from watchfloor.access.scope import has_capability, visible_sites
+from watchfloor.tenancy.queries import clients_for, sites_for
+
+
+@dataclass(frozen=True)
+class Filters:
+    client: str = ""
+    city: str = ""
+    state: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_query(cls, params) -> Filters:
+        return cls(
+            **{f: (params.get(f) or "").strip()[:100] for f in ("client", "city", "state", "q")}
+        )
+
+    @property
+    def active(self) -> bool:
+        return any((self.client, self.city, self.state, self.q))
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    code: str
+    name: str
+    city: str
+    state: str
+    timezone: str
+    local_time: str
+    officer: Person | None
+    active: bool
+
+
+@dataclass
+class ClientGroup:
+    code: str
+    name: str
+    owner: Person | None
+    site_count: int  # every site of the client in the user's scope
+    sites: list[SiteRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EstatePage:
+    filters: Filters
+    clients: list[ClientGroup]  # every client in scope, in code order
+    shown: list[ClientGroup]  # the clients the filters leave, with their matching sites
+    cities: list[str]
+    states: list[str]
+    site_total: int
+    shown_sites: int
+    officers: int
+    can_view_pii: bool
+
+
+@cache
+def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _local_time(now: datetime, tz_name: str) -> str:
+    zone = _zone(tz_name)
+    return now.astimezone(zone).strftime("%H:%M %Z") if zone else ""
+
+
+def _person(user, pii: bool) -> Person | None:
+    if user is None:
+        return None
+    name = user.get_full_name() or user.get_username()
+    if pii:
+        return Person(name=name, phone=user.phone)
+    return Person(name=mask_name(name), phone=mask_phone(user.phone) if user.phone else "")
+
+
+def estate_page(user, filters: Filters) -> EstatePage:
+    pii = has_capability(user, Capability.VIEW_PII)
+    now = timezone.now()
+    groups = {
+        c.id: ClientGroup(c.code, c.name, _person(c.owner, pii), c.site_count)
+        for c in clients_for(user).order_by("code")
+    }
+    sites = sites_for(
+        user,
+        client=filters.client or None,
+        city=filters.city or None,
+        state=filters.state or None,
+        q=filters.q or None,
+    ).order_by("client__code", "code")
+    officers = set()
+    shown_sites = 0
+    for site in sites:
+        group = groups.get(site.client_id)
+        if group is None:
+            continue
+        group.sites.append(
+            SiteRow(
+                code=site.code,
+                name=site.name,
+                city=site.city,
+                state=site.state,
+                timezone=site.timezone,
+                local_time=_local_time(now, site.timezone),
+                officer=_person(site.officer_in_charge, pii),
+                active=site.active,
+            )
+        )
+        officers.add(site.officer_in_charge_id)
+        shown_sites += 1
+    places = sorted(set(visible_sites(user).values_list("city", "state").distinct()))
+    clients = list(groups.values())
+    shown = [g for g in clients if g.sites or not filters.active]
+    return EstatePage(
+        filters=filters,
+        clients=clients,
+        shown=shown,
+        cities=sorted({city for city, _ in places if city}),
+        states=sorted({state for _, state in places if state}),
+        site_total=sum(g.site_count for g in clients),
+        shown_sites=shown_sites,
+        officers=len(officers - {None}),
+        can_view_pii=pii,
+    )

@@ -1,0 +1,126 @@
+"""`watchfloor demo`: a home folder, a migrated database, the demo estate, and a server."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from watchfloor import demo_data
+from watchfloor.platform.database import describe_database, pending_migrations
+from watchfloor.platform.server import run_uvicorn
+
+
+class Command(BaseCommand):
+    help = (
+        "Run Watchfloor on this machine with demo data: create the home folder, migrate, load "
+        "the demo estate once (printing the sign-in passwords), then serve on 127.0.0.1:8000."
+    )
+    requires_system_checks = []  # migrate runs the checks
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
+        parser.add_argument("--port", type=int, default=8000, help="port to serve on")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="prepare everything, then exit (for scripts)"
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=demo_data.DEFAULT_SEED,
+            help="random seed of the demo estate (the same seed gives the same data)",
+        )
+
+    def handle(self, *args, **options):
+        home = settings.WATCHFLOOR_HOME
+        home.mkdir(parents=True, exist_ok=True)
+        self.stdout.write(self.style.MIGRATE_HEADING("Watchfloor demo"))
+        self.stdout.write(f"  home      {home}")
+        self.stdout.write(f"  database  {describe_database()}")
+        if settings.DEMO:
+            self.stdout.write("  mode      demo: plain http, cookies not marked Secure")
+        self._migrate()
+        if demo_data.demo_loaded():
+            self._already_loaded()
+        else:
+            self._load(options["seed"])
+        if options["no_serve"]:
+            return
+        self._serve(options["host"], options["port"])
+
+    def _migrate(self) -> None:
+        started = time.perf_counter()
+        pending = pending_migrations()
+        if not pending:
+            self.stdout.write("Database schema is up to date.")
+            return
+        self.stdout.write(f"Applying {len(pending)} migrations ...", ending="")
+        self.stdout.flush()
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write(f" done ({time.perf_counter() - started:.1f}s)")
+
+    def _load(self, seed: int) -> None:
+        self.stdout.write(f"Loading the demo estate (seed {seed}):")
+        started = time.perf_counter()
+        tty = self.stdout.isatty()
+
+        def progress(stage: str, done: int, total: int) -> None:
+            line = f"  {stage:<12} {done:>4}/{total:<4} {time.perf_counter() - started:6.2f}s"
+            if tty:
+                self.stdout.write("\r" + line, ending="\n" if done == total else "")
+                self.stdout.flush()
+            elif done == total:
+                self.stdout.write(line)
+
+        try:
+            result = demo_data.load_demo(seed=seed, progress=progress)
+        except demo_data.DemoConflictError as exc:
+            raise CommandError(f"Cannot load the demo estate: {exc}.") from None
+        if result is None:  # another process loaded it meanwhile
+            self._already_loaded()
+            return
+        c = result.counts
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Loaded {c['clients']} clients, {c['sites']} sites in {c['cities']} cities and "
+                f"{c['users']} people in {result.seconds:.2f}s."
+            )
+        )
+        self.stdout.write("")
+        self.stdout.write(
+            self.style.MIGRATE_HEADING("Sign-in accounts")
+            + " (passwords are shown only now; set a new one with "
+            "`watchfloor changepassword NAME`):"
+        )
+        self.stdout.write(f"  {'USERNAME':<12}{'ROLE':<12}{'PASSWORD':<20}SCOPE")
+        for account in result.accounts:
+            self.stdout.write(
+                f"  {account.username:<12}{account.role:<12}{account.password:<20}{account.scope}"
+            )
+        self.stdout.write("")
+
+    def _already_loaded(self) -> None:
+        self.stdout.write(
+            f"The demo data is already there (tenant `{demo_data.TENANT_SLUG}`); passwords were "
+            "shown when it was created."
+        )
+        self.stdout.write(
+            "  Forgot one? Set a new password with `watchfloor changepassword NAME` "
+            f"(accounts: {', '.join(demo_data.LOGIN_ROLES)})."
+        )
+
+    def _serve(self, host: str, port: int) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            self.stderr.write(
+                self.style.WARNING(
+                    "Demo mode serves plain http with cookies not marked Secure: keep it on "
+                    "loopback, and add the host to WATCHFLOOR_ALLOWED_HOSTS."
+                )
+            )
+        shown = f"[{host}]" if ":" in host else host
+        self.stdout.write(f"Serving on http://{shown}:{port}/ - press Ctrl-C to stop.")
+        self.stdout.flush()
+        run_uvicorn(host=host, port=port)
+        self.stdout.write("Stopped.")

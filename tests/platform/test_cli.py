@@ -1,0 +1,407 @@
+"""The `watchfloor` command line: demo, token, integration-key, serve, and the console script."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zoneinfo
+from dataclasses import astuple
+from datetime import timedelta
+
+import pytest
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from watchfloor import demo_data
+from watchfloor.access.models import ApiToken, ClientAssignment, IntegrationKey, SiteAssignment
+from watchfloor.access.services import authenticate_integration_key
+from watchfloor.audit.models import AuditLog
+from watchfloor.cli import main, translate
+from watchfloor.tenancy.models import Client, Site, Tenant, User
+
+ACCOUNT_LINE = re.compile(r"^  (\w+)\s+(admin|supervisor|executive|operator|viewer)\s+(\S+)\s+")
+
+
+def passwords_in(output: str) -> dict[str, str]:
+    return {m[1]: m[3] for line in output.splitlines() if (m := ACCOUNT_LINE.match(line))}
+
+
+def last_line(output: str) -> str:
+    return output.rstrip("\n").splitlines()[-1]
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+
+def test_demo_creates_the_estate_and_prints_the_passwords(db, home, run, client):
+    out = run("demo", "--no-serve")
+
+    assert home.is_dir()
+    tenant = Tenant.objects.get(slug="demo")
+    assert tenant.name == "Demo Security Services"
+    assert Client.objects.for_tenant(tenant).count() == 20
+    assert Site.objects.for_tenant(tenant).count() == 200
+    assert Site.objects.values("city", "state").distinct().count() == 40
+    assert "clients        20/20" in out and "sites         200/200" in out
+
+    for role in demo_data.LOGIN_ROLES:
+        user = User.objects.get(username=role)
+        assert user.tenant == tenant
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+    admin = User.objects.get(username="admin")
+    assert admin.is_staff and admin.is_superuser
+    assert ClientAssignment.objects.filter(user__username="operator").count() == 3
+    assert SiteAssignment.objects.filter(user__username="viewer").count() == 10
+    assert not Client.objects.filter(owner__isnull=True).exists()
+    officers = User.objects.filter(sites_in_charge__isnull=False).distinct()
+    assert officers.count() >= 40
+    assert {g for o in officers for g in o.groups.values_list("name", flat=True)} == {"viewer"}
+    assert all(o.phone.startswith("+1-") and "@" in o.email for o in officers)
+    assert not any(o.has_usable_password() for o in officers)
+
+    passwords = passwords_in(out)
+    assert set(passwords) == set(demo_data.LOGIN_ROLES)
+    audit_text = json.dumps([row.details for row in AuditLog.objects.all()])
+    for username, password in passwords.items():
+        user = User.objects.get(username=username)
+        assert password not in user.password and user.check_password(password)
+        assert password not in audit_text
+
+    page = client.get("/login/")
+    assert page.status_code == 200
+    assert b'name="password"' in page.content and b"csrfmiddlewaretoken" in page.content
+    response = client.post("/login/", {"username": "admin", "password": passwords["admin"]})
+    assert response.status_code == 302 and response["Location"] == "/"
+    estate = client.get("/")
+    assert estate.status_code == 200
+    assert "Acme Logistics" in estate.content.decode()
+    assert estate.content.decode().count('<section class="card client"') == 20
+
+
+def test_second_demo_run_adds_nothing_and_prints_no_password(db, home, run):
+    first = run("demo", "--no-serve")
+    counts = (User.objects.count(), Client.objects.count(), Site.objects.count())
+
+    second = run("demo", "--no-serve")
+
+    assert (User.objects.count(), Client.objects.count(), Site.objects.count()) == counts
+    assert "already there" in second and "watchfloor changepassword NAME" in second
+    assert passwords_in(second) == {}
+    assert not any(password in second for password in passwords_in(first).values())
+
+
+def test_the_same_seed_gives_the_same_data(db, home, run):
+    assert demo_data.build_plan(42) == demo_data.build_plan(42)
+    assert demo_data.build_plan(7) != demo_data.build_plan(42)
+
+    run("demo", "--no-serve", "--seed", "7")
+
+    plan = demo_data.build_plan(7)
+    stored_sites = sorted(
+        (
+            s.code,
+            s.name,
+            s.client.code,
+            s.city,
+            s.state,
+            s.latitude,
+            s.longitude,
+            s.timezone,
+            s.officer_in_charge.username,
+        )
+        for s in Site.objects.select_related("client", "officer_in_charge")
+    )
+    assert stored_sites == sorted(astuple(s) for s in plan.sites)
+    stored_clients = sorted(Client.objects.values_list("code", "name", "owner__username"))
+    assert stored_clients == sorted(astuple(c) for c in plan.clients)
+    stored_people = sorted(
+        User.objects.values_list("username", "first_name", "last_name", "email", "phone")
+    )
+    assert stored_people == sorted(
+        (p.username, p.first_name, p.last_name, p.email, p.phone) for p in plan.people
+    )
+
+
+def _km(lat1, lon1, lat2, lon2) -> float:
+    la1, lo1, la2, lo2 = map(math.radians, (lat1, lon1, lat2, lon2))
+    h = (
+        math.sin((la2 - la1) / 2) ** 2
+        + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    )
+    return 6371 * 2 * math.asin(math.sqrt(h))
+
+
+def test_demo_plan_is_geographically_and_structurally_sound():
+    plan = demo_data.build_plan()
+    cities = {c.name: c for c in demo_data.CITIES}
+    assert len(cities) == 40 and {s.city for s in plan.sites} == set(cities)
+    for site in plan.sites:
+        city = cities[site.city]
+        assert site.state == city.state and site.timezone == city.timezone
+        assert _km(site.latitude, site.longitude, city.latitude, city.longitude) <= 6.1
+        zoneinfo.ZoneInfo(site.timezone)  # a real IANA zone
+        assert site.code.startswith(f"{site.client}-{city.code}-")
+    assert len({s.code for s in plan.sites}) == 200
+    assert len({(s.client, s.name) for s in plan.sites}) == 200
+    usernames = [p.username for p in plan.people]
+    assert len(usernames) == len(set(usernames))
+    people = {p.username: p for p in plan.people}
+    for site in plan.sites:
+        officer = people[site.officer]
+        assert officer.role == "viewer" and site.code in officer.sites
+    assert {people[c.owner].role for c in plan.clients} == {"operator"}
+
+
+def test_demo_refuses_to_take_over_existing_usernames(db, home, run):
+    User.objects.create_user("admin", password="x")
+    with pytest.raises(CommandError, match="admin"):
+        run("demo", "--no-serve")
+    assert not Tenant.objects.filter(slug="demo").exists()
+    assert not Site.objects.exists()
+
+
+def test_demo_serves_on_loopback_8000_unless_told_otherwise(db, home, run, uvicorn_calls):
+    run("demo")
+    run("demo", "--port", "8123")
+    assert [(app, kw["host"], kw["port"]) for app, kw in uvicorn_calls] == [
+        ("watchfloor.asgi:application", "127.0.0.1", 8000),
+        ("watchfloor.asgi:application", "127.0.0.1", 8123),
+    ]
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+
+def test_token_create_prints_the_token_alone_last_and_it_authenticates(estate, run, client):
+    out = run("token", "create", "--user", "acme-operator", "--name", "ci")
+
+    token = last_line(out)
+    assert re.fullmatch(r"wft_[0-9a-f]{8}_[\w-]+", token)
+    assert token not in out[: -len(token) - 1]
+    stored = ApiToken.objects.get()
+    assert stored.name == "ci" and stored.user == estate.user("operator")
+    assert stored.secret_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert stored.expires_at is None
+    me = client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert me.status_code == 200 and me.json()["username"] == "acme-operator"
+
+    listing = run("token", "list", "--user", "acme-operator")
+    assert stored.prefix in listing and token not in listing
+    run("token", "revoke", "--id", str(stored.id))
+    assert client.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+    assert "revoked" in run("token", "list", "--user", "acme-operator")
+
+
+def test_token_expiry_in_days(estate, run):
+    run("token", "create", "--user", "acme-admin", "--expires-days", "7")
+    expires = ApiToken.objects.get().expires_at
+    assert abs(expires - (timezone.now() + timedelta(days=7))) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["create", "--user", "nobody"], "No user named 'nobody'"),
+        (["create", "--user", "tenantless"], "belongs to no tenant"),
+        (["create", "--user", "acme-admin", "--expires-days", "0"], "at least 1"),
+        (["revoke", "--id", "999999"], "No API token with id 999999"),
+    ],
+)
+def test_token_errors_are_clear(estate, run, args, message):
+    User.objects.create_user("tenantless", password="x")
+    with pytest.raises(CommandError, match=message):
+        run("token", *args)
+    assert not ApiToken.objects.exists()
+
+
+# --- integration keys ---------------------------------------------------------------------------
+
+
+def test_integration_key_create_list_revoke(estate, run):
+    site = estate.sites[0]
+    out = run(
+        "integration_key", "create", "--tenant", "acme", "--source", "alertmanager",
+        "--client", site.client.code, "--site", site.code, "--name", "prometheus-eu",
+    )  # fmt: skip
+
+    key = last_line(out)
+    assert key.startswith("wfi_")
+    assert key not in out[: -len(key) - 1]
+    stored = IntegrationKey.objects.get()
+    assert stored.secret_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert (stored.tenant, stored.source, stored.name) == (
+        estate.tenant,
+        "alertmanager",
+        "prometheus-eu",
+    )
+    assert (stored.default_client, stored.default_site) == (site.client, site)
+    assert authenticate_integration_key(key, source="alertmanager") == stored
+
+    listing = run("integration_key", "list", "--tenant", "acme")
+    assert stored.prefix in listing and "active" in listing
+    assert key not in listing and stored.secret_hash not in listing
+    run("integration_key", "revoke", "--id", str(stored.id))
+    assert authenticate_integration_key(key) is None
+    assert "revoked" in run("integration_key", "list", "--tenant", "acme")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tenant", "nope", "--source", "native"], "No tenant with slug 'nope'"),
+        (["--tenant", "acme", "--source", "smoke-signals"], "Unknown source 'smoke-signals'"),
+        (["--tenant", "acme", "--source", "native", "--client", "zzz"], "No client 'zzz'"),
+        (["--tenant", "acme", "--source", "native", "--site", "zzz"], "No site 'zzz'"),
+        (["--tenant", "acme", "--source", "native", "--client", "globex-c1"], "No client"),
+        (
+            [
+                "--tenant",
+                "acme",
+                "--source",
+                "native",
+                "--client",
+                "acme-c1",
+                "--site",
+                "acme-c2-s1",
+            ],
+            "does not belong to client acme-c1",
+        ),
+    ],
+)
+def test_integration_key_errors_are_clear(estate, other_estate, run, args, message):
+    with pytest.raises(CommandError, match=message):
+        run("integration_key", "create", *args)
+    assert not IntegrationKey.objects.exists()
+
+
+# --- the console script -------------------------------------------------------------------------
+
+
+def test_hyphenated_words_name_the_commands():
+    assert translate(["integration-key", "create", "--client", "a-b"]) == [
+        "integration_key",
+        "create",
+        "--client",
+        "a-b",
+    ]
+    assert translate(["help", "integration-key"]) == ["help", "integration_key"]
+    assert translate(["--version"]) == ["--version"]
+
+
+def test_main_runs_hyphenated_commands_and_exits_non_zero_on_errors(estate, capsys, monkeypatch):
+    # run_from_argv closes the connections when it ends: keep the test's transaction open
+    monkeypatch.setattr("django.db.connections.close_all", lambda: None)
+    main(["integration-key", "list", "--tenant", "acme"])
+    assert "PREFIX" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["integration-key", "create", "--tenant", "nope", "--source", "native"])
+    assert exit_info.value.code == 1
+    assert "No tenant with slug 'nope'" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(port: int, path: str) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+def _wait_for(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}")
+        try:
+            _get(port, "/api/health/")
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail("the server did not answer in time")
+
+
+def test_console_script_runs_the_demo_then_serves_and_stops_on_ctrl_c(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "WATCHFLOOR_DEMO"}
+    }
+    env["WATCHFLOOR_HOME"] = str(tmp_path / "home")
+    command = [sys.executable, "-m", "watchfloor.cli", "demo"]
+
+    first = subprocess.run(
+        [*command, "--no-serve"], env=env, capture_output=True, text=True, timeout=300
+    )
+
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"^  admin\s+admin\s+\S{16}\s+", first.stdout, re.M), first.stdout
+    assert "mode      demo" in first.stdout  # WATCHFLOOR_DEMO was set before the settings
+    assert (tmp_path / "home" / "watchfloor.sqlite3").exists()
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(port, server)
+        login = _get(port, "/login/")
+        assert login.status == 200
+        assert "secure" not in (login.getheader("Set-Cookie") or "").lower()  # demo: plain http
+        assert _get(port, "/static/watchfloor/css/app.css").status == 200
+        assert _get(port, "/").status == 302
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "already there" in output and "PASSWORD" not in output
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+def test_serve_refuses_to_start_with_pending_migrations(db, run, uvicorn_calls, monkeypatch):
+    monkeypatch.setattr(
+        "watchfloor.platform.management.commands.serve.pending_migrations",
+        lambda: ["alerts.0001_initial"],
+    )
+    with pytest.raises(CommandError, match="watchfloor migrate"):
+        run("serve", skip_checks=False)
+    assert uvicorn_calls == []
+
+    run("serve", skip_checks=True)
+    assert len(uvicorn_calls) == 1
+
+
+def test_serve_passes_its_options_to_uvicorn(db, run, uvicorn_calls):
+    run("serve", skip_checks=False)
+    run(
+        "serve", "--host", "10.1.2.3", "--port", "9000", "--workers", "3",
+        "--forwarded-allow-ips", "10.0.0.1", skip_checks=False,
+    )  # fmt: skip
+    (app, default), (_, custom) = uvicorn_calls
+    assert app == "watchfloor.asgi:application"
+    assert (default["host"], default["port"], default["workers"]) == ("127.0.0.1", 8000, 1)
+    assert default["proxy_headers"] is False
+    assert (custom["host"], custom["port"], custom["workers"]) == ("10.1.2.3", 9000, 3)
+    assert custom["proxy_headers"] is True and custom["forwarded_allow_ips"] == "10.0.0.1"
