@@ -36,7 +36,7 @@ def _load_or_create_secret_key(home: Path) -> str:
     return key
 
 
-WATCHFLOOR_HOME = Path(os.environ.get("WATCHFLOOR_HOME", "var")).resolve()
+WATCHFLOOR_HOME = Path(os.environ.get("WATCHFLOOR_HOME", "").strip() or "var").resolve()
 DEBUG = env_bool("WATCHFLOOR_DEBUG")
 DEMO = env_bool("WATCHFLOOR_DEMO")
 SECRET_KEY = os.environ.get("WATCHFLOOR_SECRET_KEY") or _load_or_create_secret_key(WATCHFLOOR_HOME)
@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "watchfloor.api.middleware.ApiErrorShapeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -41,6 +41,16 @@ def test_wrong_password_shows_an_error_and_audits_without_the_username(client, e
     assert "acme-admin" not in json.dumps(row.details) + row.actor_label
     assert "wrong" not in json.dumps(row.details)
     assert not AuditLog.objects.filter(action=Action.LOGIN).exists()
+    # the attempt is filed under the account's tenant, by id, for that tenant's auditors
+    assert row.tenant == estate.tenant
+    assert (row.entity_type, row.entity_id) == ("tenancy.user", str(estate.user("admin").pk))
+
+
+def test_failed_login_for_an_unknown_name_has_no_tenant(client, estate):
+    client.post("/login/", {"username": "nobody-here", "password": "x"})
+    row = AuditLog.objects.get(action=Action.LOGIN_FAILED)
+    assert row.tenant is None and row.entity_id == ""
+    assert "nobody-here" not in json.dumps(row.details)
 
 
 def test_right_password_redirects_home_and_audits(client, estate):

@@ -16,8 +16,10 @@ import time
 import zoneinfo
 from dataclasses import astuple
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
@@ -405,3 +407,38 @@ def test_serve_passes_its_options_to_uvicorn(db, run, uvicorn_calls):
     assert default["proxy_headers"] is False
     assert (custom["host"], custom["port"], custom["workers"]) == ("10.1.2.3", 9000, 3)
     assert custom["proxy_headers"] is True and custom["forwarded_allow_ips"] == "10.0.0.1"
+
+
+def test_tenant_create_makes_an_admin_whose_password_is_the_last_line(db, client):
+    from watchfloor.access.capabilities import Capability
+    from watchfloor.access.scope import capabilities_of
+
+    out = StringIO()
+    call_command(
+        "tenant", "create", "--slug", "initech", "--name", "Initech", "--admin", "ops1", stdout=out
+    )
+    password = out.getvalue().strip().splitlines()[-1]
+    user = User.objects.get(username="ops1")
+    assert user.tenant == Tenant.objects.get(slug="initech")
+    assert user.check_password(password)
+    assert set(capabilities_of(user)) == set(Capability)
+    assert AuditLog.objects.filter(tenant=user.tenant, details__change="tenant.create").exists()
+    assert client.login(username="ops1", password=password)
+
+
+def test_tenant_create_refuses_a_duplicate_slug_and_writes_nothing(db):
+    call_command("tenant", "create", "--slug", "initech", "--name", "Initech", stdout=StringIO())
+    with pytest.raises(CommandError, match="slug"):
+        call_command(
+            "tenant",
+            "create",
+            "--slug",
+            "initech",
+            "--name",
+            "Again",
+            "--admin",
+            "ops2",
+            stdout=StringIO(),
+        )
+    assert Tenant.objects.filter(slug="initech").count() == 1
+    assert not User.objects.filter(username="ops2").exists()

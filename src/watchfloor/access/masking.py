@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.scope import has_capability
+
 EMAIL_RE = re.compile(r"(?<![\w.+-])([A-Za-z0-9._%+-]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 # In free text only unambiguous phone numbers are masked: international (`+` then 8–15 digits
 # with separators) or North-American `(555) 123-4567` / `555-123-4567`. Dates and ids stay.
@@ -146,7 +149,5 @@ def mask_payload(payload: Any) -> Any:
 def masked_for(user, payload: Any, *, can_view_pii: bool | None = None) -> Any:
     """The payload as this user may see it."""
     if can_view_pii is None:
-        from watchfloor.access.scope import Capability, has_capability
-
         can_view_pii = has_capability(user, Capability.VIEW_PII)
     return payload if can_view_pii else mask_payload(payload)

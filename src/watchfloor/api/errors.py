@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
@@ -115,6 +117,16 @@ def install_error_handlers(api: NinjaAPI) -> None:
         response = respond(request, 401, "unauthorized", "Authentication required.")
         response["WWW-Authenticate"] = 'Bearer realm="watchfloor"'
         return response
+
+    @api.exception_handler(RequestDataTooBig)
+    def on_too_large(request: HttpRequest, exc: RequestDataTooBig):
+        return respond(
+            request,
+            413,
+            "too_large",
+            "The request body is larger than the server accepts.",
+            {"body": f"At most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."},
+        )
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError):

@@ -6,6 +6,8 @@ adds it): never the submitted username, which is often a mistyped password or so
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 
@@ -19,7 +21,21 @@ def on_login(sender, request, user, **kwargs) -> None:
 
 
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
-    record(Action.LOGIN_FAILED, details={"path": _path(request)})
+    """When the name is an existing account, the entry goes to its tenant (as an entity id), so
+    a tenant's auditors see attempts on their accounts; the submitted text is never kept."""
+    account = (
+        get_user_model()
+        .objects.filter(username=credentials.get("username") or "")
+        .only("id", "tenant_id")
+        .first()
+    )
+    record(
+        Action.LOGIN_FAILED,
+        tenant=account.tenant if account and account.tenant_id else None,
+        entity_type="tenancy.user" if account else "",
+        entity_id=account.pk if account else "",
+        details={"path": _path(request)},
+    )
 
 
 def on_logout(sender, request, user, **kwargs) -> None:

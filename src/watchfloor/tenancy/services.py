@@ -91,6 +91,21 @@ def _apply(obj, values: dict[str, Any], allowed: set[str]) -> list[str]:
 
 
 @transaction.atomic
+def create_tenant(*, slug: str, name: str, actor=None) -> Tenant:
+    tenant = Tenant(slug=slug, name=name)
+    tenant.full_clean()
+    tenant.save()
+    record(
+        Action.CONFIG_CHANGE,
+        actor=actor,
+        tenant=tenant,
+        entity=tenant,
+        details={"change": "tenant.create", "slug": slug},
+    )
+    return tenant
+
+
+@transaction.atomic
 def create_client(tenant: Tenant, *, actor, **values) -> Client:
     _check_same_tenant(tenant, owner=values.get("owner"))
     client = Client(tenant=tenant)

@@ -1,0 +1,86 @@
+"""The import direction of DESIGN.md, checked on the source so a cycle cannot creep in.
+
+Layers: api / views / admin / management commands → services / queries → models. The base
+apps: `audit` imports no other Watchfloor app (its foreign keys are strings), `tenancy`'s models
+and services import only `audit`, and `access`'s core imports only `tenancy` and `audit`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "watchfloor"
+TOP_LAYER = {"api", "views", "admin", "urls", "apps", "consumers", "tasks", "schemas"}
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every `watchfloor.*` module a file imports, at any depth (function-local ones too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(n for n in names if n.startswith("watchfloor."))
+    return found
+
+
+def module_name(path: Path) -> str:
+    return ".".join(("watchfloor", *path.relative_to(SRC).with_suffix("").parts))
+
+
+def app_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def sources(app: str | None = None):
+    root = SRC / app if app else SRC
+    return [p for p in root.rglob("*.py") if "migrations" not in p.parts]
+
+
+def is_top_layer(path: Path) -> bool:
+    return (
+        path.stem in TOP_LAYER
+        or "management" in path.parts
+        or path.relative_to(SRC).parts[0] in {"api", "dashboard"}
+    )
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(SRC)))
+def test_lower_layers_never_import_the_top_layer(path):
+    if is_top_layer(path) or path.parent == SRC:
+        return
+    bad = {
+        m
+        for m in imports_of(path)
+        if m.split(".")[-1] in TOP_LAYER or app_of(m) in {"api", "dashboard"}
+    }
+    assert not bad, f"{module_name(path)} imports the top layer: {sorted(bad)}"
+
+
+BASE_RULES = {
+    "audit": {"audit"},
+    "tenancy": {"tenancy", "audit"},
+    "access": {"access", "tenancy", "audit"},
+}
+
+
+@pytest.mark.parametrize("app", sorted(BASE_RULES))
+def test_base_apps_import_only_what_is_below_them(app):
+    for path in sources(app):
+        if is_top_layer(path) or path.stem == "queries":
+            continue
+        others = {app_of(m) for m in imports_of(path)} - BASE_RULES[app]
+        assert not others, f"{module_name(path)} imports {sorted(others)}"
+
+
+def test_the_checker_sees_function_local_imports(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from watchfloor.api.main import api\n")
+    assert imports_of(sample) == {"watchfloor.api.main"}
