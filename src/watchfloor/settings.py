@@ -166,6 +166,13 @@ X_FRAME_OPTIONS = "DENY"
 if SECURE_COOKIES:
     SECURE_HSTS_SECONDS = int(os.environ.get("WATCHFLOOR_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("WATCHFLOOR_HSTS_PRELOAD")
+# Usually the TLS proxy redirects http to https; this makes Django do it. The health check stays
+# reachable over plain http for load balancers that probe the node directly.
+SECURE_SSL_REDIRECT = env_bool("WATCHFLOOR_SSL_REDIRECT")
+SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+# HSTS preload is an opt-in a site owner makes (WATCHFLOOR_HSTS_PRELOAD): not a warning.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env_bool("WATCHFLOOR_BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
