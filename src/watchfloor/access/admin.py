@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from watchfloor.access.models import ApiToken, ClientAssignment, IntegrationKey, SiteAssignment
 from watchfloor.access.services import revoke_api_token, revoke_integration_key
-from watchfloor.audit.admin import AuditedAdminMixin
+from watchfloor.audit.admin import AuditedAdminMixin, NoAddChangeDeleteMixin
 from watchfloor.tenancy.models import User
 
 
@@ -111,7 +111,7 @@ class SecretStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class _SecretAdmin(admin.ModelAdmin):
+class _SecretAdmin(NoAddChangeDeleteMixin, admin.ModelAdmin):
     """View and revoke only: no add (secrets are shown once by the CLI/API), no edit, no delete
     (a revoked secret stays listed, with when it was last used)."""
 
@@ -120,15 +120,6 @@ class _SecretAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_revoke_permission(self, request):
         opts = self.model._meta

@@ -12,6 +12,19 @@ from watchfloor.audit.models import Action, AuditLog
 from watchfloor.audit.services import record
 
 
+class NoAddChangeDeleteMixin:
+    """An admin page that only shows rows: nothing can be added, changed or deleted there."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def _changed_fields(message) -> list[str]:
     """Names of the changed fields in Django's admin change message (a list of dicts)."""
     fields: list[str] = []
@@ -48,7 +61,7 @@ class AuditedAdminMixin:
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(NoAddChangeDeleteMixin, admin.ModelAdmin):
     """Append-only: nobody adds, changes or deletes audit entries, not even a superuser."""
 
     list_display = (
@@ -64,12 +77,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     search_fields = ("actor_label", "entity_type", "entity_id")
     list_select_related = ("tenant",)
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
