@@ -32,7 +32,7 @@ from watchfloor.tenancy.schemas import (
 router = Router(tags=["clients and sites"])
 
 
-def _person(user, viewer, can_view_pii: bool):
+def _person(user, can_view_pii: bool):
     if user is None:
         return None
     full = user.get_full_name() or ""
@@ -46,20 +46,20 @@ def _person(user, viewer, can_view_pii: bool):
     }
 
 
-def _client_out(client, viewer, pii: bool) -> dict:
+def _client_out(client, pii: bool) -> dict:
     return {
         "id": client.id,
         "code": client.code,
         "name": client.name,
         "active": client.active,
-        "owner": _person(client.owner, viewer, pii),
+        "owner": _person(client.owner, pii),
         "site_count": client.site_count,
         "created_at": client.created_at,
         "updated_at": client.updated_at,
     }
 
 
-def _site_out(site, viewer, pii: bool) -> dict:
+def _site_out(site, pii: bool) -> dict:
     return {
         "id": site.id,
         "code": site.code,
@@ -70,7 +70,7 @@ def _site_out(site, viewer, pii: bool) -> dict:
         "latitude": site.latitude,
         "longitude": site.longitude,
         "timezone": site.timezone,
-        "officer_in_charge": _person(site.officer_in_charge, viewer, pii),
+        "officer_in_charge": _person(site.officer_in_charge, pii),
         "active": site.active,
         "created_at": site.created_at,
         "updated_at": site.updated_at,
@@ -101,7 +101,7 @@ def list_clients(request, filters: Query[ClientFilters]):
     page = paginate(qs, cursor=filters.cursor, limit=filters.limit)
     pii = has_capability(request.auth, Capability.VIEW_PII)
     return {
-        "items": [_client_out(c, request.auth, pii) for c in page.items],
+        "items": [_client_out(c, pii) for c in page.items],
         "next_cursor": page.next_cursor,
     }
 
@@ -111,7 +111,7 @@ def get_client(request, client_id: int):
     require_capability(request.auth, Capability.VIEW)
     client = access_client(request.auth, client_id)
     client = clients_for(request.auth).get(pk=client.pk)
-    return _client_out(client, request.auth, has_capability(request.auth, Capability.VIEW_PII))
+    return _client_out(client, has_capability(request.auth, Capability.VIEW_PII))
 
 
 @router.post("/clients", response={201: ClientOut})
@@ -123,7 +123,7 @@ def create_client(request, data: ClientIn):
         user.tenant, actor=user, code=data.code, name=data.name, owner=owner, active=data.active
     )
     client.site_count = 0
-    return Status(201, _client_out(client, user, has_capability(user, Capability.VIEW_PII)))
+    return Status(201, _client_out(client, has_capability(user, Capability.VIEW_PII)))
 
 
 @router.patch("/clients/{client_id}", response=ClientOut)
@@ -137,7 +137,7 @@ def update_client(request, client_id: int, data: ClientPatch):
         values["owner"] = _tenant_user(user.tenant_id, values.pop("owner_id"), "owner_id")
     services.update_client(client, actor=user, **values)
     client = clients_for(user).get(pk=client.pk)
-    return _client_out(client, user, has_capability(user, Capability.VIEW_PII))
+    return _client_out(client, has_capability(user, Capability.VIEW_PII))
 
 
 class SiteFilters(Schema):
@@ -166,7 +166,7 @@ def list_sites(request, filters: Query[SiteFilters]):
     page = paginate(qs, cursor=filters.cursor, limit=filters.limit)
     pii = has_capability(request.auth, Capability.VIEW_PII)
     return {
-        "items": [_site_out(s, request.auth, pii) for s in page.items],
+        "items": [_site_out(s, pii) for s in page.items],
         "next_cursor": page.next_cursor,
     }
 
@@ -175,7 +175,7 @@ def list_sites(request, filters: Query[SiteFilters]):
 def get_site(request, site_id: int):
     require_capability(request.auth, Capability.VIEW)
     site = access_site(request.auth, site_id)
-    return _site_out(site, request.auth, has_capability(request.auth, Capability.VIEW_PII))
+    return _site_out(site, has_capability(request.auth, Capability.VIEW_PII))
 
 
 def _site_values(user, data: dict) -> dict:
@@ -198,7 +198,7 @@ def create_site(request, data: SiteIn):
     require_capability(user, Capability.CONFIGURE)
     values = _site_values(user, data.model_dump())
     site = services.create_site(user.tenant, actor=user, **values)
-    return Status(201, _site_out(site, user, has_capability(user, Capability.VIEW_PII)))
+    return Status(201, _site_out(site, has_capability(user, Capability.VIEW_PII)))
 
 
 @router.patch("/sites/{site_id}", response=SiteOut)
@@ -209,4 +209,4 @@ def update_site(request, site_id: int, data: SitePatch):
     require_capability(user, Capability.CONFIGURE)
     values = _site_values(user, data.model_dump(exclude_unset=True))
     services.update_site(site, actor=user, **values)
-    return _site_out(access_site(user, site.pk), user, has_capability(user, Capability.VIEW_PII))
+    return _site_out(access_site(user, site.pk), has_capability(user, Capability.VIEW_PII))
