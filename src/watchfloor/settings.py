@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "watchfloor.tenancy",
     "watchfloor.access",
     "watchfloor.audit",
+    "watchfloor.maintenance",
+    "watchfloor.alerts",
+    "watchfloor.realtime",
     "watchfloor.platform",
     "watchfloor.dashboard",
     "watchfloor.api",
@@ -145,6 +148,20 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- alerts -------------------------------------------------------------------------------
+# Where services send real-time events after commit (a dotted path to a Publisher class).
+WATCHFLOOR_PUBLISHER = os.environ.get(
+    "WATCHFLOOR_PUBLISHER", "watchfloor.realtime.publisher.NullPublisher"
+)
+# New alerts at one site within this many seconds of an open alert there share its group.
+ALERT_CORRELATION_WINDOW = int(os.environ.get("WATCHFLOOR_CORRELATION_WINDOW", "600"))
+# One alert type at this many sites of one client within the window is a storm: one group.
+ALERT_STORM_SITES = int(os.environ.get("WATCHFLOOR_STORM_SITES", "3"))
+# Past this many NEW alerts in a tenant, new INFO alerts are stored as SUPPRESSED.
+ALERT_BACKPRESSURE_THRESHOLD = int(os.environ.get("WATCHFLOOR_BACKPRESSURE_THRESHOLD", "1000"))
+# At most this many events in one ingestion request.
+ALERT_MAX_BATCH = int(os.environ.get("WATCHFLOOR_MAX_BATCH", "1000"))
 
 # --- celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -1,0 +1,180 @@
+"""Alerts: one row per (tenant, fingerprint) while open; repeats bump counters on it.
+
+An alert's identity is its fingerprint; its content (title, severity, labels…) has its own hash, so
+a repeat that says the same thing only bumps `occurrence_count`, while changed content is recorded.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from watchfloor.tenancy.models import Client, Site, TenantQuerySet, TenantScoped
+
+
+class BuiltinType(models.TextChoices):
+    """Types raised by Watchfloor's own rules; monitoring sources add free types (alertname)."""
+
+    SLA_BREACH = "SLA_BREACH"
+    TICKET_ESCALATED = "TICKET_ESCALATED"
+    DEVICE_OFFLINE = "DEVICE_OFFLINE"
+    DEVICE_SPOOF = "DEVICE_SPOOF"
+    GEOFENCE_BREACH = "GEOFENCE_BREACH"
+    ATTENDANCE_MISSING = "ATTENDANCE_MISSING"
+    SYNC_DEGRADED = "SYNC_DEGRADED"
+    SECURITY_ANOMALY = "SECURITY_ANOMALY"
+    WORK_ORDER_OVERDUE = "WORK_ORDER_OVERDUE"
+    ATTENDANCE_ANOMALY = "ATTENDANCE_ANOMALY"
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+    INFO = "INFO"
+
+    @property
+    def rank(self) -> int:
+        """0 for CRITICAL … 4 for INFO: lower is worse."""
+        return list(Severity).index(self)
+
+
+class Status(models.TextChoices):
+    NEW = "NEW"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    ASSIGNED = "ASSIGNED"
+    ESCALATED = "ESCALATED"
+    RESOLVED = "RESOLVED"
+    SUPPRESSED = "SUPPRESSED"
+
+
+OPEN_STATUSES = (Status.NEW, Status.ACKNOWLEDGED, Status.ASSIGNED, Status.ESCALATED)
+# Every status but RESOLVED holds the fingerprint: a suppressed alert still absorbs its repeats.
+ACTIVE_CONDITION = ~Q(status=Status.RESOLVED)
+
+
+class SuppressionReason(models.TextChoices):
+    MAINTENANCE = "maintenance"
+    BACKPRESSURE = "backpressure"
+
+
+class CorrelationReason(models.TextChoices):
+    SITE = "site"
+    STORM = "storm"
+
+
+class AlertQuerySet(TenantQuerySet):
+    def active(self):
+        """Rows that own their fingerprint: everything not resolved."""
+        return self.filter(ACTIVE_CONDITION)
+
+    def open(self):
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def suppressed(self):
+        return self.filter(status=Status.SUPPRESSED)
+
+
+class Alert(TenantScoped):
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=20)
+    integration_key = models.ForeignKey(
+        "access.IntegrationKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    type = models.CharField(max_length=100)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=128)
+    content_hash = models.CharField(max_length=64)
+    entity_type = models.CharField(max_length=50, blank=True)
+    entity_id = models.CharField(max_length=100, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+    source_url = models.URLField(max_length=1000, blank=True)
+    runbook_url = models.URLField(max_length=1000, blank=True)
+
+    occurrence_count = models.PositiveIntegerField(default=1)
+    suppressed_count = models.PositiveIntegerField(default=0)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    suppression_reason = models.CharField(
+        max_length=20, choices=SuppressionReason.choices, blank=True
+    )
+    maintenance_window = models.ForeignKey(
+        "maintenance.MaintenanceWindow",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    correlation_id = models.UUIDField(null=True, blank=True)
+    correlation_reason = models.CharField(
+        max_length=10, choices=CorrelationReason.choices, blank=True
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolution_note = models.TextField(blank=True)
+    time_to_acknowledge = models.DurationField(null=True, blank=True)
+    time_to_resolve = models.DurationField(null=True, blank=True)
+
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "fingerprint"],
+                condition=ACTIVE_CONDITION,
+                name="alert_one_active_per_fingerprint",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "status", "severity"], name="alert_tenant_status_sev"),
+            models.Index(fields=["site", "first_seen_at"], name="alert_site_first_seen"),
+            models.Index(fields=["tenant", "last_seen_at"], name="alert_tenant_last_seen"),
+            models.Index(fields=["correlation_id"], name="alert_correlation"),
+            models.Index(fields=["maintenance_window"], name="alert_maintenance_window"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.type}: {self.title}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != Status.RESOLVED

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RealtimeConfig(AppConfig):
+    name = "watchfloor.realtime"
+    verbose_name = "Real time"
