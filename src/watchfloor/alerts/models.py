@@ -86,7 +86,12 @@ class Alert(TenantScoped):
     )
     source = models.CharField(max_length=20)
     integration_key = models.ForeignKey(
-        "access.IntegrationKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "access.IntegrationKey",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     type = models.CharField(max_length=100)
     severity = models.CharField(max_length=10, choices=Severity.choices)
@@ -117,6 +122,7 @@ class Alert(TenantScoped):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     correlation_id = models.UUIDField(null=True, blank=True)
     correlation_reason = models.CharField(
@@ -128,23 +134,43 @@ class Alert(TenantScoped):
 
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
     assigned_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
     escalated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     escalation_level = models.PositiveSmallIntegerField(default=0)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     resolution_note = models.TextField(blank=True)
     time_to_acknowledge = models.DurationField(null=True, blank=True)

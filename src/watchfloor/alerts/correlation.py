@@ -1,0 +1,155 @@
+"""Correlation of new alerts into groups (`correlation_id`; `parent` = the group's first alert).
+
+Two rules, checked in this order:
+- storm: one alert type at `ALERT_STORM_SITES` or more sites of one client within the window is one
+  group; alerts of that type and client already open in the window join it.
+- site: a new alert joins the group of the earliest active alert at its site seen within the window.
+Otherwise the alert starts its own group. Lookups are grouped queries over the whole batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Min
+
+from watchfloor.alerts.models import Alert, CorrelationReason
+
+
+class _Group:
+    def __init__(self, correlation_id: uuid.UUID, root_id: int | None, root: Alert | None = None):
+        self.correlation_id = correlation_id
+        self.root_id = root_id  # an existing alert's id
+        self.root = root  # or a new alert of this batch, whose id is known after the insert
+
+    def parent_id(self) -> int | None:
+        return self.root_id if self.root_id is not None else self.root.id
+
+
+class Correlator:
+    def __init__(self, tenant_id: int, now: datetime, window: timedelta):
+        self.tenant_id = tenant_id
+        self.since = now - window
+        self._pending: list[tuple[Alert, _Group]] = []
+        self._storms: list[tuple[int, str, _Group]] = []
+
+    def _recent(self):
+        return (
+            Alert.objects.for_tenant(self.tenant_id).active().filter(first_seen_at__gte=self.since)
+        )
+
+    def assign(self, candidates: list[Alert]) -> None:
+        """Set correlation_id (and parent where the root exists) on each new alert."""
+        located = [a for a in candidates if a.site_id is not None]
+        storms = self._storm_groups(located)
+        site_groups = self._site_groups({a.site_id for a in located})
+        for alert in candidates:
+            group = None
+            reason = ""
+            if alert.site_id is not None:
+                group = storms.get((alert.client_id, alert.type))
+                reason = CorrelationReason.STORM
+                if group is None:
+                    group = site_groups.get(alert.site_id)
+                    reason = CorrelationReason.SITE
+            if group is None:
+                alert.correlation_id = uuid.uuid4()
+                if alert.site_id is not None:
+                    site_groups[alert.site_id] = _Group(alert.correlation_id, None, alert)
+                continue
+            alert.correlation_id = group.correlation_id
+            alert.correlation_reason = reason
+            if group.root_id is not None:
+                alert.parent_id = group.root_id
+            elif group.root is not alert:
+                self._pending.append((alert, group))
+
+    def _site_groups(self, site_ids: set[int]) -> dict[int, _Group]:
+        if not site_ids:
+            return {}
+        firsts = (
+            self._recent()
+            .filter(site_id__in=site_ids)
+            .values("site_id")
+            .annotate(first=Min("id"))
+            .values_list("first", flat=True)
+        )
+        groups = {}
+        for alert_id, site_id, corr, parent_id in Alert.objects.filter(id__in=firsts).values_list(
+            "id", "site_id", "correlation_id", "parent_id"
+        ):
+            groups[site_id] = _Group(corr or uuid.uuid4(), parent_id or alert_id)
+        return groups
+
+    def _storm_groups(self, located: list[Alert]) -> dict[tuple[int, str], _Group]:
+        batch_sites: dict[tuple[int, str], set[int]] = defaultdict(set)
+        for alert in located:
+            batch_sites[(alert.client_id, alert.type)].add(alert.site_id)
+        threshold = settings.ALERT_STORM_SITES
+        if not batch_sites or threshold < 1:
+            return {}
+        clients = {c for c, _ in batch_sites}
+        types = {t for _, t in batch_sites}
+        recent = self._recent().filter(client_id__in=clients, type__in=types, site__isnull=False)
+        known_sites: dict[tuple[int, str], set[int]] = defaultdict(set)
+        first_of: dict[tuple[int, str], int] = {}
+        for client_id, kind, site_id, first in (
+            recent.values("client_id", "type", "site_id")
+            .annotate(first=Min("id"))
+            .values_list("client_id", "type", "site_id", "first")
+        ):
+            known_sites[(client_id, kind)].add(site_id)
+            first_of[(client_id, kind)] = min(first, first_of.get((client_id, kind), first))
+        existing_storms = {}
+        for client_id, kind, corr, first, _n in (
+            recent.filter(correlation_reason=CorrelationReason.STORM)
+            .values("client_id", "type", "correlation_id")
+            .annotate(first=Min("id"), n=Count("id"))
+            .values_list("client_id", "type", "correlation_id", "first", "n")
+            .order_by("first")
+        ):
+            existing_storms.setdefault((client_id, kind), (corr, first))
+        groups: dict[tuple[int, str], _Group] = {}
+        for pair, sites in batch_sites.items():
+            if len(sites | known_sites.get(pair, set())) < threshold:
+                continue
+            if pair in existing_storms:
+                corr, _first = existing_storms[pair]
+                root_id = (
+                    Alert.objects.filter(correlation_id=corr, parent__isnull=True)
+                    .values_list("id", flat=True)
+                    .first()
+                    or _first
+                )
+                groups[pair] = _Group(corr, root_id)
+            elif pair in first_of:
+                groups[pair] = _Group(uuid.uuid4(), first_of[pair])
+            else:
+                root = next(a for a in located if (a.client_id, a.type) == pair)
+                groups[pair] = _Group(uuid.uuid4(), None, root)
+            self._storms.append((*pair, groups[pair]))
+        return groups
+
+    def link_parents(self, candidates: list[Alert], inserted: dict[str, bool]) -> None:
+        """After the insert: point children at new roots, and pull a storm's earlier alerts in."""
+        children = []
+        for alert, group in self._pending:
+            if inserted.get(alert.fingerprint):
+                alert.parent_id = group.parent_id()
+                children.append(alert)
+        if children:
+            Alert.objects.bulk_update(children, ["parent"])
+        for client_id, kind, group in self._storms:
+            root_id = group.parent_id()
+            self._recent().filter(client_id=client_id, type=kind, site__isnull=False).exclude(
+                correlation_id=group.correlation_id
+            ).update(
+                correlation_id=group.correlation_id,
+                correlation_reason=CorrelationReason.STORM,
+                parent_id=root_id,
+            )
+            # the root heads the group: it has no parent of its own
+            Alert.objects.filter(id=root_id).update(parent=None)

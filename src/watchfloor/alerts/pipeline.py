@@ -1,0 +1,453 @@
+"""The ingestion pipeline: a validated batch of events in, durable alerts and real-time events out.
+
+For a batch: locate (client/site codes → rows, one query each) → fingerprint → fold repeats inside
+the batch → in one transaction: lock the active alerts of those fingerprints → suppress by
+maintenance window or back-pressure → correlate new alerts → insert new alerts in one statement
+(`ON CONFLICT` on the partial unique index absorbs a concurrent writer's insert of the same
+fingerprint) → update the existing ones in one statement → publish after commit.
+
+Events of one fingerprint that follow each other in a batch (trigger, then resolve) are applied in
+rounds: round k applies the k-th run of each fingerprint, so order is kept and each round is still
+set-based. Almost every batch has exactly one round.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from watchfloor.alerts import metrics
+from watchfloor.alerts.broadcast import alert_event
+from watchfloor.alerts.correlation import Correlator
+from watchfloor.alerts.events import BatchInvalid, Event, EventAction
+from watchfloor.alerts.fingerprints import content_hash, fingerprint_of
+from watchfloor.alerts.models import (
+    Alert,
+    Severity,
+    Status,
+    SuppressionReason,
+)
+from watchfloor.alerts.writes import insert_new_alerts
+from watchfloor.maintenance.matcher import SuppressionMatcher
+from watchfloor.realtime.publisher import publish_on_commit
+from watchfloor.tenancy.models import Client, Site
+
+log = logging.getLogger(__name__)
+
+DEADLOCK_RETRIES = 5
+
+
+class Outcome:
+    CREATED = "created"
+    DEDUPLICATED = "deduplicated"
+    SUPPRESSED = "suppressed"
+    RESOLVED = "resolved"
+    ACKNOWLEDGED = "acknowledged"
+    UNCHANGED = "unchanged"  # acknowledge of an alert already past NEW
+    UNKNOWN = "unknown"  # resolve/acknowledge with no active alert of that fingerprint
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    created: int = 0
+    deduplicated: int = 0
+    suppressed: int = 0
+    resolved: int = 0
+    acknowledged: int = 0
+    outcomes: list[tuple[str, int | None, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "created": self.created,
+            "deduplicated": self.deduplicated,
+            "suppressed": self.suppressed,
+            "resolved": self.resolved,
+            "acknowledged": self.acknowledged,
+            "alerts": [{"fingerprint": f, "id": i, "outcome": o} for f, i, o in self.outcomes],
+        }
+
+
+@dataclass
+class Located:
+    client_id: int | None
+    site_id: int | None
+
+
+@dataclass
+class Run:
+    """Consecutive events of one action for one fingerprint; `event` is the latest of them."""
+
+    action: EventAction
+    fingerprint: str
+    event: Event
+    where: Located
+    count: int = 1
+    first_at: datetime | None = None
+
+
+# --- locate -------------------------------------------------------------------------------------
+
+
+def _locate(events: list[Event], key, *, strict: bool) -> list[Located]:
+    """Client and site for each event: its codes, else the integration key's defaults."""
+    site_codes = {e.site_code for e in events if e.site_code}
+    client_codes = {e.client_code for e in events if e.client_code}
+    sites = {}
+    if site_codes:
+        sites = {
+            code: (sid, cid)
+            for code, sid, cid in Site.objects.for_tenant(key.tenant_id)
+            .filter(code__in=site_codes)
+            .values_list("code", "id", "client_id")
+        }
+    clients = {}
+    if client_codes:
+        clients = dict(
+            Client.objects.for_tenant(key.tenant_id)
+            .filter(code__in=client_codes)
+            .values_list("code", "id")
+        )
+    errors: dict[str, str] = {}
+    located: list[Located] = []
+    for index, event in enumerate(events):
+        client_id = clients.get(event.client_code) if event.client_code else None
+        site = sites.get(event.site_code) if event.site_code else None
+        if event.client_code and client_id is None and strict:
+            errors[f"{index}.client"] = f"No client with code {event.client_code!r}."
+        if event.site_code and site is None and strict:
+            errors[f"{index}.site"] = f"No site with code {event.site_code!r}."
+        if site is not None:
+            site_id, site_client = site
+            if client_id is not None and client_id != site_client:
+                if strict:
+                    errors[f"{index}.site"] = (
+                        f"Site {event.site_code!r} does not belong to client {event.client_code!r}."
+                    )
+                site_id = None
+            else:
+                client_id = site_client
+        else:
+            site_id = None
+        if client_id is None and site_id is None:
+            client_id, site_id = key.default_client_id, key.default_site_id
+        elif site_id is None and client_id == key.default_client_id:
+            site_id = key.default_site_id
+        located.append(Located(client_id=client_id, site_id=site_id))
+    if errors:
+        raise BatchInvalid(errors)
+    return located
+
+
+def _runs(events: list[Event], located: list[Located]) -> list[dict[str, Run]]:
+    """Rounds of runs: round k holds the k-th run of actions of each fingerprint."""
+    per_fp: dict[str, list[Run]] = defaultdict(list)
+    for event, where in zip(events, located, strict=True):
+        fp = fingerprint_of(event, site_id=where.site_id)
+        runs = per_fp[fp]
+        at = event.occurred_at
+        if runs and runs[-1].action == event.action:
+            run = runs[-1]
+            run.count += 1
+            run.event, run.where = event, where
+            if at and (run.first_at is None or at < run.first_at):
+                run.first_at = at
+        else:
+            runs.append(
+                Run(action=event.action, fingerprint=fp, event=event, where=where, first_at=at)
+            )
+    rounds: list[dict[str, Run]] = []
+    for fp, runs in per_fp.items():
+        for k, run in enumerate(runs):
+            if k == len(rounds):
+                rounds.append({})
+            rounds[k][fp] = run
+    return rounds
+
+
+# --- apply --------------------------------------------------------------------------------------
+
+
+class _Batch:
+    """State shared by the rounds of one batch inside its transaction."""
+
+    def __init__(self, key, now: datetime):
+        self.key = key
+        self.now = now
+        self.source = key.source
+        self.matcher = SuppressionMatcher.for_tenant(key.tenant_id, now)
+        self.result = IngestResult()
+        self.events: list[dict] = []
+        self._new_count: int | None = None
+        self.suppressed_by: dict[str, int] = defaultdict(int)
+
+    def count_metrics(self) -> None:
+        """Counters move only for a committed batch (a retried one is counted once)."""
+        r, source = self.result, self.source
+        metrics.INGESTED.labels(source).inc(r.accepted)
+        metrics.CREATED.labels(source).inc(r.created)
+        metrics.DEDUPLICATED.labels(source).inc(r.deduplicated)
+        metrics.RESOLVED.labels(source).inc(r.resolved)
+        for reason, n in self.suppressed_by.items():
+            metrics.SUPPRESSED.labels(source, reason).inc(n)
+
+    def new_alert_count(self) -> int:
+        """NEW alerts in the tenant, counted once per batch and kept up to date by the batch."""
+        if self._new_count is None:
+            self._new_count = (
+                Alert.objects.for_tenant(self.key.tenant_id).filter(status=Status.NEW).count()
+            )
+        return self._new_count
+
+    def note_new(self, n: int) -> None:
+        if self._new_count is not None:
+            self._new_count += n
+
+
+def _suppression(batch: _Batch, run: Run, *, is_new: bool):
+    """(reason, window) when this trigger is to be suppressed, else (None, None)."""
+    e = run.event
+    window = (
+        batch.matcher.match(
+            client_id=run.where.client_id, site_id=run.where.site_id, alert_type=e.type
+        )
+        if batch.matcher
+        else None
+    )
+    if window is not None:
+        return SuppressionReason.MAINTENANCE, window
+    if (
+        is_new
+        and e.severity == Severity.INFO
+        and batch.new_alert_count() >= settings.ALERT_BACKPRESSURE_THRESHOLD
+    ):
+        return SuppressionReason.BACKPRESSURE, None
+    return None, None
+
+
+def _new_alert(batch: _Batch, run: Run) -> Alert:
+    e, now = run.event, batch.now
+    reason, window = _suppression(batch, run, is_new=True)
+    return Alert(
+        tenant_id=batch.key.tenant_id,
+        client_id=run.where.client_id,
+        site_id=run.where.site_id,
+        source=batch.source,
+        integration_key_id=batch.key.id,
+        type=e.type,
+        severity=e.severity,
+        status=Status.SUPPRESSED if reason else Status.NEW,
+        title=e.title or e.type,
+        description=e.description,
+        fingerprint=run.fingerprint,
+        content_hash=content_hash(e),
+        entity_type=e.entity_type,
+        entity_id=e.entity_id,
+        labels=e.labels,
+        annotations=e.annotations,
+        source_url=e.source_url,
+        runbook_url=e.runbook_url,
+        occurrence_count=run.count,
+        suppressed_count=run.count if reason else 0,
+        first_seen_at=now,
+        last_seen_at=now,
+        started_at=run.first_at,
+        suppression_reason=reason or "",
+        maintenance_window=window,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _repeat(batch: _Batch, alert: Alert, run: Run) -> set[str]:
+    """Fold a repeat trigger into the active alert; returns the fields it changed."""
+    e, now = run.event, batch.now
+    changed = {"occurrence_count", "last_seen_at", "updated_at"}
+    alert.occurrence_count += run.count
+    alert.last_seen_at = now
+    alert.updated_at = now
+    reason, _window = _suppression(batch, run, is_new=False)
+    if reason:
+        alert.suppressed_count += run.count
+        changed.add("suppressed_count")
+    elif (
+        alert.status == Status.SUPPRESSED
+        and alert.suppression_reason == SuppressionReason.MAINTENANCE
+    ):
+        # the window is over and the problem is still there: it is an open alert now
+        alert.status = Status.NEW
+        alert.suppression_reason = ""
+        changed |= {"status", "suppression_reason"}
+        batch.note_new(1)
+    digest = content_hash(e)
+    if digest != alert.content_hash:
+        alert.content_hash = digest
+        alert.type, alert.severity = e.type, e.severity
+        alert.title, alert.description = e.title or e.type, e.description
+        alert.labels, alert.annotations = e.labels, e.annotations
+        alert.source_url, alert.runbook_url = e.source_url, e.runbook_url
+        changed |= {
+            "content_hash",
+            "type",
+            "severity",
+            "title",
+            "description",
+            "labels",
+            "annotations",
+            "source_url",
+            "runbook_url",
+        }
+    return changed
+
+
+def _close(batch: _Batch, alert: Alert) -> set[str]:
+    now = batch.now
+    alert.status = Status.RESOLVED
+    alert.resolved_at = now
+    alert.time_to_resolve = now - alert.first_seen_at
+    alert.resolution_note = f"Resolved by {batch.source}."
+    alert.updated_at = now
+    return {"status", "resolved_at", "time_to_resolve", "resolution_note", "updated_at"}
+
+
+def _acknowledge(batch: _Batch, alert: Alert) -> set[str]:
+    now = batch.now
+    alert.status = Status.ACKNOWLEDGED
+    alert.acknowledged_at = now
+    alert.time_to_acknowledge = now - alert.first_seen_at
+    alert.updated_at = now
+    return {"status", "acknowledged_at", "time_to_acknowledge", "updated_at"}
+
+
+def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
+    tenant_id = batch.key.tenant_id
+    existing_qs = Alert.objects.for_tenant(tenant_id).active().filter(fingerprint__in=list(runs))
+    if connection.features.has_select_for_update:
+        existing_qs = existing_qs.select_for_update().order_by("id")
+    existing = {a.fingerprint: a for a in existing_qs}
+
+    result = batch.result
+    to_update: list[Alert] = []
+    update_fields: set[str] = set()
+    new_runs: list[Run] = []
+    for fp, run in runs.items():
+        alert = existing.get(fp)
+        if run.action == EventAction.TRIGGER:
+            if alert is None:
+                new_runs.append(run)
+                continue
+            changed = _repeat(batch, alert, run)
+            outcome = Outcome.SUPPRESSED if "suppressed_count" in changed else Outcome.DEDUPLICATED
+            if outcome == Outcome.SUPPRESSED:
+                result.suppressed += run.count
+                batch.suppressed_by[alert.suppression_reason or SuppressionReason.MAINTENANCE] += (
+                    run.count
+                )
+            else:
+                result.deduplicated += run.count
+            batch.events.append(alert_event("alert.updated", alert))
+        elif alert is None:
+            result.outcomes.append((fp, None, Outcome.UNKNOWN))
+            continue
+        elif run.action == EventAction.RESOLVE:
+            changed = _close(batch, alert)
+            outcome = Outcome.RESOLVED
+            result.resolved += 1
+            batch.events.append(alert_event("alert.resolved", alert))
+        elif alert.status == Status.NEW:
+            changed = _acknowledge(batch, alert)
+            outcome = Outcome.ACKNOWLEDGED
+            result.acknowledged += 1
+            batch.events.append(alert_event("alert.updated", alert))
+        else:
+            result.outcomes.append((fp, alert.id, Outcome.UNCHANGED))
+            continue
+        to_update.append(alert)
+        update_fields |= changed
+        result.outcomes.append((fp, alert.id, outcome))
+
+    if to_update:
+        Alert.objects.bulk_update(to_update, sorted(update_fields))
+
+    if new_runs:
+        _create(batch, new_runs)
+
+
+def _create(batch: _Batch, new_runs: list[Run]) -> None:
+    result = batch.result
+    candidates = [_new_alert(batch, run) for run in new_runs]
+    batch.note_new(sum(1 for a in candidates if a.status == Status.NEW))
+    correlator = Correlator(
+        batch.key.tenant_id, batch.now, timedelta(seconds=settings.ALERT_CORRELATION_WINDOW)
+    )
+    correlator.assign(candidates)
+    inserted = insert_new_alerts(candidates)
+    correlator.link_parents(candidates, inserted)
+    for alert, run in zip(candidates, new_runs, strict=True):
+        if inserted[alert.fingerprint]:
+            if alert.status == Status.SUPPRESSED:
+                outcome = Outcome.SUPPRESSED
+                result.suppressed += run.count
+                batch.suppressed_by[alert.suppression_reason] += run.count
+            else:
+                outcome = Outcome.CREATED
+                result.created += 1
+                if run.count > 1:
+                    result.deduplicated += run.count - 1
+            batch.events.append(alert_event("alert.created", alert))
+        else:
+            # a concurrent writer opened this fingerprint first; ON CONFLICT added our counts
+            outcome = Outcome.DEDUPLICATED
+            result.deduplicated += run.count
+            batch.events.append(alert_event("alert.updated", alert))
+        result.outcomes.append((alert.fingerprint, alert.id, outcome))
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    cause = getattr(exc, "__cause__", None)
+    return getattr(cause, "sqlstate", None) in {"40P01", "40001"}
+
+
+def ingest(
+    events: list[Event], *, key, strict_codes: bool = True, now: datetime | None = None
+) -> IngestResult:
+    """Store a batch of events for the integration key's tenant; raises BatchInvalid first.
+
+    Every accepted event is durable when this returns. `strict_codes` refuses unknown client or
+    site codes (native API); monitoring integrations pass False so an unknown label never drops
+    an alert: it falls back to the key's defaults.
+    """
+    if not events:
+        return IngestResult()
+    if len(events) > settings.ALERT_MAX_BATCH:
+        raise BatchInvalid({"body": f"At most {settings.ALERT_MAX_BATCH} events per request."})
+    located = _locate(events, key, strict=strict_codes)
+    rounds = _runs(events, located)
+    for attempt in range(DEADLOCK_RETRIES):
+        batch = _Batch(key, now or timezone.now())
+        try:
+            with transaction.atomic():
+                for runs in rounds:
+                    _apply_round(batch, runs)
+                publish_on_commit(batch.events)
+            break
+        except OperationalError as exc:
+            if (
+                not _is_deadlock(exc)
+                or attempt == DEADLOCK_RETRIES - 1
+                or connection.in_atomic_block
+            ):
+                raise
+            log.info("ingestion batch hit a deadlock; retrying (attempt %d)", attempt + 2)
+            time.sleep(0.01 * (attempt + 1))
+    batch.result.accepted = len(events)
+    batch.count_metrics()
+    return batch.result
