@@ -1,0 +1,53 @@
+"""De-duplication under concurrent writers (PostgreSQL): never two active rows per fingerprint."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from support_alerts import trigger
+from watchfloor.alerts.models import Alert
+from watchfloor.alerts.pipeline import ingest
+
+WRITERS = 8
+ROUNDS = 5
+FINGERPRINTS = 40
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_batches_of_the_same_fingerprints_never_duplicate_an_alert(estate):
+    from watchfloor.access.services import create_integration_key
+
+    key = create_integration_key(
+        estate.tenant, actor=None, name="k", source="native", default_site=estate.sites[0]
+    ).obj
+    start = threading.Barrier(WRITERS)
+    errors: list[BaseException] = []
+
+    def writer(offset: int) -> None:
+        try:
+            start.wait()
+            for r in range(ROUNDS):
+                # every writer sends all fingerprints, each in its own order
+                order = [(i * (offset + 1) + r) % FINGERPRINTS for i in range(FINGERPRINTS)]
+                ingest([trigger(fingerprint=f"fp-{i}") for i in order], key=key)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rows = list(Alert.objects.values_list("fingerprint", "occurrence_count", "status"))
+    assert len(rows) == FINGERPRINTS
+    assert {fp for fp, _, _ in rows} == {f"fp-{i}" for i in range(FINGERPRINTS)}
+    # nothing lost: every event of every writer is counted on the one active row
+    assert sum(n for _, n, _ in rows) == WRITERS * ROUNDS * FINGERPRINTS
+    assert {status for _, _, status in rows} == {"NEW"}
