@@ -151,3 +151,20 @@ def masked_for(user, payload: Any, *, can_view_pii: bool | None = None) -> Any:
     if can_view_pii is None:
         can_view_pii = has_capability(user, Capability.VIEW_PII)
     return payload if can_view_pii else mask_payload(payload)
+
+
+def person_view(user, can_view_pii: bool) -> dict | None:
+    """How a person (an officer, an owner, an actor) is shown: masked without `noc:view_pii`.
+
+    Usernames are often a name or an email address, so they are masked like one.
+    """
+    if user is None:
+        return None
+    full = user.get_full_name() or ""
+    if can_view_pii:
+        return {"id": user.id, "username": user.username, "full_name": full}
+    return {
+        "id": user.id,
+        "username": mask_value("email" if "@" in user.username else "name", user.username),
+        "full_name": mask_name(full) if full else "",
+    }

@@ -34,7 +34,8 @@ def record(
     if entity is not None:
         entity_type = entity_type or entity._meta.label_lower
         entity_id = entity_id or entity.pk
-        tenant = tenant or getattr(entity, "tenant", None)
+        if tenant is None and getattr(entity, "tenant_id", None) is not None:
+            tenant = entity.tenant_id
     if actor is not None and getattr(actor, "is_authenticated", False):
         tenant = tenant or actor.tenant
         actor_label = actor.get_username()
@@ -42,8 +43,10 @@ def record(
         actor = None
         actor_label = ""
     ctx = current_request_context()
+    # a tenant may be given as its id, so callers need not load the row
+    tenant_field = {"tenant_id": tenant} if isinstance(tenant, int) else {"tenant": tenant}
     return AuditLog.objects.create(
-        tenant=tenant,
+        **tenant_field,
         actor=actor,
         actor_label=actor_label,
         action=str(action),

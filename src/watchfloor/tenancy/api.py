@@ -8,7 +8,7 @@ from django.http import Http404
 from ninja import Query, Router, Schema, Status
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name, mask_value
+from watchfloor.access.masking import person_view
 from watchfloor.access.scope import (
     access_client,
     access_site,
@@ -32,27 +32,13 @@ from watchfloor.tenancy.schemas import (
 router = Router(tags=["clients and sites"])
 
 
-def _person(user, can_view_pii: bool):
-    if user is None:
-        return None
-    full = user.get_full_name() or ""
-    if can_view_pii:
-        return {"id": user.id, "username": user.username, "full_name": full}
-    # usernames are often a name or an email address: they are masked like one
-    return {
-        "id": user.id,
-        "username": mask_value("email" if "@" in user.username else "name", user.username),
-        "full_name": mask_name(full) if full else "",
-    }
-
-
 def _client_out(client, pii: bool) -> dict:
     return {
         "id": client.id,
         "code": client.code,
         "name": client.name,
         "active": client.active,
-        "owner": _person(client.owner, pii),
+        "owner": person_view(client.owner, pii),
         "site_count": client.site_count,
         "created_at": client.created_at,
         "updated_at": client.updated_at,
@@ -70,7 +56,7 @@ def _site_out(site, pii: bool) -> dict:
         "latitude": site.latitude,
         "longitude": site.longitude,
         "timezone": site.timezone,
-        "officer_in_charge": _person(site.officer_in_charge, pii),
+        "officer_in_charge": person_view(site.officer_in_charge, pii),
         "active": site.active,
         "created_at": site.created_at,
         "updated_at": site.updated_at,

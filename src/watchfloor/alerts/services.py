@@ -1,0 +1,171 @@
+"""Lifecycle actions on an alert: acknowledge, assign, escalate, resolve.
+
+Each checks the actor's capability, locks the row and re-checks its status (two operators acting at
+once: one wins, the other gets IllegalTransition → 409), records who and when, writes the audit
+log and publishes `alert.updated` / `alert.resolved` after commit.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_text
+from watchfloor.access.scope import require_capability, visible_sites
+from watchfloor.alerts.broadcast import alert_event
+from watchfloor.alerts.models import Alert, Status
+from watchfloor.audit.models import Action
+from watchfloor.audit.services import record
+from watchfloor.realtime.publisher import publish_on_commit
+
+NOTE_MAX = 2000
+
+
+class IllegalTransition(Exception):
+    """The alert's status does not allow this action (the API answers 409)."""
+
+    def __init__(self, action: str, status: str):
+        super().__init__(f"Cannot {action} an alert that is {status}.")
+        self.action, self.status = action, status
+
+
+class InvalidAssignee(ValueError):
+    """The assignee is not an active user of the tenant who can see the alert (422)."""
+
+
+ACKNOWLEDGEABLE = {Status.NEW, Status.ESCALATED}
+ASSIGNABLE = {Status.NEW, Status.ACKNOWLEDGED, Status.ASSIGNED, Status.ESCALATED}
+ESCALATABLE = {Status.NEW, Status.ACKNOWLEDGED, Status.ASSIGNED, Status.ESCALATED}
+RESOLVABLE = {Status.NEW, Status.ACKNOWLEDGED, Status.ASSIGNED, Status.ESCALATED, Status.SUPPRESSED}
+
+
+def _locked(alert: Alert) -> Alert:
+    return Alert.objects.select_for_update().get(pk=alert.pk)
+
+
+def _mark_acknowledged(alert: Alert, actor, now) -> list[str]:
+    if alert.acknowledged_at is not None:
+        return []
+    alert.acknowledged_at = now
+    alert.acknowledged_by = actor
+    alert.time_to_acknowledge = now - alert.first_seen_at
+    return ["acknowledged_at", "acknowledged_by", "time_to_acknowledge"]
+
+
+def _finish(alert: Alert, fields: list[str], *, actor, action: Action, details: dict, kind: str):
+    alert.updated_at = timezone.now()
+    alert.save(update_fields=[*fields, "updated_at"])
+    record(action, actor=actor, tenant=alert.tenant_id, entity=alert, details=details)
+    publish_on_commit([alert_event(kind, alert, actor_id=actor.id)])
+    return alert
+
+
+def _note(note: str) -> str:
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise ValueError(f"At most {NOTE_MAX} characters.")
+    return note
+
+
+@transaction.atomic
+def acknowledge_alert(alert: Alert, *, actor) -> Alert:
+    require_capability(actor, Capability.ACK_ALERTS)
+    alert = _locked(alert)
+    if alert.status not in ACKNOWLEDGEABLE or alert.acknowledged_at is not None:
+        raise IllegalTransition("acknowledge", alert.status)
+    previous = alert.status
+    fields = _mark_acknowledged(alert, actor, timezone.now())
+    if alert.status == Status.NEW:
+        alert.status = Status.ACKNOWLEDGED
+        fields.append("status")
+    return _finish(
+        alert,
+        fields,
+        actor=actor,
+        action=Action.ACKNOWLEDGE,
+        details={"from": previous, "to": alert.status},
+        kind="alert.updated",
+    )
+
+
+@transaction.atomic
+def assign_alert(alert: Alert, *, actor, assignee, note: str = "") -> Alert:
+    """Give the alert to someone; assigning also acknowledges it if nobody had."""
+    require_capability(actor, Capability.ASSIGN_INCIDENTS)
+    note = _note(note)
+    alert = _locked(alert)
+    if alert.status not in ASSIGNABLE:
+        raise IllegalTransition("assign", alert.status)
+    if (
+        assignee is None
+        or not assignee.is_active
+        or assignee.tenant_id != alert.tenant_id
+        or (alert.site_id and not visible_sites(assignee).filter(id=alert.site_id).exists())
+    ):
+        raise InvalidAssignee("Not an active user of this tenant who can see this alert.")
+    now = timezone.now()
+    previous = alert.status
+    fields = _mark_acknowledged(alert, actor, now)
+    alert.status = Status.ASSIGNED
+    alert.assignee = assignee
+    alert.assigned_at = now
+    alert.assigned_by = actor
+    fields += ["status", "assignee", "assigned_at", "assigned_by"]
+    return _finish(
+        alert,
+        fields,
+        actor=actor,
+        action=Action.ASSIGN,
+        details={"from": previous, "assignee_id": assignee.id, "note": mask_text(note)},
+        kind="alert.updated",
+    )
+
+
+@transaction.atomic
+def escalate_alert(alert: Alert, *, actor, note: str = "") -> Alert:
+    """Raise the escalation level by one (the on-call chain decides who that reaches)."""
+    require_capability(actor, Capability.ESCALATE)
+    note = _note(note)
+    alert = _locked(alert)
+    if alert.status not in ESCALATABLE:
+        raise IllegalTransition("escalate", alert.status)
+    previous = alert.status
+    alert.status = Status.ESCALATED
+    alert.escalation_level += 1
+    alert.escalated_at = timezone.now()
+    alert.escalated_by = actor
+    return _finish(
+        alert,
+        ["status", "escalation_level", "escalated_at", "escalated_by"],
+        actor=actor,
+        action=Action.ESCALATE,
+        details={"from": previous, "level": alert.escalation_level, "note": mask_text(note)},
+        kind="alert.updated",
+    )
+
+
+@transaction.atomic
+def resolve_alert(alert: Alert, *, actor, note: str) -> Alert:
+    require_capability(actor, Capability.ACK_ALERTS)
+    note = _note(note)
+    if not note:
+        raise ValueError("Say how it was resolved.")
+    alert = _locked(alert)
+    if alert.status not in RESOLVABLE:
+        raise IllegalTransition("resolve", alert.status)
+    now = timezone.now()
+    previous = alert.status
+    alert.status = Status.RESOLVED
+    alert.resolved_at = now
+    alert.resolved_by = actor
+    alert.resolution_note = note
+    alert.time_to_resolve = now - alert.first_seen_at
+    return _finish(
+        alert,
+        ["status", "resolved_at", "resolved_by", "resolution_note", "time_to_resolve"],
+        actor=actor,
+        action=Action.RESOLVE,
+        details={"from": previous},
+        kind="alert.resolved",
+    )
