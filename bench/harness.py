@@ -1,0 +1,613 @@
+"""Shared plumbing for the bench/ scripts: machine facts, services, Watchfloor setup, wrk, reports.
+
+Nothing here is imported by Watchfloor itself; the scripts run it from the outside, as an operator
+would: the `watchfloor` CLI on production settings (PostgreSQL, Redis, debug off) and HTTP on
+loopback. The load generator is `wrk` (Debian package), driven by `bench/wrk/cycle.lua`, which
+cycles through pre-generated requests and prints its latency percentiles as one JSON line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+DOCS = ROOT / "docs" / "benchmarks.md"
+CYCLE_LUA = BENCH / "wrk" / "cycle.lua"
+
+PG_HOST = "127.0.0.1"
+PG_USER = "postgres"
+BENCH_DB = "watchfloor_bench"
+REDIS_DB = 12
+
+
+def log(msg: str) -> None:
+    print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(cmd: Sequence[str], *, env: dict[str, str] | None = None, check: bool = True, **kw):
+    """Run a command, capture its output, raise with stderr shown when it fails."""
+    proc = subprocess.run(  # noqa: S603 — fixed argument lists built here
+        list(cmd), env=env, capture_output=True, text=True, check=False, **kw
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-2000:]}\n"
+            f"{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- tools -----------------------------------------------------------------------------------
+
+
+def ensure_debian_package(binary: str, package: str) -> str:
+    """Path of `binary`; installs the Debian package when it is missing (waits for dpkg's lock)."""
+    found = shutil.which(binary)
+    if found:
+        return found
+    log(f"{binary} missing: apt-get install -y {package}")
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", package]
+    if os.geteuid() != 0:
+        apt = ["sudo", "-n", *apt]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(apt, env=env)
+    found = shutil.which(binary)
+    if not found:
+        raise RuntimeError(f"{package} installed but {binary} is not on PATH")
+    return found
+
+
+# --- machine facts ---------------------------------------------------------------------------
+
+
+def _first_line(cmd: Sequence[str]) -> str:
+    try:
+        out = run(cmd, check=False)
+    except FileNotFoundError:
+        return "not installed"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def machine_facts(extra_versions: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    cpu_model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    os_name = platform.platform()
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    pg = psql_value("SELECT version()", db="postgres")
+    pg_settings = {
+        name: psql_value(f"SHOW {name}", db="postgres")
+        for name in ("synchronous_commit", "shared_buffers", "max_connections", "fsync")
+    }
+    redis_info = run(["redis-cli", "-h", "127.0.0.1", "INFO", "server"], check=False).stdout
+    redis_version = re.search(r"redis_version:(\S+)", redis_info or "")
+    facts = {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": os_name,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": pg.split(" on ")[0] if pg else "unknown",
+        "postgresql_settings": pg_settings,
+        "redis": redis_version.group(1) if redis_version else "unknown",
+        "wrk": _first_line(["wrk", "-v"]).split(" [")[0],
+        "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        "commit": git_commit(),
+        "packages": python_packages(),
+    }
+    for name, cmd in (extra_versions or {}).items():
+        facts[name] = _first_line(cmd)
+    return facts
+
+
+def python_packages() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("django", "django-ninja", "pydantic", "uvicorn", "psycopg", "channels"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit() -> str:
+    head = run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], check=False)
+    commit = head.stdout.strip() or "unknown"
+    dirty = run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], check=False)
+    return commit + ("+uncommitted-src" if dirty.stdout.strip() else "")
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    return (
+        f"{m['nproc']} cores ({m['cpu_model']}), {m['ram_gib']} GiB RAM, {m['os']} "
+        f"(kernel {m['kernel']}), Python {m['python']}, {m['postgresql']} "
+        f"(synchronous_commit={m['postgresql_settings']['synchronous_commit']}, "
+        f"shared_buffers={m['postgresql_settings']['shared_buffers']}), Redis {m['redis']}, "
+        f"{m['wrk']}"
+    )
+
+
+# --- PostgreSQL and Redis --------------------------------------------------------------------
+
+
+def psql(sql: str, *, db: str = BENCH_DB, timeout: float | None = None) -> str:
+    out = run(
+        [
+            "psql",
+            "-h",
+            PG_HOST,
+            "-U",
+            PG_USER,
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+            sql,
+        ],
+        timeout=timeout,
+    )
+    return out.stdout.strip()
+
+
+def psql_value(sql: str, *, db: str = BENCH_DB) -> str:
+    try:
+        return psql(sql, db=db)
+    except (RuntimeError, FileNotFoundError):
+        return ""
+
+
+def reset_database() -> None:
+    """Drop and recreate the bench database, flush the bench Redis db."""
+    log(f"drop and recreate database {BENCH_DB}, flush Redis db {REDIS_DB}")
+    psql(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)", db="postgres")
+    psql(f"CREATE DATABASE {BENCH_DB}", db="postgres")
+    run(["redis-cli", "-h", "127.0.0.1", "-n", str(REDIS_DB), "FLUSHDB"])
+
+
+# --- Watchfloor --------------------------------------------------------------------------------
+
+
+@dataclass
+class Estate:
+    clients: list[str]
+    sites: list[tuple[str, str]]  # (client code, site code)
+    admin: str = "benchadmin"
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+def watchfloor_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHFLOOR_", "DJANGO_"))}
+    env.update(
+        DATABASE_URL=f"postgres://{PG_USER}@{PG_HOST}:5432/{BENCH_DB}",
+        REDIS_URL=f"redis://127.0.0.1:6379/{REDIS_DB}",
+        WATCHFLOOR_HOME=str(home),
+        WATCHFLOOR_SECRET_KEY="bench-" + os.urandom(24).hex(),
+        WATCHFLOOR_ALLOWED_HOSTS="127.0.0.1,localhost",
+        WATCHFLOOR_DEBUG="false",
+    )
+    return env
+
+
+def watchfloor(args: Sequence[str], env: dict[str, str], **kw) -> str:
+    """Run `uv run watchfloor ARGS` in the checkout; returns stdout."""
+    return run(["uv", "run", "--frozen", "watchfloor", *args], env=env, cwd=ROOT, **kw).stdout
+
+
+def last_line(text: str) -> str:
+    return text.strip().splitlines()[-1].strip()
+
+
+_ESTATE_SNIPPET = """
+from watchfloor.tenancy.models import Tenant
+from watchfloor.tenancy.services import create_client, create_site
+tenant = Tenant.objects.get(slug="bench")
+for c in range({clients}):
+    client = create_client(tenant, actor=None, code=f"C{{c:03d}}", name=f"Client {{c}}")
+    for s in range({sites}):
+        create_site(
+            tenant, actor=None, client=client, code=f"C{{c:03d}}-S{{s:02d}}",
+            name=f"Site {{c}}.{{s}}", city=f"City {{s % 7}}", state=f"State {{c % 5}}",
+        )
+"""
+
+
+def setup_watchfloor(
+    env: dict[str, str], *, clients: int = 20, sites_per_client: int = 10, key_sources=()
+) -> Estate:
+    """Migrate the fresh database, create the bench tenant, its estate and credentials."""
+    log("watchfloor migrate")
+    watchfloor(["migrate", "--noinput"], env)
+    out = watchfloor(
+        ["tenant", "create", "--slug", "bench", "--name", "Bench", "--admin", "benchadmin"], env
+    )
+    estate = Estate(
+        clients=[f"C{c:03d}" for c in range(clients)],
+        sites=[
+            (f"C{c:03d}", f"C{c:03d}-S{s:02d}")
+            for c in range(clients)
+            for s in range(sites_per_client)
+        ],
+    )
+    estate.secrets["admin_password"] = last_line(out)
+    log(f"create {clients} clients x {sites_per_client} sites")
+    watchfloor(
+        ["shell", "-c", _ESTATE_SNIPPET.format(clients=clients, sites=sites_per_client)], env
+    )
+    for source in key_sources:
+        out = watchfloor(
+            ["integration-key", "create", "--tenant", "bench", "--source", source], env
+        )
+        estate.secrets[f"key_{source}"] = last_line(out)
+    out = watchfloor(["token", "create", "--user", "benchadmin", "--name", "bench"], env)
+    estate.secrets["api_token"] = last_line(out)
+    return estate
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+class Server:
+    """A server process group started by a bench script, stopped by its own id."""
+
+    def __init__(
+        self,
+        name: str,
+        cmd: Sequence[str],
+        *,
+        port: int,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ):
+        self.name = name
+        self.cmd = list(cmd)
+        self.port = port
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 — closed in stop()
+        log(f"start {name}: {' '.join(self.cmd)}")
+        self.proc = subprocess.Popen(  # noqa: S603
+            self.cmd,
+            env=env,
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, path: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited {self.proc.returncode}; see "
+                    f"{self.log_path}:\n{self.tail()}"
+                )
+            try:
+                with urllib.request.urlopen(self.base_url + path, timeout=2) as resp:  # noqa: S310
+                    if resp.status < 500:
+                        return
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s:\n{self.tail()}")
+
+    def processes(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def tail(self, n: int = 30) -> str:
+        self._log.flush()
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            log(f"stop {self.name}")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def http(
+    method: str,
+    url: str,
+    *,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+# --- CPU accounting --------------------------------------------------------------------------
+
+
+def _cpu_seconds(procs: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _named(names: Sequence[str]) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in names:
+            out.append(p)
+    return out
+
+
+class CpuMeter:
+    """CPU seconds used during a phase by the server, wrk, PostgreSQL, Redis and the machine."""
+
+    def __init__(self, server: Server):
+        self.server = server
+
+    def start(self) -> None:
+        self.server_procs = self.server.processes()
+        self.pg_procs = _named(["postgres"])
+        self.redis_procs = _named(["redis-server"])
+        self.t0 = time.monotonic()
+        self.s0 = _cpu_seconds(self.server_procs)
+        self.p0 = _cpu_seconds(self.pg_procs)
+        self.r0 = _cpu_seconds(self.redis_procs)
+        self.m0 = psutil.cpu_times()
+
+    def stop(self, wrk_cpu_seconds: float) -> dict[str, float]:
+        wall = time.monotonic() - self.t0
+        m1 = psutil.cpu_times()
+        busy = sum(
+            getattr(m1, f) - getattr(self.m0, f)
+            for f in m1._fields
+            if f not in ("idle", "iowait", "guest", "guest_nice")
+        )
+        # percent of ONE core (200 % = both cores of a 2-core machine busy)
+        out = {
+            "server_pct": round(100 * (_cpu_seconds(self.server_procs) - self.s0) / wall, 1),
+            "postgres_pct": round(100 * (_cpu_seconds(self.pg_procs) - self.p0) / wall, 1),
+            "redis_pct": round(100 * (_cpu_seconds(self.redis_procs) - self.r0) / wall, 1),
+            "wrk_pct": round(100 * wrk_cpu_seconds / wall, 1),
+            "machine_busy_pct": round(100 * busy / wall, 1),
+            "machine_capacity_pct": 100 * (os.cpu_count() or 1),
+        }
+        ours = sum(out[k] for k in ("server_pct", "postgres_pct", "redis_pct", "wrk_pct"))
+        # everything else: the kernel's softirq work for loopback, and any other process
+        out["other_pct"] = round(max(0.0, out["machine_busy_pct"] - ours), 1)
+        return out
+
+
+def machine_busy_pct(seconds: float = 2.0) -> float:
+    """Percent of one core the whole machine used over `seconds` (idle and iowait excluded)."""
+    a = psutil.cpu_times()
+    time.sleep(seconds)
+    b = psutil.cpu_times()
+    busy = sum(
+        getattr(b, f) - getattr(a, f)
+        for f in b._fields
+        if f not in ("idle", "iowait", "guest", "guest_nice")
+    )
+    return round(100 * busy / seconds, 1)
+
+
+def wait_quiet(max_busy_pct: float = 30.0, timeout: float = 300.0) -> float:
+    """Wait (bounded) until the machine is nearly idle before a measurement; returns busy %.
+
+    Other work on a shared machine (a test suite, a build) would take CPU from the servers under
+    test; the figure recorded next to each run says how busy the machine was just before it.
+    """
+    deadline = time.monotonic() + timeout
+    busy = machine_busy_pct()
+    while busy > max_busy_pct and time.monotonic() < deadline:
+        log(f"machine busy ({busy:.0f} % of one core) before a measurement: waiting")
+        time.sleep(5)
+        busy = machine_busy_pct()
+    if busy > max_busy_pct:
+        log(f"machine still busy ({busy:.0f} %) after {timeout:.0f}s: measuring anyway")
+    return busy
+
+
+# --- wrk -------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    errors: dict[str, int]
+    latency_ms: dict[str, float]
+    cpu: dict[str, float]
+    command: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "requests_per_s": round(self.rps, 1),
+            "errors": self.errors,
+            "latency_ms": self.latency_ms,
+            "cpu_pct_of_one_core": self.cpu,
+            "command": self.command,
+        }
+
+
+def write_requests(path: Path, lines: Iterator[tuple[str, str]]) -> int:
+    """Write "<path>\\t<body>" lines for cycle.lua; returns the count."""
+    n = 0
+    with open(path, "w") as f:
+        for req_path, body in lines:
+            assert "\n" not in body and "\t" not in req_path
+            f.write(f"{req_path}\t{body}\n")
+            n += 1
+    return n
+
+
+def wrk(
+    server: Server,
+    *,
+    method: str,
+    requests_file: Path,
+    headers: dict[str, str],
+    seconds: float,
+    connections: int,
+    threads: int = 2,
+    timeout_s: int = 10,
+    quiet: bool = True,
+) -> WrkResult:
+    url = server.base_url + "/"
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        f"--timeout={timeout_s}s",
+        "-s",
+        str(CYCLE_LUA),
+        url,
+        "--",
+        method,
+        str(requests_file),
+        str(threads),
+        *[f"{k}: {v}" for k, v in headers.items()],
+    ]
+    shown = " ".join(f"'{c}'" if " " in c else c for c in cmd)
+    for value in headers.values():  # never print credentials
+        shown = shown.replace(value, "<secret>") if "Bearer" in value else shown
+    idle_before = wait_quiet() if quiet else None
+    meter = CpuMeter(server)
+    meter.start()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    ps = psutil.Process(proc.pid)
+    wrk_cpu = 0.0
+    while proc.poll() is None:  # sample wrk's own CPU time until it exits
+        with contextlib.suppress(psutil.Error):
+            t = ps.cpu_times()
+            wrk_cpu = t.user + t.system
+        time.sleep(0.2)
+    out, err = proc.communicate()
+    cpu = meter.stop(wrk_cpu)
+    cpu["machine_busy_before_pct"] = idle_before
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{out}\n{err}")
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{out}\n{err}")
+    data = json.loads(line.removeprefix("WRK_JSON "))
+    secs = data["duration_us"] / 1e6
+    lat = {k: round(v / 1000, 2) for k, v in data["latency_us"].items()}
+    return WrkResult(
+        requests=data["requests"],
+        seconds=secs,
+        rps=data["requests"] / secs if secs else 0.0,
+        errors=data["errors"],
+        latency_ms=lat,
+        cpu=cpu,
+        command=shown,
+    )
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def write_json(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    log(f"wrote {path.relative_to(ROOT)}")
+    return path
+
+
+def append_docs(section: str) -> None:
+    """Append one dated section to docs/benchmarks.md (never rewrites earlier ones)."""
+    text = DOCS.read_text()
+    placeholder = "No figures yet: `bench/` arrives with the ingestion pipeline.\n"
+    if placeholder in text:
+        text = text.replace(placeholder, "")
+    DOCS.write_text(text.rstrip("\n") + "\n\n" + section.strip("\n") + "\n")
+    log(f"appended a section to {DOCS.relative_to(ROOT)}")
+
+
+def command_line() -> str:
+    args = " ".join(sys.argv[1:])
+    script = Path(sys.argv[0]).resolve().relative_to(ROOT)
+    return f"uv run python {script} {args}".strip()
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@contextlib.contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as d:
+        yield Path(d)

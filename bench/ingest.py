@@ -1,0 +1,525 @@
+"""Ingestion throughput: Watchfloor vs Prometheus Alertmanager, the same load, one run.
+
+Both servers get the same requests on loopback, one server after the other (never both at once, so
+they do not share the 2 cores): `POST /api/v2/alerts` in the Alertmanager v2 API shape, first
+100-alert batches, then single alerts, from 16 connections (wrk, 2 threads). Every alert is drawn
+from a fixed pool of 10,000 fingerprints (alertname × instance × client/site), so after the first
+pass nearly everything is a repeat, as in real monitoring traffic (Prometheus re-sends firing
+alerts every evaluation). Each phase is a short warm-up, then a measured run of `--duration` s.
+
+Watchfloor runs on production settings (PostgreSQL, Redis, debug off) under the shipped server
+command, `watchfloor serve --workers <cores>`; Alertmanager 0.25 (Debian package, installed when
+missing) with a temporary config, its own storage dir and clustering off.
+
+Prints alerts/s for both, the ratios, p50/p99; writes bench/results/ingest.json; appends a dated
+section to docs/benchmarks.md (unless --no-record). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import harness as h
+
+FINGERPRINTS = 10_000
+BATCH = 100
+ALERTNAMES = [  # (alertname, severity label) — Prometheus conventions
+    ("InstanceDown", "critical"),
+    ("HighCpuLoad", "warning"),
+    ("HighMemoryUsage", "warning"),
+    ("DiskWillFillIn4Hours", "critical"),
+    ("NetworkInterfaceFlapping", "warning"),
+    ("CameraStreamLost", "critical"),
+    ("DoorControllerOffline", "high"),
+    ("UpsOnBattery", "warning"),
+    ("NtpClockSkew", "info"),
+    ("CertificateExpiresSoon", "low"),
+]
+INSTANCES_PER_SITE = 5
+AM_CONFIG = """\
+route:
+  receiver: blackhole
+receivers:
+  - name: blackhole
+"""
+
+
+# --- the load --------------------------------------------------------------------------------
+
+
+def alert_pool(sites: list[tuple[str, str]], now: datetime) -> list[dict[str, Any]]:
+    """10,000 distinct label sets, each as an Alertmanager v2 API alert (firing)."""
+    per_site = len(ALERTNAMES) * INSTANCES_PER_SITE
+    if len(sites) * per_site < FINGERPRINTS:
+        raise SystemExit(f"need {FINGERPRINTS // per_site} sites for {FINGERPRINTS} fingerprints")
+    starts = (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    ends = (now + timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    pool = []
+    for client, site in sites:
+        for name, severity in ALERTNAMES:
+            for i in range(INSTANCES_PER_SITE):
+                instance = f"{site.lower()}-dev{i}:9100"
+                pool.append(
+                    {
+                        "labels": {
+                            "alertname": name,
+                            "severity": severity,
+                            "instance": instance,
+                            "job": "site-devices",
+                            "client": client,
+                            "site": site,
+                        },
+                        "annotations": {
+                            "summary": f"{name} on {instance}",
+                            "description": f"{name} has been firing on {instance} at site "
+                            f"{site} for more than 5 minutes.",
+                            "runbook_url": f"https://runbooks.example.com/{name}",
+                        },
+                        "startsAt": starts,
+                        "endsAt": ends,
+                        "generatorURL": "http://prometheus.example.com:9090/graph?g0.expr="
+                        f"ALERTS%7Balertname%3D%22{name}%22%7D",
+                    }
+                )
+                if len(pool) == FINGERPRINTS:
+                    return pool
+    return pool
+
+
+def request_bodies(pool: list[dict], *, batch: int, count: int, seed: int) -> list[str]:
+    """`count` bodies of `batch` distinct alerts: first every fingerprint once, then samples."""
+    rng = random.Random(seed)
+    order = list(range(len(pool)))
+    rng.shuffle(order)
+    bodies = []
+    for start in range(0, len(order), batch):  # one full pass over the pool
+        bodies.append(
+            json.dumps([pool[i] for i in order[start : start + batch]], separators=(",", ":"))
+        )
+    while len(bodies) < count:
+        bodies.append(
+            json.dumps([pool[i] for i in rng.sample(order, batch)], separators=(",", ":"))
+        )
+    return bodies
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+def start_alertmanager(work: Path) -> h.Server:
+    binary = h.ensure_debian_package("prometheus-alertmanager", "prometheus-alertmanager")
+    (work / "alertmanager.yml").write_text(AM_CONFIG)
+    (work / "am-data").mkdir()
+    port = h.free_port()
+    server = h.Server(
+        "alertmanager",
+        [
+            binary,
+            f"--config.file={work / 'alertmanager.yml'}",
+            f"--storage.path={work / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        port=port,
+        log_path=work / "alertmanager.log",
+    )
+    server.wait_ready("/-/ready")
+    return server
+
+
+SERVER_VARIANTS = {
+    # name: (description, command builder) — "serve" is the shipped production command
+    "serve": "watchfloor serve --workers {workers} (uvicorn, ASGI; the shipped command)",
+    "serve-warning": "watchfloor serve --workers {workers} --log-level warning (no access log)",
+    "gunicorn-wsgi": "gunicorn watchfloor.wsgi -w {workers} (sync WSGI workers; not shipped)",
+}
+
+
+def watchfloor_command(variant: str, port: int, workers: int) -> list[str]:
+    if variant in ("serve", "serve-warning"):
+        cmd = [
+            "uv",
+            "run",
+            "--frozen",
+            "watchfloor",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+        return cmd + (["--log-level", "warning"] if variant == "serve-warning" else [])
+    if variant == "gunicorn-wsgi":
+        return [
+            "uv",
+            "run",
+            "--frozen",
+            "--with",
+            "gunicorn",
+            "gunicorn",
+            "watchfloor.wsgi",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ]
+    raise ValueError(variant)
+
+
+def start_watchfloor(work: Path, env: dict[str, str], variant: str, workers: int) -> h.Server:
+    port = h.free_port()
+    server = h.Server(
+        f"watchfloor[{variant}]",
+        watchfloor_command(variant, port, workers),
+        port=port,
+        log_path=work / f"watchfloor-{variant}.log",
+        env=env,
+        cwd=h.ROOT,
+    )
+    server.wait_ready("/api/health/", timeout=90)
+    return server
+
+
+# --- phases ----------------------------------------------------------------------------------
+
+
+def preflight(server: h.Server, body: str, headers: dict[str, str]) -> str:
+    status, answer = h.http(
+        "POST", server.base_url + "/api/v2/alerts", body=body.encode(), headers=headers
+    )
+    if status != 200:
+        raise SystemExit(
+            f"{server.name}: POST /api/v2/alerts answered {status}: "
+            f"{answer[:500]!r}\n{server.tail()}"
+        )
+    return answer.decode(errors="replace")[:200]
+
+
+def run_phases(
+    server: h.Server, files: dict[str, Path], headers: dict[str, str], args
+) -> dict[str, Any]:
+    out = {}
+    for phase in ("batched", "single"):
+        if phase not in args.phases:
+            continue
+        per_request = BATCH if phase == "batched" else 1
+        h.log(f"{server.name}: {phase} warm-up {args.warmup:.0f}s")
+        warm = h.wrk(
+            server,
+            method="POST",
+            requests_file=files[phase],
+            headers=headers,
+            seconds=args.warmup,
+            connections=args.connections,
+        )
+        # the measured run follows the warm-up at once (no idle wait between them)
+        h.log(f"{server.name}: {phase} measured {args.duration:.0f}s")
+        res = h.wrk(
+            server,
+            method="POST",
+            requests_file=files[phase],
+            headers=headers,
+            seconds=args.duration,
+            connections=args.connections,
+            quiet=False,
+        )
+        row = res.as_dict()
+        row["alerts_per_request"] = per_request
+        row["alerts_per_s"] = round(res.rps * per_request, 1)
+        row["ok_requests"] = res.requests - res.errors["status"]
+        row["warmup"] = warm.as_dict()
+        out[phase] = row
+        e = res.errors
+        bad = e["status"] + e["connect"] + e["read"] + e["write"] + e["timeout"]
+        h.log(
+            f"{server.name}: {phase}: {res.rps:,.0f} req/s = {row['alerts_per_s']:,.0f} "
+            f"alerts/s, p50 {res.latency_ms['p50']} ms, p99 {res.latency_ms['p99']} ms, "
+            f"errors {bad}, CPU {res.cpu}"
+        )
+        if res.errors["status"]:
+            h.log(
+                f"{server.name}: {res.errors['status']} non-2xx answers! log tail:\n"
+                f"{server.tail(10)}"
+            )
+    return out
+
+
+def sent_alerts(results: dict[str, Any]) -> int:
+    """Alerts answered 2xx by a server, warm-ups included (plus the preflight batch)."""
+    total = BATCH
+    for row in results.values():
+        for run in (row, row["warmup"]):
+            total += (run["requests"] - run["errors"]["status"]) * row["alerts_per_request"]
+    return total
+
+
+def watchfloor_check(expected: int) -> dict[str, Any]:
+    """What was stored: rows, statuses and the sum of occurrence counts against what was sent."""
+    rows = h.psql(
+        "SELECT status, count(*), coalesce(sum(occurrence_count), 0) "
+        "FROM alerts_alert GROUP BY status ORDER BY status"
+    )
+    by_status = {}
+    occurrences = 0
+    for line in rows.splitlines():
+        status, count, occ = line.split("|")
+        by_status[status] = int(count)
+        occurrences += int(occ)
+    return {
+        "rows_by_status": by_status,
+        "sum_occurrence_count": occurrences,
+        "alerts_answered_2xx": expected,
+    }
+
+
+def alertmanager_check(server: h.Server) -> dict[str, Any]:
+    status, body = h.http(
+        "GET",
+        server.base_url + "/api/v2/alerts?active=true&silenced=true"
+        "&inhibited=true&unprocessed=true",
+    )
+    return {"alerts_held": len(json.loads(body)) if status == 200 else f"HTTP {status}"}
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def fmt(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def summarise(report: dict[str, Any]) -> tuple[str, str]:
+    """(console text, markdown section)."""
+    am = report["servers"].get("alertmanager", {})
+    wf_variants = [k for k in report["servers"] if k.startswith("watchfloor")]
+    rows = []
+    for name in ["alertmanager", *wf_variants]:
+        for phase, row in report["servers"].get(name, {}).get("phases", {}).items():
+            label = report["servers"][name]["label"]
+            cpu = row["cpu_pct_of_one_core"]
+            e = row["errors"]
+            errors = e["status"] + e["connect"] + e["read"] + e["write"] + e["timeout"]
+            rows.append(
+                f"| {label} | {'100-alert batches' if phase == 'batched' else 'single alerts'} "
+                f"| {fmt(row['requests_per_s'])} | {fmt(row['alerts_per_s'])} "
+                f"| {row['latency_ms']['p50']} | {row['latency_ms']['p99']} | {errors} "
+                f"| {cpu['server_pct']:.0f} / {cpu['postgres_pct']:.0f} / {cpu['wrk_pct']:.0f} "
+                f"/ {cpu['other_pct']:.0f} |"
+            )
+    lines_ratio = []
+    verdicts = []
+    for name in wf_variants:
+        wf = report["servers"][name]["phases"]
+        label = report["servers"][name]["label"]
+        for phase in ("batched", "single"):
+            if phase in wf and phase in am.get("phases", {}):
+                ratio = wf[phase]["alerts_per_s"] / am["phases"][phase]["alerts_per_s"]
+                report.setdefault("ratios", {})[f"{name}/{phase}"] = round(ratio, 3)
+                lines_ratio.append(f"{label}, {phase}: {ratio:.2f}× Alertmanager's alerts/s")
+        if "batched" in wf and "batched" in am.get("phases", {}):
+            ratio = wf["batched"]["alerts_per_s"] / am["phases"]["batched"]["alerts_per_s"]
+            verdicts.append(
+                f"{label}: batched ≥ 0.5× Alertmanager: "
+                f"{'met' if ratio >= 0.5 else 'NOT met'} ({ratio:.2f}×)"
+            )
+        if "single" in wf:
+            s = wf["single"]
+            ok = s["requests_per_s"] >= 1000 and s["latency_ms"]["p99"] < 50
+            verdicts.append(
+                f"{label}: single ≥ 1,000 req/s with p99 < 50 ms: "
+                f"{'met' if ok else 'NOT met'} ({fmt(s['requests_per_s'])} req/s, "
+                f"p99 {s['latency_ms']['p99']} ms)"
+            )
+    m = report["machine"]
+    a = report["args"]
+    checks = []
+    for srv in report["servers"].values():
+        if srv.get("check"):
+            checks.append(f"{srv['label']}: {json.dumps(srv['check'])}")
+    table = "\n".join(
+        [
+            "| server | load | requests/s | alerts/s | p50 ms | p99 ms | errors "
+            "| CPU % server / PG / wrk / other |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+            *rows,
+        ]
+    )
+    md = f"""
+### {report["date"]} — ingestion, Watchfloor vs Alertmanager (`bench/ingest.py`)
+
+- Commit measured: `{m["commit"]}`
+- Command: `{report["command"]}`
+- Machine: {h.machine_line(m)}; {m.get("alertmanager", "")}. The load generator (wrk, 2 threads)
+  shares the machine; the servers run one after the other, never at once. Load average before
+  the run: {m["loadavg_before"]}.
+- Load: {FINGERPRINTS:,} fingerprints ({len(ALERTNAMES)} alertnames × {INSTANCES_PER_SITE}
+  instances × {FINGERPRINTS // (len(ALERTNAMES) * INSTANCES_PER_SITE)} client/site pairs),
+  Alertmanager v2 API bodies sent identically to both (`POST /api/v2/alerts`); {a["connections"]}
+  connections; per phase {a["warmup"]:.0f} s warm-up then {a["duration"]:.0f} s measured. After the
+  first pass over the pool (during warm-up) every alert is a repeat.
+- CPU columns: percent of one core during the measured run ({m["nproc"]} cores =
+  {100 * m["nproc"]} %); "PG" is every postgres process on the machine, "other" is the rest of the
+  machine's busy time (kernel loopback work, other processes).
+
+{table}
+
+Ratios (Watchfloor ÷ Alertmanager, alerts/s): {"; ".join(lines_ratio) or "n/a"}.
+
+Targets: {"; ".join(verdicts) or "n/a"}.
+
+Stored-state check (what each server holds after the run): {"; ".join(checks) or "n/a"}.
+"""
+    console = f"{table}\n\nRatios: {'; '.join(lines_ratio)}\nTargets: {'; '.join(verdicts)}\n"
+    console += "Checks: " + "; ".join(checks)
+    return console, md
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=20, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=5, help="warm-up seconds per phase")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="5 s phases, 2 s warm-up (a smoke run; still recorded unless --no-record)",
+    )
+    parser.add_argument(
+        "--targets",
+        default="alertmanager,watchfloor",
+        help="comma-separated: alertmanager, watchfloor",
+    )
+    parser.add_argument("--phases", default="batched,single")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="Watchfloor worker processes (default: number of cores)",
+    )
+    parser.add_argument(
+        "--variants",
+        default="serve",
+        help=f"Watchfloor server configs, comma-separated: "
+        f"{', '.join(SERVER_VARIANTS)} (default: serve, the shipped one)",
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.warmup = 5, 2
+    args.phases = args.phases.split(",")
+    targets = args.targets.split(",")
+    variants = args.variants.split(",")
+    for v in variants:
+        if v not in SERVER_VARIANTS:
+            parser.error(f"unknown variant {v}")
+
+    h.ensure_debian_package("wrk", "wrk")
+    am_binary = h.ensure_debian_package("prometheus-alertmanager", "prometheus-alertmanager")
+    machine = h.machine_facts({"alertmanager": [am_binary, "--version"]})
+    report: dict[str, Any] = {
+        "benchmark": "ingest",
+        "date": h.now_utc(),
+        "command": h.command_line(),
+        "machine": machine,
+        "args": {
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "connections": args.connections,
+            "workers": args.workers,
+            "phases": args.phases,
+            "seed": args.seed,
+        },
+        "load": {"fingerprints": FINGERPRINTS, "batch": BATCH},
+        "servers": {},
+    }
+
+    with h.workdir("wf-bench-ingest-") as work:
+        # The estate is needed first: labels carry its client/site codes.
+        sites = [(f"C{c:03d}", f"C{c:03d}-S{s:02d}") for c in range(20) for s in range(10)]
+        pool = alert_pool(sites, datetime.now(UTC))
+        files = {}
+        bodies = {
+            "batched": request_bodies(pool, batch=BATCH, count=500, seed=args.seed),
+            "single": request_bodies(pool, batch=1, count=2 * FINGERPRINTS, seed=args.seed),
+        }
+        for phase, items in bodies.items():
+            files[phase] = work / f"{phase}.requests"
+            h.write_requests(files[phase], (("/api/v2/alerts", b) for b in items))
+        h.log(
+            f"bodies: {len(bodies['batched'])} batches "
+            f"(~{len(bodies['batched'][0]) // 1024} KiB each), "
+            f"{len(bodies['single'])} singles (~{len(bodies['single'][0])} B each)"
+        )
+
+        if "alertmanager" in targets:
+            headers = {"Content-Type": "application/json", "Authorization": "Bearer unused"}
+            with start_alertmanager(work) as am:
+                first = preflight(am, bodies["batched"][0], headers)
+                h.log(f"alertmanager preflight: {first!r}")
+                phases = run_phases(am, files, headers, args)
+                report["servers"]["alertmanager"] = {
+                    "label": machine["alertmanager"]
+                    .split(" (")[0]
+                    .replace("alertmanager, version", "Alertmanager"),
+                    "command": " ".join(am.cmd),
+                    "phases": phases,
+                    "check": alertmanager_check(am),
+                }
+
+        if "watchfloor" in targets:
+            for variant in variants:
+                h.reset_database()
+                env = h.watchfloor_env(work / f"home-{variant}")
+                estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
+                assert [s for s in estate.sites] == sites
+                headers = {
+                    "Content-Type": "application/json",
+                    "Authorization": f"Bearer {estate.secrets['key_alertmanager']}",
+                }
+                with start_watchfloor(work, env, variant, args.workers) as wf:
+                    first = preflight(wf, bodies["batched"][0], headers)
+                    h.log(f"watchfloor preflight: {first!r}")
+                    phases = run_phases(wf, files, headers, args)
+                    key = "watchfloor" if variant == "serve" else f"watchfloor-{variant}"
+                    report["servers"][key] = {
+                        "label": "Watchfloor "
+                        + SERVER_VARIANTS[variant]
+                        .format(workers=args.workers)
+                        .split(" (")[0]
+                        .replace("watchfloor ", ""),
+                        "variant": variant,
+                        "command": " ".join(wf.cmd),
+                        "phases": phases,
+                    }
+                    time.sleep(1)
+                    report["servers"][key]["check"] = watchfloor_check(sent_alerts(phases))
+
+    console, md = summarise(report)
+    print(console)
+    h.write_json("ingest", report)
+    if not args.no_record:
+        h.append_docs(md)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()
