@@ -8,6 +8,7 @@ from watchfloor.access.api import router as access_router
 from watchfloor.api.auth import default_auth
 from watchfloor.api.errors import install_error_handlers
 from watchfloor.audit.api import router as audit_router
+from watchfloor.maintenance.api import router as maintenance_router
 from watchfloor.tenancy.api import router as tenancy_router
 
 api = NinjaAPI(
@@ -28,3 +29,4 @@ install_error_handlers(api)
 api.add_router("", tenancy_router)
 api.add_router("", access_router)
 api.add_router("", audit_router)
+api.add_router("", maintenance_router)
