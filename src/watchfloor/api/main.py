@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from watchfloor.access.api import router as access_router
+from watchfloor.alerts.api import router as alerts_router
 from watchfloor.api.auth import default_auth
 from watchfloor.api.errors import install_error_handlers
 from watchfloor.audit.api import router as audit_router
@@ -30,3 +31,4 @@ api.add_router("", tenancy_router)
 api.add_router("", access_router)
 api.add_router("", audit_router)
 api.add_router("", maintenance_router)
+api.add_router("", alerts_router)

@@ -1,0 +1,198 @@
+"""Alerts: list, counts, detail with its correlation group, and the lifecycle actions.
+
+Ingestion (POST /alerts and the monitoring integrations) lives in alerts/integrations/.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from ninja import Query, Router
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_text, masked_for, person_view
+from watchfloor.access.scope import has_capability, require_capability
+from watchfloor.alerts import services
+from watchfloor.alerts.models import Alert
+from watchfloor.alerts.queries import (
+    AlertFilters,
+    access_alert,
+    alert_counts,
+    alert_list,
+    correlation_group,
+)
+from watchfloor.alerts.schemas import (
+    AlertDetailOut,
+    AlertListQuery,
+    AlertPage,
+    AssignIn,
+    CountsOut,
+    CountsQuery,
+    NoteIn,
+    ResolveIn,
+    csv_values,
+    id_values,
+)
+from watchfloor.api.errors import ApiError
+from watchfloor.api.pagination import paginate
+
+router = Router(tags=["alerts"])
+
+
+def _seconds(value):
+    return value.total_seconds() if value is not None else None
+
+
+def alert_out(alert: Alert, pii: bool) -> dict:
+    client, site = alert.client, alert.site
+    return {
+        "id": alert.id,
+        "type": alert.type,
+        "severity": alert.severity,
+        "status": alert.status,
+        "title": alert.title if pii else mask_text(alert.title),
+        "source": alert.source,
+        "fingerprint": alert.fingerprint,
+        "client": client and {"id": client.id, "code": client.code, "name": client.name},
+        "site": site
+        and {
+            "id": site.id,
+            "code": site.code,
+            "name": site.name,
+            "city": site.city,
+            "state": site.state,
+        },
+        "entity_type": alert.entity_type,
+        "entity_id": alert.entity_id,
+        "occurrence_count": alert.occurrence_count,
+        "suppressed_count": alert.suppressed_count,
+        "suppression_reason": alert.suppression_reason,
+        "maintenance_window_id": alert.maintenance_window_id,
+        "correlation_id": alert.correlation_id,
+        "correlation_reason": alert.correlation_reason,
+        "parent_id": alert.parent_id,
+        "first_seen_at": alert.first_seen_at,
+        "last_seen_at": alert.last_seen_at,
+        "started_at": alert.started_at,
+        "acknowledged_at": alert.acknowledged_at,
+        "acknowledged_by": person_view(alert.acknowledged_by, pii),
+        "assignee": person_view(alert.assignee, pii),
+        "assigned_at": alert.assigned_at,
+        "escalation_level": alert.escalation_level,
+        "escalated_at": alert.escalated_at,
+        "resolved_at": alert.resolved_at,
+        "resolved_by": person_view(alert.resolved_by, pii),
+        "time_to_acknowledge_seconds": _seconds(alert.time_to_acknowledge),
+        "time_to_resolve_seconds": _seconds(alert.time_to_resolve),
+    }
+
+
+def alert_detail(user, alert: Alert) -> dict:
+    pii = has_capability(user, Capability.VIEW_PII)
+    out = alert_out(alert, pii)
+    out.update(
+        {
+            "description": masked_for(user, alert.description, can_view_pii=pii),
+            "labels": masked_for(user, alert.labels, can_view_pii=pii),
+            "annotations": masked_for(user, alert.annotations, can_view_pii=pii),
+            "source_url": alert.source_url,
+            "runbook_url": alert.runbook_url,
+            "resolution_note": masked_for(user, alert.resolution_note, can_view_pii=pii),
+            "escalated_by": person_view(alert.escalated_by, pii),
+            "assigned_by": person_view(alert.assigned_by, pii),
+            "correlation_group": [alert_out(a, pii) for a in correlation_group(user, alert)],
+        }
+    )
+    return out
+
+
+def _filters(q: AlertListQuery | CountsQuery) -> AlertFilters:
+    get = lambda name, default=None: getattr(q, name, default)  # noqa: E731
+    return AlertFilters(
+        status=csv_values(get("status")),
+        severity=csv_values(get("severity")),
+        type=csv_values(get("type"), upper=False),
+        client=id_values(q.client),
+        site=id_values(q.site),
+        city=q.city or "",
+        state=q.state or "",
+        officer=q.officer,
+        since=get("since"),
+        until=get("until"),
+        q=get("q") or "",
+        maintenance_window=get("maintenance_window"),
+        correlation_id=str(get("correlation_id") or ""),
+        active=get("active"),
+    )
+
+
+@router.get("/alerts", response=AlertPage)
+def list_alerts(request, filters: Query[AlertListQuery]):
+    """Newest first. `since`/`until` bound the time the alert was last seen."""
+    user = request.auth
+    require_capability(user, Capability.VIEW)
+    page = paginate(
+        alert_list(user, _filters(filters)),
+        cursor=filters.cursor,
+        limit=filters.limit,
+        descending=True,
+    )
+    pii = has_capability(user, Capability.VIEW_PII)
+    return {"items": [alert_out(a, pii) for a in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get("/alerts/counts", response=CountsOut)
+def count_alerts(request, filters: Query[CountsQuery]):
+    """Active alerts by status and open alerts by severity, in the caller's scope."""
+    require_capability(request.auth, Capability.VIEW)
+    return alert_counts(request.auth, _filters(filters))
+
+
+@router.get("/alerts/{alert_id}", response=AlertDetailOut)
+def get_alert(request, alert_id: int):
+    require_capability(request.auth, Capability.VIEW)
+    return alert_detail(request.auth, access_alert(request.auth, alert_id))
+
+
+def _act(request, alert_id: int, action):
+    user = request.auth
+    require_capability(user, Capability.VIEW)
+    alert = access_alert(user, alert_id)
+    try:
+        action(alert, user)
+    except services.IllegalTransition as exc:
+        raise ApiError(409, "illegal_transition", str(exc), {"status": exc.status}) from None
+    return alert_detail(user, access_alert(user, alert_id))
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response=AlertDetailOut)
+def acknowledge(request, alert_id: int):
+    return _act(request, alert_id, lambda a, u: services.acknowledge_alert(a, actor=u))
+
+
+@router.post("/alerts/{alert_id}/assign", response=AlertDetailOut)
+def assign(request, alert_id: int, data: AssignIn):
+    user = request.auth
+    assignee = (
+        get_user_model().objects.filter(tenant_id=user.tenant_id, pk=data.assignee_id).first()
+    )
+
+    def act(alert, actor):
+        try:
+            services.assign_alert(alert, actor=actor, assignee=assignee, note=data.note)
+        except services.InvalidAssignee as exc:
+            raise ApiError(
+                422, "validation_error", "The request is not valid.", {"assignee_id": str(exc)}
+            ) from None
+
+    return _act(request, alert_id, act)
+
+
+@router.post("/alerts/{alert_id}/escalate", response=AlertDetailOut)
+def escalate(request, alert_id: int, data: NoteIn | None = None):
+    note = data.note if data else ""
+    return _act(request, alert_id, lambda a, u: services.escalate_alert(a, actor=u, note=note))
+
+
+@router.post("/alerts/{alert_id}/resolve", response=AlertDetailOut)
+def resolve(request, alert_id: int, data: ResolveIn):
+    return _act(request, alert_id, lambda a, u: services.resolve_alert(a, actor=u, note=data.note))

@@ -1,0 +1,133 @@
+"""Read side of alerts, always through the user's scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+
+from watchfloor.access.scope import ScopeKind, scope_kind, visible_clients, visible_sites
+from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status
+
+# What a list row shows besides the alert itself: one JOIN each, never a query per row.
+LIST_RELATED = ("client", "site", "assignee", "acknowledged_by", "resolved_by")
+
+
+def alerts_for(user) -> QuerySet[Alert]:
+    """Alerts the user may see. Alerts with no site are seen only by all-clients users."""
+    kind = scope_kind(user)
+    if kind == ScopeKind.NONE:
+        return Alert.objects.none()
+    qs = Alert.objects.for_tenant(user.tenant_id)
+    if kind == ScopeKind.ALL_CLIENTS:
+        return qs
+    if kind == ScopeKind.ASSIGNED_CLIENTS:
+        return qs.filter(client_id__in=visible_clients(user).values("id"))
+    return qs.filter(site_id__in=visible_sites(user).values("id"))
+
+
+def access_alert(user, alert_id) -> Alert:
+    """The alert, or the same 404 whether it is missing, another tenant's or out of scope."""
+    try:
+        return (
+            alerts_for(user)
+            .select_related(*LIST_RELATED, "escalated_by", "assigned_by")
+            .get(pk=alert_id)
+        )
+    except (Alert.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found.") from None
+
+
+@dataclass
+class AlertFilters:
+    status: list[str] = field(default_factory=list)
+    severity: list[str] = field(default_factory=list)
+    type: list[str] = field(default_factory=list)
+    client: list[int] = field(default_factory=list)
+    site: list[int] = field(default_factory=list)
+    city: str = ""
+    state: str = ""
+    officer: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str = ""
+    maintenance_window: int | None = None
+    correlation_id: str = ""
+    active: bool | None = None
+
+
+def filter_alerts(qs: QuerySet[Alert], f: AlertFilters) -> QuerySet[Alert]:
+    """`since`/`until` bound when the alert was last seen (so a long-running alert still shows)."""
+    if f.status:
+        qs = qs.filter(status__in=f.status)
+    if f.active is not None:
+        qs = qs.exclude(status=Status.RESOLVED) if f.active else qs.filter(status=Status.RESOLVED)
+    if f.severity:
+        qs = qs.filter(severity__in=f.severity)
+    if f.type:
+        qs = qs.filter(type__in=f.type)
+    if f.client:
+        qs = qs.filter(client_id__in=f.client)
+    if f.site:
+        qs = qs.filter(site_id__in=f.site)
+    if f.city:
+        qs = qs.filter(site__city__iexact=f.city)
+    if f.state:
+        qs = qs.filter(site__state__iexact=f.state)
+    if f.officer is not None:
+        qs = qs.filter(site__officer_in_charge_id=f.officer)
+    if f.since is not None:
+        qs = qs.filter(last_seen_at__gte=f.since)
+    if f.until is not None:
+        qs = qs.filter(last_seen_at__lt=f.until)
+    if f.q:
+        qs = qs.filter(
+            Q(title__icontains=f.q) | Q(type__icontains=f.q) | Q(fingerprint=f.q) | Q(entity_id=f.q)
+        )
+    if f.maintenance_window is not None:
+        qs = qs.filter(maintenance_window_id=f.maintenance_window)
+    if f.correlation_id:
+        qs = qs.filter(correlation_id=f.correlation_id)
+    return qs
+
+
+def alert_list(user, filters: AlertFilters) -> QuerySet[Alert]:
+    return filter_alerts(alerts_for(user), filters).select_related(*LIST_RELATED)
+
+
+def correlation_group(user, alert: Alert, *, limit: int = 100) -> list[Alert]:
+    """The other alerts of the alert's correlation group that the user may see, oldest first."""
+    if alert.correlation_id is None:
+        return []
+    return list(
+        alerts_for(user)
+        .filter(correlation_id=alert.correlation_id)
+        .exclude(pk=alert.pk)
+        .select_related(*LIST_RELATED)
+        .order_by("id")[:limit]
+    )
+
+
+def alert_counts(user, filters: AlertFilters | None = None) -> dict:
+    """Active alerts by status, and open ones by severity, in the user's scope (one query)."""
+    qs = alerts_for(user).exclude(status=Status.RESOLVED)
+    if filters is not None:
+        qs = filter_alerts(qs, filters)
+    by_status = {s.value: 0 for s in Status if s != Status.RESOLVED}
+    by_severity = {s.value: 0 for s in Severity}
+    for status, severity, n in (
+        qs.values("status", "severity")
+        .annotate(n=Count("id"))
+        .values_list("status", "severity", "n")
+        .order_by()
+    ):
+        by_status[status] += n
+        if status in OPEN_STATUSES:
+            by_severity[severity] += n
+    return {
+        "open": sum(by_severity.values()),
+        "by_status": by_status,
+        "by_severity": by_severity,
+    }

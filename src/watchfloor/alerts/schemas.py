@@ -1,0 +1,173 @@
+"""Alert API schemas: list filters, action bodies and the output shapes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from ninja import Schema
+from pydantic import Field, StringConstraints, field_validator
+
+from watchfloor.alerts.models import Severity, Status
+from watchfloor.api.schemas import StrictIn, UtcDatetime
+from watchfloor.tenancy.schemas import PersonOut
+
+Note = Annotated[str, StringConstraints(max_length=2000)]
+
+
+def csv_values(value, allowed: set[str] | None = None, *, upper: bool = True) -> list[str]:
+    if value is None:
+        return []
+    items = [v.strip() for v in str(value).split(",") if v.strip()]
+    if upper:
+        items = [v.upper() for v in items]
+    if allowed is not None:
+        unknown = [v for v in items if v not in allowed]
+        if unknown:
+            raise ValueError(f"Unknown value {unknown[0]!r}; use {', '.join(sorted(allowed))}")
+    return items
+
+
+def id_values(value) -> list[int]:
+    try:
+        return [int(v) for v in csv_values(value, upper=False)]
+    except ValueError:
+        raise ValueError("Use ids separated by commas") from None
+
+
+class AlertListQuery(Schema):
+    """Comma-separated lists where a field takes several values (`status=NEW,ACKNOWLEDGED`)."""
+
+    cursor: str | None = None
+    limit: int | None = None
+    status: str | None = None
+    severity: str | None = None
+    type: str | None = None
+    client: str | None = None
+    site: str | None = None
+    city: str | None = None
+    state: str | None = None
+    officer: int | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
+    q: Annotated[str, StringConstraints(max_length=200)] | None = None
+    maintenance_window: int | None = None
+    correlation_id: uuid.UUID | None = None
+    active: bool | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, v):
+        csv_values(v, {s.value for s in Status})
+        return v
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, v):
+        csv_values(v, {s.value for s in Severity})
+        return v
+
+    @field_validator("client", "site")
+    @classmethod
+    def _id_list(cls, v):
+        id_values(v)
+        return v
+
+
+class CountsQuery(Schema):
+    client: str | None = None
+    site: str | None = None
+    city: str | None = None
+    state: str | None = None
+    officer: int | None = None
+
+    @field_validator("client", "site")
+    @classmethod
+    def _id_list(cls, v):
+        id_values(v)
+        return v
+
+
+class AssignIn(StrictIn):
+    assignee_id: int
+    note: Note = ""
+
+
+class NoteIn(StrictIn):
+    note: Note = ""
+
+
+class ResolveIn(StrictIn):
+    note: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class ClientRef(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class SiteRef(Schema):
+    id: int
+    code: str
+    name: str
+    city: str
+    state: str
+
+
+class AlertOut(Schema):
+    id: int
+    type: str
+    severity: str
+    status: str
+    title: str
+    source: str
+    fingerprint: str
+    client: ClientRef | None
+    site: SiteRef | None
+    entity_type: str
+    entity_id: str
+    occurrence_count: int
+    suppressed_count: int
+    suppression_reason: str
+    maintenance_window_id: int | None
+    correlation_id: uuid.UUID | None
+    correlation_reason: str
+    parent_id: int | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    started_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: PersonOut | None
+    assignee: PersonOut | None
+    assigned_at: datetime | None
+    escalation_level: int
+    escalated_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: PersonOut | None
+    time_to_acknowledge_seconds: float | None
+    time_to_resolve_seconds: float | None
+
+
+class AlertDetailOut(AlertOut):
+    description: str
+    labels: dict
+    annotations: dict
+    source_url: str
+    runbook_url: str
+    resolution_note: str
+    escalated_by: PersonOut | None
+    assigned_by: PersonOut | None
+    correlation_group: list[AlertOut] = Field(default_factory=list)
+
+
+class AlertPage(Schema):
+    items: list[AlertOut]
+    next_cursor: str | None
+
+
+class CountsOut(Schema):
+    open: int
+    by_status: dict[str, int]
+    by_severity: dict[str, int]
