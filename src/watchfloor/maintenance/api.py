@@ -15,7 +15,7 @@ from django.utils import timezone
 from ninja import Query, Router, Status
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name, mask_value
+from watchfloor.access.masking import person_view
 from watchfloor.access.scope import (
     access_client,
     access_site,
@@ -41,19 +41,6 @@ SUPPRESSED_ALERTS_URL = "/api/v1/alerts?maintenance_window={id}"
 _API_FIELD = {"client": "client_id", "site": "site_id"}
 
 
-def _person(user, can_view_pii: bool):
-    if user is None:
-        return None
-    full = user.get_full_name() or ""
-    if can_view_pii:
-        return {"id": user.id, "username": user.username, "full_name": full}
-    return {
-        "id": user.id,
-        "username": mask_value("email" if "@" in user.username else "name", user.username),
-        "full_name": mask_name(full) if full else "",
-    }
-
-
 def _ref(obj) -> dict | None:
     return None if obj is None else {"id": obj.id, "code": obj.code, "name": obj.name}
 
@@ -70,11 +57,11 @@ def _window_out(window, pii: bool, now) -> dict:
         "starts_at": window.starts_at,
         "ends_at": window.ends_at,
         "state": window.state_at(now),
-        "created_by": _person(window.created_by, pii),
+        "created_by": person_view(window.created_by, pii),
         "created_at": window.created_at,
         "updated_at": window.updated_at,
         "cancelled_at": window.cancelled_at,
-        "cancelled_by": _person(window.cancelled_by, pii),
+        "cancelled_by": person_view(window.cancelled_by, pii),
         "suppressed_alerts_url": SUPPRESSED_ALERTS_URL.format(id=window.id),
     }
 

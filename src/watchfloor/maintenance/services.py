@@ -91,7 +91,7 @@ def _audit(action: Action, window: MaintenanceWindow, *, actor, **extra) -> None
         "site": window.site.code if window.site_id else None,
         **extra,
     }
-    record(action, actor=actor, tenant=window.tenant, entity=window, details=details)
+    record(action, actor=actor, tenant=window.tenant_id, entity=window, details=details)
 
 
 def _user_or_none(actor):
