@@ -84,3 +84,21 @@ def test_the_checker_sees_function_local_imports(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from watchfloor.api.main import api\n")
     assert imports_of(sample) == {"watchfloor.api.main"}
+
+
+# Domain apps above the base: alerts use maintenance windows, never the other way round, and the
+# real-time publisher imports no domain app (consumers, in the top layer, may).
+DOMAIN_RULES = {
+    "realtime": {"realtime"},
+    "maintenance": {"maintenance", "tenancy", "access", "audit", "realtime"},
+    "alerts": {"alerts", "maintenance", "tenancy", "access", "audit", "realtime"},
+}
+
+
+@pytest.mark.parametrize("app", sorted(DOMAIN_RULES))
+def test_domain_apps_import_only_what_is_below_them(app):
+    for path in sources(app):
+        if is_top_layer(path):
+            continue
+        others = {app_of(m) for m in imports_of(path)} - DOMAIN_RULES[app]
+        assert not others, f"{module_name(path)} imports {sorted(others)}"
