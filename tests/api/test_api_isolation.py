@@ -13,7 +13,9 @@ import pytest
 from support_api import V1, error_code, error_fields
 from watchfloor.access.models import ApiToken, IntegrationKey
 from watchfloor.access.services import create_api_token
+from watchfloor.alerts.models import Alert
 from watchfloor.audit.models import AuditLog
+from watchfloor.maintenance.models import MaintenanceWindow
 from watchfloor.tenancy.models import Client, Site
 
 
@@ -29,12 +31,41 @@ def _key(estate):
     ).obj
 
 
+def _alert(estate):
+    from watchfloor.alerts.events import Event, EventAction
+    from watchfloor.alerts.pipeline import ingest
+
+    ingest(
+        [Event(action=EventAction.TRIGGER, type="DEVICE_OFFLINE", site_code=estate.sites[0].code)],
+        key=_key(estate),
+    )
+    return Alert.objects.filter(tenant=estate.tenant).latest("id")
+
+
+def _window(estate):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from watchfloor.maintenance.models import MaintenanceWindow
+
+    return MaintenanceWindow.objects.create(
+        tenant=estate.tenant,
+        client=estate.clients[0],
+        title="Window",
+        starts_at=timezone.now() + timedelta(hours=1),
+        ends_at=timezone.now() + timedelta(hours=2),
+    )
+
+
 # kind -> how to get (or make) one object of that kind in an estate, as the estate's admin owns it
 OBJECTS = {
     "client": lambda estate: estate.clients[0],
     "site": lambda estate: estate.sites[0],
     "token": _token,
     "integration_key": _key,
+    "alert": _alert,
+    "maintenance_window": _window,
 }
 
 # (method, path template, body, kind)
@@ -46,6 +77,13 @@ ID_ENDPOINTS = [
     ("delete", "/tokens/{id}", None, "token"),
     ("get", "/integration-keys/{id}", None, "integration_key"),
     ("delete", "/integration-keys/{id}", None, "integration_key"),
+    ("get", "/alerts/{id}", None, "alert"),
+    ("post", "/alerts/{id}/acknowledge", None, "alert"),
+    ("post", "/alerts/{id}/escalate", {"note": "up"}, "alert"),
+    ("post", "/alerts/{id}/resolve", {"note": "fixed"}, "alert"),
+    ("get", "/maintenance-windows/{id}", None, "maintenance_window"),
+    ("patch", "/maintenance-windows/{id}", {"title": "Moved"}, "maintenance_window"),
+    ("post", "/maintenance-windows/{id}/cancel", None, "maintenance_window"),
 ]
 
 
@@ -101,6 +139,10 @@ LIST_ENDPOINTS = {
         IntegrationKey.objects.filter(tenant=t).values_list("id", flat=True)
     ),
     "/audit": lambda t: set(AuditLog.objects.filter(tenant=t).values_list("id", flat=True)),
+    "/alerts": lambda t: set(Alert.objects.filter(tenant=t).values_list("id", flat=True)),
+    "/maintenance-windows": lambda t: set(
+        MaintenanceWindow.objects.filter(tenant=t).values_list("id", flat=True)
+    ),
 }
 
 
@@ -109,6 +151,8 @@ def test_lists_never_include_another_tenants_rows(estate, other_estate, api, pat
     for each in (estate, other_estate):
         _token(each)
         _key(each)
+        _alert(each)
+        _window(each)
     caller = api(estate.user("admin"))
     ids, cursor = [], None
     while True:
