@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from watchfloor import demo_data
+from watchfloor.demo_alerts import load_demo_alerts
 from watchfloor.platform.database import describe_database, pending_migrations
 from watchfloor.platform.server import run_uvicorn
 
@@ -99,6 +100,33 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {account.username:<12}{account.role:<12}{account.password:<20}{account.scope}"
             )
+        self.stdout.write("")
+        self._load_alerts(result.tenant, seed)
+
+    def _load_alerts(self, tenant, seed: int) -> None:
+        started = time.perf_counter()
+        keys, counts = load_demo_alerts(tenant, seed=seed)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Sent {counts['alerts']} demo alerts through the ingestion pipeline "
+                f"({counts['open']} open, {counts['suppressed']} suppressed by a maintenance "
+                f"window) in {time.perf_counter() - started:.2f}s."
+            )
+        )
+        self.stdout.write(
+            self.style.MIGRATE_HEADING("Integration keys")
+            + " (shown only now; revoke with `watchfloor integration-key revoke`):"
+        )
+        self.stdout.write(f"  native        {keys.native}")
+        self.stdout.write(f"  alertmanager  {keys.alertmanager}")
+        self.stdout.write(f"  pagerduty     {keys.pagerduty}")
+        self.stdout.write("  Try: curl -X POST http://127.0.0.1:8000/api/v1/alerts \\")
+        self.stdout.write(f"         -H 'Authorization: Bearer {keys.native}' \\")
+        self.stdout.write(
+            '         -H \'Content-Type: application/json\' -d \'{"type": "DEVICE_OFFLINE", '
+            f'"severity": "HIGH", "site": "{keys.example_site}", '
+            '"title": "Camera 3 offline"}\''
+        )
         self.stdout.write("")
 
     def _already_loaded(self) -> None:
