@@ -442,3 +442,33 @@ def test_tenant_create_refuses_a_duplicate_slug_and_writes_nothing(db):
         )
     assert Tenant.objects.filter(slug="initech").count() == 1
     assert not User.objects.filter(username="ops2").exists()
+
+
+def test_demo_sends_alerts_through_the_pipeline_and_prints_working_keys(db, home, run, client):
+    from watchfloor.alerts.models import Alert, Status
+    from watchfloor.maintenance.models import MaintenanceWindow
+
+    out = run("demo", "--no-serve")
+
+    tenant = Tenant.objects.get(slug="demo")
+    alerts = Alert.objects.for_tenant(tenant)
+    assert alerts.filter(status=Status.NEW).count() > 50
+    assert alerts.filter(status=Status.SUPPRESSED).exists()
+    assert alerts.filter(status=Status.RESOLVED).exists()
+    assert alerts.filter(status=Status.ACKNOWLEDGED).exists()
+    assert alerts.filter(occurrence_count__gt=1).exists()
+    assert alerts.filter(correlation_reason="storm").count() >= 3
+    window = MaintenanceWindow.objects.get(tenant=tenant)
+    assert set(alerts.filter(status=Status.SUPPRESSED).values_list("client_id", flat=True)) == {
+        window.client_id
+    }
+    native_key = re.search(r"^\s+native\s+(wfi_\S+)$", out, re.M).group(1)
+    before = alerts.count()
+    response = client.post(
+        "/api/v1/alerts",
+        data=json.dumps({"type": "DEVICE_OFFLINE", "severity": "HIGH", "title": "Camera 3"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {native_key}",
+    )
+    assert response.status_code == 202, response.content
+    assert alerts.count() == before + 1
