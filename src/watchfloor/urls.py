@@ -10,6 +10,7 @@ admin.site.index_title = "Tenants, access and audit"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("watchfloor.alerts.integrations.urls")),
     *api_urls,
     *auth_urlpatterns,
     path("", include("watchfloor.platform.urls")),

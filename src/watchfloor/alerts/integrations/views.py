@@ -1,0 +1,293 @@
+"""The ingestion endpoints: plain Django views, the hot path of the product.
+
+No django-ninja here: a request is authenticated by its integration key (one indexed query),
+decoded with `json.loads`, parsed by a pure function into events and handed to the pipeline in one
+call. Every endpoint is POST only, CSRF-exempt (a key, not a session, authorises it) and refuses
+a body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` with 413.
+
+| endpoint                                         | format                    | success |
+| ------------------------------------------------ | ------------------------- | ------- |
+| `POST /api/v1/alerts`                            | native JSON               | 202     |
+| `POST /api/v1/integrations/native[/<key>]`       | native JSON               | 202     |
+| `POST /api/v1/integrations/alertmanager[/<key>]` | Alertmanager webhook v4   | 200     |
+| `POST /api/v2/alerts[/<key>]`                    | Alertmanager v2 alerts    | 200 [1] |
+| `POST /v2/enqueue`                               | PagerDuty Events API v2   | 202     |
+
+[1] with an empty body, as Alertmanager answers.
+
+`/api/v1/alerts` is also the read side's list (`GET`, the ninja API): every method but POST is
+handed to the ninja view that the API's own URLconf resolves for the path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import Resolver404, URLResolver
+from django.urls.resolvers import RegexPattern
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from watchfloor.access.models import IntegrationKey, SourceKind
+from watchfloor.alerts import metrics
+from watchfloor.alerts.events import BatchInvalid, Event
+from watchfloor.alerts.integrations import alertmanager, native, pagerduty
+from watchfloor.alerts.integrations.auth import authenticate, bearer_of, safe_path
+from watchfloor.alerts.pipeline import IngestResult, ingest
+from watchfloor.api.errors import error_body
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+_MALFORMED = object()
+_TOO_LARGE = object()
+
+
+def _json(status: int, body: dict) -> HttpResponse:
+    return HttpResponse(json.dumps(body, separators=(",", ":")), status=status, content_type=JSON)
+
+
+def _error(status: int, code: str, message: str, fields: dict | None = None) -> HttpResponse:
+    return _json(status, error_body(code, message, fields))
+
+
+def _read_body(request: HttpRequest):
+    """The decoded JSON body, or `_TOO_LARGE` / `_MALFORMED`."""
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        return _TOO_LARGE
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _MALFORMED
+
+
+def _quiet(response: HttpResponse, request: HttpRequest, plain: str) -> HttpResponse:
+    """Keep a key that travels in the path out of the logs of a refused request.
+
+    Django logs every 4xx with its path; for a path that carries the key, log it here with the
+    key replaced and mark the response as logged.
+    """
+    if plain and response.status_code >= 400 and plain in request.path:
+        log.warning(
+            "%s: %s",
+            response.reason_phrase,
+            safe_path(request, plain),
+            extra={"status_code": response.status_code},
+        )
+        response._has_been_logged = True
+    return response
+
+
+def _unauthorized(message: str = "A valid integration key is required.") -> HttpResponse:
+    response = _error(401, "unauthorized", message)
+    response["WWW-Authenticate"] = 'Bearer realm="watchfloor"'
+    return response
+
+
+def _too_large() -> HttpResponse:
+    return _error(
+        413,
+        "too_large",
+        "The request body is larger than the server accepts.",
+        {"body": f"At most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."},
+    )
+
+
+def _counts(result: IngestResult) -> dict:
+    return {
+        "accepted": result.accepted,
+        "created": result.created,
+        "deduplicated": result.deduplicated,
+        "suppressed": result.suppressed,
+        "resolved": result.resolved,
+    }
+
+
+def _batch_size(data: object) -> int:
+    if isinstance(data, list):
+        return max(len(data), 1)
+    if isinstance(data, dict) and isinstance(data.get("alerts"), list):
+        return max(len(data["alerts"]), 1)
+    return 1
+
+
+def _ingest_request(
+    request: HttpRequest,
+    key_in_path: str,
+    *,
+    source: SourceKind,
+    parse: Callable[[object], list[Event]],
+    respond: Callable[[IngestResult], HttpResponse],
+    strict_codes: bool,
+    prefix: str = "",
+) -> HttpResponse:
+    """Authenticate, decode, parse, ingest; the one flow of the header/path-key endpoints."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    plain = key_in_path or bearer_of(request)
+    key = authenticate(request, plain, source=source)
+    if key is None:
+        metrics.record_rejected(source, "unauthorized")
+        return _quiet(_unauthorized(), request, key_in_path)
+    data = _read_body(request)
+    if data is _TOO_LARGE:
+        metrics.record_rejected(source, "too_large")
+        return _quiet(_too_large(), request, key_in_path)
+    if data is _MALFORMED:
+        metrics.record_rejected(source, "malformed")
+        response = _error(
+            400, "malformed_json", "The body is not valid JSON.", {"body": "Malformed JSON."}
+        )
+        return _quiet(response, request, key_in_path)
+    try:
+        events = parse(data)
+        try:
+            result = ingest(events, key=key, strict_codes=strict_codes)
+        except BatchInvalid as exc:
+            # the pipeline names events by their index in the list it was given
+            exc.fields = {
+                (name if name == "body" else prefix + name): message
+                for name, message in exc.fields.items()
+            }
+            raise
+    except BatchInvalid as exc:
+        metrics.record_rejected(source, "invalid", _batch_size(data))
+        response = _error(422, "validation_error", exc.message, exc.fields)
+        return _quiet(response, request, key_in_path)
+    return respond(result)
+
+
+# --- native ------------------------------------------------------------------------------------
+
+
+def _native_response(result: IngestResult) -> HttpResponse:
+    body = _counts(result)
+    body["acknowledged"] = result.acknowledged
+    body["alerts"] = [{"fingerprint": f, "id": i, "outcome": o} for f, i, o in result.outcomes]
+    return _json(202, body)
+
+
+@csrf_exempt
+def native_events(request: HttpRequest, key: str = "") -> HttpResponse:
+    return _ingest_request(
+        request,
+        key,
+        source=SourceKind.NATIVE,
+        parse=native.parse_native,
+        respond=_native_response,
+        strict_codes=True,
+    )
+
+
+# The API's own URLconf, to hand every other method of /api/v1/alerts to the ninja view of the
+# read side. Resolved per request against the API's patterns only (ours are not in it), so this
+# follows whatever the alerts router declares for the path.
+_api_resolver = URLResolver(RegexPattern(r"^/"), "watchfloor.api.urls")
+
+
+@csrf_exempt
+def alerts_collection(request: HttpRequest) -> HttpResponse:
+    """`/api/v1/alerts`: POST ingests native events; other methods go to the read API."""
+    if request.method == "POST":
+        return native_events(request)
+    try:
+        match = _api_resolver.resolve(request.path_info)
+    except Resolver404:
+        raise Http404 from None
+    request.resolver_match = match
+    return match.func(request, *match.args, **match.kwargs)
+
+
+# --- Alertmanager ------------------------------------------------------------------------------
+
+
+def _webhook_response(result: IngestResult) -> HttpResponse:
+    return _json(200, {"status": "success", **_counts(result)})
+
+
+@csrf_exempt
+def alertmanager_webhook(request: HttpRequest, key: str = "") -> HttpResponse:
+    return _ingest_request(
+        request,
+        key,
+        source=SourceKind.ALERTMANAGER,
+        parse=alertmanager.parse_webhook,
+        respond=_webhook_response,
+        strict_codes=False,
+        prefix="alerts.",
+    )
+
+
+def _v2_response(result: IngestResult) -> HttpResponse:
+    return HttpResponse(b"", status=200)
+
+
+def _parse_v2(data: object) -> list[Event]:
+    return alertmanager.parse_v2_alerts(data, now=timezone.now())
+
+
+@csrf_exempt
+def alertmanager_v2_alerts(request: HttpRequest, key: str = "") -> HttpResponse:
+    return _ingest_request(
+        request,
+        key,
+        source=SourceKind.ALERTMANAGER,
+        parse=_parse_v2,
+        respond=_v2_response,
+        strict_codes=False,
+    )
+
+
+# --- PagerDuty ---------------------------------------------------------------------------------
+
+
+def _pd_invalid(errors: list[str], status: int = 400, message: str = "Event object is invalid"):
+    return _json(status, {"status": "invalid event", "message": message, "errors": errors})
+
+
+@csrf_exempt
+def pagerduty_enqueue(request: HttpRequest) -> HttpResponse:
+    """PagerDuty's Events API v2; answers in its shapes (202 success, 400 invalid event)."""
+    source = SourceKind.PAGERDUTY
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    data = _read_body(request)
+    if data is _TOO_LARGE:
+        metrics.record_rejected(source, "too_large")
+        return _pd_invalid(
+            [f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."],
+            status=413,
+            message="Request too large",
+        )
+    if data is _MALFORMED:
+        metrics.record_rejected(source, "malformed")
+        return _pd_invalid(["The body is not valid JSON."])
+    key: IntegrationKey | None = authenticate(
+        request, pagerduty.routing_key_of(data), source=source
+    )
+    if key is None:
+        metrics.record_rejected(source, "unauthorized")
+        return _json(
+            401,
+            {
+                "status": "unauthorized",
+                "message": "Invalid routing key",
+                "errors": ["'routing_key' is not a valid integration key for PagerDuty events."],
+            },
+        )
+    try:
+        parsed = pagerduty.parse_enqueue(data)
+        ingest([parsed.event], key=key, strict_codes=False)
+    except BatchInvalid as exc:
+        metrics.record_rejected(source, "invalid")
+        return _pd_invalid([f"{name}: {message}" for name, message in exc.fields.items()])
+    return _json(
+        202, {"status": "success", "message": "Event processed", "dedup_key": parsed.dedup_key}
+    )
