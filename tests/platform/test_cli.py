@@ -472,3 +472,27 @@ def test_demo_sends_alerts_through_the_pipeline_and_prints_working_keys(db, home
     )
     assert response.status_code == 202, response.content
     assert alerts.count() == before + 1
+
+
+def test_the_server_log_never_shows_a_key_sent_in_the_path():
+    import logging
+    import logging.config
+
+    from watchfloor.platform.server import RedactSecretsFilter, log_config
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", "/api/v2/alerts/wfi_abcd1234_S3cr3t-x_y", "1.1", 200),
+        None,
+    )
+    RedactSecretsFilter().filter(record)
+    line = record.getMessage()
+    assert "S3cr3t" not in line and "abcd1234" not in line
+    assert "/api/v2/alerts/wfi_[redacted]" in line
+    config = log_config()
+    assert all("redact_secrets" in h["filters"] for h in config["handlers"].values())
+    logging.config.dictConfig(config)  # the configuration uvicorn is given is valid

@@ -2,9 +2,42 @@
 
 from __future__ import annotations
 
+import copy
+import logging
+import re
+
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 ASGI_APP = "watchfloor.asgi:application"
+
+# Integration keys may travel as the last path segment (for tools that cannot set a header), and
+# the access log writes every path: secrets are cut down to their kind before a line is written.
+SECRET_RE = re.compile(r"\b(wf[ti])_[A-Za-z0-9_-]+")
+
+
+def redact(text: str) -> str:
+    return SECRET_RE.sub(r"\1_[redacted]", text)
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Removes API tokens and integration keys from log records' message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def log_config() -> dict:
+    """uvicorn's logging, with the secret filter on both its handlers."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecretsFilter}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact_secrets")
+    return config
 
 
 def run_uvicorn(
@@ -28,4 +61,5 @@ def run_uvicorn(
         lifespan="off",
         log_level=log_level,
         server_header=False,
+        log_config=log_config(),
     )
