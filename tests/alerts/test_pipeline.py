@@ -183,3 +183,35 @@ def test_a_batch_writes_in_a_bounded_number_of_queries(estate, key, django_asser
         ingest(events, key=key)
     assert Alert.objects.count() == 100
     assert set(Alert.objects.values_list("occurrence_count", flat=True)) == {2}
+
+
+def test_metrics_count_per_source_only_committed_batches(estate, key_for):
+    from prometheus_client import REGISTRY
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    key = key_for(estate, source="alertmanager")
+    site = estate.sites[0].code
+    before = {
+        "ingested": value("watchfloor_alerts_ingested_total", source="alertmanager"),
+        "created": value("watchfloor_alerts_created_total", source="alertmanager"),
+        "dedup": value("watchfloor_alerts_deduplicated_total", source="alertmanager"),
+        "resolved": value("watchfloor_alerts_resolved_total", source="alertmanager"),
+        "native": value("watchfloor_alerts_ingested_total", source="native"),
+    }
+    ingest([trigger(site=site, fingerprint="m"), trigger(site=site, fingerprint="m")], key=key)
+    ingest([resolve("m")], key=key)
+    with pytest.raises(BatchInvalid):
+        ingest([trigger(site="nope")], key=key)
+    assert (
+        value("watchfloor_alerts_ingested_total", source="alertmanager") == before["ingested"] + 3
+    )
+    assert value("watchfloor_alerts_created_total", source="alertmanager") == before["created"] + 1
+    assert (
+        value("watchfloor_alerts_deduplicated_total", source="alertmanager") == before["dedup"] + 1
+    )
+    assert (
+        value("watchfloor_alerts_resolved_total", source="alertmanager") == before["resolved"] + 1
+    )
+    assert value("watchfloor_alerts_ingested_total", source="native") == before["native"]

@@ -204,3 +204,19 @@ def test_a_storm_inside_one_batch_is_one_group(estate, key, settings):
     assert first.correlation_id == second.correlation_id
     # the batch's first event heads the group
     assert second.parent_id == first.id and first.parent_id is None
+
+
+def test_suppressed_events_are_counted_by_reason(estate, key, settings):
+    from prometheus_client import REGISTRY
+
+    def suppressed(reason):
+        labels = {"source": "native", "reason": reason}
+        return REGISTRY.get_sample_value("watchfloor_alerts_suppressed_total", labels) or 0.0
+
+    maintenance, backpressure = suppressed("maintenance"), suppressed("backpressure")
+    _window(estate, client=0)
+    ingest([trigger(site=estate.sites[0].code, fingerprint="w")] * 3, key=key)
+    settings.ALERT_BACKPRESSURE_THRESHOLD = 0
+    ingest([trigger(site=estate.sites[2].code, severity=Severity.INFO)], key=key)
+    assert suppressed("maintenance") == maintenance + 3
+    assert suppressed("backpressure") == backpressure + 1
