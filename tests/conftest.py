@@ -142,3 +142,13 @@ def api(client, token_for):
             return self._send("delete", path)
 
     return _Api
+
+
+@pytest.fixture(autouse=True)
+def _clear_process_caches():
+    """The in-process TTL caches (keys, codes, windows) start empty in every test."""
+    from watchfloor.ttl import clear_all
+
+    clear_all()
+    yield
+    clear_all()

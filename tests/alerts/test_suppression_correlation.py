@@ -11,6 +11,7 @@ from support_alerts import key_for, resolve, trigger
 from watchfloor.alerts.models import Alert, CorrelationReason, Severity, Status
 from watchfloor.alerts.pipeline import ingest
 from watchfloor.maintenance.models import MaintenanceWindow
+from watchfloor.maintenance.services import cancel_window
 
 __all__ = ["key_for"]
 
@@ -82,15 +83,17 @@ def test_another_tenants_window_does_not_suppress(estate, other_estate, key):
     assert Alert.objects.get().status == Status.NEW
 
 
-def test_repeats_during_a_window_are_counted_and_reopen_after_it(estate, key):
+def test_repeats_during_a_window_are_counted_and_reopen_after_it(
+    estate, key, django_capture_on_commit_callbacks
+):
     window = _window(estate)
     site = estate.sites[0].code
     ingest([trigger(site=site, fingerprint="f")], key=key)
     ingest([trigger(site=site, fingerprint="f"), trigger(site=site, fingerprint="f")], key=key)
     alert = Alert.objects.get()
     assert (alert.status, alert.occurrence_count, alert.suppressed_count) == ("SUPPRESSED", 3, 3)
-    window.cancelled_at = timezone.now()
-    window.save(update_fields=["cancelled_at"])
+    with django_capture_on_commit_callbacks(execute=True):
+        cancel_window(window, actor=estate.user("supervisor"))  # it refreshes the window cache
     ingest([trigger(site=site, fingerprint="f")], key=key)
     alert.refresh_from_db()
     assert (alert.status, alert.occurrence_count, alert.suppressed_count) == ("NEW", 4, 3)
@@ -220,3 +223,36 @@ def test_suppressed_events_are_counted_by_reason(estate, key, settings):
     ingest([trigger(site=estate.sites[2].code, severity=Severity.INFO)], key=key)
     assert suppressed("maintenance") == maintenance + 3
     assert suppressed("backpressure") == backpressure + 1
+
+
+def test_a_window_written_through_the_service_applies_at_once(
+    estate, key, django_capture_on_commit_callbacks
+):
+    from watchfloor.maintenance.services import create_window
+
+    site = estate.sites[0].code
+    ingest([trigger(site=site, entity_id="before")], key=key)  # loads the window cache
+    with django_capture_on_commit_callbacks(execute=True):
+        create_window(
+            estate.tenant,
+            actor=estate.user("supervisor"),
+            client=estate.clients[0],
+            title="Now",
+            starts_at=timezone.now() - timedelta(minutes=1),
+            ends_at=timezone.now() + timedelta(hours=1),
+        )
+    ingest([trigger(site=site, entity_id="after")], key=key)
+    assert Alert.objects.get(entity_id="after").status == Status.SUPPRESSED
+
+
+def test_a_revoked_key_is_refused_at_once(estate, key):
+    from watchfloor.access.services import (
+        authenticate_integration_key,
+        create_integration_key,
+        revoke_integration_key,
+    )
+
+    issued = create_integration_key(estate.tenant, actor=None, name="k2", source="native")
+    assert authenticate_integration_key(issued.plain, source="native") is not None  # cached
+    revoke_integration_key(issued.obj, actor=None)
+    assert authenticate_integration_key(issued.plain, source="native") is None

@@ -20,6 +20,7 @@ from watchfloor.access.secrets import generate_secret, hash_secret
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.tenancy.models import Client, Site
+from watchfloor.ttl import TtlCache
 
 # last_used_at is written at most this often per secret, so a busy integration does not turn
 # every ingestion request into an extra UPDATE.
@@ -134,6 +135,7 @@ def revoke_integration_key(key: IntegrationKey, *, actor) -> IntegrationKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        KEY_CACHE.invalidate(key.secret_hash)
         record(
             Action.CONFIG_CHANGE,
             actor=actor,
@@ -144,21 +146,34 @@ def revoke_integration_key(key: IntegrationKey, *, actor) -> IntegrationKey:
     return key
 
 
+# Ingestion authenticates every request: a usable key is remembered per process for a few
+# seconds, so a revocation reaches other processes within KEY_CACHE.ttl (at once in this one).
+KEY_CACHE = TtlCache("integration_keys", ttl=10)
+
+
+def _load_integration_key(digest: str):
+    now = timezone.now()
+    key = (
+        IntegrationKey.objects.usable(now)
+        .select_related("tenant")
+        .filter(secret_hash=digest, tenant__active=True)
+        .first()
+    )
+    if key is not None:
+        _touch(key, now)
+    return key
+
+
 def authenticate_integration_key(plain: str, *, source: SourceKind | str | None = None):
     """The usable integration key for this secret (and source kind), or None."""
     if not plain or not plain.startswith("wfi_"):
         return None
-    now = timezone.now()
-    qs = (
-        IntegrationKey.objects.usable(now)
-        .select_related("tenant")
-        .filter(secret_hash=hash_secret(plain), tenant__active=True)
-    )
-    if source is not None:
-        qs = qs.filter(source=SourceKind(source))
-    key = qs.first()
-    if key is not None:
-        _touch(key, now)
+    digest = hash_secret(plain)
+    key = KEY_CACHE.get_or_load(digest, lambda: _load_integration_key(digest))
+    if key is None or (key.expires_at is not None and key.expires_at <= timezone.now()):
+        return None
+    if source is not None and key.source != SourceKind(source):
+        return None
     return key
 
 

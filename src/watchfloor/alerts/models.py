@@ -196,6 +196,12 @@ class Alert(TenantScoped):
             models.Index(fields=["tenant", "last_seen_at"], name="alert_tenant_last_seen"),
             models.Index(fields=["correlation_id"], name="alert_correlation"),
             models.Index(fields=["maintenance_window"], name="alert_maintenance_window"),
+            # storm correlation: active alerts of one client and type seen recently
+            models.Index(
+                fields=["client", "type", "first_seen_at"],
+                condition=ACTIVE_CONDITION,
+                name="alert_active_client_type",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -34,10 +34,11 @@ from watchfloor.alerts.models import (
     Status,
     SuppressionReason,
 )
-from watchfloor.alerts.writes import insert_new_alerts
+from watchfloor.alerts.writes import insert_new_alerts, update_alerts
 from watchfloor.maintenance.matcher import SuppressionMatcher
 from watchfloor.realtime.publisher import publish_on_commit
 from watchfloor.tenancy.models import Client, Site
+from watchfloor.ttl import TtlCache
 
 log = logging.getLogger(__name__)
 
@@ -97,25 +98,38 @@ class Run:
 # --- locate -------------------------------------------------------------------------------------
 
 
+# Codes → rows, per process for a short while: a site created just now is found at once (a miss
+# goes to the database); a site moved to another client is seen within CODE_CACHE.ttl seconds.
+CODE_CACHE = TtlCache("site_and_client_codes", ttl=30)
+
+
+def _codes(model, tenant_id: int, codes: set[str], columns: tuple[str, ...]) -> dict:
+    """code → values for the codes that exist; one query for those not cached."""
+    found, missing = {}, []
+    for code in codes:
+        hit = CODE_CACHE.get_or_load((model.__name__, tenant_id, code), lambda: None)
+        if hit is None:
+            missing.append(code)
+        else:
+            found[code] = hit
+    if missing:
+        for code, *values in (
+            model.objects.for_tenant(tenant_id)
+            .filter(code__in=missing)
+            .values_list("code", *columns)
+        ):
+            value = tuple(values) if len(values) > 1 else values[0]
+            CODE_CACHE.get_or_load((model.__name__, tenant_id, code), lambda v=value: v)
+            found[code] = value
+    return found
+
+
 def _locate(events: list[Event], key, *, strict: bool) -> list[Located]:
     """Client and site for each event: its codes, else the integration key's defaults."""
     site_codes = {e.site_code for e in events if e.site_code}
     client_codes = {e.client_code for e in events if e.client_code}
-    sites = {}
-    if site_codes:
-        sites = {
-            code: (sid, cid)
-            for code, sid, cid in Site.objects.for_tenant(key.tenant_id)
-            .filter(code__in=site_codes)
-            .values_list("code", "id", "client_id")
-        }
-    clients = {}
-    if client_codes:
-        clients = dict(
-            Client.objects.for_tenant(key.tenant_id)
-            .filter(code__in=client_codes)
-            .values_list("code", "id")
-        )
+    sites = _codes(Site, key.tenant_id, site_codes, ("id", "client_id")) if site_codes else {}
+    clients = _codes(Client, key.tenant_id, client_codes, ("id",)) if client_codes else {}
     errors: dict[str, str] = {}
     located: list[Located] = []
     for index, event in enumerate(events):
@@ -375,7 +389,7 @@ def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
         result.outcomes.append((fp, alert.id, outcome))
 
     if to_update:
-        Alert.objects.bulk_update(to_update, sorted(update_fields))
+        update_alerts(to_update, sorted(update_fields))
 
     if new_runs:
         _create(batch, new_runs)

@@ -1,5 +1,14 @@
-"""Set-based writes the pipeline needs and the ORM does not offer: an upsert against the partial
-unique index (one active alert per fingerprint) that reports which rows it inserted."""
+"""Set-based writes the pipeline needs and the ORM does not offer.
+
+- `insert_new_alerts`: an upsert against the partial unique index (one active alert per
+  fingerprint) that reports which rows it inserted;
+- `update_alerts`: many rows, many fields, one statement.
+
+On PostgreSQL both pass one array per column and read them back with `unnest(…)`: the SQL text is
+the same for every batch size, so psycopg converts it once instead of re-parsing a statement with
+thousands of placeholders per request (profiled: ~8 ms of a 100-alert request). SQLite gets a
+`VALUES` list. Identifiers come from the model; values are always parameters.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +16,33 @@ from django.db import connection
 
 from watchfloor.alerts.models import Alert
 
-# Rows per INSERT: 40 columns × 500 rows stays under SQLite's and PostgreSQL's parameter limits.
-CHUNK = 500
+# Rows per statement on SQLite: 40 columns × 500 rows stays under its parameter limit.
+SQLITE_CHUNK = 500
+
+_UPSERT_TAIL = (
+    " ON CONFLICT (tenant_id, fingerprint) WHERE NOT (status = 'RESOLVED') DO UPDATE SET"
+    " occurrence_count = {table}.occurrence_count + excluded.occurrence_count,"
+    " suppressed_count = {table}.suppressed_count + excluded.suppressed_count,"
+    " last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at"
+    " RETURNING id, fingerprint, occurrence_count, suppressed_count, status, {inserted}"
+)
 
 
-def _fields():
+def _insert_fields():
     return [f for f in Alert._meta.concrete_fields if not f.primary_key]
+
+
+def _column_type(field) -> str:
+    """The PostgreSQL type of a field's column, for `%s::<type>[]` casts."""
+    return field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+
+
+def _values(alert: Alert, fields) -> list:
+    return [f.get_db_prep_save(getattr(alert, f.attname), connection) for f in fields]
+
+
+def _pg_arrays(rows: list[list], width: int) -> list[list]:
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
@@ -25,35 +55,35 @@ def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     """
     if not alerts:
         return {}
-    fields = _fields()
+    fields = _insert_fields()
     qn = connection.ops.quote_name
     table = qn(Alert._meta.db_table)
     columns = ", ".join(qn(f.column) for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    inserted_expr = "(xmax = 0)" if connection.vendor == "postgresql" else "1"
-    upsert = (
-        f" ON CONFLICT ({qn('tenant_id')}, {qn('fingerprint')})"
-        f" WHERE NOT ({qn('status')} = 'RESOLVED') DO UPDATE SET"
-        f" occurrence_count = {table}.occurrence_count + excluded.occurrence_count,"
-        f" suppressed_count = {table}.suppressed_count + excluded.suppressed_count,"
-        f" last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at"
-        f" RETURNING id, fingerprint, occurrence_count, suppressed_count, status, {inserted_expr}"
-    )
+    postgres = connection.vendor == "postgresql"
+    tail = _UPSERT_TAIL.format(table=table, inserted="(xmax = 0)" if postgres else "1")
     by_fp = {a.fingerprint: a for a in alerts}
     ordered = sorted(alerts, key=lambda a: a.fingerprint)  # one lock order for all writers
+    rows = [_values(a, fields) for a in ordered]
+    statements: list[tuple[str, list]] = []
+    if postgres:
+        arrays = ", ".join(f"%s::{_column_type(f)}[]" for f in fields)
+        statements.append(
+            (
+                f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})" + tail,  # noqa: S608
+                _pg_arrays(rows, len(fields)),
+            )
+        )
+    else:
+        row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        for start in range(0, len(rows), SQLITE_CHUNK):
+            chunk = rows[start : start + SQLITE_CHUNK]
+            values = ", ".join([row_sql] * len(chunk))
+            sql = f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608
+            statements.append((sql + tail, [v for row in chunk for v in row]))
     inserted: dict[str, bool] = {}
     with connection.cursor() as cursor:
-        for start in range(0, len(ordered), CHUNK):
-            chunk = ordered[start : start + CHUNK]
-            params = [
-                f.get_db_prep_save(getattr(alert, f.attname), connection)
-                for alert in chunk
-                for f in fields
-            ]
-            values = ", ".join([row_sql] * len(chunk))
-            # identifiers come from the model, values are parameters
-            sql = f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608
-            cursor.execute(sql + upsert, params)
+        for sql, params in statements:
+            cursor.execute(sql, params)
             for pk, fp, occurrences, suppressed, status, was_inserted in cursor.fetchall():
                 alert = by_fp[fp]
                 alert.id = pk
@@ -64,3 +94,41 @@ def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
                     alert.status = status
                 inserted[fp] = bool(was_inserted)
     return inserted
+
+
+def update_alerts(alerts: list[Alert], field_names: list[str]) -> None:
+    """Write `field_names` of `alerts` in one statement (per 500 rows on SQLite).
+
+    The ORM's `bulk_update` builds a `CASE WHEN id = … THEN …` per row and field: ~110 ms of
+    Python for a 100-alert batch (profiled). The caller holds the rows' locks (`SELECT … FOR
+    UPDATE`), so writing absolute values is safe.
+    """
+    if not alerts:
+        return
+    opts = Alert._meta
+    fields = [opts.get_field(name) for name in field_names]
+    qn = connection.ops.quote_name
+    table = qn(opts.db_table)
+    rows = [[a.pk, *_values(a, fields)] for a in alerts]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(["%s::bigint[]"] + [f"%s::{_column_type(f)}[]" for f in fields])
+            names = ", ".join(["id"] + [f"c{i}" for i in range(len(fields))])
+            assign = ", ".join(f"{qn(f.column)} = v.c{i}" for i, f in enumerate(fields))
+            cursor.execute(
+                f"UPDATE {table} SET {assign} FROM unnest({arrays}) AS v({names})"  # noqa: S608
+                f" WHERE {table}.id = v.id",
+                _pg_arrays(rows, len(fields) + 1),
+            )
+            return
+        # SQLite names a VALUES list's columns column1, column2, …
+        assign = ", ".join(f"{qn(f.column)} = v.column{i + 2}" for i, f in enumerate(fields))
+        row_sql = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+        for start in range(0, len(rows), SQLITE_CHUNK):
+            chunk = rows[start : start + SQLITE_CHUNK]
+            values = ", ".join([row_sql] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} SET {assign} FROM (VALUES {values}) AS v"  # noqa: S608
+                f" WHERE {table}.id = v.column1",
+                [v for row in chunk for v in row],
+            )

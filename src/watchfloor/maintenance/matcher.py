@@ -1,10 +1,30 @@
-"""The suppression matcher the ingestion pipeline asks: one query per batch, matching in memory."""
+"""The suppression matcher the ingestion pipeline asks: windows loaded once, matched in memory.
+
+The windows of a tenant that have not ended are cached per process for `WINDOW_CACHE.ttl`
+seconds; the maintenance services invalidate the cache of the process that writes, so a window
+created, changed or cancelled reaches other processes within that time.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from django.utils import timezone
+
 from watchfloor.maintenance.models import MaintenanceWindow
+from watchfloor.ttl import TtlCache
+
+WINDOW_CACHE = TtlCache("maintenance_windows", ttl=5)
+
+
+def _current_windows(tenant_id: int) -> tuple[MaintenanceWindow, ...]:
+    """Not cancelled and not ended yet (started or upcoming), lowest id first."""
+    return tuple(
+        MaintenanceWindow.objects.for_tenant(tenant_id)
+        .not_cancelled()
+        .filter(ends_at__gt=timezone.now())
+        .order_by("id")
+    )
 
 
 class SuppressionMatcher:
@@ -17,9 +37,8 @@ class SuppressionMatcher:
 
     @classmethod
     def for_tenant(cls, tenant_id: int, at: datetime) -> SuppressionMatcher:
-        return cls(
-            list(MaintenanceWindow.objects.for_tenant(tenant_id).active_at(at).order_by("id"))
-        )
+        windows = WINDOW_CACHE.get_or_load(tenant_id, lambda: _current_windows(tenant_id))
+        return cls([w for w in windows if w.starts_at <= at < w.ends_at])
 
     def match(self, *, client_id: int | None, site_id: int | None, alert_type: str):
         """The first window (lowest id) that suppresses this alert, or None."""

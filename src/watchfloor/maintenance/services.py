@@ -19,6 +19,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
+from watchfloor.maintenance.matcher import WINDOW_CACHE
 from watchfloor.maintenance.models import MaintenanceWindow, WindowKind, WindowState
 from watchfloor.realtime.publisher import publish_on_commit
 from watchfloor.tenancy.models import Client, Site, Tenant
@@ -71,6 +72,9 @@ def serialize_window(window: MaintenanceWindow, *, at: datetime) -> dict:
 
 
 def _publish(kind: str, window: MaintenanceWindow, at: datetime) -> None:
+    """Tell the pipeline (this process's window cache) and real-time receivers, after commit."""
+    tenant_id = window.tenant_id
+    transaction.on_commit(lambda: WINDOW_CACHE.invalidate(tenant_id))
     publish_on_commit(
         [
             {
