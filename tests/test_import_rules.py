@@ -64,6 +64,9 @@ def test_lower_layers_never_import_the_top_layer(path):
     assert not bad, f"{module_name(path)} imports the top layer: {sorted(bad)}"
 
 
+# Leaf modules at the package root that import no Watchfloor app: any layer may use them.
+LEAVES = {"ttl"}
+
 BASE_RULES = {
     "audit": {"audit"},
     "tenancy": {"tenancy", "audit"},
@@ -76,7 +79,7 @@ def test_base_apps_import_only_what_is_below_them(app):
     for path in sources(app):
         if is_top_layer(path) or path.stem == "queries":
             continue
-        others = {app_of(m) for m in imports_of(path)} - BASE_RULES[app]
+        others = {app_of(m) for m in imports_of(path)} - BASE_RULES[app] - LEAVES
         assert not others, f"{module_name(path)} imports {sorted(others)}"
 
 
@@ -100,5 +103,10 @@ def test_domain_apps_import_only_what_is_below_them(app):
     for path in sources(app):
         if is_top_layer(path):
             continue
-        others = {app_of(m) for m in imports_of(path)} - DOMAIN_RULES[app]
+        others = {app_of(m) for m in imports_of(path)} - DOMAIN_RULES[app] - LEAVES
         assert not others, f"{module_name(path)} imports {sorted(others)}"
+
+
+@pytest.mark.parametrize("leaf", sorted(LEAVES))
+def test_leaf_modules_import_no_watchfloor_app(leaf):
+    assert imports_of(SRC / f"{leaf}.py") == set()
