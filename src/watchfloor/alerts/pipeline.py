@@ -34,7 +34,7 @@ from watchfloor.alerts.models import (
     Status,
     SuppressionReason,
 )
-from watchfloor.alerts.writes import insert_new_alerts, update_alerts
+from watchfloor.alerts.writes import insert_new_alerts, lock_active_alerts, update_alerts
 from watchfloor.maintenance.matcher import SuppressionMatcher
 from watchfloor.realtime.publisher import publish_on_commit
 from watchfloor.tenancy.models import Client, Site
@@ -342,11 +342,7 @@ def _acknowledge(batch: _Batch, alert: Alert) -> set[str]:
 
 
 def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
-    tenant_id = batch.key.tenant_id
-    existing_qs = Alert.objects.for_tenant(tenant_id).active().filter(fingerprint__in=list(runs))
-    if connection.features.has_select_for_update:
-        existing_qs = existing_qs.select_for_update().order_by("id")
-    existing = {a.fingerprint: a for a in existing_qs}
+    existing = {a.fingerprint: a for a in lock_active_alerts(batch.key.tenant_id, list(runs))}
 
     result = batch.result
     to_update: list[Alert] = []

@@ -45,6 +45,28 @@ def _pg_arrays(rows: list[list], width: int) -> list[list]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
+def lock_active_alerts(tenant_id: int, fingerprints: list[str]) -> list[Alert]:
+    """The active alerts with these fingerprints, locked for this transaction (PostgreSQL).
+
+    Locked in id order, so concurrent batches over the same alerts queue instead of deadlocking.
+    A constant statement with an array parameter: the ORM's `fingerprint__in` compiles a new
+    query per batch size (~1.3 ms of Python per 100-alert request, profiled).
+    """
+    table = connection.ops.quote_name(Alert._meta.db_table)
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT * FROM {table} WHERE tenant_id = %s AND NOT (status = 'RESOLVED')"  # noqa: S608
+            " AND fingerprint = ANY(%s) ORDER BY id FOR UPDATE"
+        )
+        return list(Alert.objects.raw(sql, [tenant_id, fingerprints]))
+    placeholders = ", ".join(["%s"] * len(fingerprints))
+    sql = (
+        f"SELECT * FROM {table} WHERE tenant_id = %s AND NOT (status = 'RESOLVED')"  # noqa: S608
+        f" AND fingerprint IN ({placeholders}) ORDER BY id"
+    )
+    return list(Alert.objects.raw(sql, [tenant_id, *fingerprints]))
+
+
 def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     """Insert `alerts` (one per fingerprint); sets their ids. Returns fingerprint → inserted.
 
