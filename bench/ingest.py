@@ -208,6 +208,49 @@ def preflight(server: h.Server, body: str, headers: dict[str, str]) -> str:
     return answer.decode(errors="replace")[:200]
 
 
+def first_pass(server: h.Server, bodies: list[str], headers: dict[str, str]) -> dict[str, Any]:
+    """Send every fingerprint once, 100 per request, one request at a time; timed.
+
+    This is the pool's first pass (new alerts only). Done on one connection so that the measured
+    phases that follow are the steady state the issue describes: repeats of known fingerprints.
+    `--cold` skips it, and the first pass then happens during the 16-connection warm-up.
+    """
+    latencies = []
+    failures = 0
+    t0 = time.monotonic()
+    for body in bodies:
+        t = time.monotonic()
+        status, _ = h.http(
+            "POST",
+            server.base_url + "/api/v2/alerts",
+            body=body.encode(),
+            headers=headers,
+            timeout=120,
+        )
+        latencies.append(1000 * (time.monotonic() - t))
+        failures += status != 200
+    secs = time.monotonic() - t0
+    latencies.sort()
+    alerts = sum(body.count('"labels"') for body in bodies)
+    out = {
+        "requests": len(bodies),
+        "alerts": alerts,
+        "non_200": failures,
+        "seconds": round(secs, 2),
+        "alerts_per_s": round(alerts / secs, 1),
+        "latency_ms": {
+            "p50": round(latencies[len(latencies) // 2], 2),
+            "max": round(latencies[-1], 2),
+        },
+    }
+    h.log(
+        f"{server.name}: first pass, {alerts:,} new alerts in {len(bodies)} requests on one "
+        f"connection: {secs:.1f}s = {out['alerts_per_s']:,.0f} alerts/s, p50 "
+        f"{out['latency_ms']['p50']} ms, non-200: {failures}"
+    )
+    return out
+
+
 def run_phases(
     server: h.Server, files: dict[str, Path], headers: dict[str, str], args
 ) -> dict[str, Any]:
@@ -216,31 +259,25 @@ def run_phases(
         if phase not in args.phases:
             continue
         per_request = BATCH if phase == "batched" else 1
-        h.log(f"{server.name}: {phase} warm-up {args.warmup:.0f}s")
-        warm = h.wrk(
+        h.log(f"{server.name}: {phase}: {args.warmup:.0f}s warm-up, {args.duration:.0f}s measured")
+        warm, res, attempts = h.measure(
             server,
             method="POST",
             requests_file=files[phase],
             headers=headers,
-            seconds=args.warmup,
-            connections=args.connections,
-        )
-        # the measured run follows the warm-up at once (no idle wait between them)
-        h.log(f"{server.name}: {phase} measured {args.duration:.0f}s")
-        res = h.wrk(
-            server,
-            method="POST",
-            requests_file=files[phase],
-            headers=headers,
+            warmup=args.warmup,
             seconds=args.duration,
             connections=args.connections,
-            quiet=False,
+            max_other_pct=args.max_other,
         )
         row = res.as_dict()
+        if args.profile and server.name.startswith("watchfloor"):
+            row["profile"] = profile_phase(server, files[phase], headers, args, phase)
         row["alerts_per_request"] = per_request
         row["alerts_per_s"] = round(res.rps * per_request, 1)
         row["ok_requests"] = res.requests - res.errors["status"]
         row["warmup"] = warm.as_dict()
+        row["attempts"] = attempts
         out[phase] = row
         e = res.errors
         bad = e["status"] + e["connect"] + e["read"] + e["write"] + e["timeout"]
@@ -257,17 +294,66 @@ def run_phases(
     return out
 
 
-def sent_alerts(results: dict[str, Any]) -> int:
-    """Alerts answered 2xx by a server, warm-ups included (plus the preflight batch)."""
+def profile_phase(server: h.Server, file: Path, headers: dict[str, str], args, phase: str):
+    """One more run of the phase with py-spy sampling the server (not the measured figure)."""
+    h.RESULTS.mkdir(exist_ok=True)
+    variant = server.name.split("[")[-1].rstrip("]")
+    out = h.RESULTS / f"ingest-profile-{variant}-{phase}.txt"
+    spy = h.start_pyspy(server.proc.pid, args.duration + 2, out)
+    time.sleep(2)  # py-spy attaches to every process first
+    res = h.wrk(
+        server,
+        method="POST",
+        requests_file=file,
+        headers=headers,
+        seconds=args.duration,
+        connections=args.connections,
+        quiet=False,
+    )
+    _, err = spy.communicate(timeout=120)
+    if not out.exists():
+        h.log(f"py-spy wrote nothing: {err[-2000:]}")
+        return {"error": err[-2000:]}
+    summary = h.profile_summary(out)
+    summary["raw_file"] = str(out.relative_to(h.ROOT))
+    summary["run_while_profiled"] = res.as_dict()
+    h.log(
+        f"{server.name} {phase} profile (under py-spy {res.rps:,.0f} req/s):\n"
+        + h.format_profile(summary)
+    )
+    return summary
+
+
+def sent_alerts(
+    results: dict[str, Any], first: dict[str, Any] | None, connections: int
+) -> tuple[int, int]:
+    """(alerts answered 2xx, alerts possibly in flight when a wrk run stopped).
+
+    Warm-ups, the first pass and the preflight batch included. wrk stops after its duration
+    without waiting for the answers in flight, which the server still processes: up to
+    `connections` requests per wrk run.
+    """
     total = BATCH
+    if first:
+        total += (first["requests"] - first["non_200"]) * BATCH
+    in_flight = 0
     for row in results.values():
-        for run in (row, row["warmup"]):
-            total += (run["requests"] - run["errors"]["status"]) * row["alerts_per_request"]
-    return total
+        per = row["alerts_per_request"]
+        for attempt in row["attempts"]:  # warm-up and measured run of every attempt
+            total += attempt["ok_requests"] * per
+            in_flight += 2 * connections * per
+        profiled = row.get("profile", {}).get("run_while_profiled")
+        if profiled:
+            total += (profiled["requests"] - profiled["errors"]["status"]) * per
+            in_flight += connections * per
+    return total, in_flight
 
 
-def watchfloor_check(expected: int) -> dict[str, Any]:
-    """What was stored: rows, statuses and the sum of occurrence counts against what was sent."""
+def watchfloor_check(sent: tuple[int, int]) -> dict[str, Any]:
+    """What was stored: rows, statuses and the sum of occurrence counts against what was sent.
+
+    The sum must lie between the alerts answered 2xx and that plus the ones in flight.
+    """
     rows = h.psql(
         "SELECT status, count(*), coalesce(sum(occurrence_count), 0) "
         "FROM alerts_alert GROUP BY status ORDER BY status"
@@ -278,10 +364,13 @@ def watchfloor_check(expected: int) -> dict[str, Any]:
         status, count, occ = line.split("|")
         by_status[status] = int(count)
         occurrences += int(occ)
+    answered, in_flight = sent
     return {
         "rows_by_status": by_status,
         "sum_occurrence_count": occurrences,
-        "alerts_answered_2xx": expected,
+        "alerts_answered_2xx": answered,
+        "at_most_in_flight_at_wrk_stops": in_flight,
+        "consistent": answered <= occurrences <= answered + in_flight,
     }
 
 
@@ -349,6 +438,26 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
     for srv in report["servers"].values():
         if srv.get("check"):
             checks.append(f"{srv['label']}: {json.dumps(srv['check'])}")
+    firsts = []
+    for srv in report["servers"].values():
+        fp = srv.get("first_pass")
+        if fp:
+            firsts.append(
+                f"{srv['label']}: {fp['alerts']:,} new alerts in {fp['seconds']} s = "
+                f"{fmt(fp['alerts_per_s'])} alerts/s (p50 {fp['latency_ms']['p50']} ms per "
+                f"100-alert request, max {fp['latency_ms']['max']} ms, non-200: {fp['non_200']})"
+            )
+    if a["cold"]:
+        seeding_note = (
+            "`--cold`: no separate first pass; the 10,000 fingerprints are new during the first "
+            "warm-up (16 connections), every alert after that is a repeat."
+        )
+    else:
+        seeding_note = (
+            "Before the phases, each server gets the pool's first pass (10,000 new "
+            "fingerprints, 100 per request) on ONE connection, timed below; every alert of "
+            "the measured phases is then a repeat."
+        )
     table = "\n".join(
         [
             "| server | load | requests/s | alerts/s | p50 ms | p99 ms | errors "
@@ -368,13 +477,15 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
 - Load: {FINGERPRINTS:,} fingerprints ({len(ALERTNAMES)} alertnames × {INSTANCES_PER_SITE}
   instances × {FINGERPRINTS // (len(ALERTNAMES) * INSTANCES_PER_SITE)} client/site pairs),
   Alertmanager v2 API bodies sent identically to both (`POST /api/v2/alerts`); {a["connections"]}
-  connections; per phase {a["warmup"]:.0f} s warm-up then {a["duration"]:.0f} s measured. After the
-  first pass over the pool (during warm-up) every alert is a repeat.
+  connections; per phase {a["warmup"]:.0f} s warm-up then {a["duration"]:.0f} s measured.
+  {seeding_note}
 - CPU columns: percent of one core during the measured run ({m["nproc"]} cores =
   {100 * m["nproc"]} %); "PG" is every postgres process on the machine, "other" is the rest of the
   machine's busy time (kernel loopback work, other processes).
 
 {table}
+
+First pass: {"; ".join(firsts) or "n/a (--cold)"}.
 
 Ratios (Watchfloor ÷ Alertmanager, alerts/s): {"; ".join(lines_ratio) or "n/a"}.
 
@@ -382,7 +493,10 @@ Targets: {"; ".join(verdicts) or "n/a"}.
 
 Stored-state check (what each server holds after the run): {"; ".join(checks) or "n/a"}.
 """
-    console = f"{table}\n\nRatios: {'; '.join(lines_ratio)}\nTargets: {'; '.join(verdicts)}\n"
+    console = (
+        f"{table}\n\nFirst pass: {'; '.join(firsts)}\nRatios: {'; '.join(lines_ratio)}\n"
+        f"Targets: {'; '.join(verdicts)}\n"
+    )
     console += "Checks: " + "; ".join(checks)
     return console, md
 
@@ -419,6 +533,25 @@ def main() -> None:
         f"{', '.join(SERVER_VARIANTS)} (default: serve, the shipped one)",
     )
     parser.add_argument(
+        "--max-other",
+        type=float,
+        default=25.0,
+        help="repeat a measured run (up to 3 runs) when other processes used more than this "
+        "percent of one core during it (default 25)",
+    )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="skip the one-connection first pass: the 16-connection warm-up then sends the "
+        "10,000 new fingerprints",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each measured Watchfloor phase, run it once more under py-spy "
+        "(uv tool run py-spy) and report the top functions",
+    )
+    parser.add_argument(
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
     )
     parser.add_argument("--seed", type=int, default=1)
@@ -441,6 +574,7 @@ def main() -> None:
         "command": h.command_line(),
         "machine": machine,
         "args": {
+            "cold": args.cold,
             "duration": args.duration,
             "warmup": args.warmup,
             "connections": args.connections,
@@ -461,6 +595,7 @@ def main() -> None:
             "batched": request_bodies(pool, batch=BATCH, count=500, seed=args.seed),
             "single": request_bodies(pool, batch=1, count=2 * FINGERPRINTS, seed=args.seed),
         }
+        first_pass_bodies = bodies["batched"][: FINGERPRINTS // BATCH]  # every fingerprint once
         for phase, items in bodies.items():
             files[phase] = work / f"{phase}.requests"
             h.write_requests(files[phase], (("/api/v2/alerts", b) for b in items))
@@ -475,8 +610,10 @@ def main() -> None:
             with start_alertmanager(work) as am:
                 first = preflight(am, bodies["batched"][0], headers)
                 h.log(f"alertmanager preflight: {first!r}")
+                seeded = None if args.cold else first_pass(am, first_pass_bodies, headers)
                 phases = run_phases(am, files, headers, args)
                 report["servers"]["alertmanager"] = {
+                    "first_pass": seeded,
                     "label": machine["alertmanager"]
                     .split(" (")[0]
                     .replace("alertmanager, version", "Alertmanager"),
@@ -498,9 +635,11 @@ def main() -> None:
                 with start_watchfloor(work, env, variant, args.workers) as wf:
                     first = preflight(wf, bodies["batched"][0], headers)
                     h.log(f"watchfloor preflight: {first!r}")
+                    seeded = None if args.cold else first_pass(wf, first_pass_bodies, headers)
                     phases = run_phases(wf, files, headers, args)
                     key = "watchfloor" if variant == "serve" else f"watchfloor-{variant}"
                     report["servers"][key] = {
+                        "first_pass": seeded,
                         "label": "Watchfloor "
                         + SERVER_VARIANTS[variant]
                         .format(workers=args.workers)
@@ -510,8 +649,10 @@ def main() -> None:
                         "command": " ".join(wf.cmd),
                         "phases": phases,
                     }
-                    time.sleep(1)
-                    report["servers"][key]["check"] = watchfloor_check(sent_alerts(phases))
+                # read back after the server stopped: it finishes the requests in flight first
+                report["servers"][key]["check"] = watchfloor_check(
+                    sent_alerts(phases, report["servers"][key].get("first_pass"), args.connections)
+                )
 
     console, md = summarise(report)
     print(console)

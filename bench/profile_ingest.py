@@ -1,0 +1,144 @@
+"""Where an ingestion request's time goes: cProfile of `POST /api/v2/alerts`, in process.
+
+The companion of ingest.py when a target is missed. It prepares the bench database like ingest.py
+(production settings: PostgreSQL, Redis), then, in a child process with those settings, sends the
+same bodies through Django's full request stack (every middleware, the view, the pipeline) with
+the test client — sequentially, one request at a time, no HTTP server — first the pool's first
+pass (new alerts), then repeats, under cProfile. It prints, per kind of request, the wall time per
+request, the share spent inside PostgreSQL round trips (psycopg's `execute`/`commit` wait), and the
+top functions by own time and by cumulative time; writes bench/results/profile_ingest.json.
+
+Not a throughput figure (one request at a time, profiler overhead included): a breakdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import harness as h
+import ingest
+
+
+def _inner(args) -> None:
+    """Runs with the bench database's settings in the environment."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
+    django.setup()
+    from django.test import Client
+
+    key = os.environ["BENCH_KEY"]
+    sites = [(f"C{c:03d}", f"C{c:03d}-S{s:02d}") for c in range(20) for s in range(10)]
+    pool = ingest.alert_pool(sites, datetime.now(UTC))
+    batches = ingest.request_bodies(pool, batch=ingest.BATCH, count=500, seed=1)
+    singles = ingest.request_bodies(pool, batch=1, count=2 * ingest.FINGERPRINTS, seed=1)
+    first = batches[: ingest.FINGERPRINTS // ingest.BATCH]
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_HOST="127.0.0.1")
+
+    def post(body: str) -> None:
+        r = client.post("/api/v2/alerts", data=body, content_type="application/json")
+        if r.status_code != 200:
+            raise SystemExit(f"answered {r.status_code}: {r.content[:300]!r}")
+
+    out: dict[str, Any] = {}
+    kinds = [
+        ("first_pass_batches", first[: args.first]),
+        ("repeat_batches", batches[len(first) : len(first) + args.batches]),
+        ("repeat_singles", singles[ingest.FINGERPRINTS : ingest.FINGERPRINTS + args.singles]),
+    ]
+    for name, bodies in kinds:
+        for body in bodies[:3]:  # warm caches and the pool
+            post(body)
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.enable()
+        for body in bodies[3:]:
+            post(body)
+        prof.disable()
+        wall = time.perf_counter() - t0
+        n = len(bodies) - 3
+        stats = pstats.Stats(prof)
+        db = sum(
+            v[3]
+            for k, v in stats.stats.items()
+            if k[2] in ("execute", "commit", "executemany")
+            and ("psycopg/cursor.py" in k[0] or "psycopg/connection.py" in k[0])
+        )
+        rows = []
+        for sort in ("tottime", "cumulative"):
+            buf = io.StringIO()
+            pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(sort).print_stats(args.top)
+            rows.append(buf.getvalue())
+        alerts = sum(b.count('"labels"') for b in bodies[3:])
+        out[name] = {
+            "requests": n,
+            "alerts": alerts,
+            "wall_s": round(wall, 3),
+            "ms_per_request": round(1000 * wall / n, 2),
+            "alerts_per_s_one_at_a_time": round(alerts / wall, 1),
+            "postgres_roundtrips_s": round(db, 3),
+            "postgres_share_pct": round(100 * db / wall, 1),
+            "top_by_own_time": rows[0],
+            "top_by_cumulative_time": rows[1],
+        }
+        print(
+            f"== {name}: {n} requests, {1000 * wall / n:.2f} ms each under cProfile, "
+            f"{alerts / wall:,.0f} alerts/s one at a time; psycopg execute/commit "
+            f"{100 * db / wall:.0f} % of the time",
+            flush=True,
+        )
+        print(rows[0][-6000:])
+        print(rows[1][-6000:])
+    Path(os.environ["BENCH_OUT"]).write_text(json.dumps(out, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--first", type=int, default=100, help="first-pass batches (all 100 by default)"
+    )
+    parser.add_argument("--batches", type=int, default=60, help="repeat batches profiled")
+    parser.add_argument("--singles", type=int, default=1000, help="repeat singles profiled")
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        _inner(args)
+        return
+    with h.workdir("wf-bench-profile-") as work:
+        h.reset_database()
+        env = h.watchfloor_env(work / "home")
+        estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
+        env["BENCH_KEY"] = estate.secrets["key_alertmanager"]
+        h.RESULTS.mkdir(exist_ok=True)
+        env["BENCH_OUT"] = str(h.RESULTS / "profile_ingest.json")
+        cmd = [
+            "uv",
+            "run",
+            "--frozen",
+            "python",
+            str(Path(__file__).resolve()),
+            "--inner",
+            f"--first={args.first}",
+            f"--batches={args.batches}",
+            f"--singles={args.singles}",
+            f"--top={args.top}",
+        ]
+        subprocess.run(cmd, env=env, cwd=h.ROOT, check=True)  # noqa: S603
+    h.log(f"wrote {env['BENCH_OUT']}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()
