@@ -738,35 +738,48 @@ def _frame_name(frame: str) -> str:
     return f"{m.group('func')} ({path})"
 
 
+_WAITS = (
+    "Condition.wait",
+    "Event.wait",
+    "Connection.wait",
+    "BaseConnection.wait",
+    "wait (",
+    "wait_c",
+    "Connection._recv",
+    "_recv",
+    "select",
+    "poll",
+    "Lock.acquire",
+    "acquire",
+    "Thread.join",
+    "_wait_for_tstate_lock",
+)
+
+
 def _classify(frames: list[str]) -> str:
-    """What a sampled request thread was doing (frames root first, already shortened)."""
+    """What a sampled request thread was doing (frames root first, already shortened).
+
+    py-spy cannot tell idle threads apart on this VM (`--idle` is needed to see waits at all),
+    so a sample counts as a wait when its innermost frame is a blocking call; psycopg's
+    `Connection.wait` is where a statement, a lock wait inside PostgreSQL or a commit blocks.
+    """
     leaf = frames[-1]
     stack = " ".join(frames)
-    waiting = leaf.startswith(
-        (
-            "Condition.wait",
-            "Event.wait",
-            "wait (",
-            "Connection.wait",
-            "_recv",
-            "Connection._recv",
-            "select",
-            "poll",
-            "Lock.acquire",
-            "acquire",
-        )
-    )
-    if "psycopg" in leaf or (waiting and "psycopg/" in stack and "getconn" not in stack):
-        return "waiting for PostgreSQL (a statement, a lock, the commit)"
-    if waiting and "getconn" in stack:
+    if leaf.startswith(("ClientCursorMixin._execute_send", "BaseConnection._exec_command")):
+        # a libpq call in C (sending a statement); py-spy shows the Python caller, and the
+        # thread may also be waiting there to take the GIL back from another thread
+        return "in libpq send calls (C, or re-taking the GIL)"
+    if not leaf.startswith(_WAITS):
+        return "running Python"
+    if "getconn" in stack:
         return "waiting for a pooled database connection"
-    if waiting and "redis" in stack:
+    if "psycopg/" in leaf or "psycopg/" in stack:
+        return "waiting for PostgreSQL (a statement, a lock, the commit)"
+    if "redis" in stack:
         return "waiting for Redis"
-    if waiting and "run_until_future" in stack:
+    if "run_until_future" in stack:
         return "waiting for the event loop (AsyncToSync hop inside the middleware chain)"
-    if waiting:
-        return "waiting (other)"
-    return "running Python"
+    return "waiting (other)"
 
 
 def profile_summary(path: Path, top: int = 20) -> dict[str, Any]:
@@ -794,9 +807,10 @@ def profile_summary(path: Path, top: int = 20) -> dict[str, Any]:
         if not frames:
             continue
         joined = " ".join(frames)
-        if "django/core/handlers" in joined and (
-            "asgiref/sync.py" in joined or "thread_handler" in joined
-        ):
+        if "MainThread" in stack and "uvicorn" in joined:
+            role = "event loop (worker main thread)"
+            loop_leaf[frames[-1]] = loop_leaf.get(frames[-1], 0) + count
+        elif "django/core/handlers" in joined:  # a sync view's thread (ASGI) or a WSGI worker
             role = "request thread"
             kind = _classify(frames)
             request_kinds[kind] = request_kinds.get(kind, 0) + count
@@ -805,9 +819,6 @@ def profile_summary(path: Path, top: int = 20) -> dict[str, Any]:
                 for f in set(frames):
                     if "watchfloor/" in f:  # the application's own steps
                         incl_counts[f] = incl_counts.get(f, 0) + count
-        elif "MainThread" in stack and "uvicorn" in joined:
-            role = "event loop (worker main thread)"
-            loop_leaf[frames[-1]] = loop_leaf.get(frames[-1], 0) + count
         else:
             role = "idle or housekeeping threads"
         roles[role] = roles.get(role, 0) + count

@@ -434,6 +434,32 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
             )
     m = report["machine"]
     a = report["args"]
+    diagnosis = []
+    for name in wf_variants:
+        srv = report["servers"][name]
+        for phase, row in srv["phases"].items():
+            sessions = ", ".join(f"{v:g} {k}" for k, v in list(row["pg_sessions"].items())[:4])
+            line = f"- {srv['label']}, {phase}: PostgreSQL sessions on average: {sessions}."
+            prof = row.get("profile")
+            if prof and "request_threads" in prof:
+                kinds = ", ".join(
+                    f"{r['pct']:g} % {r['function']}" for r in prof["request_threads"][:4]
+                )
+                own = ", ".join(
+                    f"{r['function']} {r['pct']:g} %" for r in prof["request_python_self"][:5]
+                )
+                steps = ", ".join(
+                    f"{r['function'].split(' (')[0]} {r['pct']:g} %"
+                    for r in prof["request_python_inclusive"][:8]
+                )
+                run = prof["run_while_profiled"]
+                line += (
+                    f" py-spy (a separate run, {run['requests_per_s']:,.0f} req/s while "
+                    f"sampled; raw stacks in `{prof['raw_file']}`): request threads {kinds}. "
+                    f"Of their running-Python samples, by own time: {own}; Watchfloor steps "
+                    f"(inclusive): {steps}."
+                )
+            diagnosis.append(line)
     checks = []
     for srv in report["servers"].values():
         if srv.get("check"):
@@ -480,8 +506,9 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
   connections; per phase {a["warmup"]:.0f} s warm-up then {a["duration"]:.0f} s measured.
   {seeding_note}
 - CPU columns: percent of one core during the measured run ({m["nproc"]} cores =
-  {100 * m["nproc"]} %); "PG" is every postgres process on the machine, "other" is the rest of the
-  machine's busy time (kernel loopback work, other processes).
+  {100 * m["nproc"]} %); "PG" is PostgreSQL's own processes and the bench database's
+  sessions, "other" is the rest of the machine's busy time (kernel loopback work, other
+  processes such as a test suite run by someone else; a run with more than 25 % is repeated).
 
 {table}
 
@@ -492,6 +519,10 @@ Ratios (Watchfloor ÷ Alertmanager, alerts/s): {"; ".join(lines_ratio) or "n/a"}
 Targets: {"; ".join(verdicts) or "n/a"}.
 
 Stored-state check (what each server holds after the run): {"; ".join(checks) or "n/a"}.
+
+Where Watchfloor's time goes (pg_stat_activity sampled every 0.25 s during the measured run):
+
+{chr(10).join(diagnosis) or "n/a"}
 """
     console = (
         f"{table}\n\nFirst pass: {'; '.join(firsts)}\nRatios: {'; '.join(lines_ratio)}\n"
@@ -530,7 +561,8 @@ def main() -> None:
         "--variants",
         default="serve",
         help=f"Watchfloor server configs, comma-separated: "
-        f"{', '.join(SERVER_VARIANTS)} (default: serve, the shipped one)",
+        f"{', '.join(SERVER_VARIANTS)}, each optionally NAME:WORKERS (default: serve, the "
+        "shipped one)",
     )
     parser.add_argument(
         "--max-other",
@@ -562,8 +594,9 @@ def main() -> None:
     targets = args.targets.split(",")
     variants = args.variants.split(",")
     for v in variants:
-        if v not in SERVER_VARIANTS:
-            parser.error(f"unknown variant {v}")
+        name, _, n = v.partition(":")
+        if name not in SERVER_VARIANTS or (n and not n.isdigit()):
+            parser.error(f"unknown variant {v} (use NAME or NAME:WORKERS)")
 
     h.ensure_debian_package("wrk", "wrk")
     am_binary = h.ensure_debian_package("prometheus-alertmanager", "prometheus-alertmanager")
@@ -623,7 +656,9 @@ def main() -> None:
                 }
 
         if "watchfloor" in targets:
-            for variant in variants:
+            for spec in variants:
+                variant, _, n = spec.partition(":")
+                workers = int(n) if n else args.workers
                 h.reset_database()
                 env = h.watchfloor_env(work / f"home-{variant}")
                 estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
@@ -632,20 +667,21 @@ def main() -> None:
                     "Content-Type": "application/json",
                     "Authorization": f"Bearer {estate.secrets['key_alertmanager']}",
                 }
-                with start_watchfloor(work, env, variant, args.workers) as wf:
+                with start_watchfloor(work, env, variant, workers) as wf:
                     first = preflight(wf, bodies["batched"][0], headers)
                     h.log(f"watchfloor preflight: {first!r}")
                     seeded = None if args.cold else first_pass(wf, first_pass_bodies, headers)
                     phases = run_phases(wf, files, headers, args)
-                    key = "watchfloor" if variant == "serve" else f"watchfloor-{variant}"
+                    key = "watchfloor" if spec == "serve" else f"watchfloor-{spec}"
                     report["servers"][key] = {
                         "first_pass": seeded,
                         "label": "Watchfloor "
                         + SERVER_VARIANTS[variant]
-                        .format(workers=args.workers)
+                        .format(workers=workers)
                         .split(" (")[0]
                         .replace("watchfloor ", ""),
-                        "variant": variant,
+                        "variant": spec,
+                        "workers": workers,
                         "command": " ".join(wf.cmd),
                         "phases": phases,
                     }
@@ -657,7 +693,9 @@ def main() -> None:
     console, md = summarise(report)
     print(console)
     h.write_json("ingest", report)
-    if not args.no_record:
+    if args.no_record:
+        print("\n--- the section --no-record kept out of docs/benchmarks.md ---\n" + md)
+    else:
         h.append_docs(md)
 
 
