@@ -34,7 +34,12 @@ from watchfloor.alerts.models import (
     Status,
     SuppressionReason,
 )
-from watchfloor.alerts.writes import insert_new_alerts, lock_active_alerts, update_alerts
+from watchfloor.alerts.writes import (
+    bump_repeats,
+    insert_new_alerts,
+    lock_active_alerts,
+    update_alerts,
+)
 from watchfloor.maintenance.matcher import SuppressionMatcher
 from watchfloor.realtime.publisher import publish_on_commit
 from watchfloor.tenancy.models import Client, Site
@@ -93,6 +98,7 @@ class Run:
     where: Located
     count: int = 1
     first_at: datetime | None = None
+    digest: str = ""  # content hash of `event`, once computed
 
 
 # --- locate -------------------------------------------------------------------------------------
@@ -301,7 +307,7 @@ def _repeat(batch: _Batch, alert: Alert, run: Run) -> set[str]:
         alert.suppression_reason = ""
         changed |= {"status", "suppression_reason"}
         batch.note_new(1)
-    digest = content_hash(e)
+    digest = run.digest or content_hash(e)
     if digest != alert.content_hash:
         alert.content_hash = digest
         alert.type, alert.severity = e.type, e.severity
@@ -341,7 +347,32 @@ def _acknowledge(batch: _Batch, alert: Alert) -> set[str]:
     return {"status", "acknowledged_at", "time_to_acknowledge", "updated_at"}
 
 
+def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> dict[str, Run]:
+    """The common case in one statement: repeats of open alerts that say the same thing and are
+    not suppressed now only bump counters. Returns the runs that still need the full path."""
+    plain = []
+    for fp, run in runs.items():
+        if run.action != EventAction.TRIGGER or _suppression(batch, run, is_new=False)[0]:
+            continue
+        run.digest = content_hash(run.event)
+        plain.append((fp, run.count, run.digest))
+    if not plain:
+        return runs
+    bumped = bump_repeats(batch.key.tenant_id, plain, batch.now)
+    result = batch.result
+    for alert in bumped:
+        run = runs[alert.fingerprint]
+        result.deduplicated += run.count
+        result.outcomes.append((alert.fingerprint, alert.id, Outcome.DEDUPLICATED))
+        batch.events.append(alert_event("alert.updated", alert))
+    done = {a.fingerprint for a in bumped}
+    return {fp: run for fp, run in runs.items() if fp not in done}
+
+
 def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
+    runs = _bump_plain_repeats(batch, runs)
+    if not runs:
+        return
     existing = {a.fingerprint: a for a in lock_active_alerts(batch.key.tenant_id, list(runs))}
 
     result = batch.result
