@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import harness as h
+import ingest
 
 # Status and severity mixes (per mille): mostly resolved history, a live open set on top.
 STATUS_MIX = [
@@ -270,6 +271,11 @@ def main() -> None:
     )
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument(
+        "--variants",
+        default="serve",
+        help="server configs as in ingest.py (serve, serve-warning, gunicorn-wsgi; NAME:WORKERS)",
+    )
+    parser.add_argument(
         "--max-other",
         type=float,
         default=25.0,
@@ -291,6 +297,7 @@ def main() -> None:
         "command": h.command_line(),
         "machine": machine,
         "args": {k: v for k, v in vars(args).items() if k != "no_record"},
+        "servers": {},
         "results": {},
     }
     with h.workdir("wf-bench-list-") as work:
@@ -303,53 +310,73 @@ def main() -> None:
         scen = scenarios(args.limit)
         if args.only:
             scen = {k: v for k, v in scen.items() if k in args.only.split(",")}
-        port = h.free_port()
-        cmd = [
-            "uv",
-            "run",
-            "--frozen",
-            "watchfloor",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ]
-        with h.Server(
-            "watchfloor", cmd, port=port, log_path=work / "watchfloor.log", env=env, cwd=h.ROOT
-        ) as wf:
-            wf.wait_ready("/api/health/", timeout=90)
-            report["server_command"] = " ".join(cmd)
-            report["answers"] = check_answers(wf, token, scen)
-            bad = {k: v for k, v in report["answers"].items() if v["status"] != 200}
-            if bad:
-                raise SystemExit(f"the list endpoint failed: {bad}\n{wf.tail()}")
-            headers = {"Authorization": f"Bearer {token}"}
-            for name, sc in scen.items():
-                file = work / f"{name}.requests"
-                h.write_requests(file, ((p, "") for p in sc["paths"]))
-                _warm, res, attempts = h.measure(
-                    wf,
-                    method="GET",
-                    requests_file=file,
-                    headers=headers,
-                    warmup=args.warmup,
-                    seconds=args.duration,
-                    connections=args.connections,
-                    max_other_pct=args.max_other,
-                )
-                row = res.as_dict()
-                row["what"] = sc["what"]
-                row["attempts"] = attempts
-                row["example_path"] = sc["paths"][0]
-                report["results"][name] = row
-                h.log(
-                    f"{name}: {res.rps:,.0f} req/s, p50 {res.latency_ms['p50']} ms, "
-                    f"p95 {res.latency_ms['p95']} ms, p99 {res.latency_ms['p99']} ms, "
-                    f"errors {res.errors}"
-                )
+        headers = {"Authorization": f"Bearer {token}"}
+        for spec in args.variants.split(","):
+            variant, _, n = spec.partition(":")
+            workers = int(n) if n else args.workers
+            port = h.free_port()
+            cmd = ingest.watchfloor_command(variant, port, workers)
+            label = "Watchfloor " + ingest.SERVER_VARIANTS[variant].format(workers=workers).split(
+                " ("
+            )[0].replace("watchfloor ", "")
+            with h.Server(
+                f"watchfloor[{spec}]",
+                cmd,
+                port=port,
+                log_path=work / f"wf-{variant}.log",
+                env=env,
+                cwd=h.ROOT,
+            ) as wf:
+                wf.wait_ready("/api/health/", timeout=90)
+                report["servers"][spec] = {"label": label, "command": " ".join(cmd)}
+                answers = check_answers(wf, token, scen)
+                report["servers"][spec]["answers"] = answers
+                bad = {k: v for k, v in answers.items() if v["status"] != 200}
+                if bad:
+                    raise SystemExit(f"the list endpoint failed: {bad}\n{wf.tail()}")
+                for name, sc in scen.items():
+                    file = work / f"{name}.requests"
+                    h.write_requests(file, ((p, "") for p in sc["paths"]))
+                    _warm, res, attempts = h.measure(
+                        wf,
+                        method="GET",
+                        requests_file=file,
+                        headers=headers,
+                        warmup=args.warmup,
+                        seconds=args.duration,
+                        connections=args.connections,
+                        max_other_pct=args.max_other,
+                    )
+                    # the same query from one connection: service time without queueing
+                    one = h.wrk(
+                        wf,
+                        method="GET",
+                        requests_file=file,
+                        headers=headers,
+                        seconds=min(5, args.duration),
+                        connections=1,
+                        threads=1,
+                        quiet=False,
+                    )
+                    row = res.as_dict()
+                    row.update(
+                        what=sc["what"],
+                        attempts=attempts,
+                        example_path=sc["paths"][0],
+                        server=spec,
+                        label=label,
+                    )
+                    row["one_connection"] = {
+                        "requests_per_s": round(one.rps, 1),
+                        "latency_ms": one.latency_ms,
+                    }
+                    report["results"][f"{spec}/{name}"] = row
+                    h.log(
+                        f"{spec} {name}: {res.rps:,.0f} req/s, p50 {res.latency_ms['p50']} ms, "
+                        f"p95 {res.latency_ms['p95']} ms, p99 {res.latency_ms['p99']} ms, "
+                        f"errors {res.errors}; one connection: p50 {one.latency_ms['p50']} ms, "
+                        f"p95 {one.latency_ms['p95']} ms"
+                    )
 
     console, md = summarise(report)
     print(console)
@@ -366,21 +393,24 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
         e = r["errors"]
         errors = e["status"] + e["connect"] + e["read"] + e["write"] + e["timeout"]
         cpu = r["cpu_pct_of_one_core"]
+        one = r["one_connection"]["latency_ms"]
         rows.append(
-            f"| {r['what']} | {r['requests_per_s']:,.0f} | {r['latency_ms']['p50']} "
-            f"| {r['latency_ms']['p95']} | {r['latency_ms']['p99']} | {errors} "
+            f"| {r['label']} | {r['what']} | {r['requests_per_s']:,.0f} | {r['latency_ms']['p50']} "
+            f"| **{r['latency_ms']['p95']}** | {r['latency_ms']['p99']} | {one['p50']} / "
+            f"{one['p95']} | {errors} "
             f"| {cpu['server_pct']:.0f} / {cpu['postgres_pct']:.0f} / {cpu['wrk_pct']:.0f} "
             f"/ {cpu['other_pct']:.0f} |"
         )
     table = "\n".join(
         [
-            "| query (`GET /api/v1/alerts?limit=…`) | requests/s | p50 ms | p95 ms | p99 ms "
-            "| errors | CPU % server / PG / wrk / other |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+            "| server | query (`GET /api/v1/alerts?limit=…`) | requests/s | p50 ms | p95 ms "
+            "| p99 ms | 1 connection: p50 / p95 ms | errors | CPU % server / PG / wrk / other |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
             *rows,
         ]
     )
     m, a, d = report["machine"], report["args"], report["data"]
+    servers = "; ".join(f"`{v['command']}`" for v in report["servers"].values())
     md = f"""
 ### {report["date"]} — alerts list with {d["rows"]:,} alerts stored (`bench/alerts_list.py`)
 
@@ -388,13 +418,14 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
 - Command: `{report["command"]}`
 - Machine: {h.machine_line(m)}. wrk (2 threads) shares the machine. Load average before the run:
   {m["loadavg_before"]}.
-- Server: `watchfloor serve --workers {a["workers"]}` on production settings (PostgreSQL, Redis,
-  debug off). Data: {d["rows"]:,} alerts over 200 sites and 90 days, loaded with one
-  `INSERT … SELECT generate_series` in {d["load_seconds"]} s (table with indexes
-  {d["table_size"]}); statuses {json.dumps(d["by_status"])}.
+- Servers: {servers}, on production settings (PostgreSQL, Redis, debug off).
+- Data: {d["rows"]:,} alerts over 200 sites and 90 days, bulk-loaded by one statement
+  (generate_series) in {d["load_seconds"]} s (table with indexes {d["table_size"]});
+  statuses {json.dumps(d["by_status"])}.
 - Each query: page size {a["limit"]}, {a["connections"]} connections, {a["warmup"]:.0f} s warm-up
-  then {a["duration"]:.0f} s measured, as the tenant admin (API token, every client in scope).
-  CPU columns are percent of one core ({m["nproc"]} cores = {100 * m["nproc"]} %).
+  then {a["duration"]:.0f} s measured, as the tenant admin (API token, every client in scope);
+  then the same query from one connection for 5 s (latency without queueing). CPU columns are
+  percent of one core ({m["nproc"]} cores = {100 * m["nproc"]} %) during the 16-connection run.
 
 {table}
 """
