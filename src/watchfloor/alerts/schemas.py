@@ -7,11 +7,10 @@ from datetime import datetime
 from typing import Annotated
 
 from ninja import Schema
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from watchfloor.alerts.models import Severity, Status
 from watchfloor.api.schemas import StrictIn, UtcDatetime
-from watchfloor.tenancy.schemas import PersonOut
 
 Note = Annotated[str, StringConstraints(max_length=2000)]
 
@@ -102,13 +101,24 @@ class ResolveIn(StrictIn):
     note: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
-class ClientRef(Schema):
+class Out(BaseModel):
+    """Response shapes are plain pydantic models: the routes return dicts, and ninja's Schema
+    (built to read Django objects attribute by attribute) cost ~6 ms per 50-alert page."""
+
+
+class PersonRef(Out):
+    id: int
+    username: str
+    full_name: str
+
+
+class ClientRef(Out):
     id: int
     code: str
     name: str
 
 
-class SiteRef(Schema):
+class SiteRef(Out):
     id: int
     code: str
     name: str
@@ -116,7 +126,7 @@ class SiteRef(Schema):
     state: str
 
 
-class AlertOut(Schema):
+class AlertOut(Out):
     id: int
     type: str
     severity: str
@@ -139,13 +149,13 @@ class AlertOut(Schema):
     last_seen_at: datetime
     started_at: datetime | None
     acknowledged_at: datetime | None
-    acknowledged_by: PersonOut | None
-    assignee: PersonOut | None
+    acknowledged_by: PersonRef | None
+    assignee: PersonRef | None
     assigned_at: datetime | None
     escalation_level: int
     escalated_at: datetime | None
     resolved_at: datetime | None
-    resolved_by: PersonOut | None
+    resolved_by: PersonRef | None
     time_to_acknowledge_seconds: float | None
     time_to_resolve_seconds: float | None
 
@@ -157,17 +167,17 @@ class AlertDetailOut(AlertOut):
     source_url: str
     runbook_url: str
     resolution_note: str
-    escalated_by: PersonOut | None
-    assigned_by: PersonOut | None
+    escalated_by: PersonRef | None
+    assigned_by: PersonRef | None
     correlation_group: list[AlertOut] = Field(default_factory=list)
 
 
-class AlertPage(Schema):
+class AlertPage(Out):
     items: list[AlertOut]
     next_cursor: str | None
 
 
-class CountsOut(Schema):
+class CountsOut(Out):
     open: int
     by_status: dict[str, int]
     by_severity: dict[str, int]
