@@ -457,6 +457,26 @@ def _is_deadlock(exc: OperationalError) -> bool:
     return getattr(cause, "sqlstate", None) in {"40P01", "40001"}
 
 
+def _single_plain_repeat(key, rounds: list[dict[str, Run]], now) -> IngestResult | None:
+    """One event that only repeats an open alert: one autocommitted UPDATE, no transaction
+    round trips (BEGIN/COMMIT). With one statement there is nothing to half-write."""
+    if len(rounds) != 1 or len(rounds[0]) != 1 or connection.in_atomic_block:
+        return None
+    [run] = rounds[0].values()
+    if run.action != EventAction.TRIGGER:
+        return None
+    batch = _Batch(key, now or timezone.now())
+    remaining = _bump_plain_repeats(batch, rounds[0])
+    if remaining:
+        return None  # not a plain repeat: the full path, in a transaction
+    for event in batch.events:
+        # autocommit: the row is committed already, so this sends at once
+        publish_on_commit([event])
+    batch.result.accepted = run.count
+    batch.count_metrics()
+    return batch.result
+
+
 def ingest(
     events: list[Event], *, key, strict_codes: bool = True, now: datetime | None = None
 ) -> IngestResult:
@@ -472,6 +492,9 @@ def ingest(
         raise BatchInvalid({"body": f"At most {settings.ALERT_MAX_BATCH} events per request."})
     located = _locate(events, key, strict=strict_codes)
     rounds = _runs(events, located)
+    single = _single_plain_repeat(key, rounds, now)
+    if single is not None:
+        return single
     for attempt in range(DEADLOCK_RETRIES):
         batch = _Batch(key, now or timezone.now())
         try:
