@@ -496,3 +496,49 @@ def test_the_server_log_never_shows_a_key_sent_in_the_path():
     config = log_config()
     assert all("redact_secrets" in h["filters"] for h in config["handlers"].values())
     logging.config.dictConfig(config)  # the configuration uvicorn is given is valid
+
+
+def test_serve_wsgi_runs_gunicorn_with_sync_workers_and_no_access_log(db, run, monkeypatch):
+    from watchfloor.platform import server
+
+    calls = []
+    monkeypatch.setattr(
+        "watchfloor.platform.management.commands.serve.run_gunicorn",
+        lambda **kw: calls.append(kw),
+    )
+    run("serve", "--wsgi", "--workers", "4", "--port", "9001", "--proxy-headers", skip_checks=False)
+    [kw] = calls
+    assert (kw["port"], kw["workers"], kw["forwarded_allow_ips"]) == (9001, 4, "127.0.0.1")
+    options = server.gunicorn_options(**kw)
+    assert options["bind"] == "127.0.0.1:9001" and options["worker_class"] == "sync"
+    assert options["accesslog"] is None
+    assert server.gunicorn_options(host="::1", port=80, workers=1)["bind"] == "[::1]:80"
+
+
+def test_serve_wsgi_answers_http(tmp_path):
+    """A real gunicorn process on the WSGI application answers and stops on SIGTERM."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "WATCHFLOOR_DEMO"}
+    }
+    env["WATCHFLOOR_HOME"] = str(tmp_path / "home")
+    cli = [sys.executable, "-m", "watchfloor.cli"]
+    subprocess.run([*cli, "migrate", "-v", "0"], env=env, check=True, timeout=300)
+    port = _free_port()
+    server = subprocess.Popen(
+        [*cli, "serve", "--wsgi", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(port, server)
+        assert _get(port, "/api/health/").status == 200
+        assert _get(port, "/login/").status == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "Booting worker" in output or "Listening at" in output

@@ -63,3 +63,53 @@ def run_uvicorn(
         server_header=False,
         log_config=log_config(),
     )
+
+
+WSGI_APP = "watchfloor.wsgi:application"
+
+
+def gunicorn_options(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    forwarded_allow_ips: str | None = None,
+    log_level: str = "info",
+) -> dict:
+    """gunicorn settings for an HTTP-only node: sync workers, no access log (paths may carry
+    integration keys), errors to stderr."""
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    options = {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "sync",
+        "loglevel": log_level,
+        "errorlog": "-",
+        "accesslog": None,
+        # a slow client must not hold a sync worker forever; ingestion answers in milliseconds
+        "timeout": 30,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+    }
+    if forwarded_allow_ips is not None:
+        options["forwarded_allow_ips"] = forwarded_allow_ips
+    return options
+
+
+def run_gunicorn(**kwargs) -> None:
+    """Serve the WSGI application (HTTP only: API, ingestion, pages; no WebSockets)."""
+    from gunicorn.app.base import BaseApplication
+
+    options = gunicorn_options(**kwargs)
+
+    class _App(BaseApplication):
+        def load_config(self):
+            for name, value in options.items():
+                self.cfg.set(name, value)
+
+        def load(self):
+            from django.core.wsgi import get_wsgi_application
+
+            return get_wsgi_application()
+
+    _App().run()
