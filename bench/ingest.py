@@ -484,6 +484,12 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
             "fingerprints, 100 per request) on ONE connection, timed below; every alert of "
             "the measured phases is then a repeat."
         )
+    experiment = (
+        f"- **Experiment, not the shipped schema**: after setup the bench database ran "
+        f"`{a['experiment_sql']}`.\n"
+        if a.get("experiment_sql")
+        else ""
+    )
     table = "\n".join(
         [
             "| server | load | requests/s | alerts/s | p50 ms | p99 ms | errors "
@@ -505,7 +511,7 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
   Alertmanager v2 API bodies sent identically to both (`POST /api/v2/alerts`); {a["connections"]}
   connections; per phase {a["warmup"]:.0f} s warm-up then {a["duration"]:.0f} s measured.
   {seeding_note}
-- CPU columns: percent of one core during the measured run ({m["nproc"]} cores =
+{experiment}- CPU columns: percent of one core during the measured run ({m["nproc"]} cores =
   {100 * m["nproc"]} %); "PG" is PostgreSQL's own processes and the bench database's
   sessions, "other" is the rest of the machine's busy time (kernel loopback work, other
   processes such as a test suite run by someone else; a run with more than 25 % is repeated).
@@ -572,6 +578,12 @@ def main() -> None:
         "percent of one core during it (default 25)",
     )
     parser.add_argument(
+        "--experiment-sql",
+        default="",
+        help="SQL run on the bench database after setup, before Watchfloor starts (to measure "
+        "a schema change before proposing it, e.g. dropping an index); recorded in the report",
+    )
+    parser.add_argument(
         "--cold",
         action="store_true",
         help="skip the one-connection first pass: the 16-connection warm-up then sends the "
@@ -607,6 +619,7 @@ def main() -> None:
         "command": h.command_line(),
         "machine": machine,
         "args": {
+            "experiment_sql": args.experiment_sql,
             "cold": args.cold,
             "duration": args.duration,
             "warmup": args.warmup,
@@ -662,6 +675,9 @@ def main() -> None:
                 h.reset_database()
                 env = h.watchfloor_env(work / f"home-{variant}")
                 estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
+                if args.experiment_sql:
+                    h.log(f"experiment: {args.experiment_sql}")
+                    h.psql(args.experiment_sql)
                 assert [s for s in estate.sites] == sites
                 headers = {
                     "Content-Type": "application/json",

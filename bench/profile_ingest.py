@@ -36,7 +36,9 @@ def _inner(args) -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
     django.setup()
+    from django.db import connection
     from django.test import Client
+    from django.test.utils import CaptureQueriesContext
 
     key = os.environ["BENCH_KEY"]
     sites = [(f"C{c:03d}", f"C{c:03d}-S{s:02d}") for c in range(20) for s in range(10)]
@@ -58,8 +60,14 @@ def _inner(args) -> None:
         ("repeat_singles", singles[ingest.FINGERPRINTS : ingest.FINGERPRINTS + args.singles]),
     ]
     for name, bodies in kinds:
-        for body in bodies[:3]:  # warm caches and the pool
+        for body in bodies[:2]:  # warm caches and the pool
             post(body)
+        with CaptureQueriesContext(connection) as queries:  # the statements of one request
+            post(bodies[2])
+        statements = [
+            {"ms": round(1000 * float(q["time"]), 2), "sql": q["sql"][:200]}
+            for q in queries.captured_queries
+        ]
         prof = cProfile.Profile()
         t0 = time.perf_counter()
         prof.enable()
@@ -89,6 +97,7 @@ def _inner(args) -> None:
             "alerts_per_s_one_at_a_time": round(alerts / wall, 1),
             "postgres_roundtrips_s": round(db, 3),
             "postgres_share_pct": round(100 * db / wall, 1),
+            "statements_per_request": statements,
             "top_by_own_time": rows[0],
             "top_by_cumulative_time": rows[1],
         }
@@ -98,6 +107,8 @@ def _inner(args) -> None:
             f"{100 * db / wall:.0f} % of the time",
             flush=True,
         )
+        for st in statements:
+            print(f"   {st['ms']:7.2f} ms  {st['sql'][:160]}")
         print(rows[0][-6000:])
         print(rows[1][-6000:])
     Path(os.environ["BENCH_OUT"]).write_text(json.dumps(out, indent=2))
