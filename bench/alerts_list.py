@@ -273,7 +273,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="serve",
-        help="server configs as in ingest.py (serve, serve-warning, gunicorn-wsgi; NAME:WORKERS)",
+        help="server configs as in ingest.py (serve, serve-wsgi, gunicorn-wsgi…; NAME:WORKERS)",
     )
     parser.add_argument(
         "--max-other",

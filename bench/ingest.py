@@ -140,11 +140,27 @@ SERVER_VARIANTS = {
     # name: (description, command builder) — "serve" is the shipped production command
     "serve": "watchfloor serve --workers {workers} (uvicorn, ASGI; the shipped command)",
     "serve-warning": "watchfloor serve --workers {workers} --log-level warning (no access log)",
-    "gunicorn-wsgi": "gunicorn watchfloor.wsgi -w {workers} (sync WSGI workers; not shipped)",
+    "serve-wsgi": "watchfloor serve --wsgi --workers {workers} (gunicorn sync workers, shipped)",
+    "gunicorn-wsgi": "gunicorn watchfloor.wsgi -w {workers} (sync WSGI workers, run directly)",
 }
 
 
 def watchfloor_command(variant: str, port: int, workers: int) -> list[str]:
+    if variant == "serve-wsgi":
+        return [
+            "uv",
+            "run",
+            "--frozen",
+            "watchfloor",
+            "serve",
+            "--wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
     if variant in ("serve", "serve-warning"):
         cmd = [
             "uv",
