@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Min
+from django.db.models import Case, Min, Value, When
 
 from watchfloor.alerts.models import Alert, CorrelationReason
 
@@ -85,6 +85,7 @@ class Correlator:
         return groups
 
     def _storm_groups(self, located: list[Alert]) -> dict[tuple[int, str], _Group]:
+        """Storm groups for the batch's (client, type) pairs: three grouped queries at most."""
         batch_sites: dict[tuple[int, str], set[int]] = defaultdict(set)
         for alert in located:
             batch_sites[(alert.client_id, alert.type)].add(alert.site_id)
@@ -96,36 +97,40 @@ class Correlator:
         recent = self._recent().filter(client_id__in=clients, type__in=types, site__isnull=False)
         known_sites: dict[tuple[int, str], set[int]] = defaultdict(set)
         first_of: dict[tuple[int, str], int] = {}
-        for client_id, kind, site_id, first in (
-            recent.values("client_id", "type", "site_id")
+        storm_first: dict[tuple[int, str], tuple[int, uuid.UUID]] = {}
+        for client_id, kind, site_id, reason, corr, first in (
+            recent.values("client_id", "type", "site_id", "correlation_reason", "correlation_id")
             .annotate(first=Min("id"))
-            .values_list("client_id", "type", "site_id", "first")
+            .values_list(
+                "client_id", "type", "site_id", "correlation_reason", "correlation_id", "first"
+            )
+            .order_by()
         ):
-            known_sites[(client_id, kind)].add(site_id)
-            first_of[(client_id, kind)] = min(first, first_of.get((client_id, kind), first))
-        existing_storms = {}
-        for client_id, kind, corr, first, _n in (
-            recent.filter(correlation_reason=CorrelationReason.STORM)
-            .values("client_id", "type", "correlation_id")
-            .annotate(first=Min("id"), n=Count("id"))
-            .values_list("client_id", "type", "correlation_id", "first", "n")
-            .order_by("first")
-        ):
-            existing_storms.setdefault((client_id, kind), (corr, first))
+            pair = (client_id, kind)
+            if pair not in batch_sites:
+                continue
+            known_sites[pair].add(site_id)
+            first_of[pair] = min(first, first_of.get(pair, first))
+            if reason == CorrelationReason.STORM and (
+                pair not in storm_first or first < storm_first[pair][0]
+            ):
+                storm_first[pair] = (first, corr)
+        # the root of a running storm: its earliest member in the window, or that one's parent
+        parents = dict(
+            Alert.objects.filter(id__in=[first for first, _ in storm_first.values()]).values_list(
+                "id", "parent_id"
+            )
+        )
         groups: dict[tuple[int, str], _Group] = {}
         for pair, sites in batch_sites.items():
             if len(sites | known_sites.get(pair, set())) < threshold:
                 continue
-            if pair in existing_storms:
-                corr, _first = existing_storms[pair]
-                root_id = (
-                    Alert.objects.filter(correlation_id=corr, parent__isnull=True)
-                    .values_list("id", flat=True)
-                    .first()
-                    or _first
-                )
-                groups[pair] = _Group(corr, root_id)
-            elif pair in first_of:
+            if pair in storm_first:
+                first, corr = storm_first[pair]
+                groups[pair] = _Group(corr, parents.get(first) or first)
+                continue
+            # a storm forms now: it takes in the pair's earlier alerts after the insert
+            if pair in first_of:
                 groups[pair] = _Group(uuid.uuid4(), first_of[pair])
             else:
                 root = next(a for a in located if (a.client_id, a.type) == pair)
@@ -142,14 +147,13 @@ class Correlator:
                 children.append(alert)
         if children:
             Alert.objects.bulk_update(children, ["parent"])
-        for client_id, kind, group in self._storms:
+        for client_id, kind, group in self._storms:  # storms formed by this batch (rare)
             root_id = group.parent_id()
             self._recent().filter(client_id=client_id, type=kind, site__isnull=False).exclude(
-                correlation_id=group.correlation_id
+                correlation_id=group.correlation_id, correlation_reason=CorrelationReason.STORM
             ).update(
                 correlation_id=group.correlation_id,
                 correlation_reason=CorrelationReason.STORM,
-                parent_id=root_id,
+                # the root heads the group: it has no parent of its own
+                parent_id=Case(When(id=root_id, then=None), default=Value(root_id)),
             )
-            # the root heads the group: it has no parent of its own
-            Alert.objects.filter(id=root_id).update(parent=None)
