@@ -515,8 +515,16 @@ def test_serve_wsgi_runs_gunicorn_with_sync_workers_and_no_access_log(db, run, m
     assert server.gunicorn_options(host="::1", port=80, workers=1)["bind"] == "[::1]:80"
 
 
-def test_serve_wsgi_answers_http(tmp_path):
-    """A real gunicorn process on the WSGI application answers and stops on SIGTERM."""
+def test_serve_wsgi_answers_concurrent_requests(tmp_path, django_db_setup):
+    """A real gunicorn process answers many requests at once, on this run's database engine.
+
+    On PostgreSQL (the suite's test database, already migrated) this catches connections opened
+    before the fork and shared by the workers: they hang "idle in transaction".
+    """
+    import concurrent.futures
+
+    from django.db import connection
+
     env = {
         k: v
         for k, v in os.environ.items()
@@ -524,7 +532,11 @@ def test_serve_wsgi_answers_http(tmp_path):
     }
     env["WATCHFLOOR_HOME"] = str(tmp_path / "home")
     cli = [sys.executable, "-m", "watchfloor.cli"]
-    subprocess.run([*cli, "migrate", "-v", "0"], env=env, check=True, timeout=300)
+    if connection.vendor == "postgresql":
+        db = connection.settings_dict
+        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    else:
+        subprocess.run([*cli, "migrate", "-v", "0"], env=env, check=True, timeout=300)
     port = _free_port()
     server = subprocess.Popen(
         [*cli, "serve", "--wsgi", "--port", str(port), "--workers", "2"],
@@ -535,10 +547,11 @@ def test_serve_wsgi_answers_http(tmp_path):
     )
     try:
         _wait_for(port, server)
-        assert _get(port, "/api/health/").status == 200
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: _get(port, "/api/health/").status, range(64)))
+        assert statuses == [200] * 64
         assert _get(port, "/login/").status == 200
     finally:
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
-    assert "Booting worker" in output or "Listening at" in output

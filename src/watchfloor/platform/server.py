@@ -96,11 +96,28 @@ def gunicorn_options(
     return options
 
 
+def close_database_connections() -> None:
+    """Close every connection and psycopg pool this process opened.
+
+    gunicorn forks its workers from this process: a connection (or a pool's connections and
+    threads) opened here, e.g. by the pending-migrations check, would be shared by every worker
+    and the protocol would interleave — workers hang "idle in transaction". Each worker opens
+    its own pool on first use instead.
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+        if hasattr(conn, "close_pool"):
+            conn.close_pool()
+
+
 def run_gunicorn(**kwargs) -> None:
     """Serve the WSGI application (HTTP only: API, ingestion, pages; no WebSockets)."""
     from gunicorn.app.base import BaseApplication
 
     options = gunicorn_options(**kwargs)
+    close_database_connections()
 
     class _App(BaseApplication):
         def load_config(self):
