@@ -816,8 +816,9 @@ def profile_summary(path: Path, top: int = 20) -> dict[str, Any]:
             request_kinds[kind] = request_kinds.get(kind, 0) + count
             if kind == "running Python":
                 self_counts[frames[-1]] = self_counts.get(frames[-1], 0) + count
-                for f in set(frames):
-                    if "watchfloor/" in f:  # the application's own steps
+                start = next(i for i, f in enumerate(frames) if "django/core/handlers" in f)
+                for f in set(frames[start:]):
+                    if "watchfloor/" in f:  # the application's own steps within the request
                         incl_counts[f] = incl_counts.get(f, 0) + count
         else:
             role = "idle or housekeeping threads"
