@@ -42,6 +42,15 @@ BENCH_DB = "watchfloor_bench"
 REDIS_DB = 12
 
 
+def _terminate(signum, _frame) -> None:
+    # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so every `with Server(...)` stops its
+    # server: the servers run in their own sessions and would otherwise outlive the script
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _terminate)
+
+
 def log(msg: str) -> None:
     print(f"[{dt.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
