@@ -51,3 +51,45 @@ def test_concurrent_batches_of_the_same_fingerprints_never_duplicate_an_alert(es
     # nothing lost: every event of every writer is counted on the one active row
     assert sum(n for _, n, _ in rows) == WRITERS * ROUNDS * FINGERPRINTS
     assert {status for _, _, status in rows} == {"NEW"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_new_alerts_forming_storms_are_all_stored(estate, settings):
+    """Cold start: many senders open new alerts of the same types across a client's sites at
+    once (storms form in several batches together). Every event is stored, none fails."""
+    from watchfloor.access.services import create_integration_key
+
+    settings.ALERT_STORM_SITES = 2
+    key = create_integration_key(estate.tenant, actor=None, name="k", source="native").obj
+    sites = [s.code for s in estate.sites]
+    start = threading.Barrier(WRITERS)
+    errors: list[BaseException] = []
+
+    def writer(offset: int) -> None:
+        try:
+            start.wait()
+            for r in range(ROUNDS):
+                batch = [
+                    trigger(f"T{(i + offset) % 3}", site=sites[i % 4], entity_id=f"{r}-{i % 7}")
+                    for i in range(30)
+                ]
+                ingest(batch[offset % 5 :] + batch[: offset % 5], key=key)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    fingerprints = Alert.objects.values_list("fingerprint", flat=True)
+    assert len(fingerprints) == len(set(fingerprints))
+    assert sum(Alert.objects.values_list("occurrence_count", flat=True)) == WRITERS * ROUNDS * 30
+    # each (client, type) pair that stormed is one group
+    for client_id, kind in Alert.objects.values_list("client_id", "type").distinct():
+        groups = Alert.objects.filter(client_id=client_id, type=kind, correlation_reason="storm")
+        assert groups.values("correlation_id").distinct().count() <= 1

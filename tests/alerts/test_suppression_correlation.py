@@ -177,19 +177,23 @@ def test_resolved_alerts_do_not_gather_new_ones(estate, key):
     assert Alert.objects.get(type="B").parent_id is None
 
 
-def test_a_storm_of_one_type_across_a_clients_sites_is_one_group(estate, key, settings):
+def test_a_storm_of_one_type_across_a_clients_sites_is_one_group(
+    estate, key, settings, django_capture_on_commit_callbacks
+):
     settings.ALERT_STORM_SITES = 2
     s0, s1 = estate.sites[0].code, estate.sites[1].code
     ingest([trigger("GEOFENCE_BREACH", site=s0)], key=key)  # an unrelated group at s1 first:
     ingest([trigger("SYNC_DEGRADED", site=s1)], key=key)
     ingest([trigger("DEVICE_OFFLINE", site=s0)], key=key)
-    ingest(
-        [
-            trigger("DEVICE_OFFLINE", site=s1, entity_id="x"),
-            trigger("DEVICE_OFFLINE", site=s1, entity_id="y"),
-        ],
-        key=key,
-    )
+    # the storm forms here; the earlier DEVICE_OFFLINE joins once the batch has committed
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(
+            [
+                trigger("DEVICE_OFFLINE", site=s1, entity_id="x"),
+                trigger("DEVICE_OFFLINE", site=s1, entity_id="y"),
+            ],
+            key=key,
+        )
     storm = list(Alert.objects.filter(type="DEVICE_OFFLINE").order_by("id"))
     assert len(storm) == 3
     assert len({a.correlation_id for a in storm}) == 1

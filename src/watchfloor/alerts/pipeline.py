@@ -14,6 +14,7 @@ set-based. Almost every batch has exactly one round.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -47,7 +48,8 @@ from watchfloor.ttl import TtlCache
 
 log = logging.getLogger(__name__)
 
-DEADLOCK_RETRIES = 5
+DEADLOCK_RETRIES = 8
+RETRY_LOCK_CLASS = 0x57F1  # first key of the advisory lock retried batches take
 
 
 class Outcome:
@@ -452,6 +454,14 @@ def _create(batch: _Batch, new_runs: list[Run]) -> None:
         result.outcomes.append((alert.fingerprint, alert.id, outcome))
 
 
+def _serialize_retries(tenant_id: int) -> None:
+    """A batch retried after a deadlock first takes its tenant's retry lock (PostgreSQL), so
+    batches that collided once queue behind each other instead of colliding again."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [RETRY_LOCK_CLASS, tenant_id])
+
+
 def _is_deadlock(exc: OperationalError) -> bool:
     cause = getattr(exc, "__cause__", None)
     return getattr(cause, "sqlstate", None) in {"40P01", "40001"}
@@ -499,6 +509,8 @@ def ingest(
         batch = _Batch(key, now or timezone.now())
         try:
             with transaction.atomic():
+                if attempt:
+                    _serialize_retries(key.tenant_id)
                 for runs in rounds:
                     _apply_round(batch, runs)
                 publish_on_commit(batch.events)
@@ -511,7 +523,7 @@ def ingest(
             ):
                 raise
             log.info("ingestion batch hit a deadlock; retrying (attempt %d)", attempt + 2)
-            time.sleep(0.01 * (attempt + 1))
+            time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
     batch.result.accepted = len(events)
     batch.count_metrics()
     return batch.result
