@@ -181,7 +181,7 @@ def absorb_storms(tenant_id: int, since: datetime, storms: list[tuple]) -> None:
                     .active()
                     .filter(match, first_seen_at__gte=since, site__isnull=False)
                     .order_by("id")
-                    .select_for_update()
+                    .select_for_update(no_key=True)
                     .values_list(
                         "id",
                         "client_id",

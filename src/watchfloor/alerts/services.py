@@ -41,7 +41,7 @@ RESOLVABLE = {Status.NEW, Status.ACKNOWLEDGED, Status.ASSIGNED, Status.ESCALATED
 
 
 def _locked(alert: Alert) -> Alert:
-    return Alert.objects.select_for_update().get(pk=alert.pk)
+    return Alert.objects.select_for_update(no_key=True).get(pk=alert.pk)
 
 
 def _mark_acknowledged(alert: Alert, actor, now) -> list[str]:
