@@ -72,13 +72,20 @@ class IngestResult:
     acknowledged: int = 0
     outcomes: list[tuple[str, int | None, str]] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def counts(self) -> dict:
+        """What every integration answers: how the batch's events were taken."""
         return {
             "accepted": self.accepted,
             "created": self.created,
             "deduplicated": self.deduplicated,
             "suppressed": self.suppressed,
             "resolved": self.resolved,
+        }
+
+    def as_dict(self) -> dict:
+        """The native API's answer: the counts, acknowledgements and one entry per alert."""
+        return {
+            **self.counts(),
             "acknowledged": self.acknowledged,
             "alerts": [{"fingerprint": f, "id": i, "outcome": o} for f, i, o in self.outcomes],
         }

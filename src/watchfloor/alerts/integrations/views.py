@@ -100,16 +100,6 @@ def _too_large() -> HttpResponse:
     )
 
 
-def _counts(result: IngestResult) -> dict:
-    return {
-        "accepted": result.accepted,
-        "created": result.created,
-        "deduplicated": result.deduplicated,
-        "suppressed": result.suppressed,
-        "resolved": result.resolved,
-    }
-
-
 def _batch_size(data: object) -> int:
     if isinstance(data, list):
         return max(len(data), 1)
@@ -168,10 +158,7 @@ def _ingest_request(
 
 
 def _native_response(result: IngestResult) -> HttpResponse:
-    body = _counts(result)
-    body["acknowledged"] = result.acknowledged
-    body["alerts"] = [{"fingerprint": f, "id": i, "outcome": o} for f, i, o in result.outcomes]
-    return _json(202, body)
+    return _json(202, result.as_dict())
 
 
 @csrf_exempt
@@ -209,7 +196,7 @@ def alerts_collection(request: HttpRequest) -> HttpResponse:
 
 
 def _webhook_response(result: IngestResult) -> HttpResponse:
-    return _json(200, {"status": "success", **_counts(result)})
+    return _json(200, {"status": "success", **result.counts()})
 
 
 @csrf_exempt
