@@ -24,17 +24,7 @@ class WindowForm(forms.ModelForm):
 
     class Meta:
         model = MaintenanceWindow
-        fields = (
-            "tenant",
-            "client",
-            "site",
-            "title",
-            "reason",
-            "kind",
-            "alert_types",
-            "starts_at",
-            "ends_at",
-        )
+        fields = ("tenant", *services.EDITABLE_FIELDS)
 
     def clean(self):
         data = super().clean()
