@@ -65,6 +65,18 @@ class CorrelationReason(models.TextChoices):
     STORM = "storm"
 
 
+def _actor():
+    """Who took a step: kept when the user is deleted (set null), never looked up by (no index)."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+
+
 class AlertQuerySet(TenantQuerySet):
     def active(self):
         """Rows that own their fingerprint: everything not resolved."""
@@ -133,45 +145,17 @@ class Alert(TenantScoped):
     )
 
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
+    acknowledged_by = _actor()
     assigned_at = models.DateTimeField(null=True, blank=True)
-    assigned_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
+    assigned_by = _actor()
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
-    escalated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
+    escalated_by = _actor()
     escalation_level = models.PositiveSmallIntegerField(default=0)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
+    resolved_by = _actor()
     resolution_note = models.TextField(blank=True)
     time_to_acknowledge = models.DurationField(null=True, blank=True)
     time_to_resolve = models.DurationField(null=True, blank=True)
