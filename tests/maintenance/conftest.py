@@ -10,28 +10,19 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from support_alerts import publisher
 from support_api import issue_key, session_client, write_counts
 from watchfloor.access.capabilities import Capability
 from watchfloor.maintenance.models import MaintenanceWindow
-from watchfloor.realtime.publisher import RecordingPublisher, set_publisher
 
 __all__ = [
     "issue_key",
     "make_window",
-    "published",
+    "publisher",
     "scoped_manager",
     "session_client",
     "write_counts",
 ]
-
-
-@pytest.fixture
-def published():
-    """Every real-time event sent during the test (services publish after commit)."""
-    recorder = RecordingPublisher()
-    set_publisher(recorder)
-    yield recorder
-    set_publisher(None)
 
 
 @pytest.fixture

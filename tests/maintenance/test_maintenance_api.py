@@ -36,7 +36,7 @@ def _ids(response) -> list[int]:
     return [w["id"] for w in response.json()["items"]]
 
 
-def test_create_read_and_list(estate, api, published, django_capture_on_commit_callbacks):
+def test_create_read_and_list(estate, api, publisher, django_capture_on_commit_callbacks):
     caller = api(estate.user("supervisor"))
     site = estate.sites[1]
     with django_capture_on_commit_callbacks(execute=True):
@@ -71,7 +71,7 @@ def test_create_read_and_list(estate, api, published, django_capture_on_commit_c
 
     assert caller.get(f"{URL}/{window.id}").json() == body
     assert caller.get(URL).json() == {"items": [body], "next_cursor": None}
-    assert [e["type"] for e in published.events] == ["maintenance.created"]
+    assert [e["type"] for e in publisher.events] == ["maintenance.created"]
     assert AuditLog.objects.filter(action=Action.MAINTENANCE_CREATE).count() == 1
 
 
@@ -234,7 +234,7 @@ def test_site_scoped_managers_write_only_windows_on_their_sites(
     assert caller.post(f"{URL}/{own.id}/cancel").status_code == 200
 
 
-def test_patch_changes_only_sent_fields(estate, api, make_window, published):
+def test_patch_changes_only_sent_fields(estate, api, make_window, publisher):
     window = make_window(estate, site=estate.sites[0], offset=1, alert_types=["A"])
     caller = api(estate.user("supervisor"))
     ends_at = window.ends_at + timedelta(hours=2)
@@ -289,7 +289,7 @@ def test_patch_moving_a_site_window_to_another_client_names_site_id(estate, api,
 
 
 def test_cancel_then_cancel_again_is_a_409(
-    estate, api, make_window, published, django_capture_on_commit_callbacks
+    estate, api, make_window, publisher, django_capture_on_commit_callbacks
 ):
     window = make_window(estate)
     caller = api(estate.user("supervisor"))
@@ -306,7 +306,7 @@ def test_cancel_then_cancel_again_is_a_409(
     assert "cancelled" in again.json()["error"]["message"]
     edit = caller.patch(f"{URL}/{window.id}", {"title": "x"})
     assert edit.status_code == 409
-    assert [e["type"] for e in published.events] == ["maintenance.cancelled"]
+    assert [e["type"] for e in publisher.events] == ["maintenance.cancelled"]
     assert AuditLog.objects.filter(action=Action.MAINTENANCE_DELETE).count() == 1
 
 

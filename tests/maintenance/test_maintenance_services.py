@@ -30,7 +30,7 @@ def _audit_rows(action):
 
 
 def test_create_saves_audits_and_publishes_after_commit(
-    estate, published, django_capture_on_commit_callbacks
+    estate, publisher, django_capture_on_commit_callbacks
 ):
     supervisor = estate.user("supervisor")
     site = estate.sites[1]
@@ -42,7 +42,7 @@ def test_create_saves_audits_and_publishes_after_commit(
             alert_types=["DEVICE_OFFLINE", " SYNC_DEGRADED ", "DEVICE_OFFLINE"],
             reason="Call from Jane Doe, +1 555 123 4567",
         )
-        assert published.events == [], "nothing is published before the commit"
+        assert publisher.events == [], "nothing is publisher before the commit"
     for callback in callbacks:
         callback()
 
@@ -67,7 +67,7 @@ def test_create_saves_audits_and_publishes_after_commit(
     assert row.details["alert_types"] == ["DEVICE_OFFLINE", "SYNC_DEGRADED"]
     assert "Jane" not in str(row.details) and "555" not in str(row.details)  # no free text
 
-    (event,) = published.events
+    (event,) = publisher.events
     assert event["type"] == "maintenance.created"
     assert (event["tenant_id"], event["client_id"], event["site_id"]) == (
         estate.tenant.id,
@@ -116,13 +116,13 @@ def test_services_need_manage_maintenance(estate, make_window):
         (_times(start_hours=1, length_hours=31 * 24), "ends_at"),  # longer than 30 days
     ],
 )
-def test_create_validates(estate, published, values, field):
+def test_create_validates(estate, publisher, values, field):
     with pytest.raises(ValidationError) as exc:
         _create(estate, **values)
     assert set(exc.value.message_dict) == {field}
     assert not MaintenanceWindow.objects.exists()
     assert not _audit_rows(Action.MAINTENANCE_CREATE)
-    assert published.events == []
+    assert publisher.events == []
 
 
 def test_site_must_belong_to_the_client_and_client_to_the_tenant(estate, other_estate):
@@ -144,7 +144,7 @@ def test_maximum_duration_is_a_setting(estate, settings):
 
 
 def test_update_changes_named_fields_audits_and_publishes(
-    estate, make_window, published, django_capture_on_commit_callbacks
+    estate, make_window, publisher, django_capture_on_commit_callbacks
 ):
     window = make_window(estate, offset=1)
     ends_at = window.ends_at + timedelta(hours=3)
@@ -167,16 +167,16 @@ def test_update_changes_named_fields_audits_and_publishes(
         "fields": ["ends_at", "site", "title"],
         "was": "upcoming",
     }
-    (event,) = published.events
+    (event,) = publisher.events
     assert event["type"] == "maintenance.updated"
     assert event["site_id"] == estate.sites[0].id
     assert event["window"]["title"] == "Longer"
 
 
-def test_update_without_a_change_writes_nothing(estate, make_window, published):
+def test_update_without_a_change_writes_nothing(estate, make_window, publisher):
     window = make_window(estate)
     services.update_window(window, actor=estate.user("admin"), title=window.title)
-    assert not _audit_rows(Action.MAINTENANCE_UPDATE) and published.events == []
+    assert not _audit_rows(Action.MAINTENANCE_UPDATE) and publisher.events == []
 
 
 def test_update_refuses_unknown_fields_and_bad_values(estate, make_window):
@@ -204,7 +204,7 @@ def test_moving_a_site_window_to_another_client_needs_a_site_of_that_client(esta
 @pytest.mark.parametrize(
     ("closed", "state"), [({"cancelled": True}, "cancelled"), ({"offset": -5}, "ended")]
 )
-def test_cancelled_or_ended_windows_cannot_change(estate, make_window, published, closed, state):
+def test_cancelled_or_ended_windows_cannot_change(estate, make_window, publisher, closed, state):
     window = make_window(estate, **closed)
     with pytest.raises(services.WindowClosed) as exc:
         services.update_window(window, actor=estate.user("admin"), title="Too late")
@@ -214,11 +214,11 @@ def test_cancelled_or_ended_windows_cannot_change(estate, make_window, published
         services.cancel_window(window, actor=estate.user("admin"))
     assert MaintenanceWindow.objects.get().title == "Window"
     assert not AuditLog.objects.filter(action__startswith="maintenance.").exists()
-    assert published.events == []
+    assert publisher.events == []
 
 
 def test_cancel_ends_suppression_now_audits_and_publishes(
-    estate, make_window, published, django_capture_on_commit_callbacks
+    estate, make_window, publisher, django_capture_on_commit_callbacks
 ):
     window = make_window(estate)
     now = timezone.now()
@@ -241,7 +241,7 @@ def test_cancel_ends_suppression_now_audits_and_publishes(
         "change": "cancel",
         "was": "active",
     }
-    (event,) = published.events
+    (event,) = publisher.events
     assert event["type"] == "maintenance.cancelled"
     assert event["window"]["state"] == "cancelled"
     assert event["window"]["cancelled_by_id"] == supervisor.id
