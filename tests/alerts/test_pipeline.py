@@ -231,7 +231,13 @@ def test_a_single_plain_repeat_outside_a_transaction_is_one_statement(
     assert (result.accepted, result.deduplicated, result.created) == (1, 1, 0)
     assert Alert.objects.get().occurrence_count == 2
     assert [e["type"] for e in publisher.events] == ["alert.updated"]
+    # a new alert: the one-statement bump is tried once, not again inside the transaction
+    with django_assert_max_num_queries(20) as captured:
+        ingest([trigger(site=site, fingerprint="two")], key=key)
+    bumps = [q for q in captured.captured_queries if q["sql"].startswith("WITH v")]
+    assert len(bumps) == 1
+    assert Alert.objects.filter(fingerprint="two").count() == 1
     # changed content is not a plain repeat: the full path records it
     ingest([trigger(site=site, fingerprint="one", title="changed")], key=key)
-    alert = Alert.objects.get()
+    alert = Alert.objects.get(fingerprint="one")
     assert (alert.title, alert.occurrence_count) == ("changed", 3)

@@ -108,6 +108,7 @@ class Run:
     count: int = 1
     first_at: datetime | None = None
     digest: str = ""  # content hash of `event`, once computed
+    not_plain: bool = False  # the one-statement repeat already found no open alert to bump
 
 
 # --- locate -------------------------------------------------------------------------------------
@@ -361,7 +362,11 @@ def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> dict[str, Run]:
     not suppressed now only bump counters. Returns the runs that still need the full path."""
     plain = []
     for fp, run in runs.items():
-        if run.action != EventAction.TRIGGER or _suppression(batch, run, is_new=False)[0]:
+        if (
+            run.action != EventAction.TRIGGER
+            or run.not_plain
+            or _suppression(batch, run, is_new=False)[0]
+        ):
             continue
         run.digest = content_hash(run.event)
         plain.append((fp, run.count, run.digest))
@@ -485,7 +490,8 @@ def _single_plain_repeat(key, rounds: list[dict[str, Run]], now) -> IngestResult
     batch = _Batch(key, now or timezone.now())
     remaining = _bump_plain_repeats(batch, rounds[0])
     if remaining:
-        return None  # not a plain repeat: the full path, in a transaction
+        run.not_plain = True  # the full path, in a transaction, need not try that again
+        return None
     for event in batch.events:
         # autocommit: the row is committed already, so this sends at once
         publish_on_commit([event])
