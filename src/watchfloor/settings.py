@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -97,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "watchfloor.dashboard.context_processors.theme",
             ],
         },
     },
@@ -139,21 +141,28 @@ if REDIS_URL:
             "KEY_PREFIX": "watchfloor",
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# No Channels layer: live events reach WebSockets through realtime.hub (one Redis subscription
+# per process), measured faster than a Channels group per tenant (docs/decisions.md).
+CHANNEL_LAYERS: dict = {}
 
 # --- alerts -------------------------------------------------------------------------------
-# Where services send real-time events after commit (a dotted path to a Publisher class).
-WATCHFLOOR_PUBLISHER = os.environ.get(
-    "WATCHFLOOR_PUBLISHER", "watchfloor.realtime.publisher.NullPublisher"
+# Where services send real-time events after commit (a dotted path to a Publisher class):
+# Redis pub/sub when Redis is configured (every web node receives), else this process only.
+WATCHFLOOR_PUBLISHER = os.environ.get("WATCHFLOOR_PUBLISHER") or (
+    "watchfloor.realtime.hub.RedisPublisher"
+    if REDIS_URL
+    else "watchfloor.realtime.hub.LocalPublisher"
 )
+# Connections the real-time publisher may hold per process (it waits, never fails, past it).
+REALTIME_REDIS_POOL = int(os.environ.get("WATCHFLOOR_REALTIME_REDIS_POOL", "20"))
+# Live updates to one WebSocket are sent at most this often (ms), coalesced per alert.
+REALTIME_FLUSH_MS = int(os.environ.get("WATCHFLOOR_REALTIME_FLUSH_MS", "100"))
+# At most this many alerts per update; past it the page is told to resync what it shows.
+REALTIME_MAX_ALERTS_PER_UPDATE = int(os.environ.get("WATCHFLOOR_REALTIME_MAX_ALERTS", "200"))
+# Messages a WebSocket client may send per minute before it is told so and disconnected.
+REALTIME_RATE_LIMIT = int(os.environ.get("WATCHFLOOR_REALTIME_RATE_LIMIT", "100"))
 # New alerts at one site within this many seconds of an open alert there share its group.
 ALERT_CORRELATION_WINDOW = int(os.environ.get("WATCHFLOOR_CORRELATION_WINDOW", "600"))
 # One alert type at this many sites of one client within the window is a storm: one group.
@@ -164,6 +173,31 @@ ALERT_BACKPRESSURE_THRESHOLD = int(os.environ.get("WATCHFLOOR_BACKPRESSURE_THRES
 MAINTENANCE_MAX_DAYS = int(os.environ.get("WATCHFLOOR_MAINTENANCE_MAX_DAYS", "30"))
 # At most this many events in one ingestion request.
 ALERT_MAX_BATCH = int(os.environ.get("WATCHFLOOR_MAX_BATCH", "1000"))
+
+
+def parse_escalation_delays(text: str) -> dict[str, int]:
+    """"CRITICAL=15,HIGH=30" → {"CRITICAL": 15, "HIGH": 30} (minutes); a severity left out never
+    escalates. A typo stops the start-up with a message naming the variable."""
+    severities = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
+    delays: dict[str, int] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, minutes = item.partition("=")
+        name = name.strip().upper()
+        if not sep or name not in severities or not minutes.strip().isdigit():
+            raise ImproperlyConfigured(
+                f"WATCHFLOOR_ESCALATION_DELAYS: {item!r} is not SEVERITY=MINUTES "
+                f"(severities: {', '.join(severities)})"
+            )
+        delays[name] = int(minutes)
+    return delays
+
+
+# Minutes an alert may stay unacknowledged (status NEW) before it escalates, per severity.
+ALERT_ESCALATION_DELAYS = parse_escalation_delays(
+    os.environ.get("WATCHFLOOR_ESCALATION_DELAYS", "CRITICAL=15,HIGH=30,MEDIUM=60,LOW=120")
+)
 
 # --- celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

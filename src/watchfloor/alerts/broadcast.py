@@ -1,11 +1,14 @@
 """The real-time event shapes for alerts (documented in docs/api.md, "Real-time events").
 
-Events carry ids and codes, not people: receivers look up and mask what they show.
+An event's `alert` is a feed row: the alert's ids and state plus the names a feed shows (client,
+site, assignee), read from per-tenant directories cached in memory so that a batch of events
+costs no query per alert. Names are not masked here: each receiver masks for its reader.
 """
 
 from __future__ import annotations
 
 from watchfloor.alerts.models import Alert
+from watchfloor.tenancy.queries import person_name, site_info
 
 
 def _iso(value) -> str | None:
@@ -37,6 +40,36 @@ def alert_payload(alert: Alert) -> dict:
     }
 
 
+def place_fields(site, client=None) -> dict:
+    """The client and site names of a feed row (`site` and `client` are models or SiteInfo)."""
+    if site is not None and hasattr(site, "site_code"):  # a SiteInfo
+        return {
+            "client_code": site.client_code,
+            "client_name": site.client_name,
+            "site_code": site.site_code,
+            "site_name": site.site_name,
+            "city": site.city,
+            "state": site.state,
+        }
+    return {
+        "client_code": client.code if client is not None else None,
+        "client_name": client.name if client is not None else None,
+        "site_code": site.code if site is not None else None,
+        "site_name": site.name if site is not None else None,
+        "city": site.city if site is not None else None,
+        "state": site.state if site is not None else None,
+    }
+
+
+def feed_row(alert: Alert) -> dict:
+    """The alert as a live feed shows it (unmasked), without a query per alert."""
+    return {
+        **alert_payload(alert),
+        **place_fields(site_info(alert.tenant_id, alert.site_id)),
+        "assignee_name": person_name(alert.tenant_id, alert.assignee_id),
+    }
+
+
 def alert_event(kind: str, alert: Alert, **extra) -> dict:
     """`kind` is alert.created, alert.updated or alert.resolved."""
-    return {"type": kind, "tenant_id": alert.tenant_id, "alert": alert_payload(alert), **extra}
+    return {"type": kind, "tenant_id": alert.tenant_id, "alert": feed_row(alert), **extra}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from functools import cache
 
@@ -82,6 +83,9 @@ def publish_on_commit(events: Iterable[dict]) -> None:
         return
 
     def send() -> None:
+        published_at = time.time()  # receivers measure delivery latency from here
+        for event in batch:
+            event.setdefault("published_at", published_at)
         try:
             get_publisher().send(batch)
         except Exception:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Count, Q, QuerySet
 
 from watchfloor.access.scope import visible_clients, visible_sites
-from watchfloor.tenancy.models import Client, Site
+from watchfloor.tenancy.models import Client, Site, User
+from watchfloor.ttl import TtlCache
 
 
 def clients_for(user) -> QuerySet[Client]:
@@ -39,3 +42,57 @@ def sites_for(
     if q:
         qs = qs.filter(Q(code__icontains=q) | Q(name__icontains=q) | Q(city__icontains=q))
     return qs
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What a live feed row shows about a site and its client."""
+
+    client_id: int
+    client_code: str
+    client_name: str
+    site_code: str
+    site_name: str
+    city: str
+    state: str
+
+
+# Real-time events name the site and client of each alert; one query per tenant every 30 s
+# instead of one per event (a new site is loaded on first sight, see site_info).
+SITE_DIRECTORY = TtlCache("site-directory", ttl=30)
+PERSON_NAMES = TtlCache("person-names", ttl=30)
+
+
+def _load_sites(tenant_id: int) -> dict[int, SiteInfo]:
+    rows = Site.objects.filter(tenant_id=tenant_id).values_list(
+        "id", "client_id", "client__code", "client__name", "code", "name", "city", "state"
+    )
+    return {row[0]: SiteInfo(*row[1:]) for row in rows}
+
+
+def site_info(tenant_id: int, site_id: int | None) -> SiteInfo | None:
+    if site_id is None:
+        return None
+    sites = SITE_DIRECTORY.get_or_load(tenant_id, lambda: _load_sites(tenant_id))
+    if site_id not in sites:  # created since the directory was loaded
+        SITE_DIRECTORY.invalidate(tenant_id)
+        sites = SITE_DIRECTORY.get_or_load(tenant_id, lambda: _load_sites(tenant_id))
+    return sites.get(site_id)
+
+
+def person_name(tenant_id: int, user_id: int | None) -> str | None:
+    """A user's full name (or username), unmasked: receivers mask it for their reader."""
+    if user_id is None:
+        return None
+
+    def load() -> dict[int, str]:
+        rows = User.objects.filter(tenant_id=tenant_id).values_list(
+            "id", "first_name", "last_name", "username"
+        )
+        return {uid: f"{first} {last}".strip() or name for uid, first, last, name in rows}
+
+    names = PERSON_NAMES.get_or_load(tenant_id, load)
+    if user_id not in names:
+        PERSON_NAMES.invalidate(tenant_id)
+        names = PERSON_NAMES.get_or_load(tenant_id, load)
+    return names.get(user_id)

@@ -1,0 +1,166 @@
+"""Fan-out of real-time events to the WebSocket connections of this process.
+
+Every web process that serves WebSockets has one `Hub` in its event loop. The connections
+register with it; a batch of events published anywhere reaches `Hub.dispatch`, which hands each
+connection the events of its tenant. How a batch reaches the hub depends on the deployment:
+
+- embedded (no Redis): `LocalPublisher` calls the hub of this very process, thread-safely;
+- production: `RedisPublisher` PUBLISHes the batch on `watchfloor:rt:<tenant id>`, from any
+  process (an ASGI or WSGI web node, a worker), and every ASGI process's hub holds one
+  subscription (`PSUBSCRIBE watchfloor:rt:*`) and dispatches what arrives.
+
+One Redis subscription per process, not one per connection, and the fan-out to the process's
+connections is a loop in memory: docs/decisions.md has the measured reason for this instead of a
+Channels group per tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections import defaultdict
+from typing import Protocol
+
+from django.conf import settings
+
+from watchfloor.realtime.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "watchfloor:rt:"
+
+
+class Receiver(Protocol):
+    tenant_id: int
+
+    def offer(self, events: list[dict], shared: dict) -> None: ...
+
+    def resync(self) -> None: ...
+
+
+class Hub:
+    def __init__(self):
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.receivers: dict[int, set[Receiver]] = defaultdict(set)
+        self._subscriber: asyncio.Task | None = None
+
+    # --- connections ---------------------------------------------------------------------
+    def register(self, receiver: Receiver) -> None:
+        """Called in the event loop by a connection once it is accepted."""
+        self.loop = asyncio.get_running_loop()
+        self.receivers[receiver.tenant_id].add(receiver)
+        if settings.REDIS_URL and (self._subscriber is None or self._subscriber.done()):
+            self._subscriber = self.loop.create_task(self._subscribe_forever())
+
+    def unregister(self, receiver: Receiver) -> None:
+        group = self.receivers.get(receiver.tenant_id)
+        if group is not None:
+            group.discard(receiver)
+            if not group:
+                del self.receivers[receiver.tenant_id]
+
+    @property
+    def connections(self) -> int:
+        return sum(len(group) for group in self.receivers.values())
+
+    # --- delivery ------------------------------------------------------------------------
+    def dispatch(self, events: list[dict]) -> None:
+        """Hand each connection the events of its tenant (in the event loop, never blocking)."""
+        by_tenant: dict[int, list[dict]] = defaultdict(list)
+        for event in events:
+            by_tenant[event["tenant_id"]].append(event)
+        for tenant_id, batch in by_tenant.items():
+            shared: dict = {}  # what receivers compute once per event (masked copies)
+            for receiver in tuple(self.receivers.get(tenant_id, ())):
+                try:
+                    receiver.offer(batch, shared)
+                except Exception:
+                    log.exception("a real-time connection failed to take %d events", len(batch))
+
+    def dispatch_threadsafe(self, events: list[dict]) -> None:
+        """From any thread: queue a dispatch in the hub's loop (dropped when nobody listens)."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not self.receivers:
+            return
+        loop.call_soon_threadsafe(self.dispatch, events)
+
+    def resync_all(self) -> None:
+        """Events may have been missed (the Redis subscription broke): every page resyncs."""
+        for group in self.receivers.values():
+            for receiver in tuple(group):
+                receiver.resync()
+
+    # --- Redis subscription --------------------------------------------------------------
+    async def _subscribe_forever(self) -> None:
+        from redis import asyncio as aioredis
+
+        delay, first = 0.5, True
+        while self.receivers:
+            client = aioredis.from_url(settings.REDIS_URL)
+            try:
+                async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.psubscribe(CHANNEL_PREFIX + "*")
+                    if not first:
+                        self.resync_all()
+                    first, delay = False, 0.5
+                    async for message in pubsub.listen():
+                        if message.get("type") == "pmessage":
+                            self.dispatch(json.loads(message["data"]))
+                        if not self.receivers:
+                            break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("real-time Redis subscription lost (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            finally:
+                await client.aclose()
+
+
+HUB = Hub()
+
+
+class LocalPublisher(Publisher):
+    """Embedded mode: this process's connections are the only receivers."""
+
+    def __init__(self, hub: Hub = HUB):
+        self.hub = hub
+
+    def send(self, events: list[dict]) -> None:
+        self.hub.dispatch_threadsafe(events)
+
+
+class RedisPublisher(Publisher):
+    """Production: one PUBLISH per tenant per batch, read by every ASGI process's hub.
+
+    The connection pool is bounded and blocking: past `WATCHFLOOR_REALTIME_REDIS_POOL`
+    connections a publisher waits (up to 5 s) instead of redis-py's default of raising.
+    """
+
+    _pool = None
+    _lock = threading.Lock()
+
+    def _client(self):
+        import redis
+
+        with self._lock:
+            if RedisPublisher._pool is None:
+                RedisPublisher._pool = redis.BlockingConnectionPool.from_url(
+                    settings.REDIS_URL,
+                    max_connections=settings.REALTIME_REDIS_POOL,
+                    timeout=5,
+                )
+        return redis.Redis(connection_pool=RedisPublisher._pool)
+
+    def send(self, events: list[dict]) -> None:
+        by_tenant: dict[int, list[dict]] = defaultdict(list)
+        for event in events:
+            by_tenant[event["tenant_id"]].append(event)
+        client = self._client()
+        with client.pipeline(transaction=False) as pipe:
+            for tenant_id, batch in by_tenant.items():
+                pipe.publish(f"{CHANNEL_PREFIX}{tenant_id}", json.dumps(batch, default=str))
+            pipe.execute()

@@ -1,0 +1,14 @@
+"""Prometheus figures of the real-time layer (exposed by `/metrics` from the default registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge, Histogram
+
+CONNECTIONS = Gauge(
+    "watchfloor_websocket_connections", "Dashboard WebSocket connections open in this process."
+)
+DELIVERY_SECONDS = Histogram(
+    "watchfloor_realtime_delivery_seconds",
+    "From the commit that published an event to its send on a WebSocket.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+)

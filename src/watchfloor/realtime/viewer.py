@@ -1,0 +1,141 @@
+"""Who is on the other end of a WebSocket: scope, capabilities and masking, decided in memory.
+
+A connection receives every event of its tenant and must drop, per event, what its user may not
+see, without a query per event. The viewer is a snapshot of the user's scope (visible client and
+site ids, the same rules as `alerts.queries.alerts_for` and the maintenance window list), taken
+at connect and refreshed by the consumer at most once a minute. Rows are masked for users without
+`noc:view_pii`, once per event and reused by every connection that needs the same view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_name, mask_text
+from watchfloor.access.scope import (
+    ScopeKind,
+    capabilities_of,
+    scope_kind,
+    visible_clients,
+    visible_sites,
+)
+
+EVERYTHING = "*"
+
+
+@dataclass
+class Viewer:
+    user_id: int
+    tenant_id: int
+    kind: ScopeKind
+    capabilities: frozenset[str]
+    client_ids: frozenset[int]  # clients in scope
+    site_ids: frozenset[int]  # sites in scope
+    client_codes: dict[str, int]  # code -> id, for the clients in scope
+    site_clients: frozenset[int] = frozenset()  # clients of the visible sites
+    subscribed: frozenset[int] | None = None  # client ids; None: everything in scope
+    _masked: dict[int, dict] = field(default_factory=dict, repr=False)
+
+    @property
+    def pii(self) -> bool:
+        return Capability.VIEW_PII.value in self.capabilities
+
+    def can(self, capability: Capability) -> bool:
+        return capability.value in self.capabilities
+
+    # --- subscriptions --------------------------------------------------------------------
+    def resolve_codes(self, codes: list[str]) -> tuple[set[int], list[str]]:
+        """Client ids for codes in scope, and the codes that are not (unknown or not yours)."""
+        found, unknown = set(), []
+        for code in codes:
+            client_id = self.client_codes.get(code)
+            if client_id is None:
+                unknown.append(code)
+            else:
+                found.add(client_id)
+        return found, unknown
+
+    def subscribed_codes(self) -> list[str] | str:
+        if self.subscribed is None:
+            return EVERYTHING
+        return sorted(code for code, cid in self.client_codes.items() if cid in self.subscribed)
+
+    # --- filtering ------------------------------------------------------------------------
+    def sees_alert(self, alert: dict) -> bool:
+        client_id, site_id = alert["client_id"], alert["site_id"]
+        if self.kind == ScopeKind.ALL_CLIENTS:
+            visible = True
+        elif self.kind == ScopeKind.ASSIGNED_CLIENTS:
+            visible = client_id in self.client_ids
+        elif self.kind == ScopeKind.ASSIGNED_SITES:
+            visible = site_id in self.site_ids
+        else:
+            visible = False
+        return visible and (self.subscribed is None or client_id in self.subscribed)
+
+    def sees_window(self, window: dict) -> bool:
+        client_id, site_id = window["client_id"], window["site_id"]
+        if self.kind == ScopeKind.ALL_CLIENTS:
+            visible = True
+        elif self.kind == ScopeKind.ASSIGNED_CLIENTS:
+            visible = client_id in self.client_ids
+        elif self.kind == ScopeKind.ASSIGNED_SITES:
+            visible = site_id in self.site_ids if site_id else client_id in self.site_clients
+        else:
+            visible = False
+        return visible and (self.subscribed is None or client_id in self.subscribed)
+
+    def view(self, event: dict, cache: dict) -> dict | None:
+        """The event as this user may see it, or None. `cache` is shared by the connections
+        a batch is dispatched to, so each event is masked once, not once per connection."""
+        if "alert" in event:
+            if not self.sees_alert(event["alert"]):
+                return None
+        elif "window" in event:
+            if not self.sees_window(event["window"]):
+                return None
+        else:
+            return None
+        if self.pii:
+            return event
+        key = id(event)
+        masked = cache.get(key)
+        if masked is None:
+            masked = cache[key] = mask_event(event)
+        return masked
+
+
+def mask_event(event: dict) -> dict:
+    """A copy of the event without personal data: names masked, emails/phones cut from text."""
+    out = {k: v for k, v in event.items() if k != "actor_id"}
+    if "alert" in event:
+        alert = dict(event["alert"])
+        alert["title"] = mask_text(alert.get("title") or "")
+        if alert.get("assignee_name"):
+            alert["assignee_name"] = mask_name(alert["assignee_name"])
+        out["alert"] = alert
+    if "window" in event:
+        window = dict(event["window"])
+        for key in ("title", "reason"):
+            if window.get(key):
+                window[key] = mask_text(window[key])
+        out["window"] = window
+    return out
+
+
+def load_viewer(user) -> Viewer:
+    """The user's scope now (three small queries). Run it in a thread (it uses the ORM)."""
+    kind = scope_kind(user)
+    clients = dict(visible_clients(user).values_list("code", "id"))
+    sites = list(visible_sites(user).values_list("id", "client_id"))
+    return Viewer(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        kind=kind,
+        capabilities=frozenset(c.value for c in capabilities_of(user)),
+        client_ids=frozenset(clients.values()),
+        site_ids=frozenset(site_id for site_id, _ in sites),
+        client_codes=clients,
+        site_clients=frozenset(client_id for _, client_id in sites),
+    )
