@@ -1,0 +1,348 @@
+"""Read side of the overview page: KPI tiles, the sites of the map, the live feed.
+
+Everything goes through the user's scope (`alerts_for`, `sites_for`, `visible_clients`) and the
+same filters (client codes, city, state, officer in charge, one site, a time range), and every
+function runs a fixed number of grouped queries whatever the size of the estate:
+
+- `kpis`: three aggregates (active alerts; acknowledged today; resolved today);
+- `site_health`: the sites, their clients, and the open alerts grouped by site and severity;
+- `feed`: one query (alerts with client, site and assignee joined).
+
+On PostgreSQL each aggregate reads a partial index (migration alerts 0004): active alerts are a
+small share of the table, and "today" is a small slice of `acknowledged_at` / `resolved_at`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Avg, Count, Q, QuerySet
+from django.utils import timezone
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_name, mask_text, mask_value
+from watchfloor.access.scope import has_capability, visible_clients
+from watchfloor.alerts.broadcast import alert_payload
+from watchfloor.alerts.escalation import overdue_condition
+from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status, SuppressionReason
+from watchfloor.alerts.queries import alerts_for
+from watchfloor.tenancy.queries import sites_for
+
+RANGES: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+SEVERITIES = tuple(s.value for s in Severity)  # worst first
+FEED_DEFAULT_LIMIT = 100
+FEED_MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class OverviewFilters:
+    """The overview's filters (also the page URL's parameters).
+
+    `clients` are client codes: unknown codes and codes outside the user's scope match nothing,
+    alike. `city`/`state` match case-insensitively; `officer` is the user id of a site's officer
+    in charge; `site` is one site code; `range` keeps alerts last seen within it ("" = any time).
+    A site-level filter (city, state, officer, site) leaves out alerts that have no site.
+    """
+
+    clients: tuple[str, ...] = ()
+    city: str = ""
+    state: str = ""
+    officer: int | None = None
+    site: str = ""
+    range: str = ""
+
+    @property
+    def site_level(self) -> bool:
+        return bool(self.city or self.state or self.officer is not None or self.site)
+
+    def since(self, now: datetime) -> datetime | None:
+        return now - RANGES[self.range] if self.range else None
+
+
+def filtered_sites(user, f: OverviewFilters):
+    """The user's sites that match the filters (`range` does not apply to sites)."""
+    qs = sites_for(user, city=f.city or None, state=f.state or None)
+    if f.clients:
+        qs = qs.filter(client__code__in=f.clients)
+    if f.officer is not None:
+        qs = qs.filter(officer_in_charge_id=f.officer)
+    if f.site:
+        qs = qs.filter(code=f.site)
+    return qs
+
+
+def filtered_alerts(user, f: OverviewFilters, now: datetime) -> QuerySet[Alert]:
+    """The user's alerts that match the filters, every status."""
+    qs = alerts_for(user)
+    if f.clients:
+        qs = qs.filter(client__code__in=f.clients)
+    if f.city:
+        qs = qs.filter(site__city__iexact=f.city)
+    if f.state:
+        qs = qs.filter(site__state__iexact=f.state)
+    if f.officer is not None:
+        qs = qs.filter(site__officer_in_charge_id=f.officer)
+    if f.site:
+        qs = qs.filter(site__code=f.site)
+    since = f.since(now)
+    if since is not None:
+        qs = qs.filter(last_seen_at__gte=since)
+    return qs
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+def start_of_day(now: datetime) -> datetime:
+    """Midnight UTC of `now`'s day: "today" for the MTTA/MTTR tiles."""
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# --- KPI tiles --------------------------------------------------------------------------------
+
+
+def kpis(user, f: OverviewFilters, *, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    alerts = filtered_alerts(user, f, now)
+    is_open = Q(status__in=OPEN_STATUSES)
+    active = alerts.exclude(status=Status.RESOLVED).aggregate(
+        **{f"open_{s}": Count("id", filter=is_open & Q(severity=s)) for s in SEVERITIES},
+        overdue=Count("id", filter=overdue_condition(now)),
+        suppressed_maintenance=Count(
+            "id",
+            filter=Q(status=Status.SUPPRESSED, suppression_reason=SuppressionReason.MAINTENANCE),
+        ),
+        sites_with_critical=Count(
+            "site_id", distinct=True, filter=is_open & Q(severity=Severity.CRITICAL)
+        ),
+    )
+    midnight = start_of_day(now)
+    acknowledged = alerts.filter(acknowledged_at__gte=midnight).aggregate(
+        n=Count("id"), mean=Avg("time_to_acknowledge")
+    )
+    resolved = alerts.filter(resolved_at__gte=midnight).aggregate(
+        n=Count("id"), mean=Avg("time_to_resolve")
+    )
+    by_severity = {s: active[f"open_{s}"] for s in SEVERITIES}
+    return {
+        "open": {"total": sum(by_severity.values()), "by_severity": by_severity},
+        "unacknowledged_overdue": active["overdue"],
+        "suppressed_maintenance": active["suppressed_maintenance"],
+        "sites_with_critical": active["sites_with_critical"],
+        "mtta_today_seconds": _seconds(acknowledged["mean"]),
+        "mttr_today_seconds": _seconds(resolved["mean"]),
+        "acknowledged_today": acknowledged["n"],
+        "resolved_today": resolved["n"],
+        "generated_at": now.isoformat(),
+    }
+
+
+# --- the map and the drill-down ----------------------------------------------------------------
+
+
+def _person_name(first: str | None, last: str | None, username: str | None, pii: bool):
+    """Full name, or the username; masked without noc:view_pii (an email-like username as an
+    email). None when there is nobody."""
+    if username is None:
+        return None
+    full = f"{first or ''} {last or ''}".strip()
+    if pii:
+        return full or username
+    if full:
+        return mask_name(full)
+    return mask_value("email" if "@" in username else "name", username)
+
+
+def _worst(by_severity: dict[str, int]) -> str | None:
+    return next((s for s in SEVERITIES if by_severity[s]), None)
+
+
+def site_health(user, f: OverviewFilters, *, now: datetime | None = None) -> dict:
+    """Every site in scope that matches the filters (healthy ones too), with its open alerts,
+    and the clients of the drill-down with their totals; ordered by client code, site code."""
+    now = now or timezone.now()
+    pii = has_capability(user, Capability.VIEW_PII)
+    site_rows = list(
+        filtered_sites(user, f)
+        .order_by("client__code", "code")
+        .values_list(
+            "id",
+            "code",
+            "name",
+            "client_id",
+            "client__code",
+            "client__name",
+            "city",
+            "state",
+            "latitude",
+            "longitude",
+            "active",
+            "officer_in_charge__first_name",
+            "officer_in_charge__last_name",
+            "officer_in_charge__username",
+        )
+    )
+    clients_qs = visible_clients(user)
+    if f.clients:
+        clients_qs = clients_qs.filter(code__in=f.clients)
+    clients = list(clients_qs.order_by("code").values_list("id", "code", "name"))
+    # open alerts by (client, site, severity): alerts without a site count for their client
+    # (unless a site-level filter is on, which leaves them out)
+    counts = (
+        filtered_alerts(user, f, now)
+        .filter(status__in=OPEN_STATUSES)
+        .values("client_id", "site_id", "severity")
+        .annotate(n=Count("id"))
+        .values_list("client_id", "site_id", "severity", "n")
+        .order_by()
+    )
+    per_site: dict[int, dict[str, int]] = {}
+    per_client: dict[int, dict[str, int]] = {}
+    for client_id, site_id, severity, n in counts:
+        if site_id is not None:
+            per_site.setdefault(site_id, dict.fromkeys(SEVERITIES, 0))[severity] += n
+        if client_id is not None:
+            per_client.setdefault(client_id, dict.fromkeys(SEVERITIES, 0))[severity] += n
+    empty = dict.fromkeys(SEVERITIES, 0)
+    sites = []
+    site_count: dict[int, int] = {}
+    for (
+        site_id,
+        code,
+        name,
+        client_id,
+        client_code,
+        client_name,
+        city,
+        state,
+        lat,
+        lon,
+        active,
+        first,
+        last,
+        username,
+    ) in site_rows:
+        mix = per_site.get(site_id, empty)
+        site_count[client_id] = site_count.get(client_id, 0) + 1
+        sites.append(
+            {
+                "id": site_id,
+                "code": code,
+                "name": name,
+                "client_code": client_code,
+                "client_name": client_name,
+                "city": city,
+                "state": state,
+                "lat": lat,
+                "lon": lon,
+                "officer": _person_name(first, last, username, pii),
+                "worst": _worst(mix),
+                "open": sum(mix.values()),
+                "critical": mix[Severity.CRITICAL.value],
+                "active": active,
+            }
+        )
+    client_out = []
+    for client_id, code, name in clients:
+        if f.site_level and client_id not in site_count:
+            continue  # the filters leave none of its sites
+        mix = per_client.get(client_id, empty)
+        client_out.append(
+            {
+                "code": code,
+                "name": name,
+                "sites": site_count.get(client_id, 0),
+                "open": sum(mix.values()),
+                "worst": _worst(mix),
+                "by_severity": dict(mix),
+            }
+        )
+    return {"sites": sites, "clients": client_out}
+
+
+# --- the live feed -----------------------------------------------------------------------------
+
+# The columns alert_payload reads, and the names a row shows: one query, no deferred loads.
+FEED_ONLY = (
+    "id",
+    "tenant_id",
+    "client_id",
+    "site_id",
+    "source",
+    "type",
+    "severity",
+    "status",
+    "title",
+    "fingerprint",
+    "occurrence_count",
+    "suppressed_count",
+    "suppression_reason",
+    "correlation_id",
+    "parent_id",
+    "escalation_level",
+    "assignee_id",
+    "first_seen_at",
+    "last_seen_at",
+    "acknowledged_at",
+    "resolved_at",
+    "client__code",
+    "client__name",
+    "site__code",
+    "site__name",
+    "site__city",
+    "site__state",
+    "assignee__username",
+    "assignee__first_name",
+    "assignee__last_name",
+)
+
+
+def feed_row(alert: Alert, pii: bool) -> dict:
+    """alert_payload(alert) plus the client, site and assignee names, masked for the reader."""
+    row = alert_payload(alert)
+    client, site, assignee = alert.client, alert.site, alert.assignee
+    if not pii:
+        row["title"] = mask_text(alert.title)
+    row.update(
+        client_code=client.code if client else None,
+        client_name=client.name if client else None,
+        site_code=site.code if site else None,
+        site_name=site.name if site else None,
+        city=site.city if site else None,
+        state=site.state if site else None,
+        assignee_name=(
+            _person_name(assignee.first_name, assignee.last_name, assignee.username, pii)
+            if assignee
+            else None
+        ),
+    )
+    return row
+
+
+def feed(
+    user,
+    f: OverviewFilters,
+    *,
+    statuses: tuple[str, ...] = (),
+    limit: int = FEED_DEFAULT_LIMIT,
+    now: datetime | None = None,
+) -> list[dict]:
+    """Newest first (last seen, then id); open alerts unless `statuses` says otherwise."""
+    now = now or timezone.now()
+    pii = has_capability(user, Capability.VIEW_PII)
+    alerts = (
+        filtered_alerts(user, f, now)
+        .filter(status__in=statuses or OPEN_STATUSES)
+        .select_related("client", "site", "assignee")
+        .only(*FEED_ONLY)
+        .order_by("-last_seen_at", "-id")[:limit]
+    )
+    return [feed_row(a, pii) for a in alerts]

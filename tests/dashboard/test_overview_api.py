@@ -1,0 +1,563 @@
+"""The overview's data endpoints: KPI tiles, sites of the map, live feed.
+
+Counts, scope, filters, masking, exact shapes, 4xx naming the field, and a query count that does
+not grow with the estate.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from support_alerts import key_for, trigger
+from support_api import V1, error_code, error_fields, session_client
+from watchfloor.access.services import assign_scope
+from watchfloor.alerts.broadcast import alert_payload
+from watchfloor.alerts.models import Alert, Severity, Status
+from watchfloor.alerts.pipeline import ingest
+from watchfloor.alerts.services import acknowledge_alert, assign_alert
+from watchfloor.dashboard.overview import start_of_day
+from watchfloor.tenancy.models import Client, Site, User
+
+__all__ = ["key_for", "session_client"]
+
+KPIS, SITES, FEED = f"{V1}/overview/kpis", f"{V1}/overview/sites", f"{V1}/overview/feed"
+EXTRA_ROW_KEYS = {
+    "client_code",
+    "client_name",
+    "site_code",
+    "site_name",
+    "city",
+    "state",
+    "assignee_name",
+}
+NO_SEVERITY = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "INFO": 0}
+
+
+def ok(response) -> dict:
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def alert(site: Site | None = None, type_: str = "DEVICE_OFFLINE", **kw) -> Alert:
+    """The alert a trigger event at `site` created."""
+    query = Alert.objects.filter(type=type_, entity_id=kw.get("entity_id", ""))
+    return query.get(site=site) if site is not None else query.get(site__isnull=True)
+
+
+@pytest.fixture
+def seeded(estate, key_for):
+    """acme: per site one HIGH device alert and one LOW geofence alert; site 0 also has a
+    CRITICAL one; plus a client-level MEDIUM alert of client 0 (no site)."""
+    events = []
+    for site in estate.sites:
+        events.append(trigger("DEVICE_OFFLINE", site=site.code, severity=Severity.HIGH))
+        events.append(trigger("GEOFENCE_BREACH", site=site.code, severity=Severity.LOW))
+    events.append(trigger("SLA_BREACH", site=estate.sites[0].code, severity=Severity.CRITICAL))
+    events.append(trigger("SYNC_DEGRADED", client=estate.clients[0].code, severity="MEDIUM"))
+    ingest(events, key=key_for(estate))
+    assert Alert.objects.count() == 10
+    return estate
+
+
+# --- KPI tiles ---------------------------------------------------------------------------------
+
+
+def test_kpis_shape_and_open_counts(seeded, api):
+    body = ok(api(seeded.user("supervisor")).get(KPIS))
+    assert set(body) == {
+        "open",
+        "unacknowledged_overdue",
+        "suppressed_maintenance",
+        "sites_with_critical",
+        "mtta_today_seconds",
+        "mttr_today_seconds",
+        "acknowledged_today",
+        "resolved_today",
+        "generated_at",
+    }
+    assert body["open"] == {
+        "total": 10,
+        "by_severity": {"CRITICAL": 1, "HIGH": 4, "MEDIUM": 1, "LOW": 4, "INFO": 0},
+    }
+    assert body["sites_with_critical"] == 1
+    assert body["unacknowledged_overdue"] == 0 and body["suppressed_maintenance"] == 0
+    assert body["acknowledged_today"] == 0 and body["resolved_today"] == 0
+    assert body["mtta_today_seconds"] is None and body["mttr_today_seconds"] is None
+    generated = datetime.fromisoformat(body["generated_at"])
+    assert abs(generated - timezone.now()) < timedelta(minutes=1)
+
+
+def test_suppressed_and_resolved_are_not_open(seeded, api):
+    Alert.objects.filter(type="GEOFENCE_BREACH", site=seeded.sites[1]).update(
+        status=Status.SUPPRESSED, suppression_reason="maintenance"
+    )
+    Alert.objects.filter(type="GEOFENCE_BREACH", site=seeded.sites[2]).update(
+        status=Status.SUPPRESSED, suppression_reason="backpressure"
+    )
+    Alert.objects.filter(type="SLA_BREACH").update(status=Status.RESOLVED)
+    body = ok(api(seeded.user("supervisor")).get(KPIS))
+    assert body["open"]["total"] == 7
+    assert body["open"]["by_severity"]["LOW"] == 2 and body["open"]["by_severity"]["CRITICAL"] == 0
+    assert body["suppressed_maintenance"] == 1
+    assert body["sites_with_critical"] == 0
+
+
+def test_sites_with_critical_counts_distinct_sites(seeded, api, key_for):
+    ingest(
+        [
+            trigger("SECURITY_ANOMALY", site=seeded.sites[0].code, severity=Severity.CRITICAL),
+            trigger("DEVICE_SPOOF", site=seeded.sites[3].code, severity=Severity.CRITICAL),
+        ],
+        key=key_for(seeded),
+    )
+    assert ok(api(seeded.user("supervisor")).get(KPIS))["sites_with_critical"] == 2
+
+
+def test_unacknowledged_overdue_uses_the_delay_of_each_severity(seeded, api, key_for):
+    now = timezone.now()
+
+    def age(query, minutes):
+        query.update(first_seen_at=now - timedelta(minutes=minutes))
+
+    age(Alert.objects.filter(severity="CRITICAL"), 16)  # past 15: overdue
+    age(Alert.objects.filter(severity="HIGH", site=seeded.sites[0]), 29)  # within 30: not
+    age(Alert.objects.filter(severity="HIGH", site=seeded.sites[1]), 31)  # overdue
+    age(Alert.objects.filter(severity="MEDIUM"), 61)  # overdue
+    age(Alert.objects.filter(severity="LOW", site=seeded.sites[0]), 121)  # overdue
+    age(Alert.objects.filter(severity="LOW", site=seeded.sites[2]), 121)
+    Alert.objects.filter(severity="LOW", site=seeded.sites[2]).update(
+        status=Status.ACKNOWLEDGED  # acknowledged: never overdue
+    )
+    age(Alert.objects.filter(severity="LOW", site=seeded.sites[3]), 500)
+    Alert.objects.filter(severity="LOW", site=seeded.sites[3]).update(
+        status=Status.SUPPRESSED, suppression_reason="maintenance"
+    )
+    ingest([trigger("INFO_NOISE", site=seeded.sites[1].code, severity="INFO")], key=key_for(seeded))
+    age(Alert.objects.filter(severity="INFO"), 10_000)  # INFO never escalates
+    body = ok(api(seeded.user("supervisor")).get(KPIS))
+    assert body["unacknowledged_overdue"] == 4
+
+
+def test_escalation_delays_come_from_settings(seeded, api, settings):
+    settings.ALERT_ESCALATION_DELAYS = {"HIGH": 5}
+    Alert.objects.update(first_seen_at=timezone.now() - timedelta(minutes=6))
+    assert ok(api(seeded.user("supervisor")).get(KPIS))["unacknowledged_overdue"] == 4
+
+
+def test_mtta_and_mttr_today(seeded, api):
+    now = timezone.now()
+    midnight = start_of_day(now)
+    devices = list(Alert.objects.filter(type="DEVICE_OFFLINE").order_by("id"))
+    # acknowledged today after 60 s and 180 s; one acknowledged yesterday does not count
+    for a, ack_at, seconds in (
+        (devices[0], max(midnight, now - timedelta(minutes=5)), 60),
+        (devices[1], now, 180),
+        (devices[2], midnight - timedelta(seconds=1), 999),
+    ):
+        Alert.objects.filter(pk=a.pk).update(
+            status=Status.ACKNOWLEDGED,
+            acknowledged_at=ack_at,
+            time_to_acknowledge=timedelta(seconds=seconds),
+        )
+    # resolved today after 600 s (and acknowledged today after 120 s)
+    Alert.objects.filter(pk=devices[3].pk).update(
+        status=Status.RESOLVED,
+        acknowledged_at=now,
+        time_to_acknowledge=timedelta(seconds=120),
+        resolved_at=now,
+        time_to_resolve=timedelta(seconds=600),
+    )
+    body = ok(api(seeded.user("supervisor")).get(KPIS))
+    assert body["acknowledged_today"] == 3
+    assert body["mtta_today_seconds"] == pytest.approx(120.0)
+    assert body["resolved_today"] == 1
+    assert body["mttr_today_seconds"] == pytest.approx(600.0)
+    assert body["open"]["total"] == 9
+
+
+def test_start_of_day_is_midnight_utc():
+    moment = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
+    assert start_of_day(moment) == datetime(2026, 3, 4, tzinfo=UTC)
+
+
+def test_kpis_are_scoped_per_user(seeded, api, other_estate, key_for):
+    ingest([trigger(site=other_estate.sites[0].code)], key=key_for(other_estate))
+    assert ok(api(seeded.user("supervisor")).get(KPIS))["open"]["total"] == 10
+    # operator: client 0 (its two sites and its client-level alert)
+    assert ok(api(seeded.user("operator")).get(KPIS))["open"]["total"] == 6
+    # viewer: one site of client 1
+    viewer = ok(api(seeded.user("viewer")).get(KPIS))
+    assert viewer["open"]["total"] == 2 and viewer["sites_with_critical"] == 0
+    assert ok(api(other_estate.user("admin")).get(KPIS))["open"]["total"] == 1
+
+
+# --- filters --------------------------------------------------------------------------------------
+
+
+def open_total(api_client, **params) -> int:
+    return ok(api_client.get(KPIS, **params))["open"]["total"]
+
+
+def test_filters_by_client_city_state_officer_site(seeded, api):
+    sup = api(seeded.user("supervisor"))
+    c0, c1 = (c.code for c in seeded.clients)
+    assert open_total(sup, client=c0) == 6  # two sites and the client-level alert
+    assert open_total(sup, client=[c0, c1]) == 10  # repeatable
+    assert open_total(sup, client=f"{c0},{c1}") == 10  # or comma-separated
+    assert open_total(sup, city="austin") == 5  # sites 0 and 2 (case-insensitive)
+    assert open_total(sup, state="co") == 4
+    assert open_total(sup, city="Austin", client=c1) == 2
+    assert open_total(sup, site=seeded.sites[0].code) == 3
+    site = seeded.sites[3]
+    site.officer_in_charge = seeded.user("operator")
+    site.save(update_fields=["officer_in_charge"])
+    assert open_total(sup, officer=seeded.user("operator").id) == 2
+    assert open_total(sup, officer="") == 10  # an empty parameter is no filter
+    assert open_total(sup, city="Nowhere") == 0
+
+
+def test_unknown_and_out_of_scope_client_codes_answer_alike(seeded, api, other_estate):
+    operator = api(seeded.user("operator"))
+    theirs = seeded.clients[1].code  # exists, outside the operator's scope
+    for endpoint in (KPIS, SITES, FEED):
+        unknown = ok(operator.get(endpoint, **{"client": "no-such-client"}))
+        outside = ok(operator.get(endpoint, **{"client": theirs}))
+        other_tenant = ok(operator.get(endpoint, **{"client": other_estate.clients[0].code}))
+        unknown.pop("generated_at", None)
+        outside.pop("generated_at", None)
+        other_tenant.pop("generated_at", None)
+        assert unknown == outside == other_tenant
+    assert ok(operator.get(SITES, **{"client": theirs})) == {"sites": [], "clients": []}
+    mine = seeded.clients[0].code
+    assert open_total(operator, client=[mine, theirs]) == open_total(operator, client=mine) == 6
+
+
+def test_range_bounds_alerts_by_last_seen(seeded, api):
+    now = timezone.now()
+    Alert.objects.filter(type="GEOFENCE_BREACH").update(last_seen_at=now - timedelta(hours=3))
+    Alert.objects.filter(type="SLA_BREACH").update(last_seen_at=now - timedelta(days=2))
+    sup = api(seeded.user("supervisor"))
+    assert open_total(sup, range="1h") == 5
+    assert open_total(sup, range="6h") == 9
+    assert open_total(sup, range="24h") == 9
+    assert open_total(sup, range="7d") == 10
+    assert open_total(sup, range="") == 10
+    feed_ids = {a["id"] for a in ok(sup.get(FEED, **{"range": "1h"}))["alerts"]}
+    assert feed_ids == set(
+        Alert.objects.exclude(type__in=["GEOFENCE_BREACH", "SLA_BREACH"]).values_list(
+            "id", flat=True
+        )
+    )
+    sites = ok(sup.get(SITES, **{"range": "1h"}))["sites"]
+    assert sum(s["open"] for s in sites) == 4 and len(sites) == 4
+
+
+@pytest.mark.parametrize("endpoint", [KPIS, SITES, FEED])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"range": "2h"}, "range"),
+        ({"range": "forever"}, "range"),
+        ({"officer": "bob"}, "officer"),
+        ({"city": "x" * 101}, "city"),
+    ],
+)
+def test_bad_filters_are_422_naming_the_field(seeded, api, endpoint, params, field):
+    response = api(seeded.user("supervisor")).get(endpoint, **params)
+    assert response.status_code == 422, response.content
+    assert error_code(response) == "validation_error"
+    assert field in error_fields(response)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"status": "OPENISH"}, "status")],
+)
+def test_bad_feed_parameters_are_422(seeded, api, params, field):
+    response = api(seeded.user("supervisor")).get(FEED, **params)
+    assert response.status_code == 422 and field in error_fields(response)
+
+
+@pytest.mark.parametrize("endpoint", [KPIS, SITES, FEED])
+def test_needs_authentication_and_noc_view(seeded, api, endpoint):
+    assert api().get(endpoint).status_code == 401
+    nobody = User.objects.create_user(username="nocaps", password="x", tenant=seeded.tenant)
+    response = api(nobody).get(endpoint)
+    assert response.status_code == 403 and error_code(response) == "forbidden"
+
+
+def test_the_browser_session_works(seeded, session_client):
+    browser = session_client(seeded.user("supervisor"))
+    for endpoint in (KPIS, SITES, FEED):
+        assert browser.get(endpoint).status_code == 200
+
+
+# --- sites of the map ----------------------------------------------------------------------------
+
+
+def test_sites_lists_every_site_in_scope_with_its_worst_open_alert(seeded, api):
+    seeded.sites[0].officer_in_charge = seeded.user("operator")  # "Operator Person"
+    seeded.sites[0].save(update_fields=["officer_in_charge"])
+    body = ok(api(seeded.user("supervisor")).get(SITES))
+    assert set(body) == {"sites", "clients"}
+    sites = body["sites"]
+    assert [s["code"] for s in sites] == [s.code for s in seeded.sites]  # client, then site code
+    first = sites[0]
+    assert set(first) >= {
+        "id",
+        "code",
+        "name",
+        "client_code",
+        "client_name",
+        "city",
+        "state",
+        "lat",
+        "lon",
+        "officer",
+        "worst",
+        "open",
+        "critical",
+    }
+    site0 = seeded.sites[0]
+    assert first["id"] == site0.id and first["client_code"] == seeded.clients[0].code
+    assert first["client_name"] == "Client 1" and first["city"] == "Austin"
+    assert (first["lat"], first["lon"]) == (site0.latitude, site0.longitude)
+    assert first["officer"] == "Operator Person"  # the supervisor sees PII
+    assert (first["worst"], first["open"], first["critical"]) == ("CRITICAL", 3, 1)
+    assert [(s["worst"], s["open"], s["critical"]) for s in sites[1:]] == [("HIGH", 2, 0)] * 3
+    assert sites[1]["officer"] is None
+    # a healthy site is still on the map
+    Alert.objects.filter(site=seeded.sites[3]).update(status=Status.RESOLVED)
+    healthy = ok(api(seeded.user("supervisor")).get(SITES))["sites"][3]
+    assert (healthy["worst"], healthy["open"], healthy["critical"]) == (None, 0, 0)
+
+
+def test_sites_clients_totals_include_client_level_alerts(seeded, api):
+    clients = ok(api(seeded.user("supervisor")).get(SITES))["clients"]
+    assert [c["code"] for c in clients] == [c.code for c in seeded.clients]
+    c0, c1 = clients
+    assert c0 == {
+        "code": seeded.clients[0].code,
+        "name": "Client 1",
+        "sites": 2,
+        "open": 6,
+        "worst": "CRITICAL",
+        "by_severity": {"CRITICAL": 1, "HIGH": 2, "MEDIUM": 1, "LOW": 2, "INFO": 0},
+    }
+    assert (c1["sites"], c1["open"], c1["worst"]) == (2, 4, "HIGH")
+    # a site-level filter leaves out client-level alerts and clients without matching sites
+    denver = ok(api(seeded.user("supervisor")).get(SITES, **{"city": "denver"}))
+    assert [s["city"] for s in denver["sites"]] == ["Denver", "Denver"]
+    assert [(c["sites"], c["open"]) for c in denver["clients"]] == [(1, 2), (1, 2)]
+    one = ok(api(seeded.user("supervisor")).get(SITES, **{"site": seeded.sites[2].code}))
+    assert [c["code"] for c in one["clients"]] == [seeded.clients[1].code]
+    assert [s["code"] for s in one["sites"]] == [seeded.sites[2].code]
+
+
+def test_sites_mask_the_officer_without_view_pii(seeded, api):
+    site = seeded.sites[0]
+    site.officer_in_charge = seeded.user("supervisor")  # "Supervisor Person"
+    site.save(update_fields=["officer_in_charge"])
+    operator = ok(api(seeded.user("operator")).get(SITES))
+    assert operator["sites"][0]["officer"] == "Su***r Pe***n"
+    nameless = User.objects.create_user(
+        username="oscar@example.com", password="x", tenant=seeded.tenant
+    )
+    site.officer_in_charge = nameless
+    site.save(update_fields=["officer_in_charge"])
+    assert ok(api(seeded.user("operator")).get(SITES))["sites"][0]["officer"] == "o***@example.com"
+    assert ok(api(seeded.user("admin")).get(SITES))["sites"][0]["officer"] == "oscar@example.com"
+
+
+def test_sites_are_scoped(seeded, api, other_estate):
+    operator = ok(api(seeded.user("operator")).get(SITES))
+    assert [s["code"] for s in operator["sites"]] == [s.code for s in seeded.sites[:2]]
+    assert [c["code"] for c in operator["clients"]] == [seeded.clients[0].code]
+    viewer = ok(api(seeded.user("viewer")).get(SITES))
+    assert [s["code"] for s in viewer["sites"]] == [seeded.sites[2].code]
+    assert [(c["code"], c["sites"]) for c in viewer["clients"]] == [(seeded.clients[1].code, 1)]
+    theirs = ok(api(other_estate.user("admin")).get(SITES))
+    assert {s["code"] for s in theirs["sites"]} == {s.code for s in other_estate.sites}
+
+
+# --- the live feed -----------------------------------------------------------------------------
+
+
+def test_feed_rows_are_the_broadcast_payload_plus_names(seeded, api):
+    operator_user = seeded.user("operator")
+    target = alert(seeded.sites[0], "SLA_BREACH")
+    acknowledge_alert(target, actor=seeded.user("supervisor"))
+    assign_alert(
+        Alert.objects.get(pk=target.pk), actor=seeded.user("supervisor"), assignee=operator_user
+    )
+    rows = ok(api(seeded.user("supervisor")).get(FEED))["alerts"]
+    row = next(r for r in rows if r["id"] == target.id)
+    expected = alert_payload(Alert.objects.get(pk=target.pk))
+    assert set(row) == set(expected) | EXTRA_ROW_KEYS
+    assert {k: row[k] for k in expected} == expected
+    site = seeded.sites[0]
+    assert {k: row[k] for k in EXTRA_ROW_KEYS} == {
+        "client_code": site.client.code,
+        "client_name": site.client.name,
+        "site_code": site.code,
+        "site_name": site.name,
+        "city": "Austin",
+        "state": "TX",
+        "assignee_name": "Operator Person",
+    }
+    client_level = next(r for r in rows if r["type"] == "SYNC_DEGRADED")
+    assert client_level["client_code"] == seeded.clients[0].code
+    assert client_level["site_code"] is None and client_level["city"] is None
+    assert client_level["assignee_name"] is None
+
+
+def test_feed_is_newest_first_by_last_seen_then_id(seeded, api):
+    now = timezone.now()
+    ids = list(Alert.objects.order_by("id").values_list("id", flat=True))
+    # every alert last seen at one of two moments: ties are broken by id, newest first
+    for i, pk in enumerate(ids):
+        Alert.objects.filter(pk=pk).update(last_seen_at=now - timedelta(minutes=i % 2))
+    rows = ok(api(seeded.user("supervisor")).get(FEED))["alerts"]
+    expected = [pk for pk in reversed(ids) if ids.index(pk) % 2 == 0] + [
+        pk for pk in reversed(ids) if ids.index(pk) % 2 == 1
+    ]
+    assert [r["id"] for r in rows] == expected
+    first_three = ok(api(seeded.user("supervisor")).get(FEED, **{"limit": 3}))["alerts"]
+    assert [r["id"] for r in first_three] == expected[:3]
+
+
+def test_feed_statuses(seeded, api):
+    Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.SUPPRESSED)
+    Alert.objects.filter(type="SLA_BREACH").update(status=Status.RESOLVED)
+    sup = api(seeded.user("supervisor"))
+    default = ok(sup.get(FEED))["alerts"]
+    assert {r["status"] for r in default} == {"NEW"} and len(default) == 5
+    suppressed = ok(sup.get(FEED, **{"status": "suppressed"}))["alerts"]
+    assert {r["type"] for r in suppressed} == {"GEOFENCE_BREACH"} and len(suppressed) == 4
+    both = ok(sup.get(FEED, **{"status": ["RESOLVED", "NEW"]}))["alerts"]
+    assert len(both) == 6 and {r["status"] for r in both} == {"NEW", "RESOLVED"}
+
+
+def test_feed_masks_titles_and_assignee_without_view_pii(seeded, api, key_for):
+    ingest(
+        [
+            trigger(
+                "GUARD_CALL",
+                site=seeded.sites[0].code,
+                title="Call guard at +1-555-123-4567 or jane.doe@example.com",
+            )
+        ],
+        key=key_for(seeded),
+    )
+    target = Alert.objects.get(type="GUARD_CALL")
+    assign_alert(target, actor=seeded.user("supervisor"), assignee=seeded.user("operator"))
+    masked = next(
+        r for r in ok(api(seeded.user("operator")).get(FEED))["alerts"] if r["id"] == target.id
+    )
+    assert "555-123" not in masked["title"] and "jane.doe" not in masked["title"]
+    assert "j***@example.com" in masked["title"]
+    assert masked["assignee_name"] == "Op***r Pe***n"
+    clear = next(
+        r for r in ok(api(seeded.user("supervisor")).get(FEED))["alerts"] if r["id"] == target.id
+    )
+    assert clear["title"] == target.title and clear["assignee_name"] == "Operator Person"
+
+
+def test_feed_is_scoped(seeded, api, other_estate, key_for):
+    ingest([trigger(site=other_estate.sites[0].code)], key=key_for(other_estate))
+    sup = {r["id"] for r in ok(api(seeded.user("supervisor")).get(FEED))["alerts"]}
+    assert sup == set(Alert.objects.filter(tenant=seeded.tenant).values_list("id", flat=True))
+    operator = {r["id"] for r in ok(api(seeded.user("operator")).get(FEED))["alerts"]}
+    assert operator == set(
+        Alert.objects.filter(client=seeded.clients[0]).values_list("id", flat=True)
+    )
+    viewer = {r["id"] for r in ok(api(seeded.user("viewer")).get(FEED))["alerts"]}
+    assert viewer == set(Alert.objects.filter(site=seeded.sites[2]).values_list("id", flat=True))
+
+
+# --- a fixed number of queries --------------------------------------------------------------------
+
+
+def grow(estate, key_for, *, clients: int, sites_per_client: int, alerts_per_site: int):
+    """More clients, sites (with officers) and alerts (some acknowledged, assigned, resolved
+    and suppressed today), so that any per-row query would show in the count."""
+    officer = estate.user("operator")
+    for c in range(clients):
+        client = Client.objects.create(tenant=estate.tenant, code=f"grow-{c}", name=f"Grow {c}")
+        Site.objects.bulk_create(
+            Site(
+                tenant=estate.tenant,
+                client=client,
+                code=f"grow-{c}-{s}",
+                name=f"Grown site {s}",
+                city="Austin" if s % 2 else "Denver",
+                state="TX" if s % 2 else "CO",
+                latitude=30.0,
+                longitude=-97.0,
+                officer_in_charge=officer,
+            )
+            for s in range(sites_per_client)
+        )
+    sites = list(Site.objects.filter(tenant=estate.tenant))
+    severities = list(Severity)
+    ingest(
+        [
+            trigger(
+                "DEVICE_OFFLINE",
+                site=site.code,
+                entity_id=f"dev-{i}",
+                severity=severities[i % len(severities)],
+            )
+            for site in sites
+            for i in range(alerts_per_site)
+        ],
+        key=key_for(estate),
+    )
+    now = timezone.now()
+    ids = list(Alert.objects.filter(tenant=estate.tenant).values_list("id", flat=True))
+    Alert.objects.filter(pk__in=ids[::2]).update(
+        status=Status.ASSIGNED,
+        assignee=officer,
+        acknowledged_at=now,
+        time_to_acknowledge=timedelta(seconds=30),
+    )
+    Alert.objects.filter(pk__in=ids[1::5]).update(
+        status=Status.RESOLVED, resolved_at=now, time_to_resolve=timedelta(seconds=300)
+    )
+    Alert.objects.filter(pk__in=ids[3::7]).update(
+        status=Status.SUPPRESSED, suppression_reason="maintenance"
+    )
+
+
+@pytest.mark.parametrize("role", ["supervisor", "operator", "viewer"])
+def test_queries_do_not_grow_with_the_estate(
+    seeded, api, key_for, role, django_assert_max_num_queries
+):
+    """All clients, assigned clients and assigned sites: the same count, small or grown."""
+    user = seeded.user(role)
+    caller = api(user)
+    requests = [(KPIS, {}), (SITES, {}), (FEED, {"limit": 500}), (SITES, {"city": "austin"})]
+    counts = {}
+    for path, params in requests:
+        ok(caller.get(path, **params))  # warm the token path
+        with django_assert_max_num_queries(8) as small:
+            ok(caller.get(path, **params))
+        counts[path, str(params)] = len(small.captured_queries)
+    grow(seeded, key_for, clients=4, sites_per_client=6, alerts_per_site=5)
+    if role == "operator":
+        assign_scope(user, clients=list(Client.objects.filter(tenant=seeded.tenant)))
+    elif role == "viewer":
+        assign_scope(user, sites=list(Site.objects.filter(tenant=seeded.tenant)))
+    for path, params in requests:
+        with django_assert_max_num_queries(counts[path, str(params)]):
+            body = ok(caller.get(path, **params))
+        if path == SITES and not params:
+            assert len(body["sites"]) == 28
+            assert sum(s["officer"] is not None for s in body["sites"]) == 24
+            assert sum(s["open"] for s in body["sites"]) > 50
+        if path == FEED:
+            assert len(body["alerts"]) > 50
+            assert any(r["assignee_name"] for r in body["alerts"])
