@@ -1,0 +1,584 @@
+"""The alert detail page: header, timeline, correlation group, labels, links and actions.
+
+The page reads a fixed number of queries whatever the size of the timeline or the group: the alert
+(with its people joined), its correlation group, the audit entries about it, the people those
+entries name, the maintenance window that suppressed it, and the users it may be assigned to.
+Actions are not posted here: the page's module (static/watchfloor/js/alert_detail.js) calls the
+REST API (`/api/v1/alerts/{id}/acknowledge` …), which checks capability and transition again.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Permission
+from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_safe
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_text, mask_value, masked_for, person_view
+from watchfloor.access.models import ClientAssignment, SiteAssignment
+from watchfloor.access.scope import has_capability
+from watchfloor.alerts import services as alert_services
+from watchfloor.alerts.models import Alert, Status, SuppressionReason
+from watchfloor.alerts.queries import access_alert, correlation_group
+from watchfloor.audit.models import Action, AuditLog
+from watchfloor.audit.services import record
+from watchfloor.maintenance.queries import windows_for
+
+# The newest audit entries shown on one alert's timeline (an alert escalated every minute for
+# days would otherwise make the page unbounded); the page says when some are left out.
+AUDIT_LIMIT = 200
+GROUP_LIMIT = 100
+# A lifecycle step on the alert row and the audit entry written by the same service call are
+# the same event: they are merged when action and actor agree and the times are this close.
+SAME_STEP = timedelta(seconds=60)
+# Label/annotation keys a Prometheus sender uses for the URL of the expression that fired.
+GENERATOR_KEYS = ("generatorURL", "generator_url", "generatorUrl")
+
+
+# --- page chrome shared by the dashboard pages of this package ----------------------------------
+
+
+def chrome(request) -> dict:
+    """What app.html needs on every page: the user's roles and tenant."""
+    user = request.user
+    return {"roles": sorted(g.name for g in user.groups.all()), "tenant": user.tenant}
+
+
+def forbidden(request, capability: Capability, *, template="dashboard/forbidden.html", **extra):
+    """Audit the refusal like the estate page does and answer 403."""
+    record(
+        Action.ACCESS_DENIED,
+        actor=request.user,
+        details={"capability": capability.value, "method": request.method, "path": request.path},
+    )
+    context = {**chrome(request), "capability": capability.value, **extra}
+    return render(request, template, context, status=403)
+
+
+# --- what the template shows ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class When:
+    """A moment shown in UTC (labelled) and, when the site is elsewhere, in the site's time."""
+
+    iso: str
+    utc: str
+    local: str
+
+    @classmethod
+    def of(cls, value: datetime | None, tz: zoneinfo.ZoneInfo | None) -> When | None:
+        if value is None:
+            return None
+        utc = value.astimezone(UTC)
+        local = ""
+        if tz is not None and tz.key != "UTC":
+            here = value.astimezone(tz)
+            local = f"{here:%Y-%m-%d %H:%M:%S} {here.tzname()} (site)"
+        return cls(
+            iso=utc.isoformat().replace("+00:00", "Z"),
+            utc=f"{utc:%Y-%m-%d %H:%M:%S} UTC",
+            local=local,
+        )
+
+
+@dataclass
+class Step:
+    """One row of the timeline."""
+
+    at: datetime
+    when: When
+    kind: str  # seen, started, suppressed, acknowledge, assign, escalate, resolve, audit
+    title: str
+    who: str = ""  # the person (masked for this viewer) or the system that did it
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    note: str = ""
+    link: tuple[str, str] | None = None  # (text, url)
+    audited: bool = False
+    order: int = 0
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    label: str
+
+
+@dataclass
+class AlertPage:
+    alert: Alert
+    title: str
+    description: str
+    labels: list[tuple[str, str]]
+    annotations: list[tuple[str, str]]
+    can_view_pii: bool
+    when: dict[str, When | None]
+    timeline: list[Step]
+    audit_truncated: bool
+    group: list[dict]
+    group_truncated: bool
+    links: list[dict]
+    actions: dict[str, bool]
+    assignees: list[Person]
+    assignee: str
+    window: Any
+
+
+def safe_url(value: Any) -> str:
+    """The URL if it is an absolute http(s) URL, else "": never a `javascript:` or data link."""
+    if not isinstance(value, str):
+        return ""
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    return value if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+def _person_label(user, pii: bool) -> str:
+    view = person_view(user, pii)
+    if view is None:
+        return ""
+    return view["full_name"] or view["username"]
+
+
+def _label_of_audit_actor(entry: AuditLog, pii: bool) -> str:
+    if entry.actor is not None:
+        return _person_label(entry.actor, pii)
+    if not entry.actor_label:
+        return "the system"
+    if pii:
+        return entry.actor_label
+    return mask_value("email" if "@" in entry.actor_label else "name", entry.actor_label)
+
+
+@cache
+def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _pairs(mapping: Any) -> list[tuple[str, str]]:
+    if not isinstance(mapping, dict):
+        return []
+    return sorted((str(k), v if isinstance(v, str) else str(v)) for k, v in mapping.items())
+
+
+def assignable_users(alert: Alert):
+    """Active users of the alert's tenant who can see it: the rule `assign_alert` enforces.
+
+    The scope a user has is decided by their broadest capability (access.scope.scope_kind); here
+    it is evaluated in SQL for every user at once (one query): all clients; or, failing that, a
+    client assignment to the alert's client; or, failing both, a site assignment to its site.
+    An alert without a site is seen only by all-clients users.
+    """
+    User = get_user_model()
+
+    def holds(cap: Capability) -> Q:
+        perm = Permission.objects.filter(
+            codename=cap.codename, content_type__app_label="access"
+        ).values("id")
+        direct = User.user_permissions.through.objects.filter(
+            user_id=OuterRef("pk"), permission_id__in=perm
+        )
+        via_group = User.groups.through.objects.filter(
+            user_id=OuterRef("pk"),
+            group__permissions__in=perm,
+        )
+        return Q(is_superuser=True) | Q(Exists(direct)) | Q(Exists(via_group))
+
+    everything = holds(Capability.VIEW_ALL_CLIENTS)
+    reach = everything
+    if alert.site_id is not None:
+        by_client = Exists(
+            ClientAssignment.objects.filter(user_id=OuterRef("pk"), client_id=alert.client_id)
+        )
+        by_site = Exists(
+            SiteAssignment.objects.filter(user_id=OuterRef("pk"), site_id=alert.site_id)
+        )
+        clients = holds(Capability.VIEW_CLIENT)
+        reach = (
+            everything
+            | (~everything & clients & Q(by_client))
+            | (~everything & ~clients & holds(Capability.VIEW_ASSIGNED_SITES) & Q(by_site))
+        )
+    return (
+        User.objects.filter(tenant_id=alert.tenant_id, is_active=True)
+        .filter(holds(Capability.VIEW) & reach)
+        .only("id", "username", "first_name", "last_name")
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def _actions(user, alert: Alert) -> dict[str, bool]:
+    """Which buttons to show: the capability and a legal transition (the services' rules)."""
+    can = lambda cap: has_capability(user, cap)  # noqa: E731
+    return {
+        "acknowledge": can(Capability.ACK_ALERTS)
+        and alert.status in alert_services.ACKNOWLEDGEABLE
+        and alert.acknowledged_at is None,
+        "assign": can(Capability.ASSIGN_INCIDENTS) and alert.status in alert_services.ASSIGNABLE,
+        "escalate": can(Capability.ESCALATE) and alert.status in alert_services.ESCALATABLE,
+        "resolve": can(Capability.ACK_ALERTS) and alert.status in alert_services.RESOLVABLE,
+    }
+
+
+def _audit_entries(alert: Alert) -> tuple[list[AuditLog], bool]:
+    """The newest AUDIT_LIMIT entries about the alert, oldest first (one query)."""
+    rows = list(
+        AuditLog.objects.for_tenant(alert.tenant_id)
+        .filter(entity_type=Alert._meta.label_lower, entity_id=str(alert.pk))
+        .select_related("actor")
+        .only(
+            "id",
+            "created_at",
+            "action",
+            "details",
+            "actor_label",
+            "actor__id",
+            "actor__username",
+            "actor__first_name",
+            "actor__last_name",
+        )
+        .order_by("-id")[: AUDIT_LIMIT + 1]
+    )
+    truncated = len(rows) > AUDIT_LIMIT
+    return rows[:AUDIT_LIMIT][::-1], truncated
+
+
+_STEP_TITLES = {
+    Action.ACKNOWLEDGE: "Acknowledged",
+    Action.ASSIGN: "Assigned",
+    Action.ESCALATE: "Escalated",
+    Action.RESOLVE: "Resolved",
+    Action.SUPPRESS: "Suppressed",
+}
+
+
+def _audit_facts(entry: AuditLog, people: dict[int, str], pii: bool) -> tuple[list, str]:
+    """The details of an audit entry as (label, value) pairs, and its note."""
+    details = dict(entry.details or {})
+    note = details.pop("note", "") or ""
+    facts: list[tuple[str, str]] = []
+    if "from" in details and "to" in details:
+        facts.append(("Status", f"{details.pop('from')} → {details.pop('to')}"))
+    elif "from" in details:
+        facts.append(("From status", str(details.pop("from"))))
+    if "assignee_id" in details:
+        assignee_id = details.pop("assignee_id")
+        facts.append(("Assignee", people.get(assignee_id, f"user #{assignee_id}")))
+    if "level" in details:
+        facts.append(("Escalation level", str(details.pop("level"))))
+    for key, value in sorted(details.items()):
+        text = value if isinstance(value, str) else str(value)
+        facts.append((key.replace("_", " ").capitalize(), text if pii else mask_text(text)))
+    return facts, note if pii else mask_text(str(note))
+
+
+def _window_url(window_id: int) -> str:
+    return reverse("dashboard:maintenance_window", args=[window_id])
+
+
+def _timeline(alert: Alert, entries: list[AuditLog], people, pii, tz, window) -> list[Step]:
+    when = lambda value: When.of(value, tz)  # noqa: E731
+    source = f"from {alert.source}" if alert.source else "from the source"
+    by_source = f"by the source ({alert.source})" if alert.source else "by the source"
+    steps: list[Step] = [
+        Step(
+            at=alert.first_seen_at,
+            when=when(alert.first_seen_at),
+            kind="seen",
+            title="First seen",
+            who=source,
+            facts=[("Severity", alert.severity), ("Type", alert.type)],
+            order=1,
+        )
+    ]
+    if alert.started_at and alert.started_at != alert.first_seen_at:
+        steps.append(
+            Step(
+                at=alert.started_at,
+                when=when(alert.started_at),
+                kind="started",
+                title="Started (as reported by the source)",
+                who=source,
+                order=0,
+            )
+        )
+    if alert.suppression_reason:
+        facts = [("Repeats suppressed", str(alert.suppressed_count))]
+        link = None
+        if alert.suppression_reason == SuppressionReason.MAINTENANCE:
+            title = "Suppressed by a maintenance window"
+            if window is not None:
+                title_text = window.title if pii else mask_text(window.title)
+                link = (f"Window #{window.id}: {title_text}", _window_url(window.id))
+            elif alert.maintenance_window_id:
+                facts.append(("Window", f"#{alert.maintenance_window_id} (not in your scope)"))
+            else:
+                facts.append(("Window", "deleted"))
+        else:
+            title = "Suppressed by back-pressure (too many new alerts)"
+        steps.append(
+            Step(
+                at=alert.first_seen_at,
+                when=when(alert.first_seen_at),
+                kind="suppressed",
+                title=title,
+                who="by Watchfloor",
+                facts=facts,
+                link=link,
+                order=2,
+            )
+        )
+    elif alert.maintenance_window_id:
+        # suppressed once, open again since the window ended
+        link = None
+        if window is not None:
+            title_text = window.title if pii else mask_text(window.title)
+            link = (f"Window #{window.id}: {title_text}", _window_url(window.id))
+        steps.append(
+            Step(
+                at=alert.first_seen_at,
+                when=when(alert.first_seen_at),
+                kind="suppressed",
+                title="Arrived during a maintenance window (open again since it ended)",
+                who="by Watchfloor",
+                facts=[("Repeats suppressed", str(alert.suppressed_count))],
+                link=link,
+                order=2,
+            )
+        )
+
+    lifecycle = [
+        (
+            Action.ACKNOWLEDGE,
+            alert.acknowledged_at,
+            alert.acknowledged_by_id,
+            alert.acknowledged_by,
+        ),
+        (Action.ASSIGN, alert.assigned_at, alert.assigned_by_id, alert.assigned_by),
+        (Action.ESCALATE, alert.escalated_at, alert.escalated_by_id, alert.escalated_by),
+        (Action.RESOLVE, alert.resolved_at, alert.resolved_by_id, alert.resolved_by),
+    ]
+    unmatched = list(entries)
+    for action, at, actor_id, actor in lifecycle:
+        if at is None:
+            continue
+        step = Step(
+            at=at,
+            when=when(at),
+            kind=str(action),
+            title=_STEP_TITLES[action],
+            who=f"by {_person_label(actor, pii)}" if actor is not None else by_source,
+            order=3,
+        )
+        if action == Action.ASSIGN and alert.assignee is not None:
+            step.facts.append(("Assignee", _person_label(alert.assignee, pii)))
+        if action == Action.ESCALATE:
+            step.facts.append(("Escalation level", str(alert.escalation_level)))
+        if action == Action.RESOLVE and alert.resolution_note:
+            step.note = alert.resolution_note if pii else mask_text(alert.resolution_note)
+        match = next(
+            (
+                e
+                for e in unmatched
+                if e.action == action
+                and e.actor_id == actor_id
+                and abs(e.created_at - at) <= SAME_STEP
+            ),
+            None,
+        )
+        if match is not None:
+            unmatched.remove(match)
+            facts, note = _audit_facts(match, people, pii)
+            known = {label for label, _ in step.facts}
+            step.facts += [f for f in facts if f[0] not in known]
+            step.note = step.note or note
+            step.audited = True
+        steps.append(step)
+
+    for entry in unmatched:
+        facts, note = _audit_facts(entry, people, pii)
+        steps.append(
+            Step(
+                at=entry.created_at,
+                when=when(entry.created_at),
+                kind=entry.action if entry.action in _STEP_TITLES else "audit",
+                title=_STEP_TITLES.get(entry.action, entry.get_action_display()),
+                who=f"by {_label_of_audit_actor(entry, pii)}",
+                facts=facts,
+                note=note,
+                audited=True,
+                order=3,
+            )
+        )
+
+    last = Step(
+        at=alert.last_seen_at,
+        when=when(alert.last_seen_at),
+        kind="seen",
+        title="Last seen",
+        who=source,
+        facts=[("Occurrences", str(alert.occurrence_count))],
+        order=4,
+    )
+    if alert.occurrence_count > 1 or alert.last_seen_at != alert.first_seen_at:
+        steps.append(last)
+    return sorted(steps, key=lambda s: (s.at, s.order))
+
+
+def _group_rows(group: list[Alert], pii: bool) -> list[dict]:
+    return [
+        {
+            "id": a.id,
+            "severity": a.severity,
+            "status": a.status,
+            "type": a.type,
+            "title": a.title if pii else mask_text(a.title),
+            "site": a.site,
+            "client": a.client,
+            "first_seen": When.of(a.first_seen_at, None),
+            "occurrences": a.occurrence_count,
+        }
+        for a in group
+    ]
+
+
+def _links(alert: Alert, labels: dict, annotations: dict) -> list[dict]:
+    links = []
+    for label, raw, note in (
+        ("Runbook", alert.runbook_url, ""),
+        ("Source", alert.source_url, "the alert in the system that sent it"),
+    ):
+        if raw:
+            links.append({"label": label, "url": safe_url(raw), "text": raw, "note": note})
+    if alert.source == "alertmanager":
+        for mapping in (annotations, labels):
+            for key in GENERATOR_KEYS:
+                value = mapping.get(key) if isinstance(mapping, dict) else None
+                if isinstance(value, str) and value and value != alert.source_url:
+                    links.append(
+                        {
+                            "label": "Prometheus expression",
+                            "url": safe_url(value),
+                            "text": value,
+                            "note": f"generator URL ({key})",
+                        }
+                    )
+                    break
+            else:
+                continue
+            break
+    return links
+
+
+def alert_page(user, alert_id) -> AlertPage:
+    """Everything the page shows, read through the user's scope (404 outside it)."""
+    alert = access_alert(user, alert_id)
+    pii = has_capability(user, Capability.VIEW_PII)
+    tz = _zone(alert.site.timezone) if alert.site is not None else None
+    labels = masked_for(user, alert.labels, can_view_pii=pii)
+    annotations = masked_for(user, alert.annotations, can_view_pii=pii)
+
+    entries, audit_truncated = _audit_entries(alert)
+    assignee_ids = {
+        e.details.get("assignee_id")
+        for e in entries
+        if isinstance(e.details, dict) and isinstance(e.details.get("assignee_id"), int)
+    }
+    people = {}
+    if assignee_ids:
+        people = {
+            u.id: _person_label(u, pii)
+            for u in get_user_model()
+            .objects.filter(tenant_id=alert.tenant_id, id__in=assignee_ids)
+            .only("id", "username", "first_name", "last_name")
+        }
+    window = None
+    if alert.maintenance_window_id:
+        window = (
+            windows_for(user)
+            .select_related(None)
+            .filter(pk=alert.maintenance_window_id)
+            .only("id", "title", "tenant_id", "client_id", "site_id")
+            .first()
+        )
+    group = correlation_group(user, alert, limit=GROUP_LIMIT + 1)
+    actions = _actions(user, alert)
+    assignees = []
+    if actions["assign"]:
+        assignees = [Person(u.id, _person_label(u, pii)) for u in assignable_users(alert)]
+    when = lambda value: When.of(value, tz)  # noqa: E731
+    return AlertPage(
+        alert=alert,
+        title=alert.title if pii else mask_text(alert.title),
+        description=masked_for(user, alert.description, can_view_pii=pii),
+        labels=_pairs(labels),
+        annotations=_pairs(annotations),
+        can_view_pii=pii,
+        when={
+            "first_seen": when(alert.first_seen_at),
+            "last_seen": when(alert.last_seen_at),
+            "started": when(alert.started_at),
+        },
+        timeline=_timeline(alert, entries, people, pii, tz, window),
+        audit_truncated=audit_truncated,
+        group=_group_rows(group[:GROUP_LIMIT], pii),
+        group_truncated=len(group) > GROUP_LIMIT,
+        links=_links(alert, labels, annotations),
+        actions=actions,
+        assignees=assignees,
+        assignee=_person_label(alert.assignee, pii) if alert.assignee is not None else "",
+        window=window,
+    )
+
+
+def _duration(value: timedelta | None) -> str:
+    if value is None:
+        return ""
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {seconds} s"
+    return f"{seconds} s"
+
+
+@require_safe
+@login_required
+@ensure_csrf_cookie  # the page's module sends the cookie's token with each action (http.js)
+def alert_detail(request, alert_id: int):
+    user = request.user
+    if not has_capability(user, Capability.VIEW):
+        return forbidden(request, Capability.VIEW)
+    page = alert_page(user, alert_id)
+    context = {
+        **chrome(request),
+        "nav": "alerts",
+        "page": page,
+        "a": page.alert,
+        "open": page.alert.status != Status.RESOLVED,
+        "any_action": any(page.actions.values()),
+        "time_to_acknowledge": _duration(page.alert.time_to_acknowledge),
+        "time_to_resolve": _duration(page.alert.time_to_resolve),
+        "note_max": alert_services.NOTE_MAX,
+    }
+    return render(request, "dashboard/alert_detail.html", context)
