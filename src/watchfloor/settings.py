@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import xstatic.pkg.leaflet
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -176,7 +177,7 @@ ALERT_MAX_BATCH = int(os.environ.get("WATCHFLOOR_MAX_BATCH", "1000"))
 
 
 def parse_escalation_delays(text: str) -> dict[str, int]:
-    """"CRITICAL=15,HIGH=30" → {"CRITICAL": 15, "HIGH": 30} (minutes); a severity left out never
+    """ "CRITICAL=15,HIGH=30" → {"CRITICAL": 15, "HIGH": 30} (minutes); a severity left out never
     escalates. A typo stops the start-up with a message naming the variable."""
     severities = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO")
     delays: dict[str, int] = {}
@@ -249,6 +250,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = WATCHFLOOR_HOME / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns when it is missing
 # Serve straight from the installed packages: `pip install` is the whole install.
+STATICFILES_DIRS = [("leaflet", xstatic.pkg.leaflet.BASE_DIR)]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
@@ -263,5 +265,13 @@ LOGGING = {
 }
 
 # --- Watchfloor -----------------------------------------------------------------------------
+# Map tiles of the overview ({z}/{x}/{y} URL template); empty: sites on a plain background.
+# Without a reachable tile server the map still shows every site.
+MAP_TILE_URL = os.environ.get(
+    "WATCHFLOOR_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+).strip()
+MAP_TILE_ATTRIBUTION = os.environ.get(
+    "WATCHFLOOR_MAP_TILE_ATTRIBUTION", "© OpenStreetMap contributors"
+)
 API_PAGE_SIZE = 50
 API_MAX_PAGE_SIZE = 500

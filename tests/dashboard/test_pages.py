@@ -103,7 +103,7 @@ def test_home_without_noc_view_is_403_and_audited(client, estate):
 
 def test_estate_of_an_operator_lists_only_the_assigned_client(client, estate, other_estate):
     client.force_login(estate.user("operator"))
-    page = html(client.get("/"))
+    page = html(client.get("/estate/"))
     mine, theirs = estate.clients
     assert mine.name in page and theirs.name not in page
     for site in estate.sites:
@@ -113,13 +113,13 @@ def test_estate_of_an_operator_lists_only_the_assigned_client(client, estate, ot
 
 def test_estate_of_a_viewer_lists_only_the_assigned_site(client, estate):
     client.force_login(estate.user("viewer"))
-    page = html(client.get("/"))
+    page = html(client.get("/estate/"))
     assert [s.code for s in estate.sites if s.code in page] == [estate.sites[2].code]
 
 
 def test_header_shows_user_tenant_role_and_a_post_logout(client, estate):
     client.force_login(estate.user("supervisor"))
-    page = html(client.get("/"))
+    page = html(client.get("/estate/"))
     assert "Supervisor Person" in page and "Tenant acme" in page and ">supervisor<" in page
     assert '<form method="post" action="/logout/">' in page
     assert 'href="/api/docs"' in page
@@ -148,7 +148,7 @@ def officer(estate):
 
 def test_officer_names_are_masked_without_noc_view_pii(client, estate, officer):
     client.force_login(estate.user("executive"))  # no noc:view_pii
-    page = html(client.get("/"))
+    page = html(client.get("/estate/"))
     assert "Va***a Ro***i" in page and "+1-***-***-0147" in page
     assert "Valentina" not in page and "555-0147" not in page
     assert "Personal data masked" in page
@@ -156,7 +156,7 @@ def test_officer_names_are_masked_without_noc_view_pii(client, estate, officer):
 
 def test_officer_names_are_shown_with_noc_view_pii(client, estate, officer):
     client.force_login(estate.user("supervisor"))  # has noc:view_pii
-    page = html(client.get("/"))
+    page = html(client.get("/estate/"))
     assert "Valentina Rossi" in page and "+1-312-555-0147" in page
 
 
@@ -173,7 +173,7 @@ def test_officer_names_are_shown_with_noc_view_pii(client, estate, officer):
 )
 def test_estate_filters(client, estate, query, expected):
     client.force_login(estate.user("supervisor"))
-    page = html(client.get("/", query))
+    page = html(client.get("/estate/", query))
     assert [s.code for s in estate.sites if f">{s.code}<" in page] == expected
     if not expected:
         assert "No site matches these filters" in page
@@ -181,11 +181,11 @@ def test_estate_filters(client, estate, query, expected):
 
 def test_estate_query_count_does_not_grow_with_sites(client, estate):
     client.force_login(estate.user("supervisor"))
-    client.get("/")  # warm the session
+    client.get("/estate/")  # warm the session
 
     def queries() -> int:
         with CaptureQueriesContext(connection) as captured:
-            assert client.get("/").status_code == 200
+            assert client.get("/estate/").status_code == 200
         return len(captured)
 
     before = queries()
@@ -208,7 +208,7 @@ def test_estate_query_count_does_not_grow_with_sites(client, estate):
 def test_a_superuser_without_tenant_is_told_why_the_estate_is_empty(client, estate):
     root = User.objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(root)
-    page = html(client.get("/"))
+    page = html(client.get("/estate/"))
     assert "Your account belongs to no tenant" in page
     assert estate.clients[0].name not in page
 

@@ -283,3 +283,36 @@ def test_a_failing_publisher_does_not_undo_the_write(
         set_publisher(None)
     assert MaintenanceWindow.objects.count() == 1
     assert "publishing 1 real-time events failed" in caplog.text
+
+
+def test_windows_that_start_or_end_are_announced_once(
+    estate, publisher, django_capture_on_commit_callbacks
+):
+    from watchfloor.maintenance.services import announce_transitions
+
+    now = timezone.now()
+    site = estate.sites[0]
+    common = {"tenant": estate.tenant, "client": site.client, "site": site, "title": "Works"}
+    starting = MaintenanceWindow.objects.create(
+        **common, starts_at=now - timedelta(seconds=20), ends_at=now + timedelta(hours=1)
+    )
+    ending = MaintenanceWindow.objects.create(
+        **common, starts_at=now - timedelta(hours=2), ends_at=now - timedelta(seconds=5)
+    )
+    MaintenanceWindow.objects.create(  # started long ago: already announced by an earlier run
+        **common, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1)
+    )
+    MaintenanceWindow.objects.create(  # cancelled: never announced
+        **common,
+        starts_at=now - timedelta(seconds=10),
+        ends_at=now + timedelta(hours=1),
+        cancelled_at=now - timedelta(minutes=1),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert announce_transitions(now=now) == 2
+        assert announce_transitions(now=now + timedelta(seconds=1)) == 0  # another node, later
+    events = {(e["type"], e["window"]["id"]) for e in publisher.events}
+    assert events == {("maintenance.started", starting.id), ("maintenance.ended", ending.id)}
+    started = publisher.of_type("maintenance.started")[0]
+    assert started["tenant_id"] == estate.tenant.id and started["site_id"] == site.id

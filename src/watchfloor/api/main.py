@@ -9,6 +9,8 @@ from watchfloor.alerts.api import router as alerts_router
 from watchfloor.api.auth import default_auth
 from watchfloor.api.errors import install_error_handlers
 from watchfloor.audit.api import router as audit_router
+from watchfloor.dashboard.api import router as overview_router
+from watchfloor.dashboard.preferences_api import router as dashboard_settings_router
 from watchfloor.maintenance.api import router as maintenance_router
 from watchfloor.tenancy.api import router as tenancy_router
 
@@ -32,3 +34,5 @@ api.add_router("", access_router)
 api.add_router("", audit_router)
 api.add_router("", maintenance_router)
 api.add_router("", alerts_router)
+api.add_router("", overview_router)
+api.add_router("", dashboard_settings_router)

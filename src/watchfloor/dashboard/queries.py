@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_name, mask_phone
-from watchfloor.access.scope import has_capability, visible_sites
+from watchfloor.access.scope import has_capability, visible_clients, visible_sites
+from watchfloor.tenancy.models import User
 from watchfloor.tenancy.queries import clients_for, sites_for
 
 
@@ -147,3 +148,39 @@ def estate_page(user, filters: Filters) -> EstatePage:
         officers=len(officers - {None}),
         can_view_pii=pii,
     )
+
+
+def overview_choices(user) -> dict:
+    """What the overview's filters and assign menu offer (four queries, any estate size):
+    clients, cities, states and officers in charge of the user's sites, and the people of the
+    tenant an alert may be assigned to (names masked without `noc:view_pii`)."""
+    pii = has_capability(user, Capability.VIEW_PII)
+    sites = visible_sites(user)
+    places = sorted(set(sites.values_list("city", "state").distinct()))
+    officers = (
+        User.objects.filter(pk__in=sites.values("officer_in_charge_id"))
+        .order_by("last_name", "first_name", "username")
+        .only("id", "first_name", "last_name", "username")
+    )
+    people = []
+    if has_capability(user, Capability.ASSIGN_INCIDENTS):
+        people = (
+            User.objects.filter(tenant_id=user.tenant_id, is_active=True)
+            .order_by("last_name", "first_name", "username")
+            .only("id", "first_name", "last_name", "username")[:500]
+        )
+
+    def label(person) -> str:
+        name = person.get_full_name() or person.get_username()
+        return name if pii else mask_name(name)
+
+    return {
+        "clients": [
+            {"code": c.code, "name": c.name}
+            for c in visible_clients(user).order_by("code").only("code", "name")
+        ],
+        "cities": sorted({city for city, _ in places if city}),
+        "states": sorted({state for _, state in places if state}),
+        "officers": [{"id": o.id, "name": label(o)} for o in officers],
+        "assignees": [{"id": p.id, "name": label(p)} for p in people],
+    }

@@ -1,10 +1,27 @@
 from django.urls import path
 
-from watchfloor.dashboard import views
+from watchfloor.dashboard import alert_views, maintenance_views, settings_views, views
 
 app_name = "dashboard"
 
-urlpatterns = [path("", views.home, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("estate/", views.estate, name="estate"),
+    path("settings/", settings_views.settings_page, name="settings"),
+    path("alerts/<int:alert_id>/", alert_views.alert_detail, name="alert"),
+    path("maintenance/", maintenance_views.maintenance, name="maintenance"),
+    path("maintenance/new/", maintenance_views.maintenance_create, name="maintenance_create"),
+    path(
+        "maintenance/<int:window_id>/",
+        maintenance_views.maintenance_window,
+        name="maintenance_window",
+    ),
+    path(
+        "maintenance/<int:window_id>/cancel/",
+        maintenance_views.maintenance_cancel,
+        name="maintenance_cancel",
+    ),
+]
 
 # Not namespaced: settings.LOGIN_URL and django.contrib.auth name them `login` and `logout`.
 auth_urlpatterns = [

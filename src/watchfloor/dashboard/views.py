@@ -1,4 +1,4 @@
-"""Sign-in, sign-out and the estate page. Views parse the request and render: nothing more."""
+"""Sign-in, sign-out, the overview and the estate page. Views parse the request and render."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, LogoutView
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.scope import ScopeKind, has_capability, scope_kind
+from watchfloor.access.scope import ScopeKind, capabilities_of, has_capability, scope_kind
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
-from watchfloor.dashboard.queries import Filters, estate_page
+from watchfloor.dashboard.preferences import cached_preferences
+from watchfloor.dashboard.queries import Filters, estate_page, overview_choices
 
 SCOPE_LABELS = {
     ScopeKind.ALL_CLIENTS: "all clients",
@@ -42,21 +45,47 @@ def _header(request) -> dict:
     }
 
 
+def _forbidden(request):
+    record(
+        Action.ACCESS_DENIED,
+        actor=request.user,
+        details={
+            "capability": Capability.VIEW.value,
+            "method": request.method,
+            "path": request.path,
+        },
+    )
+    return render(request, "dashboard/forbidden.html", _header(request), status=403)
+
+
 @require_safe
 @login_required
+@ensure_csrf_cookie  # the page writes through the API with the CSRF token from the cookie
 def home(request):
+    """The overview: the page is a shell; its data comes from /api/v1/overview/* and the
+    WebSocket, the same way on first load and on every resync."""
     user = request.user
     if not has_capability(user, Capability.VIEW):
-        record(
-            Action.ACCESS_DENIED,
-            actor=user,
-            details={
-                "capability": Capability.VIEW.value,
-                "method": request.method,
-                "path": request.path,
-            },
-        )
-        return render(request, "dashboard/forbidden.html", _header(request), status=403)
+        return _forbidden(request)
+    capabilities = sorted(c.value for c in capabilities_of(user))
+    config = {
+        "choices": overview_choices(user),
+        "preferences": cached_preferences(request).as_dict(),
+        "capabilities": capabilities,
+        "ws_path": "/ws/dashboard/",
+        "tiles": {"url": settings.MAP_TILE_URL, "attribution": settings.MAP_TILE_ATTRIBUTION},
+        "alert_url": reverse("dashboard:alert", args=[0]),
+    }
+    context = {**_header(request), "nav": "overview", "config": config}
+    return render(request, "dashboard/overview.html", context)
+
+
+@require_safe
+@login_required
+def estate(request):
+    user = request.user
+    if not has_capability(user, Capability.VIEW):
+        return _forbidden(request)
     page = estate_page(user, Filters.from_query(request.GET))
     context = {
         **_header(request),

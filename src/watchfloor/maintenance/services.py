@@ -9,8 +9,9 @@ fetched the objects through `access_client` / `access_site` / `access_window`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -212,3 +213,28 @@ def cancel_window(window: MaintenanceWindow, *, actor) -> MaintenanceWindow:
     _audit(Action.MAINTENANCE_DELETE, window, actor=actor, change="cancel", was=str(state))
     _publish("cancelled", window, now)
     return window
+
+
+# How far back a run looks for windows that started or ended: twice the period the web nodes
+# run it at (realtime.hub), so one late or missed tick loses nothing.
+TRANSITION_LOOKBACK = timedelta(seconds=60)
+
+
+def announce_transitions(*, now: datetime | None = None) -> int:
+    """Publish `maintenance.started` / `maintenance.ended` for windows that crossed their start
+    or end lately. Time, not a write, makes these happen, so a periodic job calls this; each
+    transition is announced once across all nodes (a cache key per window and kind)."""
+    now = now or timezone.now()
+    since = now - TRANSITION_LOOKBACK
+    live = MaintenanceWindow.objects.filter(cancelled_at__isnull=True).select_related("client")
+    due = [
+        *(("started", w) for w in live.filter(starts_at__gt=since, starts_at__lte=now)),
+        *(("ended", w) for w in live.filter(ends_at__gt=since, ends_at__lte=now)),
+    ]
+    announced = 0
+    for kind, window in due:
+        key = f"watchfloor:maintenance:{window.id}:{kind}:{window.starts_at.timestamp()}"
+        if cache.add(key, 1, timeout=int(TRANSITION_LOOKBACK.total_seconds()) * 4):
+            _publish(kind, window, now)
+            announced += 1
+    return announced

@@ -20,9 +20,12 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Protocol
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from watchfloor.realtime.publisher import Publisher
@@ -45,6 +48,26 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.receivers: dict[int, set[Receiver]] = defaultdict(set)
         self._subscriber: asyncio.Task | None = None
+        self._periodic: list[tuple[float, Callable[[], object]]] = []
+        self._ticker: asyncio.Task | None = None
+
+    def every(self, seconds: float, job: Callable[[], object]) -> None:
+        """Run the synchronous `job` (in a thread) every `seconds` while connections are open:
+        work that time, not a write, triggers, such as a maintenance window starting."""
+        self._periodic.append((seconds, job))
+
+    async def _tick_forever(self) -> None:
+        last = {i: 0.0 for i in range(len(self._periodic))}
+        while self.receivers:
+            now = time.monotonic()
+            for i, (seconds, job) in enumerate(self._periodic):
+                if now - last[i] >= seconds:
+                    last[i] = now
+                    try:
+                        await sync_to_async(job, thread_sensitive=False)()
+                    except Exception:
+                        log.exception("periodic real-time job %s failed", job.__name__)
+            await asyncio.sleep(1.0)
 
     # --- connections ---------------------------------------------------------------------
     def register(self, receiver: Receiver) -> None:
@@ -53,6 +76,8 @@ class Hub:
         self.receivers[receiver.tenant_id].add(receiver)
         if settings.REDIS_URL and (self._subscriber is None or self._subscriber.done()):
             self._subscriber = self.loop.create_task(self._subscribe_forever())
+        if self._periodic and (self._ticker is None or self._ticker.done()):
+            self._ticker = self.loop.create_task(self._tick_forever())
 
     def unregister(self, receiver: Receiver) -> None:
         group = self.receivers.get(receiver.tenant_id)

@@ -1,0 +1,67 @@
+// The overview map: one circle marker per site, coloured by its worst open alert. Leaflet (from
+// the xstatic-leaflet package) is loaded as a classic script before this module. Tiles come from
+// the configured server; without one (or when it is unreachable) the sites still show on a plain
+// background, which is what an air-gapped operations room gets.
+
+const COLOURS = {
+  critical: "#dc2626",
+  high: "#ea580c",
+  medium: "#d97706",
+  low: "#2563eb",
+  info: "#2563eb",
+  ok: "#16a34a",
+};
+const RADIUS = { critical: 9, high: 8, medium: 7, low: 6, info: 6, ok: 5 };
+
+export class SiteMap {
+  constructor(node, tiles) {
+    this.map = L.map(node, { zoomControl: true, attributionControl: Boolean(tiles.url), worldCopyJump: true });
+    if (tiles.url) {
+      L.tileLayer(tiles.url, { maxZoom: 18, attribution: tiles.attribution }).addTo(this.map);
+    } else {
+      node.classList.add("map--plain");
+    }
+    this.layer = L.featureGroup().addTo(this.map);
+    this.map.setView([39, -96], 4);
+    this.fitted = "";
+  }
+
+  /** Replace the markers; `onPick(site)` drills down to a site. */
+  show(sites, onPick) {
+    this.layer.clearLayers();
+    const placed = sites.filter((s) => s.lat !== null && s.lon !== null);
+    // worst last, so a critical site is drawn on top of its healthy neighbours
+    placed.sort((a, b) => rank(a.worst) - rank(b.worst));
+    for (const site of placed) {
+      const level = (site.worst || "ok").toLowerCase();
+      const marker = L.circleMarker([site.lat, site.lon], {
+        radius: RADIUS[level],
+        color: "#ffffff",
+        weight: 1.5,
+        fillColor: COLOURS[level],
+        fillOpacity: 0.9,
+        className: `site-marker site-marker--${level}`,
+      });
+      marker.bindTooltip(
+        `<strong>${escape(site.code)}</strong> ${escape(site.name)}<br>${escape(site.client_name)} · ${escape(site.city)}<br>` +
+          (site.open ? `${site.open} open, worst ${site.worst}` : "No open alert"),
+      );
+      marker.on("click", () => onPick(site));
+      marker.addTo(this.layer);
+    }
+    // fit once per set of sites, so a live refresh does not move the map under the user's hand
+    const key = placed.map((s) => s.code).join(",");
+    if (placed.length && key !== this.fitted) {
+      this.map.fitBounds(this.layer.getBounds(), { padding: [24, 24], maxZoom: 11 });
+      this.fitted = key;
+    }
+  }
+}
+
+function rank(severity) {
+  return { CRITICAL: 4, HIGH: 3, MEDIUM: 2, LOW: 1, INFO: 1 }[severity] || 0;
+}
+
+function escape(text) {
+  return String(text ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
