@@ -78,6 +78,11 @@ class When:
     utc: str
     local: str
 
+    @property
+    def short(self) -> str:
+        """`2025-03-01 14:30`, for a column whose heading says UTC."""
+        return self.utc[:16]
+
     @classmethod
     def of(cls, value: datetime | None, tz: zoneinfo.ZoneInfo | None) -> When | None:
         if value is None:

@@ -44,6 +44,8 @@ async function refresh() {
     if (!response.ok || !fresh || !current) throw new Error("no alert body");
     current.replaceWith(document.adoptNode(fresh));
     reveal();
+    // the button that had focus is gone: keep the keyboard user at the outcome
+    live.focus({ preventScroll: true });
   } catch (err) {
     window.location.reload();
   }
