@@ -114,11 +114,22 @@ def load_demo_alerts(tenant, *, seed: int) -> tuple[DemoKeys, dict[str, int]]:
 
     events = [_field_event(rng, rng.choice(sites), n) for n in range(120)]
     events += [_field_event(rng, rng.choice(sites[:40]), n) for n in range(60)]  # repeats
-    ingest(events, key=native)
-    ingest([_monitoring_event(rng, rng.choice(sites)) for _ in range(40)], key=monitoring)
+    # spread over the last three hours, so times to acknowledge and resolve (and alerts left
+    # unacknowledged past their escalation delay) look like a real shift's
+    for i, minutes_ago in enumerate((170, 140, 110, 80, 50, 15)):
+        ingest(events[i * 30 : (i + 1) * 30], key=native, now=now - timedelta(minutes=minutes_ago))
+    ingest(
+        [_monitoring_event(rng, rng.choice(sites)) for _ in range(40)],
+        key=monitoring,
+        now=now - timedelta(minutes=45),
+    )
     # a storm: one client's gateways go down together
     stormy = [s for s in sites if s.client_id == clients[0].id][:6]
-    ingest([_monitoring_event_named("NodeDown", s) for s in stormy], key=monitoring)
+    ingest(
+        [_monitoring_event_named("NodeDown", s) for s in stormy],
+        key=monitoring,
+        now=now - timedelta(minutes=8),
+    )
 
     open_alerts = list(Alert.objects.for_tenant(tenant).filter(status=Status.NEW).order_by("id"))
     rng.shuffle(open_alerts)

@@ -83,7 +83,7 @@ def test_demo_creates_the_estate_and_prints_the_passwords(db, home, run, client)
     assert b'name="password"' in page.content and b"csrfmiddlewaretoken" in page.content
     response = client.post("/login/", {"username": "admin", "password": passwords["admin"]})
     assert response.status_code == 302 and response["Location"] == "/"
-    estate = client.get("/")
+    estate = client.get("/estate/")
     assert estate.status_code == 200
     assert "Acme Logistics" in estate.content.decode()
     assert estate.content.decode().count('<section class="card client"') == 20
