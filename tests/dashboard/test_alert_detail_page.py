@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from support_alerts import key_for, trigger
+from support_alerts import acknowledge, key_for, resolve, trigger
 from watchfloor.access.scope import visible_sites
 from watchfloor.alerts import services
 from watchfloor.alerts.models import Alert, Severity, Status
@@ -176,6 +176,29 @@ def test_timeline_has_every_step_with_who_when_and_notes(client, estate, key):
     assert "UTC" in body and 'datetime="' in body
 
 
+def test_steps_by_the_source_and_by_a_deleted_user(client, estate, key):
+    by_source = raise_alert(key, estate.sites[0])
+    ingest([acknowledge(by_source.fingerprint)], key=key)
+    ingest([resolve(by_source.fingerprint)], key=key)
+    body = html(page(client, estate.user("supervisor"), by_source.id))
+    assert body.count("by the source (native)") == 2  # acknowledged and resolved
+    assert "audited" not in body.split('id="timeline-h"')[1].split("</ol>")[0]
+
+    by_someone = raise_alert(key, estate.sites[1])
+    leaver = User.objects.create_user(
+        "leaver", tenant=estate.tenant, first_name="Lee", last_name="Ver"
+    )
+    leaver.groups.add(*estate.user("operator").groups.all())
+    services.acknowledge_alert(by_someone, actor=User.objects.get(pk=leaver.pk))
+    leaver.delete()
+    assert Alert.objects.get(pk=by_someone.pk).acknowledged_by is None
+    # the audit entry keeps who it was (masked as a name for a viewer without noc:view_pii)
+    assert 'Acknowledged</strong> <span class="muted">by leaver</span>' in html(
+        page(client, estate.user("supervisor"), by_someone.id)
+    )
+    assert "by le***r" in html(page(client, estate.user("executive"), by_someone.id))
+
+
 def test_suppressed_alert_links_its_maintenance_window(client, estate, key):
     now = timezone.now()
     window = MaintenanceWindow.objects.create(
@@ -299,6 +322,14 @@ def test_assignees_are_exactly_the_people_the_service_accepts(estate, other_esta
     assert direct.id in set(
         assignable_users(Alert.objects.get(site=estate.sites[0])).values_list("id", flat=True)
     )
+
+
+def test_an_alert_without_a_site_is_offered_to_all_clients_users_only(estate, key):
+    result = ingest([trigger("SYNC_DEGRADED", client=estate.clients[0].code)], key=key)
+    assert result.accepted == 1
+    alert = Alert.objects.get(site__isnull=True)
+    offered = set(assignable_users(alert).values_list("username", flat=True))
+    assert offered == {"acme-supervisor", "acme-executive", "acme-admin"}
 
 
 def test_assignees_are_offered_in_the_form_masked_for_the_operator(client, estate, key):

@@ -385,13 +385,28 @@ def _timeline(alert: Alert, entries: list[AuditLog], people, pii, tz, window) ->
     for action, at, actor_id, actor in lifecycle:
         if at is None:
             continue
+        # the audit entry the same service call wrote; when the row lost its actor (a deleted
+        # user), the entry still names them
+        match = next(
+            (
+                e
+                for e in unmatched
+                if e.action == action
+                and (actor_id is None or e.actor_id == actor_id)
+                and abs(e.created_at - at) <= SAME_STEP
+            ),
+            None,
+        )
+        if actor is not None:
+            who = f"by {_person_label(actor, pii)}"
+        elif match is not None:
+            who = f"by {_label_of_audit_actor(match, pii)}"
+        elif action in (Action.ACKNOWLEDGE, Action.RESOLVE):
+            who = by_source  # the pipeline's acknowledge/resolve events carry no person
+        else:
+            who = "by Watchfloor"
         step = Step(
-            at=at,
-            when=when(at),
-            kind=str(action),
-            title=_STEP_TITLES[action],
-            who=f"by {_person_label(actor, pii)}" if actor is not None else by_source,
-            order=3,
+            at=at, when=when(at), kind=str(action), title=_STEP_TITLES[action], who=who, order=3
         )
         if action == Action.ASSIGN and alert.assignee is not None:
             step.facts.append(("Assignee", _person_label(alert.assignee, pii)))
@@ -399,16 +414,6 @@ def _timeline(alert: Alert, entries: list[AuditLog], people, pii, tz, window) ->
             step.facts.append(("Escalation level", str(alert.escalation_level)))
         if action == Action.RESOLVE and alert.resolution_note:
             step.note = alert.resolution_note if pii else mask_text(alert.resolution_note)
-        match = next(
-            (
-                e
-                for e in unmatched
-                if e.action == action
-                and e.actor_id == actor_id
-                and abs(e.created_at - at) <= SAME_STEP
-            ),
-            None,
-        )
         if match is not None:
             unmatched.remove(match)
             facts, note = _audit_facts(match, people, pii)
