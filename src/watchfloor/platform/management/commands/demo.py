@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from watchfloor import demo_data
+from watchfloor import demo_data, demo_simulator
 from watchfloor.demo_alerts import load_demo_alerts
 from watchfloor.platform.database import describe_database, pending_migrations
 from watchfloor.platform.server import run_uvicorn
@@ -17,7 +17,8 @@ from watchfloor.platform.server import run_uvicorn
 class Command(BaseCommand):
     help = (
         "Run Watchfloor on this machine with demo data: create the home folder, migrate, load "
-        "the demo estate once (printing the sign-in passwords), then serve on 127.0.0.1:8000."
+        "the demo estate once (printing the sign-in passwords), then serve on 127.0.0.1:8000 "
+        "with simulated alert traffic."
     )
     requires_system_checks = []  # migrate runs the checks
 
@@ -26,6 +27,11 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000, help="port to serve on")
         parser.add_argument(
             "--no-serve", action="store_true", help="prepare everything, then exit (for scripts)"
+        )
+        parser.add_argument(
+            "--no-simulate",
+            action="store_true",
+            help="serve without the simulator that sends live alert traffic through the API",
         )
         parser.add_argument(
             "--seed",
@@ -49,7 +55,7 @@ class Command(BaseCommand):
             self._load(options["seed"])
         if options["no_serve"]:
             return
-        self._serve(options["host"], options["port"])
+        self._serve(options["host"], options["port"], simulate=not options["no_simulate"])
 
     def _migrate(self) -> None:
         started = time.perf_counter()
@@ -139,7 +145,7 @@ class Command(BaseCommand):
             f"(accounts: {', '.join(demo_data.LOGIN_ROLES)})."
         )
 
-    def _serve(self, host: str, port: int) -> None:
+    def _serve(self, host: str, port: int, *, simulate: bool) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             self.stderr.write(
                 self.style.WARNING(
@@ -148,7 +154,21 @@ class Command(BaseCommand):
                 )
             )
         shown = f"[{host}]" if ":" in host else host
+        simulator = None
+        if simulate:
+            simulator = demo_simulator.start(
+                host=host, port=port, tenant_slug=demo_data.TENANT_SLUG
+            )
+        if simulator is not None:
+            self.stdout.write(
+                "Simulating live alert traffic through the ingestion API (a new alert every few "
+                "seconds, storms, resolves, a maintenance window); --no-simulate turns it off."
+            )
         self.stdout.write(f"Serving on http://{shown}:{port}/ - press Ctrl-C to stop.")
         self.stdout.flush()
-        run_uvicorn(host=host, port=port)
+        try:
+            run_uvicorn(host=host, port=port)
+        finally:
+            if simulator is not None:
+                simulator.stop()
         self.stdout.write("Stopped.")
