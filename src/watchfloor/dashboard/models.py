@@ -1,7 +1,8 @@
 """Per-user dashboard settings: one row per user, created on the first change.
 
-A user without a row has the defaults (watchfloor.dashboard.preferences.DEFAULTS); reading never
-writes. Values are checked by `update_preferences`, the one writer; the model only holds them.
+A user without a row has the defaults (`Preferences()` in watchfloor.dashboard.preferences);
+reading never writes. Values are checked by `update_preferences`, the one writer; the model only
+holds them.
 """
 
 from __future__ import annotations
