@@ -82,7 +82,7 @@ class WindowForm(forms.Form):
     starts_at = UtcDateTimeField(label="Starts (UTC)")
     ends_at = UtcDateTimeField(label="Ends (UTC)")
     alert_types = forms.MultipleChoiceField(
-        choices=BuiltinType.choices,
+        choices=[(t.value, t.value) for t in BuiltinType],  # as alerts name them
         required=False,
         widget=forms.CheckboxSelectMultiple,
         label="Alert types",
