@@ -41,6 +41,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        self.port = options["port"]
         home = settings.WATCHFLOOR_HOME
         home.mkdir(parents=True, exist_ok=True)
         self.stdout.write(self.style.MIGRATE_HEADING("Watchfloor demo"))
@@ -126,7 +127,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  native        {keys.native}")
         self.stdout.write(f"  alertmanager  {keys.alertmanager}")
         self.stdout.write(f"  pagerduty     {keys.pagerduty}")
-        self.stdout.write("  Try: curl -X POST http://127.0.0.1:8000/api/v1/alerts \\")
+        self.stdout.write(f"  Try: curl -X POST http://127.0.0.1:{self.port}/api/v1/alerts \\")
         self.stdout.write(f"         -H 'Authorization: Bearer {keys.native}' \\")
         self.stdout.write(
             '         -H \'Content-Type: application/json\' -d \'{"type": "DEVICE_OFFLINE", '
