@@ -17,7 +17,7 @@ from watchfloor.access.services import assign_scope
 from watchfloor.alerts.broadcast import alert_payload
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.alerts.pipeline import ingest
-from watchfloor.alerts.services import acknowledge_alert, assign_alert
+from watchfloor.alerts.services import acknowledge_alert, assign_alert, resolve_alert
 from watchfloor.dashboard.overview import start_of_day
 from watchfloor.tenancy.models import Client, Site, User
 
@@ -45,6 +45,13 @@ def alert(site: Site | None = None, type_: str = "DEVICE_OFFLINE", **kw) -> Aler
     """The alert a trigger event at `site` created."""
     query = Alert.objects.filter(type=type_, entity_id=kw.get("entity_id", ""))
     return query.get(site=site) if site is not None else query.get(site__isnull=True)
+
+
+@pytest.fixture(autouse=True)
+def _answers_not_shared(settings):
+    """Most tests change alerts behind the services' back: every request computes its answer.
+    The sharing itself is tested at the end, with it on."""
+    settings.OVERVIEW_CACHE_SECONDS = 0
 
 
 @pytest.fixture
@@ -230,7 +237,8 @@ def test_unknown_and_out_of_scope_client_codes_answer_alike(seeded, api, other_e
         outside.pop("generated_at", None)
         other_tenant.pop("generated_at", None)
         assert unknown == outside == other_tenant
-    assert ok(operator.get(SITES, **{"client": theirs})) == {"sites": [], "clients": []}
+    nothing = ok(operator.get(SITES, **{"client": theirs}))
+    assert (nothing["sites"], nothing["clients"]) == ([], [])
     mine = seeded.clients[0].code
     assert open_total(operator, client=[mine, theirs]) == open_total(operator, client=mine) == 6
 
@@ -302,7 +310,7 @@ def test_sites_lists_every_site_in_scope_with_its_worst_open_alert(seeded, api):
     seeded.sites[0].officer_in_charge = seeded.user("operator")  # "Operator Person"
     seeded.sites[0].save(update_fields=["officer_in_charge"])
     body = ok(api(seeded.user("supervisor")).get(SITES))
-    assert set(body) == {"sites", "clients"}
+    assert set(body) == {"sites", "clients", "generated_at"}
     sites = body["sites"]
     assert [s["code"] for s in sites] == [s.code for s in seeded.sites]  # client, then site code
     first = sites[0]
@@ -561,3 +569,109 @@ def test_queries_do_not_grow_with_the_estate(
         if path == FEED:
             assert len(body["alerts"]) > 50
             assert any(r["assignee_name"] for r in body["alerts"])
+
+
+# --- answers shared between callers --------------------------------------------------------------
+
+
+@pytest.fixture
+def shared(settings):
+    settings.OVERVIEW_CACHE_SECONDS = 60
+
+
+def test_tiles_and_map_are_shared_until_something_is_created_acknowledged_or_resolved(
+    seeded, api, shared, key_for
+):
+    sup = api(seeded.user("supervisor"))
+    first = ok(sup.get(KPIS))
+    # a change behind the services' back is not seen while the answer is shared…
+    Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.RESOLVED)
+    again = ok(sup.get(KPIS))
+    assert again == first
+    # …by another user of the same scope too (the admin also sees every client)
+    assert ok(api(seeded.user("admin")).get(KPIS)) == first
+    # a new alert renews it at once
+    ingest([trigger("DEVICE_SPOOF", site=seeded.sites[1].code)], key=key_for(seeded))
+    renewed = ok(sup.get(KPIS))
+    assert renewed["open"]["total"] == 7 and renewed["generated_at"] != first["generated_at"]
+    # so do an acknowledgement and a resolution through the services
+    sites_before = ok(sup.get(SITES))
+    target = Alert.objects.get(type="DEVICE_SPOOF")
+    acknowledge_alert(target, actor=seeded.user("supervisor"))
+    assert ok(sup.get(KPIS))["acknowledged_today"] == 1
+    resolve_alert(Alert.objects.get(pk=target.pk), actor=seeded.user("supervisor"), note="ok")
+    assert ok(sup.get(KPIS))["resolved_today"] == 1
+    sites_after = ok(sup.get(SITES))
+    assert sites_after["generated_at"] != sites_before["generated_at"]
+    assert sum(s["open"] for s in sites_after["sites"]) == 5  # the client-wide one has no site
+
+
+def test_shared_answers_expire(seeded, api, shared, monkeypatch, settings):
+    from watchfloor.dashboard import overview
+
+    sup = api(seeded.user("supervisor"))
+    first = ok(sup.get(KPIS))
+    Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.RESOLVED)
+    later = overview.time.time() + settings.OVERVIEW_CACHE_SECONDS + 1
+    monkeypatch.setattr(overview.time, "time", lambda: later)
+    assert ok(sup.get(KPIS))["open"]["total"] == first["open"]["total"] - 4
+
+
+def test_shared_answers_keep_scope_and_masking_apart(seeded, api, shared):
+    seeded.sites[0].officer_in_charge = seeded.user("operator")
+    seeded.sites[0].save(update_fields=["officer_in_charge"])
+    assert ok(api(seeded.user("supervisor")).get(KPIS))["open"]["total"] == 10
+    assert ok(api(seeded.user("operator")).get(KPIS))["open"]["total"] == 6
+    assert ok(api(seeded.user("viewer")).get(KPIS))["open"]["total"] == 2
+    # all clients, with and without noc:view_pii
+    assert ok(api(seeded.user("supervisor")).get(SITES))["sites"][0]["officer"] == (
+        "Operator Person"
+    )
+    assert ok(api(seeded.user("executive")).get(SITES))["sites"][0]["officer"] == "Op***r Pe***n"
+    # other filters, other answers
+    assert ok(api(seeded.user("supervisor")).get(KPIS, city="Denver"))["open"]["total"] == 4
+
+
+def test_a_shared_answer_costs_one_query_besides_authentication(
+    seeded, api, shared, django_assert_max_num_queries
+):
+    sup = api(seeded.user("supervisor"))
+    for path in (KPIS, SITES):
+        ok(sup.get(path))
+        with django_assert_max_num_queries(4) as hit:  # token, 2 × permissions, watermark
+            ok(sup.get(path))
+        assert not any("GROUP BY" in q["sql"] or "COUNT(" in q["sql"] for q in hit)
+
+
+def test_a_caller_waits_for_the_answer_another_is_computing(seeded, shared, monkeypatch):
+    from django.core.cache import cache
+
+    from watchfloor.dashboard import overview
+
+    user, f = seeded.user("supervisor"), overview.OverviewFilters()
+    key = overview._answer_key("kpis", user, f)
+    assert cache.add(f"{key}:computing", 1)  # another request is computing
+
+    def other_request_finishes(seconds):
+        cache.set(key, b"theirs")
+        cache.set(f"{key}:stamp", (overview.watermark(user.tenant_id), overview.time.time()))
+
+    monkeypatch.setattr(overview.time, "sleep", other_request_finishes)
+
+    def must_not_run():
+        raise AssertionError("computed twice")
+
+    assert overview.shared_answer("kpis", user, f, must_not_run) == b"theirs"
+    # nobody finishing within the wait: the caller computes its own
+    cache.delete_many([key, f"{key}:stamp"])
+    monkeypatch.setattr(overview.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(overview, "SHARED_WAIT_SECONDS", 0)
+    assert overview.shared_answer("kpis", user, f, lambda: b"mine") == b"mine"
+
+
+def test_the_feed_is_never_shared(seeded, api, shared):
+    sup = api(seeded.user("supervisor"))
+    before = {r["id"] for r in ok(sup.get(FEED))["alerts"]}
+    Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.RESOLVED)
+    after = {r["id"] for r in ok(sup.get(FEED))["alerts"]}
+    assert len(before) - len(after) == 4

@@ -10,19 +10,30 @@ function runs a fixed number of grouped queries whatever the size of the estate:
 
 On PostgreSQL each aggregate reads a partial index (migration alerts 0004): active alerts are a
 small share of the table, and "today" is a small slice of `acknowledged_at` / `resolved_at`.
+Still, the aggregates visit every active alert in scope (tens of thousands in a large estate, one
+heap page each once repeats have touched them), and the page re-reads tiles and map shortly after
+every change, for every open browser: `shared_answer` computes one answer per scope and filters
+and lets every caller share it (see its docstring). The feed is the page's resync after a
+reconnect, so it is always read fresh.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Avg, Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_name, mask_text, mask_value
-from watchfloor.access.scope import has_capability, visible_clients
+from watchfloor.access.scope import ScopeKind, has_capability, scope_kind, visible_clients
 from watchfloor.alerts.broadcast import alert_payload
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status, SuppressionReason
@@ -113,11 +124,13 @@ def kpis(user, f: OverviewFilters, *, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     alerts = filtered_alerts(user, f, now)
     is_open = Q(status__in=OPEN_STATUSES)
+    # COUNT(status), not COUNT(id): every column read is in the partial indexes of migration
+    # alerts 0004, so PostgreSQL can answer from the index alone (no NULLs: same count)
     active = alerts.exclude(status=Status.RESOLVED).aggregate(
-        **{f"open_{s}": Count("id", filter=is_open & Q(severity=s)) for s in SEVERITIES},
-        overdue=Count("id", filter=overdue_condition(now)),
+        **{f"open_{s}": Count("status", filter=is_open & Q(severity=s)) for s in SEVERITIES},
+        overdue=Count("status", filter=overdue_condition(now)),
         suppressed_maintenance=Count(
-            "id",
+            "status",
             filter=Q(status=Status.SUPPRESSED, suppression_reason=SuppressionReason.MAINTENANCE),
         ),
         sites_with_critical=Count(
@@ -126,10 +139,10 @@ def kpis(user, f: OverviewFilters, *, now: datetime | None = None) -> dict:
     )
     midnight = start_of_day(now)
     acknowledged = alerts.filter(acknowledged_at__gte=midnight).aggregate(
-        n=Count("id"), mean=Avg("time_to_acknowledge")
+        n=Count("acknowledged_at"), mean=Avg("time_to_acknowledge")
     )
     resolved = alerts.filter(resolved_at__gte=midnight).aggregate(
-        n=Count("id"), mean=Avg("time_to_resolve")
+        n=Count("resolved_at"), mean=Avg("time_to_resolve")
     )
     by_severity = {s: active[f"open_{s}"] for s in SEVERITIES}
     return {
@@ -200,7 +213,7 @@ def site_health(user, f: OverviewFilters, *, now: datetime | None = None) -> dic
         filtered_alerts(user, f, now)
         .filter(status__in=OPEN_STATUSES)
         .values("client_id", "site_id", "severity")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("status"))
         .values_list("client_id", "site_id", "severity", "n")
         .order_by()
     )
@@ -265,7 +278,7 @@ def site_health(user, f: OverviewFilters, *, now: datetime | None = None) -> dic
                 "by_severity": dict(mix),
             }
         )
-    return {"sites": sites, "clients": client_out}
+    return {"sites": sites, "clients": client_out, "generated_at": now.isoformat()}
 
 
 # --- the live feed -----------------------------------------------------------------------------
@@ -346,3 +359,77 @@ def feed(
         .order_by("-last_seen_at", "-id")[:limit]
     )
     return [feed_row(a, pii) for a in alerts]
+
+
+# --- one answer per scope and filters, shared ----------------------------------------------------
+
+# How long a caller waits for the answer another request is computing before it computes its own.
+SHARED_WAIT_SECONDS = 5.0
+
+
+def watermark(tenant_id: int) -> tuple:
+    """The tenant's newest alert id, acknowledgement and resolution: one query of three index
+    probes (pk; alerts 0004's acknowledged_at / resolved_at indexes), ~0.3 ms with 1M alerts."""
+    row = Alert.objects.filter(tenant_id=tenant_id).aggregate(
+        last_id=Max("id"), last_ack=Max("acknowledged_at"), last_resolved=Max("resolved_at")
+    )
+    return (
+        row["last_id"],
+        row["last_ack"] and row["last_ack"].isoformat(),
+        row["last_resolved"] and row["last_resolved"].isoformat(),
+    )
+
+
+def _scope_key(user) -> str:
+    """Users who see every client of a tenant see the same answers; others get their own."""
+    return "all" if scope_kind(user) == ScopeKind.ALL_CLIENTS else f"user{user.pk}"
+
+
+def _answer_key(kind: str, user, f: OverviewFilters) -> str:
+    filters = hashlib.sha256(
+        json.dumps(asdict(f), sort_keys=True, default=str).encode()
+    ).hexdigest()[:24]
+    pii = int(has_capability(user, Capability.VIEW_PII))
+    return f"overview:{kind}:{user.tenant_id}:{_scope_key(user)}:{pii}:{filters}"
+
+
+def shared_answer(kind: str, user, f: OverviewFilters, compute: Callable[[], bytes]) -> bytes:
+    """`compute()` (an encoded answer), computed once and shared by every caller who asks the
+    same `kind` with the same filters, scope and PII view.
+
+    A stored answer is used while it is younger than settings.OVERVIEW_CACHE_SECONDS and nothing
+    was created, acknowledged or resolved in the tenant since it was computed (`watermark`); the
+    other changes (assign, escalate, a suppressed alert reopening, the clock passing an
+    escalation delay) show at the latest when it expires. One caller computes, the others wait
+    for its answer (at most SHARED_WAIT_SECONDS), so a change seen by a hundred open pages at
+    once costs one computation, not a hundred. With OVERVIEW_CACHE_SECONDS = 0, `compute()`
+    runs for every call.
+    """
+    ttl = settings.OVERVIEW_CACHE_SECONDS
+    if ttl <= 0:
+        return compute()
+    key = _answer_key(kind, user, f)
+    mark = watermark(user.tenant_id)
+    deadline = time.monotonic() + SHARED_WAIT_SECONDS
+    pause = 0.005
+    while True:
+        # the small stamp first: waiters poll it, the body (up to ~300 kB) is read once
+        stamp = cache.get(f"{key}:stamp")
+        if stamp is not None and stamp[0] == mark and time.time() - stamp[1] < ttl:
+            body = cache.get(key)
+            if body is not None:
+                return body
+        if cache.add(f"{key}:computing", 1, timeout=max(10, int(SHARED_WAIT_SECONDS * 2))):
+            try:
+                started = time.time()
+                body = compute()
+                keep = max(60, int(ttl * 10))
+                cache.set(key, body, timeout=keep)
+                cache.set(f"{key}:stamp", (mark, started), timeout=keep)
+            finally:
+                cache.delete(f"{key}:computing")
+            return body
+        if time.monotonic() > deadline:
+            return compute()
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)

@@ -133,6 +133,7 @@ class ClientHealthOut(Out):
 class SitesOut(Out):
     sites: list[SiteHealthOut]
     clients: list[ClientHealthOut]
+    generated_at: str
 
 
 class FeedRowOut(Out):
