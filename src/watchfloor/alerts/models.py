@@ -204,6 +204,12 @@ class Alert(TenantScoped):
                 condition=ACTIVE_CONDITION,
                 name="alert_active_overview",
             ),
+            # the same, for a few sites (the overview filtered by city, state, officer or site)
+            models.Index(
+                fields=["site", "status", "severity", "first_seen_at", "client"],
+                condition=ACTIVE_CONDITION,
+                name="alert_active_site",
+            ),
             # "acknowledged / resolved today" (MTTA, MTTR): a range at the end of each index
             models.Index(
                 fields=["tenant", "acknowledged_at"],
