@@ -34,7 +34,7 @@ from django.utils import timezone
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_name, mask_text, mask_value
 from watchfloor.access.scope import ScopeKind, has_capability, scope_kind, visible_clients
-from watchfloor.alerts.broadcast import alert_payload
+from watchfloor.alerts.broadcast import alert_payload, place_fields
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status, SuppressionReason
 from watchfloor.alerts.queries import alerts_for
@@ -339,12 +339,7 @@ def feed_row(alert: Alert, pii: bool) -> dict:
     if not pii:
         row["title"] = mask_text(alert.title)
     row.update(
-        client_code=client.code if client else None,
-        client_name=client.name if client else None,
-        site_code=site.code if site else None,
-        site_name=site.name if site else None,
-        city=site.city if site else None,
-        state=site.state if site else None,
+        place_fields(site, client),
         assignee_name=(
             _person_name(assignee.first_name, assignee.last_name, assignee.username, pii)
             if assignee

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name, mask_text
+from watchfloor.access.masking import mask_email, mask_name, mask_text
 from watchfloor.access.scope import (
     ScopeKind,
     capabilities_of,
@@ -112,8 +112,9 @@ def mask_event(event: dict) -> dict:
     if "alert" in event:
         alert = dict(event["alert"])
         alert["title"] = mask_text(alert.get("title") or "")
-        if alert.get("assignee_name"):
-            alert["assignee_name"] = mask_name(alert["assignee_name"])
+        name = alert.get("assignee_name")
+        if name:  # a username may be an email address: masked like one, as the REST API does
+            alert["assignee_name"] = mask_email(name) if "@" in name else mask_name(name)
         out["alert"] = alert
     if "window" in event:
         window = dict(event["window"])
