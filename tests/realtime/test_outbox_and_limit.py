@@ -1,0 +1,69 @@
+"""The pure parts of a connection: coalescing per alert, and the message rate limit."""
+
+from __future__ import annotations
+
+from watchfloor.realtime.outbox import Outbox
+from watchfloor.realtime.ratelimit import SlidingWindowLimit
+from watchfloor.realtime.viewer import mask_event
+
+
+def alert_event(kind: str, alert_id: int, **row) -> dict:
+    return {"type": kind, "tenant_id": 1, "alert": {"id": alert_id, **row}}
+
+
+def test_one_entry_per_alert_with_its_latest_row_under_the_most_telling_type():
+    box = Outbox()
+    box.add(alert_event("alert.created", 1, status="NEW"))
+    box.add(alert_event("alert.updated", 1, status="ACKNOWLEDGED"))
+    box.add(alert_event("alert.updated", 2, status="NEW"))
+    box.add(alert_event("alert.resolved", 2, status="RESOLVED"))
+    box.add(alert_event("alert.updated", 2, status="RESOLVED"))
+    update = box.take(10)
+    assert update.truncated == 0
+    assert [(e["type"], e["alert"]["id"], e["alert"]["status"]) for e in update.events] == [
+        ("alert.resolved", 2, "RESOLVED"),  # newest change first
+        ("alert.created", 1, "ACKNOWLEDGED"),
+    ]
+    assert len(box) == 0
+
+
+def test_past_the_limit_the_oldest_changes_are_counted_not_sent():
+    box = Outbox()
+    for i in range(10):
+        box.add(alert_event("alert.created", i))
+    box.add({"type": "maintenance.started", "tenant_id": 1, "window": {"id": 5}})
+    box.add(alert_event("alert.updated", 0))  # alert 0 changed last: it is the newest now
+    update = box.take(3)
+    assert update.truncated == 7
+    assert update.events[0]["type"] == "maintenance.started"  # never dropped
+    assert [e["alert"]["id"] for e in update.events[1:]] == [0, 9, 8]
+
+
+def test_the_rate_limit_counts_messages_in_a_sliding_minute():
+    now = [0.0]
+    limit = SlidingWindowLimit(3, 60.0, clock=lambda: now[0])
+    assert [limit.allow() for _ in range(3)] == [True, True, True]
+    assert not limit.allow()
+    now[0] = 59.9
+    assert not limit.allow()
+    now[0] = 60.1  # the first three have left the window
+    assert limit.allow()
+
+
+def test_masking_an_event_leaves_the_original_alone():
+    event = {
+        "type": "alert.updated",
+        "tenant_id": 1,
+        "actor_id": 4,
+        "alert": {
+            "id": 1,
+            "title": "Call +1 (415) 555-0100 or jane.doe@example.com",
+            "assignee_name": "Jane Doe",
+        },
+    }
+    masked = mask_event(event)
+    assert "555-0100" not in masked["alert"]["title"]
+    assert "jane.doe@example.com" not in masked["alert"]["title"]
+    assert masked["alert"]["assignee_name"] != "Jane Doe"
+    assert "actor_id" not in masked
+    assert event["alert"]["assignee_name"] == "Jane Doe" and event["actor_id"] == 4
