@@ -1,0 +1,112 @@
+"""Data for the browser tests' server, written in a process of its own with the server's env.
+
+Run by tests/browser/conftest.py, never collected by pytest:
+
+- `python server_data.py seed`: the demo estate plus the accounts, tokens and integration key
+  the tests use; prints one JSON object on its last line of stdout.
+- `python server_data.py ingest KEY`: reads a JSON list of native events on stdin and stores them
+  through the real pipeline (`watchfloor.alerts.pipeline.ingest`) in this process, as the
+  integration API would, but without the web server: used while the server is stopped, so the
+  events are never broadcast and only a page's resync can show them. Prints the IngestResult.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
+    import django
+
+    django.setup()
+
+
+def seed() -> dict:
+    from django.contrib.auth.models import Group
+
+    from watchfloor import demo_data
+    from watchfloor.access.services import assign_scope, create_api_token, create_integration_key
+    from watchfloor.tenancy.models import Client, Site, User
+
+    result = demo_data.load_demo()
+    if result is None:
+        raise SystemExit("the demo estate is already loaded: the server needs a fresh database")
+    tenant = result.tenant
+    accounts = {a.username: {"password": a.password, "role": a.role} for a in result.accounts}
+    admin = User.objects.get(username="admin")
+
+    clients = list(Client.objects.filter(tenant=tenant).order_by("code"))
+    sites = {c.code: [] for c in clients}
+    for code, client_code in Site.objects.filter(tenant=tenant).values_list("code", "client__code"):
+        sites[client_code].append(code)
+    for codes in sites.values():
+        codes.sort()
+    # the two clients the scope tests use: the two largest, so that each has sites to alert on
+    own, other = sorted(clients, key=lambda c: (-len(sites[c.code]), c.code))[:2]
+
+    def make_user(username: str, role: str, **scope) -> User:
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_user(
+            username=username,
+            password=password,
+            tenant=tenant,
+            email=f"{username}@browser.example.com",
+            first_name=username.title(),
+            last_name="Tester",
+        )
+        user.groups.add(Group.objects.get(name=role))
+        if scope:
+            assign_scope(user, actor=admin, **scope)
+        accounts[username] = {"password": password, "role": role}
+        return user
+
+    # a viewer (no noc:ack_alerts) who sees every site of `own`
+    make_user("bt-viewer", "viewer", sites=list(Site.objects.filter(client=own)))
+    # an operator (noc:ack_alerts) scoped to the one client `own`
+    make_user("bt-scoped", "operator", clients=[own])
+
+    tokens = {
+        username: create_api_token(User.objects.get(username=username), name="browser tests").plain
+        for username in ("admin", "supervisor", "bt-viewer", "bt-scoped")
+    }
+    key = create_integration_key(tenant, actor=admin, name="browser tests", source="native").plain
+    return {
+        "accounts": accounts,
+        "tokens": tokens,
+        "integration_key": key,
+        "clients": {c.code: c.name for c in clients},
+        "sites": sites,
+        "site_count": result.counts["sites"],
+        "own_client": own.code,
+        "other_client": other.code,
+    }
+
+
+def ingest(key_plain: str, events: list[dict]) -> dict:
+    from watchfloor.access.services import authenticate_integration_key
+    from watchfloor.alerts.integrations.native import parse_native
+    from watchfloor.alerts.pipeline import ingest as run_pipeline
+
+    key = authenticate_integration_key(key_plain, source="native")
+    if key is None:
+        raise SystemExit("unknown integration key")
+    return run_pipeline(parse_native(events), key=key).as_dict()
+
+
+def main(argv: list[str]) -> None:
+    _setup()
+    if argv[:1] == ["seed"]:
+        out = seed()
+    elif argv[:1] == ["ingest"] and len(argv) == 2:
+        out = ingest(argv[1], json.load(sys.stdin))
+    else:
+        raise SystemExit("usage: server_data.py seed | ingest KEY < events.json")
+    sys.stdout.write("\n" + json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,181 @@
+"""The overview in Chromium: KPI tiles, one map marker per site in scope, filters in the URL.
+
+Saves overview.png in test-artifacts/ (and docs/screenshots/ with WATCHFLOOR_SCREENSHOTS=docs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from urllib.parse import parse_qs, urlsplit
+
+from playwright.sync_api import expect
+
+from .support import alert_event, screenshot, wait_until_rendered
+
+KPI_NAMES = (
+    "open",
+    "CRITICAL",
+    "HIGH",
+    "MEDIUM",
+    "LOW",
+    "unacknowledged_overdue",
+    "suppressed_maintenance",
+    "sites_with_critical",
+    "mtta",
+    "mttr",
+)
+MARKERS = "#map path.site-marker"
+
+
+def marker_levels(page) -> Counter:
+    """How many markers of each level (`site-marker--critical` … `--ok`) the map draws."""
+    classes = page.locator(MARKERS).evaluate_all("paths => paths.map(p => p.getAttribute('class'))")
+    levels = Counter()
+    for names in classes:
+        found = [n.split("--", 1)[1] for n in names.split() if n.startswith("site-marker--")]
+        assert len(found) == 1, names
+        levels[found[0]] += 1
+    return levels
+
+
+def api_levels(sites: list[dict]) -> Counter:
+    return Counter((site["worst"] or "ok").lower() for site in sites)
+
+
+def test_tiles_and_one_marker_per_site(server, tabs, unique):
+    data = server.data
+    # alerts of several severities, so the tiles and marker colours have something to show
+    own_sites, other_sites = data["sites"][data["own_client"]], data["sites"][data["other_client"]]
+    server.post_alerts(
+        [
+            # the live tests alert at the first sites: these stay at the severity given here
+            alert_event(
+                unique("Perimeter camera offline"), site=own_sites[-1], severity="CRITICAL"
+            ),
+            alert_event(unique("Guard tour missed"), site=own_sites[-2], severity="HIGH"),
+            alert_event(unique("Door held open"), site=other_sites[-1], severity="MEDIUM"),
+            alert_event(unique("Badge reader battery low"), site=other_sites[-2], severity="LOW"),
+        ]
+    )
+
+    tab = tabs.open("admin")
+    page = tab.page
+    wait_until_rendered(page)
+
+    kpis = server.api("admin", "GET", "/api/v1/overview/kpis").body
+    expected = {
+        "open": kpis["open"]["total"],
+        "CRITICAL": kpis["open"]["by_severity"]["CRITICAL"],
+        "HIGH": kpis["open"]["by_severity"]["HIGH"],
+        "MEDIUM": kpis["open"]["by_severity"]["MEDIUM"],
+        "LOW": kpis["open"]["by_severity"]["LOW"] + kpis["open"]["by_severity"]["INFO"],
+        "unacknowledged_overdue": kpis["unacknowledged_overdue"],
+        "suppressed_maintenance": kpis["suppressed_maintenance"],
+        "sites_with_critical": kpis["sites_with_critical"],
+    }
+    assert expected["CRITICAL"] >= 1 and expected["open"] >= 4, kpis
+    for name in KPI_NAMES:
+        tile = page.locator(f'[data-kpi="{name}"]')
+        expect(tile).to_be_visible()
+        expect(tile.locator(".tile__value")).to_have_count(1)
+        if name in expected:
+            expect(tile.locator(".tile__value")).to_have_text(str(expected[name]))
+
+    sites = server.api("admin", "GET", "/api/v1/overview/sites").body["sites"]
+    assert len(sites) == data["site_count"] == 200
+    expect(page.locator(MARKERS)).to_have_count(len(sites))
+    assert marker_levels(page) == api_levels(sites)
+    assert {"critical", "high", "medium", "low", "ok"} <= set(marker_levels(page))
+    screenshot(page, "overview", docs=True, full_page=True)
+
+    # hovering a marker names its site; clicking it drills down to that site
+    x, y = _uncovered_marker(page)
+    page.mouse.move(x, y)
+    tooltip = page.locator(".leaflet-tooltip")
+    expect(tooltip).to_be_visible()
+    code = tooltip.locator("strong").inner_text()
+    assert code in {s["code"] for s in sites}
+    page.mouse.click(x, y)
+    expect(page).to_have_url(re.compile(rf"[?&]site={re.escape(code)}(&|$)"))
+    expect(page.locator(MARKERS)).to_have_count(1)
+    expect(page.locator("#drill")).to_contain_text(code)
+    assert tab.failures == []
+
+
+def _uncovered_marker(page) -> tuple[float, float]:
+    """The centre of a marker that no other marker covers there (a real hover reaches it)."""
+    point = page.locator(MARKERS).first.evaluate(
+        """(first) => {
+          for (const path of first.ownerSVGElement.querySelectorAll("path.site-marker")) {
+            const r = path.getBoundingClientRect();
+            const x = r.left + r.width / 2, y = r.top + r.height / 2;
+            if (r.width > 0 && document.elementFromPoint(x, y) === path) return [x, y];
+          }
+          return null;
+        }"""
+    )
+    assert point, "every marker is covered by another one"
+    return point[0], point[1]
+
+
+def test_markers_follow_the_users_scope(server, tabs):
+    data = server.data
+    own = data["own_client"]
+    tab = tabs.open("bt-scoped")
+    page = tab.page
+    wait_until_rendered(page)
+
+    sites = server.api("bt-scoped", "GET", "/api/v1/overview/sites").body["sites"]
+    assert {s["client_code"] for s in sites} == {own}
+    assert sorted(s["code"] for s in sites) == data["sites"][own]
+    expect(page.locator(MARKERS)).to_have_count(len(sites))
+    assert marker_levels(page) == api_levels(sites)
+    # the client filter offers only the user's own client
+    options = page.locator("#filters select[name=client] option")
+    expect(options).to_have_count(1)
+    expect(options).to_have_attribute("value", own)
+    assert tab.failures == []
+
+
+def test_filters_are_kept_in_the_url_and_across_reloads(server, tabs):
+    data = server.data
+    own, other = data["own_client"], data["other_client"]
+    tab = tabs.open("supervisor")
+    page = tab.page
+    wait_until_rendered(page)
+    expect(page.locator(MARKERS)).to_have_count(data["site_count"])
+
+    form = page.locator("#filters")
+    form.locator("select[name=client]").select_option([own, other])
+    form.locator("select[name=range]").select_option("24h")
+    form.get_by_role("button", name="Apply").click()
+
+    expect(page).to_have_url(re.compile(r"range=24h"))
+    query = parse_qs(urlsplit(page.url).query)
+    assert sorted(query["client"]) == sorted([own, other]), page.url
+    assert query["range"] == ["24h"]
+    wanted = len(data["sites"][own]) + len(data["sites"][other])
+    expect(page.locator(MARKERS)).to_have_count(wanted)
+    api = server.api("supervisor", "GET", f"/api/v1/overview/sites?client={own},{other}&range=24h")
+    assert len(api.body["sites"]) == wanted
+
+    page.reload()
+    wait_until_rendered(page)
+    expect(page.locator(MARKERS)).to_have_count(wanted)
+    selected = form.locator("select[name=client]").evaluate(
+        "s => [...s.selectedOptions].map(o => o.value)"
+    )
+    assert sorted(selected) == sorted([own, other])
+    expect(form.locator("select[name=range]")).to_have_value("24h")
+
+    # the same user's next visit without a query string starts from the last filters too
+    page.goto(f"{server.url}/")
+    wait_until_rendered(page)
+    expect(page.locator(MARKERS)).to_have_count(wanted)
+    expect(page).to_have_url(re.compile(r"range=24h"))
+
+    form.get_by_role("button", name="Clear").click()
+    expect(page.locator(MARKERS)).to_have_count(data["site_count"])
+    expect(page).to_have_url(f"{server.url}/")
+    assert tab.failures == []
