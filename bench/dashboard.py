@@ -339,6 +339,22 @@ def run_wrk(
     )
 
 
+def drain(server: h.Server, timeout: float = 180.0) -> float:
+    """Wait (bounded) until the server has worked off what the last run left queued: a sync
+    view keeps running after wrk closed its connection, so a closed-loop run leaves up to one
+    request per connection behind. Done when `/api/health/` (which queues behind them) answers
+    within 100 ms twice in a row. Returns the seconds waited."""
+    t0 = time.monotonic()
+    fast = 0
+    while time.monotonic() - t0 < timeout and fast < 2:
+        started = time.monotonic()
+        with contextlib.suppress(OSError):
+            h.http("GET", server.base_url + "/api/health/", timeout=timeout)
+        fast = fast + 1 if time.monotonic() - started < 0.1 else 0
+        time.sleep(0.2)
+    return round(time.monotonic() - t0, 1)
+
+
 def measure(server, args, requests_file: Path, tokens: list[str], think_ms: int):
     """Warm-up, then the measured run; repeated (at most twice more) when other processes took
     more than --max-other % of a core during it. Keeps the least disturbed run."""
@@ -353,6 +369,7 @@ def measure(server, args, requests_file: Path, tokens: list[str], think_ms: int)
             think_ms=think_ms,
             quiet_timeout=args.quiet_timeout,
         )
+        # no drain here: the measured run starts on the warm-up's steady state
         res = run_wrk(
             server,
             requests_file=requests_file,
@@ -363,6 +380,7 @@ def measure(server, args, requests_file: Path, tokens: list[str], think_ms: int)
             quiet=False,
         )
         tried.append(res)
+        res.cpu["drained_after_s"] = drain(server)
         if res.cpu["other_pct"] <= args.max_other:
             break
         h.log(f"other processes used {res.cpu['other_pct']:.0f} % of a core: repeating")
