@@ -27,6 +27,17 @@ ORIGIN = (b"origin", b"http://testserver")
 HOST = (b"host", b"testserver")
 
 
+@pytest.fixture(autouse=True)
+def _hub_left_empty():
+    """Every test closes what it opened: a connection left in the hub is a leak."""
+    from watchfloor.realtime.hub import HUB
+
+    yield
+    leaked = HUB.connections
+    HUB.receivers.clear()
+    assert leaked == 0, f"{leaked} connection(s) still registered with the hub"
+
+
 @pytest.fixture
 def tokens(estate, token_for) -> dict[str, str]:
     """An API token (Authorization value) per role, made before any event loop runs."""
@@ -340,5 +351,42 @@ def test_a_storm_is_coalesced_into_few_bounded_updates(estate, key_for, tokens, 
         assert len(updates) < 10
         assert updates[0]["truncated"] > 0  # the page is told to resync instead
         await ws.disconnect()
+
+    run(scenario)
+
+
+def test_a_connection_that_cannot_be_written_to_leaves_the_hub(estate, key_for, tokens):
+    from watchfloor.realtime.hub import HUB
+
+    key = key_for(estate)
+
+    async def scenario():
+        ws, *_ = await connect(tokens["admin"])
+        await receive_until(ws, "hello")
+        (consumer,) = HUB.receivers[estate.tenant.id]
+
+        async def gone(*args, **kwargs):
+            raise ConnectionResetError("client went away")
+
+        consumer.send_json = gone  # as when the peer vanished without a close frame
+        await ingest_async(estate, key, trigger(site=estate.sites[0].code))
+        async with asyncio.timeout(5):
+            while estate.tenant.id in HUB.receivers:
+                await asyncio.sleep(0.05)
+        await ws.disconnect()  # and a late disconnect() does not unregister twice
+
+    run(scenario)
+
+
+def test_every_closed_connection_has_left_the_hub(estate, tokens):
+    from watchfloor.realtime.hub import HUB
+
+    async def scenario():
+        sockets = [(await connect(tokens[role]))[0] for role in ("admin", "viewer", "operator")]
+        for ws in sockets:
+            await receive_until(ws, "hello")
+        assert HUB.connections == 3
+        for ws in sockets:
+            await ws.disconnect()
 
     run(scenario)

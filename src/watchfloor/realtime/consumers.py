@@ -84,6 +84,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self._flush_handle: asyncio.TimerHandle | None = None
         self._sending = False
         self._closed = False
+        self._registered = False
         headers = _headers(self.scope)
         token = _bearer(headers)
         origin = headers.get("origin")
@@ -107,15 +108,21 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.scope_loaded = time.monotonic()
         HUB.register(self)
         metrics.CONNECTIONS.inc()
-        await self.send_json(
-            {
-                "type": "hello",
-                "server_time": timezone.now().isoformat(),
-                "capabilities": sorted(self.viewer.capabilities),
-                "clients": self.viewer.subscribed_codes(),
-                "rate_limit_per_minute": settings.REALTIME_RATE_LIMIT,
-            }
-        )
+        self._registered = True
+        try:
+            await self.send_json(
+                {
+                    "type": "hello",
+                    "server_time": timezone.now().isoformat(),
+                    "capabilities": sorted(self.viewer.capabilities),
+                    "clients": self.viewer.subscribed_codes(),
+                    "rate_limit_per_minute": settings.REALTIME_RATE_LIMIT,
+                }
+            )
+        except Exception:
+            # gone right after the handshake: the server may never call disconnect()
+            self._drop()
+            raise
 
     async def _authenticate(self, token: str | None):
         if token:
@@ -130,15 +137,21 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         return None
 
     async def disconnect(self, code):
+        self._drop()
+
+    def _drop(self) -> None:
+        """Leave the hub, once (from disconnect, or when a send finds the client gone)."""
         self._closed = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        if self.viewer is not None and self in HUB.receivers.get(self.viewer.tenant_id, ()):
+            self._flush_handle = None
+        if self._registered:
+            self._registered = False
             HUB.unregister(self)
             metrics.CONNECTIONS.dec()
 
     async def _fail(self, code: int, error: str, message: str) -> None:
-        self._closed = True
+        self._drop()
         await self.send_json({"type": "error", "code": error, "message": message})
         await self.close(code=code)
 
@@ -311,7 +324,13 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     def resync(self) -> None:
         if not self._closed:
-            asyncio.get_running_loop().create_task(self.send_json({"type": "resync"}))
+            asyncio.get_running_loop().create_task(self._send_or_drop({"type": "resync"}))
+
+    async def _send_or_drop(self, message: dict) -> None:
+        try:
+            await self.send_json(message)
+        except Exception:
+            self._drop()
 
     def _flush(self) -> None:
         self._flush_handle = None
@@ -331,8 +350,9 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(
                 {"type": "events", "events": update.events, "truncated": update.truncated}
             )
-        except Exception:
-            log.exception("sending a live update failed")
+        except Exception as exc:
+            log.info("a live update found its WebSocket closed (%s)", type(exc).__name__)
+            self._drop()
         finally:
             self._sending = False
             if len(self.outbox) and not self._closed:
