@@ -52,10 +52,23 @@ export class SiteMap {
     // fit once per set of sites, so a live refresh does not move the map under the user's hand
     const key = placed.map((s) => s.code).join(",");
     if (placed.length && key !== this.fitted) {
-      this.map.fitBounds(this.layer.getBounds(), { padding: [24, 24], maxZoom: 11 });
+      this.map.fitBounds(coreBounds(placed), { padding: [24, 24], maxZoom: 11 });
       this.fitted = key;
     }
   }
+}
+
+/**
+ * The bounds of most sites: with many sites, a few far away (Anchorage, Honolulu) would shrink
+ * everyone else to a corner, so the view frames the 3rd to 97th percentile of each coordinate;
+ * the outliers are still on the map, one drag or zoom away.
+ */
+function coreBounds(sites) {
+  const pick = (values, q) => values[Math.min(values.length - 1, Math.floor(q * values.length))];
+  const lats = sites.map((s) => s.lat).sort((a, b) => a - b);
+  const lons = sites.map((s) => s.lon).sort((a, b) => a - b);
+  const q = sites.length > 20 ? 0.03 : 0;
+  return L.latLngBounds([pick(lats, q), pick(lons, q)], [pick(lats, 1 - q - 1e-9), pick(lons, 1 - q - 1e-9)]);
 }
 
 function rank(severity) {
