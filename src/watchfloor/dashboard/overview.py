@@ -103,19 +103,31 @@ def _matching_sites(tenant_id: int, f: OverviewFilters) -> QuerySet[Site]:
     return sites
 
 
-def filtered_alerts(user, f: OverviewFilters, now: datetime) -> QuerySet[Alert]:
+def filtered_alerts(
+    user,
+    f: OverviewFilters,
+    now: datetime,
+    *,
+    client_ids: list[int] | None = None,
+    site_ids: list[int] | None = None,
+) -> QuerySet[Alert]:
     """The user's alerts that match the filters, every status.
 
-    Codes and places become id sets (`client_id IN (…)`, `site_id IN (…)`) rather than joins, so
-    PostgreSQL reads only those clients' or sites' active alerts from the partial indexes
-    instead of filtering every active alert of the tenant after a join.
+    Client codes and places become lists of ids first (one small query each, unless the caller
+    has them), so the alerts query says `client_id IN (3, 7)` / `site_id IN (…)`: PostgreSQL
+    checks those inside the partial indexes (alerts 0004–0006) and reads only the matching
+    alerts, instead of every active alert of the tenant before a join.
     """
     qs = alerts_for(user)
     if f.clients:
-        codes = Client.objects.for_tenant(user.tenant_id).filter(code__in=f.clients)
-        qs = qs.filter(client_id__in=codes.values("id"))
+        if client_ids is None:
+            codes = Client.objects.for_tenant(user.tenant_id).filter(code__in=f.clients)
+            client_ids = list(codes.values_list("id", flat=True))
+        qs = qs.filter(client_id__in=client_ids)
     if f.site_level:
-        qs = qs.filter(site_id__in=_matching_sites(user.tenant_id, f).values("id"))
+        if site_ids is None:
+            site_ids = list(_matching_sites(user.tenant_id, f).values_list("id", flat=True))
+        qs = qs.filter(site_id__in=site_ids)
     since = f.since(now)
     if since is not None:
         qs = qs.filter(last_seen_at__gte=since)
@@ -224,7 +236,13 @@ def site_health(user, f: OverviewFilters, *, now: datetime | None = None) -> dic
     # open alerts by (client, site, severity): alerts without a site count for their client
     # (unless a site-level filter is on, which leaves them out)
     counts = (
-        filtered_alerts(user, f, now)
+        filtered_alerts(
+            user,
+            f,
+            now,
+            client_ids=[client_id for client_id, _, _ in clients],
+            site_ids=[row[0] for row in site_rows],
+        )
         .filter(status__in=OPEN_STATUSES)
         .values("client_id", "site_id", "severity")
         .annotate(n=Count("status"))
