@@ -36,7 +36,9 @@ def second_node(server):
 
 
 def listen(node: LiveServer, token: str):
-    ws = connect(node.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10)
+    ws = connect(
+        node.ws_url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10
+    )
     hello = json.loads(ws.recv(timeout=10))
     assert hello["type"] == "hello"
     return ws
