@@ -199,9 +199,10 @@ def parse_escalation_delays(text: str) -> dict[str, int]:
 ALERT_ESCALATION_DELAYS = parse_escalation_delays(
     os.environ.get("WATCHFLOOR_ESCALATION_DELAYS", "CRITICAL=15,HIGH=30,MEDIUM=60,LOW=120")
 )
-# The overview's tiles and map answers are shared by the users of one scope and filters for at
-# most this many seconds (0: computed for every request); a new alert, acknowledgement or
-# resolution in the tenant renews them at once. Below the page's 1.5 s re-read after a change.
+# The overview's answers (tiles, map, feed) are shared by the users of one scope and filters for
+# at most this many seconds (0: computed for every request); anything created, acknowledged,
+# assigned, escalated or resolved in the tenant renews them at once. Keep it below the page's
+# 1.5 s re-read after a change.
 OVERVIEW_CACHE_SECONDS = float(os.environ.get("WATCHFLOOR_OVERVIEW_CACHE_SECONDS", "1"))
 
 # --- celery ---------------------------------------------------------------------------------

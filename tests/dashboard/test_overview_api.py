@@ -17,7 +17,12 @@ from watchfloor.access.services import assign_scope
 from watchfloor.alerts.broadcast import alert_payload
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.alerts.pipeline import ingest
-from watchfloor.alerts.services import acknowledge_alert, assign_alert, resolve_alert
+from watchfloor.alerts.services import (
+    acknowledge_alert,
+    assign_alert,
+    escalate_alert,
+    resolve_alert,
+)
 from watchfloor.dashboard.overview import start_of_day
 from watchfloor.tenancy.models import Client, Site, User
 
@@ -636,11 +641,12 @@ def test_a_shared_answer_costs_one_query_besides_authentication(
     seeded, api, shared, django_assert_max_num_queries
 ):
     sup = api(seeded.user("supervisor"))
-    for path in (KPIS, SITES):
+    for path in (KPIS, SITES, FEED):
         ok(sup.get(path))
         with django_assert_max_num_queries(4) as hit:  # token, 2 × permissions, watermark
             ok(sup.get(path))
-        assert not any("GROUP BY" in q["sql"] or "COUNT(" in q["sql"] for q in hit)
+        on_alerts = [q["sql"] for q in hit if "alerts_alert" in q["sql"]]
+        assert len(on_alerts) == 1 and "MAX(" in on_alerts[0]  # the watermark, nothing else
 
 
 def test_a_caller_waits_for_the_answer_another_is_computing(seeded, shared, monkeypatch):
@@ -669,9 +675,45 @@ def test_a_caller_waits_for_the_answer_another_is_computing(seeded, shared, monk
     assert overview.shared_answer("kpis", user, f, lambda: b"mine") == b"mine"
 
 
-def test_the_feed_is_never_shared(seeded, api, shared):
+def test_the_feed_is_shared_and_renewed_by_every_step_of_an_alert(seeded, api, shared, key_for):
+    """The feed is the page's resync after a reconnect: whatever a lost WebSocket event could
+    have said (created, acknowledged, assigned, escalated, resolved) renews it at once."""
     sup = api(seeded.user("supervisor"))
-    before = {r["id"] for r in ok(sup.get(FEED))["alerts"]}
+
+    def feed():
+        return {r["id"]: r for r in ok(sup.get(FEED))["alerts"]}
+
+    first = feed()
     Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.RESOLVED)
-    after = {r["id"] for r in ok(sup.get(FEED))["alerts"]}
-    assert len(before) - len(after) == 4
+    assert feed() == first  # behind the services' back: shared until it expires
+    ingest([trigger("DEVICE_SPOOF", site=seeded.sites[1].code)], key=key_for(seeded))
+    new = Alert.objects.get(type="DEVICE_SPOOF")
+    rows = feed()
+    assert new.id in rows and len(rows) == len(first) - 4 + 1
+    steps = [
+        (lambda a: acknowledge_alert(a, actor=seeded.user("supervisor")), "ACKNOWLEDGED"),
+        (
+            lambda a: assign_alert(
+                a, actor=seeded.user("supervisor"), assignee=seeded.user("operator")
+            ),
+            "ASSIGNED",
+        ),
+        (lambda a: escalate_alert(a, actor=seeded.user("supervisor")), "ESCALATED"),
+    ]
+    for step, status in steps:
+        step(Alert.objects.get(pk=new.pk))
+        assert feed()[new.id]["status"] == status
+    resolve_alert(Alert.objects.get(pk=new.pk), actor=seeded.user("supervisor"), note="done")
+    assert new.id not in feed()
+
+
+def test_feed_answers_differ_by_status_and_limit(seeded, api, shared):
+    sup = api(seeded.user("supervisor"))
+    Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.SUPPRESSED)
+    Alert.objects.filter(type="SLA_BREACH").update(status=Status.RESOLVED)
+    assert len(ok(sup.get(FEED))["alerts"]) == 5
+    assert len(ok(sup.get(FEED, limit=2))["alerts"]) == 2
+    assert {r["status"] for r in ok(sup.get(FEED, status="SUPPRESSED"))["alerts"]} == {"SUPPRESSED"}
+    both = ok(sup.get(FEED, status=["RESOLVED", "NEW"]))["alerts"]
+    assert len(both) == 6
+    assert ok(sup.get(FEED, status=["NEW", "RESOLVED"]))["alerts"] == both

@@ -223,6 +223,18 @@ class Alert(TenantScoped):
                 condition=Q(resolved_at__isnull=False),
                 name="alert_resolved_day",
             ),
+            # the newest assignment and escalation of a tenant (the overview's shared answers
+            # are renewed when either moves; see dashboard.overview.watermark)
+            models.Index(
+                fields=["tenant", "assigned_at"],
+                condition=Q(assigned_at__isnull=False),
+                name="alert_assigned_at",
+            ),
+            models.Index(
+                fields=["tenant", "escalated_at"],
+                condition=Q(escalated_at__isnull=False),
+                name="alert_escalated_at",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,9 +1,9 @@
 """The overview page's data: KPI tiles, the sites of the map, the live feed.
 
 All three take the same filters (the page URL's parameters) and need `noc:view`; the answers are
-limited to the caller's scope and PII-masked for callers without `noc:view_pii`. Tiles and map
-answers are shared by the callers of one scope and filters for a second (overview.shared_answer);
-the feed is always read fresh.
+limited to the caller's scope and PII-masked for callers without `noc:view_pii`. Answers are
+shared by the callers of one scope and filters for up to a second, renewed at once by any
+create, acknowledge, assign, escalate or resolve (overview.shared_answer).
 """
 
 from __future__ import annotations
@@ -56,9 +56,12 @@ def overview_sites(request, filters: Query[OverviewQuery]):
 @router.get("/overview/feed", response=FeedOut)
 def overview_feed(request, filters: Query[FeedQuery]):
     """Newest first (last seen, then id): open alerts, or the `status` values given."""
-    user = request.auth
+    user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
-    alerts = overview.feed(
-        user, filters.filters(), statuses=tuple(filters.status), limit=filters.limit
-    )
-    return _json(_encode(FeedOut, {"alerts": alerts}))
+    statuses, limit = tuple(sorted(set(filters.status))), filters.limit
+
+    def compute() -> bytes:
+        rows = overview.feed(user, f, statuses=statuses, limit=limit)
+        return _encode(FeedOut, {"alerts": rows})
+
+    return _json(overview.shared_answer("feed", user, f, compute, extra=(statuses, limit)))

@@ -10,11 +10,12 @@ function runs a fixed number of grouped queries whatever the size of the estate:
 
 On PostgreSQL each aggregate reads a partial index (migration alerts 0004): active alerts are a
 small share of the table, and "today" is a small slice of `acknowledged_at` / `resolved_at`.
-Still, the aggregates visit every active alert in scope (tens of thousands in a large estate, one
-heap page each once repeats have touched them), and the page re-reads tiles and map shortly after
-every change, for every open browser: `shared_answer` computes one answer per scope and filters
-and lets every caller share it (see its docstring). The feed is the page's resync after a
-reconnect, so it is always read fresh.
+Still, without filters they visit every active alert in scope (tens of thousands in a large
+estate, about one heap page each once repeats have touched them: last_seen_at, which orders the
+feed, may not be indexed or repeats stop being HOT updates), and the page re-reads tiles and map
+shortly after every change, and the feed after every reconnect, for every open browser:
+`shared_answer` computes one answer per scope and filters and lets every caller share it,
+renewed at once by any create, acknowledge, assign, escalate or resolve (see its docstring).
 """
 
 from __future__ import annotations
@@ -394,17 +395,17 @@ def feed(
 SHARED_WAIT_SECONDS = 5.0
 
 
+WATERMARK_COLUMNS = ("acknowledged_at", "assigned_at", "escalated_at", "resolved_at")
+
+
 def watermark(tenant_id: int) -> tuple:
-    """The tenant's newest alert id, acknowledgement and resolution: one query of three index
-    probes (pk; alerts 0004's acknowledged_at / resolved_at indexes), ~0.3 ms with 1M alerts."""
+    """The tenant's newest alert id, acknowledgement, assignment, escalation and resolution:
+    one query of five index probes (the primary key and alerts 0006/0007's partial indexes),
+    ~0.3 ms with 1M alerts. It moves whenever one of those happens anywhere in the tenant."""
     row = Alert.objects.filter(tenant_id=tenant_id).aggregate(
-        last_id=Max("id"), last_ack=Max("acknowledged_at"), last_resolved=Max("resolved_at")
+        last_id=Max("id"), **{column: Max(column) for column in WATERMARK_COLUMNS}
     )
-    return (
-        row["last_id"],
-        row["last_ack"] and row["last_ack"].isoformat(),
-        row["last_resolved"] and row["last_resolved"].isoformat(),
-    )
+    return (row["last_id"], *(row[c] and row[c].isoformat() for c in WATERMARK_COLUMNS))
 
 
 def _scope_key(user) -> str:
@@ -412,30 +413,33 @@ def _scope_key(user) -> str:
     return "all" if scope_kind(user) == ScopeKind.ALL_CLIENTS else f"user{user.pk}"
 
 
-def _answer_key(kind: str, user, f: OverviewFilters) -> str:
+def _answer_key(kind: str, user, f: OverviewFilters, extra: tuple = ()) -> str:
     filters = hashlib.sha256(
-        json.dumps(asdict(f), sort_keys=True, default=str).encode()
+        json.dumps([asdict(f), extra], sort_keys=True, default=str).encode()
     ).hexdigest()[:24]
     pii = int(has_capability(user, Capability.VIEW_PII))
     return f"overview:{kind}:{user.tenant_id}:{_scope_key(user)}:{pii}:{filters}"
 
 
-def shared_answer(kind: str, user, f: OverviewFilters, compute: Callable[[], bytes]) -> bytes:
+def shared_answer(
+    kind: str, user, f: OverviewFilters, compute: Callable[[], bytes], *, extra: tuple = ()
+) -> bytes:
     """`compute()` (an encoded answer), computed once and shared by every caller who asks the
-    same `kind` with the same filters, scope and PII view.
+    same `kind` with the same filters (and `extra` parameters), scope and PII view.
 
-    A stored answer is used while it is younger than settings.OVERVIEW_CACHE_SECONDS and nothing
-    was created, acknowledged or resolved in the tenant since it was computed (`watermark`); the
-    other changes (assign, escalate, a suppressed alert reopening, the clock passing an
-    escalation delay) show at the latest when it expires. One caller computes, the others wait
-    for its answer (at most SHARED_WAIT_SECONDS), so a change seen by a hundred open pages at
-    once costs one computation, not a hundred. With OVERVIEW_CACHE_SECONDS = 0, `compute()`
-    runs for every call.
+    A stored answer is used while it is younger than settings.OVERVIEW_CACHE_SECONDS (1 s by
+    default) and nothing was created, acknowledged, assigned, escalated or resolved in the
+    tenant since it was computed (`watermark`): those show at once. What the watermark does not
+    see (a repeat moving an alert up the feed or adding to its count, a suppressed alert
+    reopening, the clock passing an escalation delay) shows when the answer expires. One
+    caller computes, the others wait for its answer (at most SHARED_WAIT_SECONDS), so a change
+    that makes a hundred open pages re-read costs one computation, not a hundred. With
+    OVERVIEW_CACHE_SECONDS = 0, `compute()` runs for every call.
     """
     ttl = settings.OVERVIEW_CACHE_SECONDS
     if ttl <= 0:
         return compute()
-    key = _answer_key(kind, user, f)
+    key = _answer_key(kind, user, f, extra)
     mark = watermark(user.tenant_id)
     deadline = time.monotonic() + SHARED_WAIT_SECONDS
     pause = 0.005
