@@ -431,7 +431,8 @@ def shared_answer(
     default) and nothing was created, acknowledged, assigned, escalated or resolved in the
     tenant since it was computed (`watermark`): those show at once. What the watermark does not
     see (a repeat moving an alert up the feed or adding to its count, a suppressed alert
-    reopening, the clock passing an escalation delay) shows when the answer expires. One
+    reopening, the clock passing an escalation delay, a change two concurrent writers committed
+    out of id or time order) shows when the answer expires. One
     caller computes, the others wait for its answer (at most SHARED_WAIT_SECONDS), so a change
     that makes a hundred open pages re-read costs one computation, not a hundred. With
     OVERVIEW_CACHE_SECONDS = 0, `compute()` runs for every call.
