@@ -10,15 +10,17 @@ VACUUM): index-only scans must visit those heap pages, as in production.
 Load: wrk, 100 connections, for each endpoint (`GET /api/v1/overview/kpis`, `/sites`,
 `/feed?limit=200`, the page's own calls) in two modes:
 
-- `users`: each connection waits 0.5–1.5 s (`--think-ms`) after each answer: 100 people with the
-  page open re-reading it about once a second (the page re-reads tiles and map 1.5 s after a
-  change and on its refresh interval, 30 s by default), latency without the wait;
+- `users`: each connection waits 0.75–2.25 s (`--think-ms`, mean 1.5 s) after each answer: 100
+  people with the page open while alerts keep changing (the page re-reads tiles and map 1.5 s
+  after a change, coalesced, and on its refresh interval, 30 s by default); latency excludes
+  the wait;
 - `burst`: closed loop, each connection sends its next request the moment an answer arrives
   (every open page re-reading at once, with no pause): the saturation point.
 
-Requests cycle through a filter mix (no filter, one or two clients, a city, a state, a time
-range, one site) as two users: a supervisor (every client, sees PII) for 3 of 4 requests and an
-operator assigned three clients. Each run: warm-up, then `--duration` s measured; then 5 s from
+Requests cycle through `--people` (100) people, each with its own filters for the whole run (40 %
+none; one or two clients, a city, a state, a time range, one site), 3 in 4 a supervisor (every
+client, sees PII), 1 in 4 an operator assigned three clients. Each run: warm-up, then
+`--duration` s measured; then 5 s from
 one connection (service time without queueing). Servers: `watchfloor serve` (uvicorn, ASGI) and
 `watchfloor serve --wsgi` (gunicorn sync workers), production settings, one after the other.
 
@@ -225,7 +227,8 @@ def explain(env: dict[str, str]) -> dict[str, Any]:
 
 
 def filter_mix(n: int, seed: int = 7) -> list[tuple[int, dict[str, Any]]]:
-    """`n` (user number, filters) pairs: what a room of operators has on screen."""
+    """`n` people at their screens, each (user number, filters) with its own filters for the
+    whole run: what a room of operators has on screen."""
     rng = random.Random(seed)
     places = [
         tuple(line.split("|"))
@@ -523,7 +526,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--connections", type=int, default=100)
-    parser.add_argument("--think-ms", type=int, default=1000, help="mean wait in `users` mode")
+    parser.add_argument("--think-ms", type=int, default=1500, help="mean wait in `users` mode")
+    parser.add_argument(
+        "--people", type=int, default=100, help="distinct users (filter sets) cycled through"
+    )
     parser.add_argument("--modes", default="users,burst")
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
     parser.add_argument("--variants", default="serve,serve-wsgi")
@@ -568,7 +574,7 @@ def main() -> None:
         if not args.no_explain:
             h.wait_quiet(timeout=args.quiet_timeout)
             report["explain"] = explain(env)
-        mix = filter_mix(400)
+        mix = filter_mix(args.people)
         files = {}
         for name in endpoints:
             files[name] = work / f"{name}.requests"
@@ -754,12 +760,12 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
   resolved today {holds["resolved_today"]:,}; table with indexes {holds["table_size"]}. Settled
   as ingestion leaves it: {json.dumps(load["settled"])} (no VACUUM since).
 - Load: {a["connections"]} connections per run, {a["warmup"]:.0f} s warm-up then
-  {a["duration"]:.0f} s measured; `users` = each connection waits 0.5–1.5 s (mean
-  {a["think_ms"]} ms) after each answer, `burst` = closed loop (no wait), `one connection` =
-  5 s closed loop from one connection (service time). Requests cycle through 400 filter
-  combinations (40 % none; one or two clients, a city, a state, 1 h / 24 h / 7 d ranges, one
-  site), 3 in 4 as a supervisor (all clients, PII), 1 in 4 as an operator (3 clients); the feed
-  with `limit={FEED_LIMIT}` as the page asks. CPU columns: percent of one core
+  {a["duration"]:.0f} s measured; `users` = each connection waits 0.5–1.5 × {a["think_ms"]} ms
+  after each answer, `burst` = closed loop (no wait), `one connection` =
+  5 s closed loop from one connection (service time). Requests cycle through {a["people"]}
+  people, each with its own filters (40 % none; one or two clients, a city, a state,
+  1 h / 24 h / 7 d ranges, one site), 3 in 4 a supervisor (all clients, PII), 1 in 4 an operator
+  (3 clients); the feed with `limit={FEED_LIMIT}` as the page asks. CPU columns: percent of one core
   ({m["nproc"]} cores = {100 * m["nproc"]} %).
 
 {table}
