@@ -85,8 +85,18 @@ async def alerts_received(ws, want: int, timeout: float = 5.0) -> list[dict]:
     return rows
 
 
+def _ingest_in_thread(events, key):
+    from django.db import connection
+
+    try:
+        return ingest(events, key=key)
+    finally:
+        connection.close()  # this worker thread's connection goes back to the pool
+
+
 def ingest_async(estate, key, *events):
-    return sync_to_async(ingest, thread_sensitive=False)(list(events), key=key)
+    """Ingest in a thread of its own, as a web request would, while the test's loop runs."""
+    return sync_to_async(_ingest_in_thread, thread_sensitive=False)(list(events), key)
 
 
 def test_a_token_connects_without_origin_and_gets_hello(estate, tokens):
@@ -368,7 +378,7 @@ def test_a_connection_that_cannot_be_written_to_leaves_the_hub(estate, key_for, 
         async def gone(*args, **kwargs):
             raise ConnectionResetError("client went away")
 
-        consumer.send_json = gone  # as when the peer vanished without a close frame
+        consumer.send = gone  # as when the peer vanished without a close frame
         await ingest_async(estate, key, trigger(site=estate.sites[0].code))
         async with asyncio.timeout(5):
             while estate.tenant.id in HUB.receivers:

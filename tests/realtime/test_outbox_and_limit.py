@@ -67,3 +67,17 @@ def test_masking_an_event_leaves_the_original_alone():
     assert masked["alert"]["assignee_name"] != "Jane Doe"
     assert "actor_id" not in masked
     assert event["alert"]["assignee_name"] == "Jane Doe" and event["actor_id"] == 4
+
+
+def test_an_update_message_is_the_events_json_assembled():
+    import json
+
+    box = Outbox()
+    box.add(alert_event("alert.created", 1, title='é " </script>'))
+    box.add({"type": "maintenance.ended", "tenant_id": 1, "window": {"id": 2}}, '{"pre":1}')
+    message = json.loads(box.take(10).message())
+    assert message == {
+        "type": "events",
+        "events": [{"pre": 1}, alert_event("alert.created", 1, title='é " </script>')],
+        "truncated": 0,
+    }

@@ -36,7 +36,7 @@ from watchfloor.dashboard.schemas import OverviewQuery
 from watchfloor.maintenance.tasks import announce_maintenance_transitions
 from watchfloor.realtime import metrics
 from watchfloor.realtime.hub import HUB
-from watchfloor.realtime.outbox import Outbox
+from watchfloor.realtime.outbox import Outbox, encode
 from watchfloor.realtime.ratelimit import SlidingWindowLimit
 from watchfloor.realtime.viewer import EVERYTHING, Viewer, load_viewer
 
@@ -85,6 +85,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self._sending = False
         self._closed = False
         self._registered = False
+        self._last_flush = 0.0
         headers = _headers(self.scope)
         token = _bearer(headers)
         origin = headers.get("origin")
@@ -317,10 +318,24 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         for event in events:
             shown = viewer.view(event, shared)
             if shown is not None:
-                self.outbox.add(shown)
-        if len(self.outbox) and self._flush_handle is None and not self._sending:
-            loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(settings.REALTIME_FLUSH_MS / 1000, self._flush)
+                key = ("json", id(shown))  # encoded once per dispatch, not per connection
+                text = shared.get(key)
+                if text is None:
+                    text = shared[key] = encode(shown)
+                self.outbox.add(shown, text)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """At most one update per flush interval, the first one at once: a lone change goes out
+        immediately, and a burst behind it waits for the interval and is coalesced."""
+        if not len(self.outbox) or self._flush_handle is not None or self._sending:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_flush + settings.REALTIME_FLUSH_MS / 1000 - loop.time()
+        if wait <= 0:
+            self._flush_handle = loop.call_soon(self._flush)
+        else:
+            self._flush_handle = loop.call_later(wait, self._flush)
 
     def resync(self) -> None:
         if not self._closed:
@@ -336,6 +351,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self._flush_handle = None
         if not self._closed and len(self.outbox):
             self._sending = True
+            self._last_flush = asyncio.get_running_loop().time()
             asyncio.get_running_loop().create_task(self._send_update())
 
     async def _send_update(self) -> None:
@@ -347,16 +363,14 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                 published = event.get("published_at")
                 if published:
                     metrics.DELIVERY_SECONDS.observe(max(0.0, now - published))
-            await self.send_json(
-                {"type": "events", "events": update.events, "truncated": update.truncated}
-            )
+            await self.send(text_data=update.message())
         except Exception as exc:
             log.info("a live update found its WebSocket closed (%s)", type(exc).__name__)
             self._drop()
         finally:
             self._sending = False
-            if len(self.outbox) and not self._closed:
-                self._flush()
+            if not self._closed:
+                self._schedule_flush()
 
     @classmethod
     async def encode_json(cls, content):

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 
 from watchfloor.realtime.publisher import Publisher
 
@@ -64,7 +65,7 @@ class Hub:
                 if now - last[i] >= seconds:
                     last[i] = now
                     try:
-                        await sync_to_async(job, thread_sensitive=False)()
+                        await sync_to_async(_run_and_release, thread_sensitive=False)(job)
                     except Exception:
                         log.exception("periodic real-time job %s failed", job.__name__)
             await asyncio.sleep(1.0)
@@ -143,6 +144,15 @@ class Hub:
                 delay = min(delay * 2, 10.0)
             finally:
                 await client.aclose()
+
+
+def _run_and_release(job: Callable[[], object]) -> object:
+    """Run a job in a worker thread, then give that thread's database connections back (to
+    psycopg's pool): a thread that never closes them would hold them for good."""
+    try:
+        return job()
+    finally:
+        connections.close_all()
 
 
 HUB = Hub()

@@ -8,6 +8,7 @@ entries per update, newest first, saying how many it left out so the page can re
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 # When an alert had several events since the last update, the one sent is the most telling:
@@ -18,36 +19,54 @@ RANK = {"alert.updated": 0, "alert.created": 1, "alert.resolved": 2}
 @dataclass
 class Update:
     events: list[dict]
+    texts: list[str]  # each event as JSON, in the same order
     truncated: int  # alerts whose change was left out of this update
+
+    def message(self) -> str:
+        """The `events` message, assembled from JSON each event was encoded to once (shared by
+        every connection that received the same event) instead of encoding per connection."""
+        events = ",".join(self.texts)
+        return f'{{"type":"events","events":[{events}],"truncated":{int(self.truncated)}}}'
+
+
+Entry = tuple[dict, str]  # an event and its JSON
+
+
+def encode(event: dict) -> str:
+    return json.dumps(event, separators=(",", ":"), default=str)
 
 
 @dataclass
 class Outbox:
-    alerts: dict[int, dict] = field(default_factory=dict)  # alert id -> event, in arrival order
-    others: list[dict] = field(default_factory=list)  # maintenance and other events, in order
+    alerts: dict[int, Entry] = field(default_factory=dict)  # alert id -> entry, arrival order
+    others: list[Entry] = field(default_factory=list)  # maintenance and other events, in order
 
     def __len__(self) -> int:
         return len(self.alerts) + len(self.others)
 
-    def add(self, event: dict) -> None:
+    def add(self, event: dict, text: str | None = None) -> None:
+        """Keep `event` (`text` is its JSON, when the caller already has it)."""
         alert = event.get("alert")
         if alert is None:
-            self.others.append(event)
+            self.others.append((event, text or encode(event)))
             return
         key = alert["id"]
         previous = self.alerts.pop(key, None)
-        if previous is not None and RANK[previous["type"]] > RANK[event["type"]]:
-            event = {**event, "type": previous["type"]}
-        self.alerts[key] = event  # re-inserted: the dict stays in order of last change
+        if previous is not None and RANK[previous[0]["type"]] > RANK[event["type"]]:
+            event, text = {**event, "type": previous[0]["type"]}, None
+        # re-inserted: the dict stays in order of last change
+        self.alerts[key] = (event, text or encode(event))
 
     def take(self, limit: int) -> Update:
         """Everything pending, at most `limit` alert events (the most recently changed)."""
-        events = list(self.alerts.values())
-        truncated = max(0, len(events) - limit)
+        entries = list(self.alerts.values())
+        truncated = max(0, len(entries) - limit)
         if truncated:
-            events = events[truncated:]
-        events.reverse()  # newest first, as the feed shows them
-        update = Update(events=[*self.others, *events], truncated=truncated)
+            entries = entries[truncated:]
+        entries.reverse()  # newest first, as the feed shows them
+        entries = [*self.others, *entries]
         self.alerts = {}
         self.others = []
-        return update
+        return Update(
+            events=[e for e, _ in entries], texts=[t for _, t in entries], truncated=truncated
+        )
