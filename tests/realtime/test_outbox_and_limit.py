@@ -81,3 +81,53 @@ def test_an_update_message_is_the_events_json_assembled():
         "events": [{"pre": 1}, alert_event("alert.created", 1, title='é " </script>')],
         "truncated": 0,
     }
+
+
+def test_viewers_of_the_same_scope_share_a_group_until_one_subscribes():
+    from watchfloor.access.scope import ScopeKind
+    from watchfloor.realtime.viewer import Viewer
+
+    def viewer(**kw):
+        base = dict(
+            user_id=1,
+            tenant_id=1,
+            kind=ScopeKind.ASSIGNED_CLIENTS,
+            capabilities=frozenset({"noc:view"}),
+            client_ids=frozenset({1, 2}),
+            site_ids=frozenset({10, 20}),
+            client_codes={"A": 1, "B": 2},
+        )
+        return Viewer(**{**base, **kw})
+
+    one, two = viewer(), viewer(user_id=2)
+    assert one.group == two.group  # same events, shared work
+    assert viewer(capabilities=frozenset({"noc:view", "noc:view_pii"})).group != one.group
+    assert viewer(tenant_id=2).group != one.group
+    two.subscribe_to(frozenset({1}))
+    assert two.group != one.group
+    two.subscribe_to(None)
+    assert two.group == one.group
+
+
+def test_chunks_shared_by_reference_coalesce_across_dispatches():
+    from watchfloor.realtime.outbox import Chunk, encode
+
+    first = Chunk.of([(e, encode(e)) for e in (alert_event("alert.created", 1, n=1),)])
+    second = Chunk.of(
+        [
+            (e, encode(e))
+            for e in (alert_event("alert.updated", 1, n=2), alert_event("alert.updated", 2))
+        ]
+    )
+    a, b = Outbox(), Outbox()
+    for box in (a, b):
+        box.add_chunk(first)
+        box.add_chunk(second)
+    update = a.take(1)
+    assert update.truncated == 1
+    assert [(e["type"], e["alert"]) for e in update.events] == [("alert.updated", {"id": 2})]
+    update = b.take(5)
+    assert [(e["type"], e["alert"]) for e in update.events] == [
+        ("alert.updated", {"id": 2}),
+        ("alert.created", {"id": 1, "n": 2}),  # latest row, under the most telling type
+    ]

@@ -7,6 +7,7 @@ import logging
 import re
 
 import uvicorn
+from django.conf import settings
 from uvicorn.config import LOGGING_CONFIG
 
 ASGI_APP = "watchfloor.asgi:application"
@@ -62,6 +63,7 @@ def run_uvicorn(
         log_level=log_level,
         server_header=False,
         log_config=log_config(),
+        ws_per_message_deflate=settings.WS_PER_MESSAGE_DEFLATE,
     )
 
 

@@ -36,7 +36,7 @@ from watchfloor.dashboard.schemas import OverviewQuery
 from watchfloor.maintenance.tasks import announce_maintenance_transitions
 from watchfloor.realtime import metrics
 from watchfloor.realtime.hub import HUB
-from watchfloor.realtime.outbox import Outbox, encode
+from watchfloor.realtime.outbox import Chunk, Outbox, encode
 from watchfloor.realtime.ratelimit import SlidingWindowLimit
 from watchfloor.realtime.viewer import EVERYTHING, Viewer, load_viewer
 
@@ -220,7 +220,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self._error("invalid", 'clients: a list of client codes, or "*".', "clients")
             return
         if codes == EVERYTHING:
-            self.viewer.subscribed = None
+            self.viewer.subscribe_to(None)
         else:
             found, unknown = self.viewer.resolve_codes(codes)
             if unknown:
@@ -229,7 +229,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                 )
                 return
             current = self.viewer.subscribed or frozenset()
-            self.viewer.subscribed = frozenset(current | found)
+            self.viewer.subscribe_to(frozenset(current | found))
         await self.send_json({"type": "subscribed", "clients": self.viewer.subscribed_codes()})
 
     async def _unsubscribe(self, content):
@@ -246,7 +246,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         current = self.viewer.subscribed
         if current is None:
             current = self.viewer.client_ids
-        self.viewer.subscribed = frozenset(current - found)
+        self.viewer.subscribe_to(frozenset(current - found))
         await self.send_json({"type": "subscribed", "clients": self.viewer.subscribed_codes()})
 
     async def _acknowledge(self, content):
@@ -306,23 +306,30 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self._fail(FORBIDDEN, "forbidden", "You no longer have noc:view.")
             return
         if self.viewer.subscribed is not None:
-            fresh.subscribed = self.viewer.subscribed & fresh.client_ids
+            fresh.subscribe_to(self.viewer.subscribed & fresh.client_ids)
         self.user, self.viewer, self.scope_loaded = user, fresh, time.monotonic()
 
     # --- events to the page --------------------------------------------------------------
     def offer(self, events: list[dict], shared: dict) -> None:
-        """From the hub, in the event loop: keep what this user sees, send it soon."""
+        """From the hub, in the event loop: keep what this user sees, send it soon. The events
+        are filtered, masked and encoded once per group of identical viewers (`shared` lives
+        for one dispatch); each connection only keeps a reference to its group's chunk."""
         if self._closed:
             return
         viewer = self.viewer
-        for event in events:
-            shown = viewer.view(event, shared)
-            if shown is not None:
-                key = ("json", id(shown))  # encoded once per dispatch, not per connection
-                text = shared.get(key)
-                if text is None:
-                    text = shared[key] = encode(shown)
-                self.outbox.add(shown, text)
+        chunk = shared.get(("chunk", viewer.group))
+        if chunk is None:
+            entries = []
+            for event in events:
+                shown = viewer.view(event, shared)
+                if shown is not None:
+                    key = ("json", id(shown))
+                    text = shared.get(key)
+                    if text is None:
+                        text = shared[key] = encode(shown)
+                    entries.append((shown, text))
+            chunk = shared[("chunk", viewer.group)] = Chunk.of(entries)
+        self.outbox.add_chunk(chunk)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:

@@ -1,9 +1,13 @@
 """What one WebSocket connection has yet to send: events coalesced per alert.
 
 During a burst the pipeline may change the same alert many times, and a storm may touch
-thousands of alerts; a browser only needs each alert's latest state. The outbox keeps one entry
-per alert (its latest row, under the most telling event type) and hands out at most `limit`
-entries per update, newest first, saying how many it left out so the page can resync instead.
+thousands of alerts; a browser only needs each alert's latest state. The outbox hands out one
+entry per alert (its latest row, under the most telling event type), newest first, at most
+`limit` per update, saying how many it left out so the page can re-read its feed instead.
+
+Events arrive in chunks (what one dispatch gave one group of identical viewers, see
+`realtime.viewer`), built and encoded once per group and shared by reference: adding is O(1) per
+connection, and the coalescing work at `take()` is bounded by `limit`, not by the storm's size.
 """
 
 from __future__ import annotations
@@ -14,6 +18,39 @@ from dataclasses import dataclass, field
 # When an alert had several events since the last update, the one sent is the most telling:
 # created-then-updated is still "created"; anything-then-resolved is "resolved".
 RANK = {"alert.updated": 0, "alert.created": 1, "alert.resolved": 2}
+TYPE_OF_RANK = {rank: kind for kind, rank in RANK.items()}
+
+
+def encode(event: dict) -> str:
+    return json.dumps(event, separators=(",", ":"), default=str)
+
+
+@dataclass
+class Chunk:
+    """Events in arrival order, with their JSON; shared, never changed once built."""
+
+    alerts: list[tuple[dict, str, int]] = field(default_factory=list)  # event, JSON, alert id
+    others: list[tuple[dict, str]] = field(default_factory=list)  # maintenance and the like
+    ids: frozenset[int] = frozenset()
+    ranks: dict[int, int] = field(default_factory=dict)  # alert id -> highest rank in chunk
+
+    @classmethod
+    def of(cls, entries: list[tuple[dict, str]]) -> Chunk:
+        chunk = cls()
+        for event, text in entries:
+            alert = event.get("alert")
+            if alert is None:
+                chunk.others.append((event, text))
+                continue
+            key, rank = alert["id"], RANK[event["type"]]
+            chunk.alerts.append((event, text, key))
+            if rank > chunk.ranks.get(key, -1):
+                chunk.ranks[key] = rank
+        chunk.ids = frozenset(chunk.ranks)
+        return chunk
+
+    def __len__(self) -> int:
+        return len(self.alerts) + len(self.others)
 
 
 @dataclass
@@ -29,44 +66,46 @@ class Update:
         return f'{{"type":"events","events":[{events}],"truncated":{int(self.truncated)}}}'
 
 
-Entry = tuple[dict, str]  # an event and its JSON
-
-
-def encode(event: dict) -> str:
-    return json.dumps(event, separators=(",", ":"), default=str)
-
-
 @dataclass
 class Outbox:
-    alerts: dict[int, Entry] = field(default_factory=dict)  # alert id -> entry, arrival order
-    others: list[Entry] = field(default_factory=list)  # maintenance and other events, in order
+    chunks: list[Chunk] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.alerts) + len(self.others)
+        return sum(len(chunk) for chunk in self.chunks)
+
+    def add_chunk(self, chunk: Chunk) -> None:
+        if len(chunk):
+            self.chunks.append(chunk)
 
     def add(self, event: dict, text: str | None = None) -> None:
-        """Keep `event` (`text` is its JSON, when the caller already has it)."""
-        alert = event.get("alert")
-        if alert is None:
-            self.others.append((event, text or encode(event)))
-            return
-        key = alert["id"]
-        previous = self.alerts.pop(key, None)
-        if previous is not None and RANK[previous[0]["type"]] > RANK[event["type"]]:
-            event, text = {**event, "type": previous[0]["type"]}, None
-        # re-inserted: the dict stays in order of last change
-        self.alerts[key] = (event, text or encode(event))
+        """One event on its own (`text` is its JSON, when the caller already has it)."""
+        self.add_chunk(Chunk.of([(event, text or encode(event))]))
 
     def take(self, limit: int) -> Update:
         """Everything pending, at most `limit` alert events (the most recently changed)."""
-        entries = list(self.alerts.values())
-        truncated = max(0, len(entries) - limit)
-        if truncated:
-            entries = entries[truncated:]
-        entries.reverse()  # newest first, as the feed shows them
-        entries = [*self.others, *entries]
-        self.alerts = {}
-        self.others = []
-        return Update(
-            events=[e for e, _ in entries], texts=[t for _, t in entries], truncated=truncated
-        )
+        chunks, self.chunks = self.chunks, []
+        taken: list[tuple[dict, str, int]] = []
+        seen: set[int] = set()
+        for chunk in reversed(chunks):  # newest first: the first sight of an id is its latest
+            for entry in reversed(chunk.alerts):
+                if len(taken) >= limit:
+                    break
+                if entry[2] not in seen:
+                    seen.add(entry[2])
+                    taken.append(entry)
+            if len(taken) >= limit:
+                break
+        truncated = len(frozenset().union(*(chunk.ids for chunk in chunks))) - len(taken)
+        events, texts = [], []
+        for chunk in chunks:
+            for event, text in chunk.others:
+                events.append(event)
+                texts.append(text)
+        for event, text, key in taken:
+            best = max(chunk.ranks.get(key, -1) for chunk in chunks)
+            if best > RANK[event["type"]]:
+                event = {**event, "type": TYPE_OF_RANK[best]}
+                text = encode(event)
+            events.append(event)
+            texts.append(text)
+        return Update(events=events, texts=texts, truncated=truncated)

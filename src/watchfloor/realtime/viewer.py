@@ -9,7 +9,8 @@ at connect and refreshed by the consumer at most once a minute. Rows are masked 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_email, mask_name, mask_text
@@ -23,6 +24,21 @@ from watchfloor.access.scope import (
 
 EVERYTHING = "*"
 
+# Connections that would see exactly the same events (same tenant, scope, subscription and PII
+# view) share one group number, so a dispatch filters, masks and encodes once per group, not once
+# per connection. Numbers are never reused (a cleared table only costs some sharing).
+_GROUP_NUMBERS: dict[tuple, int] = {}
+_next_group = itertools.count(1)
+
+
+def _group_number(signature: tuple) -> int:
+    number = _GROUP_NUMBERS.get(signature)
+    if number is None:
+        if len(_GROUP_NUMBERS) > 10_000:
+            _GROUP_NUMBERS.clear()
+        number = _GROUP_NUMBERS[signature] = next(_next_group)
+    return number
+
 
 @dataclass
 class Viewer:
@@ -35,7 +51,25 @@ class Viewer:
     client_codes: dict[str, int]  # code -> id, for the clients in scope
     site_clients: frozenset[int] = frozenset()  # clients of the visible sites
     subscribed: frozenset[int] | None = None  # client ids; None: everything in scope
-    _masked: dict[int, dict] = field(default_factory=dict, repr=False)
+    group: int = 0  # see _group_number; set by subscribe_to()
+
+    def __post_init__(self):
+        self.subscribe_to(self.subscribed)
+
+    def subscribe_to(self, client_ids: frozenset[int] | None) -> None:
+        """Receive only these clients' events (None: everything in scope)."""
+        self.subscribed = client_ids
+        self.group = _group_number(
+            (
+                self.tenant_id,
+                self.kind,
+                self.client_ids,
+                self.site_ids,
+                self.site_clients,
+                client_ids,
+                self.pii,
+            )
+        )
 
     @property
     def pii(self) -> bool:
