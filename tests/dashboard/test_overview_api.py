@@ -675,6 +675,32 @@ def test_a_caller_waits_for_the_answer_another_is_computing(seeded, shared, monk
     assert overview.shared_answer("kpis", user, f, lambda: b"mine") == b"mine"
 
 
+def test_an_answer_that_only_expired_is_served_while_another_caller_renews_it(
+    seeded, shared, monkeypatch, settings
+):
+    from django.core.cache import cache
+
+    from watchfloor.dashboard import overview
+
+    user, f = seeded.user("supervisor"), overview.OverviewFilters()
+    key = overview._answer_key("kpis", user, f)
+    mark = overview.watermark(user.tenant_id)
+    expired = overview.time.time() - settings.OVERVIEW_CACHE_SECONDS - 1
+    cache.set(key, b"previous")
+    cache.set(f"{key}:stamp", (mark, expired))
+    assert cache.add(f"{key}:computing", 1)  # another request is renewing it
+
+    def must_not_wait(seconds):
+        raise AssertionError("waited")
+
+    monkeypatch.setattr(overview.time, "sleep", must_not_wait)
+    assert overview.shared_answer("kpis", user, f, lambda: b"new") == b"previous"
+    # but after a step (the watermark moved) nobody gets the old answer: it waits
+    cache.set(f"{key}:stamp", ((0, *mark[1:]), expired))
+    with pytest.raises(AssertionError, match="waited"):
+        overview.shared_answer("kpis", user, f, lambda: b"new")
+
+
 def test_the_feed_is_shared_and_renewed_by_every_step_of_an_alert(seeded, api, shared, key_for):
     """The feed is the page's resync after a reconnect: whatever a lost WebSocket event could
     have said (created, acknowledged, assigned, escalated, resolved) renews it at once."""

@@ -432,9 +432,10 @@ def shared_answer(
     tenant since it was computed (`watermark`): those show at once. What the watermark does not
     see (a repeat moving an alert up the feed or adding to its count, a suppressed alert
     reopening, the clock passing an escalation delay, a change two concurrent writers committed
-    out of id or time order) shows when the answer expires. One
-    caller computes, the others wait for its answer (at most SHARED_WAIT_SECONDS), so a change
-    that makes a hundred open pages re-read costs one computation, not a hundred. With
+    out of id or time order) shows when the answer expires, or one computation later. One
+    caller computes; after a step the others wait for its answer (at most SHARED_WAIT_SECONDS),
+    so a change that makes a hundred open pages re-read costs one computation, not a hundred;
+    an answer that only expired is served as it is while one caller renews it. With
     OVERVIEW_CACHE_SECONDS = 0, `compute()` runs for every call.
     """
     ttl = settings.OVERVIEW_CACHE_SECONDS
@@ -461,6 +462,12 @@ def shared_answer(
             finally:
                 cache.delete(f"{key}:computing")
             return body
+        if stamp is not None and stamp[0] == mark:
+            # another request is renewing an answer that only grew old (no step since): serve
+            # it meanwhile rather than hold a sync worker, which serves one request at a time
+            body = cache.get(key)
+            if body is not None:
+                return body
         if time.monotonic() > deadline:
             return compute()
         time.sleep(pause)
