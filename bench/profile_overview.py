@@ -1,0 +1,91 @@
+"""Not a figure: where an overview request's time goes, one request at a time, in process.
+
+Runs against the database that bench/dashboard.py (load_dashboard_data.py) leaves,
+`watchfloor_bench_dash` (build it first): the full Django stack through the test client, as the
+bench supervisor (API token). Prints the median time of an unknown /api/ path (the framework
+alone), the token lookup, the capability lookup, the overview watermark, each endpoint served
+from the shared answer cache, and each endpoint computed (cache off), without and with filters.
+Writes bench/results/profile_overview.json.
+
+    uv run python bench/profile_overview.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    os.environ.setdefault(
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/watchfloor_bench_dash"
+    )
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
+    os.environ.setdefault("WATCHFLOOR_ALLOWED_HOSTS", "testserver")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.test import Client
+
+    from watchfloor.access.scope import capabilities_of
+    from watchfloor.access.services import authenticate_api_token, create_api_token
+    from watchfloor.dashboard import overview
+    from watchfloor.tenancy.models import User
+
+    user = User.objects.get(username="bench-supervisor")
+    plain = create_api_token(user, name="profile_overview").plain
+    client = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {plain}"}
+
+    def median_ms(fn, n: int = 40) -> float:
+        for _ in range(5):
+            fn()
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1000)
+        return round(statistics.median(times), 2)
+
+    def capabilities():
+        capabilities_of(User.objects.get(pk=user.pk))  # a fresh user, as each request has
+
+    out: dict[str, float] = {
+        "unknown /api/ path (framework only)": median_ms(lambda: client.get("/api/v1/nope")),
+        "token lookup": median_ms(lambda: authenticate_api_token(plain)),
+        "user + capabilities (permission queries)": median_ms(capabilities),
+        "watermark": median_ms(lambda: overview.watermark(user.tenant_id)),
+    }
+    paths = [
+        "/api/v1/overview/kpis",
+        "/api/v1/overview/sites",
+        "/api/v1/overview/feed?limit=200",
+        "/api/v1/overview/kpis?city=Austin",
+        "/api/v1/overview/kpis?client=northwind",
+        "/api/v1/overview/sites?city=Austin",
+        "/api/v1/overview/feed?city=Austin&limit=200",
+    ]
+    settings.OVERVIEW_CACHE_SECONDS = 3600
+    for path in paths:
+        out[f"shared answer {path}"] = median_ms(lambda path=path: client.get(path, **auth))
+    settings.OVERVIEW_CACHE_SECONDS = 0
+    for path in paths:
+        out[f"computed {path}"] = median_ms(lambda path=path: client.get(path, **auth), n=10)
+    for name, ms in out.items():
+        print(f"{ms:8.2f} ms  {name}")
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "profile_overview.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    main()
