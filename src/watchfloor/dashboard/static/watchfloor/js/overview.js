@@ -128,20 +128,18 @@ const feed = new Map(); // alert id -> row
 let siteMap;
 
 async function resync() {
+  // each part is drawn as soon as its own answer arrives: the tiles need not wait for the map
   const qs = query();
-  const [kpis, sites, rows] = await Promise.allSettled([
-    apiFetch(`/api/v1/overview/kpis?${qs}`),
-    apiFetch(`/api/v1/overview/sites?${qs}`),
-    apiFetch(`/api/v1/overview/feed?${query({ limit: FEED_LIMIT })}`),
-  ]);
-  if (kpis.status === "fulfilled") renderKpis(kpis.value);
-  if (sites.status === "fulfilled") renderSites(sites.value);
-  if (rows.status === "fulfilled") {
-    feed.clear();
-    for (const row of rows.value.alerts) feed.set(row.id, row);
-    renderFeed();
-  }
-  const failed = [kpis, sites, rows].find((r) => r.status === "rejected");
+  const parts = [
+    apiFetch(`/api/v1/overview/kpis?${qs}`).then(renderKpis),
+    apiFetch(`/api/v1/overview/sites?${qs}`).then(renderSites),
+    apiFetch(`/api/v1/overview/feed?${query({ limit: FEED_LIMIT })}`).then((rows) => {
+      feed.clear();
+      for (const row of rows.alerts) feed.set(row.id, row);
+      renderFeed();
+    }),
+  ];
+  const failed = (await Promise.allSettled(parts)).find((r) => r.status === "rejected");
   $("#feed-message").textContent = failed ? `Could not load: ${failed.reason.message}` : "";
 }
 
@@ -180,6 +178,7 @@ function renderSites(data) {
   shownSites = siteLevel ? new Set(data.sites.map((s) => s.code)) : null;
   siteMap.show(data.sites, (site) => applyFilters({ ...filters, client: [site.client_code], site: site.code }));
   document.body.dataset.mapReady = "1";
+  if (document.body.dataset.feedReady) renderFeed(); // the site filter may hide rows now
   renderDrill(data);
   const total = data.sites.length;
   $("#scope-line").textContent =
