@@ -5,9 +5,9 @@ register with it; a batch of events published anywhere reaches `Hub.dispatch`, w
 connection the events of its tenant. How a batch reaches the hub depends on the deployment:
 
 - embedded (no Redis): `LocalPublisher` calls the hub of this very process, thread-safely;
-- production: `RedisPublisher` PUBLISHes the batch on `watchfloor:rt:<tenant id>`, from any
+- production: `RedisPublisher` PUBLISHes the batch on `watchfloor:<db>:rt:<tenant id>`, from any
   process (an ASGI or WSGI web node, a worker), and every ASGI process's hub holds one
-  subscription (`PSUBSCRIBE watchfloor:rt:*`) and dispatches what arrives.
+  subscription (`PSUBSCRIBE watchfloor:<db>:rt:*`) and dispatches what arrives.
 
 One Redis subscription per process, not one per connection, and the fan-out to the process's
 connections is a loop in memory: docs/decisions.md has the measured reason for this instead of a
@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from urllib.parse import urlsplit
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
@@ -33,7 +34,14 @@ from watchfloor.realtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "watchfloor:rt:"
+
+
+def channel_prefix() -> str:
+    """Pub/sub ignores Redis database numbers, so the number is part of the channel name: two
+    installations sharing one Redis server on different databases never hear each other's
+    events (their tenant ids would otherwise collide)."""
+    db = (urlsplit(settings.REDIS_URL).path or "/0").strip("/") or "0"
+    return f"watchfloor:{db}:rt:"
 
 
 class Receiver(Protocol):
@@ -127,7 +135,7 @@ class Hub:
             client = aioredis.from_url(settings.REDIS_URL)
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.psubscribe(CHANNEL_PREFIX + "*")
+                    await pubsub.psubscribe(channel_prefix() + "*")
                     if not first:
                         self.resync_all()
                     first, delay = False, 0.5
@@ -195,7 +203,8 @@ class RedisPublisher(Publisher):
         for event in events:
             by_tenant[event["tenant_id"]].append(event)
         client = self._client()
+        prefix = channel_prefix()
         with client.pipeline(transaction=False) as pipe:
             for tenant_id, batch in by_tenant.items():
-                pipe.publish(f"{CHANNEL_PREFIX}{tenant_id}", json.dumps(batch, default=str))
+                pipe.publish(f"{prefix}{tenant_id}", json.dumps(batch, default=str))
             pipe.execute()
