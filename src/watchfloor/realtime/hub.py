@@ -21,10 +21,10 @@ import json
 import logging
 import threading
 import time
-from urllib.parse import urlsplit
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -33,7 +33,6 @@ from django.db import connections
 from watchfloor.realtime.publisher import Publisher
 
 log = logging.getLogger(__name__)
-
 
 
 def channel_prefix() -> str:
