@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import re
 
@@ -11,6 +12,7 @@ from django.conf import settings
 from uvicorn.config import LOGGING_CONFIG
 
 ASGI_APP = "watchfloor.asgi:application"
+GC_THRESHOLD = (50_000, 20, 100)
 
 # Integration keys may travel as the last path segment (for tools that cannot set a header), and
 # the access log writes every path: secrets are cut down to their kind before a line is written.
@@ -51,6 +53,10 @@ def run_uvicorn(
     log_level: str = "info",
 ) -> None:
     """Serve until SIGINT/SIGTERM; uvicorn finishes in-flight requests, then returns."""
+    # A full garbage collection stops the event loop for ~140 ms with 1,000 WebSockets open,
+    # and those pauses were the slowest live deliveries (bench/websocket.py --gc-log); rarer
+    # young-generation collections remove them (p99 408 -> 188 ms, docs/benchmarks.md).
+    gc.set_threshold(*GC_THRESHOLD)
     uvicorn.run(
         ASGI_APP,
         host=host,

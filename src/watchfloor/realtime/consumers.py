@@ -365,11 +365,9 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         """One message per flush; a slow reader gets fewer, larger updates, never a backlog."""
         try:
             update = self.outbox.take(settings.REALTIME_MAX_ALERTS_PER_UPDATE)
-            now = time.time()
-            for event in update.events:
-                published = event.get("published_at")
-                if published:
-                    metrics.DELIVERY_SECONDS.observe(max(0.0, now - published))
+            published = [e["published_at"] for e in update.events if e.get("published_at")]
+            if published:  # once per update (its oldest event): per event cost half a storm
+                metrics.DELIVERY_SECONDS.observe(max(0.0, time.time() - min(published)))
             await self.send(text_data=update.message())
         except Exception as exc:
             log.info("a live update found its WebSocket closed (%s)", type(exc).__name__)

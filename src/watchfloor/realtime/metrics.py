@@ -1,4 +1,5 @@
-"""Prometheus figures of the real-time layer (exposed by `/metrics` from the default registry)."""
+"""Prometheus figures of the real-time layer, in the default registry (the `/metrics` endpoint
+that exposes it comes with the platform's self-monitoring)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,6 @@ CONNECTIONS = Gauge(
 )
 DELIVERY_SECONDS = Histogram(
     "watchfloor_realtime_delivery_seconds",
-    "From the commit that published an event to its send on a WebSocket.",
+    "From the commit that published the oldest event of a WebSocket update to its send.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
 )
