@@ -12,7 +12,6 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +33,7 @@ from watchfloor.alerts.models import Alert, Status, SuppressionReason
 from watchfloor.alerts.queries import access_alert, correlation_group
 from watchfloor.audit.models import Action, AuditLog
 from watchfloor.audit.services import record
+from watchfloor.dashboard.queries import site_zone
 from watchfloor.maintenance.queries import windows_for
 
 # The newest audit entries shown on one alert's timeline (an alert escalated every minute for
@@ -168,14 +168,6 @@ def _label_of_audit_actor(entry: AuditLog, pii: bool) -> str:
     if pii:
         return entry.actor_label
     return mask_value("email" if "@" in entry.actor_label else "name", entry.actor_label)
-
-
-@cache
-def _zone(name: str) -> zoneinfo.ZoneInfo | None:
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
 
 
 def _pairs(mapping: Any) -> list[tuple[str, str]]:
@@ -502,7 +494,7 @@ def alert_page(user, alert_id) -> AlertPage:
     """Everything the page shows, read through the user's scope (404 outside it)."""
     alert = access_alert(user, alert_id)
     pii = has_capability(user, Capability.VIEW_PII)
-    tz = _zone(alert.site.timezone) if alert.site is not None else None
+    tz = site_zone(alert.site.timezone) if alert.site is not None else None
     labels = masked_for(user, alert.labels, can_view_pii=pii)
     annotations = masked_for(user, alert.annotations, can_view_pii=pii)
 

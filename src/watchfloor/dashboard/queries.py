@@ -79,7 +79,8 @@ class EstatePage:
 
 
 @cache
-def _zone(name: str) -> zoneinfo.ZoneInfo | None:
+def site_zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """A site's time zone, or None for a name this machine does not know."""
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -87,7 +88,7 @@ def _zone(name: str) -> zoneinfo.ZoneInfo | None:
 
 
 def _local_time(now: datetime, tz_name: str) -> str:
-    zone = _zone(tz_name)
+    zone = site_zone(tz_name)
     return now.astimezone(zone).strftime("%H:%M %Z") if zone else ""
 
 
