@@ -93,6 +93,8 @@ class Hub:
             group.discard(receiver)
             if not group:
                 del self.receivers[receiver.tenant_id]
+        if not self.receivers:
+            self._stop_tasks()
 
     @property
     def connections(self) -> int:
@@ -132,17 +134,16 @@ class Hub:
         delay, first = 0.5, True
         while self.receivers:
             client = aioredis.from_url(settings.REDIS_URL)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
-                async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.psubscribe(channel_prefix() + "*")
-                    if not first:
-                        self.resync_all()
-                    first, delay = False, 0.5
-                    async for message in pubsub.listen():
-                        if message.get("type") == "pmessage":
-                            self.dispatch(json.loads(message["data"]))
-                        if not self.receivers:
-                            break
+                await pubsub.psubscribe(channel_prefix() + "*")
+                if not first:
+                    self.resync_all()
+                first, delay = False, 0.5
+                while self.receivers:  # polled, so the task ends soon after the last socket
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message and message.get("type") == "pmessage":
+                        self.dispatch(json.loads(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -150,7 +151,23 @@ class Hub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
             finally:
-                await client.aclose()
+                await _bounded(pubsub.aclose())
+                await _bounded(client.aclose())
+
+    def _stop_tasks(self) -> None:
+        """The last connection left: end the subscription and the ticker while the loop runs."""
+        for task in (self._subscriber, self._ticker):
+            if task is not None and not task.done():
+                task.cancel()
+        self._subscriber = self._ticker = None
+
+
+async def _bounded(closing, seconds: float = 2.0) -> None:
+    """Close a Redis object without ever hanging the caller (a broken peer may not answer)."""
+    try:
+        await asyncio.wait_for(closing, seconds)
+    except Exception:
+        log.debug("closing a Redis connection failed or timed out", exc_info=True)
 
 
 def _run_and_release(job: Callable[[], object]) -> object:
