@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "watchfloor.audit",
     "watchfloor.maintenance",
     "watchfloor.alerts",
+    "watchfloor.oncall",
+    "watchfloor.jobs",
     "watchfloor.realtime",
     "watchfloor.platform",
     "watchfloor.dashboard",

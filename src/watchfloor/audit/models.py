@@ -18,6 +18,7 @@ class Action(models.TextChoices):
     ACKNOWLEDGE = "acknowledge"
     ASSIGN = "assign"
     ESCALATE = "escalate"
+    ESCALATION_STEP = "escalation.step"
     RESOLVE = "resolve"
     SUPPRESS = "suppress"
     MAINTENANCE_CREATE = "maintenance.create"
