@@ -96,6 +96,9 @@ class LayerMember(models.Model):
             models.UniqueConstraint(fields=["layer", "position"], name="layer_member_position")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.layer_id}#{self.position}: user {self.user_id}"
+
 
 class Override(TenantScoped):
     """One person covers a schedule for a period, whoever the layers say."""
@@ -366,3 +369,6 @@ class AckLinkUse(models.Model):
     nonce = models.CharField(max_length=32, primary_key=True)
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="+")
     used_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"acknowledge link of delivery {self.delivery_id} used {self.used_at}"
