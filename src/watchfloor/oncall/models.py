@@ -196,9 +196,10 @@ class EscalationState(models.TextChoices):
 class AlertEscalation(TenantScoped):
     """One alert's escalation: the frozen chain and where it stands.
 
-    `chain` is the version's steps for this alert's severity, repeats unrolled, so the sweep
-    never re-reads the policy. `token` changes each time `next_at` does: a delayed task carries
-    the token it was queued with and does nothing when it no longer matches (a stale task).
+    The chain is `policy_version` (immutable) read for the alert's severity, repeats unrolled
+    (`oncall.policies.chain_for`): the version in force when the alert opened, whatever edits
+    came later. `token` changes each time `next_at` does: a delayed task carries the token it
+    was queued with and does nothing when it no longer matches (a stale task).
     """
 
     alert = models.OneToOneField(
@@ -207,7 +208,6 @@ class AlertEscalation(TenantScoped):
     policy_version = models.ForeignKey(
         PolicyVersion, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    chain = models.JSONField(default=list)
     next_step = models.PositiveSmallIntegerField(default=0)  # index into chain
     next_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(

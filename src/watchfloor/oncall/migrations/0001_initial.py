@@ -319,7 +319,6 @@ class Migration(migrations.Migration):
                         to="alerts.alert",
                     ),
                 ),
-                ("chain", models.JSONField(default=list)),
                 ("next_step", models.PositiveSmallIntegerField(default=0)),
                 ("next_at", models.DateTimeField(blank=True, null=True)),
                 (
