@@ -47,6 +47,8 @@ def sources(app: str | None = None):
 def is_top_layer(path: Path) -> bool:
     return (
         path.stem in TOP_LAYER
+        # a second router or schema module of an app (`oncall/schedule_api.py`) is top layer too
+        or path.stem.rsplit("_", 1)[-1] in TOP_LAYER
         or "management" in path.parts
         or path.relative_to(SRC).parts[0] in {"api", "dashboard"}
     )
