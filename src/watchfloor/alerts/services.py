@@ -61,7 +61,7 @@ def _finish(alert: Alert, fields: list[str], *, actor, action: Action, details: 
     return alert
 
 
-def _note(note: str) -> str:
+def clean_note(note: str) -> str:
     note = (note or "").strip()
     if len(note) > NOTE_MAX:
         raise ValueError(f"At most {NOTE_MAX} characters.")
@@ -93,7 +93,7 @@ def acknowledge_alert(alert: Alert, *, actor) -> Alert:
 def assign_alert(alert: Alert, *, actor, assignee, note: str = "") -> Alert:
     """Give the alert to someone; assigning also acknowledges it if nobody had."""
     require_capability(actor, Capability.ASSIGN_INCIDENTS)
-    note = _note(note)
+    note = clean_note(note)
     alert = _locked(alert)
     if alert.status not in ASSIGNABLE:
         raise IllegalTransition("assign", alert.status)
@@ -126,7 +126,7 @@ def assign_alert(alert: Alert, *, actor, assignee, note: str = "") -> Alert:
 def escalate_alert(alert: Alert, *, actor, note: str = "") -> Alert:
     """Raise the escalation level by one (the on-call chain decides who that reaches)."""
     require_capability(actor, Capability.ESCALATE)
-    note = _note(note)
+    note = clean_note(note)
     alert = _locked(alert)
     if alert.status not in ESCALATABLE:
         raise IllegalTransition("escalate", alert.status)
@@ -148,7 +148,7 @@ def escalate_alert(alert: Alert, *, actor, note: str = "") -> Alert:
 @transaction.atomic
 def resolve_alert(alert: Alert, *, actor, note: str) -> Alert:
     require_capability(actor, Capability.ACK_ALERTS)
-    note = _note(note)
+    note = clean_note(note)
     if not note:
         raise ValueError("Say how it was resolved.")
     alert = _locked(alert)

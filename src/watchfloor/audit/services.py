@@ -90,3 +90,27 @@ def _delete_ids(ids: list[int]) -> None:
         # (if the DELETE fails, the rollback of the atomic block undoes the setting too)
         if connection.vendor == "postgresql":
             cur.execute("SELECT set_config('watchfloor.audit_purge', 'off', true)")
+
+
+def record_many(entries: list[dict[str, Any]]) -> None:
+    """Append many entries in one statement (a job's batch): each dict takes `record`'s keyword
+    arguments. Only for entries without an actor, like a job's own steps."""
+    ctx = current_request_context()
+    rows = []
+    for entry in entries:
+        entity = entry.get("entity")
+        tenant = entry.get("tenant")
+        rows.append(
+            AuditLog(
+                **({"tenant_id": tenant} if isinstance(tenant, int) else {"tenant": tenant}),
+                actor=None,
+                actor_label="",
+                action=str(entry["action"]),
+                entity_type=entity._meta.label_lower if entity is not None else "",
+                entity_id=str(entity.pk) if entity is not None else "",
+                details=_scrub(entry.get("details") or {}),
+                ip=ctx.ip,
+                user_agent=ctx.user_agent,
+            )
+        )
+    AuditLog.objects.bulk_create(rows)
