@@ -69,7 +69,9 @@ def clean_note(note: str) -> str:
 
 
 @transaction.atomic
-def acknowledge_alert(alert: Alert, *, actor) -> Alert:
+def acknowledge_alert(alert: Alert, *, actor, details: dict | None = None) -> Alert:
+    """`details`: extra audit details (ids only, never PII), e.g. `{"via": "link",
+    "delivery_id": 7}` when the acknowledgement came from a notification's link."""
     require_capability(actor, Capability.ACK_ALERTS)
     alert = _locked(alert)
     if alert.status not in ACKNOWLEDGEABLE or alert.acknowledged_at is not None:
@@ -84,7 +86,7 @@ def acknowledge_alert(alert: Alert, *, actor) -> Alert:
         fields,
         actor=actor,
         action=Action.ACKNOWLEDGE,
-        details={"from": previous, "to": alert.status},
+        details={**(details or {}), "from": previous, "to": alert.status},
         kind="alert.updated",
     )
 
