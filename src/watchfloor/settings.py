@@ -286,3 +286,17 @@ MAP_TILE_ATTRIBUTION = os.environ.get(
 )
 API_PAGE_SIZE = 50
 API_MAX_PAGE_SIZE = 500
+
+# --- notifications (oncall: contact methods, deliveries, acknowledge links) ------------------
+# The address people reach Watchfloor at: links in notifications (alert, acknowledge) use it.
+PUBLIC_URL = os.environ.get("WATCHFLOOR_PUBLIC_URL", "http://127.0.0.1:8000").strip().rstrip("/")
+# The one SMTP relay email goes through: smtp://host:25, smtp+starttls://user:pass@host:587 or
+# smtps://user:pass@host:465 (empty: email contact methods cannot be reached).
+SMTP_URL = os.environ.get("WATCHFLOOR_SMTP_URL", "").strip()
+EMAIL_FROM = os.environ.get("WATCHFLOOR_EMAIL_FROM", "watchfloor@localhost").strip()
+# Seconds any one send (SMTP, webhook, chat service) may take before it counts as failed.
+NOTIFY_TIMEOUT = float(os.environ.get("WATCHFLOOR_NOTIFY_TIMEOUT", "10"))
+# Attempts per delivery before it is FAILED (retried after 30 s, 1, 2, 5, 10 min, then 10 min).
+NOTIFY_MAX_ATTEMPTS = int(os.environ.get("WATCHFLOOR_NOTIFY_MAX_ATTEMPTS", "5"))
+# Hours a one-click acknowledge link stays valid.
+ACK_LINK_HOURS = int(os.environ.get("WATCHFLOOR_ACK_LINK_HOURS", "24"))
