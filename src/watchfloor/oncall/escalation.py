@@ -1,0 +1,507 @@
+"""The escalation engine: who gets paged for an alert nobody acknowledged, and when.
+
+1. `open_escalations` gives every unacknowledged open alert its `AlertEscalation` the first time
+   it sees one: the policy of the alert's client (else the tenant's default), in the version in
+   force when the alert opened (later edits change only later alerts), read for its severity.
+   The ingestion path is not touched: this is set-based work of the sweep.
+2. `take_due_steps` takes every step whose time has come, in batches: an alert acknowledged,
+   resolved, suppressed or under a maintenance window meanwhile stops its chain instead; any
+   other gets the step's targets paged (`notify.page`), moves to ESCALATED one level up, and the
+   step goes on its timeline (audit) and out live.
+3. `queue_upcoming` hands the steps due within the next minute to the jobs runtime with their
+   time and token, so a step is taken when it falls due, not at the next sweep; the sweep is the
+   safety net that takes whatever a lost task left.
+
+`escalate_now` is the Escalate action: the next step now, by a person.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_text
+from watchfloor.access.scope import require_capability
+from watchfloor.alerts.broadcast import alert_event
+from watchfloor.alerts.models import Alert, Status
+from watchfloor.alerts.services import ESCALATABLE, IllegalTransition, clean_note
+from watchfloor.audit.models import Action
+from watchfloor.audit.services import record, record_many
+from watchfloor.jobs.runtime import enqueue
+from watchfloor.maintenance.matcher import SuppressionMatcher
+from watchfloor.oncall.models import (
+    AlertEscalation,
+    EscalationPolicy,
+    EscalationState,
+    PolicyVersion,
+    TeamChannel,
+)
+from watchfloor.oncall.notify import page
+from watchfloor.oncall.policies import Step, TargetKind, chain_for, policy_for_client
+from watchfloor.oncall.policy_services import ensure_default_policy
+from watchfloor.oncall.rotation import who_is_on_call
+from watchfloor.realtime.publisher import publish_on_commit
+from watchfloor.tenancy.models import Client, Site, Tenant, User
+
+log = logging.getLogger(__name__)
+
+OPEN_BATCH = 5000
+STEP_BATCH = 500
+LOOKAHEAD = timedelta(seconds=60)
+TAKE_STEP_TASK = "watchfloor.oncall.tasks.take_escalation_step"
+ESCALATING = (Status.NEW, Status.ESCALATED)  # with acknowledged_at empty
+
+
+# --- 1. opening ---------------------------------------------------------------------------------
+def ensure_default_policies() -> None:
+    """Every active tenant escalates from its first alert: one without a default policy gets
+    the shipped one (one query when all have it)."""
+    missing = Tenant.objects.filter(active=True).exclude(
+        id__in=EscalationPolicy.objects.filter(is_default=True).values("tenant_id")
+    )
+    for tenant_id in missing.values_list("id", flat=True):
+        ensure_default_policy(tenant_id)
+
+
+# --------------------------------------------------------------------------------
+class _PolicyBook:
+    """Every policy and version of the tenants in one batch, loaded once; chains cached."""
+
+    def __init__(self, tenant_ids: Iterable[int]):
+        self.policies: dict[int, list[EscalationPolicy]] = defaultdict(list)
+        self.versions: dict[int, list[PolicyVersion]] = defaultdict(list)
+        tenant_ids = set(tenant_ids)
+        for policy in EscalationPolicy.objects.filter(tenant_id__in=tenant_ids):
+            self.policies[policy.tenant_id].append(policy)
+        for version in PolicyVersion.objects.filter(tenant_id__in=tenant_ids).order_by(
+            "policy_id", "created_at", "number"
+        ):
+            self.versions[version.policy_id].append(version)
+        self._starts = {
+            pid: [v.created_at for v in versions] for pid, versions in self.versions.items()
+        }
+        self._chains: dict[tuple[int, str], list[Step]] = {}
+
+    def version_for(self, tenant_id: int, client_id: int | None, opened_at: datetime):
+        """The version in force when the alert opened (the first one for older alerts)."""
+        policy = policy_for_client(self.policies.get(tenant_id, []), client_id)
+        if policy is None or not self.versions.get(policy.id):
+            return None
+        versions = self.versions[policy.id]
+        at = bisect.bisect_right(self._starts[policy.id], opened_at)
+        return versions[max(at - 1, 0)]
+
+    def chain(self, version: PolicyVersion, severity: str) -> list[Step]:
+        key = (version.id, severity)
+        if key not in self._chains:
+            self._chains[key] = chain_for(version, severity)
+        return self._chains[key]
+
+
+def first_step_at(version: PolicyVersion, chain: list[Step], opened_at: datetime):
+    """When the first step falls due: its delay after opening, and never before the policy's
+    "only if still firing after N minutes"."""
+    if not chain:
+        return None
+    wait = max(chain[0].delay, timedelta(minutes=version.notify_after_minutes))
+    return opened_at + wait
+
+
+def _new_escalation(alert_row: dict, book: _PolicyBook, now: datetime) -> AlertEscalation:
+    version = book.version_for(
+        alert_row["tenant_id"], alert_row["client_id"], alert_row["created_at"]
+    )
+    chain = book.chain(version, alert_row["severity"]) if version else []
+    next_at = first_step_at(version, chain, alert_row["first_seen_at"]) if chain else None
+    return AlertEscalation(
+        alert_id=alert_row["id"],
+        tenant_id=alert_row["tenant_id"],
+        policy_version=version,
+        next_step=0,
+        next_at=next_at,
+        state=EscalationState.ACTIVE if chain else EscalationState.DONE,
+        stop_reason="" if chain else "no escalation step applies",
+        token=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _unescalated_alerts():
+    return (
+        Alert.objects.filter(status__in=ESCALATING, acknowledged_at__isnull=True)
+        .exclude(Exists(AlertEscalation.objects.filter(alert_id=OuterRef("pk"))))
+        .order_by()
+    )
+
+
+def open_escalations(now: datetime) -> int:
+    """Give every unacknowledged open alert without an escalation its frozen chain."""
+    opened = 0
+    while True:
+        rows = list(
+            _unescalated_alerts().values(
+                "id", "tenant_id", "client_id", "severity", "first_seen_at", "created_at"
+            )[:OPEN_BATCH]
+        )
+        if not rows:
+            return opened
+        book = _PolicyBook(r["tenant_id"] for r in rows)
+        AlertEscalation.objects.bulk_create(
+            [_new_escalation(r, book, now) for r in rows], ignore_conflicts=True
+        )
+        opened += len(rows)
+        if len(rows) < OPEN_BATCH:
+            return opened
+
+
+# --- 2. taking steps ---------------------------------------------------------------------------
+class _Targets:
+    """Resolves a batch's targets to people and channels with a constant number of queries."""
+
+    def __init__(self, alerts: list[Alert], steps: list[Step], now: datetime):
+        kinds = defaultdict(set)
+        for step in steps:
+            for target in step.targets:
+                kinds[target["kind"]].add(target.get("id"))
+        self.oncall = (
+            who_is_on_call(kinds[TargetKind.SCHEDULE], now) if kinds[TargetKind.SCHEDULE] else {}
+        )
+        site_ids = {a.site_id for a in alerts if a.site_id}
+        client_ids = {a.client_id for a in alerts if a.client_id}
+        self.officer = (
+            dict(Site.objects.filter(id__in=site_ids).values_list("id", "officer_in_charge_id"))
+            if kinds[TargetKind.OFFICER]
+            else {}
+        )
+        self.owner = (
+            dict(Client.objects.filter(id__in=client_ids).values_list("id", "owner_id"))
+            if kinds[TargetKind.CLIENT_OWNER]
+            else {}
+        )
+        user_ids = set(kinds[TargetKind.USER])
+        user_ids.update(u for ids in self.oncall.values() for u in ids)
+        user_ids.update(u for u in self.officer.values() if u)
+        user_ids.update(u for u in self.owner.values() if u)
+        self.users = {
+            u.id: u
+            for u in User.objects.filter(id__in=user_ids, is_active=True, tenant__isnull=False)
+        }
+        self.channels = {
+            c.id: c
+            for c in TeamChannel.objects.filter(
+                id__in=kinds[TargetKind.CHANNEL] - {None}, active=True
+            )
+        }
+
+    def resolve(self, alert: Alert, step: Step) -> tuple[list[User], list[TeamChannel], list]:
+        """The people and channels of one step for one alert, and what each target gave."""
+        people: dict[int, User] = {}
+        channels: list[TeamChannel] = []
+        report = []
+        for target in step.targets:
+            kind, ident = target["kind"], target.get("id")
+            if kind == TargetKind.SCHEDULE:
+                ids = self.oncall.get(ident, [])
+            elif kind == TargetKind.OFFICER:
+                ids = [self.officer.get(alert.site_id)] if alert.site_id else []
+            elif kind == TargetKind.CLIENT_OWNER:
+                ids = [self.owner.get(alert.client_id)] if alert.client_id else []
+            elif kind == TargetKind.USER:
+                ids = [ident]
+            else:
+                ids = []
+                channel = self.channels.get(ident)
+                if channel is not None and channel.tenant_id == alert.tenant_id:
+                    channels.append(channel)
+                report.append({**target, "found": channel is not None})
+                continue
+            found = [
+                self.users[i]
+                for i in ids
+                if i in self.users and self.users[i].tenant_id == alert.tenant_id
+            ]
+            for user in found:
+                people.setdefault(user.id, user)
+            report.append({**target, "user_ids": [u.id for u in found]})
+        return list(people.values()), channels, report
+
+
+def _stop_reason(alert: Alert, matchers: dict[int, SuppressionMatcher], now) -> str:
+    if alert.status == Status.RESOLVED:
+        return "resolved"
+    if alert.status == Status.SUPPRESSED:
+        return "suppressed"
+    if alert.acknowledged_at is not None or alert.status not in ESCALATING:
+        return "acknowledged"
+    if alert.tenant_id not in matchers:
+        matchers[alert.tenant_id] = SuppressionMatcher.for_tenant(alert.tenant_id, now)
+    window = matchers[alert.tenant_id].match(
+        client_id=alert.client_id, site_id=alert.site_id, alert_type=alert.type
+    )
+    if window is not None:
+        return f"maintenance window {window.id}"
+    return ""
+
+
+def _advance(escalation: AlertEscalation, chain: list[Step], now: datetime) -> None:
+    """Past the step just taken: the next one after its delay, or done."""
+    escalation.next_step += 1
+    escalation.token += 1
+    escalation.updated_at = now
+    if escalation.next_step < len(chain):
+        escalation.next_at = now + chain[escalation.next_step].delay
+    else:
+        escalation.next_at = None
+        escalation.state = EscalationState.DONE
+        escalation.stop_reason = "every step taken"
+
+
+def _stop(escalation: AlertEscalation, reason: str, now: datetime) -> None:
+    escalation.state = EscalationState.STOPPED
+    escalation.stop_reason = reason[:200]
+    escalation.next_at = None
+    escalation.token += 1
+    escalation.updated_at = now
+
+
+ESCALATION_FIELDS = ["next_step", "next_at", "state", "stop_reason", "token", "updated_at"]
+
+
+def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int | None = None):
+    """One transaction: lock a batch of due escalations and their alerts, stop or step each."""
+    with transaction.atomic():
+        due = AlertEscalation.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            state=EscalationState.ACTIVE, next_at__lte=now
+        )
+        if escalation_ids is not None:
+            due = due.filter(alert_id__in=escalation_ids)
+        if token is not None:
+            due = due.filter(token=token)
+        escalations = list(due.select_related("policy_version").order_by("next_at")[:STEP_BATCH])
+        if not escalations:
+            return 0, 0
+        alerts = {
+            a.id: a
+            for a in Alert.objects.select_for_update(no_key=True)
+            .filter(id__in=[e.alert_id for e in escalations])
+            .order_by("id")
+        }
+        matchers: dict[int, SuppressionMatcher] = {}
+        book = _PolicyBook(())  # chains only
+        taking: list[tuple[AlertEscalation, Alert, list[Step]]] = []
+        stopped = 0
+        for escalation in escalations:
+            alert = alerts[escalation.alert_id]
+            version = escalation.policy_version
+            chain = book.chain(version, alert.severity) if version else []
+            reason = _stop_reason(alert, matchers, now)
+            if not reason and escalation.next_step >= len(chain):
+                reason = "the policy version is gone" if version is None else "every step taken"
+            if reason:
+                _stop(escalation, reason, now)
+                stopped += 1
+            else:
+                taking.append((escalation, alert, chain))
+        steps = [chain[e.next_step] for e, _, chain in taking]
+        targets = _Targets([a for _, a, _ in taking], steps, now)
+        audit, events = [], []
+        for (escalation, alert, chain), step in zip(taking, steps, strict=True):
+            people, channels, report = targets.resolve(alert, step)
+            page(
+                alert,
+                step=step.index,
+                recipients=people,
+                channels=channels,
+                due_at=escalation.next_at,
+            )
+            alert.status = Status.ESCALATED
+            alert.escalation_level += 1
+            alert.escalated_at = now
+            alert.escalated_by = None
+            alert.updated_at = now
+            audit.append(_step_audit(alert, step, report, len(chain), escalation.next_at, now))
+            events.append(alert_event("alert.updated", alert, actor_id=None))
+            _advance(escalation, chain, now)
+        if taking:
+            Alert.objects.filter(id__in=[a.id for _, a, _ in taking]).update(
+                status=Status.ESCALATED,
+                escalation_level=F("escalation_level") + 1,
+                escalated_at=now,
+                escalated_by=None,
+                updated_at=now,
+            )
+            record_many(audit)
+            publish_on_commit(events)
+        AlertEscalation.objects.bulk_update(escalations, ESCALATION_FIELDS)
+        _queue_soon([e for e in escalations if e.state == EscalationState.ACTIVE], now)
+        return len(taking), stopped
+
+
+def _step_audit(alert, step: Step, report, chain_length, due_at, now) -> dict:
+    return {
+        "action": Action.ESCALATION_STEP,
+        "tenant": alert.tenant_id,
+        "entity": alert,
+        "details": {
+            "step": step.index + 1,
+            "of": chain_length,
+            "round": step.round + 1,
+            "level": alert.escalation_level,
+            "targets": report,
+            "due_at": due_at.isoformat() if due_at else None,
+            "late_ms": round((now - due_at).total_seconds() * 1000) if due_at else None,
+        },
+    }
+
+
+def take_due_steps(now: datetime) -> tuple[int, int]:
+    """Take every step due at `now`, batch after batch; (steps taken, chains stopped)."""
+    taken = stopped = 0
+    while True:
+        t, s = _take_batch(None, now)
+        taken, stopped = taken + t, stopped + s
+        if t + s < STEP_BATCH:
+            return taken, stopped
+
+
+def take_step_if_current(alert_id: int, token: int) -> bool:
+    """The delayed task's body: take the step it was queued for, unless the escalation moved on
+    since (another step, an acknowledgement, a manual escalation: the token differs)."""
+    now = timezone.now()
+    row = (
+        AlertEscalation.objects.filter(alert_id=alert_id, token=token, state=EscalationState.ACTIVE)
+        .values_list("next_at", flat=True)
+        .first()
+    )
+    if row is None:
+        return False
+    if row > now:  # queued early (clocks, a restart): come back at the right time
+        enqueue(TAKE_STEP_TASK, alert_id, token, eta=row)
+        return False
+    taken, stopped = _take_batch([alert_id], now, token=token)
+    return bool(taken or stopped)
+
+
+# --- 3. queueing -------------------------------------------------------------------------------
+def _queue_soon(escalations: Iterable[AlertEscalation], now: datetime) -> None:
+    horizon = now + LOOKAHEAD
+    for escalation in escalations:
+        if escalation.next_at is not None and escalation.next_at <= horizon:
+            enqueue(TAKE_STEP_TASK, escalation.alert_id, escalation.token, eta=escalation.next_at)
+
+
+def queue_upcoming(now: datetime) -> int:
+    """Queue a timed task for every step due within the next minute (the sweep runs more often
+    than that, so each step has its task queued before it falls due)."""
+    upcoming = list(
+        AlertEscalation.objects.filter(
+            state=EscalationState.ACTIVE, next_at__gt=now, next_at__lte=now + LOOKAHEAD
+        ).only("alert_id", "token", "next_at")
+    )
+    with transaction.atomic():
+        _queue_soon(upcoming, now)
+    return len(upcoming)
+
+
+def sweep(now: datetime | None = None) -> dict:
+    """The periodic job: open new escalations, take due steps, queue the coming ones."""
+    now = now or timezone.now()
+    ensure_default_policies()
+    opened = open_escalations(now)
+    taken, stopped = take_due_steps(now)
+    queued = queue_upcoming(now)
+    return {"opened": opened, "steps": taken, "stopped": stopped, "queued": queued}
+
+
+# --- the Escalate action -----------------------------------------------------------------------
+def _escalation_of(alert: Alert, now: datetime) -> AlertEscalation:
+    """The alert's escalation row, locked; opened now (frozen chain) if it had none."""
+    escalation = (
+        AlertEscalation.objects.select_for_update(of=("self",))
+        .select_related("policy_version")
+        .filter(alert_id=alert.id)
+        .first()
+    )
+    if escalation is not None:
+        return escalation
+    book = _PolicyBook([alert.tenant_id])
+    escalation = _new_escalation(
+        {
+            "id": alert.id,
+            "tenant_id": alert.tenant_id,
+            "client_id": alert.client_id,
+            "severity": alert.severity,
+            "first_seen_at": alert.first_seen_at,
+            "created_at": alert.created_at,
+        },
+        book,
+        now,
+    )
+    escalation.save(force_insert=True)
+    return escalation
+
+
+@transaction.atomic
+def escalate_now(alert: Alert, *, actor, note: str = "") -> Alert:
+    """The Escalate action: take the alert's next step now and notify its targets.
+
+    Past the last step, the last one is taken again (someone asked for more help: they get
+    paged again rather than nobody). While the alert stays unacknowledged the chain goes on
+    from there with the next step's delay.
+    """
+    require_capability(actor, Capability.ESCALATE)
+    note = clean_note(note)
+    alert = Alert.objects.select_for_update(no_key=True).get(pk=alert.pk)
+    if alert.status not in ESCALATABLE:
+        raise IllegalTransition("escalate", alert.status)
+    now = timezone.now()
+    escalation = _escalation_of(alert, now)
+    version = escalation.policy_version
+    chain = chain_for(version, alert.severity) if version else []
+    step = None
+    report: list = []
+    if chain:
+        step = chain[min(escalation.next_step, len(chain) - 1)]
+        people, channels, report = _Targets([alert], [step], now).resolve(alert, step)
+        page(alert, step=step.index, recipients=people, channels=channels, due_at=now)
+    previous = alert.status
+    alert.status = Status.ESCALATED
+    alert.escalation_level += 1
+    alert.escalated_at = now
+    alert.escalated_by = actor
+    alert.updated_at = now
+    alert.save(
+        update_fields=["status", "escalation_level", "escalated_at", "escalated_by", "updated_at"]
+    )
+    if step is not None:
+        escalation.state = EscalationState.ACTIVE
+        escalation.next_step = step.index
+        _advance(escalation, chain, now)
+        if alert.acknowledged_at is not None and escalation.state == EscalationState.ACTIVE:
+            _stop(escalation, "acknowledged", now)
+        escalation.save(update_fields=ESCALATION_FIELDS)
+        _queue_soon([escalation], now)
+    record(
+        Action.ESCALATE,
+        actor=actor,
+        tenant=alert.tenant_id,
+        entity=alert,
+        details={
+            "from": previous,
+            "level": alert.escalation_level,
+            "note": mask_text(note),
+            "step": step.index + 1 if step else None,
+            "targets": report,
+        },
+    )
+    publish_on_commit([alert_event("alert.updated", alert, actor_id=actor.id)])
+    return alert
