@@ -9,7 +9,7 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from support_alerts import key_for, publisher, trigger  # noqa: F401 (fixtures)
+from support_alerts import trigger
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.alerts.pipeline import ingest
 from watchfloor.alerts.services import IllegalTransition, acknowledge_alert, resolve_alert

@@ -1,0 +1,3 @@
+"""Fixtures shared by the oncall tests (pytest finds fixtures imported into a conftest)."""
+
+from support_alerts import key_for, publisher  # noqa: F401
