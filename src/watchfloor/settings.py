@@ -218,6 +218,21 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_TIMEZONE = "UTC"
 
+# --- jobs (watchfloor.jobs) -------------------------------------------------------------------
+# Where background tasks run: "celery" (workers and beat over Redis: `watchfloor worker`,
+# `watchfloor beat`) or "embedded" (a scheduler thread inside `watchfloor serve` / `demo`).
+JOBS_BACKEND = (os.environ.get("WATCHFLOOR_JOBS_BACKEND", "").strip().lower()) or (
+    "celery" if REDIS_URL else "embedded"
+)
+if JOBS_BACKEND not in {"celery", "embedded"}:
+    raise ImproperlyConfigured("WATCHFLOOR_JOBS_BACKEND: must be `celery` or `embedded`")
+if JOBS_BACKEND == "celery" and not REDIS_URL:
+    raise ImproperlyConfigured("WATCHFLOOR_JOBS_BACKEND=celery needs REDIS_URL (the broker)")
+# Job runs (the jobs page's history) older than this many days are deleted daily.
+JOBS_RUN_RETENTION_DAYS = int(os.environ.get("WATCHFLOOR_JOBS_RUN_RETENTION_DAYS", "14"))
+# The periodic jobs (jobs.schedule.PeriodicJob); tests swap in their own table.
+JOBS_SCHEDULE = "watchfloor.jobs.schedule.SCHEDULE"
+
 # --- security -------------------------------------------------------------------------------
 SECURE_COOKIES = env_bool("WATCHFLOOR_SECURE_COOKIES", default=not (DEBUG or DEMO))
 SESSION_COOKIE_SECURE = SECURE_COOKIES

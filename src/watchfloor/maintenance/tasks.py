@@ -1,5 +1,5 @@
-"""Periodic maintenance work, called by the web nodes' ticker (realtime.hub) and, once the jobs
-app exists, by Celery beat: thin wrappers around services."""
+"""Periodic maintenance work, run by the jobs runtime (`watchfloor.jobs.schedule`: Celery beat,
+or the embedded scheduler of `watchfloor serve`): thin wrappers around services."""
 
 from __future__ import annotations
 

@@ -33,7 +33,6 @@ from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.dashboard import overview
 from watchfloor.dashboard.schemas import OverviewQuery
-from watchfloor.maintenance.tasks import announce_maintenance_transitions
 from watchfloor.realtime import metrics
 from watchfloor.realtime.hub import HUB
 from watchfloor.realtime.outbox import Chunk, Outbox, encode
@@ -46,9 +45,6 @@ log = logging.getLogger(__name__)
 UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED = 4401, 4403, 4429
 SCOPE_REFRESH_SECONDS = 60
 MAX_CODES = 500
-
-# Windows start and end with time, not with a write: the nodes that serve pages announce it.
-HUB.every(30, announce_maintenance_transitions)
 
 
 def origin_allowed(origin: str | None, host: str | None) -> bool:

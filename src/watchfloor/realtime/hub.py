@@ -20,15 +20,11 @@ import asyncio
 import json
 import logging
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
 
 from watchfloor.realtime.publisher import Publisher
 
@@ -56,26 +52,6 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.receivers: dict[int, set[Receiver]] = defaultdict(set)
         self._subscriber: asyncio.Task | None = None
-        self._periodic: list[tuple[float, Callable[[], object]]] = []
-        self._ticker: asyncio.Task | None = None
-
-    def every(self, seconds: float, job: Callable[[], object]) -> None:
-        """Run the synchronous `job` (in a thread) every `seconds` while connections are open:
-        work that time, not a write, triggers, such as a maintenance window starting."""
-        self._periodic.append((seconds, job))
-
-    async def _tick_forever(self) -> None:
-        last = {i: 0.0 for i in range(len(self._periodic))}
-        while self.receivers:
-            now = time.monotonic()
-            for i, (seconds, job) in enumerate(self._periodic):
-                if now - last[i] >= seconds:
-                    last[i] = now
-                    try:
-                        await sync_to_async(_run_and_release, thread_sensitive=False)(job)
-                    except Exception:
-                        log.exception("periodic real-time job %s failed", job.__name__)
-            await asyncio.sleep(1.0)
 
     # --- connections ---------------------------------------------------------------------
     def register(self, receiver: Receiver) -> None:
@@ -84,8 +60,6 @@ class Hub:
         self.receivers[receiver.tenant_id].add(receiver)
         if settings.REDIS_URL and (self._subscriber is None or self._subscriber.done()):
             self._subscriber = self.loop.create_task(self._subscribe_forever())
-        if self._periodic and (self._ticker is None or self._ticker.done()):
-            self._ticker = self.loop.create_task(self._tick_forever())
 
     def unregister(self, receiver: Receiver) -> None:
         group = self.receivers.get(receiver.tenant_id)
@@ -155,11 +129,10 @@ class Hub:
                 await _bounded(client.aclose())
 
     def _stop_tasks(self) -> None:
-        """The last connection left: end the subscription and the ticker while the loop runs."""
-        for task in (self._subscriber, self._ticker):
-            if task is not None and not task.done():
-                task.cancel()
-        self._subscriber = self._ticker = None
+        """The last connection left: end the subscription while the loop runs."""
+        if self._subscriber is not None and not self._subscriber.done():
+            self._subscriber.cancel()
+        self._subscriber = None
 
 
 async def _bounded(closing, seconds: float = 2.0) -> None:
@@ -168,15 +141,6 @@ async def _bounded(closing, seconds: float = 2.0) -> None:
         await asyncio.wait_for(closing, seconds)
     except Exception:
         log.debug("closing a Redis connection failed or timed out", exc_info=True)
-
-
-def _run_and_release(job: Callable[[], object]) -> object:
-    """Run a job in a worker thread, then give that thread's database connections back (to
-    psycopg's pool): a thread that never closes them would hold them for good."""
-    try:
-        return job()
-    finally:
-        connections.close_all()
 
 
 HUB = Hub()

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from watchfloor import demo_data, demo_simulator
 from watchfloor.demo_alerts import load_demo_alerts
+from watchfloor.jobs.embedded import start_for_server
 from watchfloor.platform.database import describe_database, pending_migrations
 from watchfloor.platform.server import run_uvicorn
 
@@ -167,9 +168,12 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Serving on http://{shown}:{port}/ - press Ctrl-C to stop.")
         self.stdout.flush()
+        scheduler = start_for_server(forking=False)  # escalations, notifications, windows
         try:
             run_uvicorn(host=host, port=port)
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if simulator is not None:
                 simulator.stop()
         self.stdout.write("Stopped.")

@@ -13,6 +13,7 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 from django.db.utils import OperationalError
 
+from watchfloor.jobs.embedded import start_for_server
 from watchfloor.platform.database import pending_migrations
 from watchfloor.platform.server import run_gunicorn, run_uvicorn
 
@@ -50,6 +51,12 @@ class Command(BaseCommand):
             help="HTTP only, with gunicorn sync workers (faster API and ingestion; no WebSockets)",
         )
         parser.add_argument(
+            "--no-scheduler",
+            action="store_true",
+            help="without Celery (no REDIS_URL), do not run the periodic jobs in this node "
+            "(another node runs them)",
+        )
+        parser.add_argument(
             "--log-level",
             default="info",
             choices=["critical", "error", "warning", "info", "debug"],
@@ -61,6 +68,14 @@ class Command(BaseCommand):
         if not options["skip_checks"]:
             self._refuse_pending_migrations()
         proxy = options["proxy_headers"] or options["forwarded_allow_ips"] is not None
+        scheduler = None if options["no_scheduler"] else start_for_server(forking=options["wsgi"])
+        try:
+            self._serve(options, proxy)
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+
+    def _serve(self, options, proxy: bool) -> None:
         if options["wsgi"]:
             run_gunicorn(
                 host=options["host"],
