@@ -35,6 +35,7 @@ from watchfloor.audit.models import Action, AuditLog
 from watchfloor.audit.services import record
 from watchfloor.dashboard.queries import site_zone
 from watchfloor.maintenance.queries import windows_for
+from watchfloor.oncall.policy_queries import escalation_out
 
 # The newest audit entries shown on one alert's timeline (an alert escalated every minute for
 # days would otherwise make the page unbounded); the page says when some are left out.
@@ -564,6 +565,26 @@ def _duration(value: timedelta | None) -> str:
     return f"{seconds} s"
 
 
+def escalation_section(alert: Alert, pii: bool) -> dict | None:
+    """The alert's frozen escalation chain (`oncall.policy_queries.escalation_out`) for the page:
+    each step taken, next or not reached, the next step's time, and why the chain stopped."""
+    chain = escalation_out(alert, pii)
+    if chain is None:
+        return None
+    active = chain["state"] == "active"
+    for step in chain["steps"]:
+        minutes = step["delay_minutes"]
+        step["wait"] = f"{int(minutes)}" if float(minutes).is_integer() else f"{minutes:.1f}"
+        if step["taken"]:
+            step["status"] = "taken"
+        elif active and step["index"] == chain["next_step"]:
+            step["status"] = "next"
+        else:
+            step["status"] = "waiting" if active else "not reached"
+    chain["next"] = When.of(chain["next_at"], None) if active else None
+    return chain
+
+
 @require_safe
 @login_required
 @ensure_csrf_cookie  # the page's module sends the cookie's token with each action (http.js)
@@ -582,5 +603,6 @@ def alert_detail(request, alert_id: int):
         "time_to_acknowledge": _duration(page.alert.time_to_acknowledge),
         "time_to_resolve": _duration(page.alert.time_to_resolve),
         "note_max": alert_services.NOTE_MAX,
+        "escalation": escalation_section(page.alert, page.can_view_pii),
     }
     return render(request, "dashboard/alert_detail.html", context)

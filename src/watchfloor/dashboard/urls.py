@@ -1,6 +1,12 @@
 from django.urls import path
 
-from watchfloor.dashboard import alert_views, maintenance_views, settings_views, views
+from watchfloor.dashboard import (
+    alert_views,
+    maintenance_views,
+    policy_views,
+    settings_views,
+    views,
+)
 
 app_name = "dashboard"
 
@@ -21,6 +27,11 @@ urlpatterns = [
         maintenance_views.maintenance_cancel,
         name="maintenance_cancel",
     ),
+    path("escalation/", policy_views.policies, name="policies"),
+    path("escalation/new/", policy_views.policy_create, name="policy_create"),
+    path("escalation/<int:policy_id>/", policy_views.policy_detail, name="policy"),
+    path("escalation/<int:policy_id>/edit/", policy_views.policy_edit, name="policy_edit"),
+    path("escalation/<int:policy_id>/delete/", policy_views.policy_delete, name="policy_delete"),
 ]
 
 # Not namespaced: settings.LOGIN_URL and django.contrib.auth name them `login` and `logout`.
