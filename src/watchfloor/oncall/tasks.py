@@ -3,7 +3,7 @@ the oncall services. The jobs runtime (`watchfloor.jobs`) runs them by dotted pa
 
 from __future__ import annotations
 
-from watchfloor.oncall import escalation
+from watchfloor.oncall import escalation, notify
 
 
 # --- escalation ----------------------------------------------------------------------------
@@ -15,3 +15,14 @@ def sweep_escalations() -> dict:
 def take_escalation_step(alert_id: int, token: int) -> None:
     """At a step's due time: take it, unless the escalation moved on since it was queued."""
     escalation.take_step_if_current(alert_id, token)
+
+
+# --- notifications -------------------------------------------------------------------------
+def send_delivery(delivery_id: int) -> None:
+    """At a delivery's due time (or retry): send it, unless it is not due, taken or settled."""
+    notify.deliver(delivery_id)
+
+
+def send_due_deliveries() -> dict:
+    """Every 15 s: the safety net that sends every due or stuck delivery nobody queued."""
+    return notify.send_due()

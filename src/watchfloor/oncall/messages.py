@@ -1,0 +1,152 @@
+"""What a notification says: what, where, severity, how long open, the step, links.
+
+Personal data in a message (the alert's title, description and labels, the assignee's name) is
+masked according to the RECIPIENT's capabilities: a person without `noc:view_pii` gets it
+masked, and a team channel counts as a recipient without it. Each message has a subject, a plain
+text body (email, chat, webhooks) and a short form (SMS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_name, mask_text, masked_for
+from watchfloor.access.scope import has_capability
+from watchfloor.alerts.models import Alert
+
+MAX_DESCRIPTION = 600
+MAX_LABELS = 12
+SHORT_TITLE = 80
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    text: str
+    short: str
+
+
+def alert_url(alert_id: int) -> str:
+    return f"{settings.PUBLIC_URL}/alerts/{alert_id}/"
+
+
+def open_for(delta: timedelta) -> str:
+    """`3 h 05 min`, `17 min`, `40 s`."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"
+
+
+def may_see_pii(recipient) -> bool:
+    """A person's own capability; a team channel (None) never sees personal data."""
+    return recipient is not None and has_capability(recipient, Capability.VIEW_PII)
+
+
+def _person(user, pii: bool) -> str:
+    if user is None:
+        return ""
+    name = user.get_full_name() or user.username
+    if pii:
+        return name
+    return mask_text(name) if "@" in name else mask_name(name)
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split()) if limit <= SHORT_TITLE else text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def page_message(
+    alert: Alert,
+    *,
+    recipient,
+    step: int | None,
+    now: datetime,
+    ack_link: str | None,
+) -> Message:
+    """The page about `alert` for `recipient` (a user, or None for a team channel)."""
+    pii = may_see_pii(recipient)
+    title = alert.title if pii else mask_text(alert.title)
+    description = masked_for(recipient, alert.description or "", can_view_pii=pii)
+    labels = masked_for(recipient, alert.labels or {}, can_view_pii=pii)
+    client = alert.client.name if alert.client_id else ""
+    site = alert.site.name if alert.site_id else ""
+    place = ", ".join(p for p in (alert.site.city, alert.site.state) if p) if site else ""
+    where = " · ".join(p for p in (client, site, place) if p) or "no site"
+    opened = open_for(now - alert.first_seen_at)
+    stage = f"escalation step {step + 1}" if step is not None else "escalated by hand"
+    first = alert.first_seen_at.astimezone(UTC)
+
+    lines = [
+        f"{alert.severity} alert, open for {opened} ({stage})",
+        "",
+        f"What:   {title}",
+        f"Type:   {alert.type}",
+        f"Where:  {where}",
+        f"Since:  {first:%Y-%m-%d %H:%M} UTC",
+        f"Status: {alert.status}",
+    ]
+    if alert.assignee_id:
+        lines.append(f"Assigned to: {_person(alert.assignee, pii)}")
+    if alert.occurrence_count > 1:
+        lines.append(f"Seen {alert.occurrence_count} times")
+    if description:
+        lines += ["", _cut(description, MAX_DESCRIPTION)]
+    if isinstance(labels, dict) and labels:
+        lines += ["", "Labels:"]
+        for key in sorted(labels)[:MAX_LABELS]:
+            value = labels[key]
+            lines.append(f"  {key}: {_cut(value if isinstance(value, str) else str(value), 200)}")
+    lines += ["", f"Open the alert: {alert_url(alert.id)}"]
+    if ack_link:
+        hours = settings.ACK_LINK_HOURS
+        lines.append(f"Acknowledge it (one click, valid {hours} h, works once): {ack_link}")
+    lines += ["", "— Watchfloor"]
+
+    place_short = ", ".join(p for p in (site, alert.site.city if site else "") if p)
+    short = f"[{alert.severity}] {_cut(title, SHORT_TITLE)}"
+    if place_short:
+        short += f" @ {place_short}"
+    short += f", open {opened}."
+    short += f" Ack: {ack_link}" if ack_link else f" {alert_url(alert.id)}"
+    subject = f"[{alert.severity}] {_cut(title, SHORT_TITLE)}"
+    if site:
+        subject += f" — {site}" + (f", {alert.site.city}" if alert.site.city else "")
+    return Message(subject=subject, text="\n".join(lines), short=short)
+
+
+def test_message(*, label: str) -> Message:
+    text = (
+        f"This is a test message from Watchfloor to your contact method “{label}”.\n"
+        f"If it reached you, this method works.\n\n{settings.PUBLIC_URL}/settings/notifications/"
+    )
+    return Message(
+        subject="Watchfloor test message",
+        text=text,
+        short=f"Watchfloor test message to {label}: it works.",
+    )
+
+
+def verify_message(*, code: str, minutes: int) -> Message:
+    text = (
+        f"Your Watchfloor verification code is {code}.\n"
+        f"Enter it within {minutes} minutes where you added this contact method.\n"
+        "If you did not ask for it, ignore this message."
+    )
+    return Message(
+        subject=f"Watchfloor verification code {code}",
+        text=text,
+        short=f"Watchfloor code: {code} (valid {minutes} min)",
+    )

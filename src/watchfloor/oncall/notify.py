@@ -1,0 +1,366 @@
+"""Deliveries: who a page reaches, on which method and when; sending them, retrying them.
+
+`page(alert, step=…, recipients=…, channels=…, due_at=…)` is what the escalation engine calls,
+inside its transaction. It writes one `Delivery` per way of reaching each person (their
+notification rules on verified contact methods; every verified method at once for a person
+without rules; one UNREACHABLE row for a person without a verified method: never silently
+nobody) and one per active verified team channel, then queues each for its due time after
+commit. Nothing is sent there: sending never happens in the ingestion or escalation path.
+
+`deliver(delivery_id)` sends one: it claims the row with a conditional UPDATE (two workers never
+send one delivery twice; a row left `sending` by a dead worker is claimed again after
+`STUCK_AFTER`), cancels a page whose alert was acknowledged, resolved or suppressed meanwhile,
+sends outside any transaction, and records the outcome: SENT with its latency (due → sent), or
+PENDING again after a backoff, or FAILED after the last attempt.
+
+`send_due()` is the periodic safety net: every PENDING delivery whose time has come and every
+stuck one, in bounded, ordered batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from watchfloor.alerts.models import Alert, Status
+from watchfloor.jobs.runtime import enqueue
+from watchfloor.oncall import channels as channel_io
+from watchfloor.oncall.ack_links import ack_url
+from watchfloor.oncall.messages import Message, page_message, test_message
+from watchfloor.oncall.models import (
+    AlertEscalation,
+    ContactMethod,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    EscalationState,
+    NotificationRule,
+    TeamChannel,
+)
+
+log = logging.getLogger(__name__)
+
+SEND_TASK = "watchfloor.oncall.tasks.send_delivery"
+# waits before the 2nd, 3rd, … attempt; past the table, its last entry
+BACKOFF = (
+    timedelta(seconds=30),
+    timedelta(minutes=1),
+    timedelta(minutes=2),
+    timedelta(minutes=5),
+    timedelta(minutes=10),
+)
+BATCH = 200  # deliveries one run of send_due claims at most
+# an alert in one of these no longer needs anyone: its pending pages are cancelled
+SETTLED = frozenset({Status.ACKNOWLEDGED, Status.ASSIGNED, Status.RESOLVED, Status.SUPPRESSED})
+
+
+def stuck_after() -> timedelta:
+    """A row `sending` for longer than this was left by a worker that died."""
+    return max(timedelta(minutes=2), timedelta(seconds=6 * settings.NOTIFY_TIMEOUT))
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failed attempt (1-based)."""
+    return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
+
+
+# --- writing deliveries --------------------------------------------------------------------------
+def page(
+    alert: Alert,
+    *,
+    step: int | None,
+    recipients: Sequence,
+    channels: Sequence[TeamChannel],
+    due_at: datetime,
+) -> list[Delivery]:
+    """Write the deliveries of one step about `alert` and queue them after commit.
+
+    A person reached twice by one step (on call AND officer in charge) gets one set; people of
+    another tenant or inactive are skipped, as are channels that are inactive, unverified or of
+    another tenant. Three queries whatever the number of people (methods, rules, one insert).
+    """
+    now = timezone.now()
+    tenant_id = alert.tenant_id
+    people = {}
+    for person in recipients:
+        if person is not None and person.is_active and person.tenant_id == tenant_id:
+            people.setdefault(person.id, person)
+    rows: list[Delivery] = []
+
+    def row(**values) -> Delivery:
+        return Delivery(
+            tenant_id=tenant_id,
+            kind=DeliveryKind.PAGE,
+            alert=alert,
+            step=step,
+            created_at=now,
+            updated_at=now,
+            **values,
+        )
+
+    if people:
+        methods: dict[int, list[ContactMethod]] = {}
+        for method in ContactMethod.objects.filter(
+            tenant_id=tenant_id, user_id__in=list(people), verified_at__isnull=False
+        ).order_by("user_id", "id"):
+            methods.setdefault(method.user_id, []).append(method)
+        rules: dict[int, list[NotificationRule]] = {}
+        for rule in (
+            NotificationRule.objects.filter(
+                tenant_id=tenant_id,
+                user_id__in=list(people),
+                contact_method__verified_at__isnull=False,
+            )
+            .select_related("contact_method")
+            .order_by("user_id", "delay_minutes", "id")
+        ):
+            rules.setdefault(rule.user_id, []).append(rule)
+        for user_id, person in people.items():
+            plan = [(r.contact_method, r.delay_minutes) for r in rules.get(user_id, [])]
+            if not plan:
+                plan = [(m, 0) for m in methods.get(user_id, [])]
+            if not plan:
+                rows.append(
+                    row(
+                        recipient=person,
+                        status=DeliveryStatus.UNREACHABLE,
+                        due_at=due_at,
+                        last_error="No verified contact method.",
+                    )
+                )
+                continue
+            for method, delay in plan:
+                when = due_at + timedelta(minutes=delay)
+                rows.append(
+                    row(
+                        recipient=person,
+                        contact_method=method,
+                        medium=method.medium,
+                        due_at=when,
+                        next_attempt_at=when,
+                    )
+                )
+    seen_channels = set()
+    for channel in channels:
+        if (
+            channel is None
+            or channel.id in seen_channels
+            or channel.tenant_id != tenant_id
+            or not channel.active
+            or channel.verified_at is None
+        ):
+            continue
+        seen_channels.add(channel.id)
+        rows.append(
+            row(channel=channel, medium=channel.medium, due_at=due_at, next_attempt_at=due_at)
+        )
+    if not rows:
+        return []
+    created = Delivery.objects.bulk_create(rows)
+    for delivery in created:
+        if delivery.status == DeliveryStatus.PENDING:
+            enqueue(SEND_TASK, delivery.id, eta=delivery.next_attempt_at)
+    return created
+
+
+def record_direct(
+    *,
+    tenant_id: int,
+    kind: DeliveryKind,
+    recipient=None,
+    contact_method: ContactMethod | None = None,
+    channel: TeamChannel | None = None,
+) -> Delivery:
+    """A TEST or VERIFY delivery the caller sends at once (`send_now`): written `sending`."""
+    now = timezone.now()
+    target = contact_method or channel
+    return Delivery.objects.create(
+        tenant_id=tenant_id,
+        kind=kind,
+        recipient=recipient,
+        contact_method=contact_method,
+        channel=channel,
+        medium=target.medium,
+        status=DeliveryStatus.SENDING,
+        attempts=1,
+        due_at=now,
+        next_attempt_at=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def send_now(delivery: Delivery, message: Message) -> Delivery:
+    """Send a TEST or VERIFY delivery written by `record_direct` (outside any transaction: the
+    person waits for the outcome) and record it. Not retried: the person asks again."""
+    medium, address = _destination(delivery)
+    result = channel_io.send(
+        medium, address, subject=message.subject, text=message.text, short=message.short
+    )
+    _record(delivery, result.ok, result.error, retry=False)
+    delivery.refresh_from_db()
+    return delivery
+
+
+# --- sending -------------------------------------------------------------------------------------
+def _destination(delivery: Delivery) -> tuple[str, str]:
+    if delivery.channel_id:
+        return delivery.channel.medium, delivery.channel.address
+    return delivery.contact_method.medium, delivery.contact_method.address
+
+
+def _claim(delivery_id: int, now: datetime) -> bool:
+    due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    stuck = Q(status=DeliveryStatus.SENDING, updated_at__lt=now - stuck_after())
+    return bool(
+        Delivery.objects.filter(pk=delivery_id)
+        .filter(due | stuck)
+        .update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, updated_at=now)
+    )
+
+
+def _settle(delivery: Delivery, status: DeliveryStatus, reason: str) -> str:
+    """Close a claimed delivery without sending (the claim's attempt is given back)."""
+    Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+        status=status,
+        attempts=F("attempts") - 1,
+        next_attempt_at=None,
+        last_error=reason[: channel_io.MAX_ERROR],
+        updated_at=timezone.now(),
+    )
+    return str(status)
+
+
+def _why_not(delivery: Delivery) -> tuple[DeliveryStatus, str] | None:
+    """Why a claimed delivery must not be sent, if so."""
+    if delivery.recipient is not None and not delivery.recipient.is_active:
+        return DeliveryStatus.CANCELLED, "The person's account is deactivated."
+    if delivery.channel_id:
+        if delivery.channel is None or not delivery.channel.active:
+            return DeliveryStatus.CANCELLED, "The team channel is deactivated."
+    elif delivery.contact_method_id is None or delivery.contact_method is None:
+        return DeliveryStatus.FAILED, "The contact method was removed."
+    elif delivery.kind == DeliveryKind.PAGE and delivery.contact_method.verified_at is None:
+        return DeliveryStatus.FAILED, "The contact method is no longer verified."
+    if delivery.kind == DeliveryKind.VERIFY:
+        return DeliveryStatus.FAILED, "A verification code is sent once: ask for a new one."
+    if delivery.kind != DeliveryKind.PAGE:
+        return None
+    alert = delivery.alert
+    if alert is None:
+        return DeliveryStatus.CANCELLED, "The alert was deleted."
+    if alert.status in SETTLED or alert.acknowledged_at is not None:
+        return DeliveryStatus.CANCELLED, f"The alert was {alert.status.lower()} before it went out."
+    stopped = (
+        AlertEscalation.objects.filter(alert_id=alert.id, state=EscalationState.STOPPED)
+        .values_list("stop_reason", flat=True)
+        .first()
+    )
+    if stopped is not None:
+        return DeliveryStatus.CANCELLED, f"The escalation stopped: {stopped}"[:200]
+    return None
+
+
+def _message(delivery: Delivery, now: datetime) -> Message:
+    if delivery.kind == DeliveryKind.PAGE:
+        link = ack_url(delivery) if delivery.recipient_id else None
+        return page_message(
+            delivery.alert, recipient=delivery.recipient, step=delivery.step, now=now, ack_link=link
+        )
+    label = delivery.channel.name if delivery.channel_id else delivery.contact_method.label
+    return test_message(label=label)
+
+
+def _record(delivery: Delivery, ok: bool, error: str, *, retry: bool) -> str:
+    """Write the outcome of the attempt a claim (or `record_direct`) counted."""
+    now = timezone.now()
+    current = Delivery.objects.filter(pk=delivery.pk).values("attempts").first()
+    attempts = current["attempts"] if current else delivery.attempts
+    values: dict = {"updated_at": now, "last_error": error}
+    if ok:
+        values.update(
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            latency_ms=round((now - delivery.due_at).total_seconds() * 1000, 1),
+            next_attempt_at=None,
+        )
+    elif retry and attempts < settings.NOTIFY_MAX_ATTEMPTS:
+        values.update(status=DeliveryStatus.PENDING, next_attempt_at=now + backoff(attempts))
+    else:
+        values.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
+    done = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(**values)
+    if done and values["status"] == DeliveryStatus.PENDING:
+        enqueue(SEND_TASK, delivery.pk, eta=values["next_attempt_at"])
+    return str(values["status"])
+
+
+def deliver(delivery_id: int) -> str:
+    """Send one delivery if it is due (or stuck); the status it ended in, or "" when there was
+    nothing to do (not due yet, sent already, another worker has it)."""
+    now = timezone.now()
+    if not _claim(delivery_id, now):
+        return ""
+    delivery = Delivery.objects.select_related(
+        "alert",
+        "alert__client",
+        "alert__site",
+        "alert__assignee",
+        "recipient",
+        "contact_method",
+        "channel",
+    ).get(pk=delivery_id)
+    refusal = _why_not(delivery)
+    if refusal is not None:
+        return _settle(delivery, *refusal)
+    medium, address = _destination(delivery)
+    try:
+        message = _message(delivery, now)
+    except Exception as exc:  # a message that cannot be written is a failed attempt
+        return _record(
+            delivery, False, f"{type(exc).__name__}: writing the message failed", retry=True
+        )
+    result = channel_io.send(
+        medium, address, subject=message.subject, text=message.text, short=message.short
+    )
+    return _record(delivery, result.ok, result.error, retry=True)
+
+
+def send_due(*, now: datetime | None = None, limit: int = BATCH) -> dict:
+    """Send what is due: PENDING deliveries whose next attempt has come, oldest due first, and
+    deliveries stuck in `sending`; at most `limit`. Counts of the statuses they ended in."""
+    now = now or timezone.now()
+    due = (
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    stuck = (
+        Delivery.objects.filter(status=DeliveryStatus.SENDING, updated_at__lt=now - stuck_after())
+        .order_by("updated_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    ids = list(dict.fromkeys([*due, *stuck]))[:limit]
+    counts: dict[str, int] = {"picked": len(ids)}
+    for delivery_id in ids:
+        outcome = deliver(delivery_id) or "skipped"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def cancel_pending(alert_id: int, reason: str) -> int:
+    """Cancel an alert's pending pages at once (the sending side re-checks anyway)."""
+    with transaction.atomic():
+        return Delivery.objects.filter(
+            alert_id=alert_id, kind=DeliveryKind.PAGE, status=DeliveryStatus.PENDING
+        ).update(
+            status=DeliveryStatus.CANCELLED,
+            next_attempt_at=None,
+            last_error=reason[: channel_io.MAX_ERROR],
+            updated_at=timezone.now(),
+        )
