@@ -35,6 +35,7 @@ from watchfloor.audit.models import Action, AuditLog
 from watchfloor.audit.services import record
 from watchfloor.dashboard.queries import site_zone
 from watchfloor.maintenance.queries import windows_for
+from watchfloor.oncall.contact_queries import deliveries_for_alert
 from watchfloor.oncall.policy_queries import escalation_out
 
 # The newest audit entries shown on one alert's timeline (an alert escalated every minute for
@@ -604,5 +605,6 @@ def alert_detail(request, alert_id: int):
         "time_to_resolve": _duration(page.alert.time_to_resolve),
         "note_max": alert_services.NOTE_MAX,
         "escalation": escalation_section(page.alert, page.can_view_pii),
+        "deliveries": deliveries_for_alert(page.alert, user),
     }
     return render(request, "dashboard/alert_detail.html", context)

@@ -1,7 +1,10 @@
 from django.urls import path
 
 from watchfloor.dashboard import (
+    ack_views,
     alert_views,
+    contact_views,
+    delivery_views,
     maintenance_views,
     policy_views,
     settings_views,
@@ -14,6 +17,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("estate/", views.estate, name="estate"),
     path("settings/", settings_views.settings_page, name="settings"),
+    path("settings/notifications/", contact_views.notifications_page, name="notifications"),
+    path("deliveries/", delivery_views.deliveries, name="deliveries"),
+    path("ack/<str:token>/", ack_views.ack_link, name="ack"),
     path("alerts/<int:alert_id>/", alert_views.alert_detail, name="alert"),
     path("maintenance/", maintenance_views.maintenance, name="maintenance"),
     path("maintenance/new/", maintenance_views.maintenance_create, name="maintenance_create"),
