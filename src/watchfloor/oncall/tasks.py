@@ -3,7 +3,7 @@ the oncall services. The jobs runtime (`watchfloor.jobs`) runs them by dotted pa
 
 from __future__ import annotations
 
-from watchfloor.oncall import escalation, notify
+from watchfloor.oncall import escalation, notify, schedule_services
 
 
 # --- escalation ----------------------------------------------------------------------------
@@ -26,3 +26,10 @@ def send_delivery(delivery_id: int) -> None:
 def send_due_deliveries() -> dict:
     """Every 15 s: the safety net that sends every due or stuck delivery nobody queued."""
     return notify.send_due()
+
+
+# --- schedules -----------------------------------------------------------------------------
+def refresh_calendars() -> dict:
+    """Every 15 min: re-fetch every iCalendar URL layer; a failing feed keeps its last good
+    calendar and records the error ({"ok", "failed", "gone"} counts)."""
+    return schedule_services.refresh_url_layers()
