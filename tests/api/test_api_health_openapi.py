@@ -22,12 +22,20 @@ V1_OPERATIONS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _just_started(monkeypatch):
+    """This process "just started": no periodic job can be stale yet (tests/jobs cover it)."""
+    from django.utils import timezone
+
+    monkeypatch.setattr("watchfloor.jobs.queries.UP_SINCE", timezone.now())
+
+
 def test_health_is_ok_with_every_component(db, client):
     response = client.get("/api/health/")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["components"]) == {"database", "cache"}
+    assert set(body["components"]) == {"database", "cache", "jobs"}
     for component in body["components"].values():
         assert component["status"] == "ok"
         assert component["latency_ms"] >= 0
@@ -43,7 +51,7 @@ def _failing():
     raise ConnectionError("database is down")
 
 
-@pytest.mark.parametrize("component", ["database", "cache"])
+@pytest.mark.parametrize("component", ["database", "cache", "jobs"])
 def test_failed_component_makes_health_503(db, client, monkeypatch, component):
     monkeypatch.setattr(health, f"_{component}", _failing)
     response = client.get("/api/health/")

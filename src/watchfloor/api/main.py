@@ -11,6 +11,7 @@ from watchfloor.api.errors import install_error_handlers
 from watchfloor.audit.api import router as audit_router
 from watchfloor.dashboard.api import router as overview_router
 from watchfloor.dashboard.preferences_api import router as dashboard_settings_router
+from watchfloor.jobs.api import router as jobs_router
 from watchfloor.maintenance.api import router as maintenance_router
 from watchfloor.oncall.contact_api import router as notifications_router
 from watchfloor.tenancy.api import router as tenancy_router
@@ -37,4 +38,5 @@ api.add_router("", maintenance_router)
 api.add_router("", alerts_router)
 api.add_router("", overview_router)
 api.add_router("", dashboard_settings_router)
+api.add_router("", jobs_router)
 api.add_router("", notifications_router)
