@@ -6,6 +6,7 @@ from watchfloor.dashboard import (
     contact_views,
     delivery_views,
     maintenance_views,
+    oncall_views,
     policy_views,
     settings_views,
     views,
@@ -38,6 +39,22 @@ urlpatterns = [
     path("escalation/<int:policy_id>/", policy_views.policy_detail, name="policy"),
     path("escalation/<int:policy_id>/edit/", policy_views.policy_edit, name="policy_edit"),
     path("escalation/<int:policy_id>/delete/", policy_views.policy_delete, name="policy_delete"),
+    path("oncall/", oncall_views.oncall, name="oncall"),
+    path("oncall/new/", oncall_views.schedule_create, name="oncall_schedule_create"),
+    path(
+        "oncall/<int:schedule_id>/layers/",
+        oncall_views.layer_create,
+        name="oncall_layer_create",
+    ),
+    path(
+        "oncall/<int:schedule_id>/overrides/",
+        oncall_views.override_create,
+        name="oncall_override_create",
+    ),
+    path("oncall/<int:schedule_id>/ical/", oncall_views.ical_upload, name="oncall_ical_upload"),
+    path("oncall/feeds/", oncall_views.feed_create, name="oncall_feed_create"),
+    path("oncall/feeds/<int:feed_id>/revoke/", oncall_views.feed_revoke, name="oncall_feed_revoke"),
+    path("oncall/calendar/<str:token>.ics", oncall_views.calendar_feed, name="oncall_calendar"),
 ]
 
 # Not namespaced: settings.LOGIN_URL and django.contrib.auth name them `login` and `logout`.
