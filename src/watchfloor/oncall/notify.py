@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -351,16 +350,3 @@ def send_due(*, now: datetime | None = None, limit: int = BATCH) -> dict:
         outcome = deliver(delivery_id) or "skipped"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
-
-
-def cancel_pending(alert_id: int, reason: str) -> int:
-    """Cancel an alert's pending pages at once (the sending side re-checks anyway)."""
-    with transaction.atomic():
-        return Delivery.objects.filter(
-            alert_id=alert_id, kind=DeliveryKind.PAGE, status=DeliveryStatus.PENDING
-        ).update(
-            status=DeliveryStatus.CANCELLED,
-            next_attempt_at=None,
-            last_error=reason[: channel_io.MAX_ERROR],
-            updated_at=timezone.now(),
-        )
