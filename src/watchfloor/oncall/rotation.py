@@ -204,7 +204,11 @@ def ical_occurrences(
     """The events of a calendar that overlap [start, end), at most MAX_ICAL_OCCURRENCES."""
     out: list[IcalOccurrence] = []
     try:
-        events = recurring_ical_events.of(calendar, components=["VEVENT"]).between(start, end)
+        # all-day and floating events are placed by the library in the query's zone (UTC):
+        # ask a day wider and cut them to the range in the schedule's zone below
+        events = recurring_ical_events.of(calendar, components=["VEVENT"]).between(
+            start - timedelta(days=1), end + timedelta(days=1)
+        )
     except Exception:
         return out
     for event in events:
