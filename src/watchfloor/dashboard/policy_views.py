@@ -188,6 +188,7 @@ class StepForm:
     severities: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)  # "officer", "schedule:3", "user:7"
     errors: dict[str, list[str]] = field(default_factory=dict)  # delay/severities/targets/step
+    people: list = field(default_factory=list)  # the person picker, the ticked ones first
 
     def add_error(self, where: str, text: str) -> None:
         self.errors.setdefault(where, []).append(text)
@@ -386,6 +387,10 @@ def _open_clients(user):
 def _form_context(request, *, policy, form, steps, errors=(), status_line="") -> dict:
     user = request.user
     pii = has_capability(user, Capability.VIEW_PII)
+    choices = _choices(user, pii, steps)
+    for step in steps:
+        # a long list scrolls in its box: who is ticked shows without scrolling
+        step.people = sorted(choices["people"], key=lambda c: c.value not in step.targets)
     return {
         **chrome(request),
         "nav": "escalation",
@@ -396,7 +401,7 @@ def _form_context(request, *, policy, form, steps, errors=(), status_line="") ->
         "max_steps": MAX_STEPS,
         "errors": list(errors),
         "status_line": status_line,
-        "choices": _choices(user, pii, steps),
+        "choices": choices,
         "can_view_pii": pii,
     }
 
