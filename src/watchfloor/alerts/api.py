@@ -34,6 +34,7 @@ from watchfloor.alerts.schemas import (
 )
 from watchfloor.api.errors import ApiError
 from watchfloor.api.pagination import paginate
+from watchfloor.oncall.escalation import escalate_now
 
 router = Router(tags=["alerts"])
 
@@ -190,7 +191,7 @@ def assign(request, alert_id: int, data: AssignIn):
 @router.post("/alerts/{alert_id}/escalate", response=AlertDetailOut)
 def escalate(request, alert_id: int, data: NoteIn | None = None):
     note = data.note if data else ""
-    return _act(request, alert_id, lambda a, u: services.escalate_alert(a, actor=u, note=note))
+    return _act(request, alert_id, lambda a, u: escalate_now(a, actor=u, note=note))
 
 
 @router.post("/alerts/{alert_id}/resolve", response=AlertDetailOut)

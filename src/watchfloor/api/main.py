@@ -14,6 +14,7 @@ from watchfloor.dashboard.preferences_api import router as dashboard_settings_ro
 from watchfloor.jobs.api import router as jobs_router
 from watchfloor.maintenance.api import router as maintenance_router
 from watchfloor.oncall.contact_api import router as notifications_router
+from watchfloor.oncall.policy_api import router as escalation_router
 from watchfloor.oncall.schedule_api import router as schedules_router
 from watchfloor.tenancy.api import router as tenancy_router
 
@@ -40,5 +41,6 @@ api.add_router("", alerts_router)
 api.add_router("", overview_router)
 api.add_router("", dashboard_settings_router)
 api.add_router("", jobs_router)
+api.add_router("", escalation_router)
 api.add_router("", notifications_router)
 api.add_router("", schedules_router)

@@ -433,6 +433,7 @@ def _escalation_of(alert: Alert, now: datetime) -> AlertEscalation:
     )
     if escalation is not None:
         return escalation
+    ensure_default_policy(alert.tenant_id)
     book = _PolicyBook([alert.tenant_id])
     escalation = _new_escalation(
         {
