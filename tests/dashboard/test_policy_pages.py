@@ -469,3 +469,25 @@ def test_the_alert_page_says_when_no_escalation_has_started(client, estate, key_
     alert = Alert.objects.get(tenant=estate.tenant)
     body = html(signed_in(client, estate.user("admin")).get(f"/alerts/{alert.id}/"))
     assert "Not under escalation yet" in body
+
+
+def test_absurd_step_counts_and_operations_are_bounded(client, estate, policies):
+    policy = policies["client"]
+    signed_in(client, estate.user("admin"))
+    rows = {}
+    for i in range(25):
+        rows[f"s{i}-delay"] = "1"
+        rows[f"s{i}-target"] = ["officer"]
+    too_many = client.post(
+        f"/escalation/{policy.id}/edit/", form_body(step_count="999999999", **rows)
+    )
+    assert too_many.status_code == 422 and "Steps: At most 20 steps." in html(too_many)
+    for count in ("abc", "-5", "0"):
+        none = client.post(f"/escalation/{policy.id}/edit/", form_body(step_count=count))
+        assert none.status_code == 422 and "Steps: Give at least one step." in html(none)
+    for op in ("up-999", "down-0x", "explode", "remove-" + "9" * 50):
+        answer = client.post(f"/escalation/{policy.id}/edit/", form_body(op=op))
+        assert answer.status_code == 200 and 'name="step_count" value="1"' in html(answer)
+    full = form_body(step_count="20", op="add", **rows)
+    assert "at most 20 steps" in html(client.post(f"/escalation/{policy.id}/edit/", full))
+    assert versions(policy) == 1
