@@ -21,6 +21,7 @@ from watchfloor.alerts.events import Event, EventAction
 from watchfloor.alerts.models import Alert, BuiltinType, Severity, Status
 from watchfloor.alerts.pipeline import ingest
 from watchfloor.maintenance.services import create_window
+from watchfloor.oncall.escalation import escalate_now
 from watchfloor.tenancy.models import Client, Site, User
 
 FIELD_TYPES = [
@@ -138,7 +139,7 @@ def load_demo_alerts(tenant, *, seed: int) -> tuple[DemoKeys, dict[str, int]]:
     for alert in open_alerts[25:32]:
         alert_services.assign_alert(alert, actor=supervisor, assignee=supervisor)
     for alert in open_alerts[32:36]:
-        alert_services.escalate_alert(alert, actor=supervisor, note="No answer from the site.")
+        escalate_now(alert, actor=supervisor, note="No answer from the site.")
     for alert in open_alerts[36:60]:
         alert_services.resolve_alert(alert, actor=supervisor, note="Cleared on site.")
     counts = {

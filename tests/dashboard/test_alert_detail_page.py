@@ -19,6 +19,7 @@ from watchfloor.alerts.pipeline import ingest
 from watchfloor.audit.models import Action, AuditLog
 from watchfloor.dashboard.alert_views import assignable_users, safe_url
 from watchfloor.maintenance.models import MaintenanceWindow
+from watchfloor.oncall.escalation import escalate_now
 from watchfloor.tenancy.models import User
 
 __all__ = ["key_for"]
@@ -84,7 +85,7 @@ def test_buttons_follow_the_status(client, estate, key):
     supervisor = estate.user("supervisor")
     services.acknowledge_alert(alert, actor=supervisor)
     assert actions_of(page(client, supervisor, alert.id)) == {"assign", "escalate", "resolve"}
-    services.escalate_alert(Alert.objects.get(pk=alert.pk), actor=supervisor)
+    escalate_now(Alert.objects.get(pk=alert.pk), actor=supervisor)
     # an escalated alert someone acknowledged already is not acknowledged again
     assert actions_of(page(client, supervisor, alert.id)) == {"assign", "escalate", "resolve"}
     services.resolve_alert(Alert.objects.get(pk=alert.pk), actor=supervisor, note="fixed")
@@ -150,8 +151,8 @@ def test_timeline_has_every_step_with_who_when_and_notes(client, estate, key):
     supervisor, operator = estate.user("supervisor"), estate.user("operator")
     services.acknowledge_alert(alert, actor=operator)
     services.assign_alert(alert, actor=supervisor, assignee=operator, note="take the east gate")
-    services.escalate_alert(alert, actor=supervisor, note="first escalation")
-    services.escalate_alert(alert, actor=supervisor, note="second escalation")
+    escalate_now(alert, actor=supervisor, note="first escalation")
+    escalate_now(alert, actor=supervisor, note="second escalation")
     services.resolve_alert(alert, actor=operator, note="camera rebooted")
 
     body = html(page(client, supervisor, alert.id))
@@ -397,7 +398,7 @@ def test_query_count_does_not_grow_with_the_group_or_the_timeline(client, estate
         person = User.objects.create_user(f"helper{i}", tenant=estate.tenant, first_name=f"H{i}")
         person.groups.add(*estate.user("supervisor").groups.all())
         services.assign_alert(Alert.objects.get(pk=alert.pk), actor=person, assignee=person)
-        services.escalate_alert(Alert.objects.get(pk=alert.pk), actor=person, note=f"n{i}")
+        escalate_now(Alert.objects.get(pk=alert.pk), actor=person, note=f"n{i}")
     after = queries()
     assert Alert.objects.filter(correlation_id=alert.correlation_id).count() > 20
     assert AuditLog.objects.filter(entity_id=str(alert.id)).count() > 20

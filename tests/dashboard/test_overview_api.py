@@ -20,10 +20,10 @@ from watchfloor.alerts.pipeline import ingest
 from watchfloor.alerts.services import (
     acknowledge_alert,
     assign_alert,
-    escalate_alert,
     resolve_alert,
 )
 from watchfloor.dashboard.overview import start_of_day
+from watchfloor.oncall.escalation import escalate_now
 from watchfloor.tenancy.models import Client, Site, User
 
 __all__ = ["key_for", "session_client"]
@@ -724,7 +724,7 @@ def test_the_feed_is_shared_and_renewed_by_every_step_of_an_alert(seeded, api, s
             ),
             "ASSIGNED",
         ),
-        (lambda a: escalate_alert(a, actor=seeded.user("supervisor")), "ESCALATED"),
+        (lambda a: escalate_now(a, actor=seeded.user("supervisor")), "ESCALATED"),
     ]
     for step, status in steps:
         step(Alert.objects.get(pk=new.pk))

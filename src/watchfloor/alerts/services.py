@@ -1,4 +1,5 @@
-"""Lifecycle actions on an alert: acknowledge, assign, escalate, resolve.
+"""Lifecycle actions on an alert: acknowledge, assign, resolve (escalating is the escalation
+engine's: `watchfloor.oncall.escalation.escalate_now` takes the next step of the chain).
 
 Each checks the actor's capability, locks the row and re-checks its status (two operators acting at
 once: one wins, the other gets IllegalTransition → 409), records who and when, writes the audit
@@ -120,29 +121,6 @@ def assign_alert(alert: Alert, *, actor, assignee, note: str = "") -> Alert:
         actor=actor,
         action=Action.ASSIGN,
         details={"from": previous, "assignee_id": assignee.id, "note": mask_text(note)},
-        kind="alert.updated",
-    )
-
-
-@transaction.atomic
-def escalate_alert(alert: Alert, *, actor, note: str = "") -> Alert:
-    """Raise the escalation level by one (the on-call chain decides who that reaches)."""
-    require_capability(actor, Capability.ESCALATE)
-    note = clean_note(note)
-    alert = _locked(alert)
-    if alert.status not in ESCALATABLE:
-        raise IllegalTransition("escalate", alert.status)
-    previous = alert.status
-    alert.status = Status.ESCALATED
-    alert.escalation_level += 1
-    alert.escalated_at = timezone.now()
-    alert.escalated_by = actor
-    return _finish(
-        alert,
-        ["status", "escalation_level", "escalated_at", "escalated_by"],
-        actor=actor,
-        action=Action.ESCALATE,
-        details={"from": previous, "level": alert.escalation_level, "note": mask_text(note)},
         kind="alert.updated",
     )
 
