@@ -223,3 +223,14 @@ def test_a_deactivated_recipient_cannot_use_their_link(estate, alert):
 
 def test_an_oversized_token_is_refused(db):
     assert Client().get(path_of("a" * 5000)).status_code == 400
+
+
+def test_a_recipient_outside_the_alerts_scope_cannot_acknowledge_it(estate, key_for):
+    elsewhere = open_alert(estate, key_for(estate), site=2, type_="SYNC_DEGRADED")
+    operator = estate.user("operator")  # may acknowledge, but sees the first client only
+    token = ack_links.make_token(delivery_for(elsewhere, operator))
+    answer = Client().post(path_of(token))
+    assert answer.status_code == 403
+    assert len(denied("forbidden")) == 1
+    elsewhere.refresh_from_db()
+    assert elsewhere.status == Status.NEW

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from watchfloor.access.scope import CapabilityDenied
 from watchfloor.alerts.models import Alert
+from watchfloor.alerts.queries import alerts_for
 from watchfloor.alerts.services import IllegalTransition, acknowledge_alert
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
@@ -172,6 +173,10 @@ def use(token: str) -> Alert:
     if link.used_at is not None:
         _deny("used", claim=link.claim, delivery=link.delivery, actor=link.user)
         raise LinkRefused("used", alert=link.alert)
+    if not alerts_for(link.user).filter(pk=link.alert.pk).exists():
+        # the recipient no longer sees this alert (their scope changed): no acknowledging it
+        _deny("forbidden", claim=link.claim, delivery=link.delivery, actor=link.user)
+        raise LinkRefused("forbidden", alert=link.alert)
     try:
         with transaction.atomic():
             AckLinkUse.objects.create(
