@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from support_alerts import trigger
+from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.alerts.pipeline import ingest
 from watchfloor.alerts.services import IllegalTransition, acknowledge_alert, resolve_alert
@@ -85,6 +86,9 @@ def test_shipped_default_reproduces_the_per_severity_delays(
     assert entry.details["step"] == 1
     assert entry.details["targets"] == [{"kind": "officer", "user_ids": [officer.id]}]
     assert [e["alert"]["id"] for e in publisher.of_type("alert.updated")] == [critical.id]
+    # still unacknowledged: the overview keeps counting it as overdue
+    overdue = Alert.objects.filter(overdue_condition(T0 + timedelta(minutes=15)))
+    assert list(overdue.values_list("id", flat=True)) == [critical.id]
 
     sweep_at(T0 + timedelta(minutes=30))
     high.refresh_from_db()

@@ -2,8 +2,8 @@
 
 The delays come from `WATCHFLOOR_ESCALATION_DELAYS` (settings.ALERT_ESCALATION_DELAYS, minutes;
 default CRITICAL 15, HIGH 30, MEDIUM 60, LOW 120, INFO never). The overview's "unacknowledged
-past the escalation delay" tile counts with `overdue_condition`; the escalation job selects the
-alerts to escalate with the same two functions, so both always agree.
+past the escalation delay" tile counts with `overdue_condition`. The shipped default escalation
+policy (`watchfloor.oncall.policies.default_steps`) takes its first step after the same delays.
 """
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ def escalation_delay(severity: str) -> timedelta | None:
 
 
 def overdue_condition(now: datetime) -> Q:
-    """Alerts nobody acknowledged (status NEW) first seen longer ago than their severity's delay.
+    """Alerts nobody acknowledged (NEW, or ESCALATED by the escalation engine without an
+    acknowledgement) first seen longer ago than their severity's delay.
 
-    A Q over `status`, `severity` and `first_seen_at` (one OR branch per severity that
-    escalates); matches nothing when no severity escalates.
+    A Q over `status`, `acknowledged_at`, `severity` and `first_seen_at` (one OR branch per
+    severity that escalates); matches nothing when no severity escalates.
     """
     branches = Q(pk__in=[])
     for severity in Severity:
         delay = escalation_delay(severity.value)
         if delay is not None:
             branches |= Q(severity=severity.value, first_seen_at__lt=now - delay)
-    return Q(status=Status.NEW) & branches
+    unacknowledged = Q(status=Status.NEW) | Q(status=Status.ESCALATED, acknowledged_at__isnull=True)
+    return unacknowledged & branches
