@@ -327,3 +327,19 @@ def test_the_task_wrappers_call_the_sender(estate, alert, webhook):
     assert delivery.status == "sent"
     with time_machine.travel(DUE, tick=False):
         assert tasks.send_due_deliveries() == {"picked": 0}
+
+
+def test_page_many_writes_a_sweeps_batch_in_a_fixed_number_of_queries(
+    estate, key, django_assert_max_num_queries
+):
+    people = [estate.user(r) for r in ("supervisor", "operator", "admin")]
+    for person in people:
+        rule(method(person), 0)
+    alerts = [open_alert(estate, key, type_=f"T{i}") for i in range(10)]
+    requests = [notify.PageRequest(a, 0, people, [], DUE) for a in alerts]
+    with time_machine.travel(DUE, tick=False), django_assert_max_num_queries(4):
+        rows = notify.page_many(requests)
+    assert len(rows) == 30
+    assert {(d.alert_id, d.recipient_id) for d in rows} == {
+        (a.id, p.id) for a in alerts for p in people
+    }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -70,6 +71,17 @@ def backoff(attempts: int) -> timedelta:
 
 
 # --- writing deliveries --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PageRequest:
+    """One step's notifications about one alert (what `page` takes), for `page_many`."""
+
+    alert: Alert
+    step: int | None
+    recipients: Sequence
+    channels: Sequence[TeamChannel]
+    due_at: datetime
+
+
 def page(
     alert: Alert,
     *,
@@ -84,69 +96,96 @@ def page(
     another tenant or inactive are skipped, as are channels that are inactive, unverified or of
     another tenant. Three queries whatever the number of people (methods, rules, one insert).
     """
+    return page_many([PageRequest(alert, step, recipients, channels, due_at)])
+
+
+def page_many(requests: Sequence[PageRequest]) -> list[Delivery]:
+    """`page` for many alerts at once (a sweep's batch): still three queries in all."""
     now = timezone.now()
-    tenant_id = alert.tenant_id
-    people = {}
-    for person in recipients:
-        if person is not None and person.is_active and person.tenant_id == tenant_id:
-            people.setdefault(person.id, person)
+    wanted = {
+        person.id
+        for request in requests
+        for person in request.recipients
+        if person is not None and person.is_active and person.tenant_id == request.alert.tenant_id
+    }
+    methods: dict[int, list[ContactMethod]] = {}
+    rules: dict[int, list[NotificationRule]] = {}
+    if wanted:
+        for method in ContactMethod.objects.filter(
+            user_id__in=sorted(wanted), verified_at__isnull=False
+        ).order_by("user_id", "id"):
+            methods.setdefault(method.user_id, []).append(method)
+        for rule in (
+            NotificationRule.objects.filter(
+                user_id__in=sorted(wanted), contact_method__verified_at__isnull=False
+            )
+            .select_related("contact_method")
+            .order_by("user_id", "delay_minutes", "id")
+        ):
+            rules.setdefault(rule.user_id, []).append(rule)
     rows: list[Delivery] = []
+    for request in requests:
+        rows += _rows(request, methods, rules, now)
+    if not rows:
+        return []
+    created = Delivery.objects.bulk_create(rows)
+    for delivery in created:
+        if delivery.status == DeliveryStatus.PENDING:
+            enqueue(SEND_TASK, delivery.id, eta=delivery.next_attempt_at)
+    return created
+
+
+def _rows(request: PageRequest, methods, rules, now: datetime) -> list[Delivery]:
+    alert, due_at = request.alert, request.due_at
+    tenant_id = alert.tenant_id
 
     def row(**values) -> Delivery:
         return Delivery(
             tenant_id=tenant_id,
             kind=DeliveryKind.PAGE,
             alert=alert,
-            step=step,
+            step=request.step,
             created_at=now,
             updated_at=now,
             **values,
         )
 
-    if people:
-        methods: dict[int, list[ContactMethod]] = {}
-        for method in ContactMethod.objects.filter(
-            tenant_id=tenant_id, user_id__in=list(people), verified_at__isnull=False
-        ).order_by("user_id", "id"):
-            methods.setdefault(method.user_id, []).append(method)
-        rules: dict[int, list[NotificationRule]] = {}
-        for rule in (
-            NotificationRule.objects.filter(
-                tenant_id=tenant_id,
-                user_id__in=list(people),
-                contact_method__verified_at__isnull=False,
+    people = {}
+    for person in request.recipients:
+        if person is not None and person.is_active and person.tenant_id == tenant_id:
+            people.setdefault(person.id, person)
+    rows: list[Delivery] = []
+    for user_id, person in people.items():
+        plan = [
+            (r.contact_method, r.delay_minutes)
+            for r in rules.get(user_id, [])
+            if r.tenant_id == tenant_id
+        ]
+        if not plan:
+            plan = [(m, 0) for m in methods.get(user_id, []) if m.tenant_id == tenant_id]
+        if not plan:
+            rows.append(
+                row(
+                    recipient=person,
+                    status=DeliveryStatus.UNREACHABLE,
+                    due_at=due_at,
+                    last_error="No verified contact method.",
+                )
             )
-            .select_related("contact_method")
-            .order_by("user_id", "delay_minutes", "id")
-        ):
-            rules.setdefault(rule.user_id, []).append(rule)
-        for user_id, person in people.items():
-            plan = [(r.contact_method, r.delay_minutes) for r in rules.get(user_id, [])]
-            if not plan:
-                plan = [(m, 0) for m in methods.get(user_id, [])]
-            if not plan:
-                rows.append(
-                    row(
-                        recipient=person,
-                        status=DeliveryStatus.UNREACHABLE,
-                        due_at=due_at,
-                        last_error="No verified contact method.",
-                    )
+            continue
+        for method, delay in plan:
+            when = due_at + timedelta(minutes=delay)
+            rows.append(
+                row(
+                    recipient=person,
+                    contact_method=method,
+                    medium=method.medium,
+                    due_at=when,
+                    next_attempt_at=when,
                 )
-                continue
-            for method, delay in plan:
-                when = due_at + timedelta(minutes=delay)
-                rows.append(
-                    row(
-                        recipient=person,
-                        contact_method=method,
-                        medium=method.medium,
-                        due_at=when,
-                        next_attempt_at=when,
-                    )
-                )
+            )
     seen_channels = set()
-    for channel in channels:
+    for channel in request.channels:
         if (
             channel is None
             or channel.id in seen_channels
@@ -159,13 +198,7 @@ def page(
         rows.append(
             row(channel=channel, medium=channel.medium, due_at=due_at, next_attempt_at=due_at)
         )
-    if not rows:
-        return []
-    created = Delivery.objects.bulk_create(rows)
-    for delivery in created:
-        if delivery.status == DeliveryStatus.PENDING:
-            enqueue(SEND_TASK, delivery.id, eta=delivery.next_attempt_at)
-    return created
+    return rows
 
 
 def record_direct(
