@@ -230,8 +230,13 @@ if JOBS_BACKEND == "celery" and not REDIS_URL:
     raise ImproperlyConfigured("WATCHFLOOR_JOBS_BACKEND=celery needs REDIS_URL (the broker)")
 # Job runs (the jobs page's history) older than this many days are deleted daily.
 JOBS_RUN_RETENTION_DAYS = int(os.environ.get("WATCHFLOOR_JOBS_RUN_RETENTION_DAYS", "14"))
-# The periodic jobs (jobs.schedule.PeriodicJob); tests swap in their own table.
-JOBS_SCHEDULE = "watchfloor.jobs.schedule.SCHEDULE"
+# The table of periodic jobs (a dotted path to a sequence of jobs.schedule.PeriodicJob); tests
+# swap in their own.
+JOBS_SCHEDULE = (
+    os.environ.get("WATCHFLOOR_JOBS_SCHEDULE", "").strip() or "watchfloor.jobs.schedule.SCHEDULE"
+)
+# The Celery queue of this installation (two installations may share one Redis database).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("WATCHFLOOR_CELERY_QUEUE", "").strip() or "watchfloor"
 
 # --- security -------------------------------------------------------------------------------
 SECURE_COOKIES = env_bool("WATCHFLOOR_SECURE_COOKIES", default=not (DEBUG or DEMO))
