@@ -87,7 +87,7 @@ def test_shipped_default_reproduces_the_per_severity_delays(
     assert entry.details["targets"] == [{"kind": "officer", "user_ids": [officer.id]}]
     assert [e["alert"]["id"] for e in publisher.of_type("alert.updated")] == [critical.id]
     # still unacknowledged: the overview keeps counting it as overdue
-    overdue = Alert.objects.filter(overdue_condition(T0 + timedelta(minutes=15)))
+    overdue = Alert.objects.filter(overdue_condition(T0 + timedelta(minutes=16)))
     assert list(overdue.values_list("id", flat=True)) == [critical.id]
 
     sweep_at(T0 + timedelta(minutes=30))
