@@ -365,6 +365,7 @@ def test_another_tenants_person_schedule_or_channel_is_refused(
         text = html(response)
         kind = value.split(":")[0]
         assert f"Step 2, targets: Target 2 ({value}): No such {kind} in this tenant." in text
+        assert '<a href="#step-2">Step 2, targets: Target 2' in text  # links to the step
         # the unknown choice stays on the form, ticked, so it is visible what was refused
         assert f'value="{value}" checked' in text
     assert versions(policy) == 1
@@ -490,4 +491,15 @@ def test_absurd_step_counts_and_operations_are_bounded(client, estate, policies)
         assert answer.status_code == 200 and 'name="step_count" value="1"' in html(answer)
     full = form_body(step_count="20", op="add", **rows)
     assert "at most 20 steps" in html(client.post(f"/escalation/{policy.id}/edit/", full))
+    assert versions(policy) == 1
+
+
+def test_every_unreadable_step_is_reported_at_once(client, estate, policies):
+    policy = policies["client"]
+    signed_in(client, estate.user("admin"))
+    body = form_body(step_count="2", **{"s0-delay": "abc", "s1-delay": "4", "s1-target": []})
+    text = html(client.post(f"/escalation/{policy.id}/edit/", body))
+    assert "Correct 2 problems" in text
+    assert '<a href="#s0-delay">Step 1, delay: Whole minutes' in text
+    assert '<a href="#step-2">Step 2, targets: Give at least one target.</a>' in text
     assert versions(policy) == 1

@@ -291,6 +291,8 @@ def _clean_steps(steps: list[StepForm]) -> list[dict] | None:
                 step.add_error("targets", "Unknown target: choose from the lists.")
             else:
                 targets.append(target)
+        if not step.targets:
+            step.add_error("targets", "Give at least one target.")
         if step.errors:
             ok = False
             continue
@@ -406,18 +408,19 @@ def _form_context(request, *, policy, form, steps, errors=(), status_line="") ->
     }
 
 
-def _all_errors(form: PolicyFields, steps: list[StepForm], loose: list[str]) -> list[str]:
+def _all_errors(form: PolicyFields, steps: list[StepForm], loose: list[str]) -> list[dict]:
+    """Every error as {text, href}: the list at the top links to the field (or step) it names."""
     out = []
     for name, texts in form.errors.items():
         label = form.fields[name].label if name in form.fields else FIELD_LABELS.get(name, name)
-        out += [f"{label}: {text}" for text in texts]
+        href = f"#id_{name}" if name in form.fields else ""
+        out += [{"text": f"{label}: {text}", "href": href} for text in texts]
     for i, step in enumerate(steps):
         for where, texts in step.errors.items():
-            label = {"delay": "delay", "severities": "severities", "targets": "targets"}.get(
-                where, "step"
-            )
-            out += [f"Step {i + 1}, {label}: {t}" for t in texts]
-    return out + loose
+            label = where if where in ("delay", "severities", "targets") else "step"
+            href = f"#s{i}-delay" if where == "delay" else f"#step-{i + 1}"
+            out += [{"text": f"Step {i + 1}, {label}: {t}", "href": href} for t in texts]
+    return out + [{"text": text, "href": ""} for text in loose]
 
 
 # --- views ---------------------------------------------------------------------------------------
