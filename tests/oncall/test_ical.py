@@ -335,3 +335,17 @@ def test_feed_of_a_deactivated_person_is_gone(estate, api, client):
     me.is_active = False
     me.save(update_fields=["is_active"])
     assert client.get(url).status_code == 404
+
+
+def test_a_calendar_that_expands_too_far_is_refused(estate, uploader):
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:h{i}@t\r\nDTSTAMP:20260101T000000Z\r\n"
+        f"DTSTART:2026060{1 + i % 5}T000000Z\r\nDTEND:2026060{1 + i % 5}T003000Z\r\n"
+        "RRULE:FREQ=HOURLY\r\nSUMMARY:acme-admin\r\nEND:VEVENT\r\n"
+        for i in range(15)
+    )
+    text = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n{events}END:VCALENDAR\r\n"
+    schedule = make_schedule(estate.tenant)
+    r = uploader(estate.user("admin"), schedule, text)
+    assert r.status_code == 422 and "More than" in error_fields(r)["file"]
+    assert not Layer.objects.exists()

@@ -29,6 +29,7 @@ from watchfloor.oncall.rotation import (
 
 MAX_ICAL_BYTES = 1_000_000  # an uploaded file or a fetched feed, at most
 MAX_EVENTS = 5000  # VEVENT components in one calendar, at most
+MAX_OCCURRENCES = 20000  # occurrences from a week ago to 60 days on, at most
 FETCH_TIMEOUT = 10.0  # seconds, the refresh job
 REQUEST_FETCH_TIMEOUT = 5.0  # seconds, the one fetch an API request may make
 # rules that would make millions of occurrences in a few weeks are refused
@@ -97,12 +98,16 @@ def validate_calendar(text: str, *, field_name: str) -> icalendar.Calendar:
                 )
     try:
         # expand the range once, so a rule that cannot be read is refused now
-        recurring_ical_events.of(calendar).between(
+        expanded = recurring_ical_events.of(calendar).between(
             datetime.now(UTC) - PAST, datetime.now(UTC) + AHEAD
         )
     except Exception as exc:
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ValidationError({field_name: f"The events cannot be expanded: {message}"}) from None
+    if len(expanded) > MAX_OCCURRENCES:
+        raise ValidationError(
+            {field_name: f"More than {MAX_OCCURRENCES} events in the next 60 days."}
+        )
     return calendar
 
 
