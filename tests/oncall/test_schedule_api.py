@@ -361,3 +361,25 @@ def test_list_query_count_does_not_grow(estate, api):
             assert admin.get(f"{V1}/oncall").status_code == 200
         counts.append(len(q))
     assert counts[0] == counts[1]
+
+
+def test_openapi_documents_the_schedule_endpoints(db, client):
+    paths = client.get(f"{V1}/openapi.json").json()["paths"]
+    expected = {
+        "/api/v1/schedules": {"get", "post"},
+        "/api/v1/schedules/{schedule_id}": {"get", "patch", "delete"},
+        "/api/v1/schedules/{schedule_id}/layers": {"post"},
+        "/api/v1/layers/{layer_id}": {"patch", "delete"},
+        "/api/v1/layers/{layer_id}/refresh": {"post"},
+        "/api/v1/schedules/{schedule_id}/ical-layers": {"post"},
+        "/api/v1/schedules/{schedule_id}/ical-layers/upload": {"post"},
+        "/api/v1/schedules/{schedule_id}/overrides": {"get", "post"},
+        "/api/v1/overrides/{override_id}": {"delete"},
+        "/api/v1/schedules/{schedule_id}/oncall": {"get"},
+        "/api/v1/oncall": {"get"},
+        "/api/v1/schedules/{schedule_id}/shifts": {"get"},
+        "/api/v1/me/calendar-feeds": {"get", "post"},
+        "/api/v1/me/calendar-feeds/{feed_id}": {"delete"},
+    }
+    for path, methods in expected.items():
+        assert methods <= set(paths.get(path, {})), path
