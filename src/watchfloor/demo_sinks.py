@@ -26,6 +26,10 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 MAX_KEPT = 10_000  # the newest messages kept in memory by each sink
+MAX_FILE_BYTES = 5 * 1024 * 1024  # past it a sink's file is moved to `<name>.1` (one kept)
+FOLDER_NAME = "demo-sinks"  # under WATCHFLOOR_HOME: where the demo's sinks write
+MAIL_FILE = "mail.jsonl"
+HOOK_FILE = "webhooks.jsonl"
 
 
 def _now() -> str:
@@ -105,8 +109,7 @@ class MailSink:
             del self.messages[:-MAX_KEPT]
             if self.folder is not None:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                with (self.folder / "mail.jsonl").open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(asdict(mail)) + "\n")
+                _append(self.folder / MAIL_FILE, json.dumps(asdict(mail)))
             self._received.notify_all()
 
     def to(self, address: str) -> list[Mail]:
@@ -202,8 +205,7 @@ class WebhookSink:
             del self.requests[:-MAX_KEPT]
             if self.folder is not None:
                 self.folder.mkdir(parents=True, exist_ok=True)
-                with (self.folder / "webhooks.jsonl").open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(asdict(hook), default=str) + "\n")
+                _append(self.folder / HOOK_FILE, json.dumps(asdict(hook), default=str))
             self._received.notify_all()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Hook]:
@@ -216,6 +218,64 @@ class WebhookSink:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _append(path: Path, line: str) -> None:
+    if path.exists() and path.stat().st_size > MAX_FILE_BYTES:
+        path.replace(path.with_name(path.name + ".1"))
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def _tail(path: Path, limit: int) -> list[dict]:
+    """The last `limit` JSON lines of a file (read from its last 1 MB at most)."""
+    if not path.exists():
+        return []
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - 1024 * 1024))
+        lines = handle.read().decode("utf-8", "replace").splitlines()
+    out = []
+    for line in lines[-limit:]:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut by the 1 MB window or a write in progress
+    return out
+
+
+def read_received(folder: Path, limit: int = 50) -> list[dict]:
+    """What the sinks writing to `folder` received, newest first: `{"sink": "email" |
+    "webhook", "received_at", "to", "subject", "body"}` (the demo's deliveries page shows it)."""
+    folder = Path(folder)
+    items = [
+        {
+            "sink": "email",
+            "received_at": m.get("received_at", ""),
+            "to": ", ".join(m.get("rcpt_to", [])),
+            "subject": m.get("subject", ""),
+            "body": m.get("body", ""),
+        }
+        for m in _tail(folder / MAIL_FILE, limit)
+    ]
+    for h in _tail(folder / HOOK_FILE, limit):
+        body = h.get("body")
+        if isinstance(body, dict):
+            subject, text = str(body.get("title", "")), str(body.get("message", ""))
+        else:
+            subject, text = "", str(body)
+        items.append(
+            {
+                "sink": "webhook",
+                "received_at": h.get("received_at", ""),
+                "to": h.get("path", ""),
+                "subject": subject,
+                "body": text,
+            }
+        )
+    items.sort(key=lambda item: item["received_at"], reverse=True)
+    return items[:limit]
 
 
 def _free_port() -> int:

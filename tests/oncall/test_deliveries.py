@@ -235,3 +235,24 @@ def test_deliveries_of_tests_and_codes_need_no_alert(estate, api, mailbox):
     rows = api(estate.user("admin")).get(URL).json()["items"]
     assert [(d["kind"], d["status"], d["alert_id"]) for d in rows] == [("verify", "sent", None)]
     assert Delivery.objects.count() == 1
+
+
+def test_the_demo_shows_what_its_sinks_received(client, estate, settings, tmp_path):
+    from watchfloor.demo_sinks import FOLDER_NAME, MailSink, WebhookSink
+    from watchfloor.oncall import channels
+
+    settings.DEMO = True
+    settings.WATCHFLOOR_HOME = tmp_path
+    folder = tmp_path / FOLDER_NAME
+    with MailSink(folder=folder) as mail, WebhookSink(folder=folder) as hook:
+        settings.SMTP_URL = mail.url
+        channels.send("email", "ann@example.com", subject="Mail one", text="Body 1", short="")
+        channels.send("webhook", hook.url("/room"), subject="Hook one", text="Body 2", short="")
+        mail.wait_for(1)
+        hook.wait_for(1)
+    client.force_login(estate.user("admin"))
+    html = client.get("/deliveries/").content.decode()
+    assert 'id="demo-inbox"' in html
+    assert "Mail one" in html and "Hook one" in html and "ann@example.com" in html
+    settings.DEMO = False
+    assert 'id="demo-inbox"' not in client.get("/deliveries/").content.decode()

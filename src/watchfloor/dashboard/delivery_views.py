@@ -1,20 +1,38 @@
 """`/deliveries/`: every attempt to reach someone, newest first, for admins (`noc:configure`):
 channel, recipient (masked without `noc:view_pii`), status, attempts, latency, error; filtered
-by status; paged by id (`?before=<id>`)."""
+by status; paged by id (`?before=<id>`). In the demo (`WATCHFLOOR_DEMO`), the page also shows
+what the demo's local SMTP and webhook sinks received (`demo_sinks`), so a newcomer reads the
+notifications without any of them leaving the machine."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from watchfloor import demo_sinks
 from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import has_capability
 from watchfloor.dashboard.alert_views import When, chrome, forbidden
 from watchfloor.oncall.contact_queries import deliveries_of, delivery_out
 from watchfloor.oncall.models import DeliveryStatus
 
 PAGE = 50
+INBOX = 20
+
+
+def demo_inbox(pii: bool) -> list[dict] | None:
+    """The newest messages the demo's sinks received (None outside the demo)."""
+    if not settings.DEMO:
+        return None
+    items = demo_sinks.read_received(settings.WATCHFLOOR_HOME / demo_sinks.FOLDER_NAME, INBOX)
+    if not pii:
+        for item in items:
+            for key in ("to", "subject", "body"):
+                item[key] = mask_text(item[key])
+    return items
 
 
 def _int_or_none(value) -> int | None:
@@ -57,5 +75,6 @@ def deliveries(request):
         "statuses": DeliveryStatus.values,
         "next_before": rows[-1].pk if more else None,
         "can_view_pii": pii,
+        "inbox": demo_inbox(pii),
     }
     return render(request, "dashboard/deliveries.html", context)
