@@ -44,7 +44,7 @@ from watchfloor.oncall.models import (
     PolicyVersion,
     TeamChannel,
 )
-from watchfloor.oncall.notify import page
+from watchfloor.oncall.notify import PageRequest, page, page_many
 from watchfloor.oncall.policies import Step, TargetKind, chain_for, policy_for_client
 from watchfloor.oncall.policy_services import ensure_default_policy
 from watchfloor.oncall.rotation import who_is_on_call
@@ -313,16 +313,10 @@ def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int |
                 taking.append((escalation, alert, chain))
         steps = [chain[e.next_step] for e, _, chain in taking]
         targets = _Targets([a for _, a, _ in taking], steps, now)
-        audit, events = [], []
+        audit, events, pages = [], [], []
         for (escalation, alert, chain), step in zip(taking, steps, strict=True):
             people, channels, report = targets.resolve(alert, step)
-            page(
-                alert,
-                step=step.index,
-                recipients=people,
-                channels=channels,
-                due_at=escalation.next_at,
-            )
+            pages.append(PageRequest(alert, step.index, people, channels, escalation.next_at))
             alert.status = Status.ESCALATED
             alert.escalation_level += 1
             alert.escalated_at = now
@@ -331,6 +325,7 @@ def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int |
             audit.append(_step_audit(alert, step, report, len(chain), escalation.next_at, now))
             events.append(alert_event("alert.updated", alert, actor_id=None))
             _advance(escalation, chain, now)
+        page_many(pages)
         if taking:
             Alert.objects.filter(id__in=[a.id for _, a, _ in taking]).update(
                 status=Status.ESCALATED,
