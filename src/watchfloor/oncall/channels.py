@@ -32,6 +32,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from watchfloor.access.masking import mask_text
 from watchfloor.oncall.models import Medium
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ def _note_outcome(key: str, ok: bool, error: str) -> None:
         if cache.delete(marker):
             log.info("notification destination recovered: %s", key)
     elif cache.add(marker, 1, timeout=None):
-        log.warning("notification destination started failing: %s: %s", key, error)
+        log.warning("notification destination started failing: %s: %s", key, mask_text(error))
 
 
 # --- sending -------------------------------------------------------------------------------------
