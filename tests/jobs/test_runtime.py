@@ -264,9 +264,14 @@ def test_prune_deletes_old_runs_in_batches(db, settings):
     settings.JOBS_RUN_RETENTION_DAYS = 7
     for days in (30, 10, 8, 6, 1):
         JobRun.objects.create(job="x", started_at=T0 - timedelta(days=days), outcome=Outcome.OK)
+    stuck = JobRun.objects.create(job="y", started_at=T0 - timedelta(hours=25))
+    JobRun.objects.create(job="y", started_at=T0 - timedelta(hours=2))  # may still run
     with time_machine.travel(T0, tick=False):
-        assert prune_runs(batch=2) == {"deleted": 3}
-    assert sorted((T0 - r.started_at).days for r in JobRun.objects.all()) == [1, 6]
+        assert prune_runs(batch=2) == {"deleted": 3, "abandoned": 1}
+    assert sorted((T0 - r.started_at).days for r in JobRun.objects.filter(job="x")) == [1, 6]
+    stuck.refresh_from_db()
+    assert stuck.outcome == Outcome.FAILED and stuck.error.startswith("Abandoned")
+    assert JobRun.objects.filter(job="y", outcome=Outcome.RUNNING).count() == 1
 
 
 def test_the_real_schedule_names_existing_or_announced_targets():

@@ -221,7 +221,11 @@ def _run_job(name: str) -> JobRun:
                 duration_ms=0,
                 outcome=Outcome.SKIPPED,
             )
-        run = JobRun.objects.create(job=name, node=node(), started_at=started_at)
+        try:
+            run = JobRun.objects.create(job=name, node=node(), started_at=started_at)
+        except Exception:
+            release_lease(name, holder)
+            raise
     except Exception as exc:
         return _record_failure(name, started_at, started, exc)
     try:

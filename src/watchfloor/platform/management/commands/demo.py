@@ -169,6 +169,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Serving on http://{shown}:{port}/ - press Ctrl-C to stop.")
         self.stdout.flush()
         scheduler = start_for_server(forking=False)  # escalations, notifications, windows
+        if scheduler is None:
+            self.stdout.write(
+                "REDIS_URL is set: escalations and notifications run in Celery; start "
+                "`watchfloor worker` and `watchfloor beat` beside the demo."
+            )
         try:
             run_uvicorn(host=host, port=port)
         finally:
