@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -187,6 +188,9 @@ def test_admin_creates_a_client_policy(client, estate, policies):
     assert f'value="{estate.clients[0].id}"' in form
     assert f'<option value="{estate.clients[1].id}"' not in form
     assert "NOC Day" in form and "noc-room" in form and "Viewer Person" in form
+    # the page's module (a filter for long lists) is served from the package, never a CDN
+    assert '<script type="module" src="/static/watchfloor/js/policies.js">' in form
+    assert finders.find("watchfloor/js/policies.js") and "https://" not in form.split("<main")[0]
     body = form_body(
         client=str(estate.clients[0].id),
         step_count="2",
