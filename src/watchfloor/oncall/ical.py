@@ -79,7 +79,11 @@ def validate_calendar(text: str, *, field_name: str) -> icalendar.Calendar:
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except Exception as exc:
+        # the parser's message may quote the text: shown for an upload (the person's own
+        # file), never for a fetched URL (whatever answered there stays unseen)
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        if field_name == "url":
+            message = "the answer is not a calendar"
         raise ValidationError({field_name: f"Not an iCalendar file: {message}"}) from None
     if getattr(calendar, "name", "") != "VCALENDAR":
         raise ValidationError({field_name: "Not an iCalendar file: no VCALENDAR."})
