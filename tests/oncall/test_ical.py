@@ -255,6 +255,7 @@ def test_url_that_cannot_be_fetched_is_refused(estate, api, feed_server):
         f"{V1}/schedules/{schedule.id}/ical-layers", {"name": "Feed", "url": url}
     )
     assert r.status_code == 422 and "url" in error_fields(r)
+    assert "garbage" not in error_fields(r)["url"]  # what answered there is not quoted
     assert not Layer.objects.exists()
 
 
@@ -305,6 +306,9 @@ def test_feed_lists_the_persons_shifts_and_parses_back(estate, api, client):
     assert any(
         e.decoded("DTSTART") == utc(2026, 6, 2, 0) for e in events if "Cal" in str(e["SUMMARY"])
     )
+    with time_machine.travel(utc(2026, 6, 1, 13), tick=False):
+        later = icalendar.Calendar.from_ical(client.get(url).content).walk("VEVENT")
+    assert {str(e["UID"]) for e in later} == set(uids)  # the same shifts keep their UIDs
     assert AuditLog.objects.filter(action=Action.TOKEN_CREATE, actor=me).exists()
     # revoke: the same 404 as an unknown token
     assert api(me).delete(f"{V1}/me/calendar-feeds/{feed.id}").status_code == 204
@@ -312,6 +316,7 @@ def test_feed_lists_the_persons_shifts_and_parses_back(estate, api, client):
     assert client.get("/oncall/calendar/not-a-token.ics").status_code == 404
     assert AuditLog.objects.filter(action=Action.TOKEN_REVOKE, actor=me).exists()
     listed = api(me).get(f"{V1}/me/calendar-feeds").json()
+    assert listed[0]["id"] == feed.id
     assert listed[0]["revoked_at"] is not None and "url" not in listed[0]
 
 

@@ -177,11 +177,15 @@ def import_report(
 
 
 # --- export --------------------------------------------------------------------------------------
-def _uid(shift: Shift, schedule_id: int) -> str:
+def _uid(shift: Shift, schedule_id: int, range_start: datetime) -> str:
+    """Stable across refreshes: a shift is named by its start, or (when the feed's range cuts
+    its start off, which moves with every refresh) by its end."""
     layer = shift.layer_id if shift.layer_id is not None else "override"
-    return (
-        f"shift-{schedule_id}-{layer}-{shift.user_id}-{int(shift.starts_at.timestamp())}@watchfloor"
-    )
+    if shift.starts_at > range_start:
+        moment = f"{int(shift.starts_at.timestamp())}"
+    else:
+        moment = f"e{int(shift.ends_at.timestamp())}"
+    return f"shift-{schedule_id}-{layer}-{shift.user_id}-{moment}@watchfloor"
 
 
 def person_feed(user, *, now: datetime | None = None) -> bytes:
@@ -205,7 +209,7 @@ def person_feed(user, *, now: datetime | None = None) -> bytes:
             if shift.user_id != user.id:
                 continue
             event = icalendar.Event()
-            event.add("UID", _uid(shift, schedule_id))
+            event.add("UID", _uid(shift, schedule_id, start))
             event.add("DTSTAMP", stamp)
             event.add("DTSTART", shift.starts_at.astimezone(UTC))
             event.add("DTEND", shift.ends_at.astimezone(UTC))
