@@ -343,3 +343,10 @@ def test_page_many_writes_a_sweeps_batch_in_a_fixed_number_of_queries(
     assert {(d.alert_id, d.recipient_id) for d in rows} == {
         (a.id, p.id) for a in alerts for p in people
     }
+
+
+def test_scrub_leaves_ordinary_words_alone_for_short_user_names():
+    from watchfloor.oncall.channels import scrub
+
+    out = scrub("A Connection error occurred sending to u", "json://u:pw@127.0.0.1:9/x")
+    assert "occurred" in out

@@ -160,12 +160,13 @@ def _hide(segment: str) -> str:
 
 def destination_key(medium: str, address: str) -> str:
     """Who we talk to on the network, without secrets: the relay for email, else the medium and
-    a hash of the URL's host (a host may itself be a token, as in tgram://<bot token>/...)."""
+    a hash of the URL's host and port (a host may itself be a token: tgram://<bot token>/...)."""
     if medium == Medium.EMAIL:
         host = urlsplit(settings.SMTP_URL).hostname or "none"
         return f"email relay {hashlib.sha256(host.encode()).hexdigest()[:8]}"
     try:
-        host = urlsplit(address).hostname or ""
+        parts = urlsplit(address)
+        host = f"{parts.hostname or ''}:{parts.port or ''}"
     except ValueError:
         host = ""
     return f"{medium} {hashlib.sha256(host.encode()).hexdigest()[:8]}"
@@ -190,7 +191,9 @@ def scrub(text: str, *secrets: str) -> str:
         except ValueError:
             continue
         for value in (parts.username, parts.password, parts.netloc):
-            if value:
+            # (a piece shorter than 4 characters would mangle the text around it: `u` in
+            # "occurred"; the URL itself is cut whole below)
+            if value and len(value) >= 4:
                 pieces.update({value, unquote(value)})
         for segment in parts.path.split("/"):
             if len(segment) >= 4:
