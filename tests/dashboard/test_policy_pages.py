@@ -287,8 +287,12 @@ def test_admin_edits_a_policy_into_a_new_version(client, estate, policies):
     ]
     page = html(client.get(response["Location"]))
     assert "Saved as version 2" in page and "keep version 1" in page
-    assert '<td>2 <span class="tag">current</span></td>' in page
-    assert "<td>1</td>" in page
+    assert '<td class="nowrap">2 <span class="tag">current</span></td>' in page
+    assert '<td class="nowrap">1</td>' in page
+    # each version's steps are kept in plain words: the old chain is still readable
+    assert "<summary>1 step, repeated 1 more time, only if still firing after 2 min" in page
+    assert "<summary>3 steps, repeated 2 more times, only if still firing after 3 min" in page
+    assert "then after 10 min: on call in NOC Day" in page
     # saving the same again makes no version
     client.post(
         f"/escalation/{policy.id}/edit/",
@@ -507,3 +511,28 @@ def test_every_unreadable_step_is_reported_at_once(client, estate, policies):
     assert '<a href="#s0-delay">Step 1, delay: Whole minutes' in text
     assert '<a href="#step-2">Step 2, targets: Give at least one target.</a>' in text
     assert versions(policy) == 1
+
+
+def test_a_policys_page_reads_a_fixed_number_of_queries(client, estate, policies):
+    from watchfloor.oncall.policy_services import update_policy
+
+    policy = policies["client"]
+    signed_in(client, estate.user("admin"))
+    client.get(f"/escalation/{policy.id}/")
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(f"/escalation/{policy.id}/").status_code == 200
+    for n in range(4):
+        update_policy(
+            policy,
+            actor=estate.user("admin"),
+            steps=[
+                {
+                    "delay_minutes": n + 1,
+                    "targets": [{"kind": "user", "id": estate.user("viewer").id}],
+                }
+            ],
+        )
+    with CaptureQueriesContext(connection) as many:
+        body = html(client.get(f"/escalation/{policy.id}/"))
+    assert "Viewer Person" in body and '<td class="nowrap">5 <span class="tag">current' in body
+    assert len(many) == len(few), [q["sql"] for q in many.captured_queries]

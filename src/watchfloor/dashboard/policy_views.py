@@ -33,14 +33,16 @@ from watchfloor.oncall.models import (
     MAX_REPEAT,
     MAX_STEPS,
     EscalationPolicy,
+    PolicyVersion,
     Schedule,
     TeamChannel,
 )
 from watchfloor.oncall.policies import SEVERITIES, TargetKind
-from watchfloor.oncall.policy_queries import TargetLabels, access_policy, policies_for, policy_out
+from watchfloor.oncall.policy_queries import TargetLabels, access_policy, policies_for
 from watchfloor.tenancy.models import User
 
 NOTIFY_AFTER_MAX = 1440
+VERSIONS_SHOWN = 50  # the newest versions on a policy's page
 NEW_STEP_DELAY = "15"
 DELAY_DIGITS = 9  # more digits than this is not a number of minutes: refused before int()
 # the order targets are sent in (and so the order of `steps[i].targets[j]`)
@@ -477,26 +479,33 @@ def _detail_context(request, policy_id: int, *, error: str = "") -> dict:
     user = request.user
     pii = has_capability(user, Capability.VIEW_PII)
     policy = access_policy(user, policy_id)
-    labels = TargetLabels(policy.tenant_id, [policy.current.steps], pii)
-    out = policy_out(policy, pii, labels)
-    versions = [
-        {
-            "number": v["number"],
-            "when": When.of(v["created_at"], None),
-            "who": (
-                (v["created_by"]["full_name"] or v["created_by"]["username"])
-                if v["created_by"]
-                else "Watchfloor"
-            ),
-        }
-        for v in out["versions"]
-    ]
+    history = list(
+        PolicyVersion.objects.filter(policy=policy)
+        .select_related("created_by")
+        .order_by("-number")[: VERSIONS_SHOWN + 1]
+    )
+    labels = TargetLabels(
+        policy.tenant_id, [policy.current.steps, *(v.steps for v in history)], pii
+    )
+    versions = []
+    for v in history[:VERSIONS_SHOWN]:
+        steps = [{**s, "targets": [labels.label(t) for t in s["targets"]]} for s in v.steps or []]
+        versions.append(
+            {
+                "number": v.number,
+                "when": When.of(v.created_at, None),
+                "who": _who(v.created_by, pii),
+                "sentences": [step_sentence(i, s) for i, s in enumerate(steps)],
+                "repeat": v.repeat,
+                "notify_after": v.notify_after_minutes,
+            }
+        )
     return {
         **chrome(request),
         "nav": "escalation",
         "row": _row(policy, labels, pii),
         "versions": versions,
-        "more_versions": out["version"] > len(versions),
+        "more_versions": len(history) > VERSIONS_SHOWN,
         "configure": has_capability(user, Capability.CONFIGURE),
         "error": error,
         "can_view_pii": pii,
