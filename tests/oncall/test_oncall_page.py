@@ -213,3 +213,39 @@ def test_my_calendar_feed_create_shows_the_url_once_and_revoke(estate, client, s
     # somebody else's feed: 404
     other = browser(client, estate.user("admin"))
     assert other.post(f"/oncall/feeds/{feed.id}/revoke/").status_code == 404
+
+
+def test_who_is_on_call_at_another_time(estate, client, schedule):
+    c = browser(client, estate.user("admin"))
+    # 2026-06-02 10:00 UTC: 32 days after the first handoff, the operator's day
+    html = c.get("/oncall/", {"at": "2026-06-02T10:00"}).content.decode()
+    assert "On call at Tue 02 Jun 10:00 UTC" in html
+    now_table = html.split('id="now-h"')[1].split("</table>")[0]
+    assert "Operator Person" in now_table and "Supervisor Person" not in now_table
+    # nonsense falls back to now
+    for value in ("soon", "9999-01-01T00:00", "x" * 500):
+        html = c.get("/oncall/", {"at": value}).content.decode()
+        assert "On call now" in html
+
+
+def test_remove_override_layer_and_schedule(estate, other_estate, client, schedule):
+    c = browser(client, estate.user("admin"))
+    o = override(schedule, estate.user("admin"), utc(2026, 6, 2), utc(2026, 6, 3))
+    page = c.get("/oncall/").content.decode()
+    assert "Overrides" in page and f"/oncall/overrides/{o.id}/delete/" in page
+    theirs = make_schedule(other_estate.tenant, name="Theirs")
+    their_override = override(theirs, other_estate.user("admin"), utc(2026, 6, 2), utc(2026, 6, 3))
+    assert c.post(f"/oncall/overrides/{their_override.id}/delete/").status_code == 404
+    assert c.post(f"/oncall/{theirs.id}/delete/", {"confirm": "yes"}).status_code == 404
+    # a supervisor may not
+    s = browser(client.__class__(), estate.user("supervisor"))
+    assert s.post(f"/oncall/overrides/{o.id}/delete/").status_code == 403
+    assert c.post(f"/oncall/overrides/{o.id}/delete/").status_code == 302
+    assert not Override.objects.filter(id=o.id).exists()
+    assert Override.objects.filter(id=their_override.id).exists()
+    layer = schedule.layers.get()
+    assert c.post(f"/oncall/layers/{layer.id}/delete/").status_code == 302
+    assert not Layer.objects.filter(id=layer.id).exists()
+    assert c.post(f"/oncall/{schedule.id}/delete/").status_code == 422  # not confirmed
+    assert c.post(f"/oncall/{schedule.id}/delete/", {"confirm": "yes"}).status_code == 302
+    assert list(Schedule.objects.values_list("name", flat=True)) == ["Theirs"]

@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import person_view
+from watchfloor.access.masking import mask_text, person_view
 from watchfloor.access.scope import has_capability
 from watchfloor.dashboard.alert_views import chrome, forbidden
 from watchfloor.oncall import ical, schedule_services
@@ -33,9 +33,12 @@ from watchfloor.oncall.models import LayerKind, ShiftLength
 from watchfloor.oncall.rotation import instant, next_handoff, timelines, wall_clock, zone
 from watchfloor.oncall.schedule_queries import (
     access_feed,
+    access_layer,
+    access_override,
     access_schedule,
     feed_owner,
     feeds_of,
+    overrides_by_schedule,
     people_for,
     schedules_for,
     users_by_id,
@@ -134,6 +137,7 @@ class Card:
     next_handoff_local: str
     segments: list[Segment]
     layers: list[dict]
+    overrides: list[dict] = field(default_factory=list)
     forms: dict = field(default_factory=dict)
     error: str = ""
 
@@ -155,16 +159,34 @@ def _people_choices(user, pii: bool) -> list[dict]:
     return [{"id": p.id, "label": _label(person_view(p, pii))} for p in people_for(user)[:1000]]
 
 
+def _moment_param(value: str | None) -> datetime | None:
+    """`?at=2026-06-01T09:00` (UTC) as an aware moment, or None when absent or not a date in
+    2000–2100 (the page then shows now)."""
+    if not value or len(value) > 40:
+        return None
+    for fmt in LOCAL_FORMATS:
+        try:
+            moment = datetime.strptime(value, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        if datetime(2000, 1, 1, tzinfo=UTC) <= moment < datetime(2100, 1, 1, tzinfo=UTC):
+            return moment
+    return None
+
+
 def _context(request, *, bound: dict | None = None, new_feed_url: str = "", status_error=""):
     """`bound`: {(schedule id or None, form kind): bound form} to show with its errors."""
     user = request.user
     bound = bound or {}
     pii = has_capability(user, Capability.VIEW_PII)
     configure = has_capability(user, Capability.CONFIGURE)
-    now = timezone.now().astimezone(UTC)
+    real_now = timezone.now().astimezone(UTC)
+    at = _moment_param(request.GET.get("at")) if request.method == "GET" else None
+    now = at or real_now
     start = now.replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(days=DAYS)
     schedules = list(schedules_for(user)[:200])
+    upcoming = overrides_by_schedule(user, [s.id for s in schedules], real_now) if schedules else {}
     found = timelines([s.id for s in schedules], start, end) if schedules else {}
     ids = {sh.user_id for merged, _ in found.values() for sh in merged}
     people = {i: person_view(u, pii) for i, u in users_by_id(user, ids).items()}
@@ -192,6 +214,7 @@ def _context(request, *, bound: dict | None = None, new_feed_url: str = "", stat
         ]
         layers = [
             {
+                "id": la.id,
                 "name": la.name,
                 "position": la.position,
                 "kind": la.kind,
@@ -209,8 +232,19 @@ def _context(request, *, bound: dict | None = None, new_feed_url: str = "", stat
             }
             for la in schedule.layers.all()
         ]
+        overrides = [
+            {
+                "id": o.id,
+                "person": _label(person_view(o.user, pii)),
+                "starts": _fmt(o.starts_at, tz),
+                "ends": _fmt(o.ends_at, tz),
+                "reason": o.reason if pii else mask_text(o.reason),
+            }
+            for o in upcoming.get(schedule.id, [])
+        ]
         card = Card(
             schedule=schedule,
+            overrides=overrides,
             now_people=list(dict.fromkeys(_label(people.get(sh.user_id)) for sh in on_now)),
             next_handoff_utc=_fmt(handoff),
             next_handoff_local=_fmt(handoff, tz) if schedule.time_zone != "UTC" else "",
@@ -234,6 +268,9 @@ def _context(request, *, bound: dict | None = None, new_feed_url: str = "", stat
         "cards": cards,
         "days": days,
         "start": _fmt(start),
+        "at": at,
+        "at_value": f"{now:%Y-%m-%dT%H:%M}",
+        "at_label": _fmt(at) if at else "",
         "now_left": round((now - start).total_seconds() / span * 100, 3),
         "configure": configure,
         "can_view_pii": pii,
@@ -428,3 +465,46 @@ def calendar_feed(request, token: str):
     response["Cache-Control"] = "private, max-age=300"
     response["Content-Disposition"] = 'inline; filename="watchfloor-oncall.ics"'
     return response
+
+
+@require_POST
+@login_required
+def layer_delete(request, layer_id: int):
+    if (denied := _guard(request, configure=False)) is not None:
+        return denied
+    layer = access_layer(request.user, layer_id)
+    if (denied := _guard(request)) is not None:
+        return denied
+    schedule_services.delete_layer(layer, actor=request.user)
+    messages.success(request, f"Layer “{layer.name}” removed.")
+    return redirect("dashboard:oncall")
+
+
+@require_POST
+@login_required
+def override_delete(request, override_id: int):
+    if (denied := _guard(request, configure=False)) is not None:
+        return denied
+    override = access_override(request.user, override_id)
+    if (denied := _guard(request)) is not None:
+        return denied
+    schedule_services.delete_override(override, actor=request.user)
+    messages.success(request, "Override removed.")
+    return redirect("dashboard:oncall")
+
+
+@require_POST
+@login_required
+def schedule_delete(request, schedule_id: int):
+    if (denied := _guard(request, configure=False)) is not None:
+        return denied
+    schedule = access_schedule(request.user, schedule_id)
+    if (denied := _guard(request)) is not None:
+        return denied
+    if request.POST.get("confirm") != "yes":
+        return _page(
+            request, 422, status_error="Tick the box to confirm you want to delete the schedule."
+        )
+    schedule_services.delete_schedule(schedule, actor=request.user)
+    messages.success(request, f"Schedule “{schedule.name}” deleted.")
+    return redirect("dashboard:oncall")

@@ -54,6 +54,21 @@ urlpatterns = [
         name="oncall_override_create",
     ),
     path("oncall/<int:schedule_id>/ical/", oncall_views.ical_upload, name="oncall_ical_upload"),
+    path(
+        "oncall/<int:schedule_id>/delete/",
+        oncall_views.schedule_delete,
+        name="oncall_schedule_delete",
+    ),
+    path(
+        "oncall/layers/<int:layer_id>/delete/",
+        oncall_views.layer_delete,
+        name="oncall_layer_delete",
+    ),
+    path(
+        "oncall/overrides/<int:override_id>/delete/",
+        oncall_views.override_delete,
+        name="oncall_override_delete",
+    ),
     path("oncall/feeds/", oncall_views.feed_create, name="oncall_feed_create"),
     path("oncall/feeds/<int:feed_id>/revoke/", oncall_views.feed_revoke, name="oncall_feed_revoke"),
     path("oncall/calendar/<str:token>.ics", oncall_views.calendar_feed, name="oncall_calendar"),
