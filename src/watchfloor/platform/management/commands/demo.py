@@ -8,11 +8,15 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from watchfloor import demo_data, demo_simulator
+from watchfloor import demo_data, demo_paging, demo_simulator, demo_sinks
 from watchfloor.demo_alerts import load_demo_alerts
 from watchfloor.jobs.embedded import start_for_server
 from watchfloor.platform.database import describe_database, pending_migrations
 from watchfloor.platform.server import run_uvicorn
+from watchfloor.tenancy.models import Tenant
+
+# where the demo's webhooks point until the sinks listen (port 9: discard)
+UNSET_HOOK = "json://127.0.0.1:9"
 
 
 class Command(BaseCommand):
@@ -55,6 +59,7 @@ class Command(BaseCommand):
             self._already_loaded()
         else:
             self._load(options["seed"])
+        self._paging()
         if options["no_serve"]:
             return
         self._serve(options["host"], options["port"], simulate=not options["no_simulate"])
@@ -137,6 +142,40 @@ class Command(BaseCommand):
         )
         self.stdout.write("")
 
+    def _paging(self) -> None:
+        """The demo's on-call schedule, contacts, channel and short-delay policy, once."""
+        tenant = Tenant.objects.get(slug=demo_data.TENANT_SLUG)
+        if demo_paging.paging_loaded(tenant):
+            return
+        # the sinks' ports are only known once they listen: _serve points the rows at them
+        counts = demo_paging.load_demo_paging(
+            tenant, webhook_url=UNSET_HOOK + "/noc", personal_webhook_url=UNSET_HOOK + "/admin"
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Paging: schedule {demo_paging.SCHEDULE_NAME!r} (operator, supervisor, admin; "
+                f"the admin covers the first hours), {counts['contacts']} people reachable by "
+                "email, a team channel, and a default policy that pages after 2 minutes."
+            )
+        )
+
+    def _start_sinks(self, host: str, port: int):
+        """The local SMTP server and webhook receiver every demo notification goes to."""
+        sinks = demo_sinks.Sinks(settings.WATCHFLOOR_HOME / "demo-sinks").start()
+        settings.SMTP_URL = sinks.smtp_url
+        settings.PUBLIC_URL = f"http://{host}:{port}"
+        tenant = Tenant.objects.get(slug=demo_data.TENANT_SLUG)
+        demo_paging.point_at_sinks(
+            tenant,
+            webhook_url=sinks.webhook_url("/noc"),
+            personal_webhook_url=sinks.webhook_url("/admin"),
+        )
+        self.stdout.write(
+            f"Notifications go to local sinks: SMTP {sinks.smtp_url}, webhooks "
+            f"{sinks.webhook_url('/')}; read them on http://{host}:{port}/deliveries/."
+        )
+        return sinks
+
     def _already_loaded(self) -> None:
         self.stdout.write(
             f"The demo data is already there (tenant `{demo_data.TENANT_SLUG}`); passwords were "
@@ -166,6 +205,7 @@ class Command(BaseCommand):
                 "Simulating live alert traffic through the ingestion API (a new alert every few "
                 "seconds, storms, resolves, a maintenance window); --no-simulate turns it off."
             )
+        sinks = self._start_sinks(shown, port)
         self.stdout.write(f"Serving on http://{shown}:{port}/ - press Ctrl-C to stop.")
         self.stdout.flush()
         scheduler = start_for_server(forking=False)  # escalations, notifications, windows
@@ -181,4 +221,5 @@ class Command(BaseCommand):
                 scheduler.stop()
             if simulator is not None:
                 simulator.stop()
+            sinks.stop()
         self.stdout.write("Stopped.")
