@@ -354,3 +354,31 @@ def test_a_calendar_that_expands_too_far_is_refused(estate, uploader):
     r = uploader(estate.user("admin"), schedule, text)
     assert r.status_code == 422 and "More than" in error_fields(r)["file"]
     assert not Layer.objects.exists()
+
+
+def test_fetch_caps_size_and_refuses_redirects_off_http(feed_server):
+    from watchfloor.oncall.ical import FetchError, fetch_feed
+
+    handler, url = feed_server
+    handler.body = b"BEGIN:VCALENDAR\r\n" + b"X" * 3000
+    with pytest.raises(FetchError, match="larger than"):
+        fetch_feed(url, max_bytes=1000)
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/passwd")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(FetchError, match="HTTP 302"):
+            fetch_feed(f"http://127.0.0.1:{server.server_address[1]}/x.ics", timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -7,6 +7,7 @@ accepted, and `refresh_url_layers` (there) calls `fetch_feed`.
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -121,16 +122,42 @@ def validate_url(url: str, *, field_name: str = "url") -> str:
     return url
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to another http(s) URL."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not newurl.lower().startswith(("http://", "https://")):
+            raise urllib.error.HTTPError(newurl, code, "redirect refused", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+_CHUNK = 64 * 1024
+
+
 def fetch_feed(url: str, *, timeout: float = FETCH_TIMEOUT, max_bytes: int = MAX_ICAL_BYTES):
-    """The body of an http(s) URL as text, within `timeout` seconds per read and `max_bytes`;
-    `FetchError` otherwise (its message never repeats the URL)."""
+    """The body of an http(s) URL as text, read within `timeout` seconds in all (each socket
+    operation and the whole body) and at most `max_bytes`; `FetchError` otherwise (its message
+    never repeats the URL)."""
     validate_url(url)
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         url, headers={"User-Agent": "Watchfloor calendar import", "Accept": "text/calendar"}
     )
+    deadline = time.monotonic() + timeout
+    chunks: list[bytes] = []
+    size = 0
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            data = response.read(max_bytes + 1)
+        with _OPENER.open(request, timeout=timeout) as response:
+            while True:
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchError(f"larger than {max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise FetchError("timed out")
     except urllib.error.HTTPError as exc:
         raise FetchError(f"HTTP {exc.code}") from None
     except urllib.error.URLError as exc:
@@ -139,10 +166,8 @@ def fetch_feed(url: str, *, timeout: float = FETCH_TIMEOUT, max_bytes: int = MAX
         raise FetchError("timed out") from None
     except (OSError, ValueError) as exc:
         raise FetchError(type(exc).__name__) from None
-    if len(data) > max_bytes:
-        raise FetchError(f"larger than {max_bytes} bytes")
     try:
-        return decode_upload(data, field_name="url")
+        return decode_upload(b"".join(chunks), field_name="url")
     except ValidationError:
         raise FetchError("not UTF-8 text") from None
 
