@@ -221,3 +221,29 @@ def test_who_is_on_call_uses_a_fixed_number_of_queries(estate):
     assert len(q1) == len(q20) <= 4
     assert len(large) == 20 and all(v for v in large.values())
     assert small[one[0]] == [estate.user("operator").id]  # the override
+
+
+def test_who_is_on_call_with_calendar_layers_uses_a_fixed_number_of_queries(estate):
+    from support_schedules import ical_layer
+
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:a@t\r\n"
+        "DTSTAMP:20260101T000000Z\r\nDTSTART:20260601T000000Z\r\nDTEND:20260601T060000Z\r\n"
+        "RRULE:FREQ=DAILY\r\nSUMMARY:acme-admin\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    made = {}
+    for n in (1, 10):
+        ids = []
+        for i in range(n):
+            schedule = make_schedule(estate.tenant, name=f"cal{n}-{i}")
+            ical_layer(schedule, text, position=1)
+            rotation(schedule, [estate.user("operator")], start_local=datetime(2026, 1, 1))
+            ids.append(schedule.id)
+        made[n] = ids
+    counts = []
+    for n, ids in made.items():
+        with CaptureQueriesContext(connection) as q:
+            found = who_is_on_call(ids, utc(2026, 6, 3, 1))
+        counts.append(len(q))
+        assert all(v == [estate.user("admin").id] for v in found.values()), n
+    assert counts[0] == counts[1] <= 5
