@@ -128,6 +128,9 @@ def test_a_failed_code_send_says_why_without_the_secret(estate, api):
     assert answer.status_code == 201
     delivery = Delivery.objects.get(contact_method_id=answer.json()["id"])
     assert delivery.status == "failed"
+    told = answer.json()["code_delivery"]
+    assert told["delivery_id"] == delivery.id and told["status"] == "failed"
+    assert told["error"] == delivery.last_error
     assert delivery.last_error
     assert "pw9999" not in delivery.last_error and "TOKEN777" not in delivery.last_error
 

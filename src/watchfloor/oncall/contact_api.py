@@ -81,8 +81,9 @@ def add_method(request, data: ContactMethodIn):
     method = services.add_contact_method(
         actor=user, medium=data.medium, label=data.label, address=data.address
     )
-    services.send_verification(method, actor=user)
-    return Status(201, method_out(access_contact_method(user, method.id)))
+    sent = services.send_verification(method, actor=user)
+    out = method_out(access_contact_method(user, method.id))
+    return Status(201, {**out, "code_delivery": _sent(sent)})
 
 
 @router.get("/me/contact-methods/{method_id}", response=ContactMethodOut)

@@ -29,6 +29,14 @@ class CodeIn(StrictIn):
     code: Code
 
 
+class SentOut(Schema):
+    """What a code or test message did: the delivery written for it."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    error: str
+
+
 class ContactMethodOut(Schema):
     id: int
     medium: Medium
@@ -37,14 +45,8 @@ class ContactMethodOut(Schema):
     verified: bool
     verified_at: datetime | None
     code_sent_at: datetime | None
-
-
-class SentOut(Schema):
-    """What a code or test message did: the delivery written for it."""
-
-    delivery_id: int
-    status: DeliveryStatus
-    error: str
+    # on creation only: how sending the first code went
+    code_delivery: SentOut | None = None
 
 
 class RuleIn(StrictIn):
