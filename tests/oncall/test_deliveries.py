@@ -256,3 +256,22 @@ def test_the_demo_shows_what_its_sinks_received(client, estate, settings, tmp_pa
     assert "Mail one" in html and "Hook one" in html and "ann@example.com" in html
     settings.DEMO = False
     assert 'id="demo-inbox"' not in client.get("/deliveries/").content.decode()
+
+
+def test_settled_deliveries_are_on_the_alerts_timeline(client, estate, alert, paged, configurer):
+    from watchfloor.demo_sinks import WebhookSink
+
+    op_delivery = next(d for d in paged if d.recipient_id == estate.user("operator").id)
+    with WebhookSink() as hook:
+        m = op_delivery.contact_method
+        m.medium, m.address = "webhook", hook.url("/op")
+        m.save(update_fields=["medium", "address"])
+        with time_machine.travel(DUE + timedelta(seconds=2), tick=False):
+            assert notify.deliver(op_delivery.id) == "sent"
+    client.force_login(configurer)
+    html = client.get(f"/alerts/{alert.id}/").content.decode()
+    items = re.findall(r"timeline__item--notified.*?</li>", html, re.S)
+    assert len(items) == 2  # sent and unreachable; the channel's pending one is not settled
+    sent = next(i for i in items if "Notified" in i)
+    assert "Op***r Pe***n" in sent and "2.0 s" in sent  # masked for this viewer
+    assert any("Could not notify" in i for i in items)

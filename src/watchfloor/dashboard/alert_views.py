@@ -586,6 +586,52 @@ def escalation_section(alert: Alert, pii: bool) -> dict | None:
     return chain
 
 
+_DELIVERY_TITLES = {
+    "sent": "Notified",
+    "failed": "Notification failed",
+    "unreachable": "Could not notify: no verified contact method",
+    "cancelled": "Notification cancelled",
+}
+
+
+def delivery_steps(deliveries: list[dict], tz) -> list[Step]:
+    """Settled deliveries (`oncall.contact_queries.deliveries_for_alert`, already masked for
+    the viewer) as timeline rows; pending ones are only in the page's notifications section."""
+    steps = []
+    for d in deliveries:
+        title = _DELIVERY_TITLES.get(d["status"])
+        if title is None:
+            continue
+        at = d["sent_at"] or d["due_at"]
+        if d["channel"]:
+            who = f"to the team channel {d['channel']['name']}"
+        elif d["recipient"]:
+            who = f"to {d['recipient']['full_name'] or d['recipient']['username']}"
+        else:
+            who = "to a removed person"
+        facts = [("Step", str(d["step"] + 1))] if d["step"] is not None else []
+        if d["medium"]:
+            facts.append(("By", d["medium"]))
+        if d["status"] == "sent" and d["latency_ms"] is not None:
+            facts.append(("Latency", f"{d['latency_ms'] / 1000:.1f} s"))
+        if d["attempts"] > 1 or d["status"] == "failed":
+            facts.append(("Attempts", str(d["attempts"])))
+        if d["error"] and d["status"] != "sent":
+            facts.append(("Why", d["error"]))
+        steps.append(
+            Step(
+                at=at,
+                when=When.of(at, tz),
+                kind="notified",
+                title=title,
+                who=who,
+                facts=facts,
+                order=3,
+            )
+        )
+    return steps
+
+
 @require_safe
 @login_required
 @ensure_csrf_cookie  # the page's module sends the cookie's token with each action (http.js)
@@ -594,6 +640,11 @@ def alert_detail(request, alert_id: int):
     if not has_capability(user, Capability.VIEW):
         return forbidden(request, Capability.VIEW)
     page = alert_page(user, alert_id)
+    deliveries = deliveries_for_alert(page.alert, user)
+    tz = site_zone(page.alert.site.timezone) if page.alert.site is not None else None
+    page.timeline = sorted(
+        [*page.timeline, *delivery_steps(deliveries, tz)], key=lambda s: (s.at, s.order)
+    )
     context = {
         **chrome(request),
         "nav": "alerts",
@@ -605,6 +656,6 @@ def alert_detail(request, alert_id: int):
         "time_to_resolve": _duration(page.alert.time_to_resolve),
         "note_max": alert_services.NOTE_MAX,
         "escalation": escalation_section(page.alert, page.can_view_pii),
-        "deliveries": deliveries_for_alert(page.alert, user),
+        "deliveries": deliveries,
     }
     return render(request, "dashboard/alert_detail.html", context)
