@@ -26,6 +26,7 @@ never touch the ORM in-process (the server and server_data.py do).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,6 +36,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,8 @@ class LiveServer:
     port: int = field(default_factory=_free_port)
     data: dict = field(default_factory=dict)  # what server_data.py seed printed
     process: subprocess.Popen | None = None
+    mailbox: object = None  # demo_sinks.MailSink every email of the server goes to
+    jobs: list = field(default_factory=list)  # Celery worker and beat (PostgreSQL + Redis runs)
 
     @property
     def url(self) -> str:
@@ -303,21 +307,62 @@ def _database(env: dict[str, str]):
         execute("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 
 
+def _start_job(server: LiveServer, command: str) -> subprocess.Popen:
+    with (server.home / f"{command}.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "watchfloor.cli", command, "--log-level", "warning"],
+            env=server.env,
+            cwd=server.home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _stop_job(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # a worker's pool children go with it
+
+
 @pytest.fixture(scope="package")
 def live_server_process(tmp_path_factory):
-    """The shared server, running and seeded (`.data`: accounts, tokens, key, clients, sites)."""
+    """The shared server, running and seeded (`.data`: accounts, tokens, key, clients, sites).
+
+    Its email goes to a local SMTP server (`.mailbox`). Its jobs (escalation, notifications)
+    run as in production: in the server's embedded scheduler on SQLite, and in a real
+    `watchfloor worker` and `watchfloor beat` when REDIS_URL is set (a Celery queue of its own).
+    """
+    from watchfloor.demo_sinks import MailSink
+
     require_chromium()
     home = tmp_path_factory.mktemp("watchfloor-browser-home")
     env = _server_env(home)
-    with _database(env):
-        server = LiveServer(env=env, home=home)
+    with _database(env), MailSink() as mailbox:
+        server = LiveServer(env=env, home=home, mailbox=mailbox)
+        env.update(
+            WATCHFLOOR_SMTP_URL=mailbox.url,
+            WATCHFLOOR_PUBLIC_URL=server.url,
+            WATCHFLOOR_CELERY_QUEUE=f"browser-{uuid.uuid4().hex[:12]}",
+        )
         server.manage("migrate", "--no-input")
         server.data = server.data_script("seed")
+        if env.get("REDIS_URL"):
+            server.jobs = [_start_job(server, "worker"), _start_job(server, "beat")]
         server.start()
         try:
             yield server
         finally:
             server.stop()
+            for process in server.jobs:
+                _stop_job(process)
 
 
 @pytest.fixture

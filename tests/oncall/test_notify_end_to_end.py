@@ -62,7 +62,7 @@ def test_an_unacknowledged_critical_alert_pages_the_officer_who_acknowledges_by_
         token = CSRF.search(shown.content.decode()).group(1)
         assert browser.post(path, {"csrfmiddlewaretoken": token}).status_code == 200
     alert.refresh_from_db()
-    assert alert.status == Status.ESCALATED  # acknowledged, still marked as escalated
+    assert alert.status == Status.ACKNOWLEDGED  # someone has it now
     assert alert.acknowledged_at is not None
     assert alert.acknowledged_by_id == officer.id
 

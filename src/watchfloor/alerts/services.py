@@ -79,9 +79,9 @@ def acknowledge_alert(alert: Alert, *, actor, details: dict | None = None) -> Al
         raise IllegalTransition("acknowledge", alert.status)
     previous = alert.status
     fields = _mark_acknowledged(alert, actor, timezone.now())
-    if alert.status == Status.NEW:
-        alert.status = Status.ACKNOWLEDGED
-        fields.append("status")
+    # NEW, or ESCALATED while nobody had it (the escalation engine's steps): someone has it now
+    alert.status = Status.ACKNOWLEDGED
+    fields.append("status")
     return _finish(
         alert,
         fields,
