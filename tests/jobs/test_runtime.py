@@ -289,3 +289,60 @@ def test_the_real_schedule_names_existing_or_announced_targets():
     for job in SCHEDULE:
         assert job.target.startswith("watchfloor.")
         assert job.stale_period >= job.every * 2
+
+
+# --- in threads with their own connections (PostgreSQL) -----------------------------------------
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_longer_than_its_lease_keeps_it_and_others_are_skipped(settings):
+    """The lease is renewed while the run lasts: another process trying meanwhile is skipped."""
+    import threading
+
+    from watchfloor.jobs.schedule import PeriodicJob
+
+    settings.JOBS_SCHEDULE = (
+        PeriodicJob(
+            "test.long",
+            timedelta(seconds=1),
+            "job_targets.wait_for_renewal",
+            lease=timedelta(milliseconds=300),
+        ),
+    )
+    done = {}
+    worker = threading.Thread(target=lambda: done.setdefault("run", runtime.run_job("test.long")))
+    worker.start()
+    try:
+        deadline = timezone.now() + timedelta(seconds=15)
+        while not JobLease.objects.filter(job="test.long").exists():
+            assert timezone.now() < deadline
+        first_expiry = JobLease.objects.get(job="test.long").expires_at
+        while timezone.now() <= first_expiry:  # past the lease it took at the start ...
+            assert timezone.now() < deadline
+        others = []  # ... the run still holds the job
+        while worker.is_alive() and len(others) < 3:
+            others.append(runtime.run_job("test.long").outcome)
+    finally:
+        worker.join(20)
+    assert done["run"].outcome == Outcome.OK and done["run"].result == {"renewals": 8}
+    assert others and set(others) == {Outcome.SKIPPED}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_in_a_thread_gives_its_connection_back(schedule):
+    import threading
+
+    from django.db import connections
+
+    held = {}
+
+    def in_a_worker_thread():
+        runtime.run_job("test.ok")
+        held["ok"] = connections["default"].connection
+        runtime.run_task("watchfloor.maintenance.tasks.announce_maintenance_transitions")
+        held["task"] = connections["default"].connection
+
+    thread = threading.Thread(target=in_a_worker_thread)
+    thread.start()
+    thread.join(20)
+    assert held == {"ok": None, "task": None}
