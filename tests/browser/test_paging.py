@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
-from .support import alert_event, wait_until_rendered
+from .support import alert_event, screenshot, wait_until_rendered
 
 PAGE_TIMEOUT = 120.0  # seconds: the sweep runs every 20 s; a loaded 2-core machine is slow
 ACK_LINK = re.compile(r"https?://[^\s]+/ack/[^\s]+/")
@@ -146,3 +146,12 @@ def test_an_unacknowledged_critical_alert_pages_on_call_and_the_link_acknowledge
     deliveries = server.api("admin", "GET", f"/api/v1/deliveries?alert={alert_id}").body["items"]
     assert [d["status"] for d in deliveries] == ["sent"], deliveries
     assert overview.failures == []
+
+    # what an admin reads afterwards: the alert's timeline, the deliveries, who is on call
+    pages = tabs.open("admin", f"/alerts/{alert_id}/")
+    expect(pages.page.get_by_text("Escalation", exact=True).first).to_be_visible()
+    screenshot(pages.page, "alert-escalated", docs=True, full_page=True)
+    for path, name in (("/deliveries/", "deliveries"), ("/oncall/", "oncall")):
+        pages.page.goto(server.url + path)
+        screenshot(pages.page, name, docs=True)
+    assert pages.failures == []

@@ -366,3 +366,18 @@ def test_the_sweep_reads_a_constant_number_of_queries(estate, key_for, officer):
     small = run(2, 0)
     large = run(20, 100)
     assert large == small, (small, large)
+
+
+def test_a_step_reads_in_words_on_the_alert_page(estate, key_for, officer, client):
+    key = key_for(estate)
+    alert = open_alert(estate, key)
+    sweep_at(T0 + timedelta(minutes=15, seconds=42))
+    client.force_login(estate.user("admin"))
+    page = client.get(f"/alerts/{alert.id}/").content.decode()
+    assert "officer in charge: Supervisor Person" in page
+    assert "42 s after it fell due" in page
+    assert "user_ids" not in page  # no raw details
+    client.force_login(estate.user("executive"))  # no noc:view_pii
+    page = client.get(f"/alerts/{alert.id}/").content.decode()
+    assert "officer in charge: " in page
+    assert "Supervisor Person" not in page

@@ -166,7 +166,7 @@ def _label_of_audit_actor(entry: AuditLog, pii: bool) -> str:
     if entry.actor is not None:
         return _person_label(entry.actor, pii)
     if not entry.actor_label:
-        return "the system"
+        return "Watchfloor"  # a job: the escalation engine, the pipeline
     if pii:
         return entry.actor_label
     return mask_value("email" if "@" in entry.actor_label else "name", entry.actor_label)
@@ -264,9 +264,54 @@ _STEP_TITLES = {
     Action.ACKNOWLEDGE: "Acknowledged",
     Action.ASSIGN: "Assigned",
     Action.ESCALATE: "Escalated",
+    Action.ESCALATION_STEP: "Escalated",
     Action.RESOLVE: "Resolved",
     Action.SUPPRESS: "Suppressed",
 }
+_TARGET_WORDS = {
+    "schedule": "on call",
+    "officer": "officer in charge",
+    "client_owner": "client owner",
+    "user": "named person",
+    "channel": "team channel",
+}
+
+
+def _paged_ids(entries: list[AuditLog]) -> set[int]:
+    """The people escalation steps reached (their names are shown, masked for the viewer)."""
+    ids: set[int] = set()
+    for entry in entries:
+        targets = entry.details.get("targets") if isinstance(entry.details, dict) else None
+        for target in targets if isinstance(targets, list) else ():
+            if isinstance(target, dict) and isinstance(target.get("user_ids"), list):
+                ids.update(i for i in target["user_ids"] if isinstance(i, int))
+    return ids
+
+
+def _escalation_facts(details: dict, people: dict[int, str]) -> list[tuple[str, str]]:
+    """An escalation step's audit details in words: which step, whom it reached, how late."""
+    facts: list[tuple[str, str]] = []
+    step, of, round_ = details.pop("step", None), details.pop("of", None), details.pop("round", 1)
+    if step is not None:
+        text = f"{step} of {of}" if of else str(step)
+        facts.append(("Step", text + (f", round {round_}" if round_ and round_ > 1 else "")))
+    reached = []
+    for target in details.pop("targets", None) or []:
+        if not isinstance(target, dict):
+            continue
+        what = _TARGET_WORDS.get(target.get("kind"), str(target.get("kind")))
+        if "found" in target:  # a channel
+            reached.append(f"{what}{'' if target['found'] else ' (inactive or gone)'}")
+            continue
+        names = [people.get(i, f"user #{i}") for i in target.get("user_ids") or []]
+        reached.append(f"{what}: {', '.join(names) if names else 'nobody'}")
+    if reached:
+        facts.append(("Paged", "; ".join(reached)))
+    details.pop("due_at", None)
+    late_ms = details.pop("late_ms", None)
+    if isinstance(late_ms, int | float) and late_ms >= 1000:
+        facts.append(("Taken", f"{late_ms / 1000:.0f} s after it fell due"))
+    return facts
 
 
 def _audit_facts(entry: AuditLog, people: dict[int, str], pii: bool) -> tuple[list, str]:
@@ -274,6 +319,8 @@ def _audit_facts(entry: AuditLog, people: dict[int, str], pii: bool) -> tuple[li
     details = dict(entry.details or {})
     note = details.pop("note", "") or ""
     facts: list[tuple[str, str]] = []
+    if "targets" in details:  # an escalation step, automatic or by hand
+        facts += _escalation_facts(details, people)
     if "from" in details and "to" in details:
         facts.append(("Status", f"{details.pop('from')} → {details.pop('to')}"))
     elif "from" in details:
@@ -385,7 +432,10 @@ def _timeline(alert: Alert, entries: list[AuditLog], people, pii, tz, window) ->
             (
                 e
                 for e in unmatched
-                if e.action == action
+                if (
+                    e.action == action
+                    or (action == Action.ESCALATE and e.action == Action.ESCALATION_STEP)
+                )
                 and (actor_id is None or e.actor_id == actor_id)
                 and abs(e.created_at - at) <= SAME_STEP
             ),
@@ -423,7 +473,13 @@ def _timeline(alert: Alert, entries: list[AuditLog], people, pii, tz, window) ->
             Step(
                 at=entry.created_at,
                 when=when(entry.created_at),
-                kind=entry.action if entry.action in _STEP_TITLES else "audit",
+                kind=(
+                    "escalate"
+                    if entry.action == Action.ESCALATION_STEP
+                    else entry.action
+                    if entry.action in _STEP_TITLES
+                    else "audit"
+                ),
                 title=_STEP_TITLES.get(entry.action, entry.get_action_display()),
                 who=f"by {_label_of_audit_actor(entry, pii)}",
                 facts=facts,
@@ -505,7 +561,7 @@ def alert_page(user, alert_id) -> AlertPage:
         e.details.get("assignee_id")
         for e in entries
         if isinstance(e.details, dict) and isinstance(e.details.get("assignee_id"), int)
-    }
+    } | _paged_ids(entries)
     people = {}
     if assignee_ids:
         people = {
