@@ -346,3 +346,45 @@ def test_a_run_in_a_thread_gives_its_connection_back(schedule):
     thread.start()
     thread.join(20)
     assert held == {"ok": None, "task": None}
+
+
+def test_runs_and_tasks_are_counted_for_prometheus(db, schedule):
+    from prometheus_client import REGISTRY
+
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0
+
+    before = {
+        "ok": value("watchfloor_job_runs_total", job="test.ok", outcome="ok"),
+        "failed": value("watchfloor_job_runs_total", job="test.boom", outcome="failed"),
+        "unknown": value("watchfloor_job_runs_total", job="unknown", outcome="failed"),
+        "timed": value("watchfloor_job_duration_seconds_count", job="test.ok"),
+        "task": value("watchfloor_tasks_total", task="invalid", outcome="failed"),
+    }
+    runtime.run_job("test.ok")
+    runtime.run_job("test.boom")
+    runtime.run_job("made.up.name")  # a forged message never adds a label value
+    runtime.run_task("os.system", 1)
+    assert value("watchfloor_job_runs_total", job="test.ok", outcome="ok") == before["ok"] + 1
+    assert (
+        value("watchfloor_job_runs_total", job="test.boom", outcome="failed")
+        == before["failed"] + 1
+    )
+    assert (
+        value("watchfloor_job_runs_total", job="unknown", outcome="failed") == before["unknown"] + 1
+    )
+    assert value("watchfloor_job_duration_seconds_count", job="test.ok") == before["timed"] + 1
+    assert value("watchfloor_tasks_total", task="invalid", outcome="failed") == before["task"] + 1
+
+
+def test_a_broken_schedule_is_a_failed_run_not_an_exception(db, settings):
+    from watchfloor.jobs.schedule import PeriodicJob
+
+    settings.JOBS_SCHEDULE = (
+        PeriodicJob("twice", timedelta(seconds=5), "job_targets.ok"),
+        PeriodicJob("twice", timedelta(seconds=9), "job_targets.ok"),
+    )
+    run = runtime.run_job("twice")
+    assert run.outcome == Outcome.FAILED and "share a name" in run.error
+    settings.JOBS_SCHEDULE = "no.such.module.SCHEDULE"
+    assert runtime.run_job("twice").outcome == Outcome.FAILED

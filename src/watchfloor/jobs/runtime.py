@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from watchfloor.jobs import metrics
 from watchfloor.jobs.models import JobLease, JobRun, Outcome
 from watchfloor.jobs.schedule import NAME_MAX, job_named
 
@@ -200,9 +201,20 @@ def run_job(name: str) -> JobRun:
     try:
         run = _run_job(name)
         _note_outcome(name, run)
+        _count(run)
         return run
     finally:
         _release_connections()
+
+
+def _count(run: JobRun) -> None:
+    try:
+        job = run.job if job_named(run.job) is not None else "unknown"
+    except Exception:  # a broken schedule is the run's recorded error already
+        job = "unknown"
+    metrics.JOB_RUNS.labels(job=job, outcome=run.outcome).inc()
+    if run.outcome != Outcome.SKIPPED and run.duration_ms is not None:
+        metrics.JOB_SECONDS.labels(job=job).observe(run.duration_ms / 1000)
 
 
 def _run_job(name: str) -> JobRun:
@@ -265,15 +277,21 @@ def run_task(path: str, *args: int) -> JobRun | None:
     except Exception as exc:
         run = _record_failure(path, started_at, started, exc)
         _note_outcome(path, run)
+        metrics.TASKS.labels(task=_task_label(path), outcome=Outcome.FAILED).inc()
         return run
     finally:
         _release_connections()
+    metrics.TASKS.labels(task=path, outcome=Outcome.OK).inc()
     with _failing_lock:
         recovered = path in _failing
         _failing.discard(path)
     if recovered:
         log.info("task %s runs again", path)
     return None
+
+
+def _task_label(path: str) -> str:
+    return path if isinstance(path, str) and TASK_PATH.match(path) else "invalid"
 
 
 _sink: Sink | None = None
