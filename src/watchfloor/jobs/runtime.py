@@ -143,6 +143,7 @@ def counts_of(value: object) -> dict:
 
 
 _failing: set[str] = set()
+FAILING_MAX = 1_000  # names remembered as failing (a flood of forged names cannot grow it)
 _failing_lock = threading.Lock()
 
 
@@ -151,7 +152,7 @@ def _note_outcome(job: str, run: JobRun) -> None:
     message names the error's type only (its text may hold data: it is on the jobs page)."""
     with _failing_lock:
         was_failing = job in _failing
-        if run.outcome == Outcome.FAILED:
+        if run.outcome == Outcome.FAILED and len(_failing) < FAILING_MAX:
             _failing.add(job)
         elif run.outcome == Outcome.OK:
             _failing.discard(job)
