@@ -1,7 +1,11 @@
 """Per-component health: database, cache and jobs, each with status and latency.
 
-`jobs` is an error when a periodic job has had no successful run within its stale period (the
-worker or beat is down, or a job keeps failing); it names the stale jobs, nothing else.
+The database and the cache are what a web node needs to answer: either failing is an `error`
+and the endpoint answers 503 (a load balancer takes the node out). `jobs` is `stale` when a
+periodic job has had no successful run within its stale period (the worker or beat is down, or
+a job keeps failing): the node itself still serves, so the answer stays 200 with the overall
+status `degraded` and the stale jobs named, for monitoring to alert on. A dead beat must not
+take every web node, and with them ingestion, out of the load balancer.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from watchfloor.jobs.queries import stale_jobs
 class Unhealthy(Exception):
     """A check that ran but found its component unwell; `detail` is reported."""
 
-    def __init__(self, detail: dict):
+    def __init__(self, detail: dict, status: str = "error"):
         super().__init__("unhealthy")
         self.detail = detail
+        self.status = status
 
 
 def _timed(check) -> dict:
@@ -30,7 +35,7 @@ def _timed(check) -> dict:
         status = "ok"
     except Unhealthy as exc:
         detail = exc.detail
-        status = "error"
+        status = exc.status
     except Exception as exc:  # a health check reports every failure, whatever its kind
         detail = {"error": type(exc).__name__}
         status = "error"
@@ -61,7 +66,7 @@ def _cache() -> dict:
 def _jobs() -> dict:
     stale = stale_jobs()  # one query
     if stale:
-        raise Unhealthy({"stale": stale})
+        raise Unhealthy({"stale": stale}, status="stale")
     return {"stale": []}
 
 
@@ -71,5 +76,11 @@ def health_report() -> tuple[bool, dict]:
         "cache": _timed(_cache),
         "jobs": _timed(_jobs),
     }
-    healthy = all(c["status"] == "ok" for c in components.values())
-    return healthy, {"status": "ok" if healthy else "error", "components": components}
+    healthy = all(c["status"] != "error" for c in components.values())
+    if not healthy:
+        overall = "error"
+    elif all(c["status"] == "ok" for c in components.values()):
+        overall = "ok"
+    else:
+        overall = "degraded"
+    return healthy, {"status": overall, "components": components}
