@@ -151,6 +151,9 @@ class Command(BaseCommand):
         counts = demo_paging.load_demo_paging(
             tenant, webhook_url=UNSET_HOOK + "/noc", personal_webhook_url=UNSET_HOOK + "/admin"
         )
+        if counts["schedule"] is None:
+            self.stdout.write("Paging not set up: the demo tenant has no admin.")
+            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"Paging: schedule {demo_paging.SCHEDULE_NAME!r} (operator, supervisor, admin; "
