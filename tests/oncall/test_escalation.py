@@ -381,3 +381,31 @@ def test_a_step_reads_in_words_on_the_alert_page(estate, key_for, officer, clien
     page = client.get(f"/alerts/{alert.id}/").content.decode()
     assert "officer in charge: " in page
     assert "Supervisor Person" not in page
+
+
+def test_nobody_is_paged_about_a_place_outside_their_scope(estate, key_for, officer):
+    key = key_for(estate)
+    admin, viewer = estate.user("admin"), estate.user("viewer")  # viewer: a site of client 2
+    create_policy(
+        estate.tenant,
+        actor=admin,
+        name="Mixed",
+        client=estate.clients[0],
+        steps=[
+            {
+                "delay_minutes": 1,
+                "targets": [{"kind": "user", "id": viewer.id}, {"kind": "officer"}],
+            }
+        ],
+    )
+    alert = open_alert(estate, key, site=0)
+    sweep_at(T0 + timedelta(minutes=1))
+    assert not Delivery.objects.filter(alert=alert, recipient=viewer).exists()
+    assert Delivery.objects.filter(alert=alert, recipient=officer).exists()
+    (entry,) = steps_of(alert)
+    assert entry.details["targets"][0] == {
+        "kind": "user",
+        "id": viewer.id,
+        "user_ids": [],
+        "out_of_scope": [viewer.id],
+    }

@@ -304,7 +304,9 @@ def _escalation_facts(details: dict, people: dict[int, str]) -> list[tuple[str, 
             reached.append(f"{what}{'' if target['found'] else ' (inactive or gone)'}")
             continue
         names = [people.get(i, f"user #{i}") for i in target.get("user_ids") or []]
-        reached.append(f"{what}: {', '.join(names) if names else 'nobody'}")
+        blind = len(target.get("out_of_scope") or [])
+        outside = f" ({blind} outside their scope, not paged)" if blind else ""
+        reached.append(f"{what}: {', '.join(names) if names else 'nobody'}{outside}")
     if reached:
         facts.append(("Paged", "; ".join(reached)))
     details.pop("due_at", None)

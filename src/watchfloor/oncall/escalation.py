@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
-from watchfloor.access.scope import require_capability
+from watchfloor.access.scope import ScopeKind, require_capability, scope_kind, visible_sites
 from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.models import Alert, Status
 from watchfloor.alerts.services import ESCALATABLE, IllegalTransition, clean_note
@@ -195,6 +195,7 @@ class _Targets:
             u.id: u
             for u in User.objects.filter(id__in=user_ids, is_active=True, tenant__isnull=False)
         }
+        self._scopes: dict[int, tuple[set, set] | None] = {}
         self.channels = {
             c.id: c
             for c in TeamChannel.objects.filter(
@@ -229,10 +230,36 @@ class _Targets:
                 for i in ids
                 if i in self.users and self.users[i].tenant_id == alert.tenant_id
             ]
+            # a page tells what and where: never about a place outside the person's scope
+            blind = [u for u in found if not self._sees(u, alert)]
             for user in found:
-                people.setdefault(user.id, user)
-            report.append({**target, "user_ids": [u.id for u in found]})
+                if user not in blind:
+                    people.setdefault(user.id, user)
+            entry = {**target, "user_ids": [u.id for u in found if u not in blind]}
+            if blind:
+                entry["out_of_scope"] = [u.id for u in blind]
+            report.append(entry)
         return list(people.values()), channels, report
+
+    def _sees(self, user: User, alert: Alert) -> bool:
+        """May this person see the alert (its site, else its client)? One query per person
+        whose scope is not the whole tenant, once per batch."""
+        if user.id not in self._scopes:
+            kind = scope_kind(user)
+            if kind == ScopeKind.ALL_CLIENTS:
+                self._scopes[user.id] = None
+            elif kind == ScopeKind.NONE:
+                self._scopes[user.id] = (set(), set())
+            else:
+                sites = visible_sites(user).values_list("id", "client_id")
+                self._scopes[user.id] = ({s for s, _ in sites}, {c for _, c in sites})
+        scope = self._scopes[user.id]
+        if scope is None:
+            return True
+        sites, clients = scope
+        if alert.site_id is not None:
+            return alert.site_id in sites
+        return alert.client_id is None or alert.client_id in clients
 
 
 def _stop_reason(alert: Alert, matchers: dict[int, SuppressionMatcher], now) -> str:
