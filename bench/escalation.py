@@ -44,8 +44,6 @@ import harness as h
 
 BENCH_DB = "watchfloor_bench_esc"
 REDIS_DB = 9
-h.BENCH_DB = BENCH_DB  # harness functions read these module globals when called
-h.REDIS_DB = REDIS_DB
 
 CLIENTS = 20
 SITES_PER_CLIENT = 50
@@ -57,8 +55,9 @@ ALERT_LINK = re.compile(r"/alerts/(\d+)/")
 
 
 def psql(sql: str, *, timeout: float | None = None) -> str:
-    """harness.psql on this benchmark's own database (its default is bound at import)."""
-    return h.psql(sql, db=BENCH_DB, timeout=timeout)
+    """harness.psql on the bench database in use (`h.BENCH_DB`: this script's own when run,
+    `ingest.py`'s when it imports `insert_alerts`; harness.psql's default is bound at import)."""
+    return h.psql(sql, db=h.BENCH_DB, timeout=timeout)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -283,7 +282,7 @@ def clear_alerts() -> None:
         "TRUNCATE alerts_alert, oncall_alertescalation, oncall_delivery, oncall_acklinkuse, "
         "jobs_jobrun, jobs_joblease CASCADE"
     )
-    h.run(["redis-cli", "-h", "127.0.0.1", "-n", str(REDIS_DB), "FLUSHDB"])
+    h.run(["redis-cli", "-h", "127.0.0.1", "-n", str(h.REDIS_DB), "FLUSHDB"])
 
 
 # --- 1. the sweep ------------------------------------------------------------------------------
@@ -453,7 +452,7 @@ def part_sweep(estate, args) -> dict[str, Any]:
         out["ms_per_step_over_idle"] = round(
             (out["steady"]["wall_s"] - out["idle"]["wall_s"]) * 1000 / steps, 2
         )
-    h.run(["redis-cli", "-h", "127.0.0.1", "-n", str(REDIS_DB), "FLUSHDB"])
+    h.run(["redis-cli", "-h", "127.0.0.1", "-n", str(h.REDIS_DB), "FLUSHDB"])
     return out
 
 
@@ -622,6 +621,65 @@ def part_latency(estate, env, args, work: Path) -> dict[str, Any]:
     return out
 
 
+# --- 3. where one notification's time goes -------------------------------------------------------
+def part_path(estate, args) -> dict[str, Any]:
+    """In this process, one at a time: the timed task that takes one alert's step
+    (`take_escalation_step`) and the task that sends its webhook (`send_delivery`), as the
+    runtime runs them (`run_task`), for `--path-count` alerts; mean time of each and cProfile's
+    top functions. What the runtime would have queued is caught with `set_task_sink`."""
+    import cProfile
+    import io
+    import pstats
+
+    from watchfloor.demo_sinks import WebhookSink
+    from watchfloor.jobs import runtime
+
+    tenant = estate["tenant"]
+    count = args.path_count
+    caught: list[tuple[str, tuple]] = []
+    runtime.set_task_sink(lambda path, ids, eta: caught.append((path, ids)))
+    out: dict[str, Any] = {"alerts": count}
+    try:
+        with WebhookSink() as sink:
+            channel = webhook_channel(tenant, sink.url("/hook"))
+            set_policy(
+                tenant,
+                [{"delay_minutes": 1, "targets": [{"kind": "channel", "id": channel.id}]}],
+            )
+            due = datetime.now(UTC) + timedelta(seconds=3)
+            base = (due - timedelta(minutes=1)).isoformat()
+            insert_alerts(count, first_seen=f"'{base}'::timestamptz", sites=1000)
+            runtime.run_job("escalation.sweep")  # opens them, queues their timed tasks
+            steps = [c for c in caught if c[0].endswith("take_escalation_step")]
+            time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.1)
+            for label, tasks_of in (
+                ("take_escalation_step", lambda: steps),
+                ("send_delivery", lambda: [c for c in caught if c[0].endswith("send_delivery")]),
+            ):
+                tasks = tasks_of()
+                prof = cProfile.Profile()
+                t0 = time.perf_counter()
+                prof.enable()
+                for path, ids in tasks:
+                    runtime.run_task(path, *ids)
+                prof.disable()
+                wall = time.perf_counter() - t0
+                text = io.StringIO()
+                pstats.Stats(prof, stream=text).sort_stats("cumulative").print_stats(45)
+                out[label] = {
+                    "tasks": len(tasks),
+                    "ms_each_under_cprofile": round(wall * 1000 / max(1, len(tasks)), 2),
+                    "profile_cumulative": text.getvalue().splitlines()[-55:],
+                }
+                h.log(
+                    f"path: {len(tasks)} x {label}: {wall * 1000 / max(1, len(tasks)):.1f} ms each"
+                )
+            out["received"] = len(sink.requests)
+    finally:
+        runtime.set_task_sink(None)
+    return out
+
+
 # --- report --------------------------------------------------------------------------------------
 def sweep_lines(sw: dict[str, Any] | None, without_broker: bool) -> list[str]:
     if not sw:
@@ -678,8 +736,8 @@ def summarise(report: dict[str, Any]) -> str:
             "Target p99 < 2 s.",
             "",
             "| runtime | due times | received | p50 | p99 | max | due → step taken p99 | "
-            "step → receipt p99 |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "step → receipt p99 | runtime CPU s | machine busy |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in lat["runs"]:
             d = r["due_to_receipt_ms"]
@@ -693,7 +751,9 @@ def summarise(report: dict[str, Any]) -> str:
                 f"| {mode} | {shape} | {r['received']}/{r['alerts']} | {d.get('p50')} ms | "
                 f"{d.get('p99')} ms | {d.get('max')} ms | "
                 f"{r['due_to_step_taken_ms'].get('p99')} ms | "
-                f"{r['step_taken_to_receipt_ms'].get('p99')} ms |"
+                f"{r['step_taken_to_receipt_ms'].get('p99')} ms | "
+                f"{sum(r['runtime_cpu_seconds'].values()):.0f} | "
+                f"{r['machine_busy_pct_during']} % of a core |"
             )
         lines.append("")
     if report.get("findings"):
@@ -720,9 +780,21 @@ def main() -> None:
         action="store_true",
         help="also run the sweeps with the timed tasks dispatched nowhere (their Celery cost)",
     )
+    parser.add_argument("--path-count", type=int, default=200, help="--parts path: alerts")
     parser.add_argument("--findings", default="", help="a file of findings lines for the docs")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--from-json",
+        default="",
+        help="no run: report a saved bench/results/escalation.json (with --findings) instead",
+    )
     args = parser.parse_args()
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        record(report, args)
+        return
+    h.BENCH_DB = BENCH_DB  # harness functions read these module globals when called
+    h.REDIS_DB = REDIS_DB
     args.parts = args.parts.split(",")
     args.modes = args.modes.split(",")
     args.shapes = args.shapes.split(",")
@@ -751,9 +823,16 @@ def main() -> None:
                 report["sweep_without_broker"] = part_sweep(estate, args)
                 settings.JOBS_BACKEND = "celery"
                 clear_alerts()
+        if "path" in args.parts:
+            report["path"] = part_path(estate, args)
+            clear_alerts()
         if "latency" in args.parts:
             report["latency"] = part_latency(estate, env, args, work)
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    record(report, args)
+
+
+def record(report: dict[str, Any], args) -> None:
     if args.findings:
         report["findings"] = [
             ln.strip() for ln in Path(args.findings).read_text().splitlines() if ln.strip()

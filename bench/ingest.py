@@ -209,6 +209,101 @@ def start_watchfloor(work: Path, env: dict[str, str], variant: str, workers: int
     return server
 
 
+# --- jobs running beside (--with-jobs) -------------------------------------------------------
+
+# Run inside `watchfloor shell -c`: a verified webhook team channel (the local receiver), the
+# default policy paging it one hour after an alert opens (the ingested alerts, first seen 10
+# minutes before the run, are all put under escalation by the sweep but none falls due).
+_JOBS_SNIPPET = """
+from django.utils import timezone
+from watchfloor.oncall.models import Medium, TeamChannel
+from watchfloor.oncall.policy_services import ensure_default_policy, update_policy
+from watchfloor.tenancy.models import Tenant, User
+tenant = Tenant.objects.get(slug="bench")
+channel = TeamChannel.objects.create(
+    tenant=tenant, name="bench webhook", medium=Medium.WEBHOOK, address={url!r},
+    verified_at=timezone.now(),
+)
+update_policy(
+    ensure_default_policy(tenant.id), actor=User.objects.get(username="benchadmin"),
+    steps=[{{"delay_minutes": 60, "targets": [{{"kind": "channel", "id": channel.id}}]}}],
+    repeat=0, notify_after_minutes=0,
+)
+print(channel.id)
+"""
+
+
+class JobsBeside:
+    """`watchfloor worker` + `watchfloor beat` (Celery, Redis) beside the server, with
+    escalation steps falling due all through the run: `rate` alerts per second opened one hour
+    before their due time (inserted by SQL, occurrence_count 0 so the stored-state check is
+    unchanged) page a webhook team channel whose receiver runs in this process."""
+
+    def __init__(self, work: Path, env: dict[str, str], *, rate: float, window_s: float):
+        from escalation import insert_alerts
+        from watchfloor.demo_sinks import WebhookSink
+
+        self.sink = WebhookSink().start()
+        h.watchfloor(["shell", "-c", _JOBS_SNIPPET.format(url=self.sink.url("/hook"))], env)
+        self.count = max(1, round(rate * window_s))
+        start = datetime.now(UTC) + timedelta(seconds=5)
+        base = (start - timedelta(hours=1)).isoformat()
+        step = window_s / self.count
+        insert_alerts(
+            self.count,
+            first_seen=f"'{base}'::timestamptz + ((g - 1) * {step}) * interval '1 second'",
+            created_at="now()",
+            sites=200,
+        )
+        h.psql("UPDATE alerts_alert SET occurrence_count = 0 WHERE fingerprint LIKE 'esc-%'")
+        self.rate, self.window_s, self.start = rate, window_s, start
+        self.procs = [
+            h.Server(
+                f"watchfloor {cmd}",
+                ["uv", "run", "--frozen", "watchfloor", cmd, "--log-level", "warning"],
+                port=0,
+                log_path=work / f"jobs-{cmd}.log",
+                env=env,
+                cwd=h.ROOT,
+            )
+            for cmd in ("worker", "beat")
+        ]
+
+    def processes(self):
+        return [p for proc in self.procs for p in proc.processes()]
+
+    def summary(self) -> dict[str, Any]:
+        rows = h.psql(
+            "SELECT job, outcome, count(*), round(avg(duration_ms)), round(max(duration_ms)) "
+            "FROM jobs_jobrun GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        runs = [
+            dict(zip(("job", "outcome", "runs", "avg_ms", "max_ms"), ln.split("|"), strict=True))
+            for ln in rows.splitlines()
+        ]
+        return {
+            "steps_due_per_s": self.rate,
+            "steps_due_over_s": self.window_s,
+            "alerts_preloaded": self.count,
+            "escalations": h.psql(
+                "SELECT state || ':' || count(*) FROM oncall_alertescalation GROUP BY state"
+            ).split(),
+            "steps_taken": int(
+                h.psql("SELECT count(*) FROM alerts_alert WHERE escalation_level > 0")
+            ),
+            "deliveries": h.psql(
+                "SELECT status || ':' || count(*) FROM oncall_delivery GROUP BY status"
+            ).split(),
+            "webhooks_received": len(self.sink.requests),
+            "job_runs": runs,
+        }
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.stop()
+        self.sink.stop()
+
+
 # --- phases ----------------------------------------------------------------------------------
 
 
@@ -372,7 +467,7 @@ def watchfloor_check(sent: tuple[int, int]) -> dict[str, Any]:
     """
     rows = h.psql(
         "SELECT status, count(*), coalesce(sum(occurrence_count), 0) "
-        "FROM alerts_alert GROUP BY status ORDER BY status"
+        "FROM alerts_alert WHERE fingerprint NOT LIKE 'esc-%' GROUP BY status ORDER BY status"
     )
     by_status = {}
     occurrences = 0
@@ -404,6 +499,16 @@ def alertmanager_check(server: h.Server) -> dict[str, Any]:
 
 def fmt(n: float) -> str:
     return f"{n:,.0f}"
+
+
+def jobs_section(lines: list[str]) -> str:
+    if not lines:
+        return ""
+    return (
+        "\nIngestion with escalations running (`--with-jobs`: `watchfloor worker` + `watchfloor "
+        "beat` beside the server, their CPU counted in the server column; target: within 10 % "
+        "of the figure without them): " + " ".join(lines) + "\n"
+    )
 
 
 def summarise(report: dict[str, Any]) -> tuple[str, str]:
@@ -448,6 +553,31 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
                 f"{'met' if ok else 'NOT met'} ({fmt(s['requests_per_s'])} req/s, "
                 f"p99 {s['latency_ms']['p99']} ms)"
             )
+    jobs_lines = []
+    for name in wf_variants:
+        base = report["servers"].get(name.removesuffix("+jobs"))
+        if not name.endswith("+jobs") or base is None:
+            continue
+        srv = report["servers"][name]
+        parts = []
+        for phase in ("batched", "single"):
+            if phase in srv["phases"] and phase in base["phases"]:
+                ratio = srv["phases"][phase]["alerts_per_s"] / base["phases"][phase]["alerts_per_s"]
+                report.setdefault("jobs_ratios", {})[f"{name}/{phase}"] = round(ratio, 3)
+                parts.append(
+                    f"{phase} {fmt(srv['phases'][phase]['alerts_per_s'])} vs "
+                    f"{fmt(base['phases'][phase]['alerts_per_s'])} alerts/s = {ratio:.2f}× "
+                    f"({'within' if ratio >= 0.9 else 'NOT within'} 10 %)"
+                )
+        j = srv.get("jobs", {})
+        jobs_lines.append(
+            f"{base['label']} with the jobs running beside it: {'; '.join(parts)}. Jobs: "
+            f"{j.get('steps_due_per_s')} escalation steps due per second over "
+            f"{j.get('steps_due_over_s')} s ({j.get('alerts_preloaded')} alerts opened an hour "
+            f"before, paging a webhook channel), steps taken {j.get('steps_taken')}, "
+            f"deliveries {j.get('deliveries')}, webhooks received {j.get('webhooks_received')}, "
+            f"escalations {j.get('escalations')}, job runs {json.dumps(j.get('job_runs'))}."
+        )
     m = report["machine"]
     a = report["args"]
     diagnosis = []
@@ -539,7 +669,7 @@ First pass: {"; ".join(firsts) or "n/a (--cold)"}.
 Ratios (Watchfloor ÷ Alertmanager, alerts/s): {"; ".join(lines_ratio) or "n/a"}.
 
 Targets: {"; ".join(verdicts) or "n/a"}.
-
+{jobs_section(jobs_lines)}
 Stored-state check (what each server holds after the run): {"; ".join(checks) or "n/a"}.
 
 Where Watchfloor's time goes (pg_stat_activity sampled every 0.25 s during the measured run):
@@ -548,13 +678,67 @@ Where Watchfloor's time goes (pg_stat_activity sampled every 0.25 s during the m
 """
     console = (
         f"{table}\n\nFirst pass: {'; '.join(firsts)}\nRatios: {'; '.join(lines_ratio)}\n"
-        f"Targets: {'; '.join(verdicts)}\n"
+        f"Targets: {'; '.join(verdicts)}\n{jobs_section(jobs_lines)}"
     )
     console += "Checks: " + "; ".join(checks)
     return console, md
 
 
 # --- main ------------------------------------------------------------------------------------
+
+
+def run_watchfloor(work, spec, with_jobs, files, bodies, sites, report, args) -> None:
+    """One Watchfloor arm: a fresh database, the server (and the jobs beside it), the phases."""
+    variant, _, n = spec.partition(":")
+    workers = int(n) if n else args.workers
+    first_pass_bodies = bodies["batched"][: FINGERPRINTS // BATCH]  # every fingerprint once
+    h.reset_database()
+    env = h.watchfloor_env(work / f"home-{variant}{'-jobs' if with_jobs else ''}")
+    estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
+    if args.experiment_sql:
+        h.log(f"experiment: {args.experiment_sql}")
+        h.psql(args.experiment_sql)
+    assert [s for s in estate.sites] == sites
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {estate.secrets['key_alertmanager']}",
+    }
+    jobs = None
+    if with_jobs:
+        window = 40 + len(args.phases) * (args.warmup + args.duration + 10)
+        jobs = JobsBeside(work, env, rate=args.jobs_rate, window_s=window)
+    key = "watchfloor" if spec == "serve" else f"watchfloor-{spec}"
+    key += "+jobs" if with_jobs else ""
+    try:
+        with start_watchfloor(work, env, variant, workers) as wf:
+            if jobs is not None:  # their CPU counts as the server's, not as "other" work
+                server_processes = wf.processes
+                wf.processes = lambda: [*server_processes(), *jobs.processes()]
+            first = preflight(wf, bodies["batched"][0], headers)
+            h.log(f"watchfloor preflight: {first!r}")
+            seeded = None if args.cold else first_pass(wf, first_pass_bodies, headers)
+            phases = run_phases(wf, files, headers, args)
+            label = "Watchfloor " + SERVER_VARIANTS[variant].format(workers=workers).split(" (")[
+                0
+            ].replace("watchfloor ", "")
+            report["servers"][key] = {
+                "first_pass": seeded,
+                "label": label + (" + jobs (worker, beat, pages due)" if with_jobs else ""),
+                "variant": spec,
+                "workers": workers,
+                "command": " ".join(wf.cmd),
+                "phases": phases,
+            }
+    finally:
+        if jobs is not None:
+            jobs.stop()
+    if jobs is not None:
+        report["servers"][key]["jobs"] = jobs.summary()
+        h.log(f"jobs beside the server: {report['servers'][key]['jobs']}")
+    # read back after the server stopped: it finishes the requests in flight first
+    report["servers"][key]["check"] = watchfloor_check(
+        sent_alerts(phases, report["servers"][key].get("first_pass"), args.connections)
+    )
 
 
 def main() -> None:
@@ -612,6 +796,18 @@ def main() -> None:
         "(uv tool run py-spy) and report the top functions",
     )
     parser.add_argument(
+        "--with-jobs",
+        action="store_true",
+        help="run each Watchfloor variant twice: alone, then with `watchfloor worker` + `beat` "
+        "beside it and escalation steps falling due all through the run (the ratio is reported)",
+    )
+    parser.add_argument(
+        "--jobs-rate",
+        type=float,
+        default=5.0,
+        help="--with-jobs: escalation steps (pages) falling due per second (default 5)",
+    )
+    parser.add_argument(
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
     )
     parser.add_argument("--seed", type=int, default=1)
@@ -643,6 +839,8 @@ def main() -> None:
             "workers": args.workers,
             "phases": args.phases,
             "seed": args.seed,
+            "with_jobs": args.with_jobs,
+            "jobs_rate": args.jobs_rate,
         },
         "load": {"fingerprints": FINGERPRINTS, "batch": BATCH},
         "servers": {},
@@ -685,42 +883,10 @@ def main() -> None:
                 }
 
         if "watchfloor" in targets:
+            arms = [False, True] if args.with_jobs else [False]
             for spec in variants:
-                variant, _, n = spec.partition(":")
-                workers = int(n) if n else args.workers
-                h.reset_database()
-                env = h.watchfloor_env(work / f"home-{variant}")
-                estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
-                if args.experiment_sql:
-                    h.log(f"experiment: {args.experiment_sql}")
-                    h.psql(args.experiment_sql)
-                assert [s for s in estate.sites] == sites
-                headers = {
-                    "Content-Type": "application/json",
-                    "Authorization": f"Bearer {estate.secrets['key_alertmanager']}",
-                }
-                with start_watchfloor(work, env, variant, workers) as wf:
-                    first = preflight(wf, bodies["batched"][0], headers)
-                    h.log(f"watchfloor preflight: {first!r}")
-                    seeded = None if args.cold else first_pass(wf, first_pass_bodies, headers)
-                    phases = run_phases(wf, files, headers, args)
-                    key = "watchfloor" if spec == "serve" else f"watchfloor-{spec}"
-                    report["servers"][key] = {
-                        "first_pass": seeded,
-                        "label": "Watchfloor "
-                        + SERVER_VARIANTS[variant]
-                        .format(workers=workers)
-                        .split(" (")[0]
-                        .replace("watchfloor ", ""),
-                        "variant": spec,
-                        "workers": workers,
-                        "command": " ".join(wf.cmd),
-                        "phases": phases,
-                    }
-                # read back after the server stopped: it finishes the requests in flight first
-                report["servers"][key]["check"] = watchfloor_check(
-                    sent_alerts(phases, report["servers"][key].get("first_pass"), args.connections)
-                )
+                for with_jobs in arms:
+                    run_watchfloor(work, spec, with_jobs, files, bodies, sites, report, args)
 
     console, md = summarise(report)
     print(console)
