@@ -719,9 +719,15 @@ def sweep_lines(sw: dict[str, Any] | None, without_broker: bool) -> list[str]:
 def summarise(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [
-        f"## Escalation and paging ({report['date']})",
+        f"### {report['date']} — escalation and paging (`bench/escalation.py`)",
         "",
-        f"`{report['command']}` at commit `{m['commit']}`. Machine: {h.machine_line(m)}; load "
+        f"`{report['command']}`"
+        + (
+            f" (recorded afterwards with `{report['recorded_with']}`)"
+            if "recorded_with" in report
+            else ""
+        )
+        + f" at commit `{m['commit']}`. Machine: {h.machine_line(m)}; load "
         f"average before {m['loadavg_before']} (the machine is shared with other engineers' "
         "test runs; the busy figure before each measurement is in bench/results/escalation.json).",
         "",
@@ -791,6 +797,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.from_json:
         report = json.loads(Path(args.from_json).read_text())
+        report["recorded_with"] = h.command_line()
         record(report, args)
         return
     h.BENCH_DB = BENCH_DB  # harness functions read these module globals when called
