@@ -409,3 +409,24 @@ def test_nobody_is_paged_about_a_place_outside_their_scope(estate, key_for, offi
         "user_ids": [],
         "out_of_scope": [viewer.id],
     }
+
+
+def test_each_step_is_queued_once_and_its_task_takes_every_due_step(
+    estate, key_for, officer, task_queue, django_capture_on_commit_callbacks
+):
+    key = key_for(estate)
+    first = open_alert(estate, key, site=0)
+    second = open_alert(estate, key, site=1, type_="DOOR")
+    for seconds in (0, 20, 40):  # three sweeps see the steps coming (due at T0 + 15 min)
+        with django_capture_on_commit_callbacks(execute=True):
+            sweep_at(T0 + timedelta(minutes=14, seconds=seconds))
+    queued = [c for c in task_queue.calls if c[0] == escalation.TAKE_STEP_TASK]
+    assert sorted(c[1][0] for c in queued) == [first.id, second.id]  # once each
+    with (
+        time_machine.travel(T0 + timedelta(minutes=15), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        # the first task takes both steps; the second finds its token moved on
+        assert escalation.take_step_if_current(*queued[0][1]) is True
+        assert escalation.take_step_if_current(*queued[1][1]) is False
+    assert Delivery.objects.filter(alert__in=[first, second], recipient=officer).count() == 2

@@ -300,7 +300,15 @@ def _stop(escalation: AlertEscalation, reason: str, now: datetime) -> None:
     escalation.updated_at = now
 
 
-ESCALATION_FIELDS = ["next_step", "next_at", "state", "stop_reason", "token", "updated_at"]
+ESCALATION_FIELDS = [
+    "next_step",
+    "next_at",
+    "state",
+    "stop_reason",
+    "token",
+    "queued_token",
+    "updated_at",
+]
 
 
 def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int | None = None):
@@ -363,8 +371,8 @@ def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int |
             )
             record_many(audit)
             publish_on_commit(events)
-        AlertEscalation.objects.bulk_update(escalations, ESCALATION_FIELDS)
         _queue_soon([e for e in escalations if e.state == EscalationState.ACTIVE], now)
+        AlertEscalation.objects.bulk_update(escalations, ESCALATION_FIELDS)
         return len(taking), stopped
 
 
@@ -397,7 +405,12 @@ def take_due_steps(now: datetime) -> tuple[int, int]:
 
 def take_step_if_current(alert_id: int, token: int) -> bool:
     """The delayed task's body: take the step it was queued for, unless the escalation moved on
-    since (another step, an acknowledgement, a manual escalation: the token differs)."""
+    since (another step, an acknowledgement, a manual escalation: the token differs).
+
+    It takes every step due by now, not only its own: when many fall due together (a storm's
+    alerts opened in one batch) the first task takes them in batches of STEP_BATCH and the
+    others find their token moved on, instead of a transaction per alert.
+    """
     now = timezone.now()
     row = (
         AlertEscalation.objects.filter(alert_id=alert_id, token=token, state=EscalationState.ACTIVE)
@@ -409,28 +422,41 @@ def take_step_if_current(alert_id: int, token: int) -> bool:
     if row > now:  # queued early (clocks, a restart): come back at the right time
         enqueue(TAKE_STEP_TASK, alert_id, token, eta=row)
         return False
-    taken, stopped = _take_batch([alert_id], now, token=token)
+    taken, stopped = take_due_steps(now)
     return bool(taken or stopped)
 
 
 # --- 3. queueing -------------------------------------------------------------------------------
 def _queue_soon(escalations: Iterable[AlertEscalation], now: datetime) -> None:
+    """Queue the timed task of each escalation whose step falls due within LOOKAHEAD, once per
+    token (the caller saves `queued_token`)."""
     horizon = now + LOOKAHEAD
     for escalation in escalations:
-        if escalation.next_at is not None and escalation.next_at <= horizon:
+        if (
+            escalation.next_at is not None
+            and escalation.next_at <= horizon
+            and escalation.queued_token != escalation.token
+        ):
             enqueue(TAKE_STEP_TASK, escalation.alert_id, escalation.token, eta=escalation.next_at)
+            escalation.queued_token = escalation.token
 
 
 def queue_upcoming(now: datetime) -> int:
-    """Queue a timed task for every step due within the next minute (the sweep runs more often
-    than that, so each step has its task queued before it falls due)."""
-    upcoming = list(
-        AlertEscalation.objects.filter(
-            state=EscalationState.ACTIVE, next_at__gt=now, next_at__lte=now + LOOKAHEAD
-        ).only("alert_id", "token", "next_at")
-    )
+    """Queue a timed task for every step due within the next minute that has none yet (the
+    sweep runs more often than that, so each step has its task queued before it falls due,
+    and only once)."""
     with transaction.atomic():
-        _queue_soon(upcoming, now)
+        upcoming = list(
+            AlertEscalation.objects.select_for_update(skip_locked=True)
+            .filter(state=EscalationState.ACTIVE, next_at__gt=now, next_at__lte=now + LOOKAHEAD)
+            .exclude(queued_token=F("token"))
+            .only("alert_id", "token", "queued_token", "next_at")
+        )
+        if upcoming:
+            _queue_soon(upcoming, now)
+            AlertEscalation.objects.filter(pk__in=[e.pk for e in upcoming]).update(
+                queued_token=F("token")
+            )
     return len(upcoming)
 
 
@@ -511,8 +537,8 @@ def escalate_now(alert: Alert, *, actor, note: str = "") -> Alert:
         _advance(escalation, chain, now)
         if alert.acknowledged_at is not None and escalation.state == EscalationState.ACTIVE:
             _stop(escalation, "acknowledged", now)
-        escalation.save(update_fields=ESCALATION_FIELDS)
         _queue_soon([escalation], now)
+        escalation.save(update_fields=ESCALATION_FIELDS)
     record(
         Action.ESCALATE,
         actor=actor,

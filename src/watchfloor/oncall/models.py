@@ -215,6 +215,9 @@ class AlertEscalation(TenantScoped):
     )
     stop_reason = models.CharField(max_length=200, blank=True)
     token = models.PositiveIntegerField(default=0)
+    # the token a timed task was last queued with: each step is queued once, not by every sweep
+    # that sees it coming
+    queued_token = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
