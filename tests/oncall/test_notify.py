@@ -350,3 +350,22 @@ def test_scrub_leaves_ordinary_words_alone_for_short_user_names():
 
     out = scrub("A Connection error occurred sending to u", "json://u:pw@127.0.0.1:9/x")
     assert "occurred" in out
+
+
+def test_send_due_sends_a_batch_at_once_and_records_each(estate, alert, webhook, mailbox):
+    rooms = [channel(estate.tenant, webhook.url(f"/room{i}"), name=f"Room {i}") for i in range(6)]
+    people = [estate.user(role) for role in ("supervisor", "admin")]
+    for person in people:
+        method(person, address=f"{person.username}@pager.example.com")
+    webhook.fail_next(1)  # one of the seven fails and is retried later
+    rows = page_at(alert, people, rooms)
+    assert len(rows) == 8
+    with time_machine.travel(DUE + timedelta(seconds=5), tick=False):
+        counts = notify.send_due()
+    assert counts["picked"] == 8 and counts["sent"] == 7 and counts["pending"] == 1
+    assert len(webhook.wait_for(5)) == 5 and len(mailbox.wait_for(2)) == 2
+    sent = Delivery.objects.filter(id__in=[r.id for r in rows], status=DeliveryStatus.SENT)
+    assert sent.count() == 7
+    assert all(d.latency_ms == 5000.0 and d.attempts == 1 for d in sent)
+    retry = Delivery.objects.get(id__in=[r.id for r in rows], status=DeliveryStatus.PENDING)
+    assert retry.attempts == 1 and retry.next_attempt_at == DUE + timedelta(seconds=35)

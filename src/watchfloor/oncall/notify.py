@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -56,6 +58,8 @@ BACKOFF = (
     timedelta(minutes=10),
 )
 BATCH = 200  # deliveries one run of send_due claims at most
+# sends in flight at once in one batch: what they wait for is the network (SMTP, HTTP)
+SEND_THREADS = 8
 # an alert in one of these no longer needs anyone: its pending pages are cancelled
 SETTLED = frozenset({Status.ACKNOWLEDGED, Status.ASSIGNED, Status.RESOLVED, Status.SUPPRESSED})
 
@@ -269,7 +273,7 @@ def _settle(delivery: Delivery, status: DeliveryStatus, reason: str) -> str:
     return str(status)
 
 
-def _why_not(delivery: Delivery) -> tuple[DeliveryStatus, str] | None:
+def _why_not(delivery: Delivery, stopped: dict[int, str]) -> tuple[DeliveryStatus, str] | None:
     """Why a claimed delivery must not be sent, if so."""
     if delivery.recipient is not None and not delivery.recipient.is_active:
         return DeliveryStatus.CANCELLED, "The person's account is deactivated."
@@ -289,13 +293,8 @@ def _why_not(delivery: Delivery) -> tuple[DeliveryStatus, str] | None:
         return DeliveryStatus.CANCELLED, "The alert was deleted."
     if alert.status in SETTLED or alert.acknowledged_at is not None:
         return DeliveryStatus.CANCELLED, f"The alert was {alert.status.lower()} before it went out."
-    stopped = (
-        AlertEscalation.objects.filter(alert_id=alert.id, state=EscalationState.STOPPED)
-        .values_list("stop_reason", flat=True)
-        .first()
-    )
-    if stopped is not None:
-        return DeliveryStatus.CANCELLED, f"The escalation stopped: {stopped}"[:200]
+    if alert.id in stopped:
+        return DeliveryStatus.CANCELLED, f"The escalation stopped: {stopped[alert.id]}"[:200]
     return None
 
 
@@ -309,11 +308,8 @@ def _message(delivery: Delivery, now: datetime) -> Message:
     return test_message(label=label)
 
 
-def _record(delivery: Delivery, ok: bool, error: str, *, retry: bool) -> str:
-    """Write the outcome of the attempt a claim (or `record_direct`) counted."""
-    now = timezone.now()
-    current = Delivery.objects.filter(pk=delivery.pk).values("attempts").first()
-    attempts = current["attempts"] if current else delivery.attempts
+def _outcome(delivery: Delivery, ok: bool, error: str, *, retry: bool, now: datetime) -> dict:
+    """The values that record one attempt's outcome (the claim counted the attempt)."""
     values: dict = {"updated_at": now, "last_error": error}
     if ok:
         values.update(
@@ -322,14 +318,36 @@ def _record(delivery: Delivery, ok: bool, error: str, *, retry: bool) -> str:
             latency_ms=round((now - delivery.due_at).total_seconds() * 1000, 1),
             next_attempt_at=None,
         )
-    elif retry and attempts < settings.NOTIFY_MAX_ATTEMPTS:
-        values.update(status=DeliveryStatus.PENDING, next_attempt_at=now + backoff(attempts))
+    elif retry and delivery.attempts < settings.NOTIFY_MAX_ATTEMPTS:
+        values.update(
+            status=DeliveryStatus.PENDING, next_attempt_at=now + backoff(delivery.attempts)
+        )
     else:
         values.update(status=DeliveryStatus.FAILED, next_attempt_at=None)
+    return values
+
+
+def _record(delivery: Delivery, ok: bool, error: str, *, retry: bool) -> str:
+    """Write the outcome of the attempt a claim (or `record_direct`) counted."""
+    now = timezone.now()
+    current = Delivery.objects.filter(pk=delivery.pk).values("attempts").first()
+    delivery.attempts = current["attempts"] if current else delivery.attempts
+    values = _outcome(delivery, ok, error, retry=retry, now=now)
     done = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(**values)
     if done and values["status"] == DeliveryStatus.PENDING:
         enqueue(SEND_TASK, delivery.pk, eta=values["next_attempt_at"])
     return str(values["status"])
+
+
+RELATED = (
+    "alert",
+    "alert__client",
+    "alert__site",
+    "alert__assignee",
+    "recipient",
+    "contact_method",
+    "channel",
+)
 
 
 def deliver(delivery_id: int) -> str:
@@ -338,48 +356,108 @@ def deliver(delivery_id: int) -> str:
     now = timezone.now()
     if not _claim(delivery_id, now):
         return ""
-    delivery = Delivery.objects.select_related(
-        "alert",
-        "alert__client",
-        "alert__site",
-        "alert__assignee",
-        "recipient",
-        "contact_method",
-        "channel",
-    ).get(pk=delivery_id)
-    refusal = _why_not(delivery)
-    if refusal is not None:
-        return _settle(delivery, *refusal)
-    medium, address = _destination(delivery)
-    try:
-        message = _message(delivery, now)
-    except Exception as exc:  # a message that cannot be written is a failed attempt
-        return _record(
-            delivery, False, f"{type(exc).__name__}: writing the message failed", retry=True
+    delivery = Delivery.objects.select_related(*RELATED).get(pk=delivery_id)
+    return _send_claimed([delivery], now)[0]
+
+
+def _claim_due(now: datetime, limit: int) -> list[int]:
+    """Claim up to `limit` due or stuck deliveries, oldest due first, in one transaction (rows
+    another worker is claiming are skipped, never waited for)."""
+    due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    stuck = Q(status=DeliveryStatus.SENDING, updated_at__lt=now - stuck_after())
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(due | stuck)
+            .order_by("next_attempt_at", "id")
+            .values_list("id", flat=True)[:limit]
         )
-    result = channel_io.send(
+        if ids:
+            Delivery.objects.filter(pk__in=ids).update(
+                status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, updated_at=now
+            )
+    return ids
+
+
+def _stopped_escalations(deliveries: list[Delivery]) -> dict[int, str]:
+    alert_ids = {d.alert_id for d in deliveries if d.kind == DeliveryKind.PAGE and d.alert_id}
+    if not alert_ids:
+        return {}
+    return dict(
+        AlertEscalation.objects.filter(
+            alert_id__in=alert_ids, state=EscalationState.STOPPED
+        ).values_list("alert_id", "stop_reason")
+    )
+
+
+def _send_one(job: tuple[str, str, Message]):
+    medium, address, message = job
+    return channel_io.send(
         medium, address, subject=message.subject, text=message.text, short=message.short
     )
-    return _record(delivery, result.ok, result.error, retry=True)
+
+
+def _send_claimed(deliveries: list[Delivery], now: datetime) -> list[str]:
+    """Send claimed deliveries (several at once: the network waits overlap) and record each
+    outcome; the status each ended in, in order."""
+    stopped = _stopped_escalations(deliveries)
+    people: dict[int, object] = {}
+    statuses: list[str | None] = [None] * len(deliveries)
+    jobs: list[tuple[int, tuple[str, str, Message]]] = []
+    for i, delivery in enumerate(deliveries):
+        if delivery.recipient_id is not None:  # one user object per person: capabilities once
+            delivery.recipient = people.setdefault(delivery.recipient_id, delivery.recipient)
+        refusal = _why_not(delivery, stopped)
+        if refusal is not None:
+            statuses[i] = _settle(delivery, *refusal)
+            continue
+        try:
+            message = _message(delivery, now)
+        except Exception as exc:  # a message that cannot be written is a failed attempt
+            error = f"{type(exc).__name__}: writing the message failed"
+            statuses[i] = _record(delivery, False, error, retry=True)
+            continue
+        jobs.append((i, (*_destination(delivery), message)))
+    if len(jobs) == 1:
+        results = [_send_one(jobs[0][1])]
+    elif jobs:
+        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(jobs))) as pool:
+            results = list(pool.map(_send_one, [job for _, job in jobs]))
+    else:
+        results = []
+    finished = timezone.now()
+    changed, retries = [], []
+    for (i, _job), result in zip(jobs, results, strict=True):
+        delivery = deliveries[i]
+        for field, value in _outcome(
+            delivery, result.ok, result.error, retry=True, now=finished
+        ).items():
+            setattr(delivery, field, value)
+        changed.append(delivery)
+        statuses[i] = str(delivery.status)
+        if delivery.status == DeliveryStatus.PENDING:
+            retries.append(delivery)
+    if changed:
+        Delivery.objects.bulk_update(changed, OUTCOME_FIELDS)
+    for delivery in retries:
+        enqueue(SEND_TASK, delivery.pk, eta=delivery.next_attempt_at)
+    return [status or "" for status in statuses]
+
+
+OUTCOME_FIELDS = ["status", "sent_at", "latency_ms", "next_attempt_at", "last_error", "updated_at"]
 
 
 def send_due(*, now: datetime | None = None, limit: int = BATCH) -> dict:
     """Send what is due: PENDING deliveries whose next attempt has come, oldest due first, and
-    deliveries stuck in `sending`; at most `limit`. Counts of the statuses they ended in."""
+    deliveries stuck in `sending`; at most `limit`, claimed together and sent several at once.
+    Counts of the statuses they ended in."""
     now = now or timezone.now()
-    due = (
-        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
-    stuck = (
-        Delivery.objects.filter(status=DeliveryStatus.SENDING, updated_at__lt=now - stuck_after())
-        .order_by("updated_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
-    ids = list(dict.fromkeys([*due, *stuck]))[:limit]
+    ids = _claim_due(now, limit)
     counts: dict[str, int] = {"picked": len(ids)}
-    for delivery_id in ids:
-        outcome = deliver(delivery_id) or "skipped"
+    if not ids:
+        return counts
+    deliveries = list(Delivery.objects.select_related(*RELATED).filter(pk__in=ids).order_by("id"))
+    for outcome in _send_claimed(deliveries, now):
+        outcome = outcome or "skipped"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

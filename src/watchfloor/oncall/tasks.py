@@ -19,7 +19,12 @@ def take_escalation_step(alert_id: int, token: int) -> None:
 
 # --- notifications -------------------------------------------------------------------------
 def send_delivery(delivery_id: int) -> None:
-    """At a delivery's due time (or retry): send it, unless it is not due, taken or settled."""
+    """At a delivery's due time (or retry): send it, unless it is not due, taken or settled.
+
+    It sends every delivery due by then in claimed batches (a step paging many people, or many
+    steps falling due together, queue one task each: the first sends them all, several at
+    once, and the others find theirs taken), then its own if a batch limit left it out."""
+    notify.send_due()
     notify.deliver(delivery_id)
 
 
