@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -372,8 +372,54 @@ def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int |
             record_many(audit)
             publish_on_commit(events)
         _queue_soon([e for e in escalations if e.state == EscalationState.ACTIVE], now)
-        AlertEscalation.objects.bulk_update(escalations, ESCALATION_FIELDS)
+        _save_escalations(escalations)
         return len(taking), stopped
+
+
+_PG_TYPES = {
+    "alert_id": "bigint",
+    "next_step": "integer",
+    "next_at": "timestamptz",
+    "state": "varchar",
+    "stop_reason": "varchar",
+    "token": "integer",
+    "queued_token": "integer",
+    "updated_at": "timestamptz",
+}
+
+
+def _save_escalations(escalations: list[AlertEscalation]) -> None:
+    """Write a batch's escalations in one statement. (Django's `bulk_update` builds a CASE per
+    field per row: profiled at 2.0 of a 2.8 s sweep taking 500 steps.)"""
+    columns = ["alert_id", *ESCALATION_FIELDS]
+    rows = [[getattr(e, c) for c in columns] for e in escalations]
+    table = AlertEscalation._meta.db_table
+    sets = ", ".join(f"{c} = v.{c}" for c in ESCALATION_FIELDS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{_PG_TYPES[c]}[]" for c in columns)
+            cursor.execute(
+                f"UPDATE {table} SET {sets} FROM unnest({arrays})"  # noqa: S608 (identifiers from the model)
+                f" AS v({', '.join(columns)}) WHERE {table}.alert_id = v.alert_id",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return
+        row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            sets = ", ".join(
+                f"{c} = (SELECT v.{c} FROM v WHERE v.alert_id = {table}.alert_id)"  # noqa: S608
+                for c in ESCALATION_FIELDS
+            )
+            cursor.execute(
+                f"WITH v({', '.join(columns)}) AS (VALUES {', '.join([row_sql] * len(chunk))})"  # noqa: S608
+                f" UPDATE {table} SET {sets} WHERE alert_id IN (SELECT alert_id FROM v)",
+                [
+                    connection.ops.adapt_datetimefield_value(v) if isinstance(v, datetime) else v
+                    for row in chunk
+                    for v in row
+                ],
+            )
 
 
 def _step_audit(alert, step: Step, report, chain_length, due_at, now) -> dict:
