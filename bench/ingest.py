@@ -705,7 +705,9 @@ def run_watchfloor(work, spec, with_jobs, files, bodies, sites, report, args) ->
     }
     jobs = None
     if with_jobs:
-        window = 40 + len(args.phases) * (args.warmup + args.duration + 10)
+        # the steps keep falling due for 10 minutes: longer than an arm, even one stretched by
+        # waits for a quiet machine and repeated runs (those not yet due are never taken)
+        window = 600.0
         jobs = JobsBeside(work, env, rate=args.jobs_rate, window_s=window)
     key = "watchfloor" if spec == "serve" else f"watchfloor-{spec}"
     key += "+jobs" if with_jobs else ""
