@@ -209,17 +209,24 @@ def test_with_celery_enqueue_sends_the_generic_task(
     from watchfloor.celery import app
 
     sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, **kw: sent.append((name, kw)))
+
+    def send_task(name, *, producer, **kw):
+        sent.append((name, kw, producer))
+
+    monkeypatch.setattr(app, "send_task", send_task)
     settings.JOBS_BACKEND = "celery"
     eta = T0 + timedelta(minutes=1)
+    path = "watchfloor.oncall.tasks.take_escalation_step"
     with django_capture_on_commit_callbacks(execute=True):
-        runtime.enqueue("watchfloor.oncall.tasks.take_escalation_step", 4, 2, eta=eta)
-    assert sent == [
-        (
-            runtime.CELERY_RUN_TASK,
-            {"args": ["watchfloor.oncall.tasks.take_escalation_step", 4, 2], "eta": eta},
-        )
+        runtime.enqueue(path, 4, 2, eta=eta)
+        runtime.enqueue_many(path, [((5, 1), eta), ((6, 1), None)])
+    assert [(name, kw) for name, kw, _ in sent] == [
+        (runtime.CELERY_RUN_TASK, {"args": [path, 4, 2], "eta": eta}),
+        (runtime.CELERY_RUN_TASK, {"args": [path, 5, 1], "eta": eta}),
+        (runtime.CELERY_RUN_TASK, {"args": [path, 6, 1], "eta": None}),
     ]
+    # a batch goes through one producer
+    assert sent[1][2] is sent[2][2] and sent[1][2] is not None
 
 
 def test_a_broker_that_is_down_never_fails_the_caller(

@@ -320,16 +320,36 @@ def enqueue(path: str, *args: int, eta: datetime | None = None) -> None:
     transaction.on_commit(partial(_dispatch, path, tuple(args), eta))
 
 
+def enqueue_many(path: str, calls: list[tuple[tuple[int, ...], datetime | None]]) -> None:
+    """`enqueue(path, *args, eta=eta)` for each `(args, eta)`, handed over together after
+    commit: with Celery through one producer (one broker connection for the lot, where a
+    producer per message cost ~1 ms each: 1.7 s of a sweep queueing 1,700 steps)."""
+    for args, eta in calls:
+        check_task(path, args)
+        if eta is not None and timezone.is_naive(eta):
+            raise ValueError("eta must be an aware datetime")
+    if calls:
+        transaction.on_commit(partial(_dispatch_many, path, [(tuple(a), e) for a, e in calls]))
+
+
 def _dispatch(path: str, args: tuple[int, ...], eta: datetime | None) -> None:
+    _dispatch_many(path, [(args, eta)])
+
+
+def _dispatch_many(path: str, calls: list[tuple[tuple[int, ...], datetime | None]]) -> None:
     try:
         if _sink is not None:
-            _sink(path, args, eta)
+            for args, eta in calls:
+                _sink(path, args, eta)
         elif settings.JOBS_BACKEND == "celery":
             from watchfloor.celery import app
 
-            app.send_task(CELERY_RUN_TASK, args=[path, *args], eta=eta)
+            with app.producer_or_acquire() as producer:
+                for args, eta in calls:
+                    app.send_task(CELERY_RUN_TASK, args=[path, *args], eta=eta, producer=producer)
         elif _local_scheduler is not None:
-            _local_scheduler.submit(path, args, eta)
+            for args, eta in calls:
+                _local_scheduler.submit(path, args, eta)
         # else: no scheduler in this process; the periodic jobs catch the work up
     except Exception as exc:  # a broker that is down must not undo or fail a committed write
-        log.warning("task %s could not be queued (%s)", path, type(exc).__name__)
+        log.warning("%d task(s) %s could not be queued (%s)", len(calls), path, type(exc).__name__)

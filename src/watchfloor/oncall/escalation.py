@@ -35,7 +35,7 @@ from watchfloor.alerts.models import Alert, Status
 from watchfloor.alerts.services import ESCALATABLE, IllegalTransition, clean_note
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record, record_many
-from watchfloor.jobs.runtime import enqueue
+from watchfloor.jobs.runtime import enqueue, enqueue_many
 from watchfloor.maintenance.matcher import SuppressionMatcher
 from watchfloor.oncall.models import (
     AlertEscalation,
@@ -527,14 +527,16 @@ def _queue_soon(escalations: Iterable[AlertEscalation], now: datetime) -> None:
     """Queue the timed task of each escalation whose step falls due within LOOKAHEAD, once per
     token (the caller saves `queued_token`)."""
     horizon = now + LOOKAHEAD
+    calls = []
     for escalation in escalations:
         if (
             escalation.next_at is not None
             and escalation.next_at <= horizon
             and escalation.queued_token != escalation.token
         ):
-            enqueue(TAKE_STEP_TASK, escalation.alert_id, escalation.token, eta=escalation.next_at)
+            calls.append(((escalation.alert_id, escalation.token), escalation.next_at))
             escalation.queued_token = escalation.token
+    enqueue_many(TAKE_STEP_TASK, calls)
 
 
 def queue_upcoming(now: datetime) -> int:

@@ -31,7 +31,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from watchfloor.alerts.models import Alert, Status
-from watchfloor.jobs.runtime import enqueue
+from watchfloor.jobs.runtime import enqueue, enqueue_many
 from watchfloor.oncall import channels as channel_io
 from watchfloor.oncall.ack_links import ack_url
 from watchfloor.oncall.messages import Message, page_message, test_message
@@ -133,9 +133,10 @@ def page_many(requests: Sequence[PageRequest]) -> list[Delivery]:
     if not rows:
         return []
     created = Delivery.objects.bulk_create(rows)
-    for delivery in created:
-        if delivery.status == DeliveryStatus.PENDING:
-            enqueue(SEND_TASK, delivery.id, eta=delivery.next_attempt_at)
+    enqueue_many(
+        SEND_TASK,
+        [((d.id,), d.next_attempt_at) for d in created if d.status == DeliveryStatus.PENDING],
+    )
     return created
 
 
