@@ -104,6 +104,7 @@ def prepare(home: Path) -> dict[str, str]:
 def build_estate() -> dict[str, Any]:
     """20 clients x 50 sites, 50 people (30 reachable by email), an officer in charge per site,
     a client owner per client, a rotation schedule of 10 people, a webhook team channel."""
+    from django.contrib.auth.models import Group
     from django.utils import timezone
 
     from watchfloor.oncall.models import (
@@ -130,6 +131,8 @@ def build_estate() -> dict[str, Any]:
         )
         for i in range(PEOPLE)
     )
+    # supervisors see every client: escalation never pages anyone about a site they cannot see
+    Group.objects.get(name="supervisor").user_set.add(*people)
     ContactMethod.objects.bulk_create(
         ContactMethod(
             tenant=tenant,

@@ -133,10 +133,12 @@ def page_many(requests: Sequence[PageRequest]) -> list[Delivery]:
     if not rows:
         return []
     created = Delivery.objects.bulk_create(rows)
-    enqueue_many(
-        SEND_TASK,
-        [((d.id,), d.next_attempt_at) for d in created if d.status == DeliveryStatus.PENDING],
-    )
+    # one task per due time, not per delivery: a task sends everything due (send_delivery)
+    by_time: dict = {}
+    for delivery in created:
+        if delivery.status == DeliveryStatus.PENDING:
+            by_time.setdefault(delivery.next_attempt_at, delivery.id)
+    enqueue_many(SEND_TASK, [((first,), eta) for eta, first in by_time.items()])
     return created
 
 
