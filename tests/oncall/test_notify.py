@@ -370,3 +370,12 @@ def test_send_due_sends_a_batch_at_once_and_records_each(estate, alert, webhook,
     assert all(d.latency_ms == 5000.0 and d.attempts == 1 for d in sent)
     retry = Delivery.objects.get(id__in=[r.id for r in rows], status=DeliveryStatus.PENDING)
     assert retry.attempts == 1 and retry.next_attempt_at == DUE + timedelta(seconds=35)
+
+
+def test_send_due_drains_in_batches(estate, alert, webhook):
+    rooms = [channel(estate.tenant, webhook.url(f"/r{i}"), name=f"R{i}") for i in range(7)]
+    page_at(alert, [], rooms)
+    with time_machine.travel(DUE + timedelta(seconds=1), tick=False):
+        assert notify.send_due(limit=3) == {"picked": 3, "sent": 3}  # one batch by default
+        assert notify.send_due(limit=3, batches=5) == {"picked": 4, "sent": 4}
+    assert len(webhook.wait_for(7)) == 7

@@ -450,17 +450,23 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> list[str]:
 OUTCOME_FIELDS = ["status", "sent_at", "latency_ms", "next_attempt_at", "last_error", "updated_at"]
 
 
-def send_due(*, now: datetime | None = None, limit: int = BATCH) -> dict:
+def send_due(*, now: datetime | None = None, limit: int = BATCH, batches: int = 1) -> dict:
     """Send what is due: PENDING deliveries whose next attempt has come, oldest due first, and
-    deliveries stuck in `sending`; at most `limit`, claimed together and sent several at once.
-    Counts of the statuses they ended in."""
+    deliveries stuck in `sending`; up to `batches` batches of at most `limit`, each claimed
+    together and sent several at once. Counts of the statuses they ended in."""
     now = now or timezone.now()
-    ids = _claim_due(now, limit)
-    counts: dict[str, int] = {"picked": len(ids)}
-    if not ids:
-        return counts
-    deliveries = list(Delivery.objects.select_related(*RELATED).filter(pk__in=ids).order_by("id"))
-    for outcome in _send_claimed(deliveries, now):
-        outcome = outcome or "skipped"
-        counts[outcome] = counts.get(outcome, 0) + 1
+    counts: dict[str, int] = {"picked": 0}
+    for _ in range(batches):
+        ids = _claim_due(now, limit)
+        counts["picked"] += len(ids)
+        if not ids:
+            break
+        deliveries = list(
+            Delivery.objects.select_related(*RELATED).filter(pk__in=ids).order_by("id")
+        )
+        for outcome in _send_claimed(deliveries, now):
+            outcome = outcome or "skipped"
+            counts[outcome] = counts.get(outcome, 0) + 1
+        if len(ids) < limit:
+            break
     return counts

@@ -18,19 +18,24 @@ def take_escalation_step(alert_id: int, token: int) -> None:
 
 
 # --- notifications -------------------------------------------------------------------------
+# a send task drains what is due in batches (a storm's 1,000 pages share one due time, so one
+# task); the bound keeps one run from holding a worker for ever behind a failing destination
+DRAIN_BATCHES = 50
+
+
 def send_delivery(delivery_id: int) -> None:
     """At a delivery's due time (or retry): send it, unless it is not due, taken or settled.
 
     It sends every delivery due by then in claimed batches (a step paging many people, or many
     steps falling due together, queue one task each: the first sends them all, several at
     once, and the others find theirs taken), then its own if a batch limit left it out."""
-    notify.send_due()
+    notify.send_due(batches=DRAIN_BATCHES)
     notify.deliver(delivery_id)
 
 
 def send_due_deliveries() -> dict:
     """Every 15 s: the safety net that sends every due or stuck delivery nobody queued."""
-    return notify.send_due()
+    return notify.send_due(batches=DRAIN_BATCHES)
 
 
 # --- schedules -----------------------------------------------------------------------------
