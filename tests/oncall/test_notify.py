@@ -84,11 +84,13 @@ def test_page_follows_rules_dedups_and_records_the_unreachable(
     )
     assert len(rows) == 5
     assert all(d.kind == DeliveryKind.PAGE and d.step == 0 for d in rows)
-    # one task per due time (it sends everything due then), queued after commit
-    pending = {d.next_attempt_at for d in rows if d.status == "pending"}
-    assert sorted(eta for _, _, eta in queued) == sorted(pending)
+    # after commit, one task for everything due now and one for the webhook 5 minutes later
+    # (a task sends everything due by its time)
     assert {path for path, _, _ in queued} == {"watchfloor.oncall.tasks.send_delivery"}
-    assert all(Delivery.objects.get(pk=args[0]).next_attempt_at == eta for _, args, eta in queued)
+    assert sorted(eta or DUE for _, _, eta in queued) == [DUE, DUE + timedelta(minutes=5)]
+    assert [eta for _, _, eta in queued].count(None) == 1
+    later = next(args for _, args, eta in queued if eta is not None)
+    assert Delivery.objects.get(pk=later[0]).medium == "webhook"
 
 
 def test_page_makes_a_fixed_number_of_queries(estate, alert, django_assert_max_num_queries):

@@ -60,6 +60,7 @@ BACKOFF = (
 BATCH = 200  # deliveries one run of send_due claims at most
 # sends in flight at once in one batch: what they wait for is the network (SMTP, HTTP)
 SEND_THREADS = 8
+SLOT = timedelta(milliseconds=500)  # deliveries due within one slot share one send task
 # an alert in one of these no longer needs anyone: its pending pages are cancelled
 SETTLED = frozenset({Status.ACKNOWLEDGED, Status.ASSIGNED, Status.RESOLVED, Status.SUPPRESSED})
 
@@ -133,12 +134,22 @@ def page_many(requests: Sequence[PageRequest]) -> list[Delivery]:
     if not rows:
         return []
     created = Delivery.objects.bulk_create(rows)
-    # one task per due time, not per delivery: a task sends everything due (send_delivery)
-    by_time: dict = {}
+    # A send task sends everything due (tasks.send_delivery), so one task per SLOT of due
+    # times, at the slot's last one, and one for all that are due already: not one per
+    # delivery (a sweep taking 600 late steps queued 600 tasks for the same "now").
+    slots: dict[int | None, Delivery] = {}
     for delivery in created:
-        if delivery.status == DeliveryStatus.PENDING:
-            by_time.setdefault(delivery.next_attempt_at, delivery.id)
-    enqueue_many(SEND_TASK, [((first,), eta) for eta, first in by_time.items()])
+        if delivery.status != DeliveryStatus.PENDING:
+            continue
+        eta = delivery.next_attempt_at
+        slot = None if eta <= now else int(eta.timestamp() // SLOT.total_seconds())
+        last = slots.get(slot)
+        if last is None or eta > last.next_attempt_at:
+            slots[slot] = delivery
+    enqueue_many(
+        SEND_TASK,
+        [((d.id,), None if slot is None else d.next_attempt_at) for slot, d in slots.items()],
+    )
     return created
 
 
