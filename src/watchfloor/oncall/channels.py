@@ -215,12 +215,17 @@ _FAILING = "watchfloor:notify:failing:"
 
 
 def _note_outcome(key: str, ok: bool, error: str) -> None:
+    """Log a destination's change of state once. The marker lives in the cache; with the cache
+    down (Redis stopped) the send's outcome still counts, only this bookkeeping is skipped."""
     marker = _FAILING + hashlib.sha256(key.encode()).hexdigest()[:16]
-    if ok:
-        if cache.delete(marker):
-            log.info("notification destination recovered: %s", key)
-    elif cache.add(marker, 1, timeout=None):
-        log.warning("notification destination started failing: %s: %s", key, mask_text(error))
+    try:
+        if ok:
+            if cache.delete(marker):
+                log.info("notification destination recovered: %s", key)
+        elif cache.add(marker, 1, timeout=None):
+            log.warning("notification destination started failing: %s: %s", key, mask_text(error))
+    except Exception:  # the cache's own outage is logged where the cache is used by the pages
+        return
 
 
 # --- sending -------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from watchfloor.oncall.models import (
     NotificationRule,
     TeamChannel,
 )
+from watchfloor.oncall.text import clean_text
 
 VERIFY_MINUTES = 15
 VERIFY_MAX_ATTEMPTS = 5
@@ -73,19 +74,6 @@ def _audit(entity, *, actor, change: str, **details) -> None:
         entity=entity,
         details={"change": change, **details},
     )
-
-
-def _text(value, field: str, *, limit: int, required: bool = True) -> str:
-    if not isinstance(value, str):
-        raise ValidationError({field: "Give a text."})
-    value = value.strip()
-    if required and not value:
-        raise ValidationError({field: "This field is required."})
-    if len(value) > limit:
-        raise ValidationError({field: f"At most {limit} characters."})
-    if "\x00" in value or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError({field: "Contains characters that are not allowed."})
-    return value
 
 
 def _medium(value) -> str:
@@ -121,7 +109,7 @@ def add_contact_method(*, actor, medium: str, label: str, address: str) -> Conta
     """A new, unverified contact method of the actor (send it a code with `send_verification`)."""
     require_capability(actor, Capability.VIEW)
     medium = _medium(medium)
-    label = _text(label, "label", limit=LABEL_MAX)
+    label = clean_text(label, "label", limit=LABEL_MAX)
     address = clean_address(medium, address)
     if ContactMethod.objects.filter(user=actor).count() >= MAX_METHODS:
         raise ValidationError({"body": f"At most {MAX_METHODS} contact methods per person."})
@@ -266,7 +254,7 @@ CHANNEL_FIELDS = ("name", "address", "active")
 @transaction.atomic
 def create_channel(*, actor, name: str, medium: str, address: str) -> TeamChannel:
     require_capability(actor, Capability.CONFIGURE)
-    name = _text(name, "name", limit=NAME_MAX)
+    name = clean_text(name, "name", limit=NAME_MAX)
     medium = _medium(medium)
     address = clean_address(medium, address)
     if TeamChannel.objects.filter(tenant_id=actor.tenant_id).count() >= MAX_CHANNELS:
@@ -290,7 +278,7 @@ def update_channel(channel: TeamChannel, *, actor, **changes) -> TeamChannel:
     channel = TeamChannel.objects.select_for_update().get(pk=channel.pk)
     changed = []
     if "name" in changes:
-        name = _text(changes["name"], "name", limit=NAME_MAX)
+        name = clean_text(changes["name"], "name", limit=NAME_MAX)
         if name != channel.name:
             if TeamChannel.objects.filter(tenant_id=channel.tenant_id, name=name).exists():
                 raise ValidationError({"name": "A team channel has this name already."})

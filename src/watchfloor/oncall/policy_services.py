@@ -22,6 +22,7 @@ from watchfloor.oncall.models import (
     PolicyVersion,
 )
 from watchfloor.oncall.policies import clean_notify_after, clean_repeat, clean_steps, default_steps
+from watchfloor.oncall.text import clean_text
 from watchfloor.tenancy.models import Client, Tenant
 
 DEFAULT_POLICY_NAME = "Default"
@@ -34,12 +35,7 @@ class PolicyInUse(Exception):
 
 
 def _clean_name(name) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError({"name": "Give the policy a name."})
-    name = name.strip()
-    if len(name) > NAME_MAX:
-        raise ValidationError({"name": f"At most {NAME_MAX} characters."})
-    return name
+    return clean_text(name, "name", limit=NAME_MAX)
 
 
 def _new_version(policy, *, actor, steps, repeat, notify_after) -> PolicyVersion:

@@ -35,6 +35,7 @@ from watchfloor.oncall.models import (
     ShiftLength,
 )
 from watchfloor.oncall.rotation import as_stored_wall_clock, zone
+from watchfloor.oncall.text import check_characters
 from watchfloor.tenancy.models import Tenant, User, validate_timezone
 
 log = logging.getLogger(__name__)
@@ -71,14 +72,8 @@ def _clean(obj, *, exclude: Iterable[str] = ()) -> None:
 def _check_text(**values) -> None:
     """NUL characters and lone surrogates are refused before they reach the database."""
     for name, value in values.items():
-        if not isinstance(value, str):
-            continue
-        if "\x00" in value:
-            raise ValidationError({name: "NUL characters are not allowed."})
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError({name: "Not valid Unicode text."}) from None
+        if isinstance(value, str):
+            check_characters(name, value)
 
 
 def _check_moment(name: str, value: datetime | None) -> None:
