@@ -40,9 +40,11 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import pytest
+
+from support_databases import scratch_database
 
 from .support import CHROMIUM, CHROMIUM_ARGS
 
@@ -278,33 +280,9 @@ def _database(env: dict[str, str]):
         env.pop("DATABASE_URL", None)
         yield "sqlite"
         return
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-
-    config = dj_database_url.parse(url)
-    name = f"test_{config['NAME']}_browser"
-    admin = {
-        "host": config["HOST"] or None,
-        "port": config["PORT"] or None,
-        "user": config["USER"] or None,
-        "password": config["PASSWORD"] or None,
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-
-    def execute(statement: str) -> None:
-        with psycopg.connect(**admin) as connection:
-            connection.execute(sql.SQL(statement).format(sql.Identifier(name)))
-
-    execute("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-    execute("CREATE DATABASE {}")
-    parts = urlsplit(url)
-    env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
-    try:
-        yield name
-    finally:
-        execute("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+    with scratch_database(url, "browser") as (database, _conninfo):
+        env["DATABASE_URL"] = database
+        yield database.rsplit("/", 1)[-1]
 
 
 def _start_job(server: LiveServer, command: str) -> subprocess.Popen:

@@ -21,9 +21,10 @@ import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from support_databases import scratch_database
 
 HERE = Path(__file__).resolve().parent
 CLI = [sys.executable, "-m", "watchfloor.cli"]
@@ -164,36 +165,12 @@ def celery_env(tmp_path):
         if os.environ.get("WATCHFLOOR_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"WATCHFLOOR_REQUIRE_POSTGRES=1 but the Celery test {reason}")
         pytest.skip(reason)
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-
-    config = dj_database_url.parse(url)
-    name = f"test_{config['NAME']}_jobs"
-    admin = {
-        "host": config["HOST"] or None,
-        "port": config["PORT"] or None,
-        "user": config["USER"] or None,
-        "password": config["PASSWORD"] or None,
-        "dbname": "postgres",
-        "autocommit": True,
-    }
-
-    def execute(statement: str) -> None:
-        with psycopg.connect(**admin) as connection:
-            connection.execute(sql.SQL(statement).format(sql.Identifier(name)))
-
-    execute("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-    execute("CREATE DATABASE {}")
-    database = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
     queue = f"watchfloor-ci-{uuid.uuid4().hex[:10]}"
-    env = _env(tmp_path, DATABASE_URL=database, WATCHFLOOR_CELERY_QUEUE=queue)
-    env.pop("WATCHFLOOR_JOBS_BACKEND", None)
-    try:
+    with scratch_database(url, "jobs") as (database, conninfo):
+        env = _env(tmp_path, DATABASE_URL=database, WATCHFLOOR_CELERY_QUEUE=queue)
+        env.pop("WATCHFLOOR_JOBS_BACKEND", None)
         _manage(env, "migrate", "--no-input")
-        yield env, admin | {"dbname": name}, queue
-    finally:
-        execute("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        yield env, conninfo, queue
 
 
 def _pg_rows(conninfo: dict, query: str, params=()) -> list[tuple]:
