@@ -186,7 +186,6 @@ class PersonPlan:
     email: str
     phone: str
     role: str
-    is_staff: bool = False
     can_login: bool = False
     clients: tuple[str, ...] = ()  # codes of the clients assigned to them
     sites: tuple[str, ...] = ()  # codes of the sites assigned to them
@@ -342,7 +341,7 @@ def build_plan(seed: int = DEFAULT_SEED) -> DemoPlan:
     hub = rng.choice([c for c in CITIES if c.code in REGIONAL_HUBS])
     nearest = sorted(sites, key=lambda s: (_km(s[3], hub), s[0]))[:VIEWER_SITES]
     logins = [
-        people.make("admin", "212", username="admin", is_staff=True, can_login=True),
+        people.make("admin", "212", username="admin", can_login=True),
         people.make("supervisor", "312", username="supervisor", can_login=True),
         people.make("executive", "617", username="executive", can_login=True),
         people.make(
@@ -484,8 +483,6 @@ def _create_people(tenant, plan: DemoPlan, hashed: dict[str, str], report) -> di
             last_name=p.last_name,
             email=p.email,
             phone=p.phone,
-            is_staff=p.is_staff,
-            is_superuser=p.role == "admin",
             password=hashed.get(p.username) or make_password(None),
         )
         for p in plan.people

@@ -47,7 +47,7 @@ ALLOWED_HOSTS = env_list("WATCHFLOOR_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],
 CSRF_TRUSTED_ORIGINS = env_list("WATCHFLOOR_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "watchfloor.platform.admin_site.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -4,10 +4,6 @@ from django.urls import include, path
 from watchfloor.api.urls import urlpatterns as api_urls
 from watchfloor.dashboard.urls import auth_urlpatterns
 
-admin.site.site_header = "Watchfloor administration"
-admin.site.site_title = "Watchfloor admin"
-admin.site.index_title = "Tenants, access and audit"
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("watchfloor.alerts.integrations.urls")),

@@ -12,7 +12,7 @@ from watchfloor.tenancy.models import Site, User
 
 @pytest.fixture
 def staff(estate, client):
-    user = User.objects.create_superuser("root", "root@example.com", "pw", tenant=estate.tenant)
+    user = User.objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(user)
     return user
 
@@ -137,3 +137,34 @@ def test_user_scope_inline_refuses_another_tenants_client_and_audits_edits(
     assert ClientAssignment.objects.get(user=user, client=estate.clients[1]).tenant == estate.tenant
     row = AuditLog.objects.filter(action=Action.CONFIG_CHANGE, actor=staff).first()
     assert row.details["change"] == "admin.update" and row.entity_id == str(user.pk)
+
+
+def test_a_tenant_admin_is_never_platform_staff_and_cannot_enter_the_admin(
+    client, estate, other_estate
+):
+    """#10 bug 12: the demo's tenant admin was a superuser and saw every tenant in /admin/."""
+    from django.db import IntegrityError, transaction
+
+    tenant_admin = estate.user("admin")
+    assert not tenant_admin.is_superuser and not tenant_admin.is_staff
+    client.force_login(tenant_admin)
+    for path in ("/admin/", "/admin/tenancy/tenant/", "/admin/tenancy/site/"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert other_estate.tenant.name.encode() not in client.get("/admin/login/").content
+
+    for flags in ({"is_superuser": True}, {"is_staff": True}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            User.objects.create_user("boss", tenant=estate.tenant, **flags)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            User.objects.filter(pk=tenant_admin.pk).update(**flags)
+
+
+def test_the_demo_admin_is_a_tenant_admin_not_a_superuser(db):
+    from watchfloor import demo_data
+
+    demo_data.load_demo()
+    admin = User.objects.get(username="admin")
+    assert admin.tenant_id is not None
+    assert admin.groups.filter(name="admin").exists()
+    assert not admin.is_superuser and not admin.is_staff

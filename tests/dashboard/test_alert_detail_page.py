@@ -302,7 +302,7 @@ def test_assignees_are_exactly_the_people_the_service_accepts(estate, other_esta
         *Permission.objects.filter(codename__in=["noc_view", "noc_view_assigned_sites"])
     )
     assign_scope(direct, sites=[estate.sites[0]])
-    User.objects.create_user("root", tenant=estate.tenant, is_superuser=True)
+    User.objects.create_superuser("root", "root@example.com", "pw")  # platform, no tenant
     elsewhere = User.objects.create_user("elsewhere", tenant=estate.tenant)
     elsewhere.groups.add(*estate.user("operator").groups.all())
     assign_scope(elsewhere, clients=[estate.clients[1]])

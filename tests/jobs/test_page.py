@@ -54,9 +54,9 @@ def test_admin_sees_each_job_stale_in_red_and_no_error_text(client, estate, sche
 
 
 def test_a_superuser_sees_the_errors(client, estate, schedule, started):
-    admin = estate.user("admin")
-    admin.is_superuser = True
-    admin.save(update_fields=["is_superuser"])
+    from watchfloor.tenancy.models import User
+
+    admin = User.objects.create_superuser("root", "root@example.com", "pw")  # platform, no tenant
     runtime.run_job("test.boom")
     client.force_login(admin)
     html = client.get("/jobs/").content.decode()

@@ -16,7 +16,7 @@ ADMIN = "/admin/maintenance/maintenancewindow"
 
 @pytest.fixture
 def staff(estate, client):
-    user = User.objects.create_superuser("root", "root@example.com", "pw", tenant=estate.tenant)
+    user = User.objects.create_superuser("root", "root@example.com", "pw")
     client.force_login(user)
     return user
 
@@ -122,7 +122,7 @@ def test_cancel_action_uses_the_service(staff, client, estate, make_window):
 def test_staff_without_the_capability_cannot_write(client, estate, make_window):
     from django.contrib.auth.models import Permission
 
-    clerk = User.objects.create_user("clerk", password="pw", tenant=estate.tenant, is_staff=True)
+    clerk = User.objects.create_user("clerk", password="pw", is_staff=True)  # platform staff
     clerk.user_permissions.add(
         *Permission.objects.filter(
             content_type__app_label="maintenance",

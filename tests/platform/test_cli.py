@@ -60,7 +60,7 @@ def test_demo_creates_the_estate_and_prints_the_passwords(db, home, run, client)
         assert user.tenant == tenant
         assert list(user.groups.values_list("name", flat=True)) == [role]
     admin = User.objects.get(username="admin")
-    assert admin.is_staff and admin.is_superuser
+    assert not admin.is_staff and not admin.is_superuser  # a tenant admin (#10 bug 12)
     assert ClientAssignment.objects.filter(user__username="operator").count() == 3
     assert SiteAssignment.objects.filter(user__username="viewer").count() == 10
     assert not Client.objects.filter(owner__isnull=True).exists()

@@ -2,8 +2,9 @@
 `GET /api/v1/jobs/runs` (every recorded run, newest first).
 
 Needs `noc:configure`. Jobs run across tenants, so what a run returned (`result`), its error and
-the node that ran it are shown to platform superusers only; a tenant's admin sees names, times,
-outcomes, durations and staleness.
+the node that ran it are never in the API, which serves tenants' accounts only: a tenant's admin
+sees names, times, outcomes, durations and staleness. Platform operators (superusers without a
+tenant, never a tenant's admin) read the details on the /jobs/ page.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from watchfloor.jobs.schemas import JobsOut, RunFilters, RunPage
 router = Router(tags=["jobs"])
 
 
-def _last_run(run, full: bool) -> dict | None:
+def _last_run(run) -> dict | None:
     if run is None:
         return None
     return {
@@ -28,17 +29,12 @@ def _last_run(run, full: bool) -> dict | None:
         "finished_at": run.finished_at,
         "duration_ms": run.duration_ms,
         "outcome": run.outcome,
-        "error": run.error if full else None,
+        "error": None,
     }
 
 
-def _run_out(run, full: bool) -> dict:
-    return {
-        **_last_run(run, full),
-        "job": run.job,
-        "result": run.result if full else None,
-        "node": run.node if full else None,
-    }
+def _run_out(run) -> dict:
+    return {**_last_run(run), "job": run.job, "result": None, "node": None}
 
 
 @router.get("/jobs", response=JobsOut)
@@ -46,7 +42,6 @@ def list_jobs(request):
     """Each periodic job of the schedule: interval, last run, last success, stale or not."""
     user = request.auth
     require_capability(user, Capability.CONFIGURE)
-    full = user.is_superuser
     states = queries.job_states()
     items = [
         {
@@ -55,7 +50,7 @@ def list_jobs(request):
             "stale_after_seconds": s.job.stale_period.total_seconds(),
             "stale": s.stale,
             "running": s.running,
-            "last_run": _last_run(s.last_run, full),
+            "last_run": _last_run(s.last_run),
             "last_success_at": s.last_ok_at,
             "next_expected_at": s.next_expected_at,
             "failures_24h": s.failures,
@@ -74,6 +69,6 @@ def list_runs(request, filters: Query[RunFilters]):
     qs = queries.runs(job=filters.job, outcome=filters.outcome)
     page = paginate(qs, cursor=filters.cursor, limit=filters.limit, descending=True)
     return {
-        "items": [_run_out(run, user.is_superuser) for run in page.items],
+        "items": [_run_out(run) for run in page.items],
         "next_cursor": page.next_cursor,
     }

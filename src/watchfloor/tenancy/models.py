@@ -41,6 +41,16 @@ class User(AbstractUser):
     )
     phone = models.CharField(max_length=40, blank=True)
 
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            # The Django admin shows every tenant's rows: it is for platform operators only.
+            models.CheckConstraint(
+                condition=models.Q(tenant__isnull=True)
+                | models.Q(is_superuser=False, is_staff=False),
+                name="tenant_user_is_not_platform_staff",
+            )
+        ]
+
 
 class TenantQuerySet(models.QuerySet):
     def for_tenant(self, tenant: Tenant | int | None):
