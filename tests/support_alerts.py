@@ -14,7 +14,7 @@ from watchfloor.alerts.models import Severity
 @pytest.fixture
 def publisher():
     """Swap in a RecordingPublisher; events are recorded when their transaction commits."""
-    from watchfloor.realtime.publisher import RecordingPublisher, set_publisher
+    from watchfloor.events import RecordingPublisher, set_publisher
 
     recorder = RecordingPublisher()
     set_publisher(recorder)

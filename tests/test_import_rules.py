@@ -67,7 +67,7 @@ def test_lower_layers_never_import_the_top_layer(path):
 
 
 # Leaf modules at the package root that import no Watchfloor app: any layer may use them.
-LEAVES = {"ttl"}
+LEAVES = {"ttl", "events"}
 
 BASE_RULES = {
     "audit": {"audit"},
@@ -96,9 +96,22 @@ def test_the_checker_sees_function_local_imports(tmp_path):
 # the top layer, may call the domain services).
 DOMAIN_RULES = {
     "realtime": {"realtime", "access", "tenancy", "audit"},
-    "maintenance": {"maintenance", "tenancy", "access", "audit", "realtime"},
-    "alerts": {"alerts", "maintenance", "tenancy", "access", "audit", "realtime"},
+    "maintenance": {"maintenance", "tenancy", "access", "audit"},
+    "alerts": {"alerts", "maintenance", "tenancy", "access", "audit"},
 }
+
+# No domain app imports the WebSocket layer or the dashboard outside its own top layer: domain
+# services publish through the leaf `watchfloor.events` (#10, "Structure").
+DOMAIN_APPS = ("tenancy", "access", "audit", "alerts", "maintenance", "oncall", "jobs", "platform")
+
+
+@pytest.mark.parametrize("app", DOMAIN_APPS)
+def test_domain_apps_never_import_realtime_or_dashboard(app):
+    for path in sources(app):
+        if is_top_layer(path):
+            continue
+        bad = {m for m in imports_of(path) if app_of(m) in {"realtime", "dashboard"}}
+        assert not bad, f"{module_name(path)} imports {sorted(bad)}"
 
 
 @pytest.mark.parametrize("app", sorted(DOMAIN_RULES))

@@ -269,7 +269,7 @@ def test_a_stale_object_cannot_cancel_twice(estate, make_window):
 def test_a_failing_publisher_does_not_undo_the_write(
     estate, django_capture_on_commit_callbacks, caplog
 ):
-    from watchfloor.realtime.publisher import Publisher, set_publisher
+    from watchfloor.events import Publisher, set_publisher
 
     class Broken(Publisher):
         def send(self, events):

@@ -41,8 +41,8 @@ from watchfloor.alerts.writes import (
     lock_active_alerts,
     update_alerts,
 )
+from watchfloor.events import publish_on_commit
 from watchfloor.maintenance.matcher import SuppressionMatcher
-from watchfloor.realtime.publisher import publish_on_commit
 from watchfloor.tenancy.models import Client, Site
 from watchfloor.ttl import TtlCache
 

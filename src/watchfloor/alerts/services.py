@@ -18,7 +18,7 @@ from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.models import Alert, Status
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
-from watchfloor.realtime.publisher import publish_on_commit
+from watchfloor.events import publish_on_commit
 
 NOTE_MAX = 2000
 

@@ -20,9 +20,9 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
+from watchfloor.events import publish_on_commit
 from watchfloor.maintenance.matcher import WINDOW_CACHE
 from watchfloor.maintenance.models import MaintenanceWindow, WindowKind, WindowState
-from watchfloor.realtime.publisher import publish_on_commit
 from watchfloor.tenancy.models import Client, Site, Tenant
 
 # what update_window may change (tenant, author and cancellation are not edits)

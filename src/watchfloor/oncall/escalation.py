@@ -35,6 +35,7 @@ from watchfloor.alerts.models import Alert, Status
 from watchfloor.alerts.services import ESCALATABLE, IllegalTransition, clean_note
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record, record_many
+from watchfloor.events import publish_on_commit
 from watchfloor.jobs.runtime import enqueue, enqueue_many
 from watchfloor.maintenance.matcher import SuppressionMatcher
 from watchfloor.oncall.models import (
@@ -48,7 +49,6 @@ from watchfloor.oncall.notify import PageRequest, page, page_many
 from watchfloor.oncall.policies import Step, TargetKind, chain_for, policy_for_client
 from watchfloor.oncall.policy_services import ensure_default_policy
 from watchfloor.oncall.rotation import who_is_on_call
-from watchfloor.realtime.publisher import publish_on_commit
 from watchfloor.tenancy.models import Client, Site, Tenant, User
 
 log = logging.getLogger(__name__)

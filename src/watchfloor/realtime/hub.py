@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from watchfloor.realtime.publisher import Publisher
+from watchfloor.events import Publisher
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,10 @@
 An event is a dict with a documented `type` (`alert.created`, `alert.updated`, `alert.resolved`,
 `maintenance.created`, …) and the `tenant_id` it belongs to; receivers filter it by scope. The
 publisher in use is `settings.WATCHFLOOR_PUBLISHER` (a dotted path). Tests swap in a
-`RecordingPublisher`; the WebSocket fan-out plugs in here.
+`RecordingPublisher`; the WebSocket fan-out (`realtime.hub`) plugs in here.
+
+A leaf module: it imports no Watchfloor app, so domain services publish without importing the
+WebSocket layer (tests/test_import_rules.py).
 """
 
 from __future__ import annotations
