@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from watchfloor.api.urls import urlpatterns as api_urls
+from watchfloor.api_site import urlpatterns as api_urls
 from watchfloor.dashboard.urls import auth_urlpatterns
 
 urlpatterns = [

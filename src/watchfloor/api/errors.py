@@ -1,6 +1,8 @@
 """One error format for the whole API: `{"error": {"code", "message", "fields"}}`.
 
-`fields` maps a dotted location (`name`, `items.3.severity`) to what is wrong with it.
+`fields` maps a dotted location (`name`, `items.3.severity`) to what is wrong with it. Part of
+the API kernel, a leaf that imports no Watchfloor app: handlers that need an app (the capability
+check's audit) are installed by that app (`access.api_auth.install_access_handlers`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,6 @@ from django.http import Http404, HttpRequest
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-
-from watchfloor.access.scope import CapabilityDenied
-from watchfloor.audit.models import Action
-from watchfloor.audit.services import record
 
 # Locations ninja prefixes to a field path; they say where, not what.
 _LOCATION_PREFIXES = {"body", "query", "path", "header", "cookie", "form", "file", "payload"}
@@ -96,21 +94,6 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(Http404)
     def on_not_found(request: HttpRequest, exc: Http404):
         return respond(request, 404, "not_found", "Not found.")
-
-    @api.exception_handler(CapabilityDenied)
-    def on_denied(request: HttpRequest, exc: CapabilityDenied):
-        record(
-            Action.ACCESS_DENIED,
-            actor=request.auth if hasattr(request, "auth") else None,
-            details={
-                "capability": exc.capability.value,
-                "method": request.method,
-                "path": request.path,
-            },
-        )
-        return respond(
-            request, 403, "forbidden", f"This needs the capability {exc.capability.value}."
-        )
 
     @api.exception_handler(AuthenticationError)
     def on_unauthenticated(request: HttpRequest, exc: AuthenticationError):

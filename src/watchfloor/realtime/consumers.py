@@ -24,11 +24,11 @@ from django.http.request import validate_host
 from django.utils import timezone
 from pydantic import ValidationError
 
+from watchfloor.access.api_auth import may_use_api
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.services import authenticate_api_token
 from watchfloor.alerts.queries import access_alert
 from watchfloor.alerts.services import IllegalTransition, acknowledge_alert
-from watchfloor.api.auth import may_use_api
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.dashboard import overview

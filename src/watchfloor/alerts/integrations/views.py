@@ -176,7 +176,7 @@ def native_events(request: HttpRequest, key: str = "") -> HttpResponse:
 # The API's own URLconf, to hand every other method of /api/v1/alerts to the ninja view of the
 # read side. Resolved per request against the API's patterns only (ours are not in it), so this
 # follows whatever the alerts router declares for the path.
-_api_resolver = URLResolver(RegexPattern(r"^/"), "watchfloor.api.urls")
+_api_resolver = URLResolver(RegexPattern(r"^/"), "watchfloor.api_site")
 
 
 @csrf_exempt

@@ -1,12 +1,15 @@
-"""The one NinjaAPI object; each app contributes its router."""
+"""The one NinjaAPI object and its URLs: each app contributes its router, mounted here with the
+URL wiring (the API kernel in `api/` imports no app)."""
 
 from __future__ import annotations
 
+from django.urls import path
+from django.views.generic import RedirectView
 from ninja import NinjaAPI
 
 from watchfloor.access.api import router as access_router
+from watchfloor.access.api_auth import default_auth, install_access_handlers
 from watchfloor.alerts.api import router as alerts_router
-from watchfloor.api.auth import default_auth
 from watchfloor.api.errors import install_error_handlers
 from watchfloor.audit.api import router as audit_router
 from watchfloor.dashboard.api import router as overview_router
@@ -33,6 +36,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 install_error_handlers(api)
+install_access_handlers(api)
 api.add_router("", tenancy_router)
 api.add_router("", access_router)
 api.add_router("", audit_router)
@@ -44,3 +48,8 @@ api.add_router("", jobs_router)
 api.add_router("", escalation_router)
 api.add_router("", notifications_router)
 api.add_router("", schedules_router)
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False), name="api-docs"),
+]

@@ -1,11 +1,16 @@
-"""API authentication: bearer tokens for programs, the session (with CSRF) for the browser."""
+"""API authentication: bearer tokens for programs, the session (with CSRF) for the browser; and
+the answer to a denied capability (403, audited). Lives in `access`, so the API kernel (`api/`)
+stays a leaf that imports no app."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
+from ninja import NinjaAPI
 from ninja.security import HttpBearer, SessionAuth
 
+from watchfloor.access.scope import CapabilityDenied
 from watchfloor.access.services import authenticate_api_token
+from watchfloor.api.errors import error_body
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 
@@ -44,3 +49,19 @@ class TenantSessionAuth(SessionAuth):
 
 def default_auth():
     return [TokenAuth(), TenantSessionAuth()]
+
+
+def install_access_handlers(api: NinjaAPI) -> None:
+    @api.exception_handler(CapabilityDenied)
+    def on_denied(request: HttpRequest, exc: CapabilityDenied):
+        record(
+            Action.ACCESS_DENIED,
+            actor=request.auth if hasattr(request, "auth") else None,
+            details={
+                "capability": exc.capability.value,
+                "method": request.method,
+                "path": request.path,
+            },
+        )
+        body = error_body("forbidden", f"This needs the capability {exc.capability.value}.")
+        return api.create_response(request, body, status=403)
