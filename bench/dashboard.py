@@ -143,7 +143,7 @@ _EXPLAIN_SNIPPET = """
 import json, statistics
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from watchfloor.dashboard import overview as ov
+from watchfloor.alerts import overview_queries as ov
 from watchfloor.tenancy.models import User
 
 INDEXES = {indexes!r}

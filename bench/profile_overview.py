@@ -37,7 +37,7 @@ def main() -> None:
 
     from watchfloor.access.scope import capabilities_of
     from watchfloor.access.services import authenticate_api_token, create_api_token
-    from watchfloor.dashboard import overview
+    from watchfloor.alerts import overview_queries
     from watchfloor.tenancy.models import User
 
     user = User.objects.get(username="bench-supervisor")
@@ -62,7 +62,7 @@ def main() -> None:
         "unknown /api/ path (framework only)": median_ms(lambda: client.get("/api/v1/nope")),
         "token lookup": median_ms(lambda: authenticate_api_token(plain)),
         "user + capabilities (permission queries)": median_ms(capabilities),
-        "watermark": median_ms(lambda: overview.watermark(user.tenant_id)),
+        "watermark": median_ms(lambda: overview_queries.watermark(user.tenant_id)),
     }
     paths = [
         "/api/v1/overview/kpis",

@@ -16,8 +16,9 @@ from watchfloor.access.scope import visible_sites
 from watchfloor.alerts import services
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.alerts.pipeline import ingest
+from watchfloor.alerts.queries import assignable_users
 from watchfloor.audit.models import Action, AuditLog
-from watchfloor.dashboard.alert_views import assignable_users, safe_url
+from watchfloor.dashboard.alert_views import safe_url
 from watchfloor.maintenance.models import MaintenanceWindow
 from watchfloor.oncall.escalation import escalate_now
 from watchfloor.tenancy.models import User

@@ -16,13 +16,13 @@ from support_api import V1, error_code, error_fields, session_client
 from watchfloor.access.services import assign_scope
 from watchfloor.alerts.broadcast import alert_payload
 from watchfloor.alerts.models import Alert, Severity, Status
+from watchfloor.alerts.overview_queries import start_of_day
 from watchfloor.alerts.pipeline import ingest
 from watchfloor.alerts.services import (
     acknowledge_alert,
     assign_alert,
     resolve_alert,
 )
-from watchfloor.dashboard.overview import start_of_day
 from watchfloor.oncall.escalation import escalate_now
 from watchfloor.tenancy.models import Client, Site, User
 
@@ -612,13 +612,13 @@ def test_tiles_and_map_are_shared_until_something_is_created_acknowledged_or_res
 
 
 def test_shared_answers_expire(seeded, api, shared, monkeypatch, settings):
-    from watchfloor.dashboard import overview
+    from watchfloor.alerts import overview_queries
 
     sup = api(seeded.user("supervisor"))
     first = ok(sup.get(KPIS))
     Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.RESOLVED)
-    later = overview.time.time() + settings.OVERVIEW_CACHE_SECONDS + 1
-    monkeypatch.setattr(overview.time, "time", lambda: later)
+    later = overview_queries.time.time() + settings.OVERVIEW_CACHE_SECONDS + 1
+    monkeypatch.setattr(overview_queries.time, "time", lambda: later)
     assert ok(sup.get(KPIS))["open"]["total"] == first["open"]["total"] - 4
 
 
@@ -652,27 +652,30 @@ def test_a_shared_answer_costs_one_query_besides_authentication(
 def test_a_caller_waits_for_the_answer_another_is_computing(seeded, shared, monkeypatch):
     from django.core.cache import cache
 
-    from watchfloor.dashboard import overview
+    from watchfloor.alerts import overview_queries
 
-    user, f = seeded.user("supervisor"), overview.OverviewFilters()
-    key = overview._answer_key("kpis", user, f)
+    user, f = seeded.user("supervisor"), overview_queries.OverviewFilters()
+    key = overview_queries._answer_key("kpis", user, f)
     assert cache.add(f"{key}:computing", 1)  # another request is computing
 
     def other_request_finishes(seconds):
         cache.set(key, b"theirs")
-        cache.set(f"{key}:stamp", (overview.watermark(user.tenant_id), overview.time.time()))
+        cache.set(
+            f"{key}:stamp",
+            (overview_queries.watermark(user.tenant_id), overview_queries.time.time()),
+        )
 
-    monkeypatch.setattr(overview.time, "sleep", other_request_finishes)
+    monkeypatch.setattr(overview_queries.time, "sleep", other_request_finishes)
 
     def must_not_run():
         raise AssertionError("computed twice")
 
-    assert overview.shared_answer("kpis", user, f, must_not_run) == b"theirs"
+    assert overview_queries.shared_answer("kpis", user, f, must_not_run) == b"theirs"
     # nobody finishing within the wait: the caller computes its own
     cache.delete_many([key, f"{key}:stamp"])
-    monkeypatch.setattr(overview.time, "sleep", lambda seconds: None)
-    monkeypatch.setattr(overview, "SHARED_WAIT_SECONDS", 0)
-    assert overview.shared_answer("kpis", user, f, lambda: b"mine") == b"mine"
+    monkeypatch.setattr(overview_queries.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(overview_queries, "SHARED_WAIT_SECONDS", 0)
+    assert overview_queries.shared_answer("kpis", user, f, lambda: b"mine") == b"mine"
 
 
 def test_an_answer_that_only_expired_is_served_while_another_caller_renews_it(
@@ -680,12 +683,12 @@ def test_an_answer_that_only_expired_is_served_while_another_caller_renews_it(
 ):
     from django.core.cache import cache
 
-    from watchfloor.dashboard import overview
+    from watchfloor.alerts import overview_queries
 
-    user, f = seeded.user("supervisor"), overview.OverviewFilters()
-    key = overview._answer_key("kpis", user, f)
-    mark = overview.watermark(user.tenant_id)
-    expired = overview.time.time() - settings.OVERVIEW_CACHE_SECONDS - 1
+    user, f = seeded.user("supervisor"), overview_queries.OverviewFilters()
+    key = overview_queries._answer_key("kpis", user, f)
+    mark = overview_queries.watermark(user.tenant_id)
+    expired = overview_queries.time.time() - settings.OVERVIEW_CACHE_SECONDS - 1
     cache.set(key, b"previous")
     cache.set(f"{key}:stamp", (mark, expired))
     assert cache.add(f"{key}:computing", 1)  # another request is renewing it
@@ -693,12 +696,12 @@ def test_an_answer_that_only_expired_is_served_while_another_caller_renews_it(
     def must_not_wait(seconds):
         raise AssertionError("waited")
 
-    monkeypatch.setattr(overview.time, "sleep", must_not_wait)
-    assert overview.shared_answer("kpis", user, f, lambda: b"new") == b"previous"
+    monkeypatch.setattr(overview_queries.time, "sleep", must_not_wait)
+    assert overview_queries.shared_answer("kpis", user, f, lambda: b"new") == b"previous"
     # but after a step (the watermark moved) nobody gets the old answer: it waits
     cache.set(f"{key}:stamp", ((0, *mark[1:]), expired))
     with pytest.raises(AssertionError, match="waited"):
-        overview.shared_answer("kpis", user, f, lambda: b"new")
+        overview_queries.shared_answer("kpis", user, f, lambda: b"new")
 
 
 def test_the_feed_is_shared_and_renewed_by_every_step_of_an_alert(seeded, api, shared, key_for):

@@ -224,7 +224,7 @@ class Alert(TenantScoped):
                 name="alert_resolved_day",
             ),
             # the newest assignment and escalation of a tenant (the overview's shared answers
-            # are renewed when either moves; see dashboard.overview.watermark)
+            # are renewed when either moves; see alerts.overview_queries.watermark)
             models.Index(
                 fields=["tenant", "assigned_at"],
                 condition=Q(assigned_at__isnull=False),

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
 
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.models import ClientAssignment, SiteAssignment
 from watchfloor.access.scope import ScopeKind, scope_kind, visible_clients, visible_sites
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status
 
@@ -151,3 +155,77 @@ def alert_counts(user, filters: AlertFilters | None = None) -> dict:
         "by_status": by_status,
         "by_severity": by_severity,
     }
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    alerts: int = 0  # alerts stored as SUPPRESSED by the window (Alert.maintenance_window)
+    still: int = 0  # of those, still suppressed now
+    repeats: int = 0  # the sum of their suppressed_count
+
+
+def suppressed_by(user, window_ids: list[int]) -> dict[int, Suppressed]:
+    """What each window suppressed, counting only the alerts the user may see (one query)."""
+    if not window_ids:
+        return {}
+    rows = (
+        alerts_for(user)
+        .filter(maintenance_window_id__in=window_ids)
+        .order_by()
+        .values("maintenance_window_id")
+        .annotate(
+            alerts=Count("id"),
+            still=Count("id", filter=Q(status=Status.SUPPRESSED)),
+            repeats=Sum("suppressed_count"),
+        )
+    )
+    return {
+        r["maintenance_window_id"]: Suppressed(r["alerts"], r["still"], r["repeats"] or 0)
+        for r in rows
+    }
+
+
+def assignable_users(alert: Alert):
+    """Active users of the alert's tenant who can see it: the rule `assign_alert` enforces.
+
+    The scope a user has is decided by their broadest capability (access.scope.scope_kind); here
+    it is evaluated in SQL for every user at once (one query): all clients; or, failing that, a
+    client assignment to the alert's client; or, failing both, a site assignment to its site.
+    An alert without a site is seen only by all-clients users.
+    """
+    User = get_user_model()
+
+    def holds(cap: Capability) -> Q:
+        perm = Permission.objects.filter(
+            codename=cap.codename, content_type__app_label="access"
+        ).values("id")
+        direct = User.user_permissions.through.objects.filter(
+            user_id=OuterRef("pk"), permission_id__in=perm
+        )
+        via_group = User.groups.through.objects.filter(
+            user_id=OuterRef("pk"),
+            group__permissions__in=perm,
+        )
+        return Q(is_superuser=True) | Q(Exists(direct)) | Q(Exists(via_group))
+
+    everything = holds(Capability.VIEW_ALL_CLIENTS)
+    reach = everything
+    if alert.site_id is not None:
+        by_client = Exists(
+            ClientAssignment.objects.filter(user_id=OuterRef("pk"), client_id=alert.client_id)
+        )
+        by_site = Exists(
+            SiteAssignment.objects.filter(user_id=OuterRef("pk"), site_id=alert.site_id)
+        )
+        clients = holds(Capability.VIEW_CLIENT)
+        reach = (
+            everything
+            | (~everything & clients & Q(by_client))
+            | (~everything & ~clients & holds(Capability.VIEW_ASSIGNED_SITES) & Q(by_site))
+        )
+    return (
+        User.objects.filter(tenant_id=alert.tenant_id, is_active=True)
+        .filter(holds(Capability.VIEW) & reach)
+        .only("id", "username", "first_name", "last_name")
+        .order_by("first_name", "last_name", "username")
+    )

@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Permission
-from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -26,11 +24,10 @@ from django.views.decorators.http import require_safe
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, mask_value, masked_for, person_view
-from watchfloor.access.models import ClientAssignment, SiteAssignment
 from watchfloor.access.scope import has_capability
 from watchfloor.alerts import services as alert_services
 from watchfloor.alerts.models import Alert, Status, SuppressionReason
-from watchfloor.alerts.queries import access_alert, correlation_group
+from watchfloor.alerts.queries import access_alert, assignable_users, correlation_group
 from watchfloor.audit.models import Action, AuditLog
 from watchfloor.audit.services import record
 from watchfloor.dashboard.queries import site_zone
@@ -176,52 +173,6 @@ def _pairs(mapping: Any) -> list[tuple[str, str]]:
     if not isinstance(mapping, dict):
         return []
     return sorted((str(k), v if isinstance(v, str) else str(v)) for k, v in mapping.items())
-
-
-def assignable_users(alert: Alert):
-    """Active users of the alert's tenant who can see it: the rule `assign_alert` enforces.
-
-    The scope a user has is decided by their broadest capability (access.scope.scope_kind); here
-    it is evaluated in SQL for every user at once (one query): all clients; or, failing that, a
-    client assignment to the alert's client; or, failing both, a site assignment to its site.
-    An alert without a site is seen only by all-clients users.
-    """
-    User = get_user_model()
-
-    def holds(cap: Capability) -> Q:
-        perm = Permission.objects.filter(
-            codename=cap.codename, content_type__app_label="access"
-        ).values("id")
-        direct = User.user_permissions.through.objects.filter(
-            user_id=OuterRef("pk"), permission_id__in=perm
-        )
-        via_group = User.groups.through.objects.filter(
-            user_id=OuterRef("pk"),
-            group__permissions__in=perm,
-        )
-        return Q(is_superuser=True) | Q(Exists(direct)) | Q(Exists(via_group))
-
-    everything = holds(Capability.VIEW_ALL_CLIENTS)
-    reach = everything
-    if alert.site_id is not None:
-        by_client = Exists(
-            ClientAssignment.objects.filter(user_id=OuterRef("pk"), client_id=alert.client_id)
-        )
-        by_site = Exists(
-            SiteAssignment.objects.filter(user_id=OuterRef("pk"), site_id=alert.site_id)
-        )
-        clients = holds(Capability.VIEW_CLIENT)
-        reach = (
-            everything
-            | (~everything & clients & Q(by_client))
-            | (~everything & ~clients & holds(Capability.VIEW_ASSIGNED_SITES) & Q(by_site))
-        )
-    return (
-        User.objects.filter(tenant_id=alert.tenant_id, is_active=True)
-        .filter(holds(Capability.VIEW) & reach)
-        .only("id", "username", "first_name", "last_name")
-        .order_by("first_name", "last_name", "username")
-    )
 
 
 def _actions(user, alert: Alert) -> dict[str, bool]:

@@ -3,7 +3,7 @@
 All three take the same filters (the page URL's parameters) and need `noc:view`; the answers are
 limited to the caller's scope and PII-masked for callers without `noc:view_pii`. Answers are
 shared by the callers of one scope and filters for up to a second, renewed at once by any
-create, acknowledge, assign, escalate or resolve (overview.shared_answer).
+create, acknowledge, assign, escalate or resolve (overview_queries.shared_answer).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
-from watchfloor.dashboard import overview
-from watchfloor.dashboard.schemas import FeedOut, FeedQuery, KpisOut, OverviewQuery, SitesOut
+from watchfloor.alerts import overview_queries
+from watchfloor.alerts.overview_schemas import FeedOut, FeedQuery, KpisOut, OverviewQuery, SitesOut
 
 router = Router(tags=["overview"])
 
@@ -37,7 +37,9 @@ def overview_kpis(request, filters: Query[OverviewQuery]):
     user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
     return _json(
-        overview.shared_answer("kpis", user, f, lambda: _encode(KpisOut, overview.kpis(user, f)))
+        overview_queries.shared_answer(
+            "kpis", user, f, lambda: _encode(KpisOut, overview_queries.kpis(user, f))
+        )
     )
 
 
@@ -47,8 +49,8 @@ def overview_sites(request, filters: Query[OverviewQuery]):
     user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
     return _json(
-        overview.shared_answer(
-            "sites", user, f, lambda: _encode(SitesOut, overview.site_health(user, f))
+        overview_queries.shared_answer(
+            "sites", user, f, lambda: _encode(SitesOut, overview_queries.site_health(user, f))
         )
     )
 
@@ -61,7 +63,7 @@ def overview_feed(request, filters: Query[FeedQuery]):
     statuses, limit = tuple(sorted(set(filters.status))), filters.limit
 
     def compute() -> bytes:
-        rows = overview.feed(user, f, statuses=statuses, limit=limit)
+        rows = overview_queries.feed(user, f, statuses=statuses, limit=limit)
         return _encode(FeedOut, {"alerts": rows})
 
-    return _json(overview.shared_answer("feed", user, f, compute, extra=(statuses, limit)))
+    return _json(overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit)))

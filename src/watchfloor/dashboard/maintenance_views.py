@@ -9,13 +9,11 @@ client, site and people joined, and one grouped count of the alerts those window
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
@@ -23,13 +21,12 @@ from django.views.decorators.http import require_POST, require_safe
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, person_view
 from watchfloor.access.scope import has_capability, visible_clients, visible_sites
-from watchfloor.alerts.models import Status
-from watchfloor.alerts.queries import AlertFilters, alert_list, alerts_for
+from watchfloor.alerts.queries import AlertFilters, Suppressed, alert_list, suppressed_by
 from watchfloor.dashboard.alert_views import When, chrome, forbidden
 from watchfloor.dashboard.forms import WindowForm
 from watchfloor.maintenance import services
 from watchfloor.maintenance.models import MaintenanceWindow, WindowState
-from watchfloor.maintenance.queries import access_window, may_write, windows_for
+from watchfloor.maintenance.queries import access_window, may_write, state_counts, windows_for
 
 # the page's tabs, in order, and the window state each shows
 TABS = {
@@ -53,13 +50,6 @@ OPEN_STATES = (WindowState.ACTIVE, WindowState.UPCOMING)
 FORM_FIELD = {"client": "scope", "site": "scope", "alert_types": "other_types"}
 
 
-@dataclass(frozen=True)
-class Suppressed:
-    alerts: int = 0  # alerts stored as SUPPRESSED by the window (Alert.maintenance_window)
-    still: int = 0  # of those, still suppressed now
-    repeats: int = 0  # the sum of their suppressed_count
-
-
 @dataclass
 class WindowRow:
     window: MaintenanceWindow
@@ -77,44 +67,6 @@ class WindowRow:
     cancelled: When | None
     suppressed: Suppressed
     can_cancel: bool
-
-
-def state_counts(user, now: datetime) -> dict[str, int]:
-    """How many windows each tab holds (one query)."""
-    live = Q(cancelled_at__isnull=True)
-    filters = {
-        "active": live & Q(starts_at__lte=now, ends_at__gt=now),
-        "upcoming": live & Q(starts_at__gt=now),
-        "past": live & Q(ends_at__lte=now),
-        "cancelled": Q(cancelled_at__isnull=False),
-    }
-    return (
-        windows_for(user)
-        .select_related(None)
-        .order_by()
-        .aggregate(**{tab: Count("id", filter=q) for tab, q in filters.items()})
-    )
-
-
-def suppressed_by(user, window_ids: list[int]) -> dict[int, Suppressed]:
-    """What each window suppressed, counting only the alerts the user may see (one query)."""
-    if not window_ids:
-        return {}
-    rows = (
-        alerts_for(user)
-        .filter(maintenance_window_id__in=window_ids)
-        .order_by()
-        .values("maintenance_window_id")
-        .annotate(
-            alerts=Count("id"),
-            still=Count("id", filter=Q(status=Status.SUPPRESSED)),
-            repeats=Sum("suppressed_count"),
-        )
-    )
-    return {
-        r["maintenance_window_id"]: Suppressed(r["alerts"], r["still"], r["repeats"] or 0)
-        for r in rows
-    }
 
 
 def _row(user, window, *, now, pii: bool, manage: bool, counts: Suppressed) -> WindowRow:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -92,3 +92,20 @@ def may_write(user, *, site: Site | None) -> bool:
     do not see.
     """
     return site is not None or scope_kind(user) != ScopeKind.ASSIGNED_SITES
+
+
+def state_counts(user, now: datetime) -> dict[str, int]:
+    """How many windows each tab holds (one query)."""
+    live = Q(cancelled_at__isnull=True)
+    filters = {
+        "active": live & Q(starts_at__lte=now, ends_at__gt=now),
+        "upcoming": live & Q(starts_at__gt=now),
+        "past": live & Q(ends_at__lte=now),
+        "cancelled": Q(cancelled_at__isnull=False),
+    }
+    return (
+        windows_for(user)
+        .select_related(None)
+        .order_by()
+        .aggregate(**{tab: Count("id", filter=q) for tab, q in filters.items()})
+    )

@@ -27,12 +27,12 @@ from pydantic import ValidationError
 from watchfloor.access.api_auth import may_use_api
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.services import authenticate_api_token
+from watchfloor.alerts import overview_queries
+from watchfloor.alerts.overview_schemas import OverviewQuery
 from watchfloor.alerts.queries import access_alert
 from watchfloor.alerts.services import IllegalTransition, acknowledge_alert
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
-from watchfloor.dashboard import overview
-from watchfloor.dashboard.schemas import OverviewQuery
 from watchfloor.realtime import metrics
 from watchfloor.realtime.hub import HUB
 from watchfloor.realtime.outbox import Chunk, Outbox, encode
@@ -283,7 +283,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                 field += "." + ".".join(str(p) for p in exc.errors()[0]["loc"])
             await self._error("invalid", "filters: not valid overview filters.", field, request_id)
             return
-        kpis = await database_sync_to_async(overview.kpis)(self.user, filters)
+        kpis = await database_sync_to_async(overview_queries.kpis)(self.user, filters)
         await self.send_json({"type": "metrics", "request_id": request_id, "kpis": kpis})
 
     async def _heartbeat(self, content):

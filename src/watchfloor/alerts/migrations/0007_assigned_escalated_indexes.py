@@ -1,6 +1,6 @@
 """The newest assignment and escalation of a tenant, by index: the overview's shared answers are
 renewed as soon as anything is created, acknowledged, assigned, escalated or resolved
-(dashboard.overview.watermark reads the five maxima in one query of index probes).
+(alerts.overview_queries.watermark reads the five maxima in one query of index probes).
 
 Assigning and escalating change `status` too, so these updates were never HOT; repeats do not
 touch either column. Built CONCURRENTLY on PostgreSQL (not atomic).

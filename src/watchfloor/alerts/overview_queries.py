@@ -1,4 +1,5 @@
-"""Read side of the overview page: KPI tiles, the sites of the map, the live feed.
+"""Read side of the overview page: KPI tiles, the sites of the map, the live feed (served by
+`dashboard/api.py` and the WebSocket's `metrics` message).
 
 Everything goes through the user's scope (`alerts_for`, `sites_for`, `visible_clients`) and the
 same filters (client codes, city, state, officer in charge, one site, a time range), and every

@@ -12,7 +12,7 @@ from ninja import Schema
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from watchfloor.alerts.models import Status
-from watchfloor.dashboard.overview import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, OverviewFilters
+from watchfloor.alerts.overview_queries import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, OverviewFilters
 
 
 def _blank_is_none(value):
