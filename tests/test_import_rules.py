@@ -128,6 +128,15 @@ def test_domain_apps_never_import_realtime_or_dashboard(app):
         assert not bad, f"{module_name(path)} imports {sorted(bad)}"
 
 
+@pytest.mark.parametrize("app", ("realtime", *DOMAIN_APPS))
+def test_no_layer_of_realtime_or_a_domain_app_imports_the_dashboard(app):
+    """Not even their routers and consumers: domain reads live in the domain apps (the overview's
+    in alerts/overview_queries.py), so the dashboard is a client of them, never a provider."""
+    for path in sources(app):
+        bad = {m for m in imports_of(path) if app_of(m) == "dashboard"}
+        assert not bad, f"{module_name(path)} imports {sorted(bad)}"
+
+
 @pytest.mark.parametrize("app", sorted(DOMAIN_RULES))
 def test_domain_apps_import_only_what_is_below_them(app):
     for path in sources(app):
