@@ -600,7 +600,7 @@ def args_timeout(count: int) -> float:
 
 
 def part_latency(estate, env, args, work: Path) -> dict[str, Any]:
-    from watchfloor.demo_sinks import WebhookSink
+    from watchfloor.demo.sinks import WebhookSink
 
     tenant = estate["tenant"]
     out: dict[str, Any] = {"runs": []}
@@ -634,7 +634,7 @@ def part_path(estate, args) -> dict[str, Any]:
     import io
     import pstats
 
-    from watchfloor.demo_sinks import WebhookSink
+    from watchfloor.demo.sinks import WebhookSink
     from watchfloor.jobs import runtime
 
     tenant = estate["tenant"]

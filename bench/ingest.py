@@ -241,7 +241,7 @@ class JobsBeside:
 
     def __init__(self, work: Path, env: dict[str, str], *, rate: float, window_s: float):
         from escalation import insert_alerts
-        from watchfloor.demo_sinks import WebhookSink
+        from watchfloor.demo.sinks import WebhookSink
 
         self.sink = WebhookSink().start()
         h.watchfloor(["shell", "-c", _JOBS_SNIPPET.format(url=self.sink.url("/hook"))], env)

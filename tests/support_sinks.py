@@ -1,9 +1,9 @@
 """A real local SMTP server and a real local webhook receiver for notification tests, and a
 recorder of queued tasks. Import the fixtures you use into the test module.
 
-- `mailbox`: `watchfloor.demo_sinks.MailSink` (aiosmtpd on 127.0.0.1, a free port), with
+- `mailbox`: `watchfloor.demo.sinks.MailSink` (aiosmtpd on 127.0.0.1, a free port), with
   `settings.SMTP_URL` pointing at it.
-- `webhook`: `watchfloor.demo_sinks.WebhookSink` (http.server on 127.0.0.1); `webhook.url()` is
+- `webhook`: `watchfloor.demo.sinks.WebhookSink` (http.server on 127.0.0.1); `webhook.url()` is
   an apprise `json://` URL that posts to it.
 - `queued`: every committed `jobs.runtime.enqueue` as `(path, args, eta)`, instead of running it.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchfloor.demo_sinks import MailSink, WebhookSink
+from watchfloor.demo.sinks import MailSink, WebhookSink
 
 
 @pytest.fixture

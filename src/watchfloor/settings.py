@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "watchfloor.jobs",
     "watchfloor.realtime",
     "watchfloor.platform",
+    "watchfloor.demo",
     "watchfloor.dashboard",
     "watchfloor.api",
 ]

@@ -318,7 +318,7 @@ def live_server_process(tmp_path_factory):
     run as in production: in the server's embedded scheduler on SQLite, and in a real
     `watchfloor worker` and `watchfloor beat` when REDIS_URL is set (a Celery queue of its own).
     """
-    from watchfloor.demo_sinks import MailSink
+    from watchfloor.demo.sinks import MailSink
 
     require_chromium()
     home = tmp_path_factory.mktemp("watchfloor-browser-home")

@@ -28,8 +28,8 @@ def _setup() -> None:
 def seed() -> dict:
     from django.contrib.auth.models import Group
 
-    from watchfloor import demo_data
     from watchfloor.access.services import assign_scope, create_api_token, create_integration_key
+    from watchfloor.demo import data as demo_data
     from watchfloor.tenancy.models import Client, Site, User
 
     result = demo_data.load_demo()

@@ -161,7 +161,7 @@ def test_a_tenant_admin_is_never_platform_staff_and_cannot_enter_the_admin(
 
 
 def test_the_demo_admin_is_a_tenant_admin_not_a_superuser(db):
-    from watchfloor import demo_data
+    from watchfloor.demo import data as demo_data
 
     demo_data.load_demo()
     admin = User.objects.get(username="admin")

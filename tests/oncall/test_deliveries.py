@@ -238,7 +238,7 @@ def test_deliveries_of_tests_and_codes_need_no_alert(estate, api, mailbox):
 
 
 def test_the_demo_shows_what_its_sinks_received(client, estate, settings, tmp_path):
-    from watchfloor.demo_sinks import FOLDER_NAME, MailSink, WebhookSink
+    from watchfloor.demo.sinks import FOLDER_NAME, MailSink, WebhookSink
     from watchfloor.oncall import channels
 
     settings.DEMO = True
@@ -259,7 +259,7 @@ def test_the_demo_shows_what_its_sinks_received(client, estate, settings, tmp_pa
 
 
 def test_settled_deliveries_are_on_the_alerts_timeline(client, estate, alert, paged, configurer):
-    from watchfloor.demo_sinks import WebhookSink
+    from watchfloor.demo.sinks import WebhookSink
 
     op_delivery = next(d for d in paged if d.recipient_id == estate.user("operator").id)
     with WebhookSink() as hook:

@@ -23,11 +23,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from watchfloor import demo_data
 from watchfloor.access.models import ApiToken, ClientAssignment, IntegrationKey, SiteAssignment
 from watchfloor.access.services import authenticate_integration_key
 from watchfloor.audit.models import AuditLog
 from watchfloor.cli import main, translate
+from watchfloor.demo import data as demo_data
 from watchfloor.tenancy.models import Client, Site, Tenant, User
 
 ACCOUNT_LINE = re.compile(r"^  (\w+)\s+(admin|supervisor|executive|operator|viewer)\s+(\S+)\s+")

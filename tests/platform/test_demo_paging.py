@@ -8,12 +8,13 @@ import time_machine
 from django.utils import timezone
 
 from support_sinks import mailbox, webhook  # noqa: F401 (fixtures)
-from watchfloor import demo_data, demo_paging
 from watchfloor.access.models import IntegrationKey
 from watchfloor.alerts.events import Event, EventAction
 from watchfloor.alerts.models import Alert, Severity
 from watchfloor.alerts.pipeline import ingest
-from watchfloor.demo_alerts import load_demo_alerts
+from watchfloor.demo import data as demo_data
+from watchfloor.demo import paging as demo_paging
+from watchfloor.demo.alerts import load_demo_alerts
 from watchfloor.oncall import escalation, notify
 from watchfloor.oncall.models import (
     AlertEscalation,

@@ -9,12 +9,12 @@ from collections import Counter
 
 import pytest
 
-from watchfloor import demo_simulator
 from watchfloor.access.models import ApiToken, IntegrationKey
 from watchfloor.access.services import authenticate_api_token, authenticate_integration_key
 from watchfloor.alerts.models import Alert, Status, SuppressionReason
 from watchfloor.audit.models import Action, AuditLog
-from watchfloor.demo_simulator import (
+from watchfloor.demo import simulator as demo_simulator
+from watchfloor.demo.simulator import (
     NAME,
     Schedule,
     Simulator,
@@ -194,7 +194,7 @@ def test_run_logs_a_line_a_minute_without_secrets_and_stops(estate, caplog):
         schedule=Schedule(pause=(0.0, 0.0)),
         clock=lambda: next(clock),
     )
-    with caplog.at_level(logging.INFO, logger="watchfloor.demo_simulator"):
+    with caplog.at_level(logging.INFO, logger="watchfloor.demo.simulator"):
         sim.run(stop)
 
     assert len(requests) == 40
@@ -294,7 +294,7 @@ def test_start_issues_credentials_waits_for_the_server_and_stop_revokes(demo_ten
 
 def test_start_without_an_admin_or_sites_does_nothing(db, caplog):
     Tenant.objects.create(slug="demo", name="Empty")
-    with caplog.at_level(logging.WARNING, logger="watchfloor.demo_simulator"):
+    with caplog.at_level(logging.WARNING, logger="watchfloor.demo.simulator"):
         assert demo_simulator.start(host="127.0.0.1", port=9, tenant_slug="demo") is None
     assert "not started" in caplog.text
     assert not IntegrationKey.objects.exists()

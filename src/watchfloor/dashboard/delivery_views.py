@@ -11,11 +11,11 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from watchfloor import demo_sinks
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import has_capability
 from watchfloor.dashboard.alert_views import When, chrome, forbidden
+from watchfloor.demo import sinks as demo_sinks
 from watchfloor.oncall.contact_queries import deliveries_of, delivery_out
 from watchfloor.oncall.models import DeliveryStatus
 

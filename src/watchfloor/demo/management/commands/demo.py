@@ -8,8 +8,11 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from watchfloor import demo_data, demo_paging, demo_simulator, demo_sinks
-from watchfloor.demo_alerts import load_demo_alerts
+from watchfloor.demo import data as demo_data
+from watchfloor.demo import paging as demo_paging
+from watchfloor.demo import simulator as demo_simulator
+from watchfloor.demo import sinks as demo_sinks
+from watchfloor.demo.alerts import load_demo_alerts
 from watchfloor.jobs.embedded import start_for_server
 from watchfloor.platform.database import describe_database, pending_migrations
 from watchfloor.platform.server import run_uvicorn

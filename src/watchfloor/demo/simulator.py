@@ -19,7 +19,7 @@ Credentials: at start it issues three integration keys (native, alertmanager, pa
 API token for the demo admin, all named "demo simulator", through `watchfloor.access.services`
 (audited like any other), after revoking the ones an earlier run left; it revokes its own when
 the demo stops. They are never printed or logged. The site and alert-type vocabulary is the
-demo's own (`watchfloor.demo_alerts`).
+demo's own (`watchfloor.demo.alerts`).
 
 `Simulator.step()` sends one request and says what it did (tests call it against a live
 server); `Simulator.run(stop_event)` is the loop. A seed makes the sequence reproducible.
@@ -49,7 +49,7 @@ from watchfloor.access.services import (
 )
 from watchfloor.alerts.integrations.alertmanager import label_set_fingerprint
 from watchfloor.alerts.models import Severity
-from watchfloor.demo_alerts import FIELD_TYPES, MONITORING
+from watchfloor.demo.alerts import FIELD_TYPES, MONITORING
 from watchfloor.tenancy.models import Site, Tenant, User
 
 log = logging.getLogger(__name__)
