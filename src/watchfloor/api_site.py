@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from watchfloor.access.api import router as access_router
 from watchfloor.access.api_auth import default_auth, install_access_handlers
 from watchfloor.alerts.api import router as alerts_router
+from watchfloor.api.docs import LocalSwagger
 from watchfloor.api.errors import install_error_handlers
 from watchfloor.audit.api import router as audit_router
 from watchfloor.dashboard.api import router as overview_router
@@ -34,6 +35,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     auth=default_auth(),
     docs_url="/docs",
+    docs=LocalSwagger(),
 )
 install_error_handlers(api)
 install_access_handlers(api)

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "drf_spectacular_sidecar",  # Swagger UI's files for the API docs page (no CDN)
     "channels",
     "watchfloor.tenancy",
     "watchfloor.access",

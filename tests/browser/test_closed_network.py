@@ -1,0 +1,51 @@
+"""A closed operations network (bug 7 of #10): with every request to a host other than the
+server refused, the API docs page still renders Swagger UI and the overview map still draws the
+bundled outline of countries and US states, without a console error."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from playwright.sync_api import expect
+
+from .conftest import Tab
+from .support import screenshot
+
+
+def offline_tab(browser, server, username: str | None = None) -> tuple[Tab, list[str]]:
+    """A tab that can reach only the test server; the URLs it tried elsewhere are listed."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    refused: list[str] = []
+
+    def only_local(route):
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context.route("**/*", only_local)
+    tab = Tab(context, username)
+    if username is not None:
+        page = tab.page
+        page.goto(f"{server.url}/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(server.data["accounts"][username]["password"])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(server.url + "/")
+    return tab, refused
+
+
+def test_api_docs_render_without_the_internet(server, browser):
+    tab, refused = offline_tab(browser, server)
+    try:
+        tab.page.goto(f"{server.url}/api/docs")
+        operations = tab.page.locator("#swagger-ui .opblock")
+        expect(operations.first).to_be_visible()
+        assert operations.count() > 20  # every router's operations, not an empty shell
+        expect(tab.page.locator("#swagger-ui .title").first).to_contain_text("Watchfloor API")
+        screenshot(tab.page, "api-docs-offline")
+        assert refused == []
+        assert tab.failures == []
+    finally:
+        tab.context.close()
