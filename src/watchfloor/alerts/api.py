@@ -6,7 +6,7 @@ Ingestion (POST /alerts and the monitoring integrations) lives in alerts/integra
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, masked_for, person_view
@@ -16,6 +16,7 @@ from watchfloor.alerts.models import Alert
 from watchfloor.alerts.queries import (
     AlertFilters,
     access_alert,
+    alert_comments,
     alert_counts,
     alert_list,
     correlation_group,
@@ -25,6 +26,8 @@ from watchfloor.alerts.schemas import (
     AlertListQuery,
     AlertPage,
     AssignIn,
+    CommentIn,
+    CommentOut,
     CountsOut,
     CountsQuery,
     NoteIn,
@@ -34,7 +37,7 @@ from watchfloor.alerts.schemas import (
 )
 from watchfloor.api.errors import ApiError
 from watchfloor.api.pagination import paginate
-from watchfloor.oncall.escalation import escalate_now
+from watchfloor.oncall.escalation import escalate_now, reopen
 
 router = Router(tags=["alerts"])
 
@@ -162,6 +165,10 @@ def _act(request, alert_id: int, action):
         action(alert, user)
     except services.IllegalTransition as exc:
         raise ApiError(409, "illegal_transition", str(exc), {"status": exc.status}) from None
+    except services.StillFiring as exc:
+        raise ApiError(
+            409, "fingerprint_active", str(exc), {"active_alert_id": str(exc.active_id or "")}
+        ) from None
     return alert_detail(user, access_alert(user, alert_id))
 
 
@@ -197,3 +204,45 @@ def escalate(request, alert_id: int, data: NoteIn | None = None):
 @router.post("/alerts/{alert_id}/resolve", response=AlertDetailOut)
 def resolve(request, alert_id: int, data: ResolveIn):
     return _act(request, alert_id, lambda a, u: services.resolve_alert(a, actor=u, note=data.note))
+
+
+@router.post("/alerts/{alert_id}/reopen", response=AlertDetailOut)
+def reopen_resolved(request, alert_id: int, data: NoteIn | None = None):
+    """A resolved alert back to NEW; its escalation starts again. 409 when it is not resolved,
+    or when another alert with the same fingerprint is active (`active_alert_id` names it)."""
+    note = data.note if data else ""
+    return _act(request, alert_id, lambda a, u: reopen(a, actor=u, note=note))
+
+
+def comment_out(comment, pii: bool) -> dict:
+    return {
+        "id": comment.id,
+        "alert_id": comment.alert_id,
+        "author": person_view(comment.author, pii),
+        "body": masked_for(None, comment.body, can_view_pii=pii),
+        "created_at": comment.created_at,
+    }
+
+
+@router.get("/alerts/{alert_id}/comments", response=list[CommentOut])
+def list_comments(request, alert_id: int):
+    """Oldest first; bodies masked without `noc:view_pii`."""
+    user = request.auth
+    require_capability(user, Capability.VIEW)
+    alert = access_alert(user, alert_id)
+    pii = has_capability(user, Capability.VIEW_PII)
+    return [comment_out(c, pii) for c in alert_comments(alert)]
+
+
+@router.post("/alerts/{alert_id}/comments", response={201: CommentOut})
+def add_comment(request, alert_id: int, data: CommentIn):
+    """A comment that changes nothing else (any status); needs `noc:ack_alerts`."""
+    user = request.auth
+    require_capability(user, Capability.VIEW)
+    alert = access_alert(user, alert_id)
+    try:
+        comment = services.comment_on_alert(alert, actor=user, body=data.body)
+    except ValueError as exc:
+        fields = {"body": str(exc)}
+        raise ApiError(422, "validation_error", "The request is not valid.", fields) from None
+    return Status(201, comment_out(comment, has_capability(user, Capability.VIEW_PII)))

@@ -243,3 +243,23 @@ class Alert(TenantScoped):
     @property
     def is_active(self) -> bool:
         return self.status != Status.RESOLVED
+
+
+class AlertComment(TenantScoped):
+    """A remark on an alert that changes nothing else (its status, its escalation). Shown on
+    the alert's timeline, masked for viewers without `noc:view_pii`; the audit entry names
+    only the comment's id and length (the text may hold personal data)."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["alert", "created_at"], name="alert_comment_alert_time")]
+
+    def __str__(self) -> str:
+        return f"comment #{self.pk} on alert {self.alert_id}"

@@ -13,7 +13,7 @@ from django.http import Http404
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.models import ClientAssignment, SiteAssignment
 from watchfloor.access.scope import ScopeKind, scope_kind, visible_clients, visible_sites
-from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status
+from watchfloor.alerts.models import OPEN_STATUSES, Alert, AlertComment, Severity, Status
 
 # What a list row shows besides the alert itself: one JOIN each, never a query per row.
 LIST_RELATED = ("client", "site", "assignee", "acknowledged_by", "resolved_by")
@@ -229,3 +229,18 @@ def assignable_users(alert: Alert):
         .only("id", "username", "first_name", "last_name")
         .order_by("first_name", "last_name", "username")
     )
+
+
+COMMENT_LIMIT = 500
+
+
+def alert_comments(alert: Alert, limit: int = COMMENT_LIMIT) -> list[AlertComment]:
+    """The alert's comments, oldest first (the newest `limit`), authors joined: one query.
+    `alert` is one the caller has already read through the user's scope (`access_alert`)."""
+    rows = list(
+        AlertComment.objects.for_tenant(alert.tenant_id)
+        .filter(alert_id=alert.pk)
+        .select_related("author")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return rows[::-1]

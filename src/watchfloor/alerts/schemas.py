@@ -97,6 +97,10 @@ class NoteIn(StrictIn):
     note: Note = ""
 
 
+class CommentIn(StrictIn):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
 class ResolveIn(StrictIn):
     note: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
@@ -170,6 +174,14 @@ class AlertDetailOut(AlertOut):
     escalated_by: PersonRef | None
     assigned_by: PersonRef | None
     correlation_group: list[AlertOut] = Field(default_factory=list)
+
+
+class CommentOut(Out):
+    id: int
+    alert_id: int
+    author: PersonRef | None
+    body: str
+    created_at: datetime
 
 
 class AlertPage(Out):

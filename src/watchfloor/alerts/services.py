@@ -8,14 +8,14 @@ log and publishes `alert.updated` / `alert.resolved` after commit.
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import require_capability, visible_sites
 from watchfloor.alerts.broadcast import alert_event
-from watchfloor.alerts.models import Alert, Status
+from watchfloor.alerts.models import Alert, AlertComment, Status
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.events import publish_on_commit
@@ -29,6 +29,15 @@ class IllegalTransition(Exception):
     def __init__(self, action: str, status: str):
         super().__init__(f"Cannot {action} an alert that is {status}.")
         self.action, self.status = action, status
+
+
+class StillFiring(Exception):
+    """Another active alert holds the fingerprint: the resolved one cannot be reopened (409)."""
+
+    def __init__(self, active_id: int | None):
+        which = f"Alert #{active_id}" if active_id else "Another alert"
+        super().__init__(f"{which} with the same fingerprint is active: work on that one instead.")
+        self.active_id = active_id
 
 
 class InvalidAssignee(ValueError):
@@ -148,4 +157,94 @@ def resolve_alert(alert: Alert, *, actor, note: str) -> Alert:
         action=Action.RESOLVE,
         details={"from": previous},
         kind="alert.resolved",
+    )
+
+
+@transaction.atomic
+def comment_on_alert(alert: Alert, *, actor, body: str) -> AlertComment:
+    """A remark on the alert, in any status, that changes nothing else. The audit entry holds
+    the comment's id and length only (the text may name people)."""
+    require_capability(actor, Capability.ACK_ALERTS)
+    body = clean_note(body)
+    if not body:
+        raise ValueError("Write a comment.")
+    alert = _locked(alert)
+    now = timezone.now()
+    comment = AlertComment.objects.create(
+        tenant_id=alert.tenant_id, alert=alert, author=actor, body=body, created_at=now
+    )
+    _finish(
+        alert,
+        [],
+        actor=actor,
+        action=Action.COMMENT,
+        details={"comment_id": comment.id, "length": len(body)},
+        kind="alert.updated",
+    )
+    return comment
+
+
+REOPEN_CLEARS = {
+    "acknowledged_at": None,
+    "acknowledged_by": None,
+    "time_to_acknowledge": None,
+    "assignee": None,
+    "assigned_at": None,
+    "assigned_by": None,
+    "escalated_at": None,
+    "escalated_by": None,
+    "escalation_level": 0,
+    "resolved_at": None,
+    "resolved_by": None,
+    "resolution_note": "",
+    "time_to_resolve": None,
+}
+
+
+@transaction.atomic
+def reopen_alert(alert: Alert, *, actor, note: str = "") -> Alert:
+    """A resolved alert back to NEW, as if it had just opened: nobody has it, its escalation
+    starts again (`oncall.escalation.reopen` restarts the chain in the same transaction).
+
+    Only one active alert may hold a fingerprint (the partial unique index): when the source
+    has raised it again meanwhile, reopening is refused with `StillFiring` naming that alert.
+    The audit entry keeps what was cleared (who resolved it and when), so the timeline still
+    shows the first life of the alert.
+    """
+    require_capability(actor, Capability.ACK_ALERTS)
+    note = clean_note(note)
+    alert = _locked(alert)
+    if alert.status != Status.RESOLVED:
+        raise IllegalTransition("reopen", alert.status)
+    holder = _fingerprint_holder(alert)
+    if holder is not None:
+        raise StillFiring(holder)
+    details = {
+        "from": alert.status,
+        "to": Status.NEW,
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "resolved_by_id": alert.resolved_by_id,
+        "note": mask_text(note),
+    }
+    for name, value in REOPEN_CLEARS.items():
+        setattr(alert, name, value)
+    alert.status = Status.NEW
+    alert.updated_at = timezone.now()
+    try:
+        with transaction.atomic():  # a savepoint: the pipeline may open the fingerprint now
+            alert.save(update_fields=["status", *REOPEN_CLEARS, "updated_at"])
+    except IntegrityError:
+        raise StillFiring(_fingerprint_holder(alert)) from None
+    record(Action.REOPEN, actor=actor, tenant=alert.tenant_id, entity=alert, details=details)
+    publish_on_commit([alert_event("alert.updated", alert, actor_id=actor.id)])
+    return alert
+
+
+def _fingerprint_holder(alert: Alert) -> int | None:
+    return (
+        Alert.objects.active()
+        .filter(tenant_id=alert.tenant_id, fingerprint=alert.fingerprint)
+        .exclude(pk=alert.pk)
+        .values_list("id", flat=True)
+        .first()
     )

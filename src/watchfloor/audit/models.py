@@ -20,6 +20,8 @@ class Action(models.TextChoices):
     ESCALATE = "escalate"
     ESCALATION_STEP = "escalation.step"
     RESOLVE = "resolve"
+    REOPEN = "reopen"
+    COMMENT = "comment"
     SUPPRESS = "suppress"
     MAINTENANCE_CREATE = "maintenance.create"
     MAINTENANCE_UPDATE = "maintenance.update"

@@ -12,7 +12,8 @@
    time and token, so a step is taken when it falls due, not at the next sweep; the sweep is the
    safety net that takes whatever a lost task left.
 
-`escalate_now` is the Escalate action: the next step now, by a person.
+`escalate_now` is the Escalate action: the next step now, by a person. `reopen` is the Reopen
+action: a resolved alert open again, its chain started again from the first step.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import ScopeKind, require_capability, scope_kind, visible_sites
 from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.models import Alert, Status
-from watchfloor.alerts.services import ESCALATABLE, IllegalTransition, clean_note
+from watchfloor.alerts.services import ESCALATABLE, IllegalTransition, clean_note, reopen_alert
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record, record_many
 from watchfloor.events import publish_on_commit
@@ -657,4 +658,41 @@ def escalate_now(alert: Alert, *, actor, note: str = "") -> Alert:
         },
     )
     publish_on_commit([alert_event("alert.updated", alert, actor_id=actor.id)])
+    return alert
+
+
+# --- the Reopen action -------------------------------------------------------------------------
+@transaction.atomic
+def reopen(alert: Alert, *, actor, note: str = "") -> Alert:
+    """Reopen a resolved alert (`alerts.services.reopen_alert`: NEW, nobody has it) and start
+    its escalation again: the policy version in force now, the first step its delay after now
+    (timed from the first sighting it would page at once). The row keeps its token sequence,
+    so a task queued for the alert's first life finds a token that no longer matches."""
+    alert = reopen_alert(alert, actor=actor, note=note)
+    now = timezone.now()
+    ensure_default_policy(alert.tenant_id)
+    row = _new_escalation(
+        {
+            "id": alert.id,
+            "tenant_id": alert.tenant_id,
+            "client_id": alert.client_id,
+            "severity": alert.severity,
+            "first_seen_at": now,
+            "created_at": now,
+        },
+        _PolicyBook([alert.tenant_id]),
+        now,
+    )
+    fresh = dict(zip(_INSERT_COLUMNS, row, strict=True))
+    escalation = (
+        AlertEscalation.objects.select_for_update(of=("self",)).filter(alert_id=alert.id).first()
+    )
+    if escalation is None:
+        AlertEscalation(**fresh).save(force_insert=True)
+        return alert
+    for name in ("policy_version_id", "next_step", "next_at", "state", "stop_reason"):
+        setattr(escalation, name, fresh[name])
+    escalation.token += 1
+    escalation.updated_at = now
+    escalation.save(update_fields=[*ESCALATION_FIELDS, "policy_version"])
     return alert
