@@ -10,12 +10,15 @@ from ninja import Query, Router, Schema, Status
 from watchfloor.access import services
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.models import ApiToken, IntegrationKey
+from watchfloor.access.reveal import reveal_officer_contact
 from watchfloor.access.schemas import (
     IntegrationKeyCreated,
     IntegrationKeyIn,
     IntegrationKeyOut,
     IntegrationKeyPage,
     MeOut,
+    RevealIn,
+    RevealOut,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -145,3 +148,12 @@ def revoke_integration_key(request, key_id: int):
     if key is None:
         raise Http404
     return services.revoke_integration_key(key, actor=request.auth)
+
+
+@router.post("/sites/{site_id}/officer/reveal", response=RevealOut, tags=["clients and sites"])
+def reveal_officer(request, site_id: int, data: RevealIn | None = None):
+    """The site officer's name, phone and email, unmasked: needs `noc:reveal_contact`; audited
+    as a view of sensitive data (the site, the officer's id). POST: an explicit act, never a
+    prefetch or a link. `officer` is null when the site has none."""
+    revealed = reveal_officer_contact(site_id, actor=request.auth, via=data.via if data else "api")
+    return revealed

@@ -1,4 +1,4 @@
-"""The twelve capabilities of DESIGN.md and the built-in roles that hold them.
+"""The capabilities of DESIGN.md and the built-in roles that hold them.
 
 A capability `noc:ack_alerts` is stored as the Django permission `access.noc_ack_alerts`, so
 roles are plain Django groups and the admin can edit them.
@@ -22,6 +22,8 @@ class Capability(StrEnum):
     AUDIT_VIEW = "noc:audit_view"
     ASSIGN_INCIDENTS = "noc:assign_incidents"
     VIEW_PII = "noc:view_pii"
+    # one site officer's name, phone and email on an explicit, audited request; lists stay masked
+    REVEAL_CONTACT = "noc:reveal_contact"
 
     @property
     def codename(self) -> str:
@@ -50,12 +52,15 @@ CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.AUDIT_VIEW: "Read the audit log",
     Capability.ASSIGN_INCIDENTS: "Assign alerts and incidents",
     Capability.VIEW_PII: "See personal data unmasked",
+    Capability.REVEAL_CONTACT: "Reveal a site officer's contact details (audited)",
 }
 
 C = Capability
 ROLES: dict[str, frozenset[Capability]] = {
     "viewer": frozenset({C.VIEW, C.VIEW_ASSIGNED_SITES}),
-    "operator": frozenset({C.VIEW, C.VIEW_CLIENT, C.ACK_ALERTS, C.ASSIGN_INCIDENTS}),
+    "operator": frozenset(
+        {C.VIEW, C.VIEW_CLIENT, C.ACK_ALERTS, C.ASSIGN_INCIDENTS, C.REVEAL_CONTACT}
+    ),
     "supervisor": frozenset(
         {
             C.VIEW,
@@ -66,6 +71,7 @@ ROLES: dict[str, frozenset[Capability]] = {
             C.MANAGE_MAINTENANCE,
             C.EXPORT,
             C.VIEW_PII,
+            C.REVEAL_CONTACT,
         }
     ),
     "executive": frozenset({C.VIEW, C.VIEW_ALL_CLIENTS, C.EXPORT, C.AUDIT_VIEW}),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from ninja import Schema
 from pydantic import StringConstraints
@@ -87,3 +87,21 @@ class IntegrationKeyCreated(IntegrationKeyOut):
 class IntegrationKeyPage(Schema):
     items: list[IntegrationKeyOut]
     next_cursor: str | None
+
+
+class RevealIn(StrictIn):
+    """Where the reveal was asked, for the audit entry."""
+
+    via: Literal["api", "alert_page", "estate_page"] = "api"
+
+
+class OfficerContactOut(Schema):
+    user_id: int
+    name: str
+    phone: str
+    email: str
+
+
+class RevealOut(Schema):
+    site_id: int
+    officer: OfficerContactOut | None
