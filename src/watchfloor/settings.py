@@ -103,7 +103,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "watchfloor.dashboard.context_processors.theme",
+                "watchfloor.dashboard.context_processors.top_bar",
             ],
         },
     },

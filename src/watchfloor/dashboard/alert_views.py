@@ -29,7 +29,7 @@ from watchfloor.alerts import services as alert_services
 from watchfloor.alerts.models import Alert, Status, SuppressionReason
 from watchfloor.alerts.queries import access_alert, assignable_users, correlation_group
 from watchfloor.audit.models import Action, AuditLog
-from watchfloor.audit.services import record
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.queries import site_zone
 from watchfloor.maintenance.queries import windows_for
 from watchfloor.oncall.contact_queries import deliveries_for_alert
@@ -44,26 +44,6 @@ GROUP_LIMIT = 100
 SAME_STEP = timedelta(seconds=60)
 # Label/annotation keys a Prometheus sender uses for the URL of the expression that fired.
 GENERATOR_KEYS = ("generatorURL", "generator_url", "generatorUrl")
-
-
-# --- page chrome shared by the dashboard pages of this package ----------------------------------
-
-
-def chrome(request) -> dict:
-    """What app.html needs on every page: the user's roles and tenant."""
-    user = request.user
-    return {"roles": sorted(g.name for g in user.groups.all()), "tenant": user.tenant}
-
-
-def forbidden(request, capability: Capability, *, template="dashboard/forbidden.html", **extra):
-    """Audit the refusal like the estate page does and answer 403."""
-    record(
-        Action.ACCESS_DENIED,
-        actor=request.user,
-        details={"capability": capability.value, "method": request.method, "path": request.path},
-    )
-    context = {**chrome(request), "capability": capability.value, **extra}
-    return render(request, template, context, status=403)
 
 
 # --- what the template shows ---------------------------------------------------------------------
@@ -655,7 +635,6 @@ def alert_detail(request, alert_id: int):
         [*page.timeline, *delivery_steps(deliveries, tz)], key=lambda s: (s.at, s.order)
     )
     context = {
-        **chrome(request),
         "nav": "alerts",
         "page": page,
         "a": page.alert,

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import has_capability
-from watchfloor.dashboard.alert_views import chrome, forbidden
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.oncall import contact_services as services
 from watchfloor.oncall.contact_queries import (
     access_channel,
@@ -153,7 +153,6 @@ def notifications_page(request):
         return redirect("dashboard:notifications")
     methods = [method_out(m) for m in methods_of(user)]
     context = {
-        **chrome(request),
         "nav": "settings",
         "methods": methods,
         "verified_methods": [m for m in methods if m["verified"]],

@@ -1,7 +1,8 @@
-"""Template context for every page: the signed-in user's theme (`system`, `light`, `dark`).
+"""The one context processor for the top bar of every signed-in page (dashboard/app.html):
+the user's tenant, role names and theme (`system`, `light`, `dark`).
 
-Read lazily and once per request (`cached_preferences`): a page that never prints `theme`
-costs no query, and a view that reads the settings too shares the one query.
+Each value is lazy: a page that never prints one costs no query, and the theme shares the one
+read of the user's settings (`cached_preferences`) with a view that reads them too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from django.utils.functional import SimpleLazyObject
 from watchfloor.dashboard.preferences import cached_preferences
 
 
-def theme(request) -> dict:
+def top_bar(request) -> dict:
     user = getattr(request, "user", None)
     if not getattr(user, "is_authenticated", False):
         return {}
-    return {"theme": SimpleLazyObject(lambda: cached_preferences(request).theme)}
+    return {
+        "tenant": SimpleLazyObject(lambda: user.tenant),
+        "roles": SimpleLazyObject(lambda: sorted(g.name for g in user.groups.all())),
+        "theme": SimpleLazyObject(lambda: cached_preferences(request).theme),
+    }

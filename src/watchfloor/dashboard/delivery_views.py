@@ -14,7 +14,8 @@ from django.views.decorators.http import require_safe
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import has_capability
-from watchfloor.dashboard.alert_views import When, chrome, forbidden
+from watchfloor.dashboard.alert_views import When
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.demo import sinks as demo_sinks
 from watchfloor.oncall.contact_queries import deliveries_of, delivery_out
 from watchfloor.oncall.models import DeliveryStatus
@@ -67,7 +68,6 @@ def deliveries(request):
         item["when"] = When.of(d.created_at, None)
         items.append(item)
     context = {
-        **chrome(request),
         "nav": "deliveries",
         "rows": items,
         "status": status,

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import has_capability
-from watchfloor.dashboard.alert_views import chrome, forbidden
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.jobs.queries import JobState, job_states, recent_failures
 
 FAILURES_SHOWN = 20
@@ -87,7 +87,6 @@ def jobs_page(request):
         for run in recent_failures(FAILURES_SHOWN)
     ]
     context = {
-        **chrome(request),
         "nav": "jobs",
         "rows": rows,
         "stale": [r.name for r in rows if r.stale],

@@ -22,7 +22,8 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, person_view
 from watchfloor.access.scope import has_capability, visible_clients, visible_sites
 from watchfloor.alerts.queries import AlertFilters, Suppressed, alert_list, suppressed_by
-from watchfloor.dashboard.alert_views import When, chrome, forbidden
+from watchfloor.dashboard.alert_views import When
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.forms import WindowForm
 from watchfloor.maintenance import services
 from watchfloor.maintenance.models import MaintenanceWindow, WindowState
@@ -128,7 +129,6 @@ def _list_context(request, tab: str, form: WindowForm | None) -> dict:
     if manage and form is None:
         form = _form(user)
     return {
-        **chrome(request),
         "nav": "maintenance",
         "tab": tab,
         "tabs": [(key, TAB_LABELS[key]) for key in TABS],
@@ -219,7 +219,6 @@ def _window_context(request, window, *, error: str = "") -> dict:
         for a in alerts.object_list
     ]
     return {
-        **chrome(request),
         "nav": "maintenance",
         "row": _row(user, window, now=now, pii=pii, manage=manage, counts=counts),
         "alerts": alerts,
@@ -251,7 +250,7 @@ def maintenance_cancel(request, window_id: int):
     if not has_capability(user, Capability.MANAGE_MAINTENANCE):
         return _denied(request, Capability.MANAGE_MAINTENANCE)
     if not may_write(user, site=window.site):
-        context = {**chrome(request), "nav": "maintenance", "outside_scope": True}
+        context = {"nav": "maintenance", "outside_scope": True}
         return render(request, "dashboard/_maintenance_denied.html", context, status=403)
     if request.POST.get("confirm") != "yes":
         context = _window_context(

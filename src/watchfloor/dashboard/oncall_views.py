@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST, require_safe
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, person_view
 from watchfloor.access.scope import has_capability
-from watchfloor.dashboard.alert_views import chrome, forbidden
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.oncall import ical, schedule_services
 from watchfloor.oncall.models import LayerKind, ShiftLength
 from watchfloor.oncall.rotation import instant, next_handoff, timelines, wall_clock, zone
@@ -263,7 +263,6 @@ def _context(request, *, bound: dict | None = None, new_feed_url: str = "", stat
         for i, d in enumerate(start + timedelta(days=n) for n in range(DAYS))
     ]
     return {
-        **chrome(request),
         "nav": "oncall",
         "cards": cards,
         "days": days,

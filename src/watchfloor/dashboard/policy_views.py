@@ -26,7 +26,8 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import person_view
 from watchfloor.access.scope import CapabilityDenied, has_capability, visible_clients
-from watchfloor.dashboard.alert_views import When, chrome, forbidden
+from watchfloor.dashboard.alert_views import When
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.oncall import policy_services as services
 from watchfloor.oncall.models import (
     MAX_DELAY_MINUTES,
@@ -396,7 +397,6 @@ def _form_context(request, *, policy, form, steps, errors=(), status_line="") ->
         # a long list scrolls in its box: who is ticked shows without scrolling
         step.people = sorted(choices["people"], key=lambda c: c.value not in step.targets)
     return {
-        **chrome(request),
         "nav": "escalation",
         "policy": policy,
         "form": form,
@@ -456,7 +456,6 @@ def policies(request):
         request,
         "dashboard/policies.html",
         {
-            **chrome(request),
             "nav": "escalation",
             "rows": [_row(p, labels, pii) for p in rows],
             "configure": configure,
@@ -501,7 +500,6 @@ def _detail_context(request, policy_id: int, *, error: str = "") -> dict:
             }
         )
     return {
-        **chrome(request),
         "nav": "escalation",
         "row": _row(policy, labels, pii),
         "versions": versions,

@@ -12,8 +12,7 @@ from django.views.decorators.http import require_http_methods
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_name
 from watchfloor.access.scope import has_capability, visible_clients, visible_sites
-from watchfloor.audit.models import Action
-from watchfloor.audit.services import record
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.models import REFRESH_MAX, REFRESH_MIN, Theme
 from watchfloor.dashboard.preferences import (
     FILTER_KEYS,
@@ -139,29 +138,12 @@ def _initial(current: Preferences) -> dict:
     }
 
 
-def _header(request) -> dict:
-    # what dashboard/app.html's top bar shows
-    return {
-        "roles": sorted(g.name for g in request.user.groups.all()),
-        "tenant": request.user.tenant,
-    }
-
-
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def settings_page(request):
     user = request.user
     if not has_capability(user, Capability.VIEW):
-        record(
-            Action.ACCESS_DENIED,
-            actor=user,
-            details={
-                "capability": Capability.VIEW.value,
-                "method": request.method,
-                "path": request.path,
-            },
-        )
-        return render(request, "dashboard/forbidden.html", _header(request), status=403)
+        return forbidden(request, Capability.VIEW)
     current = cached_preferences(request)
     if request.method == "POST":
         form = SettingsForm(request.POST, user=user, current=current)
@@ -176,7 +158,6 @@ def settings_page(request):
     else:
         form = SettingsForm(initial=_initial(current), user=user, current=current)
     context = {
-        **_header(request),
         "nav": "settings",
         "form": form,
         "filter_fields": [form[name] for name in ("state", "city", "officer", "range")],

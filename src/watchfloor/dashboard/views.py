@@ -12,8 +12,7 @@ from django.views.decorators.http import require_safe
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import ScopeKind, capabilities_of, has_capability, scope_kind
-from watchfloor.audit.models import Action
-from watchfloor.audit.services import record
+from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.preferences import cached_preferences
 from watchfloor.dashboard.queries import Filters, estate_page, overview_choices
 
@@ -37,27 +36,6 @@ class SignOutView(LogoutView):
     """POST only (Django's LogoutView refuses GET), so a link or an image cannot sign you out."""
 
 
-def _header(request) -> dict:
-    user = request.user
-    return {
-        "roles": sorted(g.name for g in user.groups.all()),
-        "tenant": user.tenant,
-    }
-
-
-def _forbidden(request):
-    record(
-        Action.ACCESS_DENIED,
-        actor=request.user,
-        details={
-            "capability": Capability.VIEW.value,
-            "method": request.method,
-            "path": request.path,
-        },
-    )
-    return render(request, "dashboard/forbidden.html", _header(request), status=403)
-
-
 @require_safe
 @login_required
 @ensure_csrf_cookie  # the page writes through the API with the CSRF token from the cookie
@@ -66,7 +44,7 @@ def home(request):
     WebSocket, the same way on first load and on every resync."""
     user = request.user
     if not has_capability(user, Capability.VIEW):
-        return _forbidden(request)
+        return forbidden(request, Capability.VIEW)
     capabilities = sorted(c.value for c in capabilities_of(user))
     config = {
         "choices": overview_choices(user),
@@ -76,7 +54,7 @@ def home(request):
         "tiles": {"url": settings.MAP_TILE_URL, "attribution": settings.MAP_TILE_ATTRIBUTION},
         "alert_url": reverse("dashboard:alert", args=[0]),
     }
-    context = {**_header(request), "nav": "overview", "config": config}
+    context = {"nav": "overview", "config": config}
     return render(request, "dashboard/overview.html", context)
 
 
@@ -85,10 +63,9 @@ def home(request):
 def estate(request):
     user = request.user
     if not has_capability(user, Capability.VIEW):
-        return _forbidden(request)
+        return forbidden(request, Capability.VIEW)
     page = estate_page(user, Filters.from_query(request.GET))
     context = {
-        **_header(request),
         "nav": "estate",
         "page": page,
         "scope_label": SCOPE_LABELS[scope_kind(user)],
