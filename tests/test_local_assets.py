@@ -38,7 +38,7 @@ def outside_hosts(text: str) -> set[str]:
 
 def test_the_scan_sees_the_package_assets():
     names = {path.name for path in asset_files()}
-    assert {"app.html", "overview.js", "app.css", "swagger.html"} <= names
+    assert {"app.html", "overview.js", "app.css", "swagger.html", "outline.json"} <= names
 
 
 def test_the_scan_finds_outside_urls():

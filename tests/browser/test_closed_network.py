@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import expect
 
 from .conftest import Tab
-from .support import screenshot
+from .support import screenshot, wait_until_rendered
 
 
 def offline_tab(browser, server, username: str | None = None) -> tuple[Tab, list[str]]:
@@ -45,6 +45,28 @@ def test_api_docs_render_without_the_internet(server, browser):
         assert operations.count() > 20  # every router's operations, not an empty shell
         expect(tab.page.locator("#swagger-ui .title").first).to_contain_text("Watchfloor API")
         screenshot(tab.page, "api-docs-offline")
+        assert refused == []
+        assert tab.failures == []
+    finally:
+        tab.context.close()
+
+
+def test_map_draws_the_bundled_outline_without_tiles(server, browser):
+    # the test server has no tile server (WATCHFLOOR_MAP_TILE_URL=""), and no other host answers
+    tab, refused = offline_tab(browser, server, "supervisor")
+    try:
+        page = tab.page
+        wait_until_rendered(page)
+        expect(page.locator("#map")).to_have_attribute("data-outline", "drawn")
+        countries = page.locator("#map path.outline--country")
+        states = page.locator("#map path.outline--state")
+        assert countries.count() > 150  # Natural Earth 1:110m admin-0
+        assert states.count() == 51  # 50 states and DC
+        # the outline is drawn under the markers, which stay clickable
+        assert page.locator("#map path.site-marker").count() > 0
+        pane = page.locator(".leaflet-outline-pane")
+        assert int(pane.evaluate("p => getComputedStyle(p).zIndex")) < 400
+        screenshot(page, "overview-outline")
         assert refused == []
         assert tab.failures == []
     finally:

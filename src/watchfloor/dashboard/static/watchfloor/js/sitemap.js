@@ -1,25 +1,40 @@
 // The overview map: one circle marker per site, coloured by its worst open alert. Leaflet (from
 // the xstatic-leaflet package) is loaded as a classic script before this module. Tiles come from
-// the configured server; without one (or when it is unreachable) the sites still show on a plain
-// background, which is what an air-gapped operations room gets.
+// the configured server; without one, or when it is unreachable, the map draws the bundled
+// outline of countries and US states instead (outline.js), which is what an air-gapped
+// operations room gets.
 
-const COLOURS = {
-  critical: "#dc2626",
-  high: "#ea580c",
-  medium: "#d97706",
-  low: "#2563eb",
-  info: "#2563eb",
-  ok: "#16a34a",
-};
+import { drawOutline } from "./outline.js";
+
 const RADIUS = { critical: 9, high: 8, medium: 7, low: 6, info: 6, ok: 5 };
+
+/** The severity colours of app.css (the one set; --sev-critical …), for the markers' fill. */
+function severityColours() {
+  const style = getComputedStyle(document.documentElement);
+  const colour = (name) => style.getPropertyValue(`--sev-${name}`).trim();
+  return {
+    critical: colour("critical"),
+    high: colour("high"),
+    medium: colour("medium"),
+    low: colour("low"),
+    info: colour("low"), // the legend shows low and info as one colour
+    ok: colour("ok"),
+  };
+}
 
 export class SiteMap {
   constructor(node, tiles) {
     this.map = L.map(node, { zoomControl: true, attributionControl: Boolean(tiles.url), worldCopyJump: true });
     if (tiles.url) {
-      L.tileLayer(tiles.url, { maxZoom: 18, attribution: tiles.attribution }).addTo(this.map);
+      const layer = L.tileLayer(tiles.url, { maxZoom: 18, attribution: tiles.attribution });
+      // the first tile that fails means the server is out of reach: the outline takes over
+      layer.once("tileerror", () => {
+        this.map.removeLayer(layer);
+        drawOutline(this.map);
+      });
+      layer.addTo(this.map);
     } else {
-      node.classList.add("map--plain");
+      drawOutline(this.map);
     }
     this.layer = L.featureGroup().addTo(this.map);
     this.map.setView([39, -96], 4);
@@ -29,6 +44,7 @@ export class SiteMap {
   /** Replace the markers; `onPick(site)` drills down to a site. */
   show(sites, onPick) {
     this.layer.clearLayers();
+    const colours = severityColours();
     const placed = sites.filter((s) => s.lat !== null && s.lon !== null);
     // worst last, so a critical site is drawn on top of its healthy neighbours
     placed.sort((a, b) => rank(a.worst) - rank(b.worst));
@@ -36,9 +52,8 @@ export class SiteMap {
       const level = (site.worst || "ok").toLowerCase();
       const marker = L.circleMarker([site.lat, site.lon], {
         radius: RADIUS[level],
-        color: "#ffffff",
         weight: 1.5,
-        fillColor: COLOURS[level],
+        fillColor: colours[level],
         fillOpacity: 0.9,
         className: `site-marker site-marker--${level}`,
       });
