@@ -60,10 +60,10 @@ def page(client, user, alert_id):
     ("role", "site", "expected"),
     [
         ("viewer", 2, set()),
-        ("operator", 0, {"acknowledge", "assign", "resolve"}),
-        ("supervisor", 2, {"acknowledge", "assign", "escalate", "resolve"}),
+        ("operator", 0, {"acknowledge", "assign", "resolve", "comment"}),
+        ("supervisor", 2, {"acknowledge", "assign", "escalate", "resolve", "comment"}),
         ("executive", 2, set()),
-        ("admin", 2, {"acknowledge", "assign", "escalate", "resolve"}),
+        ("admin", 2, {"acknowledge", "assign", "escalate", "resolve", "comment"}),
     ],
 )
 def test_each_role_sees_the_page_with_its_buttons(client, estate, key, role, site, expected):
@@ -85,14 +85,15 @@ def test_buttons_follow_the_status(client, estate, key):
     alert = raise_alert(key, estate.sites[0])
     supervisor = estate.user("supervisor")
     services.acknowledge_alert(alert, actor=supervisor)
-    assert actions_of(page(client, supervisor, alert.id)) == {"assign", "escalate", "resolve"}
+    working = {"assign", "escalate", "resolve", "comment"}
+    assert actions_of(page(client, supervisor, alert.id)) == working
     escalate_now(Alert.objects.get(pk=alert.pk), actor=supervisor)
     # an escalated alert someone acknowledged already is not acknowledged again
-    assert actions_of(page(client, supervisor, alert.id)) == {"assign", "escalate", "resolve"}
+    assert actions_of(page(client, supervisor, alert.id)) == working
     services.resolve_alert(Alert.objects.get(pk=alert.pk), actor=supervisor, note="fixed")
     response = page(client, supervisor, alert.id)
-    assert actions_of(response) == set()
-    assert "This alert is resolved" in html(response)
+    # a resolved alert may be reopened or commented, nothing else
+    assert actions_of(response) == {"reopen", "comment"}
 
 
 def test_another_tenants_or_out_of_scope_alert_is_404(client, estate, other_estate, key, key_for):
@@ -216,7 +217,7 @@ def test_suppressed_alert_links_its_maintenance_window(client, estate, key):
     assert "Suppressed by a maintenance window" in body
     assert f'href="/maintenance/{window.id}/"' in body and "Cabling" in body
     # a suppressed alert may still be resolved, not acknowledged
-    assert actions_of(page(client, estate.user("supervisor"), alert.id)) == {"resolve"}
+    assert actions_of(page(client, estate.user("supervisor"), alert.id)) == {"resolve", "comment"}
 
 
 def test_correlation_group_links_each_alert_in_scope(client, estate, key):
@@ -405,3 +406,67 @@ def test_query_count_does_not_grow_with_the_group_or_the_timeline(client, estate
     assert AuditLog.objects.filter(entity_id=str(alert.id)).count() > 20
     assert after == before, (before, after)
     assert before <= 16  # (the chrome of every page included)
+
+
+# --- comments, reopen, the officer and the htmx swap (#10 section 4) -----------------------
+
+
+def test_comments_are_on_the_timeline_masked_for_the_operator(client, estate, key):
+    alert = raise_alert(key, estate.sites[0])
+    services.comment_on_alert(
+        alert, actor=estate.user("supervisor"), body="Called jane.doe@example.com, +1 555 867 5309"
+    )
+    masked = html(page(client, estate.user("operator"), alert.id))
+    assert "timeline__item--comment" in masked
+    assert "j***@example.com" in masked and "jane.doe@example.com" not in masked
+    assert "867 5309" not in masked
+    clear = html(page(client, estate.user("supervisor"), alert.id))
+    assert "jane.doe@example.com" in clear and "+1 555 867 5309" in clear
+    # the comment's audit entry (its id and length) is not a second timeline row
+    assert clear.count("timeline__item--comment") == 1
+    assert "Comment id" not in clear
+
+
+def test_a_reopen_is_on_the_timeline_with_who_had_resolved_it(client, estate, key):
+    from watchfloor.oncall.escalation import reopen
+
+    alert = raise_alert(key, estate.sites[0])
+    supervisor = estate.user("supervisor")
+    services.resolve_alert(alert, actor=supervisor, note="fixed")
+    reopen(Alert.objects.get(pk=alert.pk), actor=estate.user("operator"), note="still down")
+    body = html(page(client, supervisor, alert.id))
+    assert "timeline__item--reopen" in body and "Reopened" in body
+    assert "Had been resolved by" in body and "Supervisor Person" in body
+    assert "still down" in body
+    assert actions_of(page(client, supervisor, alert.id)) >= {"acknowledge", "resolve"}
+
+
+def test_the_officer_is_shown_masked_with_a_reveal_button_for_who_may(client, estate, key):
+    site = estate.sites[0]
+    site.officer_in_charge = estate.user("executive")
+    site.save(update_fields=["officer_in_charge"])
+    alert = raise_alert(key, site)
+    body = html(page(client, estate.user("operator"), alert.id))
+    assert "Officer in charge" in body and "Executive Person" not in body
+    assert f'data-reveal-site="{site.id}"' in body
+    body = html(page(client, estate.user("admin"), alert.id))
+    assert "Executive Person" in body and "data-reveal-site" in body
+    other = raise_alert(key, estate.sites[2])
+    other_site = estate.sites[2]
+    other_site.officer_in_charge = estate.user("executive")
+    other_site.save(update_fields=["officer_in_charge"])
+    body = html(page(client, estate.user("executive"), other.id))  # no noc:reveal_contact
+    assert "Officer in charge" in body and "data-reveal-site" not in body
+
+
+def test_an_htmx_request_gets_the_alert_body_alone(client, estate, key):
+    alert = raise_alert(key, estate.sites[0])
+    client.force_login(estate.user("operator"))
+    full = client.get(f"/alerts/{alert.id}/")
+    swap = client.get(f"/alerts/{alert.id}/", headers={"HX-Request": "true"})
+    assert swap.status_code == 200
+    body = html(swap)
+    assert body.lstrip().startswith('<div id="alert-body"')
+    assert "<html" not in body and "topbar" not in body and 'id="action-status"' not in body
+    assert "HX-Request" in full["Vary"] and "HX-Request" in swap["Vary"]
+    assert "django_htmx/htmx-2.min.js" in html(full)

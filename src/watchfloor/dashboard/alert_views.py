@@ -4,7 +4,8 @@ The page reads a fixed number of queries whatever the size of the timeline or th
 (with its people joined), its correlation group, the audit entries about it, the people those
 entries name, the maintenance window that suppressed it, and the users it may be assigned to.
 Actions are not posted here: the page's module (static/watchfloor/js/alert_detail.js) calls the
-REST API (`/api/v1/alerts/{id}/acknowledge` …), which checks capability and transition again.
+REST API (`/api/v1/alerts/{id}/acknowledge` …), which checks capability and transition again,
+then has htmx swap in the alert's body, which this view renders alone for an htmx request.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
@@ -27,7 +29,12 @@ from watchfloor.access.masking import mask_text, mask_value, masked_for, person_
 from watchfloor.access.scope import has_capability
 from watchfloor.alerts import services as alert_services
 from watchfloor.alerts.models import Alert, Status, SuppressionReason
-from watchfloor.alerts.queries import access_alert, assignable_users, correlation_group
+from watchfloor.alerts.queries import (
+    access_alert,
+    alert_comments,
+    assignable_users,
+    correlation_group,
+)
 from watchfloor.audit.models import Action, AuditLog
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.queries import site_zone
@@ -118,6 +125,8 @@ class AlertPage:
     assignees: list[Person]
     assignee: str
     window: Any
+    officer: str = ""  # the site's officer in charge, masked for this viewer
+    can_reveal: bool = False  # may ask for the officer's contact (noc:reveal_contact)
 
 
 def safe_url(value: Any) -> str:
@@ -165,6 +174,9 @@ def _actions(user, alert: Alert) -> dict[str, bool]:
         "assign": can(Capability.ASSIGN_INCIDENTS) and alert.status in alert_services.ASSIGNABLE,
         "escalate": can(Capability.ESCALATE) and alert.status in alert_services.ESCALATABLE,
         "resolve": can(Capability.ACK_ALERTS) and alert.status in alert_services.RESOLVABLE,
+        "reopen": can(Capability.ACK_ALERTS) and alert.status == Status.RESOLVED,
+        # a comment changes nothing else: open to whoever works alerts, in any status
+        "comment": can(Capability.ACK_ALERTS),
     }
 
 
@@ -197,6 +209,7 @@ _STEP_TITLES = {
     Action.ESCALATE: "Escalated",
     Action.ESCALATION_STEP: "Escalated",
     Action.RESOLVE: "Resolved",
+    Action.REOPEN: "Reopened",
     Action.SUPPRESS: "Suppressed",
 }
 _TARGET_WORDS = {
@@ -261,6 +274,14 @@ def _audit_facts(entry: AuditLog, people: dict[int, str], pii: bool) -> tuple[li
     if "assignee_id" in details:
         assignee_id = details.pop("assignee_id")
         facts.append(("Assignee", people.get(assignee_id, f"user #{assignee_id}")))
+    if "resolved_by_id" in details:  # a reopen: who had resolved it
+        resolver = details.pop("resolved_by_id")
+        if resolver is not None:
+            facts.append(("Had been resolved by", people.get(resolver, f"user #{resolver}")))
+    if "resolved_at" in details:
+        resolved_at = details.pop("resolved_at")
+        if resolved_at:
+            facts.append(("Had been resolved at", str(resolved_at)[:19].replace("T", " ")))
     if "level" in details:
         facts.append(("Escalation level", str(details.pop("level"))))
     for key, value in sorted(details.items()):
@@ -271,6 +292,23 @@ def _audit_facts(entry: AuditLog, people: dict[int, str], pii: bool) -> tuple[li
 
 def _window_url(window_id: int) -> str:
     return reverse("dashboard:maintenance_window", args=[window_id])
+
+
+def _comment_steps(comments, pii: bool, when) -> list[Step]:
+    """Comments on the timeline: who, when, the text (masked without `noc:view_pii`)."""
+    return [
+        Step(
+            at=c.created_at,
+            when=when(c.created_at),
+            kind="comment",
+            title="Comment",
+            who=f"by {_person_label(c.author, pii) or 'a removed user'}",
+            note=masked_for(None, c.body, can_view_pii=pii),
+            audited=True,
+            order=3,
+        )
+        for c in comments
+    ]
 
 
 def _timeline(alert: Alert, entries: list[AuditLog], people, pii, tz, window) -> list[Step]:
@@ -355,7 +393,8 @@ def _timeline(alert: Alert, entries: list[AuditLog], people, pii, tz, window) ->
         (Action.ESCALATE, alert.escalated_at, alert.escalated_by_id, alert.escalated_by),
         (Action.RESOLVE, alert.resolved_at, alert.resolved_by_id, alert.resolved_by),
     ]
-    unmatched = list(entries)
+    # a comment's audit entry holds only its id: the comment itself is the step
+    unmatched = [e for e in entries if e.action != Action.COMMENT]
     for action, at, actor_id, actor in lifecycle:
         if at is None:
             continue
@@ -491,9 +530,10 @@ def alert_page(user, alert_id) -> AlertPage:
 
     entries, audit_truncated = _audit_entries(alert)
     assignee_ids = {
-        e.details.get("assignee_id")
+        e.details.get(key)
         for e in entries
-        if isinstance(e.details, dict) and isinstance(e.details.get("assignee_id"), int)
+        for key in ("assignee_id", "resolved_by_id")
+        if isinstance(e.details, dict) and isinstance(e.details.get(key), int)
     } | _paged_ids(entries)
     people = {}
     if assignee_ids:
@@ -530,7 +570,13 @@ def alert_page(user, alert_id) -> AlertPage:
             "last_seen": when(alert.last_seen_at),
             "started": when(alert.started_at),
         },
-        timeline=_timeline(alert, entries, people, pii, tz, window),
+        timeline=sorted(
+            [
+                *_timeline(alert, entries, people, pii, tz, window),
+                *_comment_steps(alert_comments(alert), pii, when),
+            ],
+            key=lambda s: (s.at, s.order),
+        ),
         audit_truncated=audit_truncated,
         group=_group_rows(group[:GROUP_LIMIT], pii),
         group_truncated=len(group) > GROUP_LIMIT,
@@ -539,7 +585,21 @@ def alert_page(user, alert_id) -> AlertPage:
         assignees=assignees,
         assignee=_person_label(alert.assignee, pii) if alert.assignee is not None else "",
         window=window,
+        officer=_officer_label(alert, pii),
+        can_reveal=alert.site_id is not None and has_capability(user, Capability.REVEAL_CONTACT),
     )
+
+
+def _officer_label(alert: Alert, pii: bool) -> str:
+    if alert.site is None or alert.site.officer_in_charge_id is None:
+        return ""
+    officer = (
+        get_user_model()
+        .objects.filter(pk=alert.site.officer_in_charge_id)
+        .only("id", "username", "first_name", "last_name")
+        .first()
+    )
+    return _person_label(officer, pii)
 
 
 def _duration(value: timedelta | None) -> str:
@@ -646,4 +706,8 @@ def alert_detail(request, alert_id: int):
         "escalation": escalation_section(page.alert, page.can_view_pii),
         "deliveries": deliveries,
     }
-    return render(request, "dashboard/alert_detail.html", context)
+    # the page's module re-reads the alert after an action: htmx swaps in the body alone
+    template = "dashboard/_alert_body.html" if request.htmx else "dashboard/alert_detail.html"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response

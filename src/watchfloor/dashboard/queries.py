@@ -46,6 +46,7 @@ class Person:
 
 @dataclass(frozen=True)
 class SiteRow:
+    id: int
     code: str
     name: str
     city: str
@@ -123,6 +124,7 @@ def estate_page(user, filters: Filters) -> EstatePage:
             continue
         group.sites.append(
             SiteRow(
+                id=site.id,
                 code=site.code,
                 name=site.name,
                 city=site.city,

@@ -69,5 +69,7 @@ def estate(request):
         "nav": "estate",
         "page": page,
         "scope_label": SCOPE_LABELS[scope_kind(user)],
+        # masked rows get a "Reveal" button for who may ask (js/reveal.js; audited per reveal)
+        "can_reveal": not page.can_view_pii and has_capability(user, Capability.REVEAL_CONTACT),
     }
     return render(request, "dashboard/estate.html", context)

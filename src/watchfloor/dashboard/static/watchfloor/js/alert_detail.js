@@ -1,7 +1,9 @@
-// The alert detail page's actions: each form posts to the REST API through http.js, then the
-// page's body is re-read from the server (so the timeline, status and buttons are the server's),
-// and the outcome or the API's error is announced in the page's aria-live region.
+// The alert detail page's actions: each form posts to the REST API through http.js, then htmx
+// swaps in the alert's body re-read from the server (the view renders it alone for an htmx
+// request), so the timeline, status and buttons are the server's; the outcome or the API's error
+// is announced in the page's aria-live region. htmx is django-htmx's copy (base template).
 import { apiFetch, ApiError } from "./http.js";
+import { showRevealButtons } from "./reveal.js";
 
 const root = document.getElementById("alert-detail");
 const live = document.getElementById("action-status");
@@ -10,7 +12,11 @@ const DONE = {
   assign: "Assigned.",
   escalate: "Escalated.",
   resolve: "Resolved.",
+  reopen: "Reopened.",
+  comment: "Comment added.",
 };
+// the API path of each action under /api/v1/alerts/{id}/
+const PATHS = { comment: "comments" };
 
 function say(text, kind) {
   live.textContent = text;
@@ -20,6 +26,7 @@ function say(text, kind) {
 function reveal() {
   // the actions are hidden without JavaScript (no dead buttons); show them now
   for (const box of root.querySelectorAll("[data-actions]")) box.hidden = false;
+  showRevealButtons(root);
 }
 
 function bodyFor(action, form) {
@@ -27,28 +34,33 @@ function bodyFor(action, form) {
   const note = String(data.get("note") || "").trim();
   if (action === "assign") return { assignee_id: Number(data.get("assignee_id")), note };
   if (action === "escalate") return { note };
-  if (action === "resolve") return { note };
+  if (action === "resolve" || action === "reopen") return { note };
+  if (action === "comment") return { body: String(data.get("body") || "").trim() };
   return undefined; // acknowledge takes no body
 }
 
 async function refresh() {
-  // re-render the alert from the server; a full reload if anything is off
+  // htmx swaps in the alert's body from the server; a full reload if that fails
+  let failed = false;
+  const onError = () => {
+    failed = true;
+  };
+  document.body.addEventListener("htmx:responseError", onError, { once: true });
+  document.body.addEventListener("htmx:sendError", onError, { once: true });
   try {
-    const response = await fetch(window.location.href, {
-      credentials: "same-origin",
-      headers: { Accept: "text/html" },
-    });
-    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-    const fresh = doc.getElementById("alert-body");
-    const current = document.getElementById("alert-body");
-    if (!response.ok || !fresh || !current) throw new Error("no alert body");
-    current.replaceWith(document.adoptNode(fresh));
-    reveal();
-    // the button that had focus is gone: keep the keyboard user at the outcome
-    live.focus({ preventScroll: true });
+    await window.htmx.ajax("GET", window.location.href, { target: "#alert-body", swap: "outerHTML" });
   } catch (err) {
-    window.location.reload();
+    failed = true;
   }
+  document.body.removeEventListener("htmx:responseError", onError);
+  document.body.removeEventListener("htmx:sendError", onError);
+  if (failed || !document.getElementById("alert-body")) {
+    window.location.reload();
+    return;
+  }
+  reveal();
+  // the button that had focus is gone: keep the keyboard user at the outcome
+  live.focus({ preventScroll: true });
 }
 
 function clearErrors(form) {
@@ -86,7 +98,7 @@ root.addEventListener("submit", async (event) => {
   form.setAttribute("aria-busy", "true");
   say("Working…", "busy");
   try {
-    await apiFetch(`/api/v1/alerts/${root.dataset.alertId}/${action}`, {
+    await apiFetch(`/api/v1/alerts/${root.dataset.alertId}/${PATHS[action] || action}`, {
       method: "POST",
       body: bodyFor(action, form),
     });
