@@ -247,7 +247,10 @@ def _suppression(batch: _Batch, run: Run, *, is_new: bool):
     e = run.event
     window = (
         batch.matcher.match(
-            client_id=run.where.client_id, site_id=run.where.site_id, alert_type=e.type
+            client_id=run.where.client_id,
+            site_id=run.where.site_id,
+            alert_type=e.type,
+            labels=e.labels,
         )
         if batch.matcher
         else None

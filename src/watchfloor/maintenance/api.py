@@ -8,6 +8,7 @@ each window links to `GET /api/v1/alerts?maintenance_window=<id>`.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -15,18 +16,23 @@ from django.utils import timezone
 from ninja import Query, Router, Status
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import person_view
+from watchfloor.access.masking import masked_for, person_view
 from watchfloor.access.scope import (
     access_client,
     access_site,
     has_capability,
     require_capability,
 )
+from watchfloor.alerts.window_preview import preview_matches
 from watchfloor.api.errors import ApiError
 from watchfloor.api.pagination import paginate
 from watchfloor.maintenance import services
+from watchfloor.maintenance.label_matchers import parse_matchers
 from watchfloor.maintenance.queries import access_window, may_write, windows_for
 from watchfloor.maintenance.schemas import (
+    PreviewIn,
+    PreviewOut,
+    RecurrenceIn,
     WindowFilters,
     WindowIn,
     WindowOut,
@@ -38,25 +44,61 @@ router = Router(tags=["maintenance"])
 
 SUPPRESSED_ALERTS_URL = "/api/v1/alerts?maintenance_window={id}"
 # the services name model fields; the API's bodies name ids
-_API_FIELD = {"client": "client_id", "site": "site_id"}
+_API_FIELD = {
+    "client": "client_id",
+    "site": "site_id",
+    "recurrence_days": "recurrence.days",
+    "recurrence_start": "recurrence.start_time",
+    "recurrence_duration": "recurrence.duration_minutes",
+    "timezone": "recurrence.timezone",
+}
 
 
 def _ref(obj) -> dict | None:
     return None if obj is None else {"id": obj.id, "code": obj.code, "name": obj.name}
 
 
+def _recurrence_fields(recurrence: RecurrenceIn | None) -> dict:
+    """A recurrence body as the service's arguments (None: a one-off window)."""
+    if recurrence is None:
+        return {
+            "recurrence_days": [],
+            "recurrence_start": None,
+            "recurrence_duration": None,
+            "timezone": "",
+        }
+    hours, minutes = (int(part) for part in recurrence.start_time.split(":"))
+    return {
+        "recurrence_days": list(recurrence.days),
+        "recurrence_start": time(hours, minutes),
+        "recurrence_duration": timedelta(minutes=recurrence.duration_minutes),
+        "timezone": recurrence.timezone or "",
+    }
+
+
+def _occurrence(occurrence) -> dict | None:
+    if occurrence is None:
+        return None
+    return {"starts_at": occurrence.starts_at, "ends_at": occurrence.ends_at}
+
+
 def _window_out(window, pii: bool, now) -> dict:
+    """Free text (title, reason, matcher values) through the one masking function."""
     return {
         "id": window.id,
         "client": _ref(window.client),
         "site": _ref(window.site),
-        "title": window.title,
-        "reason": window.reason,
+        "title": masked_for(None, window.title, can_view_pii=pii),
+        "reason": masked_for(None, window.reason, can_view_pii=pii),
         "kind": window.kind,
         "alert_types": window.alert_types,
+        "matchers": masked_for(None, window.matchers, can_view_pii=pii),
+        "recurrence": services.recurrence_view(window),
         "starts_at": window.starts_at,
         "ends_at": window.ends_at,
         "state": window.state_at(now),
+        "current_occurrence": _occurrence(window.occurrence_at(now)),
+        "next_occurrence": _occurrence(window.next_occurrence(now)),
         "created_by": person_view(window.created_by, pii),
         "created_at": window.created_at,
         "updated_at": window.updated_at,
@@ -135,6 +177,46 @@ def list_windows(request, filters: Query[WindowFilters]):
     }
 
 
+# (before /maintenance-windows/{window_id}: the first matching path wins)
+@router.post("/maintenance-windows/preview", response=PreviewOut)
+def preview_window(request, data: PreviewIn):
+    """The open alerts in the caller's scope that a window like this would match now: the
+    first `limit`, newest first, masked for the caller, and how many in all."""
+    user = request.auth
+    require_capability(user, Capability.VIEW)
+    require_capability(user, Capability.MANAGE_MAINTENANCE)
+    client = _client_in_scope(user, data.client_id)
+    site = _site_in_scope(user, data.site_id)
+    if site is not None and site.client_id != client.id:
+        raise ValidationError({"site_id": "Must be a site of the window's client."})
+    preview = preview_matches(
+        user,
+        client=client,
+        site=site,
+        alert_types=list(dict.fromkeys(data.alert_types)),
+        matchers=parse_matchers(data.matchers),
+        limit=data.limit,
+    )
+    pii = has_capability(user, Capability.VIEW_PII)
+    return {
+        "count": preview.count,
+        "count_is_exact": preview.count_is_exact,
+        "items": [
+            {
+                "id": a.id,
+                "title": masked_for(None, a.title, can_view_pii=pii),
+                "type": a.type,
+                "severity": a.severity,
+                "status": a.status,
+                "site": _ref(a.site),
+                "labels": masked_for(None, a.labels or {}, can_view_pii=pii),
+                "first_seen_at": a.first_seen_at,
+            }
+            for a in preview.alerts
+        ],
+    }
+
+
 @router.get("/maintenance-windows/{window_id}", response=WindowOut)
 def get_window(request, window_id: int):
     require_capability(request.auth, Capability.VIEW)
@@ -158,8 +240,10 @@ def create_window(request, data: WindowIn):
             reason=data.reason,
             kind=data.kind,
             alert_types=data.alert_types,
+            matchers=data.matchers,
             starts_at=data.starts_at,
             ends_at=data.ends_at,
+            **_recurrence_fields(data.recurrence),
         )
     return Status(201, _answer(user, window.pk))
 
@@ -169,6 +253,9 @@ def update_window(request, window_id: int, data: WindowPatch):
     user = request.auth
     window = _writable(user, window_id)
     values = data.model_dump(exclude_unset=True)
+    if "recurrence" in values:
+        values.pop("recurrence")
+        values.update(_recurrence_fields(data.recurrence))
     if "client_id" in values:
         values["client"] = _client_in_scope(user, values.pop("client_id"))
     if "site_id" in values:

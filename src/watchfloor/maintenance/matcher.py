@@ -1,5 +1,10 @@
 """The suppression matcher the ingestion pipeline asks: windows loaded once, matched in memory.
 
+A window suppresses an alert when the alert's client (and site, when the window names one) is
+the window's, its type is one of the window's types (or the window lists none), and its labels
+satisfy every label matcher of the window. Matchers are parsed and regexes compiled once per
+loaded window; a recurring window counts only while one of its occurrences runs.
+
 The windows of a tenant that have not ended are cached per process for `WINDOW_CACHE.ttl`
 seconds; the maintenance services invalidate the cache of the process that writes, so a window
 created, changed or cancelled reaches other processes within that time.
@@ -38,12 +43,22 @@ class SuppressionMatcher:
     @classmethod
     def for_tenant(cls, tenant_id: int, at: datetime) -> SuppressionMatcher:
         windows = WINDOW_CACHE.get_or_load(tenant_id, lambda: _current_windows(tenant_id))
-        return cls([w for w in windows if w.starts_at <= at < w.ends_at])
+        return cls([w for w in windows if w.occurrence_at(at) is not None])
 
-    def match(self, *, client_id: int | None, site_id: int | None, alert_type: str):
-        """The first window (lowest id) that suppresses this alert, or None."""
+    def match(
+        self,
+        *,
+        client_id: int | None,
+        site_id: int | None,
+        alert_type: str,
+        labels: dict | None = None,
+    ):
+        """The first window (lowest id) that suppresses this alert, or None. `labels` absent
+        is an empty label set (so a window with matchers that need a label does not match)."""
         for window in self._by_client.get(client_id, ()):
-            if window.covers(client_id=client_id, site_id=site_id, alert_type=alert_type):
+            if window.covers(
+                client_id=client_id, site_id=site_id, alert_type=alert_type, labels=labels
+            ):
                 return window
         return None
 

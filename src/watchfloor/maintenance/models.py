@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import zoneinfo
+from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from watchfloor.maintenance.label_matchers import (
+    MAX_TEXT_LENGTH,
+    Matcher,
+    MatcherError,
+    format_matchers,
+    matches_all,
+    parse_matchers,
+)
+from watchfloor.maintenance.recurrence import DAYS, MAX_DURATION, MIN_DURATION, Occurrence, Weekly
 from watchfloor.tenancy.models import Client, Site, TenantQuerySet, TenantScoped
 
 
@@ -30,6 +41,8 @@ class WindowState(models.TextChoices):
 # that never ends would hide a site's alerts for good.
 DEFAULT_MAX_DAYS = 30
 MAX_ALERT_TYPES = 100
+# A recurring window's series (its starts_at to ends_at) lasts at most this long.
+MAX_SERIES_DAYS = 366
 
 
 def max_duration() -> timedelta:
@@ -75,6 +88,14 @@ class MaintenanceWindow(TenantScoped):
     reason = models.TextField(blank=True)
     kind = models.CharField(max_length=20, choices=WindowKind.choices, default=WindowKind.PLANNED)
     alert_types = models.JSONField(default=list, blank=True)
+    # Alertmanager label matchers, in canonical text (`format_matchers`); blank: no label test
+    matchers = models.TextField(blank=True, default="")
+    # weekly recurrence: weekday names (`recurrence.DAYS`), a local start time and a duration in
+    # `timezone`; empty days: a one-off window from starts_at to ends_at
+    recurrence_days = models.JSONField(default=list, blank=True)
+    recurrence_start = models.TimeField(null=True, blank=True)
+    recurrence_duration = models.DurationField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, default="")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     created_by = models.ForeignKey(
@@ -110,16 +131,77 @@ class MaintenanceWindow(TenantScoped):
             return WindowState.ACTIVE
         return WindowState.ENDED
 
+    @property
+    def is_recurring(self) -> bool:
+        return bool(self.recurrence_days)
+
+    @cached_property
+    def weekly(self) -> Weekly | None:
+        """The recurrence rule (built once per instance), or None for a one-off window."""
+        if not self.is_recurring:
+            return None
+        return Weekly.of(
+            self.recurrence_days,
+            self.recurrence_start,
+            self.recurrence_duration,
+            self.timezone or "UTC",
+        )
+
+    @cached_property
+    def label_matchers(self) -> tuple[Matcher, ...]:
+        """The parsed matchers, compiled once per instance (the pipeline's cache keeps
+        instances for a few seconds, so once per window set)."""
+        return tuple(parse_matchers(self.matchers)) if self.matchers else ()
+
+    def _clip(self, occurrence: Occurrence) -> Occurrence:
+        return Occurrence(
+            max(occurrence.starts_at, self.starts_at), min(occurrence.ends_at, self.ends_at)
+        )
+
+    def occurrence_at(self, at: datetime) -> Occurrence | None:
+        """The stretch of time during which the window suppresses that contains `at`, if any:
+        the whole window for a one-off, the running occurrence for a recurring one."""
+        if self.cancelled_at is not None or not (self.starts_at <= at < self.ends_at):
+            return None
+        if self.weekly is None:
+            return Occurrence(self.starts_at, self.ends_at)
+        found = self.weekly.covering(at)
+        return self._clip(found) if found else None
+
+    def next_occurrence(self, at: datetime) -> Occurrence | None:
+        """The next stretch that starts after `at` (None when the series has no more)."""
+        if self.cancelled_at is not None or at >= self.ends_at:
+            return None
+        if self.weekly is None:
+            return Occurrence(self.starts_at, self.ends_at) if at < self.starts_at else None
+        found = self.weekly.next_after(
+            max(at, self.starts_at - timedelta(microseconds=1)), until=self.ends_at
+        )
+        return self._clip(found) if found else None
+
+    def occurrences_between(self, since: datetime, until: datetime) -> list[Occurrence]:
+        """Occurrences of a recurring window overlapping [since, until), clipped to the series."""
+        if self.weekly is None:
+            return []
+        since, until = max(since, self.starts_at), min(until, self.ends_at)
+        if since >= until:
+            return []
+        return [self._clip(o) for o in self.weekly.occurrences(since, until)]
+
     def clean(self) -> None:
-        """The invariants: ends after it starts, lasts at most the maximum, its client is of its
-        tenant and its site of its client, `alert_types` is a list of non-empty strings."""
+        """The invariants: ends after it starts, lasts at most the maximum (a recurring series at
+        most `MAX_SERIES_DAYS`), its client is of its tenant and its site of its client,
+        `alert_types` is a list of non-empty strings, matchers parse, a recurrence is whole."""
         errors: dict[str, str] = {}
+        self._clean_recurrence(errors)
+        longest = timedelta(days=MAX_SERIES_DAYS) if self.is_recurring else max_duration()
         if self.starts_at is not None and self.ends_at is not None:
             if self.ends_at <= self.starts_at:
                 errors["ends_at"] = "Must be after starts_at."
-            elif self.ends_at - self.starts_at > max_duration():
-                days = max_duration().days
-                errors["ends_at"] = f"A window lasts at most {days} day{'' if days == 1 else 's'}."
+            elif self.ends_at - self.starts_at > longest:
+                days = longest.days
+                what = "A recurring series" if self.is_recurring else "A window"
+                errors["ends_at"] = f"{what} lasts at most {days} day{'' if days == 1 else 's'}."
         if self.client_id is not None and self.tenant_id is not None:
             if self.client.tenant_id != self.tenant_id:
                 errors["client"] = "Not found in this tenant."
@@ -130,13 +212,57 @@ class MaintenanceWindow(TenantScoped):
             errors["alert_types"] = "Must be a list of alert types (non-empty strings)."
         elif len(types) > MAX_ALERT_TYPES:
             errors["alert_types"] = f"At most {MAX_ALERT_TYPES} alert types."
+        try:
+            parsed = parse_matchers(self.matchers or "")
+        except MatcherError as exc:
+            errors["matchers"] = str(exc)
+        else:
+            canonical = format_matchers(parsed) if parsed else ""
+            if len(canonical) > MAX_TEXT_LENGTH:
+                errors["matchers"] = f"At most {MAX_TEXT_LENGTH} characters once written out."
+            self.matchers = canonical
+            self.__dict__.pop("label_matchers", None)
         if errors:
             raise ValidationError(errors)
 
-    def covers(self, *, client_id: int | None, site_id: int | None, alert_type: str) -> bool:
-        """Whether an alert at this client/site of this type falls inside the window's scope."""
+    def _clean_recurrence(self, errors: dict[str, str]) -> None:
+        days, start, duration = (
+            self.recurrence_days,
+            self.recurrence_start,
+            self.recurrence_duration,
+        )
+        if self.timezone and self.timezone not in zoneinfo.available_timezones():
+            errors["timezone"] = "Not a known time zone (an IANA name such as Europe/Berlin)."
+        if not days:
+            if start is not None or duration is not None:
+                errors["recurrence_days"] = "Name the weekdays the window recurs on."
+            return
+        if not isinstance(days, list) or not all(d in DAYS for d in days):
+            errors["recurrence_days"] = f"Must be a list of weekdays: {', '.join(DAYS)}."
+        elif len(set(days)) != len(days):
+            errors["recurrence_days"] = "Each weekday at most once."
+        if start is None:
+            errors["recurrence_start"] = "A recurring window needs a start time."
+        if duration is None:
+            errors["recurrence_duration"] = "A recurring window needs a duration."
+        elif not (MIN_DURATION <= duration <= MAX_DURATION):
+            errors["recurrence_duration"] = "Must be between 1 minute and 7 days."
+        self.__dict__.pop("weekly", None)
+
+    def covers(
+        self,
+        *,
+        client_id: int | None,
+        site_id: int | None,
+        alert_type: str,
+        labels: dict | None = None,
+    ) -> bool:
+        """Whether an alert at this client/site of this type with these labels falls inside the
+        window's scope (client, site, types and label matchers, all of them)."""
         if client_id is None or client_id != self.client_id:
             return False
         if self.site_id is not None and site_id != self.site_id:
             return False
-        return not self.alert_types or alert_type in self.alert_types
+        if self.alert_types and alert_type not in self.alert_types:
+            return False
+        return matches_all(self.label_matchers, labels or {})

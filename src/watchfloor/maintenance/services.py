@@ -8,13 +8,13 @@ fetched the objects through `access_client` / `access_site` / `access_window`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, time, timedelta
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone as django_timezone
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
@@ -33,6 +33,11 @@ EDITABLE_FIELDS = (
     "reason",
     "kind",
     "alert_types",
+    "matchers",
+    "recurrence_days",
+    "recurrence_start",
+    "recurrence_duration",
+    "timezone",
     "starts_at",
     "ends_at",
 )
@@ -53,8 +58,28 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def serialize_window(window: MaintenanceWindow, *, at: datetime) -> dict:
-    """The window as a real-time event carries it (JSON-ready; ids, never people's names)."""
+def recurrence_view(window: MaintenanceWindow) -> dict | None:
+    """The recurrence as the API and events show it, or None for a one-off window."""
+    if not window.is_recurring:
+        return None
+    minutes = int(window.recurrence_duration.total_seconds() // 60)
+    return {
+        "days": list(window.recurrence_days),
+        "start_time": window.recurrence_start.strftime("%H:%M"),
+        "duration_minutes": minutes,
+        "timezone": window.timezone or "UTC",
+    }
+
+
+def occurrence_view(occurrence) -> dict | None:
+    if occurrence is None:
+        return None
+    return {"starts_at": _iso(occurrence.starts_at), "ends_at": _iso(occurrence.ends_at)}
+
+
+def serialize_window(window: MaintenanceWindow, *, at: datetime, occurrence=None) -> dict:
+    """The window as a real-time event carries it (JSON-ready; ids, never people's names).
+    `occurrence` is the occurrence a started/ended event is about (else the current one)."""
     return {
         "id": window.id,
         "client_id": window.client_id,
@@ -63,6 +88,9 @@ def serialize_window(window: MaintenanceWindow, *, at: datetime) -> dict:
         "reason": window.reason,
         "kind": window.kind,
         "alert_types": list(window.alert_types),
+        "matchers": window.matchers,
+        "recurrence": recurrence_view(window),
+        "occurrence": occurrence_view(occurrence or window.occurrence_at(at)),
         "starts_at": _iso(window.starts_at),
         "ends_at": _iso(window.ends_at),
         "state": str(window.state_at(at)),
@@ -72,7 +100,7 @@ def serialize_window(window: MaintenanceWindow, *, at: datetime) -> dict:
     }
 
 
-def _publish(kind: str, window: MaintenanceWindow, at: datetime) -> None:
+def _publish(kind: str, window: MaintenanceWindow, at: datetime, occurrence=None) -> None:
     """Tell the pipeline (this process's window cache) and real-time receivers, after commit."""
     tenant_id = window.tenant_id
     transaction.on_commit(lambda: WINDOW_CACHE.invalidate(tenant_id))
@@ -83,19 +111,24 @@ def _publish(kind: str, window: MaintenanceWindow, at: datetime) -> None:
                 "tenant_id": window.tenant_id,
                 "client_id": window.client_id,
                 "site_id": window.site_id,
-                "window": serialize_window(window, at=at),
+                "window": serialize_window(window, at=at, occurrence=occurrence),
             }
         ]
     )
 
 
 def _audit(action: Action, window: MaintenanceWindow, *, actor, **extra) -> None:
-    """Ids, codes, kind, types and times only: title and reason are free text (may hold PII)."""
+    """Ids, codes, kind, types, times and the recurrence only: title, reason and matcher values
+    are free text (may hold PII), so matchers are counted, not copied."""
     details = {
         "client": window.client.code,
         "site": window.site.code if window.site_id else None,
         **extra,
     }
+    if window.matchers:
+        details["matchers"] = len(window.label_matchers)
+    if window.is_recurring:
+        details["recurrence"] = recurrence_view(window)
     record(action, actor=actor, tenant=window.tenant_id, entity=window, details=details)
 
 
@@ -109,6 +142,12 @@ def _normalise_types(alert_types):
     if isinstance(alert_types, (list, tuple)):
         return list(dict.fromkeys(t.strip() if isinstance(t, str) else t for t in alert_types))
     return alert_types
+
+
+def _default_zone(window: MaintenanceWindow) -> None:
+    """A recurring window without a named zone recurs in its site's zone (UTC client-wide)."""
+    if window.recurrence_days and not window.timezone:
+        window.timezone = window.site.timezone if window.site_id else "UTC"
 
 
 def _validate(window: MaintenanceWindow, now: datetime) -> None:
@@ -139,11 +178,19 @@ def create_window(
     reason: str = "",
     kind: WindowKind | str = WindowKind.PLANNED,
     alert_types: Iterable[str] = (),
+    matchers: str = "",
+    recurrence_days: Sequence[str] = (),
+    recurrence_start: time | None = None,
+    recurrence_duration: timedelta | None = None,
+    timezone: str = "",
     starts_at: datetime,
     ends_at: datetime,
 ) -> MaintenanceWindow:
+    """A one-off window from `starts_at` to `ends_at`, or with `recurrence_days` a weekly series
+    between them (each occurrence from `recurrence_start` for `recurrence_duration`, local to
+    `timezone`, by default the site's)."""
     require_capability(actor, Capability.MANAGE_MAINTENANCE)
-    now = timezone.now()
+    now = django_timezone.now()
     window = MaintenanceWindow(
         tenant=tenant,
         client=client,
@@ -152,10 +199,16 @@ def create_window(
         reason=reason,
         kind=kind,
         alert_types=_normalise_types(alert_types),
+        matchers=matchers,
+        recurrence_days=list(recurrence_days or ()),
+        recurrence_start=recurrence_start,
+        recurrence_duration=recurrence_duration,
+        timezone=timezone,
         starts_at=starts_at,
         ends_at=ends_at,
         created_by=_user_or_none(actor),
     )
+    _default_zone(window)
     _validate(window, now)
     window.save()
     _audit(
@@ -179,7 +232,7 @@ def update_window(window: MaintenanceWindow, *, actor, **changes) -> Maintenance
     if unknown:
         raise ValidationError({f: "Unknown field." for f in sorted(unknown)})
     _lock(window)
-    now = timezone.now()
+    now = django_timezone.now()
     state = window.state_at(now)
     if state in CLOSED_STATES:
         raise WindowClosed(window, state)
@@ -190,8 +243,10 @@ def update_window(window: MaintenanceWindow, *, actor, **changes) -> Maintenance
         return window
     for field in changed:
         setattr(window, field, changes[field])
+    _default_zone(window)
     _validate(window, now)
-    window.save(update_fields=[*changed, "updated_at"])
+    # (validation writes the canonical matchers and the default zone back)
+    window.save(update_fields=sorted({*changed, "matchers", "timezone", "updated_at"}))
     _audit(Action.MAINTENANCE_UPDATE, window, actor=actor, fields=changed, was=str(state))
     _publish("updated", window, now)
     return window
@@ -203,7 +258,7 @@ def cancel_window(window: MaintenanceWindow, *, actor) -> MaintenanceWindow:
     matcher only reads windows that are not cancelled). Cancelling twice raises `WindowClosed`."""
     require_capability(actor, Capability.MANAGE_MAINTENANCE)
     _lock(window)
-    now = timezone.now()
+    now = django_timezone.now()
     state = window.state_at(now)
     if state in CLOSED_STATES:
         raise WindowClosed(window, state)
@@ -222,19 +277,32 @@ TRANSITION_LOOKBACK = timedelta(seconds=60)
 
 def announce_transitions(*, now: datetime | None = None) -> int:
     """Publish `maintenance.started` / `maintenance.ended` for windows that crossed their start
-    or end lately. Time, not a write, makes these happen, so a periodic job calls this; each
-    transition is announced once across all nodes (a cache key per window and kind)."""
-    now = now or timezone.now()
+    or end lately — for a recurring window, each of its occurrences. Time, not a write, makes
+    these happen, so a periodic job calls this; each transition is announced once across all
+    nodes (a cache key per window, kind and occurrence start)."""
+    now = now or django_timezone.now()
     since = now - TRANSITION_LOOKBACK
     live = MaintenanceWindow.objects.filter(cancelled_at__isnull=True).select_related("client")
+    one_off = live.filter(recurrence_start__isnull=True)
     due = [
-        *(("started", w) for w in live.filter(starts_at__gt=since, starts_at__lte=now)),
-        *(("ended", w) for w in live.filter(ends_at__gt=since, ends_at__lte=now)),
+        *(("started", w, None) for w in one_off.filter(starts_at__gt=since, starts_at__lte=now)),
+        *(("ended", w, None) for w in one_off.filter(ends_at__gt=since, ends_at__lte=now)),
     ]
+    recurring = live.filter(
+        recurrence_start__isnull=False, starts_at__lte=now, ends_at__gt=since
+    ).order_by("id")
+    for window in recurring:
+        # occurrences that touch (since, now]: one that starts or ends in it is a transition
+        for occurrence in window.occurrences_between(since, now + timedelta(microseconds=1)):
+            if since < occurrence.starts_at <= now:
+                due.append(("started", window, occurrence))
+            if since < occurrence.ends_at <= now:
+                due.append(("ended", window, occurrence))
     announced = 0
-    for kind, window in due:
-        key = f"watchfloor:maintenance:{window.id}:{kind}:{window.starts_at.timestamp()}"
+    for kind, window, occurrence in due:
+        start = (occurrence or window).starts_at.timestamp()
+        key = f"watchfloor:maintenance:{window.id}:{kind}:{start}"
         if cache.add(key, 1, timeout=int(TRANSITION_LOOKBACK.total_seconds()) * 4):
-            _publish(kind, window, now)
+            _publish(kind, window, now, occurrence)
             announced += 1
     return announced

@@ -324,7 +324,10 @@ def _stop_reason(alert: Alert, matchers: dict[int, SuppressionMatcher], now) -> 
     if alert.tenant_id not in matchers:
         matchers[alert.tenant_id] = SuppressionMatcher.for_tenant(alert.tenant_id, now)
     window = matchers[alert.tenant_id].match(
-        client_id=alert.client_id, site_id=alert.site_id, alert_type=alert.type
+        client_id=alert.client_id,
+        site_id=alert.site_id,
+        alert_type=alert.type,
+        labels=alert.labels,
     )
     if window is not None:
         return f"maintenance window {window.id}"
