@@ -42,7 +42,8 @@ def test_reveal_comment_resolve_and_reopen_without_a_reload(server, tabs, alert_
     screenshot(page, "alert-page-revealed")
 
     # a comment: on the timeline at once, the status unchanged
-    page.get_by_role("textbox", name="Comment").fill("Called the site: the guard is checking the gate.")
+    comment = "Called the site: the guard is checking the gate."
+    page.get_by_role("textbox", name="Comment").fill(comment)
     page.get_by_role("button", name="Add comment").click()
     expect(page.locator("#action-status")).to_have_text("Comment added.")
     expect(page.locator(".timeline__item--comment")).to_contain_text("checking the gate")
