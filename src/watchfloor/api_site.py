@@ -12,6 +12,7 @@ from watchfloor.access.api_auth import default_auth, install_access_handlers
 from watchfloor.alerts.api import router as alerts_router
 from watchfloor.api.docs import LocalSwagger
 from watchfloor.api.errors import install_error_handlers
+from watchfloor.api.parsing import BoundedJsonParser
 from watchfloor.audit.api import router as audit_router
 from watchfloor.dashboard.api import router as overview_router
 from watchfloor.dashboard.preferences_api import router as dashboard_settings_router
@@ -36,6 +37,7 @@ api = NinjaAPI(
     auth=default_auth(),
     docs_url="/docs",
     docs=LocalSwagger(),
+    parser=BoundedJsonParser(),
 )
 install_error_handlers(api)
 install_access_handlers(api)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from watchfloor.access import services
 from watchfloor.access.capabilities import Capability
@@ -34,11 +34,12 @@ from watchfloor.access.scope import (
     visible_sites,
 )
 from watchfloor.api.pagination import paginate
+from watchfloor.api.schemas import Id, QueryIn
 
 router = Router(tags=["identity and keys"])
 
 
-class PageParams(Schema):
+class PageParams(QueryIn):
     cursor: str | None = None
     limit: int | None = None
 
@@ -88,7 +89,7 @@ def create_token(request, data: TokenIn):
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut)
-def revoke_token(request, token_id: int):
+def revoke_token(request, token_id: Id):
     token = ApiToken.objects.filter(user=request.auth, pk=token_id).first()
     if token is None:
         raise Http404
@@ -133,7 +134,7 @@ def create_integration_key(request, data: IntegrationKeyIn):
 
 
 @router.get("/integration-keys/{key_id}", response=IntegrationKeyOut)
-def get_integration_key(request, key_id: int):
+def get_integration_key(request, key_id: Id):
     require_capability(request.auth, Capability.CONFIGURE)
     key = IntegrationKey.objects.for_tenant(request.auth.tenant_id).filter(pk=key_id).first()
     if key is None:
@@ -142,7 +143,7 @@ def get_integration_key(request, key_id: int):
 
 
 @router.delete("/integration-keys/{key_id}", response=IntegrationKeyOut)
-def revoke_integration_key(request, key_id: int):
+def revoke_integration_key(request, key_id: Id):
     require_capability(request.auth, Capability.CONFIGURE)
     key = IntegrationKey.objects.for_tenant(request.auth.tenant_id).filter(pk=key_id).first()
     if key is None:
@@ -151,7 +152,7 @@ def revoke_integration_key(request, key_id: int):
 
 
 @router.post("/sites/{site_id}/officer/reveal", response=RevealOut, tags=["clients and sites"])
-def reveal_officer(request, site_id: int, data: RevealIn | None = None):
+def reveal_officer(request, site_id: Id, data: RevealIn | None = None):
     """The site officer's name, phone and email, unmasked: needs `noc:reveal_contact`; audited
     as a view of sensitive data (the site, the officer's id). POST: an explicit act, never a
     prefetch or a link. `officer` is null when the site has none."""

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from ninja import Schema
-from pydantic import StringConstraints
 
 from watchfloor.access.models import SourceKind
-from watchfloor.api.schemas import StrictIn, UtcDatetime
+from watchfloor.api.schemas import StrictIn, Text, UtcDatetime
 
-Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Label = Text(100, min_length=1)
 
 
 class TenantOut(Schema):

@@ -37,6 +37,7 @@ from watchfloor.alerts.schemas import (
 )
 from watchfloor.api.errors import ApiError
 from watchfloor.api.pagination import paginate
+from watchfloor.api.schemas import Id
 from watchfloor.oncall.escalation import escalate_now, reopen
 
 router = Router(tags=["alerts"])
@@ -152,12 +153,12 @@ def count_alerts(request, filters: Query[CountsQuery]):
 
 
 @router.get("/alerts/{alert_id}", response=AlertDetailOut)
-def get_alert(request, alert_id: int):
+def get_alert(request, alert_id: Id):
     require_capability(request.auth, Capability.VIEW)
     return alert_detail(request.auth, access_alert(request.auth, alert_id))
 
 
-def _act(request, alert_id: int, action):
+def _act(request, alert_id: Id, action):
     user = request.auth
     require_capability(user, Capability.VIEW)
     alert = access_alert(user, alert_id)
@@ -173,12 +174,12 @@ def _act(request, alert_id: int, action):
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response=AlertDetailOut)
-def acknowledge(request, alert_id: int):
+def acknowledge(request, alert_id: Id):
     return _act(request, alert_id, lambda a, u: services.acknowledge_alert(a, actor=u))
 
 
 @router.post("/alerts/{alert_id}/assign", response=AlertDetailOut)
-def assign(request, alert_id: int, data: AssignIn):
+def assign(request, alert_id: Id, data: AssignIn):
     user = request.auth
     assignee = (
         get_user_model().objects.filter(tenant_id=user.tenant_id, pk=data.assignee_id).first()
@@ -196,18 +197,18 @@ def assign(request, alert_id: int, data: AssignIn):
 
 
 @router.post("/alerts/{alert_id}/escalate", response=AlertDetailOut)
-def escalate(request, alert_id: int, data: NoteIn | None = None):
+def escalate(request, alert_id: Id, data: NoteIn | None = None):
     note = data.note if data else ""
     return _act(request, alert_id, lambda a, u: escalate_now(a, actor=u, note=note))
 
 
 @router.post("/alerts/{alert_id}/resolve", response=AlertDetailOut)
-def resolve(request, alert_id: int, data: ResolveIn):
+def resolve(request, alert_id: Id, data: ResolveIn):
     return _act(request, alert_id, lambda a, u: services.resolve_alert(a, actor=u, note=data.note))
 
 
 @router.post("/alerts/{alert_id}/reopen", response=AlertDetailOut)
-def reopen_resolved(request, alert_id: int, data: NoteIn | None = None):
+def reopen_resolved(request, alert_id: Id, data: NoteIn | None = None):
     """A resolved alert back to NEW; its escalation starts again. 409 when it is not resolved,
     or when another alert with the same fingerprint is active (`active_alert_id` names it)."""
     note = data.note if data else ""
@@ -225,7 +226,7 @@ def comment_out(comment, pii: bool) -> dict:
 
 
 @router.get("/alerts/{alert_id}/comments", response=list[CommentOut])
-def list_comments(request, alert_id: int):
+def list_comments(request, alert_id: Id):
     """Oldest first; bodies masked without `noc:view_pii`."""
     user = request.auth
     require_capability(user, Capability.VIEW)
@@ -235,7 +236,7 @@ def list_comments(request, alert_id: int):
 
 
 @router.post("/alerts/{alert_id}/comments", response={201: CommentOut})
-def add_comment(request, alert_id: int, data: CommentIn):
+def add_comment(request, alert_id: Id, data: CommentIn):
     """A comment that changes nothing else (any status); needs `noc:ack_alerts`."""
     user = request.auth
     require_capability(user, Capability.VIEW)

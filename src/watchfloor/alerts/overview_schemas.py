@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from ninja import Schema
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from watchfloor.alerts.models import Status
 from watchfloor.alerts.overview_queries import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, OverviewFilters
+from watchfloor.api.schemas import QueryIn
 
 
 def _blank_is_none(value):
@@ -32,7 +32,7 @@ def _split(values) -> list[str]:
 Text = Annotated[str, Field(max_length=100)]
 
 
-class OverviewQuery(Schema):
+class OverviewQuery(QueryIn):
     client: list[Text] = Field(default_factory=list)
     city: Text = ""
     state: Text = ""

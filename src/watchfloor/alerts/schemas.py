@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
-from ninja import Schema
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from watchfloor.alerts.models import Severity, Status
-from watchfloor.api.schemas import StrictIn, UtcDatetime
+from watchfloor.api.schemas import QueryIn, StrictIn, Text, UtcDatetime
 
-Note = Annotated[str, StringConstraints(max_length=2000)]
+Note = Text(2000)
 
 
 def csv_values(value, allowed: set[str] | None = None, *, upper: bool = True) -> list[str]:
@@ -35,7 +33,7 @@ def id_values(value) -> list[int]:
         raise ValueError("Use ids separated by commas") from None
 
 
-class AlertListQuery(Schema):
+class AlertListQuery(QueryIn):
     """Comma-separated lists where a field takes several values (`status=NEW,ACKNOWLEDGED`)."""
 
     cursor: str | None = None
@@ -50,7 +48,7 @@ class AlertListQuery(Schema):
     officer: int | None = None
     since: UtcDatetime | None = None
     until: UtcDatetime | None = None
-    q: Annotated[str, StringConstraints(max_length=200)] | None = None
+    q: Text(200) | None = None
     maintenance_window: int | None = None
     correlation_id: uuid.UUID | None = None
     active: bool | None = None
@@ -74,7 +72,7 @@ class AlertListQuery(Schema):
         return v
 
 
-class CountsQuery(Schema):
+class CountsQuery(QueryIn):
     client: str | None = None
     site: str | None = None
     city: str | None = None
@@ -98,11 +96,11 @@ class NoteIn(StrictIn):
 
 
 class CommentIn(StrictIn):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    body: Text(2000, min_length=1)
 
 
 class ResolveIn(StrictIn):
-    note: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    note: Text(2000, min_length=1)
 
 
 class Out(BaseModel):

@@ -17,6 +17,8 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from watchfloor.api.parsing import NestedTooDeep
+
 # Locations ninja prefixes to a field path; they say where, not what.
 _LOCATION_PREFIXES = {"body", "query", "path", "header", "cookie", "form", "file", "payload"}
 
@@ -113,6 +115,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def on_http_error(request: HttpRequest, exc: HttpError):
+        if exc.status_code == 400 and isinstance(exc.__cause__, NestedTooDeep):
+            return respond(
+                request,
+                400,
+                "malformed_json",
+                "The body is nested too deeply.",
+                {"body": str(exc.__cause__)},
+            )
         if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
             return respond(
                 request,

@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.api.pagination import paginate
-from watchfloor.api.schemas import UtcDatetime
+from watchfloor.api.schemas import QueryIn, UtcDatetime
 from watchfloor.audit.models import AuditLog
 
 router = Router(tags=["audit"])
@@ -37,7 +37,7 @@ class AuditPage(Schema):
     next_cursor: str | None
 
 
-class AuditFilters(Schema):
+class AuditFilters(QueryIn):
     cursor: str | None = None
     limit: int | None = None
     action: str | None = None

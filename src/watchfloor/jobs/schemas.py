@@ -9,6 +9,7 @@ from typing import Annotated
 from ninja import Schema
 from pydantic import StringConstraints
 
+from watchfloor.api.schemas import QueryIn
 from watchfloor.jobs.models import Outcome
 
 JobName = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[\w.:-]+$")]
@@ -60,7 +61,7 @@ class RunPage(Schema):
 Cursor = Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-class RunFilters(Schema):
+class RunFilters(QueryIn):
     cursor: Cursor | None = None
     limit: int | None = None
     job: JobName | None = None

@@ -26,6 +26,7 @@ from watchfloor.access.scope import (
 from watchfloor.alerts.window_preview import preview_matches
 from watchfloor.api.errors import ApiError
 from watchfloor.api.pagination import paginate
+from watchfloor.api.schemas import Id
 from watchfloor.maintenance import services
 from watchfloor.maintenance.label_matchers import parse_matchers
 from watchfloor.maintenance.queries import access_window, may_write, windows_for
@@ -218,7 +219,7 @@ def preview_window(request, data: PreviewIn):
 
 
 @router.get("/maintenance-windows/{window_id}", response=WindowOut)
-def get_window(request, window_id: int):
+def get_window(request, window_id: Id):
     require_capability(request.auth, Capability.VIEW)
     return _answer(request.auth, window_id)
 
@@ -249,7 +250,7 @@ def create_window(request, data: WindowIn):
 
 
 @router.patch("/maintenance-windows/{window_id}", response=WindowOut)
-def update_window(request, window_id: int, data: WindowPatch):
+def update_window(request, window_id: Id, data: WindowPatch):
     user = request.auth
     window = _writable(user, window_id)
     values = data.model_dump(exclude_unset=True)
@@ -267,7 +268,7 @@ def update_window(request, window_id: int, data: WindowPatch):
 
 
 @router.post("/maintenance-windows/{window_id}/cancel", response=WindowOut)
-def cancel_window(request, window_id: int):
+def cancel_window(request, window_id: Id):
     user = request.auth
     window = _writable(user, window_id)
     with _service_errors():

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import Field, StringConstraints, field_validator
 
-from watchfloor.api.schemas import StrictIn, UtcDatetime
+from watchfloor.api.schemas import QueryIn, StrictIn, UtcDatetime
 from watchfloor.maintenance.label_matchers import (
     MAX_TEXT_LENGTH,
     format_matchers,
@@ -99,7 +99,7 @@ class WindowPage(Schema):
     next_cursor: str | None
 
 
-class WindowFilters(Schema):
+class WindowFilters(QueryIn):
     cursor: str | None = None
     limit: int | None = None
     status: State | None = None

@@ -21,6 +21,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import has_capability, require_capability
 from watchfloor.api.errors import ApiError
 from watchfloor.api.pagination import paginate
+from watchfloor.api.schemas import Id
 from watchfloor.oncall import contact_services as services
 from watchfloor.oncall.contact_queries import (
     access_channel,
@@ -87,13 +88,13 @@ def add_method(request, data: ContactMethodIn):
 
 
 @router.get("/me/contact-methods/{method_id}", response=ContactMethodOut)
-def get_method(request, method_id: int):
+def get_method(request, method_id: Id):
     require_capability(request.auth, Capability.VIEW)
     return method_out(access_contact_method(request.auth, method_id))
 
 
 @router.delete("/me/contact-methods/{method_id}", response={204: None})
-def delete_method(request, method_id: int):
+def delete_method(request, method_id: Id):
     require_capability(request.auth, Capability.VIEW)
     method = access_contact_method(request.auth, method_id)
     services.delete_contact_method(method, actor=request.auth)
@@ -101,7 +102,7 @@ def delete_method(request, method_id: int):
 
 
 @router.post("/me/contact-methods/{method_id}/send-code", response=SentOut)
-def send_code(request, method_id: int):
+def send_code(request, method_id: Id):
     """Send a new code (at most one a minute); the previous one stops working."""
     require_capability(request.auth, Capability.VIEW)
     method = access_contact_method(request.auth, method_id)
@@ -110,14 +111,14 @@ def send_code(request, method_id: int):
 
 
 @router.post("/me/contact-methods/{method_id}/verify", response=ContactMethodOut)
-def verify_method(request, method_id: int, data: CodeIn):
+def verify_method(request, method_id: Id, data: CodeIn):
     require_capability(request.auth, Capability.VIEW)
     method = access_contact_method(request.auth, method_id)
     return method_out(services.verify_contact_method(method, actor=request.auth, code=data.code))
 
 
 @router.post("/me/contact-methods/{method_id}/test", response=SentOut)
-def test_method(request, method_id: int):
+def test_method(request, method_id: Id):
     require_capability(request.auth, Capability.VIEW)
     method = access_contact_method(request.auth, method_id)
     with _service_errors():
@@ -150,14 +151,14 @@ def add_rule(request, data: RuleIn):
 
 
 @router.delete("/me/notification-rules/{rule_id}", response={204: None})
-def delete_rule(request, rule_id: int):
+def delete_rule(request, rule_id: Id):
     require_capability(request.auth, Capability.VIEW)
     services.delete_rule(access_rule(request.auth, rule_id), actor=request.auth)
     return Status(204, None)
 
 
 # --- team channels -------------------------------------------------------------------------------
-def _channel(request, channel_id: int):
+def _channel(request, channel_id: Id):
     require_capability(request.auth, Capability.CONFIGURE)
     return access_channel(request.auth, channel_id)
 
@@ -179,38 +180,38 @@ def create_channel(request, data: ChannelIn):
 
 
 @router.get("/team-channels/{channel_id}", response=ChannelOut)
-def get_channel(request, channel_id: int):
+def get_channel(request, channel_id: Id):
     return channel_out(_channel(request, channel_id))
 
 
 @router.patch("/team-channels/{channel_id}", response=ChannelOut)
-def update_channel(request, channel_id: int, data: ChannelPatch):
+def update_channel(request, channel_id: Id, data: ChannelPatch):
     channel = _channel(request, channel_id)
     values = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
     return channel_out(services.update_channel(channel, actor=request.auth, **values))
 
 
 @router.delete("/team-channels/{channel_id}", response={204: None})
-def delete_channel(request, channel_id: int):
+def delete_channel(request, channel_id: Id):
     services.delete_channel(_channel(request, channel_id), actor=request.auth)
     return Status(204, None)
 
 
 @router.post("/team-channels/{channel_id}/send-code", response=SentOut)
-def send_channel_code(request, channel_id: int):
+def send_channel_code(request, channel_id: Id):
     channel = _channel(request, channel_id)
     with _service_errors():
         return _sent(services.send_channel_verification(channel, actor=request.auth))
 
 
 @router.post("/team-channels/{channel_id}/verify", response=ChannelOut)
-def verify_channel(request, channel_id: int, data: CodeIn):
+def verify_channel(request, channel_id: Id, data: CodeIn):
     channel = _channel(request, channel_id)
     return channel_out(services.verify_channel(channel, actor=request.auth, code=data.code))
 
 
 @router.post("/team-channels/{channel_id}/test", response=SentOut)
-def test_channel(request, channel_id: int):
+def test_channel(request, channel_id: Id):
     channel = _channel(request, channel_id)
     with _service_errors():
         return _sent(services.send_channel_test(channel, actor=request.auth))

@@ -6,17 +6,16 @@ from datetime import datetime
 from typing import Annotated
 
 from ninja import Schema
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from watchfloor.api.schemas import StrictIn
+from watchfloor.api.schemas import Id, QueryIn, StrictIn, Text
 from watchfloor.oncall.models import DeliveryKind, DeliveryStatus, Medium
 from watchfloor.tenancy.schemas import PersonOut
 
-Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Address = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
-Code = Annotated[str, StringConstraints(min_length=1, max_length=20)]
+Label = Text(100, min_length=1)
+Address = Text(1000, min_length=1)
+Code = Text(20, min_length=1)
 Delay = Annotated[int, Field(ge=0, le=1440)]
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class ContactMethodIn(StrictIn):
@@ -120,7 +119,7 @@ class DeliveryPage(Schema):
     next_cursor: str | None
 
 
-class DeliveryFilters(Schema):
+class DeliveryFilters(QueryIn):
     cursor: str | None = None
     limit: int | None = None
     alert: Id | None = None

@@ -11,6 +11,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import access_client, has_capability, require_capability
 from watchfloor.alerts.queries import access_alert
 from watchfloor.api.errors import ApiError
+from watchfloor.api.schemas import Id
 from watchfloor.oncall import policy_services as services
 from watchfloor.oncall.policy_queries import (
     TargetLabels,
@@ -50,7 +51,7 @@ def list_policies(request):
 
 
 @router.get("/escalation-policies/{policy_id}", response=PolicyOut)
-def get_policy(request, policy_id: int):
+def get_policy(request, policy_id: Id):
     require_capability(request.auth, Capability.VIEW)
     return policy_out(access_policy(request.auth, policy_id), _pii(request.auth))
 
@@ -79,7 +80,7 @@ def create_policy(request, data: PolicyIn):
 
 
 @router.patch("/escalation-policies/{policy_id}", response=PolicyOut)
-def update_policy(request, policy_id: int, data: PolicyPatch):
+def update_policy(request, policy_id: Id, data: PolicyPatch):
     user = request.auth
     require_capability(user, Capability.VIEW)
     policy = access_policy(user, policy_id)
@@ -97,7 +98,7 @@ def update_policy(request, policy_id: int, data: PolicyPatch):
 
 
 @router.delete("/escalation-policies/{policy_id}", response={204: None})
-def delete_policy(request, policy_id: int):
+def delete_policy(request, policy_id: Id):
     user = request.auth
     require_capability(user, Capability.VIEW)
     policy = access_policy(user, policy_id)
@@ -109,7 +110,7 @@ def delete_policy(request, policy_id: int):
 
 
 @router.get("/alerts/{alert_id}/escalation", response=AlertEscalationOut)
-def alert_escalation(request, alert_id: int):
+def alert_escalation(request, alert_id: Id):
     user = request.auth
     require_capability(user, Capability.VIEW)
     answer = escalation_out(access_alert(user, alert_id), _pii(user))

@@ -23,6 +23,7 @@ from watchfloor.access.masking import mask_text, mask_value, person_view
 from watchfloor.access.scope import has_capability, require_capability
 from watchfloor.api.errors import ApiError
 from watchfloor.api.pagination import paginate
+from watchfloor.api.schemas import Id, Text
 from watchfloor.oncall import ical, schedule_services
 from watchfloor.oncall.models import LayerKind
 from watchfloor.oncall.rotation import timelines, wall_clock
@@ -171,13 +172,13 @@ def create_schedule(request, data: ScheduleIn):
 
 
 @router.get("/schedules/{schedule_id}", response=ScheduleOut)
-def get_schedule(request, schedule_id: int):
+def get_schedule(request, schedule_id: Id):
     require_capability(request.auth, Capability.VIEW)
     return _schedule_answer(request.auth, schedule_id)
 
 
 @router.patch("/schedules/{schedule_id}", response=ScheduleOut)
-def update_schedule(request, schedule_id: int, data: SchedulePatch):
+def update_schedule(request, schedule_id: Id, data: SchedulePatch):
     user = request.auth
     schedule = _writable_schedule(user, schedule_id)
     schedule_services.update_schedule(schedule, actor=user, **data.model_dump(exclude_unset=True))
@@ -185,7 +186,7 @@ def update_schedule(request, schedule_id: int, data: SchedulePatch):
 
 
 @router.delete("/schedules/{schedule_id}", response={204: None})
-def delete_schedule(request, schedule_id: int):
+def delete_schedule(request, schedule_id: Id):
     user = request.auth
     schedule = _writable_schedule(user, schedule_id)
     schedule_services.delete_schedule(schedule, actor=user)
@@ -194,7 +195,7 @@ def delete_schedule(request, schedule_id: int):
 
 # --- layers --------------------------------------------------------------------------------------
 @router.post("/schedules/{schedule_id}/layers", response={201: LayerOut})
-def create_rotation_layer(request, schedule_id: int, data: RotationLayerIn):
+def create_rotation_layer(request, schedule_id: Id, data: RotationLayerIn):
     user = request.auth
     schedule = _writable_schedule(user, schedule_id)
     layer = schedule_services.create_rotation_layer(
@@ -218,7 +219,7 @@ def _writable_layer(user, layer_id: int):
 
 
 @router.patch("/layers/{layer_id}", response=LayerOut)
-def update_layer(request, layer_id: int, data: LayerPatch):
+def update_layer(request, layer_id: Id, data: LayerPatch):
     user = request.auth
     layer = _writable_layer(user, layer_id)
     schedule_services.update_layer(layer, actor=user, **data.model_dump(exclude_unset=True))
@@ -226,7 +227,7 @@ def update_layer(request, layer_id: int, data: LayerPatch):
 
 
 @router.delete("/layers/{layer_id}", response={204: None})
-def delete_layer(request, layer_id: int):
+def delete_layer(request, layer_id: Id):
     user = request.auth
     layer = _writable_layer(user, layer_id)
     schedule_services.delete_layer(layer, actor=user)
@@ -250,7 +251,7 @@ def _report_out(report: ical.ImportReport, pii: bool) -> dict:
 
 
 @router.post("/schedules/{schedule_id}/ical-layers", response={201: IcalImportOut})
-def import_ical_url(request, schedule_id: int, data: IcalUrlIn):
+def import_ical_url(request, schedule_id: Id, data: IcalUrlIn):
     """An iCalendar layer from a feed URL (http or https): fetched once now, with a short
     timeout, then refreshed by the `refresh_calendars` job."""
     user = request.auth
@@ -276,14 +277,14 @@ def import_ical_url(request, schedule_id: int, data: IcalUrlIn):
     )
 
 
-FormName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+FormName = Annotated[Text(100, min_length=1), StringConstraints(strip_whitespace=True)]
 FormPosition = Annotated[int, Field(ge=0, le=1000)]
 
 
 @router.post("/schedules/{schedule_id}/ical-layers/upload", response={201: IcalImportOut})
 def import_ical_file(
     request,
-    schedule_id: int,
+    schedule_id: Id,
     file: File[UploadedFile],
     name: Form[FormName],
     position: Form[FormPosition] = 0,
@@ -306,7 +307,7 @@ def import_ical_file(
 
 
 @router.post("/layers/{layer_id}/refresh", response=RefreshOut)
-def refresh_layer(request, layer_id: int):
+def refresh_layer(request, layer_id: Id):
     """Fetch an iCalendar URL layer now (short timeout); a failure keeps the last good
     calendar and shows in `ical_error`."""
     user = request.auth
@@ -317,7 +318,7 @@ def refresh_layer(request, layer_id: int):
 
 # --- overrides -----------------------------------------------------------------------------------
 @router.get("/schedules/{schedule_id}/overrides", response=list[OverrideOut])
-def list_overrides(request, schedule_id: int, past: bool = False):
+def list_overrides(request, schedule_id: Id, past: bool = False):
     user = request.auth
     require_capability(user, Capability.VIEW)
     schedule = access_schedule(user, schedule_id)
@@ -326,7 +327,7 @@ def list_overrides(request, schedule_id: int, past: bool = False):
 
 
 @router.post("/schedules/{schedule_id}/overrides", response={201: OverrideOut})
-def create_override(request, schedule_id: int, data: OverrideIn):
+def create_override(request, schedule_id: Id, data: OverrideIn):
     user = request.auth
     schedule = _writable_schedule(user, schedule_id)
     override = schedule_services.create_override(
@@ -341,7 +342,7 @@ def create_override(request, schedule_id: int, data: OverrideIn):
 
 
 @router.delete("/overrides/{override_id}", response={204: None})
-def delete_override(request, override_id: int):
+def delete_override(request, override_id: Id):
     user = request.auth
     require_capability(user, Capability.VIEW)
     override = access_override(user, override_id)
@@ -369,7 +370,7 @@ def _oncall_items(user, schedules, at: datetime) -> list[dict]:
 
 
 @router.get("/schedules/{schedule_id}/oncall", response=OnCallOut)
-def schedule_oncall(request, schedule_id: int, params: Query[AtQuery]):
+def schedule_oncall(request, schedule_id: Id, params: Query[AtQuery]):
     """Who is on call in this schedule now, or at `at`."""
     user = request.auth
     require_capability(user, Capability.VIEW)
@@ -389,7 +390,7 @@ def oncall(request, params: Query[AtQuery]):
 
 
 @router.get("/schedules/{schedule_id}/shifts", response=ShiftsOut)
-def schedule_shifts(request, schedule_id: int, params: Query[RangeQuery]):
+def schedule_shifts(request, schedule_id: Id, params: Query[RangeQuery]):
     """The merged shifts in [start, end) (default: now and the next 14 days; at most 62 days),
     and each layer's own with `layers=true`."""
     user = request.auth
@@ -457,7 +458,7 @@ def create_feed(request):
 
 
 @router.delete("/me/calendar-feeds/{feed_id}", response={204: None})
-def revoke_feed(request, feed_id: int):
+def revoke_feed(request, feed_id: Id):
     user = request.auth
     require_capability(user, Capability.VIEW)
     feed = access_feed(user, feed_id)

@@ -8,22 +8,12 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from watchfloor.api.schemas import StrictIn, UtcDatetime
+from watchfloor.api.schemas import QueryIn, StrictIn, Text, UtcDatetime
 from watchfloor.tenancy.models import validate_timezone
 from watchfloor.tenancy.schemas import PersonOut
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-
-
-def _clean_text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("NUL characters are not allowed")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("Not valid Unicode text") from None
-    return value
 
 
 def _in_range(value: datetime) -> datetime:
@@ -41,10 +31,9 @@ def _zone(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_clean_text)]
-Name = Annotated[Text, StringConstraints(min_length=1, max_length=100)]
-Description = Annotated[Text, StringConstraints(max_length=500)]
-Reason = Annotated[Text, StringConstraints(max_length=300)]
+Name = Text(100, min_length=1)
+Description = Text(500)
+Reason = Text(300)
 TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_zone)]
 Moment = Annotated[UtcDatetime, AfterValidator(_in_range)]
 # a rotation's first handoff: a local date and time in the schedule's zone (no offset), or an
@@ -54,7 +43,7 @@ Position = Annotated[int, Field(ge=0, le=1000)]
 UserId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 MemberIds = Annotated[list[UserId], Field(min_length=1, max_length=100)]
 ShiftHours = Annotated[int, Field(ge=1, le=720)]
-Url = Annotated[Text, StringConstraints(min_length=1, max_length=1000)]
+Url = Text(1000, min_length=1)
 ShiftLengthIn = Literal["daily", "weekly", "custom"]
 
 
@@ -216,17 +205,17 @@ class ShiftsOut(Schema):
     layers: dict[str, list[ShiftOut]]
 
 
-class AtQuery(Schema):
+class AtQuery(QueryIn):
     at: Moment | None = None
 
 
-class RangeQuery(Schema):
+class RangeQuery(QueryIn):
     start: Moment | None = None
     end: Moment | None = None
     layers: bool = False
 
 
-class ListQuery(Schema):
+class ListQuery(QueryIn):
     cursor: str | None = None
     limit: int | None = None
 

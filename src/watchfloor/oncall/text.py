@@ -1,16 +1,19 @@
 """Text a person typed, checked once before it reaches the database: PostgreSQL refuses a NUL
-character and a lone surrogate cannot be encoded, so both would otherwise be a 500 on write."""
+character and a lone surrogate cannot be encoded, so both would otherwise be a 500 on write.
+
+The check itself is the API kernel's `text_problem` (the one rule for every schema and form);
+this module words it as a Django ValidationError for services and forms."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
+from watchfloor.bounds import text_problem
+
 
 def check_characters(field: str, value: str) -> None:
-    if "\x00" in value:
-        raise ValidationError({field: "NUL characters are not allowed."})
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError({field: "Not valid Unicode text."})
+    if problem := text_problem(value):
+        raise ValidationError({field: problem})
 
 
 def clean_text(value, field: str, *, limit: int, required: bool = True) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import person_view
@@ -16,6 +16,7 @@ from watchfloor.access.scope import (
     require_capability,
 )
 from watchfloor.api.pagination import paginate
+from watchfloor.api.schemas import Id, QueryIn
 from watchfloor.tenancy import services
 from watchfloor.tenancy.queries import clients_for, sites_for
 from watchfloor.tenancy.schemas import (
@@ -72,7 +73,7 @@ def _tenant_user(tenant_id: int, user_id: int | None, field: str):
     return user
 
 
-class ClientFilters(Schema):
+class ClientFilters(QueryIn):
     cursor: str | None = None
     limit: int | None = None
     active: bool | None = None
@@ -93,7 +94,7 @@ def list_clients(request, filters: Query[ClientFilters]):
 
 
 @router.get("/clients/{client_id}", response=ClientOut)
-def get_client(request, client_id: int):
+def get_client(request, client_id: Id):
     require_capability(request.auth, Capability.VIEW)
     client = access_client(request.auth, client_id)
     client = clients_for(request.auth).get(pk=client.pk)
@@ -113,7 +114,7 @@ def create_client(request, data: ClientIn):
 
 
 @router.patch("/clients/{client_id}", response=ClientOut)
-def update_client(request, client_id: int, data: ClientPatch):
+def update_client(request, client_id: Id, data: ClientPatch):
     user = request.auth
     require_capability(user, Capability.VIEW)
     client = access_client(user, client_id)
@@ -126,7 +127,7 @@ def update_client(request, client_id: int, data: ClientPatch):
     return _client_out(client, has_capability(user, Capability.VIEW_PII))
 
 
-class SiteFilters(Schema):
+class SiteFilters(QueryIn):
     cursor: str | None = None
     limit: int | None = None
     client: str | None = None
@@ -158,7 +159,7 @@ def list_sites(request, filters: Query[SiteFilters]):
 
 
 @router.get("/sites/{site_id}", response=SiteOut)
-def get_site(request, site_id: int):
+def get_site(request, site_id: Id):
     require_capability(request.auth, Capability.VIEW)
     site = access_site(request.auth, site_id)
     return _site_out(site, has_capability(request.auth, Capability.VIEW_PII))
@@ -188,7 +189,7 @@ def create_site(request, data: SiteIn):
 
 
 @router.patch("/sites/{site_id}", response=SiteOut)
-def update_site(request, site_id: int, data: SitePatch):
+def update_site(request, site_id: Id, data: SitePatch):
     user = request.auth
     require_capability(user, Capability.VIEW)
     site = access_site(user, site_id)

@@ -6,14 +6,14 @@ from typing import Annotated
 from ninja import Schema
 from pydantic import Field, StringConstraints, field_validator
 
-from watchfloor.api.schemas import StrictIn
+from watchfloor.api.schemas import StrictIn, Text
 from watchfloor.tenancy.models import validate_timezone
 
 Code = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 ]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Place = Annotated[str, StringConstraints(max_length=100)]
+Name = Text(200, min_length=1)
+Place = Text(100)
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 
@@ -88,7 +88,7 @@ class SiteIn(StrictIn):
     state: Place = ""
     latitude: Latitude | None = None
     longitude: Longitude | None = None
-    timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    timezone: Text(64) = "UTC"
     officer_in_charge_id: int | None = None
     active: bool = True
 
@@ -103,7 +103,7 @@ class SitePatch(StrictIn):
     state: Place | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
-    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    timezone: Text(64) | None = None
     officer_in_charge_id: int | None = None
     active: bool | None = None
 

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from watchfloor.alerts.events import BatchInvalid, Event, EventAction, parse_severity
 from watchfloor.alerts.models import Severity
+from watchfloor.bounds import time_problem
 
 # Column sizes of the Alert model: a value longer than these cannot be stored.
 MAX_TYPE = 100
@@ -48,7 +49,8 @@ def parse_time(value: object) -> datetime | None:
     """An ISO 8601 / RFC 3339 time as an aware UTC datetime; naive means UTC.
 
     Go's zero time (`0001-01-01T00:00:00Z`, what Alertmanager sends as the `endsAt` of a firing
-    alert) and empty values mean "no time". Raises ValueError when the value is not a time.
+    alert) and empty values mean "no time". Raises ValueError when the value is not a time or
+    is outside the API's accepted range (watchfloor.api.schemas.MIN_TIME–MAX_TIME).
     """
     if value is None or value == "":
         return None
@@ -60,6 +62,8 @@ def parse_time(value: object) -> datetime | None:
         raise ValueError("Not an ISO 8601 time.") from None
     if parsed.year <= 1:
         return None
+    if problem := time_problem(parsed):
+        raise ValueError(problem)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

@@ -40,6 +40,8 @@ from watchfloor.alerts.integrations import alertmanager, native, pagerduty
 from watchfloor.alerts.integrations.auth import authenticate, bearer_of, safe_path
 from watchfloor.alerts.pipeline import IngestResult, ingest
 from watchfloor.api.errors import error_body
+from watchfloor.api.parsing import NestedTooDeep, loads_bounded
+from watchfloor.bounds import value_problem
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +59,30 @@ def _error(status: int, code: str, message: str, fields: dict | None = None) -> 
 
 
 def _read_body(request: HttpRequest):
-    """The decoded JSON body, or `_TOO_LARGE` / `_MALFORMED`."""
+    """The decoded JSON body, or `_TOO_LARGE` / `_MALFORMED` / a `NestedTooDeep`."""
     try:
         raw = request.body
     except RequestDataTooBig:
         return _TOO_LARGE
     try:
-        return json.loads(raw)
+        return loads_bounded(raw)
+    except NestedTooDeep as exc:
+        return exc
     except (ValueError, UnicodeDecodeError):
         return _MALFORMED
+
+
+def _unstorable(data: object) -> dict[str, str]:
+    """`{location: problem}` for the first NUL, lone surrogate, 10**23 or infinite number in a
+    decoded body (anywhere, unknown fields and label names included), named like the parsers
+    name fields: a single native event is event `0`."""
+    found = value_problem(data)
+    if found is None:
+        return {}
+    where, problem = found
+    if isinstance(data, dict) and "alerts" not in data and "routing_key" not in data:
+        where = f"0.{where}" if where else "0"
+    return {where or "body": problem}
 
 
 def _quiet(response: HttpResponse, request: HttpRequest, plain: str) -> HttpResponse:
@@ -130,13 +147,18 @@ def _ingest_request(
     if data is _TOO_LARGE:
         metrics.record_rejected(source, "too_large")
         return _quiet(_too_large(), request, key_in_path)
-    if data is _MALFORMED:
+    if data is _MALFORMED or isinstance(data, NestedTooDeep):
         metrics.record_rejected(source, "malformed")
         response = _error(
-            400, "malformed_json", "The body is not valid JSON.", {"body": "Malformed JSON."}
+            400,
+            "malformed_json",
+            "The body is not valid JSON.",
+            {"body": str(data) if isinstance(data, NestedTooDeep) else "Malformed JSON."},
         )
         return _quiet(response, request, key_in_path)
     try:
+        if unstorable := _unstorable(data):
+            raise BatchInvalid(unstorable)
         events = parse(data)
         try:
             result = ingest(events, key=key, strict_codes=strict_codes)
@@ -253,9 +275,15 @@ def pagerduty_enqueue(request: HttpRequest) -> HttpResponse:
             status=413,
             message="Request too large",
         )
-    if data is _MALFORMED:
+    if data is _MALFORMED or isinstance(data, NestedTooDeep):
         metrics.record_rejected(source, "malformed")
-        return _pd_invalid(["The body is not valid JSON."])
+        return _pd_invalid(
+            [str(data) if isinstance(data, NestedTooDeep) else "The body is not valid JSON."]
+        )
+    if unstorable := _unstorable(data):
+        # before the routing key is looked up: it may be the value that cannot be stored
+        metrics.record_rejected(source, "invalid")
+        return _pd_invalid([f"{name}: {message}" for name, message in unstorable.items()])
     key: IntegrationKey | None = authenticate(
         request, pagerduty.routing_key_of(data), source=source
     )
