@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "watchfloor.dashboard.middleware.PersonTimeZoneMiddleware",
     "watchfloor.audit.context.AuditContextMiddleware",
 ]
 

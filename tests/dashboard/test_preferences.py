@@ -28,6 +28,7 @@ DEFAULTS = {
     "critical_sound": False,
     "critical_browser_notification": False,
     "theme": "system",
+    "time_zone": "",
 }
 CSS = Path(__file__).resolve().parents[2] / "src/watchfloor/dashboard/static/watchfloor/css/app.css"
 
@@ -370,6 +371,7 @@ def test_settings_page_saves_with_a_message(estate, officer):
         "refresh_seconds": "15",
         "critical_sound": "on",
         "theme": "dark",
+        "time_zone": "America/Chicago",
     }
     response = browser.post("/settings/", form)
     assert response.status_code == 302 and response["Location"] == "/settings/"
@@ -385,6 +387,7 @@ def test_settings_page_saves_with_a_message(estate, officer):
         "critical_sound": True,
         "critical_browser_notification": False,
         "theme": "dark",
+        "time_zone": "America/Chicago",
     }
     page = browser.get("/settings/").content.decode()
     assert "Your dashboard settings are saved." in page

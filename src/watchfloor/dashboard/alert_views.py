@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
@@ -58,11 +59,14 @@ GENERATOR_KEYS = ("generatorURL", "generator_url", "generatorUrl")
 
 @dataclass(frozen=True)
 class When:
-    """A moment shown in UTC (labelled) and, when the site is elsewhere, in the site's time."""
+    """A moment as the person reads it: `text` in their time zone (Django's current zone, which
+    PersonTimeZoneMiddleware activates from their settings; UTC when they chose none), labelled
+    with the zone; `utc` always in UTC; `local` in the site's zone when that is another one."""
 
     iso: str
     utc: str
     local: str
+    text: str = ""
 
     @property
     def short(self) -> str:
@@ -74,15 +78,23 @@ class When:
         if value is None:
             return None
         utc = value.astimezone(UTC)
+        mine = timezone.localtime(value)
         local = ""
-        if tz is not None and tz.key != "UTC":
+        if tz is not None and tz.key != "UTC" and str(mine.tzinfo) != tz.key:
             here = value.astimezone(tz)
             local = f"{here:%Y-%m-%d %H:%M:%S} {here.tzname()} (site)"
         return cls(
             iso=utc.isoformat().replace("+00:00", "Z"),
             utc=f"{utc:%Y-%m-%d %H:%M:%S} UTC",
             local=local,
+            text=f"{mine:%Y-%m-%d %H:%M:%S} {mine.tzname()}",
         )
+
+
+def zone_label() -> str:
+    """The person's zone, for "times in …" headings."""
+    name = timezone.get_current_timezone_name()
+    return "UTC" if name in ("UTC", "Etc/UTC") else name.replace("_", " ")
 
 
 @dataclass
@@ -703,6 +715,7 @@ def alert_detail(request, alert_id: int):
         "time_to_acknowledge": _duration(page.alert.time_to_acknowledge),
         "time_to_resolve": _duration(page.alert.time_to_resolve),
         "note_max": alert_services.NOTE_MAX,
+        "zone_label": zone_label(),
         "escalation": escalation_section(page.alert, page.can_view_pii),
         "deliveries": deliveries,
     }

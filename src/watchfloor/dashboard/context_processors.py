@@ -1,5 +1,6 @@
 """The one context processor for the top bar of every signed-in page (dashboard/app.html):
-the user's tenant, role names and theme (`system`, `light`, `dark`).
+the user's tenant, role names, theme (`system`, `light`, `dark`) and time zone (an IANA name, or
+"" when they chose none: `<body data-time-zone>`, read by js/time.js).
 
 Each value is lazy: a page that never prints one costs no query, and the theme shares the one
 read of the user's settings (`cached_preferences`) with a view that reads them too.
@@ -20,4 +21,5 @@ def top_bar(request) -> dict:
         "tenant": SimpleLazyObject(lambda: user.tenant),
         "roles": SimpleLazyObject(lambda: sorted(g.name for g in user.groups.all())),
         "theme": SimpleLazyObject(lambda: cached_preferences(request).theme),
+        "time_zone": SimpleLazyObject(lambda: cached_preferences(request).time_zone),
     }

@@ -37,6 +37,8 @@ class DashboardSettings(models.Model):
     critical_sound = models.BooleanField(default=False)
     critical_browser_notification = models.BooleanField(default=False)
     theme = models.CharField(max_length=10, choices=Theme.choices, default=Theme.SYSTEM)
+    # an IANA zone for the times pages show; "" = UTC on the server, the browser's in scripts
+    time_zone = models.CharField(max_length=64, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TenantQuerySet.as_manager()

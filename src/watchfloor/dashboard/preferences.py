@@ -13,6 +13,8 @@ in one transaction.
 from __future__ import annotations
 
 import copy
+import functools
+import zoneinfo
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,9 +60,10 @@ class Preferences:
     critical_sound: bool = False
     critical_browser_notification: bool = False
     theme: str = Theme.SYSTEM.value
+    time_zone: str = ""  # "" = not chosen: UTC on pages the server renders, the browser's in JS
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, with the same five keys (a copy: changing it changes nothing)."""
+        """JSON-ready, with the same keys (a copy: changing it changes nothing)."""
         return copy.deepcopy(asdict(self))
 
 
@@ -96,6 +99,7 @@ def _from_row(row: DashboardSettings) -> Preferences:
         critical_sound=bool(row.critical_sound),
         critical_browser_notification=bool(row.critical_browser_notification),
         theme=row.theme if row.theme in THEMES else Theme.SYSTEM.value,
+        time_zone=row.time_zone if is_time_zone(row.time_zone) else "",
     )
 
 
@@ -118,6 +122,16 @@ def cached_preferences(request) -> Preferences:
 
 
 # --- validation -----------------------------------------------------------------------------
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA zone names this machine knows (read once: it scans the zone database)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def is_time_zone(value: Any) -> bool:
+    return isinstance(value, str) and value in time_zone_names()
 
 
 def _is_int(value: Any) -> bool:
@@ -217,6 +231,16 @@ def _validate(user, changes: dict[str, Any]) -> dict[str, Any]:
                 errors[name] = "Must be true or false."
             else:
                 clean[name] = changes[name]
+    if "time_zone" in changes:
+        value = changes["time_zone"]
+        if value != "" and not is_time_zone(value):
+            shown = repr(value[:MAX_TEXT]) if isinstance(value, str) else "that value"
+            errors["time_zone"] = (
+                f"Unknown time zone {shown}: use an IANA name such as 'America/Chicago', "
+                "or '' for UTC (your browser's zone where the page formats times itself)."
+            )
+        else:
+            clean["time_zone"] = value
     if "theme" in changes:
         if changes["theme"] not in THEMES:
             errors["theme"] = "Must be one of " + ", ".join(repr(t) for t in THEMES) + "."

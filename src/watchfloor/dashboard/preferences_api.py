@@ -39,6 +39,7 @@ class SettingsOut(Schema):
     critical_sound: bool
     critical_browser_notification: bool
     theme: ThemeName
+    time_zone: str
 
 
 class FiltersIn(StrictIn):
@@ -59,6 +60,8 @@ class SettingsPatch(StrictIn):
     critical_sound: StrictBool | None = None
     critical_browser_notification: StrictBool | None = None
     theme: ThemeName | None = None
+    # checked against the zone database by update_preferences (422 naming `time_zone`)
+    time_zone: Annotated[StrictStr, Field(max_length=64)] | None = None
 
     @field_validator("*")
     @classmethod

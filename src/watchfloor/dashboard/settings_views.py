@@ -20,6 +20,7 @@ from watchfloor.dashboard.preferences import (
     RANGES,
     Preferences,
     cached_preferences,
+    time_zone_names,
     update_preferences,
 )
 
@@ -67,9 +68,18 @@ class SettingsForm(forms.Form):
         required=False, label="Show a browser notification"
     )
     theme = forms.ChoiceField(choices=Theme.choices, widget=forms.RadioSelect, label="Theme")
+    time_zone = forms.ChoiceField(
+        required=False,
+        label="Show times in",
+        help_text="Pages show times in this zone, with the site's own time beside them.",
+    )
 
     def __init__(self, *args, user, current: Preferences, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [
+            ("", "UTC (or my browser's zone where a page formats times itself)"),
+            *((name, name.replace("_", " ")) for name in sorted(time_zone_names())),
+        ]
         saved = current.default_filters
         pii = has_capability(user, Capability.VIEW_PII)
         self.fields["client"].choices = [
@@ -112,6 +122,7 @@ class SettingsForm(forms.Form):
             "critical_sound": data["critical_sound"],
             "critical_browser_notification": data["critical_browser_notification"],
             "theme": data["theme"],
+            "time_zone": data["time_zone"] or "",
         }
 
     @staticmethod
@@ -135,6 +146,7 @@ def _initial(current: Preferences) -> dict:
         "critical_sound": current.critical_sound,
         "critical_browser_notification": current.critical_browser_notification,
         "theme": current.theme,
+        "time_zone": current.time_zone,
     }
 
 

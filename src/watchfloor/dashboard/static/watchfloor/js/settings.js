@@ -27,3 +27,16 @@ if (box && state) {
   });
   describe();
 }
+
+// Time zone: offer the browser's own zone in one click (when the list knows it).
+const zoneButton = document.querySelector("[data-browser-zone]");
+const zoneSelect = document.querySelector("select[name='time_zone']");
+const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+if (zoneButton && zoneSelect && browserZone && zoneSelect.querySelector(`option[value="${CSS.escape(browserZone)}"]`)) {
+  zoneButton.textContent = `Use this browser's zone (${browserZone.replaceAll("_", " ")})`;
+  zoneButton.hidden = false;
+  zoneButton.addEventListener("click", () => {
+    zoneSelect.value = browserZone;
+    zoneSelect.focus();
+  });
+}
