@@ -106,7 +106,7 @@ class WindowForm(forms.Form):
     def _describe(self, name: str) -> None:
         """Point the input at its help and error texts (ids the template gives them)."""
         field = self.fields[name]
-        base = self.auto_id % name
+        base = str(self.auto_id) % name
         ids = [f"{base}-help"] if name in HELP else []
         if name in self.errors:
             ids.append(f"{base}-error")

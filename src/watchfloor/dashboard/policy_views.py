@@ -418,7 +418,7 @@ def _all_errors(form: PolicyFields, steps: list[StepForm], loose: list[str]) -> 
         href = f"#id_{name}" if name in form.fields else ""
         out += [{"text": f"{label}: {text}", "href": href} for text in texts]
     for i, step in enumerate(steps):
-        for where, texts in step.errors.items():
+        for where, texts in step.errors.items():  # type: ignore[assignment]  # list[str]
             label = where if where in ("delay", "severities", "targets") else "step"
             href = f"#s{i}-delay" if where == "delay" else f"#step-{i + 1}"
             out += [{"text": f"Step {i + 1}, {label}: {t}", "href": href} for t in texts]

@@ -600,7 +600,7 @@ def start(
         else None
     )
     sites = load_sites(tenant) if tenant else []
-    if admin is None or not sites:
+    if tenant is None or admin is None or not sites:
         log.warning("demo simulator: no admin or no site in tenant %r; not started", tenant_slug)
         return None
     credentials = issue_credentials(tenant, admin)

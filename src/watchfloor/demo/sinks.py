@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 MAX_KEPT = 10_000  # the newest messages kept in memory by each sink
@@ -76,7 +77,7 @@ class MailSink:
         self.folder = Path(folder) if folder else None
         self.messages: list[Mail] = []
         self._lock = threading.Lock()
-        self._controller = None
+        self._controller: Any = None  # aiosmtpd's Controller once started
         self._received = threading.Condition(self._lock)
 
     @property

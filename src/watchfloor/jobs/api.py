@@ -34,7 +34,7 @@ def _last_run(run) -> dict | None:
 
 
 def _run_out(run) -> dict:
-    return {**_last_run(run), "job": run.job, "result": None, "node": None}
+    return {**(_last_run(run) or {}), "job": run.job, "result": None, "node": None}
 
 
 @router.get("/jobs", response=JobsOut)

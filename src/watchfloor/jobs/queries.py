@@ -117,7 +117,7 @@ def job_states(now: datetime | None = None) -> list[JobState]:
     start = grace_start()
     states = []
     for job in jobs:
-        row = rows.get(job.name, {})
+        row: dict = dict(rows.get(job.name, {}))
         last = last_runs.get(job.name)
         states.append(
             JobState(

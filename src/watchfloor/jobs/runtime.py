@@ -132,7 +132,7 @@ def counts_of(value: object) -> dict:
     if isinstance(value, int | float):
         return {"count": value}
     if isinstance(value, dict):
-        out = {}
+        out: dict[str, int | float] = {}
         for key, item in value.items():
             if isinstance(item, bool):
                 item = int(item)

@@ -143,11 +143,12 @@ def inspect(token: str) -> Link:
     ):
         raise LinkRefused("gone")
     use = AckLinkUse.objects.filter(pk=claim.nonce).first()
+    assert delivery.alert is not None  # a link is only made for an alert's delivery
     return Link(claim, delivery, delivery.alert, delivery.recipient, use.used_at if use else None)
 
 
 def _deny(reason: str, *, claim: Claim | None, delivery: Delivery | None = None, actor=None):
-    details = {"via": "link", "reason": reason}
+    details: dict[str, str | int] = {"via": "link", "reason": reason}
     if claim is not None:
         details["delivery_id"] = claim.delivery_id
         details["alert_id"] = claim.alert_id

@@ -276,6 +276,7 @@ def _send_email(address: str, subject: str, text: str) -> str:
     message["Message-ID"] = f"<{uuid.uuid4().hex}@watchfloor>"
     message.set_content(text)
     timeout = settings.NOTIFY_TIMEOUT
+    smtp: smtplib.SMTP
     if scheme == "smtps":
         smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
     else:

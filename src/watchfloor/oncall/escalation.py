@@ -220,10 +220,12 @@ class _Targets:
     """Resolves a batch's targets to people and channels with a constant number of queries."""
 
     def __init__(self, alerts: list[Alert], steps: list[Step], now: datetime):
-        kinds = defaultdict(set)
+        kinds: defaultdict[str, set[int]] = defaultdict(set)
         for step in steps:
             for target in step.targets:
-                kinds[target["kind"]].add(target.get("id"))
+                ids = kinds[target["kind"]]  # the kind is recorded even without an id
+                if target.get("id") is not None:
+                    ids.add(int(target["id"]))
         self.oncall = (
             who_is_on_call(kinds[TargetKind.SCHEDULE], now) if kinds[TargetKind.SCHEDULE] else {}
         )
@@ -231,12 +233,12 @@ class _Targets:
         client_ids = {a.client_id for a in alerts if a.client_id}
         self.officer = (
             dict(Site.objects.filter(id__in=site_ids).values_list("id", "officer_in_charge_id"))
-            if kinds[TargetKind.OFFICER]
+            if TargetKind.OFFICER in kinds
             else {}
         )
         self.owner = (
             dict(Client.objects.filter(id__in=client_ids).values_list("id", "owner_id"))
-            if kinds[TargetKind.CLIENT_OWNER]
+            if TargetKind.CLIENT_OWNER in kinds
             else {}
         )
         user_ids = set(kinds[TargetKind.USER])
@@ -250,9 +252,7 @@ class _Targets:
         self._scopes: dict[int, tuple[set, set] | None] = {}
         self.channels = {
             c.id: c
-            for c in TeamChannel.objects.filter(
-                id__in=kinds[TargetKind.CHANNEL] - {None}, active=True
-            )
+            for c in TeamChannel.objects.filter(id__in=kinds[TargetKind.CHANNEL], active=True)
         }
 
     def resolve(self, alert: Alert, step: Step) -> tuple[list[User], list[TeamChannel], list]:
@@ -261,13 +261,13 @@ class _Targets:
         channels: list[TeamChannel] = []
         report = []
         for target in step.targets:
-            kind, ident = target["kind"], target.get("id")
+            kind, ident = target["kind"], int(target.get("id") or 0)
             if kind == TargetKind.SCHEDULE:
                 ids = self.oncall.get(ident, [])
             elif kind == TargetKind.OFFICER:
-                ids = [self.officer.get(alert.site_id)] if alert.site_id else []
+                ids = [self.officer.get(alert.site_id) or 0] if alert.site_id else []
             elif kind == TargetKind.CLIENT_OWNER:
-                ids = [self.owner.get(alert.client_id)] if alert.client_id else []
+                ids = [self.owner.get(alert.client_id) or 0] if alert.client_id else []
             elif kind == TargetKind.USER:
                 ids = [ident]
             else:
@@ -308,10 +308,10 @@ class _Targets:
         scope = self._scopes[user.id]
         if scope is None:
             return True
-        sites, clients = scope
+        site_ids, client_ids = scope
         if alert.site_id is not None:
-            return alert.site_id in sites
-        return alert.client_id is None or alert.client_id in clients
+            return alert.site_id in site_ids
+        return alert.client_id is None or alert.client_id in client_ids
 
 
 def _stop_reason(alert: Alert, matchers: dict[int, SuppressionMatcher], now) -> str:
@@ -406,7 +406,8 @@ def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int |
         audit, events, pages = [], [], []
         for (escalation, alert, chain), step in zip(taking, steps, strict=True):
             people, channels, report = targets.resolve(alert, step)
-            pages.append(PageRequest(alert, step.index, people, channels, escalation.next_at))
+            step_due_at = escalation.next_at or now
+            pages.append(PageRequest(alert, step.index, people, channels, step_due_at))
             alert.status = Status.ESCALATED
             alert.escalation_level += 1
             alert.escalated_at = now
@@ -543,7 +544,7 @@ def _queue_soon(escalations: Iterable[AlertEscalation], now: datetime) -> None:
             escalation.queued_token = escalation.token
             slot = int(escalation.next_at.timestamp() // SLOT.total_seconds())
             last = slots.get(slot)
-            if last is None or escalation.next_at > last.next_at:
+            if last is None or escalation.next_at > (last.next_at or escalation.next_at):
                 slots[slot] = escalation
     enqueue_many(TAKE_STEP_TASK, [((e.alert_id, e.token), e.next_at) for e in slots.values()])
 

@@ -45,6 +45,7 @@ from watchfloor.oncall.models import (
     NotificationRule,
     TeamChannel,
 )
+from watchfloor.tenancy.models import User
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,10 @@ def page_many(requests: Sequence[PageRequest]) -> list[Delivery]:
         if delivery.status != DeliveryStatus.PENDING:
             continue
         eta = delivery.next_attempt_at
+        assert eta is not None  # a pending delivery always has its next attempt
         slot = None if eta <= now else int(eta.timestamp() // SLOT.total_seconds())
         last = slots.get(slot)
-        if last is None or eta > last.next_attempt_at:
+        if last is None or eta > (last.next_attempt_at or eta):
             slots[slot] = delivery
     enqueue_many(
         SEND_TASK,
@@ -168,7 +170,7 @@ def _rows(request: PageRequest, methods, rules, now: datetime) -> list[Delivery]
             **values,
         )
 
-    people = {}
+    people: dict[int, User] = {}
     for person in request.recipients:
         if person is not None and person.is_active and person.tenant_id == tenant_id:
             people.setdefault(person.id, person)
@@ -314,6 +316,7 @@ def _why_not(delivery: Delivery, stopped: dict[int, str]) -> tuple[DeliveryStatu
 
 def _message(delivery: Delivery, now: datetime) -> Message:
     if delivery.kind == DeliveryKind.PAGE:
+        assert delivery.alert is not None  # a page is always about an alert
         link = ack_url(delivery) if delivery.recipient_id else None
         return page_message(
             delivery.alert, recipient=delivery.recipient, step=delivery.step, now=now, ack_link=link
@@ -415,7 +418,7 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> list[str]:
     """Send claimed deliveries (several at once: the network waits overlap) and record each
     outcome; the status each ended in, in order."""
     stopped = _stopped_escalations(deliveries)
-    people: dict[int, object] = {}
+    people: dict[int, User | None] = {}
     statuses: list[str | None] = [None] * len(deliveries)
     jobs: list[tuple[int, tuple[str, str, Message]]] = []
     for i, delivery in enumerate(deliveries):

@@ -48,7 +48,11 @@ class TargetLabels:
     """Names for the targets of many steps at once (people masked for the reader)."""
 
     def __init__(self, tenant_id: int, steps_lists, pii: bool):
-        ids = {TargetKind.SCHEDULE: set(), TargetKind.USER: set(), TargetKind.CHANNEL: set()}
+        ids: dict[str, set[int]] = {
+            TargetKind.SCHEDULE: set(),
+            TargetKind.USER: set(),
+            TargetKind.CHANNEL: set(),
+        }
         for steps in steps_lists:
             for step in steps:
                 for target in step["targets"] if isinstance(step, dict) else step.targets:
@@ -70,7 +74,7 @@ class TargetLabels:
         }
 
     def label(self, target: dict) -> dict:
-        kind, ident = target["kind"], target.get("id")
+        kind, ident = target["kind"], int(target.get("id") or 0)
         if kind in FIXED_LABELS:
             text = FIXED_LABELS[kind]
         elif kind == TargetKind.SCHEDULE:

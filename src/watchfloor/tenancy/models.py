@@ -85,7 +85,7 @@ class Client(TenantScoped):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = ClientQuerySet.as_manager()
+    objects = ClientQuerySet.as_manager()  # type: ignore[misc]  # narrows TenantScoped's
 
     class Meta:
         ordering = ["code"]
@@ -122,7 +122,7 @@ class Site(TenantScoped):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = SiteQuerySet.as_manager()
+    objects = SiteQuerySet.as_manager()  # type: ignore[misc]  # narrows TenantScoped's
 
     class Meta:
         ordering = ["code"]

@@ -73,8 +73,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{t.id:>6}  {t.prefix:<10}{status:<9}{used:<22}{t.name}")
 
     def _revoke(self, options) -> None:
-        token = ApiToken.objects.select_related("user__tenant").filter(pk=options["token_id"])
-        token = token.first()
+        token = (
+            ApiToken.objects.select_related("user__tenant").filter(pk=options["token_id"]).first()
+        )
         if token is None:
             raise CommandError(f"No API token with id {options['token_id']}.")
         already = token.revoked_at is not None
