@@ -12,13 +12,14 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, masked_for, person_view
 from watchfloor.access.scope import has_capability, require_capability
 from watchfloor.alerts import services
+from watchfloor.alerts.listing import DEFAULT_SORT, InvalidListQuery
 from watchfloor.alerts.models import Alert
 from watchfloor.alerts.queries import (
     AlertFilters,
     access_alert,
     alert_comments,
     alert_counts,
-    alert_list,
+    alert_page,
     correlation_group,
 )
 from watchfloor.alerts.schemas import (
@@ -26,6 +27,9 @@ from watchfloor.alerts.schemas import (
     AlertListQuery,
     AlertPage,
     AssignIn,
+    BulkIn,
+    BulkOut,
+    BulkResolveIn,
     CommentIn,
     CommentOut,
     CountsOut,
@@ -36,7 +40,6 @@ from watchfloor.alerts.schemas import (
     id_values,
 )
 from watchfloor.api.errors import ApiError
-from watchfloor.api.pagination import paginate
 from watchfloor.api.schemas import Id
 from watchfloor.oncall.escalation import escalate_now, reopen
 
@@ -130,19 +133,54 @@ def _filters(q: AlertListQuery | CountsQuery) -> AlertFilters:
     )
 
 
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(422, "validation_error", "The request is not valid.", {field: message})
+
+
 @router.get("/alerts", response=AlertPage)
 def list_alerts(request, filters: Query[AlertListQuery]):
-    """Newest first. `since`/`until` bound the time the alert was last seen."""
+    """Last seen, newest first, unless `sort` says otherwise. `since`/`until` bound the time the
+    alert was last seen. `prev_cursor`/`next_cursor` page backwards and forwards."""
     user = request.auth
     require_capability(user, Capability.VIEW)
-    page = paginate(
-        alert_list(user, _filters(filters)),
-        cursor=filters.cursor,
-        limit=filters.limit,
-        descending=True,
-    )
+    try:
+        page = alert_page(
+            user,
+            filters.to_filters(),
+            sort=filters.sort or DEFAULT_SORT,
+            cursor=filters.cursor,
+            limit=filters.limit,
+        )
+    except InvalidListQuery as exc:
+        raise _invalid(exc.field, str(exc)) from None
     pii = has_capability(user, Capability.VIEW_PII)
-    return {"items": [alert_out(a, pii) for a in page.items], "next_cursor": page.next_cursor}
+    return {
+        "items": [alert_out(a, pii) for a in page.items],
+        "next_cursor": page.next_cursor,
+        "prev_cursor": page.prev_cursor,
+    }
+
+
+def _bulk_out(outcome: services.BulkOutcome) -> dict:
+    return {
+        "done": outcome.done,
+        "skipped": [{"id": i, "reason": r} for i, r in outcome.skipped.items()],
+    }
+
+
+@router.post("/alerts/bulk/acknowledge", response=BulkOut)
+def bulk_acknowledge(request, data: BulkIn):
+    """Acknowledge many alerts at once (one transaction); ids that are not in the caller's scope
+    or cannot be acknowledged now are listed in `skipped` with the reason."""
+    require_capability(request.auth, Capability.ACK_ALERTS)
+    return _bulk_out(services.bulk_acknowledge(data.ids, actor=request.auth))
+
+
+@router.post("/alerts/bulk/resolve", response=BulkOut)
+def bulk_resolve(request, data: BulkResolveIn):
+    """Resolve many alerts at once with one note; `skipped` as for acknowledge."""
+    require_capability(request.auth, Capability.ACK_ALERTS)
+    return _bulk_out(services.bulk_resolve(data.ids, actor=request.auth, note=data.note))
 
 
 @router.get("/alerts/counts", response=CountsOut)

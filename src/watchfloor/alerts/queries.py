@@ -7,13 +7,21 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db import DataError
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum, TextField, Value
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.models import ClientAssignment, SiteAssignment
 from watchfloor.access.scope import ScopeKind, scope_kind, visible_clients, visible_sites
+from watchfloor.alerts.escalation import overdue_condition
+from watchfloor.alerts.label_sql import sql_regex
+from watchfloor.alerts.listing import DEFAULT_SORT, InvalidListQuery, Page, page_of
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, AlertComment, Severity, Status
+from watchfloor.maintenance.label_matchers import Matcher, MatchOp
 
 # What a list row shows besides the alert itself: one JOIN each, never a query per row.
 LIST_RELATED = ("client", "site", "assignee", "acknowledged_by", "resolved_by")
@@ -65,20 +73,26 @@ def access_alert(user, alert_id) -> Alert:
 
 @dataclass
 class AlertFilters:
+    """What the alert list (API and page) narrows by; every field empty means everything."""
+
     status: list[str] = field(default_factory=list)
     severity: list[str] = field(default_factory=list)
     type: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
     client: list[int] = field(default_factory=list)
     site: list[int] = field(default_factory=list)
     city: str = ""
     state: str = ""
     officer: int | None = None
+    assignee: list[int] = field(default_factory=list)
     since: datetime | None = None
     until: datetime | None = None
     q: str = ""
     maintenance_window: int | None = None
     correlation_id: str = ""
     active: bool | None = None
+    overdue: bool = False  # unacknowledged past its severity's escalation delay
+    labels: list[Matcher] = field(default_factory=list)
 
 
 def filter_alerts(qs: QuerySet[Alert], f: AlertFilters) -> QuerySet[Alert]:
@@ -91,6 +105,8 @@ def filter_alerts(qs: QuerySet[Alert], f: AlertFilters) -> QuerySet[Alert]:
         qs = qs.filter(severity__in=f.severity)
     if f.type:
         qs = qs.filter(type__in=f.type)
+    if f.source:
+        qs = qs.filter(source__in=f.source)
     if f.client:
         qs = qs.filter(client_id__in=f.client)
     if f.site:
@@ -101,6 +117,10 @@ def filter_alerts(qs: QuerySet[Alert], f: AlertFilters) -> QuerySet[Alert]:
         qs = qs.filter(site__state__iexact=f.state)
     if f.officer is not None:
         qs = qs.filter(site__officer_in_charge_id=f.officer)
+    if f.assignee:
+        qs = qs.filter(assignee_id__in=f.assignee)
+    if f.overdue:
+        qs = qs.filter(overdue_condition(timezone.now()))
     if f.since is not None:
         qs = qs.filter(last_seen_at__gte=f.since)
     if f.until is not None:
@@ -113,11 +133,52 @@ def filter_alerts(qs: QuerySet[Alert], f: AlertFilters) -> QuerySet[Alert]:
         qs = qs.filter(maintenance_window_id=f.maintenance_window)
     if f.correlation_id:
         qs = qs.filter(correlation_id=f.correlation_id)
+    if f.labels:
+        qs = filter_by_matchers(qs, f.labels)
+    return qs
+
+
+def filter_by_matchers(qs: QuerySet[Alert], matchers: list[Matcher]) -> QuerySet[Alert]:
+    """Alerts whose stored labels satisfy every matcher, in SQL (Alertmanager semantics).
+
+    A label the alert does not carry reads as "" (COALESCE), so `env!="dev"` keeps alerts with
+    no `env` and `env=""` keeps only those; regexes are fully anchored (see label_sql).
+    The label names are passed as key lookups, never split on `__`.
+    """
+    for n, m in enumerate(matchers):
+        alias = f"_label_{n}"
+        qs = qs.alias(
+            **{
+                alias: Coalesce(
+                    KeyTextTransform(m.name, "labels"), Value(""), output_field=TextField()
+                )
+            }
+        )
+        if m.op in (MatchOp.EQUAL, MatchOp.NOT_EQUAL):
+            condition = Q(**{alias: m.value})
+        else:
+            pattern, ignore_case = sql_regex(m.value, qs.db)
+            condition = Q(**{f"{alias}__{'iregex' if ignore_case else 'regex'}": pattern})
+        qs = qs.exclude(condition) if m.op.is_negative else qs.filter(condition)
     return qs
 
 
 def alert_list(user, filters: AlertFilters) -> QuerySet[Alert]:
     return filter_alerts(alerts_for(user), filters).select_related(*LIST_RELATED).only(*LIST_ONLY)
+
+
+def alert_page(
+    user, filters: AlertFilters, *, sort: str = DEFAULT_SORT, cursor: str | None, limit: int | None
+) -> Page:
+    """One sorted keyset page of the alerts the user may see (the API's and the page's list)."""
+    try:
+        return page_of(alert_list(user, filters), sort=sort, cursor=cursor, limit=limit)
+    except DataError:
+        if not any(m.op.is_regex for m in filters.labels):
+            raise
+        # a regex Python accepts that the database's engine refuses (label_sql rewrites the
+        # known differences): the caller's input, so a 422 on `labels`, not a 500
+        raise InvalidListQuery("labels", "The database cannot run this regex.") from None
 
 
 def correlation_group(user, alert: Alert, *, limit: int = 100) -> list[Alert]:

@@ -7,8 +7,20 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, field_validator
 
+from watchfloor.alerts.listing import SORTS
 from watchfloor.alerts.models import Severity, Status
-from watchfloor.api.schemas import QueryIn, StrictIn, Text, UtcDatetime
+from watchfloor.alerts.queries import AlertFilters
+from watchfloor.api.schemas import (
+    BoundedInt,
+    Id,
+    IdList,
+    QueryIn,
+    StrictIn,
+    Text,
+    UtcDatetime,
+    id_list,
+)
+from watchfloor.maintenance.label_matchers import MAX_TEXT_LENGTH, parse_matchers
 
 Note = Text(2000)
 
@@ -34,24 +46,68 @@ def id_values(value) -> list[int]:
 
 
 class AlertListQuery(QueryIn):
-    """Comma-separated lists where a field takes several values (`status=NEW,ACKNOWLEDGED`)."""
+    """Comma-separated lists where a field takes several values (`status=NEW,ACKNOWLEDGED`).
 
-    cursor: str | None = None
-    limit: int | None = None
-    status: str | None = None
-    severity: str | None = None
-    type: str | None = None
-    client: str | None = None
-    site: str | None = None
-    city: str | None = None
-    state: str | None = None
-    officer: int | None = None
+    The alerts page (/alerts/) reads the same parameters from its URL.
+    """
+
+    cursor: Text(2000) | None = None
+    limit: BoundedInt() | None = None
+    sort: Text(20) | None = None
+    status: Text(200) | None = None
+    severity: Text(200) | None = None
+    type: Text(2000) | None = None
+    source: Text(2000) | None = None
+    client: IdList | None = None
+    site: IdList | None = None
+    city: Text(200) | None = None
+    state: Text(200) | None = None
+    officer: Id | None = None
+    assignee: IdList | None = None
     since: UtcDatetime | None = None
     until: UtcDatetime | None = None
     q: Text(200) | None = None
-    maintenance_window: int | None = None
+    maintenance_window: Id | None = None
     correlation_id: uuid.UUID | None = None
     active: bool | None = None
+    overdue: bool | None = None
+    labels: Text(MAX_TEXT_LENGTH) | None = None
+
+    @field_validator("sort")
+    @classmethod
+    def _sort(cls, v):
+        if v is not None and v not in SORTS:
+            raise ValueError(f"Use one of {', '.join(SORTS)}")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v):
+        if v is not None:
+            parse_matchers(v)  # MatcherError is a ValueError: a 422 naming `labels`
+        return v
+
+    def to_filters(self) -> AlertFilters:
+        return AlertFilters(
+            status=csv_values(self.status),
+            severity=csv_values(self.severity),
+            type=csv_values(self.type, upper=False),
+            source=csv_values(self.source, upper=False),
+            client=id_list(self.client),
+            site=id_list(self.site),
+            city=self.city or "",
+            state=self.state or "",
+            officer=self.officer,
+            assignee=id_list(self.assignee),
+            since=self.since,
+            until=self.until,
+            q=self.q or "",
+            maintenance_window=self.maintenance_window,
+            correlation_id=str(self.correlation_id or ""),
+            active=self.active,
+            overdue=bool(self.overdue),
+            labels=parse_matchers(self.labels or ""),
+        )
 
     @field_validator("status")
     @classmethod
@@ -63,12 +119,6 @@ class AlertListQuery(QueryIn):
     @classmethod
     def _severity(cls, v):
         csv_values(v, {s.value for s in Severity})
-        return v
-
-    @field_validator("client", "site")
-    @classmethod
-    def _id_list(cls, v):
-        id_values(v)
         return v
 
 
@@ -185,6 +235,25 @@ class CommentOut(Out):
 class AlertPage(Out):
     items: list[AlertOut]
     next_cursor: str | None
+    prev_cursor: str | None = None
+
+
+class BulkIn(StrictIn):
+    ids: list[Id] = Field(min_length=1, max_length=500)
+
+
+class BulkResolveIn(BulkIn):
+    note: Text(2000, min_length=1)
+
+
+class Skipped(Out):
+    id: int
+    reason: str
+
+
+class BulkOut(Out):
+    done: list[int]
+    skipped: list[Skipped]
 
 
 class CountsOut(Out):

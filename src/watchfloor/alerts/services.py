@@ -8,6 +8,8 @@ log and publishes `alert.updated` / `alert.resolved` after commit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -16,6 +18,7 @@ from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import require_capability, visible_sites
 from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.models import Alert, AlertComment, Status
+from watchfloor.alerts.queries import alerts_for
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.events import publish_on_commit
@@ -63,10 +66,14 @@ def _mark_acknowledged(alert: Alert, actor, now) -> list[str]:
     return ["acknowledged_at", "acknowledged_by", "time_to_acknowledge"]
 
 
-def _finish(alert: Alert, fields: list[str], *, actor, action: Action, details: dict, kind: str):
+def _save_and_audit(alert: Alert, fields: list[str], *, actor, action: Action, details: dict):
     alert.updated_at = timezone.now()
     alert.save(update_fields=[*fields, "updated_at"])
     record(action, actor=actor, tenant=alert.tenant_id, entity=alert, details=details)
+
+
+def _finish(alert: Alert, fields: list[str], *, actor, action: Action, details: dict, kind: str):
+    _save_and_audit(alert, fields, actor=actor, action=action, details=details)
     publish_on_commit([alert_event(kind, alert, actor_id=actor.id)])
     return alert
 
@@ -84,6 +91,13 @@ def acknowledge_alert(alert: Alert, *, actor, details: dict | None = None) -> Al
     "delivery_id": 7}` when the acknowledgement came from a notification's link."""
     require_capability(actor, Capability.ACK_ALERTS)
     alert = _locked(alert)
+    _acknowledge(alert, actor=actor, details=details)
+    publish_on_commit([alert_event("alert.updated", alert, actor_id=actor.id)])
+    return alert
+
+
+def _acknowledge(alert: Alert, *, actor, details: dict | None) -> None:
+    """Acknowledge a locked alert: save and audit (the caller publishes)."""
     if alert.status not in ACKNOWLEDGEABLE or alert.acknowledged_at is not None:
         raise IllegalTransition("acknowledge", alert.status)
     previous = alert.status
@@ -91,13 +105,12 @@ def acknowledge_alert(alert: Alert, *, actor, details: dict | None = None) -> Al
     # NEW, or ESCALATED while nobody had it (the escalation engine's steps): someone has it now
     alert.status = Status.ACKNOWLEDGED
     fields.append("status")
-    return _finish(
+    _save_and_audit(
         alert,
         fields,
         actor=actor,
         action=Action.ACKNOWLEDGE,
         details={**(details or {}), "from": previous, "to": alert.status},
-        kind="alert.updated",
     )
 
 
@@ -137,10 +150,22 @@ def assign_alert(alert: Alert, *, actor, assignee, note: str = "") -> Alert:
 @transaction.atomic
 def resolve_alert(alert: Alert, *, actor, note: str) -> Alert:
     require_capability(actor, Capability.ACK_ALERTS)
+    note = _resolution_note(note)
+    alert = _locked(alert)
+    _resolve(alert, actor=actor, note=note, details=None)
+    publish_on_commit([alert_event("alert.resolved", alert, actor_id=actor.id)])
+    return alert
+
+
+def _resolution_note(note: str) -> str:
     note = clean_note(note)
     if not note:
         raise ValueError("Say how it was resolved.")
-    alert = _locked(alert)
+    return note
+
+
+def _resolve(alert: Alert, *, actor, note: str, details: dict | None) -> None:
+    """Resolve a locked alert: save and audit (the caller publishes)."""
     if alert.status not in RESOLVABLE:
         raise IllegalTransition("resolve", alert.status)
     now = timezone.now()
@@ -150,12 +175,78 @@ def resolve_alert(alert: Alert, *, actor, note: str) -> Alert:
     alert.resolved_by = actor
     alert.resolution_note = note
     alert.time_to_resolve = now - alert.first_seen_at
-    return _finish(
+    _save_and_audit(
         alert,
         ["status", "resolved_at", "resolved_by", "resolution_note", "time_to_resolve"],
         actor=actor,
         action=Action.RESOLVE,
-        details={"from": previous},
+        details={**(details or {}), "from": previous},
+    )
+
+
+# --- many alerts at once (the alerts page's bulk actions) -----------------------------------------
+
+BULK_MAX = 500
+NOT_FOUND = "not found"
+
+
+@dataclass
+class BulkOutcome:
+    """Ids acted on, and the ids left alone with why (missing or out of scope: "not found")."""
+
+    done: list[int] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+
+def _bulk(alert_ids, *, actor, apply, kind: str) -> BulkOutcome:
+    """Lock the alerts the actor may see (in id order, so two bulk calls cannot deadlock), apply
+    the action to each that allows it, and publish one batch of events after commit."""
+    ids = list(dict.fromkeys(int(i) for i in alert_ids))
+    if len(ids) > BULK_MAX:
+        raise ValueError(f"At most {BULK_MAX} alerts at once.")
+    locked = {
+        a.pk: a
+        for a in alerts_for(actor).filter(pk__in=ids).select_for_update(no_key=True).order_by("pk")
+    }
+    outcome = BulkOutcome()
+    events = []
+    for alert_id in ids:
+        alert = locked.get(alert_id)
+        if alert is None:
+            outcome.skipped[alert_id] = NOT_FOUND
+            continue
+        try:
+            apply(alert)
+        except IllegalTransition as exc:
+            outcome.skipped[alert_id] = str(exc)
+            continue
+        outcome.done.append(alert_id)
+        events.append(alert_event(kind, alert, actor_id=actor.id))
+    publish_on_commit(events)
+    return outcome
+
+
+@transaction.atomic
+def bulk_acknowledge(alert_ids, *, actor) -> BulkOutcome:
+    """Acknowledge each alert that allows it, one audit entry per alert, in one transaction."""
+    require_capability(actor, Capability.ACK_ALERTS)
+    return _bulk(
+        alert_ids,
+        actor=actor,
+        apply=lambda a: _acknowledge(a, actor=actor, details={"via": "bulk"}),
+        kind="alert.updated",
+    )
+
+
+@transaction.atomic
+def bulk_resolve(alert_ids, *, actor, note: str) -> BulkOutcome:
+    """Resolve each alert that allows it with the same note, as `bulk_acknowledge` does."""
+    require_capability(actor, Capability.ACK_ALERTS)
+    note = _resolution_note(note)
+    return _bulk(
+        alert_ids,
+        actor=actor,
+        apply=lambda a: _resolve(a, actor=actor, note=note, details={"via": "bulk"}),
         kind="alert.resolved",
     )
 

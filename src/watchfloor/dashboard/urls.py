@@ -3,6 +3,7 @@ from django.urls import path
 from watchfloor.dashboard import (
     ack_views,
     alert_views,
+    alerts_views,
     contact_views,
     delivery_views,
     jobs_views,
@@ -23,6 +24,9 @@ urlpatterns = [
     path("deliveries/", delivery_views.deliveries, name="deliveries"),
     path("jobs/", jobs_views.jobs_page, name="jobs"),
     path("ack/<str:token>/", ack_views.ack_link, name="ack"),
+    path("alerts/", alerts_views.alerts_page, name="alerts"),
+    path("alerts/bulk/", alerts_views.alerts_bulk, name="alerts_bulk"),
+    path("alerts/export.csv", alerts_views.alerts_export, name="alerts_export"),
     path("alerts/<int:alert_id>/", alert_views.alert_detail, name="alert"),
     path("maintenance/", maintenance_views.maintenance, name="maintenance"),
     path("maintenance/new/", maintenance_views.maintenance_create, name="maintenance_create"),

@@ -1,0 +1,167 @@
+"""Sorted keyset pages of alerts: the list API and the alerts page share them.
+
+Each sort is a list of keys ending with the id, so the order is total and a page boundary is a
+row's key values: the next page is "after the last row", the previous one "before the first row"
+(read in reverse and flipped back). Inserts and updates between requests never repeat or skip a
+row whose keys did not change. The cursor is opaque: base64 of the sort, the direction and the
+boundary row's keys; a cursor made for another sort is refused (422 on `cursor`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+
+from watchfloor.alerts.models import Alert, Severity
+
+DEFAULT_SORT = "-last_seen"
+# sort name -> (column, descending) keys; the id is appended with the last key's direction
+SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "-last_seen": (("last_seen_at", True),),
+    "last_seen": (("last_seen_at", False),),
+    "-first_seen": (("first_seen_at", True),),
+    "first_seen": (("first_seen_at", False),),
+    # most severe first, then the oldest (what waits longest) first
+    "severity": (("severity_rank", False), ("first_seen_at", False)),
+}
+SORT_LABELS = {
+    "-last_seen": "Last seen, newest first",
+    "last_seen": "Last seen, oldest first",
+    "-first_seen": "First seen, newest first",
+    "first_seen": "First seen, oldest first",
+    "severity": "Severity, then oldest",
+}
+SEVERITY_RANK = Case(
+    *(When(severity=s.value, then=Value(s.rank)) for s in Severity),
+    default=Value(len(Severity)),
+    output_field=IntegerField(),
+)
+
+
+class InvalidListQuery(ValueError):
+    """A list parameter that cannot be used; `field` names it (the API answers 422)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass
+class Page:
+    items: list[Alert]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def _keys(sort: str) -> list[tuple[str, bool]]:
+    keys = list(SORTS[sort])
+    return [*keys, ("id", keys[-1][1])]
+
+
+def _key_values(alert: Alert, sort: str) -> list[Any]:
+    values: list[Any] = []
+    for column, _ in _keys(sort):
+        value = getattr(alert, column)
+        values.append(value.isoformat() if isinstance(value, datetime) else value)
+    return values
+
+
+def encode_cursor(sort: str, direction: str, alert: Alert) -> str:
+    raw = json.dumps([sort, direction, _key_values(alert, sort)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[str, list[Any]]:
+    """(direction, boundary key values) of a cursor made for `sort`."""
+    bad = InvalidListQuery("cursor", "Invalid cursor; start again from the first page.")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        made_for, direction, values = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise bad from None
+    keys = _keys(sort)
+    if made_for != sort or direction not in ("after", "before") or not isinstance(values, list):
+        raise bad
+    if len(values) != len(keys):
+        raise bad
+    parsed = []
+    for (column, _), value in zip(keys, values, strict=True):
+        try:
+            if column.endswith("_at"):
+                parsed.append(datetime.fromisoformat(value))
+            elif isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**62:
+                parsed.append(value)
+            else:
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise bad from None
+    return direction, parsed
+
+
+def _beyond(keys: list[tuple[str, bool]], values: list[Any], *, forward: bool) -> Q:
+    """Rows strictly after (forward) or before the boundary in the keys' order: for keys
+    k1..kn, k1 past v1, or k1 = v1 and k2 past v2, and so on."""
+    condition = Q()
+    equal = Q()
+    for n, ((column, descending), value) in enumerate(zip(keys, values, strict=True)):
+        past = "lt" if descending == forward else "gt"
+        branch = equal & Q(**{f"{column}__{past}": value})
+        condition = branch if n == 0 else condition | branch
+        equal &= Q(**{column: value})
+    # the first key's own bound (inclusive) lets the database range-scan an index on it
+    first, first_desc = keys[0]
+    bound = "lte" if first_desc == forward else "gte"
+    return Q(**{f"{first}__{bound}": values[0]}) & condition
+
+
+def page_limit(limit: int | None) -> int:
+    if limit is None:
+        return settings.API_PAGE_SIZE
+    if not 1 <= limit <= settings.API_MAX_PAGE_SIZE:
+        raise InvalidListQuery("limit", f"Must be between 1 and {settings.API_MAX_PAGE_SIZE}.")
+    return limit
+
+
+def sorted_alerts(qs: QuerySet[Alert], sort: str) -> QuerySet[Alert]:
+    """The queryset in the sort's order (the CSV export reads it whole, in the page's order)."""
+    if sort not in SORTS:
+        raise InvalidListQuery("sort", f"Use one of {', '.join(SORTS)}.")
+    if sort == "severity":
+        qs = qs.annotate(severity_rank=SEVERITY_RANK)
+    return qs.order_by(*(f"-{c}" if d else c for c, d in _keys(sort)))
+
+
+def page_of(
+    qs: QuerySet[Alert], *, sort: str = DEFAULT_SORT, cursor: str | None, limit: int | None
+) -> Page:
+    """One page of `qs` in `sort` order, after or before the cursor's row."""
+    limit = page_limit(limit)
+    ordered = sorted_alerts(qs, sort)
+    keys = _keys(sort)
+    direction, values = decode_cursor(cursor, sort) if cursor else ("after", None)
+    forward = direction == "after"
+    if values is not None:
+        ordered = ordered.filter(_beyond(keys, values, forward=forward))
+    if not forward:
+        ordered = ordered.reverse()
+    rows = list(ordered[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not forward:
+        rows.reverse()
+    if not rows:
+        return Page([], None, None)
+    has_next = more if forward else True
+    has_prev = (values is not None) if forward else more
+    return Page(
+        rows,
+        encode_cursor(sort, "after", rows[-1]) if has_next else None,
+        encode_cursor(sort, "before", rows[0]) if has_prev else None,
+    )
