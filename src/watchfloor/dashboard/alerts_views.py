@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST, require_safe
 from pydantic import ValidationError
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name, mask_text
+from watchfloor.access.masking import mask_text, person_view
 from watchfloor.access.scope import has_capability, visible_clients, visible_sites
 from watchfloor.alerts import services
 from watchfloor.alerts.listing import DEFAULT_SORT, SORT_LABELS, InvalidListQuery, sorted_alerts
@@ -34,7 +34,7 @@ from watchfloor.alerts.schemas import AlertListQuery
 from watchfloor.api.schemas import INT64_MAX
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
-from watchfloor.dashboard.alert_views import chrome, forbidden
+from watchfloor.dashboard.denied import forbidden
 
 PAGE_SIZE = 50
 EXPORT_MAX_ROWS = 100_000
@@ -81,10 +81,9 @@ def _parse(params: dict[str, str]) -> tuple[AlertListQuery | None, dict[str, str
 
 
 def _person(user, pii: bool) -> str:
-    if user is None:
-        return ""
-    name = user.get_full_name() or user.get_username()
-    return name if pii else mask_name(name)
+    """A person's name as the one masking function shows it to this reader."""
+    shown = person_view(user, pii)
+    return (shown["full_name"] or shown["username"]) if shown else ""
 
 
 def _age(delta: timedelta) -> str:
@@ -159,7 +158,6 @@ def alerts_page(request):
     view = QueryDict(mutable=True)
     view.update(kept)
     context = {
-        **chrome(request),
         "nav": "alerts",
         "params": params,
         "selected": _selected(params),
@@ -220,7 +218,6 @@ def alerts_bulk(request):
         problem = "Say how they were resolved."
     if problem or request.POST.get("confirmed") != "1":
         context = {
-            **chrome(request),
             "nav": "alerts",
             "action": action,
             "verb": BULK_ACTIONS.get(action, ""),
@@ -328,7 +325,7 @@ def alerts_export(request):
         return render(
             request,
             "dashboard/alerts.html",
-            {**chrome(request), "nav": "alerts", "errors": errors, "params": params},
+            {"nav": "alerts", "errors": errors, "params": params},
             status=400,
         )
     sort = query.sort or DEFAULT_SORT
