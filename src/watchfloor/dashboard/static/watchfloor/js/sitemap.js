@@ -24,7 +24,8 @@ function severityColours() {
 
 export class SiteMap {
   constructor(node, tiles) {
-    this.map = L.map(node, { zoomControl: true, attributionControl: Boolean(tiles.url), worldCopyJump: true });
+    // quarter zoom steps: a phone-wide map frames the 48 states instead of half the world
+    this.map = L.map(node, { zoomControl: true, zoomSnap: 0.25, attributionControl: Boolean(tiles.url), worldCopyJump: true });
     if (tiles.url) {
       const layer = L.tileLayer(tiles.url, { maxZoom: 18, attribution: tiles.attribution });
       // the first tile that fails means the server is out of reach: the outline takes over
