@@ -16,18 +16,35 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_text, person_view
+from watchfloor.access.masking import mask_text, masked_for, person_view
 from watchfloor.access.scope import has_capability, visible_clients, visible_sites
-from watchfloor.alerts.queries import AlertFilters, Suppressed, alert_list, suppressed_by
+from watchfloor.alerts.queries import (
+    AlertFilters,
+    Suppressed,
+    access_alert,
+    alert_list,
+    suppressed_by,
+)
+from watchfloor.alerts.window_preview import preview_matches
+from watchfloor.dashboard import preferences
 from watchfloor.dashboard.alert_views import When
 from watchfloor.dashboard.denied import forbidden
-from watchfloor.dashboard.forms import WindowForm
+from watchfloor.dashboard.forms import DAY_LABELS, WindowForm
 from watchfloor.maintenance import services
+from watchfloor.maintenance.label_matchers import (
+    LABEL_NAME,
+    MAX_MATCHERS,
+    MAX_VALUE_LENGTH,
+    Matcher,
+    format_matchers,
+    parse_matchers,
+)
 from watchfloor.maintenance.models import MaintenanceWindow, WindowState
 from watchfloor.maintenance.queries import access_window, may_write, state_counts, windows_for
+from watchfloor.maintenance.recurrence import DAYS
 
 # the page's tabs, in order, and the window state each shows
 TABS = {
@@ -48,7 +65,17 @@ WINDOWS_PER_PAGE = 25
 ALERTS_PER_PAGE = 50
 OPEN_STATES = (WindowState.ACTIVE, WindowState.UPCOMING)
 # the services name model fields; the form names its own
-FORM_FIELD = {"client": "scope", "site": "scope", "alert_types": "other_types"}
+FORM_FIELD = {
+    "client": "scope",
+    "site": "scope",
+    "alert_types": "other_types",
+    "recurrence_days": "repeat_days",
+    "recurrence_start": "repeat_start",
+    "recurrence_duration": "repeat_minutes",
+    "timezone": "repeat_zone",
+}
+PREVIEW_LIMIT = 20
+SILENCE_LENGTH = "2h"  # what "Silence…" on an alert proposes
 
 
 @dataclass
@@ -68,6 +95,21 @@ class WindowRow:
     cancelled: When | None
     suppressed: Suppressed
     can_cancel: bool
+    matchers: str = ""
+    recurrence: str = ""
+    running: bool = False  # an occurrence (or the one-off window) suppresses right now
+    next_start: When | None = None
+
+
+def recurrence_text(window) -> str:
+    """`Sun 02:00 for 2 h, Europe/Berlin` ("" for a one-off window)."""
+    if not window.is_recurring:
+        return ""
+    days = ", ".join(DAY_LABELS[DAYS.index(d)] for d in window.recurrence_days)
+    minutes = int(window.recurrence_duration.total_seconds() // 60)
+    length = f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+    start = window.recurrence_start.strftime("%H:%M")
+    return f"{days} {start} for {length}, {window.timezone or 'UTC'}"
 
 
 def _row(user, window, *, now, pii: bool, manage: bool, counts: Suppressed) -> WindowRow:
@@ -99,20 +141,80 @@ def _row(user, window, *, now, pii: bool, manage: bool, counts: Suppressed) -> W
         cancelled=When.of(window.cancelled_at, None),
         suppressed=counts,
         can_cancel=manage and state in OPEN_STATES and may_write(user, site=site),
+        matchers=masked_for(user, window.matchers, can_view_pii=pii),
+        recurrence=recurrence_text(window),
+        running=window.occurrence_at(now) is not None,
+        next_start=When.of(getattr(window.next_occurrence(now), "starts_at", None), None),
     )
 
 
-def _form(user, data=None) -> WindowForm:
+def user_zone(user) -> str:
+    """The person's own time zone when they chose one (a preference), else "" — the page
+    then fills in the browser's zone, and the form falls back to UTC."""
+    chosen = getattr(preferences.preferences_for(user), "timezone", "")
+    return chosen if isinstance(chosen, str) else ""
+
+
+def _form(user, data=None, initial=None) -> WindowForm:
     clients = list(visible_clients(user).only("id", "code", "name").order_by("name", "code"))
     sites = list(
         visible_sites(user)
         .only("id", "code", "name", "city", "state", "client_id")
         .order_by("name", "code")
     )
-    return WindowForm(data, user=user, clients=clients, sites=sites)
+    initial = {"zone": user_zone(user), "length": "custom", **(initial or {})}
+    return WindowForm(data, user=user, clients=clients, sites=sites, initial=initial)
 
 
-def _list_context(request, tab: str, form: WindowForm | None) -> dict:
+@dataclass
+class PreviewRow:
+    id: int
+    severity: str
+    status: str
+    type: str
+    title: str
+    site: str
+    labels: str
+
+
+@dataclass
+class PreviewResult:
+    rows: list[PreviewRow]
+    count: int
+    exact: bool
+
+
+def _preview(user, form: WindowForm) -> PreviewResult:
+    """The open alerts the form's window would match now, masked for the user."""
+    data = form.cleaned_data
+    pii = has_capability(user, Capability.VIEW_PII)
+    matchers: list[Matcher] = parse_matchers(data.get("matchers") or "")
+    found = preview_matches(
+        user,
+        client=form.client,
+        site=form.site,
+        alert_types=data.get("types") or [],
+        matchers=matchers,
+        limit=PREVIEW_LIMIT,
+    )
+    rows = [
+        PreviewRow(
+            id=a.id,
+            severity=a.severity,
+            status=a.status,
+            type=a.type,
+            title=masked_for(user, a.title, can_view_pii=pii),
+            site=a.site.name if a.site_id else "",
+            labels=", ".join(
+                f"{k}={v}" for k, v in masked_for(user, a.labels or {}, can_view_pii=pii).items()
+            ),
+        )
+        for a in found.alerts
+    ]
+    return PreviewResult(rows, found.count, found.count_is_exact)
+
+
+def _list_context(request, tab: str, form: WindowForm | None, preview=None) -> dict:
     user = request.user
     now = timezone.now()
     pii = has_capability(user, Capability.VIEW_PII)
@@ -139,6 +241,7 @@ def _list_context(request, tab: str, form: WindowForm | None) -> dict:
         "form": form,
         "can_view_pii": pii,
         "now": When.of(now, None),
+        "preview": preview,
     }
 
 
@@ -160,37 +263,82 @@ def _denied(request, capability: Capability):
     )
 
 
-@require_POST
+def _silence_initial(user, alert_id) -> dict:
+    """The form filled from an alert: its site (or client), its type and its labels."""
+    alert = access_alert(user, alert_id)
+    pii = has_capability(user, Capability.VIEW_PII)
+    labels = alert.labels if isinstance(alert.labels, dict) else {}
+    shown = masked_for(user, labels, can_view_pii=pii)
+    # a label whose value masking changes is left out: the user may not see it, and a
+    # matcher on the masked value would match nothing
+    matchers = [
+        Matcher.build(name, "=", str(value))
+        for name, value in sorted(labels.items())
+        if value is not None
+        and not isinstance(value, dict | list)
+        and shown.get(name) == value
+        and len(str(value)) <= MAX_VALUE_LENGTH
+        and LABEL_NAME.fullmatch(name)
+    ]
+    scope = f"site:{alert.site_id}" if alert.site_id else f"client:{alert.client_id}"
+    builtin = {c for c, _label in WindowForm.base_fields["alert_types"].choices}
+    return {
+        "title": masked_for(user, f"Silence: {alert.title}"[:200], can_view_pii=pii),
+        "scope": scope if alert.client_id else "",
+        "alert_types": [alert.type] if alert.type in builtin else [],
+        "other_types": "" if alert.type in builtin else alert.type,
+        "matchers": format_matchers(matchers[:MAX_MATCHERS]) if matchers else "",
+        "length": SILENCE_LENGTH,
+        "kind": "EMERGENCY",
+    }
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def maintenance_create(request):
+    """GET: the form, filled from `?alert=<id>` ("Silence…" on an alert); POST with `preview`:
+    the open alerts it would match now, nothing saved; POST: create the window."""
     user = request.user
     if not has_capability(user, Capability.VIEW):
         return forbidden(request, Capability.VIEW)
     if not has_capability(user, Capability.MANAGE_MAINTENANCE):
         return _denied(request, Capability.MANAGE_MAINTENANCE)
+    if request.method != "POST":
+        initial = _silence_initial(user, request.GET["alert"]) if "alert" in request.GET else {}
+        form = _form(user, initial=initial)
+        form.opened = True
+        return render(request, "dashboard/maintenance.html", _list_context(request, "active", form))
     form = _form(user, request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            window = services.create_window(
-                user.tenant,
-                actor=user,
-                client=form.client,
-                site=form.site,
-                title=data["title"],
-                reason=data["reason"],
-                kind=data["kind"],
-                alert_types=data["types"],
-                starts_at=data["starts_at"],
-                ends_at=data["ends_at"],
-            )
-        except ValidationError as exc:
-            for name, errors in exc.message_dict.items():
-                field = FORM_FIELD.get(name, name)
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            messages.success(request, f"Maintenance window #{window.id} created.")
-            return redirect("dashboard:maintenance_window", window_id=window.id)
+    form.opened = True
+    if not form.is_valid():
+        context = _list_context(request, "active", form)
+        return render(request, "dashboard/maintenance.html", context, status=422)
+    if "preview" in request.POST:
+        context = _list_context(request, "active", form, preview=_preview(user, form))
+        return render(request, "dashboard/maintenance.html", context)
+    data = form.cleaned_data
+    try:
+        window = services.create_window(
+            user.tenant,
+            actor=user,
+            client=form.client,
+            site=form.site,
+            title=data["title"],
+            reason=data["reason"],
+            kind=data["kind"],
+            alert_types=data["types"],
+            matchers=data["matchers"],
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
+            **data["recurrence"],
+        )
+    except ValidationError as exc:
+        for name, errors in exc.message_dict.items():
+            field = FORM_FIELD.get(name, name)
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        messages.success(request, f"Maintenance window #{window.id} created.")
+        return redirect("dashboard:maintenance_window", window_id=window.id)
     context = _list_context(request, "active", form)
     return render(request, "dashboard/maintenance.html", context, status=422)
 

@@ -35,7 +35,7 @@ _WS = "[ \t\n\f\r]"
 _MATCHER = re.compile(
     rf"{_WS}*([a-zA-Z_:][a-zA-Z0-9_:]*){_WS}*(=~|=|!=|!~){_WS}*(.*?){_WS}*", re.DOTALL
 )
-_LABEL_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+LABEL_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _POSIX_CLASS = re.compile(r"\[:\^?[a-z]+:\]")
 
 
@@ -73,7 +73,7 @@ class Matcher:
             op = MatchOp(op)
         except ValueError:
             raise MatcherError(f"Bad operator {op!r}: one of = != =~ !~.") from None
-        if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name):
+        if not isinstance(name, str) or not LABEL_NAME.fullmatch(name):
             raise MatcherError(f"Bad label name {name!r}: letters, digits, '_' and ':' only.")
         if not isinstance(value, str):
             raise MatcherError(f"{name}{op}…: the value must be text.")
