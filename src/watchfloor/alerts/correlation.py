@@ -10,6 +10,8 @@ Otherwise the alert starts its own group. Lookups are grouped queries over the w
 from __future__ import annotations
 
 import logging
+import random
+import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -17,9 +19,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models import Case, Min, Q, Value, When
+from django.utils import timezone
 
+from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.models import Alert, CorrelationReason
 from watchfloor.alerts.writes import update_alerts
+from watchfloor.events import publish_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -143,77 +148,113 @@ class Correlator:
             self._storms.append((*pair, groups[pair]))
         return groups
 
-    def link_parents(self, candidates: list[Alert], inserted: dict[str, bool]) -> None:
-        """After the insert: point children at new roots; a storm that formed takes in the
-        pair's earlier alerts once the batch has committed (`absorb_storms`)."""
+    def link_parents(
+        self,
+        candidates: list[Alert],
+        inserted: dict[str, bool],
+        stored: dict[str, Alert] | None = None,
+    ) -> None:
+        """After the insert: point children at new roots. A new root that lost a race to a
+        concurrent writer (`stored`: fingerprint → the row that writer opened) hands its
+        children to that row's group. A storm that formed takes in the pair's earlier alerts
+        once the batch has committed (`absorb_storms`)."""
+        stored = stored or {}
         children = []
+        fields = ["parent"]
         for alert, group in self._pending:
-            if inserted.get(alert.fingerprint):
+            if not inserted.get(alert.fingerprint):
+                continue
+            winner = stored.get(group.root.fingerprint) if group.root is not None else None
+            if winner is not None:
+                alert.correlation_id = winner.correlation_id or alert.correlation_id
+                alert.parent_id = winner.parent_id or winner.id
+                fields = ["parent", "correlation_id"]
+            else:
                 alert.parent_id = group.parent_id()
-                children.append(alert)
+            children.append(alert)
         if children:
-            update_alerts(children, ["parent"])
+            update_alerts(children, fields)
         if self._storms:
             storms = [(c, k, g.correlation_id, g.parent_id()) for c, k, g in self._storms]
             tenant_id, since = self.tenant_id, self.since
-            transaction.on_commit(lambda: absorb_storms(tenant_id, since, storms))
+            # robust: the batch is committed by then; an unexpected error is logged by Django
+            # and never keeps the batch's own events from being published
+            transaction.on_commit(lambda: absorb_storms(tenant_id, since, storms), robust=True)
 
 
-ROW = ("id", "client_id", "type", "correlation_id", "correlation_reason", "parent_id")
+STORM_ATTEMPTS = 4
+STORM_BACKOFF = 0.02  # seconds before the first retry; doubled each time, with jitter
 
 
 def absorb_storms(tenant_id: int, since: datetime, storms: list[tuple]) -> None:
-    """Move the earlier alerts of newly formed storms into their group.
+    """Move the earlier alerts of newly formed storms into their group, and tell open pages.
 
     Runs after the batch committed, in its own short transaction that locks the rows in id order
     before writing: inside the ingestion transaction these updates deadlocked with concurrent
     batches' inserts (measured: 51 deadlocks a minute when 16 senders opened new alerts at
-    once). Best effort: the batch's own alerts are stored and grouped whatever happens here.
+    once). A lock conflict or an unavailable database (OperationalError) is retried with
+    exponential backoff, then logged once and left: the batch's own alerts are stored and
+    grouped whatever happens here. Anything else is a bug and is raised.
     """
+    for attempt in range(STORM_ATTEMPTS):
+        try:
+            _regroup(tenant_id, since, storms)
+            return
+        except OperationalError as exc:
+            if attempt == STORM_ATTEMPTS - 1:
+                log.warning(
+                    "storm regrouping of tenant %s given up after %d attempts (%s)",
+                    tenant_id,
+                    STORM_ATTEMPTS,
+                    type(exc).__name__,
+                )
+                return
+            time.sleep(STORM_BACKOFF * 2**attempt * random.uniform(1, 1.5))
+
+
+def _regroup(tenant_id: int, since: datetime, storms: list[tuple]) -> None:
+    """One attempt of `absorb_storms`: one transaction; `alert.updated` for each alert whose
+    group changed, published after its commit."""
     match = Q()
     for client_id, kind, _corr, _root in storms:
         match |= Q(client_id=client_id, type=kind)
-    for _attempt in range(3):
-        try:
-            with transaction.atomic():
-                rows = list(
-                    Alert.objects.for_tenant(tenant_id)
-                    .active()
-                    .filter(match, first_seen_at__gte=since, site__isnull=False)
-                    .order_by("id")
-                    .select_for_update(no_key=True)
-                    .values_list(
-                        "id",
-                        "client_id",
-                        "type",
-                        "correlation_id",
-                        "correlation_reason",
-                        "parent_id",
-                    )
+    with transaction.atomic():
+        rows = list(
+            Alert.objects.for_tenant(tenant_id)
+            .active()
+            .filter(match, first_seen_at__gte=since, site__isnull=False)
+            .order_by("id")
+            .select_for_update(no_key=True)
+            .values_list(
+                "id", "client_id", "type", "correlation_id", "correlation_reason", "parent_id"
+            )
+        )
+        now = timezone.now()
+        moved: list[int] = []
+        for client_id, kind, corr, _root in storms:
+            pair = [r for r in rows if (r[1], r[2]) == (client_id, kind)]
+            if not pair:
+                continue
+            # batches that formed the same storm at once converge on one group: the one of
+            # the pair's earliest alert, which heads it
+            root_id, _c, _k, first_corr, first_reason, _p = pair[0]
+            if first_reason == CorrelationReason.STORM:
+                corr = first_corr
+            ids = [
+                r[0] for r in pair
+                if r[3] != corr or r[4] != CorrelationReason.STORM
+                or r[5] != (None if r[0] == root_id else root_id)
+            ]  # fmt: skip
+            if ids:
+                Alert.objects.filter(id__in=ids).update(
+                    correlation_id=corr,
+                    correlation_reason=CorrelationReason.STORM,
+                    parent_id=Case(When(id=root_id, then=None), default=Value(root_id)),
+                    updated_at=now,
                 )
-                for client_id, kind, corr, _root in storms:
-                    pair = [r for r in rows if (r[1], r[2]) == (client_id, kind)]
-                    if not pair:
-                        continue
-                    # batches that formed the same storm at once converge on one group: the
-                    # one of the pair's earliest alert, which heads it
-                    root_id, _c, _k, first_corr, first_reason, _p = pair[0]
-                    if first_reason == CorrelationReason.STORM:
-                        corr = first_corr
-                    ids = [
-                        r[0] for r in pair
-                        if r[3] != corr or r[4] != CorrelationReason.STORM
-                        or r[5] != (None if r[0] == root_id else root_id)
-                    ]  # fmt: skip
-                    if ids:
-                        Alert.objects.filter(id__in=ids).update(
-                            correlation_id=corr,
-                            correlation_reason=CorrelationReason.STORM,
-                            parent_id=Case(When(id=root_id, then=None), default=Value(root_id)),
-                        )
-            return
-        except OperationalError:
-            log.info("storm correlation retried after a lock conflict", exc_info=True)
-        except Exception:
-            log.exception("storm correlation failed")
-            return
+                moved.extend(ids)
+        if moved:
+            publish_on_commit(
+                alert_event("alert.updated", alert)
+                for alert in Alert.objects.filter(id__in=moved).order_by("id")
+            )

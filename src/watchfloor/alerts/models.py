@@ -52,6 +52,7 @@ class Status(models.TextChoices):
 
 OPEN_STATUSES = (Status.NEW, Status.ACKNOWLEDGED, Status.ASSIGNED, Status.ESCALATED)
 # Every status but RESOLVED holds the fingerprint: a suppressed alert still absorbs its repeats.
+ACTIVE_STATUSES = (*OPEN_STATUSES, Status.SUPPRESSED)
 ACTIVE_CONDITION = ~Q(status=Status.RESOLVED)
 
 

@@ -35,6 +35,7 @@ from watchfloor.alerts.models import (
     Status,
     SuppressionReason,
 )
+from watchfloor.alerts.transitions import Step, next_status
 from watchfloor.alerts.writes import (
     bump_repeats,
     insert_new_alerts,
@@ -242,24 +243,32 @@ class _Batch:
             self._new_count += n
 
 
-def _suppression(batch: _Batch, run: Run, *, is_new: bool):
-    """(reason, window) when this trigger is to be suppressed, else (None, None)."""
+def _window(batch: _Batch, run: Run):
+    """The maintenance window that hides this trigger now, or None."""
+    if not batch.matcher:
+        return None
     e = run.event
-    window = (
-        batch.matcher.match(
-            client_id=run.where.client_id,
-            site_id=run.where.site_id,
-            alert_type=e.type,
-            labels=e.labels,
-        )
-        if batch.matcher
-        else None
+    return batch.matcher.match(
+        client_id=run.where.client_id,
+        site_id=run.where.site_id,
+        alert_type=e.type,
+        labels=e.labels,
     )
+
+
+def _suppression(batch: _Batch, run: Run, *, status: str | None):
+    """(reason, window) when this trigger is to be hidden now, else (None, None).
+
+    `status` is the active alert's (None for a new one). A maintenance window hides whatever it
+    matches. Back-pressure hides an INFO trigger that would open a NEW alert (a new one, or one
+    that is SUPPRESSED) while the tenant has too many NEW alerts; it never hides an open alert.
+    """
+    window = _window(batch, run)
     if window is not None:
         return SuppressionReason.MAINTENANCE, window
     if (
-        is_new
-        and e.severity == Severity.INFO
+        status in (None, Status.SUPPRESSED)
+        and run.event.severity == Severity.INFO
         and batch.new_alert_count() >= settings.ALERT_BACKPRESSURE_THRESHOLD
     ):
         return SuppressionReason.BACKPRESSURE, None
@@ -268,7 +277,8 @@ def _suppression(batch: _Batch, run: Run, *, is_new: bool):
 
 def _new_alert(batch: _Batch, run: Run) -> Alert:
     e, now = run.event, batch.now
-    reason, window = _suppression(batch, run, is_new=True)
+    reason, window = _suppression(batch, run, status=None)
+    status = next_status(None, Step.TRIGGER_HIDDEN if reason else Step.TRIGGER)
     return Alert(
         tenant_id=batch.key.tenant_id,
         client_id=run.where.client_id,
@@ -277,7 +287,7 @@ def _new_alert(batch: _Batch, run: Run) -> Alert:
         integration_key_id=batch.key.id,
         type=e.type,
         severity=e.severity,
-        status=Status.SUPPRESSED if reason else Status.NEW,
+        status=status,
         title=e.title or e.type,
         description=e.description,
         fingerprint=run.fingerprint,
@@ -300,26 +310,50 @@ def _new_alert(batch: _Batch, run: Run) -> Alert:
     )
 
 
-def _repeat(batch: _Batch, alert: Alert, run: Run) -> set[str]:
-    """Fold a repeat trigger into the active alert; returns the fields it changed."""
+_CONTENT_FIELDS = {
+    "content_hash",
+    "type",
+    "severity",
+    "title",
+    "description",
+    "labels",
+    "annotations",
+    "source_url",
+    "runbook_url",
+}
+
+
+def _repeat(batch: _Batch, alert: Alert, run: Run) -> tuple[set[str], str | None]:
+    """Fold a repeat trigger into the active alert: (the fields it changed, the reason it is
+    hidden now or None). A suppressed alert is judged again as if it were new: it opens once
+    no window matches it and back-pressure has eased; while hidden its `suppressed_count`
+    grows and its reason is the current one."""
     e, now = run.event, batch.now
     changed = {"occurrence_count", "last_seen_at", "updated_at"}
     alert.occurrence_count += run.count
     alert.last_seen_at = now
     alert.updated_at = now
-    reason, _window = _suppression(batch, run, is_new=False)
+    reason, window = _suppression(batch, run, status=alert.status)
+    status = next_status(alert.status, Step.TRIGGER_HIDDEN if reason else Step.TRIGGER)
     if reason:
         alert.suppressed_count += run.count
         changed.add("suppressed_count")
-    elif (
-        alert.status == Status.SUPPRESSED
-        and alert.suppression_reason == SuppressionReason.MAINTENANCE
+    if status != alert.status:
+        alert.status = status
+        changed.add("status")
+        if status == Status.NEW:
+            batch.note_new(1)
+    stored_reason = (reason or "") if status == Status.SUPPRESSED else ""
+    if alert.suppression_reason != stored_reason:
+        alert.suppression_reason = stored_reason
+        changed.add("suppression_reason")
+    if (
+        status == Status.SUPPRESSED
+        and window is not None
+        and alert.maintenance_window_id != window.id
     ):
-        # the window is over and the problem is still there: it is an open alert now
-        alert.status = Status.NEW
-        alert.suppression_reason = ""
-        changed |= {"status", "suppression_reason"}
-        batch.note_new(1)
+        alert.maintenance_window = window
+        changed.add("maintenance_window")
     digest = run.digest or content_hash(e)
     if digest != alert.content_hash:
         alert.content_hash = digest
@@ -327,23 +361,13 @@ def _repeat(batch: _Batch, alert: Alert, run: Run) -> set[str]:
         alert.title, alert.description = e.title or e.type, e.description
         alert.labels, alert.annotations = e.labels, e.annotations
         alert.source_url, alert.runbook_url = e.source_url, e.runbook_url
-        changed |= {
-            "content_hash",
-            "type",
-            "severity",
-            "title",
-            "description",
-            "labels",
-            "annotations",
-            "source_url",
-            "runbook_url",
-        }
-    return changed
+        changed |= _CONTENT_FIELDS
+    return changed, reason
 
 
 def _close(batch: _Batch, alert: Alert) -> set[str]:
     now = batch.now
-    alert.status = Status.RESOLVED
+    alert.status = next_status(alert.status, Step.RESOLVE)
     alert.resolved_at = now
     alert.time_to_resolve = now - alert.first_seen_at
     alert.resolution_note = f"Resolved by {batch.source}."
@@ -353,7 +377,7 @@ def _close(batch: _Batch, alert: Alert) -> set[str]:
 
 def _acknowledge(batch: _Batch, alert: Alert) -> set[str]:
     now = batch.now
-    alert.status = Status.ACKNOWLEDGED
+    alert.status = next_status(alert.status, Step.ACKNOWLEDGE)
     alert.acknowledged_at = now
     alert.time_to_acknowledge = now - alert.first_seen_at
     alert.updated_at = now
@@ -362,14 +386,11 @@ def _acknowledge(batch: _Batch, alert: Alert) -> set[str]:
 
 def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> dict[str, Run]:
     """The common case in one statement: repeats of open alerts that say the same thing and are
-    not suppressed now only bump counters. Returns the runs that still need the full path."""
+    not hidden by a window now only bump counters. Returns the runs that still need the full
+    path."""
     plain = []
     for fp, run in runs.items():
-        if (
-            run.action != EventAction.TRIGGER
-            or run.not_plain
-            or _suppression(batch, run, is_new=False)[0]
-        ):
+        if run.action != EventAction.TRIGGER or run.not_plain or _window(batch, run) is not None:
             continue
         run.digest = content_hash(run.event)
         plain.append((fp, run.count, run.digest))
@@ -386,55 +407,71 @@ def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> dict[str, Run]:
     return {fp: run for fp, run in runs.items() if fp not in done}
 
 
+def _apply_to_active(batch: _Batch, alert: Alert, run: Run) -> set[str]:
+    """Apply a run to the active alert of its fingerprint and report it; returns the fields
+    to write (none when the event changes nothing)."""
+    result = batch.result
+    fp = run.fingerprint
+    if run.action == EventAction.TRIGGER:
+        changed, reason = _repeat(batch, alert, run)
+        if reason:
+            outcome = Outcome.SUPPRESSED
+            result.suppressed += run.count
+            batch.suppressed_by[reason] += run.count
+        else:
+            outcome = Outcome.DEDUPLICATED
+            result.deduplicated += run.count
+        batch.events.append(alert_event("alert.updated", alert))
+    else:
+        step = Step.RESOLVE if run.action == EventAction.RESOLVE else Step.ACKNOWLEDGE
+        if next_status(alert.status, step) is None:
+            result.outcomes.append((fp, alert.id, Outcome.UNCHANGED))
+            return set()
+        if step == Step.RESOLVE:
+            changed = _close(batch, alert)
+            outcome = Outcome.RESOLVED
+            result.resolved += 1
+            batch.events.append(alert_event("alert.resolved", alert))
+        else:
+            changed = _acknowledge(batch, alert)
+            outcome = Outcome.ACKNOWLEDGED
+            result.acknowledged += 1
+            batch.events.append(alert_event("alert.updated", alert))
+    result.outcomes.append((fp, alert.id, outcome))
+    return changed
+
+
+def _apply_to_all(batch: _Batch, pairs: list[tuple[Alert | None, Run]]) -> None:
+    """`_apply_to_active` for each (alert, run), then one UPDATE for all of them; a run with no
+    active alert (a resolve or acknowledge) is reported unknown."""
+    to_update: list[Alert] = []
+    update_fields: set[str] = set()
+    for alert, run in pairs:
+        if alert is None:
+            batch.result.outcomes.append((run.fingerprint, None, Outcome.UNKNOWN))
+            continue
+        changed = _apply_to_active(batch, alert, run)
+        if changed:
+            to_update.append(alert)
+            update_fields |= changed
+    if to_update:
+        update_alerts(to_update, sorted(update_fields))
+
+
 def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
     runs = _bump_plain_repeats(batch, runs)
     if not runs:
         return
     existing = {a.fingerprint: a for a in lock_active_alerts(batch.key.tenant_id, list(runs))}
-
-    result = batch.result
-    to_update: list[Alert] = []
-    update_fields: set[str] = set()
+    pairs: list[tuple[Alert | None, Run]] = []
     new_runs: list[Run] = []
     for fp, run in runs.items():
         alert = existing.get(fp)
-        if run.action == EventAction.TRIGGER:
-            if alert is None:
-                new_runs.append(run)
-                continue
-            changed = _repeat(batch, alert, run)
-            outcome = Outcome.SUPPRESSED if "suppressed_count" in changed else Outcome.DEDUPLICATED
-            if outcome == Outcome.SUPPRESSED:
-                result.suppressed += run.count
-                batch.suppressed_by[alert.suppression_reason or SuppressionReason.MAINTENANCE] += (
-                    run.count
-                )
-            else:
-                result.deduplicated += run.count
-            batch.events.append(alert_event("alert.updated", alert))
-        elif alert is None:
-            result.outcomes.append((fp, None, Outcome.UNKNOWN))
-            continue
-        elif run.action == EventAction.RESOLVE:
-            changed = _close(batch, alert)
-            outcome = Outcome.RESOLVED
-            result.resolved += 1
-            batch.events.append(alert_event("alert.resolved", alert))
-        elif alert.status == Status.NEW:
-            changed = _acknowledge(batch, alert)
-            outcome = Outcome.ACKNOWLEDGED
-            result.acknowledged += 1
-            batch.events.append(alert_event("alert.updated", alert))
+        if alert is None and run.action == EventAction.TRIGGER:
+            new_runs.append(run)
         else:
-            result.outcomes.append((fp, alert.id, Outcome.UNCHANGED))
-            continue
-        to_update.append(alert)
-        update_fields |= changed
-        result.outcomes.append((fp, alert.id, outcome))
-
-    if to_update:
-        update_alerts(to_update, sorted(update_fields))
-
+            pairs.append((alert, run))
+    _apply_to_all(batch, pairs)
     if new_runs:
         _create(batch, new_runs)
 
@@ -442,31 +479,43 @@ def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
 def _create(batch: _Batch, new_runs: list[Run]) -> None:
     result = batch.result
     candidates = [_new_alert(batch, run) for run in new_runs]
-    batch.note_new(sum(1 for a in candidates if a.status == Status.NEW))
     correlator = Correlator(
         batch.key.tenant_id, batch.now, timedelta(seconds=settings.ALERT_CORRELATION_WINDOW)
     )
     correlator.assign(candidates)
     inserted = insert_new_alerts(candidates)
-    correlator.link_parents(candidates, inserted)
+    batch.note_new(sum(1 for a in candidates if inserted[a.fingerprint] and a.status == Status.NEW))
+    lost = [
+        run
+        for alert, run in zip(candidates, new_runs, strict=True)
+        if not inserted[alert.fingerprint]
+    ]
+    # a concurrent writer opened these fingerprints first: fold this batch's runs into the
+    # stored rows (ON CONFLICT locked them) like any repeat, and report the stored rows
+    stored = (
+        {
+            a.fingerprint: a
+            for a in lock_active_alerts(batch.key.tenant_id, [r.fingerprint for r in lost])
+        }
+        if lost
+        else {}
+    )
+    correlator.link_parents(candidates, inserted, stored)
     for alert, run in zip(candidates, new_runs, strict=True):
-        if inserted[alert.fingerprint]:
-            if alert.status == Status.SUPPRESSED:
-                outcome = Outcome.SUPPRESSED
-                result.suppressed += run.count
-                batch.suppressed_by[alert.suppression_reason] += run.count
-            else:
-                outcome = Outcome.CREATED
-                result.created += 1
-                if run.count > 1:
-                    result.deduplicated += run.count - 1
-            batch.events.append(alert_event("alert.created", alert))
+        if not inserted[alert.fingerprint]:
+            continue
+        if alert.status == Status.SUPPRESSED:
+            outcome = Outcome.SUPPRESSED
+            result.suppressed += run.count
+            batch.suppressed_by[alert.suppression_reason] += run.count
         else:
-            # a concurrent writer opened this fingerprint first; ON CONFLICT added our counts
-            outcome = Outcome.DEDUPLICATED
-            result.deduplicated += run.count
-            batch.events.append(alert_event("alert.updated", alert))
+            outcome = Outcome.CREATED
+            result.created += 1
+            if run.count > 1:
+                result.deduplicated += run.count - 1
+        batch.events.append(alert_event("alert.created", alert))
         result.outcomes.append((alert.fingerprint, alert.id, outcome))
+    _apply_to_all(batch, [(stored[run.fingerprint], run) for run in lost])
 
 
 def _serialize_retries(tenant_id: int) -> None:

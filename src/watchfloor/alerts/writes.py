@@ -14,17 +14,34 @@ from __future__ import annotations
 
 from django.db import connection
 
-from watchfloor.alerts.models import Alert
+from watchfloor.alerts.models import OPEN_STATUSES, Alert, Status
 
 # Rows per statement on SQLite: 40 columns × 500 rows stays under its parameter limit.
 SQLITE_CHUNK = 500
 
+
+def _status_literal(status: Status) -> str:
+    """A status constant as a SQL literal (the model's constants only, never input)."""
+    if not status.value.isidentifier():
+        raise ValueError(f"not a plain status constant: {status.value!r}")
+    return f"'{status.value}'"
+
+
+def _active(table: str = "") -> str:
+    """The partial unique index's predicate (models.ACTIVE_CONDITION), so ON CONFLICT and the
+    planner recognise it."""
+    column = f"{table}.status" if table else "status"
+    return f"NOT ({column} = {_status_literal(Status.RESOLVED)})"
+
+
+_OPEN = "(" + ", ".join(_status_literal(s) for s in OPEN_STATUSES) + ")"
+
+# A conflict means a concurrent writer opened the fingerprint first: the row is locked (a no-op
+# write) and reported as not inserted; the pipeline then folds this batch's run into it as a
+# repeat, so its counts, suppression and content change are applied like any other repeat's.
 _UPSERT_TAIL = (
-    " ON CONFLICT (tenant_id, fingerprint) WHERE NOT (status = 'RESOLVED') DO UPDATE SET"
-    " occurrence_count = {table}.occurrence_count + excluded.occurrence_count,"
-    " suppressed_count = {table}.suppressed_count + excluded.suppressed_count,"
-    " last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at"
-    " RETURNING id, fingerprint, occurrence_count, suppressed_count, status, {inserted}"
+    f" ON CONFLICT (tenant_id, fingerprint) WHERE {_active()} DO UPDATE SET"
+    " updated_at = {table}.updated_at RETURNING id, fingerprint, {inserted}"
 )
 
 
@@ -45,9 +62,6 @@ def _pg_arrays(rows: list[list], width: int) -> list[list]:
     return [[row[i] for row in rows] for i in range(width)]
 
 
-_OPEN = "('NEW', 'ACKNOWLEDGED', 'ASSIGNED', 'ESCALATED')"
-
-
 def bump_repeats(tenant_id: int, repeats: list[tuple[str, int, str]], now) -> list[Alert]:
     """Add `count` occurrences to the open alert of each (fingerprint, count, content hash) whose
     content is unchanged, in one statement; returns the alerts it updated.
@@ -66,7 +80,7 @@ def bump_repeats(tenant_id: int, repeats: list[tuple[str, int, str]], now) -> li
             " AS v(fp, n, digest)),"
             f" locked AS (SELECT {table}.id, v.n FROM {table} JOIN v ON"
             f" {table}.fingerprint = v.fp AND {table}.content_hash = v.digest"
-            f" WHERE {table}.tenant_id = %s AND NOT ({table}.status = 'RESOLVED')"
+            f" WHERE {table}.tenant_id = %s AND {_active(table)}"
             f" AND {table}.status IN {_OPEN} ORDER BY {table}.id FOR NO KEY UPDATE OF {table})"
             f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n,"
             " last_seen_at = %s, updated_at = %s"
@@ -79,7 +93,7 @@ def bump_repeats(tenant_id: int, repeats: list[tuple[str, int, str]], now) -> li
         f" UPDATE {table} SET occurrence_count = occurrence_count"
         f" + (SELECT n FROM v WHERE v.fp = {table}.fingerprint),"
         " last_seen_at = %s, updated_at = %s"
-        f" WHERE {table}.tenant_id = %s AND NOT ({table}.status = 'RESOLVED')"
+        f" WHERE {table}.tenant_id = %s AND {_active(table)}"
         f" AND {table}.status IN {_OPEN} AND EXISTS (SELECT 1 FROM v WHERE"
         f" v.fp = {table}.fingerprint AND v.digest = {table}.content_hash) RETURNING *"
     )
@@ -100,13 +114,13 @@ def lock_active_alerts(tenant_id: int, fingerprints: list[str]) -> list[Alert]:
     table = connection.ops.quote_name(Alert._meta.db_table)
     if connection.vendor == "postgresql":
         sql = (
-            f"SELECT * FROM {table} WHERE tenant_id = %s AND NOT (status = 'RESOLVED')"  # noqa: S608
+            f"SELECT * FROM {table} WHERE tenant_id = %s AND {_active()}"  # noqa: S608
             " AND fingerprint = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
         )
         return list(Alert.objects.raw(sql, [tenant_id, fingerprints]))
     placeholders = ", ".join(["%s"] * len(fingerprints))
     sql = (
-        f"SELECT * FROM {table} WHERE tenant_id = %s AND NOT (status = 'RESOLVED')"  # noqa: S608
+        f"SELECT * FROM {table} WHERE tenant_id = %s AND {_active()}"  # noqa: S608
         f" AND fingerprint IN ({placeholders}) ORDER BY id"
     )
     return list(Alert.objects.raw(sql, [tenant_id, *fingerprints]))
@@ -116,9 +130,11 @@ def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     """Insert `alerts` (one per fingerprint); sets their ids. Returns fingerprint → inserted.
 
     When a concurrent writer committed an active alert with the same fingerprint first, the row
-    is not duplicated: `ON CONFLICT` adds this batch's counts to it, and the alert object gets
-    that row's id and counts (inserted = False). On SQLite writers are serialized by
-    BEGIN IMMEDIATE, so a conflict cannot happen there.
+    is not duplicated: `ON CONFLICT` locks that row and changes nothing in it; the alert object
+    gets its id (inserted = False) and the caller folds its event into it as a repeat, reading
+    the stored row with `lock_active_alerts` (a round trip only when a race was lost: returning
+    every column for every inserted row would cost the common case). On SQLite writers are
+    serialized by BEGIN IMMEDIATE, so a conflict cannot happen there.
     """
     if not alerts:
         return {}
@@ -151,14 +167,11 @@ def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     with connection.cursor() as cursor:
         for sql, params in statements:
             cursor.execute(sql, params)
-            for pk, fp, occurrences, suppressed, status, was_inserted in cursor.fetchall():
+            for pk, fp, was_inserted in cursor.fetchall():
                 alert = by_fp[fp]
                 alert.id = pk
                 alert._state.adding = False
                 alert._state.db = connection.alias
-                if not was_inserted:
-                    alert.occurrence_count, alert.suppressed_count = occurrences, suppressed
-                    alert.status = status
                 inserted[fp] = bool(was_inserted)
     return inserted
 
