@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from watchfloor.alerts.models import ACTIVE_STATUSES, OPEN_STATUSES, Status
-from watchfloor.alerts.transitions import TRANSITIONS, Step, next_status
+from watchfloor.alerts.transitions import TRANSITIONS, Step, next_status, status_after
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "watchfloor"
 
@@ -55,3 +55,8 @@ def test_no_sql_names_a_status_in_a_string_literal():
         if literal.search(line)
     ]
     assert found == []
+
+
+def test_a_step_that_does_not_apply_is_refused_where_it_must_apply():
+    with pytest.raises(LookupError):
+        status_after(Status.ACKNOWLEDGED, Step.ACKNOWLEDGE)

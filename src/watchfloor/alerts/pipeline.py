@@ -35,7 +35,7 @@ from watchfloor.alerts.models import (
     Status,
     SuppressionReason,
 )
-from watchfloor.alerts.transitions import Step, next_status
+from watchfloor.alerts.transitions import Step, next_status, status_after
 from watchfloor.alerts.writes import (
     bump_repeats,
     insert_new_alerts,
@@ -278,7 +278,7 @@ def _suppression(batch: _Batch, run: Run, *, status: str | None):
 def _new_alert(batch: _Batch, run: Run) -> Alert:
     e, now = run.event, batch.now
     reason, window = _suppression(batch, run, status=None)
-    status = next_status(None, Step.TRIGGER_HIDDEN if reason else Step.TRIGGER)
+    status = status_after(None, Step.TRIGGER_HIDDEN if reason else Step.TRIGGER)
     return Alert(
         tenant_id=batch.key.tenant_id,
         client_id=run.where.client_id,
@@ -334,7 +334,7 @@ def _repeat(batch: _Batch, alert: Alert, run: Run) -> tuple[set[str], str | None
     alert.last_seen_at = now
     alert.updated_at = now
     reason, window = _suppression(batch, run, status=alert.status)
-    status = next_status(alert.status, Step.TRIGGER_HIDDEN if reason else Step.TRIGGER)
+    status = status_after(alert.status, Step.TRIGGER_HIDDEN if reason else Step.TRIGGER)
     if reason:
         alert.suppressed_count += run.count
         changed.add("suppressed_count")
@@ -367,7 +367,7 @@ def _repeat(batch: _Batch, alert: Alert, run: Run) -> tuple[set[str], str | None
 
 def _close(batch: _Batch, alert: Alert) -> set[str]:
     now = batch.now
-    alert.status = next_status(alert.status, Step.RESOLVE)
+    alert.status = status_after(alert.status, Step.RESOLVE)
     alert.resolved_at = now
     alert.time_to_resolve = now - alert.first_seen_at
     alert.resolution_note = f"Resolved by {batch.source}."
@@ -377,7 +377,7 @@ def _close(batch: _Batch, alert: Alert) -> set[str]:
 
 def _acknowledge(batch: _Batch, alert: Alert) -> set[str]:
     now = batch.now
-    alert.status = next_status(alert.status, Step.ACKNOWLEDGE)
+    alert.status = status_after(alert.status, Step.ACKNOWLEDGE)
     alert.acknowledged_at = now
     alert.time_to_acknowledge = now - alert.first_seen_at
     alert.updated_at = now

@@ -39,3 +39,11 @@ TRANSITIONS: dict[tuple[Status | None, Step], Status] = {
 def next_status(current: str | None, step: Step) -> Status | None:
     """The status after `step`, or None when the step does not apply to an alert in `current`."""
     return TRANSITIONS.get((Status(current) if current is not None else None, step))
+
+
+def status_after(current: str | None, step: Step) -> Status:
+    """The status after a step the caller knows applies (a trigger always does)."""
+    status = next_status(current, step)
+    if status is None:
+        raise LookupError(f"no transition from {current} by {step}")
+    return status
