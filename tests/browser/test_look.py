@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -199,3 +200,24 @@ def test_screenshots(server, tabs, unique, scheme, viewport):
         tab.page.goto(f"{server.url}/alerts/{alert_id}/")
         screenshot(tab.page, f"look-alert-{viewport['width']}-{scheme}", full_page=True)
         assert tab.failures == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_page_is_wider_than_a_phone(server, tabs, scheme):
+    """Every section of the top bar fits 390 px: nothing scrolls the whole page sideways (a wide
+    table scrolls inside its card)."""
+    tab = tabs.open("admin", viewport=PHONE, color_scheme=scheme)
+    links = tab.page.locator("#main-nav a")
+    paths = [urlsplit(links.nth(i).get_attribute("href")).path for i in range(links.count())]
+    wide = {}
+    for path in paths:
+        if path.startswith("/api/"):
+            continue  # Swagger UI's own layout
+        tab.page.goto(server.url + path)
+        tab.page.wait_for_load_state("networkidle")
+        width = tab.page.evaluate("() => document.documentElement.scrollWidth")
+        screenshot(tab.page, f"look-page-390-{scheme}{path.replace('/', '-')}", full_page=True)
+        if width > PHONE["width"]:
+            wide[path] = width
+    assert wide == {}
+    assert tab.failures == []
