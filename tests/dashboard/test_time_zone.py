@@ -112,3 +112,29 @@ def test_the_api_keeps_speaking_utc(estate, api, alert):
     update_preferences(user, actor=user, time_zone="Asia/Kolkata")
     body = api(user).get(f"/api/v1/alerts/{alert.id}").json()
     assert body["first_seen_at"].startswith("2026-07-01T12:30:05")
+
+
+def test_the_escalation_policy_page_shows_its_versions_in_the_persons_zone(client, estate):
+    from watchfloor.oncall.policy_services import ensure_default_policy
+
+    with time_machine.travel(T0, tick=False):
+        policy = ensure_default_policy(estate.tenant.id)
+    admin = estate.user("admin")
+    client.force_login(admin)
+    body = client.get(f"/escalation/{policy.id}/").content.decode()
+    assert "2026-07-01 12:30:05 UTC" in body and "Saved (UTC)" not in body
+    update_preferences(admin, actor=admin, time_zone="Australia/Sydney")
+    body = client.get(f"/escalation/{policy.id}/").content.decode()
+    assert ">2026-07-01 22:30:05 AEST</time>" in body
+    assert 'title="2026-07-01 12:30:05 UTC"' in body
+
+
+def test_the_jobs_page_shows_times_in_the_persons_zone(client, db):
+    from watchfloor.tenancy.models import User
+
+    staff = User.objects.create_superuser("platform", "platform@example.com", "pw")
+    update_preferences(staff, actor=staff, time_zone="Asia/Tokyo")
+    client.force_login(staff)
+    with time_machine.travel(T0, tick=False):
+        body = client.get("/jobs/").content.decode()
+    assert "Now: 2026-07-01 21:30:05 JST." in body

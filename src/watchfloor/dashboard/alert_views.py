@@ -73,6 +73,12 @@ class When:
         """`2025-03-01 14:30`, for a column whose heading says UTC."""
         return self.utc[:16]
 
+    @property
+    def short_text(self) -> str:
+        """`text` without the seconds: `2025-03-01 08:30 CST`."""
+        day_minute, _, rest = self.text.rpartition(":")
+        return f"{day_minute} {rest.split(' ', 1)[1]}" if " " in rest else self.text
+
     @classmethod
     def of(cls, value: datetime | None, tz: zoneinfo.ZoneInfo | None) -> When | None:
         if value is None:

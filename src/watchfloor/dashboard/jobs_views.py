@@ -5,7 +5,7 @@ job are shown to platform superusers only (jobs work across tenants), like the j
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
@@ -21,7 +21,11 @@ FAILURES_SHOWN = 20
 
 
 def _utc(moment: datetime | None) -> str:
-    return "" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+    """The moment in the person's zone (PersonTimeZoneMiddleware; UTC by default), labelled."""
+    if moment is None:
+        return ""
+    mine = timezone.localtime(moment)
+    return f"{mine:%Y-%m-%d %H:%M:%S} {mine.tzname()}"
 
 
 def _every(seconds: float) -> str:
