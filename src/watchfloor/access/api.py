@@ -130,7 +130,8 @@ def create_integration_key(request, data: IntegrationKeyIn):
         default_site=site,
         expires_at=_future(data.expires_at, "expires_at"),
     )
-    return Status(201, {**IntegrationKeyOut.from_orm(issued.obj).model_dump(), "key": issued.plain})
+    issued.obj.key = issued.plain  # shown once, in this answer only
+    return Status(201, issued.obj)
 
 
 @router.get("/integration-keys/{key_id}", response=IntegrationKeyOut)

@@ -5,6 +5,7 @@ from typing import Literal
 
 from ninja import Schema
 
+from watchfloor.access.masking import masked_for
 from watchfloor.access.models import SourceKind
 from watchfloor.api.schemas import StrictIn, Text, UtcDatetime
 
@@ -68,7 +69,7 @@ class IntegrationKeyIn(StrictIn):
 
 class IntegrationKeyOut(Schema):
     id: int
-    name: str
+    name: str  # free text: masked without noc:view_pii
     source: str
     prefix: str
     default_client_id: int | None
@@ -77,6 +78,10 @@ class IntegrationKeyOut(Schema):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+
+    @staticmethod
+    def resolve_name(obj, context) -> str:
+        return masked_for(context["request"].auth, obj.name)
 
 
 class IntegrationKeyCreated(IntegrationKeyOut):

@@ -7,6 +7,7 @@ from datetime import datetime
 from ninja import Query, Router, Schema
 
 from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import masked_for
 from watchfloor.access.scope import require_capability
 from watchfloor.api.pagination import paginate
 from watchfloor.api.schemas import QueryIn, UtcDatetime
@@ -30,6 +31,11 @@ class AuditOut(Schema):
     @staticmethod
     def resolve_actor(obj) -> str:
         return obj.actor_label
+
+    @staticmethod
+    def resolve_details(obj, context) -> dict:
+        """Details hold no PII by design; a free text that slipped in is masked anyway."""
+        return masked_for(context["request"].auth, obj.details)
 
 
 class AuditPage(Schema):

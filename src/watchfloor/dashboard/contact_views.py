@@ -160,7 +160,7 @@ def notifications_page(request):
         "mediums": Medium.choices,
         "help": [(Medium(k).label, v) for k, v in HELP.items()],
         "configure": configure,
-        "channels": [channel_out(c) for c in channels_of(user)] if configure else [],
+        "channels": [channel_out(c, user) for c in channels_of(user)] if configure else [],
         "verify_minutes": services.VERIFY_MINUTES,
         "max_delay": services.MAX_RULE_DELAY,
     }

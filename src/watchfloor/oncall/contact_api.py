@@ -166,7 +166,7 @@ def _channel(request, channel_id: Id):
 @router.get("/team-channels", response=list[ChannelOut])
 def list_channels(request):
     require_capability(request.auth, Capability.CONFIGURE)
-    return [channel_out(c) for c in channels_of(request.auth)]
+    return [channel_out(c, request.auth) for c in channels_of(request.auth)]
 
 
 @router.post("/team-channels", response={201: ChannelOut})
@@ -176,19 +176,19 @@ def create_channel(request, data: ChannelIn):
     channel = services.create_channel(
         actor=request.auth, name=data.name, medium=data.medium, address=data.address
     )
-    return Status(201, channel_out(channel))
+    return Status(201, channel_out(channel, request.auth))
 
 
 @router.get("/team-channels/{channel_id}", response=ChannelOut)
 def get_channel(request, channel_id: Id):
-    return channel_out(_channel(request, channel_id))
+    return channel_out(_channel(request, channel_id), request.auth)
 
 
 @router.patch("/team-channels/{channel_id}", response=ChannelOut)
 def update_channel(request, channel_id: Id, data: ChannelPatch):
     channel = _channel(request, channel_id)
     values = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
-    return channel_out(services.update_channel(channel, actor=request.auth, **values))
+    return channel_out(services.update_channel(channel, actor=request.auth, **values), request.auth)
 
 
 @router.delete("/team-channels/{channel_id}", response={204: None})
@@ -207,7 +207,9 @@ def send_channel_code(request, channel_id: Id):
 @router.post("/team-channels/{channel_id}/verify", response=ChannelOut)
 def verify_channel(request, channel_id: Id, data: CodeIn):
     channel = _channel(request, channel_id)
-    return channel_out(services.verify_channel(channel, actor=request.auth, code=data.code))
+    return channel_out(
+        services.verify_channel(channel, actor=request.auth, code=data.code), request.auth
+    )
 
 
 @router.post("/team-channels/{channel_id}/test", response=SentOut)

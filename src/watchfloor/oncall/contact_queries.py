@@ -13,7 +13,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_text, person_view
+from watchfloor.access.masking import mask_text, masked_for, person_view
 from watchfloor.access.scope import ScopeKind, has_capability, scope_kind, visible_sites
 from watchfloor.oncall.channels import display_address
 from watchfloor.oncall.models import (
@@ -102,12 +102,14 @@ def access_channel(user, channel_id) -> TeamChannel:
     return _get_or_404(channels_of(user), channel_id)
 
 
-def channel_out(channel: TeamChannel) -> dict:
+def channel_out(channel: TeamChannel, viewer) -> dict:
+    """A team channel as `viewer` may see it: its name and address are free text, masked
+    without `noc:view_pii` (an email channel's address is a person's address)."""
     return {
         "id": channel.id,
-        "name": channel.name,
+        "name": masked_for(viewer, channel.name),
         "medium": channel.medium,
-        "address": display_address(channel.medium, channel.address),
+        "address": masked_for(viewer, display_address(channel.medium, channel.address)),
         "verified": channel.verified_at is not None,
         "verified_at": channel.verified_at,
         "active": channel.active,
@@ -154,7 +156,11 @@ def delivery_out(delivery: Delivery, pii: bool) -> dict:
             if method is not None
             else None
         ),
-        "channel": {"id": channel.id, "name": channel.name} if channel is not None else None,
+        "channel": (
+            {"id": channel.id, "name": masked_for(None, channel.name, can_view_pii=pii)}
+            if channel is not None
+            else None
+        ),
         "attempts": delivery.attempts,
         "due_at": delivery.due_at,
         "next_attempt_at": delivery.next_attempt_at,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from watchfloor.access.masking import person_view
+from watchfloor.access.masking import masked_for, person_view
 from watchfloor.access.scope import visible_clients
 from watchfloor.oncall.models import (
     AlertEscalation,
@@ -78,9 +78,11 @@ class TargetLabels:
         if kind in FIXED_LABELS:
             text = FIXED_LABELS[kind]
         elif kind == TargetKind.SCHEDULE:
-            text = f"On call in {self.schedules.get(ident, 'a deleted schedule')}"
+            name = self.schedules.get(ident, "a deleted schedule")
+            text = f"On call in {masked_for(None, name, can_view_pii=self.pii)}"
         elif kind == TargetKind.CHANNEL:
-            text = f"Channel {self.channels.get(ident, '(deleted)')}"
+            name = self.channels.get(ident, "(deleted)")
+            text = f"Channel {masked_for(None, name, can_view_pii=self.pii)}"
         else:
             person = person_view(self.users.get(ident), self.pii)
             text = (person["full_name"] or person["username"]) if person else "(deleted person)"
@@ -97,7 +99,7 @@ def policy_out(policy: EscalationPolicy, pii: bool, labels: TargetLabels | None 
     )
     return {
         "id": policy.id,
-        "name": policy.name,
+        "name": masked_for(None, policy.name, can_view_pii=pii),
         "is_default": policy.is_default,
         "client": (
             {"id": policy.client.id, "code": policy.client.code, "name": policy.client.name}
@@ -141,10 +143,17 @@ def escalation_out(alert, pii: bool) -> dict | None:
     labels = TargetLabels(alert.tenant_id, [chain], pii)
     return {
         "alert_id": alert.id,
-        "policy": ({"id": version.policy.id, "name": version.policy.name} if version else None),
+        "policy": (
+            {
+                "id": version.policy.id,
+                "name": masked_for(None, version.policy.name, can_view_pii=pii),
+            }
+            if version
+            else None
+        ),
         "version": version.number if version else None,
         "state": escalation.state,
-        "stop_reason": escalation.stop_reason,
+        "stop_reason": masked_for(None, escalation.stop_reason, can_view_pii=pii),
         "next_step": escalation.next_step,
         "next_at": escalation.next_at,
         "steps": [

@@ -19,7 +19,7 @@ from ninja.files import UploadedFile
 from pydantic import Field, StringConstraints
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_text, mask_value, person_view
+from watchfloor.access.masking import mask_value, masked_for, person_view
 from watchfloor.access.scope import has_capability, require_capability
 from watchfloor.api.errors import ApiError
 from watchfloor.api.pagination import paginate
@@ -71,13 +71,18 @@ def _pii(user) -> bool:
     return has_capability(user, Capability.VIEW_PII)
 
 
+def _text(value: str, pii: bool) -> str:
+    """Free text as the reader may see it (the one masking function)."""
+    return masked_for(None, value, can_view_pii=pii)
+
+
 def _layer_out(layer, pii: bool) -> dict:
     rotation = layer.kind == LayerKind.ROTATION
     members = list(layer.members.all()) if rotation else []
     return {
         "id": layer.id,
         "schedule_id": layer.schedule_id,
-        "name": layer.name,
+        "name": _text(layer.name, pii),
         "position": layer.position,
         "kind": layer.kind,
         "rotation_start_local": wall_clock(layer.rotation_start).isoformat()
@@ -88,7 +93,7 @@ def _layer_out(layer, pii: bool) -> dict:
         "members": [{"position": m.position, "person": person_view(m.user, pii)} for m in members],
         "ical_source": None if rotation else ("url" if layer.ical_url else "file"),
         "ical_refreshed_at": layer.ical_refreshed_at,
-        "ical_error": layer.ical_error,
+        "ical_error": _text(layer.ical_error, pii),
         "created_at": layer.created_at,
         "updated_at": layer.updated_at,
     }
@@ -97,8 +102,8 @@ def _layer_out(layer, pii: bool) -> dict:
 def _schedule_out(schedule, pii: bool) -> dict:
     return {
         "id": schedule.id,
-        "name": schedule.name,
-        "description": schedule.description,
+        "name": _text(schedule.name, pii),
+        "description": _text(schedule.description, pii),
         "time_zone": schedule.time_zone,
         "layers": [_layer_out(la, pii) for la in schedule.layers.all()],
         "created_at": schedule.created_at,
@@ -124,7 +129,7 @@ def _override_out(override, pii: bool) -> dict:
         "person": person_view(override.user, pii),
         "starts_at": override.starts_at,
         "ends_at": override.ends_at,
-        "reason": override.reason if pii else mask_text(override.reason),
+        "reason": _text(override.reason, pii),
         "created_by": person_view(override.created_by, pii),
         "created_at": override.created_at,
     }
@@ -359,7 +364,7 @@ def _oncall_items(user, schedules, at: datetime) -> list[dict]:
     return [
         {
             "schedule_id": f.schedule.id,
-            "schedule_name": f.schedule.name,
+            "schedule_name": _text(f.schedule.name, pii),
             "at": at,
             "people": [person_view(people[i], pii) for i in f.user_ids if i in people],
             "shifts": [_shift_out(s, people, pii) for s in f.shifts],
