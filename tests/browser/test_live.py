@@ -76,8 +76,10 @@ def test_an_ingested_alert_appears_without_reload(server, tabs, unique):
     expect(shown).to_contain_text(site)
     expect(shown).to_have_attribute("data-status", "NEW")
     expect(shown).to_have_attribute("data-severity", "CRITICAL")
-    # newest first
-    expect(page.locator("#feed .alert-row").first).to_have_attribute("data-alert-id", str(alert_id))
+    # most severe first, then longest open: the newest CRITICAL is the last of the CRITICALs
+    critical = page.locator('#feed .alert-row[data-severity="CRITICAL"]')
+    expect(critical.last).to_have_attribute("data-alert-id", str(alert_id))
+    expect(page.locator("#feed .alert-row").first).to_have_attribute("data-severity", "CRITICAL")
     assert still_same_document(page)
     screenshot(page, "overview-live-alert")
     assert tab.failures == []

@@ -287,7 +287,13 @@ def test_bad_filters_are_422_naming_the_field(seeded, api, endpoint, params, fie
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"status": "OPENISH"}, "status")],
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"status": "OPENISH"}, "status"),
+        ({"sort": "title"}, "sort"),
+        ({"sort": "-severity"}, "sort"),
+    ],
 )
 def test_bad_feed_parameters_are_422(seeded, api, params, field):
     response = api(seeded.user("supervisor")).get(FEED, **params)
@@ -427,19 +433,88 @@ def test_feed_rows_are_the_broadcast_payload_plus_names(seeded, api):
     assert client_level["assignee_name"] is None
 
 
-def test_feed_is_newest_first_by_last_seen_then_id(seeded, api):
+def test_feed_by_latest_activity_is_last_seen_then_id(seeded, api):
     now = timezone.now()
     ids = list(Alert.objects.order_by("id").values_list("id", flat=True))
     # every alert last seen at one of two moments: ties are broken by id, newest first
     for i, pk in enumerate(ids):
         Alert.objects.filter(pk=pk).update(last_seen_at=now - timedelta(minutes=i % 2))
-    rows = ok(api(seeded.user("supervisor")).get(FEED))["alerts"]
+    sup = api(seeded.user("supervisor"))
+    rows = ok(sup.get(FEED, sort="-last_seen"))["alerts"]
     expected = [pk for pk in reversed(ids) if ids.index(pk) % 2 == 0] + [
         pk for pk in reversed(ids) if ids.index(pk) % 2 == 1
     ]
     assert [r["id"] for r in rows] == expected
-    first_three = ok(api(seeded.user("supervisor")).get(FEED, **{"limit": 3}))["alerts"]
+    first_three = ok(sup.get(FEED, **{"limit": 3, "sort": "-last_seen"}))["alerts"]
     assert [r["id"] for r in first_three] == expected[:3]
+
+
+def test_feed_by_first_seen_is_newest_first(seeded, api):
+    now = timezone.now()
+    ids = list(Alert.objects.order_by("id").values_list("id", flat=True))
+    for i, pk in enumerate(ids):
+        Alert.objects.filter(pk=pk).update(first_seen_at=now - timedelta(minutes=i))
+    rows = ok(api(seeded.user("supervisor")).get(FEED, sort="-first_seen"))["alerts"]
+    assert [r["id"] for r in rows] == ids
+
+
+def test_feed_default_order_is_most_severe_then_longest_open(seeded, api):
+    now = timezone.now()
+    ids = list(Alert.objects.order_by("id").values_list("id", flat=True))
+    for i, pk in enumerate(ids):  # the newest id was first seen earliest
+        Alert.objects.filter(pk=pk).update(first_seen_at=now - timedelta(minutes=len(ids) - i))
+    rank = {s.value: s.rank for s in Severity}
+    expected = sorted(
+        Alert.objects.values_list("id", "severity", "first_seen_at"),
+        key=lambda a: (rank[a[1]], a[2], a[0]),
+    )
+    rows = ok(api(seeded.user("supervisor")).get(FEED))["alerts"]
+    assert [r["id"] for r in rows] == [pk for pk, _, _ in expected]
+    assert [r["severity"] for r in rows[:4]] == ["CRITICAL", "HIGH", "HIGH", "HIGH"]
+
+
+def test_old_critical_alerts_are_never_cut_off_by_newer_lesser_ones(seeded, api, key_for):
+    """#10 bug 6: the feed showed the newest 200 open alerts; eight unacknowledged CRITICAL
+    alerts three hours old were on no part of the overview. By default the most severe come
+    first, and the answer says how many match in all."""
+    Alert.objects.filter(severity=Severity.CRITICAL).update(status=Status.RESOLVED)
+    site = seeded.sites[0].code
+    ingest(
+        [
+            trigger("CAMERA_DOWN", site=site, severity="CRITICAL", entity_id=f"c{i}")
+            for i in range(8)
+        ],
+        key=key_for(seeded),
+    )
+    old = timezone.now() - timedelta(hours=3)
+    Alert.objects.filter(type="CAMERA_DOWN").update(first_seen_at=old, last_seen_at=old)
+    critical = set(Alert.objects.filter(type="CAMERA_DOWN").values_list("id", flat=True))
+    ingest(
+        [trigger("DOOR_AJAR", site=site, severity="LOW", entity_id=f"d{i}") for i in range(30)],
+        key=key_for(seeded),
+    )
+    open_count = Alert.objects.filter(status=Status.NEW).count()
+    assert open_count == 9 + 8 + 30
+    answer = ok(api(seeded.user("supervisor")).get(FEED, limit=20))
+    assert critical <= {r["id"] for r in answer["alerts"]}
+    assert [r["severity"] for r in answer["alerts"][:8]] == ["CRITICAL"] * 8
+    assert len(answer["alerts"]) == 20 and answer["total"] == open_count
+    # the newest-first order the operator may still choose is the one that hid them
+    newest = ok(api(seeded.user("supervisor")).get(FEED, limit=20, sort="-last_seen"))
+    assert not critical & {r["id"] for r in newest["alerts"]}
+    assert newest["total"] == open_count
+
+
+def test_feed_total_follows_filters_and_statuses(seeded, api):
+    sup = api(seeded.user("supervisor"))
+    assert ok(sup.get(FEED))["total"] == 10
+    assert ok(sup.get(FEED, limit=2))["total"] == 10
+    client = seeded.clients[0]
+    in_client = Alert.objects.filter(client=client).count()
+    assert ok(sup.get(FEED, client=client.code, limit=1))["total"] == in_client
+    Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.SUPPRESSED)
+    assert ok(sup.get(FEED, limit=1))["total"] == 6
+    assert ok(sup.get(FEED, status="SUPPRESSED", limit=1))["total"] == 4
 
 
 def test_feed_statuses(seeded, api):

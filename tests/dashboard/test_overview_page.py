@@ -31,6 +31,14 @@ def test_overview_gives_the_script_the_users_choices_and_capabilities(client, es
     config = config_of(response)
     assert [c["code"] for c in config["choices"]["clients"]] == [estate.clients[0].code]
     assert config["choices"]["cities"] == ["Austin", "Denver"]
+    # each city with its state, so choosing a state narrows the cities (#10 bug 15)
+    assert config["choices"]["places"] == [
+        {"city": "Austin", "state": "TX"},
+        {"city": "Denver", "state": "CO"},
+    ]
+    # client ids: the tiles and the feed link to the alerts page, which filters by client id
+    assert config["choices"]["clients"][0]["id"] == estate.clients[0].id
+    assert config["alerts_url"] == "/alerts/"
     assert "noc:ack_alerts" in config["capabilities"]
     assert config["ws_path"] == "/ws/dashboard/"
     assert config["alert_url"] == "/alerts/0/"

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Avg, Count, Max, Q, QuerySet
+from django.db.models import Avg, Case, Count, IntegerField, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
@@ -53,6 +53,20 @@ RANGES: dict[str, timedelta] = {
 SEVERITIES = tuple(s.value for s in Severity)  # worst first
 FEED_DEFAULT_LIMIT = 100
 FEED_MAX_LIMIT = 500
+# The feed's orders (the alerts page's `sort` names); each ends with the id, so it is total.
+# "severity": most severe first, then the longest open (first seen earliest): what must be
+# handled first is at the top and never cut off by a stream of newer, lesser alerts.
+SEVERITY_RANK = Case(
+    *(When(severity=s, then=Value(rank)) for rank, s in enumerate(SEVERITIES)),
+    default=Value(len(SEVERITIES)),
+    output_field=IntegerField(),
+)
+FEED_ORDERS: dict[str, tuple] = {
+    "severity": (SEVERITY_RANK.asc(), "first_seen_at", "id"),
+    "-last_seen": ("-last_seen_at", "-id"),
+    "-first_seen": ("-first_seen_at", "-id"),
+}
+FEED_DEFAULT_ORDER = "severity"
 
 
 @dataclass(frozen=True)
@@ -369,25 +383,38 @@ def feed_row(alert: Alert, pii: bool) -> dict:
     return row
 
 
+def _feed_alerts(user, f: OverviewFilters, statuses: tuple[str, ...], now: datetime):
+    return filtered_alerts(user, f, now).filter(status__in=statuses or OPEN_STATUSES)
+
+
 def feed(
     user,
     f: OverviewFilters,
     *,
     statuses: tuple[str, ...] = (),
+    order: str = FEED_DEFAULT_ORDER,
     limit: int = FEED_DEFAULT_LIMIT,
     now: datetime | None = None,
 ) -> list[dict]:
-    """Newest first (last seen, then id); open alerts unless `statuses` says otherwise."""
+    """The first `limit` alerts in `order` (FEED_ORDERS); open alerts unless `statuses` says
+    otherwise."""
     now = now or timezone.now()
     pii = has_capability(user, Capability.VIEW_PII)
     alerts = (
-        filtered_alerts(user, f, now)
-        .filter(status__in=statuses or OPEN_STATUSES)
+        _feed_alerts(user, f, statuses, now)
         .select_related("client", "site", "assignee")
         .only(*FEED_ONLY)
-        .order_by("-last_seen_at", "-id")[:limit]
+        .order_by(*FEED_ORDERS[order])[:limit]
     )
     return [feed_row(a, pii) for a in alerts]
+
+
+def feed_total(
+    user, f: OverviewFilters, *, statuses: tuple[str, ...] = (), now: datetime | None = None
+) -> int:
+    """How many alerts the feed's filters match, shown or not (one COUNT over the partial
+    indexes the tiles read)."""
+    return _feed_alerts(user, f, statuses, now or timezone.now()).count()
 
 
 # --- one answer per scope and filters, shared ----------------------------------------------------

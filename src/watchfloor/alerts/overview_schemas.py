@@ -11,7 +11,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from watchfloor.alerts.models import Status
-from watchfloor.alerts.overview_queries import FEED_DEFAULT_LIMIT, FEED_MAX_LIMIT, OverviewFilters
+from watchfloor.alerts.overview_queries import (
+    FEED_DEFAULT_LIMIT,
+    FEED_DEFAULT_ORDER,
+    FEED_MAX_LIMIT,
+    OverviewFilters,
+)
 from watchfloor.api.schemas import QueryIn
 
 
@@ -64,6 +69,12 @@ class OverviewQuery(QueryIn):
 class FeedQuery(OverviewQuery):
     limit: int = Field(FEED_DEFAULT_LIMIT, ge=1, le=FEED_MAX_LIMIT)
     status: list[str] = Field(default_factory=list)
+    sort: Literal["severity", "-last_seen", "-first_seen"] = FEED_DEFAULT_ORDER
+
+    @field_validator("sort", mode="before")
+    @classmethod
+    def _sort(cls, v):
+        return FEED_DEFAULT_ORDER if v is None or not str(v).strip() else str(v).strip()
 
     @field_validator("status")
     @classmethod
@@ -151,3 +162,4 @@ class FeedRowOut(Out):
 
 class FeedOut(Out):
     alerts: list[FeedRowOut]
+    total: int = Field(description="alerts matching the filters, shown or not")

@@ -57,13 +57,20 @@ def overview_sites(request, filters: Query[OverviewQuery]):
 
 @router.get("/overview/feed", response=FeedOut)
 def overview_feed(request, filters: Query[FeedQuery]):
-    """Newest first (last seen, then id): open alerts, or the `status` values given."""
+    """The first `limit` open alerts (or the `status` values given) in `sort` order — by default
+    most severe first, then longest open — and `total`, how many match in all."""
     user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
-    statuses, limit = tuple(sorted(set(filters.status))), filters.limit
+    statuses, limit, order = tuple(sorted(set(filters.status))), filters.limit, filters.sort
 
     def compute() -> bytes:
-        rows = overview_queries.feed(user, f, statuses=statuses, limit=limit)
-        return _encode(FeedOut, {"alerts": rows})
+        rows = overview_queries.feed(user, f, statuses=statuses, order=order, limit=limit)
+        if len(rows) < limit:  # everything fits: no need to count
+            total = len(rows)
+        else:
+            total = overview_queries.feed_total(user, f, statuses=statuses)
+        return _encode(FeedOut, {"alerts": rows, "total": total})
 
-    return _json(overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit)))
+    return _json(
+        overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit, order))
+    )

@@ -155,8 +155,10 @@ def estate_page(user, filters: Filters) -> EstatePage:
 
 def overview_choices(user) -> dict:
     """What the overview's filters and assign menu offer (four queries, any estate size):
-    clients, cities, states and officers in charge of the user's sites, and the people of the
-    tenant an alert may be assigned to (names masked without `noc:view_pii`)."""
+    clients (code, id and name), cities, states, each city with its state (`places`, which lets
+    the page narrow the cities to a chosen state) and officers in charge of the user's sites,
+    and the people of the tenant an alert may be assigned to (names masked without
+    `noc:view_pii`)."""
     pii = has_capability(user, Capability.VIEW_PII)
     sites = visible_sites(user)
     places = sorted(set(sites.values_list("city", "state").distinct()))
@@ -179,11 +181,12 @@ def overview_choices(user) -> dict:
 
     return {
         "clients": [
-            {"code": c.code, "name": c.name}
-            for c in visible_clients(user).order_by("code").only("code", "name")
+            {"code": c.code, "id": c.id, "name": c.name}
+            for c in visible_clients(user).order_by("code").only("id", "code", "name")
         ],
         "cities": sorted({city for city, _ in places if city}),
         "states": sorted({state for _, state in places if state}),
+        "places": [{"city": city, "state": state or ""} for city, state in places if city],
         "officers": [{"id": o.id, "name": label(o)} for o in officers],
         "assignees": [{"id": p.id, "name": label(p)} for p in people],
     }
