@@ -223,3 +223,20 @@ def test_create_a_weekly_window_in_the_sites_zone(client, estate):
     assert window.timezone == "Europe/Berlin"
     page = html(signed_in(client, estate.user("supervisor")).get(f"/maintenance/{window.id}/"))
     assert "Sat, Sun 02:00 for 2 h, Europe/Berlin" in page
+
+
+def test_the_persons_zone_fills_the_form_and_the_list(client, estate):
+    from watchfloor.dashboard.preferences import update_preferences
+
+    user = estate.user("supervisor")
+    update_preferences(user, actor=user, time_zone="America/Chicago")
+    body = _body(
+        estate, zone="America/Chicago", starts_at="2099-01-10T08:00", ends_at="2099-01-10T09:00"
+    )
+    response = signed_in(client, user).post(NEW, body)
+    assert response.status_code == 302, html(response)
+    assert MaintenanceWindow.objects.get().starts_at == datetime(2099, 1, 10, 14, 0, tzinfo=UTC)
+    page = html(signed_in(client, user).get("/maintenance/?state=upcoming"))
+    assert 'name="zone" value="America/Chicago"' in page
+    assert "Times are in America/Chicago" in page
+    assert "2099-01-10 08:00 CST" in page

@@ -94,9 +94,10 @@ def test_tabs_hold_the_windows_of_each_state(client, estate):
     assert listed(client.get("/maintenance/?state=bogus")) == [active.id]
     body = html(client.get("/maintenance/"))
     assert re.search(r'aria-current="page">Active <span class="count">1</span>', body)
-    assert "Starts (UTC)" in body and "Ends (UTC)" in body
+    assert '<th scope="col">Starts</th>' in body and '<th scope="col">Ends</th>' in body
+    assert "Times are in UTC" in body  # the person chose no zone
     starts = active.starts_at.astimezone(UTC)
-    assert f'title="{starts:%Y-%m-%d %H:%M:%S} UTC">{starts:%Y-%m-%d %H:%M}</time>' in body
+    assert f'title="{starts:%Y-%m-%d %H:%M:%S} UTC">{starts:%Y-%m-%d %H:%M} UTC</time>' in body
 
 
 def test_rows_show_scope_types_reason_and_author(client, estate):

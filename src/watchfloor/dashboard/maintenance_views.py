@@ -30,7 +30,7 @@ from watchfloor.alerts.queries import (
 )
 from watchfloor.alerts.window_preview import preview_matches
 from watchfloor.dashboard import preferences
-from watchfloor.dashboard.alert_views import When
+from watchfloor.dashboard.alert_views import When, zone_label
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.forms import DAY_LABELS, WindowForm
 from watchfloor.maintenance import services
@@ -149,10 +149,9 @@ def _row(user, window, *, now, pii: bool, manage: bool, counts: Suppressed) -> W
 
 
 def user_zone(user) -> str:
-    """The person's own time zone when they chose one (a preference), else "" — the page
-    then fills in the browser's zone, and the form falls back to UTC."""
-    chosen = getattr(preferences.preferences_for(user), "timezone", "")
-    return chosen if isinstance(chosen, str) else ""
+    """The zone the person chose in their settings, else "": the page then fills in the
+    browser's zone (js/maintenance_form.js), and without JavaScript the form reads UTC."""
+    return preferences.preferences_for(user).time_zone
 
 
 def _form(user, data=None, initial=None) -> WindowForm:
@@ -241,6 +240,7 @@ def _list_context(request, tab: str, form: WindowForm | None, preview=None) -> d
         "form": form,
         "can_view_pii": pii,
         "now": When.of(now, None),
+        "zone": zone_label(),
         "preview": preview,
     }
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from ninja import Schema
 from pydantic import Field, StringConstraints, field_validator
 
-from watchfloor.api.schemas import QueryIn, StrictIn, UtcDatetime
+from watchfloor.api.schemas import Id, QueryIn, StrictIn, Text, UtcDatetime
 from watchfloor.maintenance.label_matchers import (
     MAX_TEXT_LENGTH,
     format_matchers,
@@ -16,16 +16,16 @@ from watchfloor.maintenance.models import MAX_ALERT_TYPES, WindowKind
 from watchfloor.maintenance.recurrence import DAYS, MAX_DURATION
 from watchfloor.tenancy.schemas import ClientRef, PersonOut
 
-Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Reason = Annotated[str, StringConstraints(max_length=2000)]
-AlertType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Title = Text(200, min_length=1)
+Reason = Text(2000)
+AlertType = Text(100, min_length=1)
 AlertTypes = Annotated[list[AlertType], Field(max_length=MAX_ALERT_TYPES)]
 State = Literal["upcoming", "active", "ended", "cancelled"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 assert set(Day.__args__) == set(DAYS)  # type: ignore[attr-defined]
 LocalTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-ZoneName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-MatchersText = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
+ZoneName = Text(64, min_length=1)
+MatchersText = Text(MAX_TEXT_LENGTH)
 
 
 def _canonical_matchers(value: str | None) -> str | None:
@@ -108,8 +108,8 @@ class WindowFilters(QueryIn):
 
 
 class WindowIn(StrictIn):
-    client_id: int
-    site_id: int | None = None
+    client_id: Id
+    site_id: Id | None = None
     title: Title
     reason: Reason = ""
     kind: WindowKind = WindowKind.PLANNED
@@ -128,8 +128,8 @@ class WindowIn(StrictIn):
 class PreviewIn(StrictIn):
     """What a window would cover: the open alerts it would match now are listed."""
 
-    client_id: int
-    site_id: int | None = None
+    client_id: Id
+    site_id: Id | None = None
     alert_types: AlertTypes = []
     matchers: MatchersText = ""
     limit: Annotated[int, Field(ge=1, le=200)] = 50
@@ -161,8 +161,8 @@ class WindowPatch(StrictIn):
     """Any subset; `site_id: null` makes the window cover the whole client, `recurrence: null`
     makes it a one-off, `matchers: ""` drops the label matchers."""
 
-    client_id: int | None = None
-    site_id: int | None = None
+    client_id: Id | None = None
+    site_id: Id | None = None
     title: Title | None = None
     reason: Reason | None = None
     kind: WindowKind | None = None
