@@ -71,3 +71,32 @@ def test_map_draws_the_bundled_outline_without_tiles(server, browser):
         assert tab.failures == []
     finally:
         tab.context.close()
+
+
+def test_map_falls_back_to_the_outline_when_the_tile_server_is_unreachable(server, browser):
+    """A tile URL is configured but nothing answers there: the first failed tile hands the map
+    over to the outline. The shared test server has no tile URL, so the page's config gets one
+    before its scripts run (readyState "interactive" comes before deferred and module scripts).
+    The browser's own messages for the refused tiles are the only console errors allowed."""
+    tab, refused = offline_tab(browser, server, "supervisor")
+    page = tab.page
+    page.add_init_script(
+        """document.addEventListener("readystatechange", () => {
+          const node = document.getElementById("overview-config");
+          if (document.readyState !== "interactive" || !node) return;
+          const config = JSON.parse(node.textContent);
+          config.tiles.url = "http://tiles.invalid/{z}/{x}/{y}.png";
+          node.textContent = JSON.stringify(config);
+        });"""
+    )
+    try:
+        page.goto(f"{server.url}/")
+        wait_until_rendered(page)
+        expect(page.locator("#map")).to_have_attribute("data-outline", "drawn")
+        expect(page.locator("#map .leaflet-tile-pane img")).to_have_count(0)  # layer removed
+        assert page.locator("#map path.outline--state").count() == 51
+        assert refused and all(url.startswith("http://tiles.invalid/") for url in refused)
+        others = [f for f in tab.failures if "Failed to load resource" not in f]
+        assert others == []
+    finally:
+        tab.context.close()
