@@ -1,10 +1,13 @@
-"""The alerts list endpoint with 1,000,000 alerts stored: p50/p95/p99 of `GET /api/v1/alerts`.
+"""The alerts list endpoint and the alerts page with 1,000,000 alerts stored: p50/p95/p99 of
+`GET /api/v1/alerts` and of the HTML page `GET /alerts/` (the same parameters and queries).
 
 Loads `--rows` alerts (default 1,000,000) straight into PostgreSQL with one `INSERT … SELECT
 generate_series` (spread over the bench tenant's 200 sites, 90 days of history, mostly RESOLVED,
 a unique fingerprint per row so the one-active-per-fingerprint index holds), then measures the list
 endpoint with wrk, 16 connections, as the bench tenant's admin (API token): the first page, pages
-filtered by status / severity / site, and deep cursor pages.
+filtered by status / severity / site, each sort, label matchers, overdue, and deep cursor pages;
+then the page (`/alerts/`, a signed-in session) for its default view, the feed's link (open
+alerts by severity) and a filtered view.
 
 Watchfloor runs on production settings under `watchfloor serve --workers <cores>`. Prints the
 figures, writes bench/results/alerts_list.json, appends to docs/benchmarks.md (unless --no-record).
@@ -190,9 +193,39 @@ JOIN tenancy_client c ON c.id = s.client_id
 # --- the queries -----------------------------------------------------------------------------
 
 
-def cursor_for_pk(pk: int) -> str:
-    """Watchfloor's keyset cursor (watchfloor.api.pagination): base64url of "pk:<id>"."""
-    return base64.urlsafe_b64encode(f"pk:{pk}".encode()).decode().rstrip("=")
+SORT_KEYS = {"-last_seen": "last_seen_at", "first_seen": "first_seen_at"}
+
+
+def cursor_after(pk: int, sort: str = "-last_seen") -> str:
+    """The list's keyset cursor (watchfloor.alerts.listing) after the row `pk` in `sort`:
+    base64url of JSON [sort, "after", [key value…, id]]."""
+    column = SORT_KEYS[sort]
+    value = h.psql(
+        f"SELECT to_char({column} AT TIME ZONE 'UTC', "  # noqa: S608 (constants only)
+        f'\'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') FROM alerts_alert WHERE id = {int(pk)}'
+    )
+    raw = json.dumps([sort, "after", [value, pk]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def session_cookie(env: dict[str, str]) -> str:
+    """A signed-in session of the bench admin (made in the database, as a login would)."""
+    out = h.watchfloor(["shell", "-c", _SESSION_SNIPPET], env)
+    return h.last_line(out)
+
+
+_SESSION_SNIPPET = """
+from importlib import import_module
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+user = get_user_model().objects.get(username="benchadmin")
+store = import_module(settings.SESSION_ENGINE).SessionStore()
+store[SESSION_KEY] = str(user.pk)
+store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+store.create()
+print(f"{settings.SESSION_COOKIE_NAME}={store.session_key}")
+"""
 
 
 def scenarios(limit: int) -> dict[str, dict[str, Any]]:
@@ -208,6 +241,10 @@ def scenarios(limit: int) -> dict[str, dict[str, Any]]:
 
     depths = [0.25, 0.5, 0.75, 0.9, 0.99]
     deep_ids = [int(max_id - (max_id - min_id) * d) for d in depths]
+
+    def page(**params) -> str:
+        return "/alerts/?" + urlencode(params)
+
     return {
         "first_page": {"what": "first page, no filter", "paths": [q()]},
         "active": {"what": "active=true (everything not resolved)", "paths": [q(active="true")]},
@@ -228,24 +265,53 @@ def scenarios(limit: int) -> dict[str, dict[str, Any]]:
         "search": {"what": "q=<text> (title search)", "paths": [q(q="CameraStreamLost on C013")]},
         "deep_cursor": {
             "what": "cursor 25–99 % deep, no filter",
-            "paths": [q(cursor=cursor_for_pk(i)) for i in deep_ids],
+            "paths": [q(cursor=cursor_after(i)) for i in deep_ids],
         },
         "deep_cursor_critical": {
             "what": "cursor 25–99 % deep, severity=CRITICAL",
-            "paths": [q(severity="CRITICAL", cursor=cursor_for_pk(i)) for i in deep_ids],
+            "paths": [q(severity="CRITICAL", cursor=cursor_after(i)) for i in deep_ids],
+        },
+        "sort_first_seen": {
+            "what": "sort=first_seen (oldest first)",
+            "paths": [q(sort="first_seen")],
+        },
+        "sort_severity_active": {
+            "what": "active=true&sort=severity (the feed's order)",
+            "paths": [q(active="true", sort="severity")],
+        },
+        "labels": {
+            "what": 'labels={job="site-devices",alertname=~"Instance.*"}&active=true',
+            "paths": [q(labels='{job="site-devices",alertname=~"Instance.*"}', active="true")],
+        },
+        "overdue": {"what": "overdue=true", "paths": [q(overdue="true")]},
+        "page_default": {
+            "what": "the page /alerts/ (HTML), no filter",
+            "paths": [page()],
+            "session": True,
+        },
+        "page_open_critical": {
+            "what": "the page /alerts/?active=true&severity=CRITICAL&sort=severity",
+            "paths": [page(active="true", severity="CRITICAL", sort="severity")],
+            "session": True,
+        },
+        "page_site_labels": {
+            "what": 'the page, site=<id>&labels={alertname=~"Disk.*"} (cycling sites)',
+            "paths": [page(site=site_id, labels='{alertname=~"Disk.*"}') for site_id in sites],
+            "session": True,
         },
     }
 
 
-def check_answers(server: h.Server, token: str, scen: dict[str, dict[str, Any]]) -> dict:
+def check_answers(server: h.Server, auth: dict[str, dict], scen: dict[str, dict[str, Any]]) -> dict:
     """Every scenario's first path once: status, item count, and a next cursor is returned."""
     out = {}
     for name, sc in scen.items():
-        status, body = h.http(
-            "GET", server.base_url + sc["paths"][0], headers={"Authorization": f"Bearer {token}"}
-        )
+        headers = auth["session" if sc.get("session") else "token"]
+        status, body = h.http("GET", server.base_url + sc["paths"][0], headers=headers)
         info: dict[str, Any] = {"status": status}
-        if status == 200:
+        if status == 200 and sc.get("session"):
+            info.update(rows=body.count(b"<tr>") - 1, bytes=len(body))
+        elif status == 200:
             data = json.loads(body)
             items = data.get("items", data if isinstance(data, list) else [])
             info.update(
@@ -305,12 +371,15 @@ def main() -> None:
         env = h.watchfloor_env(work / "home")
         estate = h.setup_watchfloor(env)
         token = estate.secrets["api_token"]
+        auth = {
+            "token": {"Authorization": f"Bearer {token}"},
+            "session": {"Cookie": session_cookie(env)},
+        }
         report["data"] = load_alerts(args.rows)
         h.log(f"data: {report['data']}")
         scen = scenarios(args.limit)
         if args.only:
             scen = {k: v for k, v in scen.items() if k in args.only.split(",")}
-        headers = {"Authorization": f"Bearer {token}"}
         for spec in args.variants.split(","):
             variant, _, n = spec.partition(":")
             workers = int(n) if n else args.workers
@@ -329,12 +398,13 @@ def main() -> None:
             ) as wf:
                 wf.wait_ready("/api/health/", timeout=90)
                 report["servers"][spec] = {"label": label, "command": " ".join(cmd)}
-                answers = check_answers(wf, token, scen)
+                answers = check_answers(wf, auth, scen)
                 report["servers"][spec]["answers"] = answers
                 bad = {k: v for k, v in answers.items() if v["status"] != 200}
                 if bad:
                     raise SystemExit(f"the list endpoint failed: {bad}\n{wf.tail()}")
                 for name, sc in scen.items():
+                    headers = auth["session" if sc.get("session") else "token"]
                     file = work / f"{name}.requests"
                     h.write_requests(file, ((p, "") for p in sc["paths"]))
                     _warm, res, attempts = h.measure(
@@ -403,7 +473,8 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
         )
     table = "\n".join(
         [
-            "| server | query (`GET /api/v1/alerts?limit=…`) | requests/s | p50 ms | p95 ms "
+            "| server | query (`GET /api/v1/alerts?limit=…`, or the page) | requests/s "
+            "| p50 ms | p95 ms "
             "| p99 ms | 1 connection: p50 / p95 ms | errors | CPU % server / PG / wrk / other |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
             *rows,
@@ -422,8 +493,9 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
 - Data: {d["rows"]:,} alerts over 200 sites and 90 days, bulk-loaded by one statement
   (generate_series) in {d["load_seconds"]} s (table with indexes {d["table_size"]});
   statuses {json.dumps(d["by_status"])}.
-- Each query: page size {a["limit"]}, {a["connections"]} connections, {a["warmup"]:.0f} s warm-up
-  then {a["duration"]:.0f} s measured, as the tenant admin (API token, every client in scope);
+- Each query: page size {a["limit"]} (the page: its own 50), {a["connections"]} connections,
+  {a["warmup"]:.0f} s warm-up, then {a["duration"]:.0f} s measured, as the tenant admin (API
+  token, or a signed-in session for the page; every client in scope);
   then the same query from one connection for 5 s (latency without queueing). CPU columns are
   percent of one core ({m["nproc"]} cores = {100 * m["nproc"]} %) during the 16-connection run.
 

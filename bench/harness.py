@@ -621,7 +621,8 @@ def wrk(
     ]
     shown = " ".join(f"'{c}'" if " " in c else c for c in cmd)
     for value in headers.values():  # never print credentials
-        shown = shown.replace(value, "<secret>") if "Bearer" in value else shown
+        secret = "Bearer" in value or "sessionid=" in value
+        shown = shown.replace(value, "<secret>") if secret else shown
     idle_before = wait_quiet() if quiet else None
     meter = CpuMeter(server)
     meter.start()

@@ -106,7 +106,7 @@ def _row(alert: Alert, *, now: datetime, pii: bool) -> Row:
         place=place,
         assignee=_person(alert.assignee, pii),
         age=_age(now - alert.first_seen_at),
-        last_seen=f"{alert.last_seen_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+        last_seen=f"{timezone.localtime(alert.last_seen_at):%Y-%m-%d %H:%M}",
     )
 
 
@@ -170,6 +170,7 @@ def alerts_page(request):
         "can_export": has_capability(user, Capability.EXPORT),
         "can_view_pii": pii,
         "sort": params.get("sort", DEFAULT_SORT),
+        "zone": timezone.get_current_timezone_name(),
         **_choices(user, pii),
     }
     return render(request, "dashboard/alerts.html", context, status=400 if errors else 200)

@@ -1,6 +1,10 @@
 // The alerts page: select all on the page, the selected count, and the one confirmation of a
 // bulk action (a dialog; the server asks on its own page when this script does not run).
 const form = document.querySelector("[data-bulk]");
+const filters = document.querySelector("[data-filters]");
+
+// on a phone the list comes first: the filters start folded (the summary says how many are set)
+if (filters && window.matchMedia("(max-width: 640px)").matches) filters.open = false;
 const dialog = document.querySelector("[data-confirm]");
 
 function boxes() {
