@@ -202,3 +202,36 @@ def test_a_series_is_bounded_and_a_one_off_keeps_its_limit(estate, api):
     response = caller.post(URL, absurd)
     assert response.status_code == 422
     assert "ends_at" in error_fields(response)
+
+
+def test_patch_adds_and_drops_a_recurrence(estate, api):
+    caller = api(estate.user("supervisor"))
+    response = caller.post(URL, _body(estate, recurrence=None, ends_at=None) | _one_off_times())
+    assert response.status_code == 201, response.content
+    window_id = response.json()["id"]
+    weekly = {"days": ["mon", "wed"], "start_time": "22:30", "duration_minutes": 90}
+    response = caller.patch(
+        f"{URL}/{window_id}",
+        {"recurrence": {**weekly, "timezone": "Asia/Tokyo"}, **_one_off_times(days=60)},
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["recurrence"] == {**weekly, "timezone": "Asia/Tokyo"}
+    window = MaintenanceWindow.objects.get()
+    assert window.recurrence_days == ["mon", "wed"] and window.timezone == "Asia/Tokyo"
+    # a one-off again: its times must then fit the 30-day limit
+    response = caller.patch(f"{URL}/{window_id}", {"recurrence": None})
+    assert response.status_code == 422
+    assert "30 days" in error_fields(response)["ends_at"]
+    response = caller.patch(f"{URL}/{window_id}", {"recurrence": None, **_one_off_times()})
+    assert response.status_code == 200, response.content
+    assert response.json()["recurrence"] is None
+    window.refresh_from_db()
+    assert (window.recurrence_days, window.recurrence_start, window.timezone) == ([], None, "")
+
+
+def _one_off_times(days: int = 1) -> dict:
+    starts_at = timezone.now() + timedelta(hours=1)
+    return {
+        "starts_at": starts_at.isoformat(),
+        "ends_at": (starts_at + timedelta(days=days)).isoformat(),
+    }
