@@ -44,7 +44,7 @@ class Correlator:
         self.tenant_id = tenant_id
         self.since = now - window
         self._pending: list[tuple[Alert, _Group]] = []
-        self._storms: list[tuple[int, str, _Group]] = []
+        self._storms: list[tuple[int | None, str, _Group]] = []
 
     def _recent(self):
         return (
@@ -55,7 +55,7 @@ class Correlator:
         """Set correlation_id (and parent where the root exists) on each new alert."""
         located = [a for a in candidates if a.site_id is not None]
         storms = self._storm_groups(located)
-        site_groups = self._site_groups({a.site_id for a in located})
+        site_groups = self._site_groups({a.site_id for a in located if a.site_id is not None})
         for alert in candidates:
             group = None
             reason = ""
@@ -94,9 +94,9 @@ class Correlator:
             groups[site_id] = _Group(corr or uuid.uuid4(), parent_id or alert_id)
         return groups
 
-    def _storm_groups(self, located: list[Alert]) -> dict[tuple[int, str], _Group]:
+    def _storm_groups(self, located: list[Alert]) -> dict[tuple[int | None, str], _Group]:
         """Storm groups for the batch's (client, type) pairs: three grouped queries at most."""
-        batch_sites: dict[tuple[int, str], set[int]] = defaultdict(set)
+        batch_sites: dict[tuple[int | None, str], set[int | None]] = defaultdict(set)
         for alert in located:
             batch_sites[(alert.client_id, alert.type)].add(alert.site_id)
         threshold = settings.ALERT_STORM_SITES
@@ -105,9 +105,9 @@ class Correlator:
         clients = {c for c, _ in batch_sites}
         types = {t for _, t in batch_sites}
         recent = self._recent().filter(client_id__in=clients, type__in=types, site__isnull=False)
-        known_sites: dict[tuple[int, str], set[int]] = defaultdict(set)
-        first_of: dict[tuple[int, str], int] = {}
-        storm_first: dict[tuple[int, str], tuple[int, uuid.UUID]] = {}
+        known_sites: dict[tuple[int | None, str], set[int | None]] = defaultdict(set)
+        first_of: dict[tuple[int | None, str], int] = {}
+        storm_first: dict[tuple[int | None, str], tuple[int, uuid.UUID]] = {}
         for client_id, kind, site_id, reason, corr, first in (
             recent.values("client_id", "type", "site_id", "correlation_reason", "correlation_id")
             .annotate(first=Min("id"))
@@ -131,7 +131,7 @@ class Correlator:
                 "id", "parent_id"
             )
         )
-        groups: dict[tuple[int, str], _Group] = {}
+        groups: dict[tuple[int | None, str], _Group] = {}
         for pair, sites in batch_sites.items():
             if len(sites | known_sites.get(pair, set())) < threshold:
                 continue

@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -120,6 +121,10 @@ class Run:
 CODE_CACHE = TtlCache("site_and_client_codes", ttl=30)
 
 
+def _same(value):
+    return value
+
+
 def _codes(model, tenant_id: int, codes: set[str], columns: tuple[str, ...]) -> dict:
     """code → values for the codes that exist; one query for those not cached."""
     found, missing = {}, []
@@ -136,7 +141,7 @@ def _codes(model, tenant_id: int, codes: set[str], columns: tuple[str, ...]) -> 
             .values_list("code", *columns)
         ):
             value = tuple(values) if len(values) > 1 else values[0]
-            CODE_CACHE.get_or_load((model.__name__, tenant_id, code), lambda v=value: v)
+            CODE_CACHE.get_or_load((model.__name__, tenant_id, code), partial(_same, value))
             found[code] = value
     return found
 

@@ -49,6 +49,12 @@ def _insert_fields():
     return [f for f in Alert._meta.concrete_fields if not f.primary_key]
 
 
+def _column(field) -> str:
+    """A concrete field's quoted column name (the stubs allow None, for non-concrete fields)."""
+    assert field.column is not None
+    return connection.ops.quote_name(field.column)
+
+
 def _column_type(field) -> str:
     """The PostgreSQL type of a field's column, for `%s::<type>[]` casts."""
     return field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
@@ -141,7 +147,7 @@ def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     fields = _insert_fields()
     qn = connection.ops.quote_name
     table = qn(Alert._meta.db_table)
-    columns = ", ".join(qn(f.column) for f in fields)
+    columns = ", ".join(_column(f) for f in fields)
     postgres = connection.vendor == "postgresql"
     tail = _UPSERT_TAIL.format(table=table, inserted="(xmax = 0)" if postgres else "1")
     by_fp = {a.fingerprint: a for a in alerts}
@@ -194,7 +200,7 @@ def update_alerts(alerts: list[Alert], field_names: list[str]) -> None:
         if connection.vendor == "postgresql":
             arrays = ", ".join(["%s::bigint[]"] + [f"%s::{_column_type(f)}[]" for f in fields])
             names = ", ".join(["id"] + [f"c{i}" for i in range(len(fields))])
-            assign = ", ".join(f"{qn(f.column)} = v.c{i}" for i, f in enumerate(fields))
+            assign = ", ".join(f"{_column(f)} = v.c{i}" for i, f in enumerate(fields))
             cursor.execute(
                 f"UPDATE {table} SET {assign} FROM unnest({arrays}) AS v({names})"  # noqa: S608
                 f" WHERE {table}.id = v.id",
@@ -202,7 +208,7 @@ def update_alerts(alerts: list[Alert], field_names: list[str]) -> None:
             )
             return
         # SQLite names a VALUES list's columns column1, column2, …
-        assign = ", ".join(f"{qn(f.column)} = v.column{i + 2}" for i, f in enumerate(fields))
+        assign = ", ".join(f"{_column(f)} = v.column{i + 2}" for i, f in enumerate(fields))
         row_sql = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
         for start in range(0, len(rows), SQLITE_CHUNK):
             chunk = rows[start : start + SQLITE_CHUNK]
