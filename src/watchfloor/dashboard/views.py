@@ -53,7 +53,7 @@ def home(request):
         "ws_path": "/ws/dashboard/",
         "tiles": {"url": settings.MAP_TILE_URL, "attribution": settings.MAP_TILE_ATTRIBUTION},
         "alert_url": reverse("dashboard:alert", args=[0]),
-        "alerts_url": "/alerts/",  # the alerts page; the tiles and the feed link to it
+        "alerts_url": reverse("dashboard:alerts"),  # the tiles and the feed link to it
     }
     context = {"nav": "overview", "config": config}
     return render(request, "dashboard/overview.html", context)

@@ -184,7 +184,7 @@ function onMessage(message) {
   let changed = false;
   for (const event of message.events) {
     if (event.window) {
-      if (showWindow($("#maintenance-line"), event, windowScope())) changed = true;
+      if (showWindow($("#maintenance-line"), event, windowScope(), prefs.time_zone || "")) changed = true;
       continue;
     }
     if (!event.alert) continue;

@@ -27,25 +27,32 @@ export function ago(iso) {
 }
 
 // (dateStyle/timeStyle cannot be combined with timeZoneName: the fields are spelled out)
-const WITH_ZONE = new Intl.DateTimeFormat(undefined, {
-  year: "numeric",
-  month: "short",
-  day: "numeric",
-  hour: "2-digit",
-  minute: "2-digit",
-  timeZoneName: "short",
-});
+const formats = new Map();
 
-/** A date and time in the browser's time zone, with the zone's name ("4 Dec 2026, 02:00 UTC"). */
-export function dateTimeWithZone(iso) {
-  const when = new Date(iso);
-  return Number.isNaN(when.getTime()) ? "" : WITH_ZONE.format(when);
+/** A date-and-time format naming its zone: `zone` (an IANA name), or the browser's for "". */
+function withZone(zone) {
+  if (!formats.has(zone)) {
+    const options = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+    try {
+      formats.set(zone, new Intl.DateTimeFormat(undefined, zone ? { ...options, timeZone: zone } : options));
+    } catch {
+      formats.set(zone, new Intl.DateTimeFormat(undefined, options)); // a zone this browser lacks
+    }
+  }
+  return formats.get(zone);
 }
 
-/** From–to in the browser's time zone, with its name ("Dec 6, 2026, 02:00 – 04:00 AM UTC"). */
-export function rangeWithZone(fromIso, toIso) {
+/** A date and time with the zone's name ("Dec 6, 2026, 02:00 AM UTC"), in `zone` ("" = the browser's). */
+export function dateTimeWithZone(iso, zone = "") {
+  const when = new Date(iso);
+  return Number.isNaN(when.getTime()) ? "" : withZone(zone).format(when);
+}
+
+/** From–to with the zone's name ("Dec 6, 2026, 02:00 – 04:00 AM UTC"). */
+export function rangeWithZone(fromIso, toIso, zone = "") {
   const from = new Date(fromIso);
   const to = new Date(toIso);
   if (Number.isNaN(from.getTime()) || Number.isNaN(to.getTime())) return "";
-  return WITH_ZONE.formatRange ? WITH_ZONE.formatRange(from, to) : `${WITH_ZONE.format(from)} – ${WITH_ZONE.format(to)}`;
+  const format = withZone(zone);
+  return format.formatRange ? format.formatRange(from, to) : `${format.format(from)} – ${format.format(to)}`;
 }

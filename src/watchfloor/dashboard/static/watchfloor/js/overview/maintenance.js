@@ -23,15 +23,16 @@ export function windowInScope(w, { clientIds, siteIds, siteClientIds }) {
   return w.site_id === null || w.site_id === undefined ? siteClientIds.has(w.client_id) : siteIds.has(w.site_id);
 }
 
-export function windowLine(type, w) {
-  const when = type === "maintenance.ended" ? dateTimeWithZone(w.ends_at) : rangeWithZone(w.starts_at, w.ends_at);
+/** The line for a window's event, its times in `zone` (the user's; "" = the browser's). */
+export function windowLine(type, w, zone = "") {
+  const when = type === "maintenance.ended" ? dateTimeWithZone(w.ends_at, zone) : rangeWithZone(w.starts_at, w.ends_at, zone);
   return `Maintenance “${w.title}” ${WORDS[type] || "changed"} (${when}).`;
 }
 
 /** Show the event's line if its window is in scope; false if it was left out. */
-export function showWindow(line, event, scope) {
+export function showWindow(line, event, scope, zone = "") {
   if (!windowInScope(event.window, scope)) return false;
-  line.textContent = windowLine(event.type, event.window);
+  line.textContent = windowLine(event.type, event.window, zone);
   line.hidden = false;
   return true;
 }
