@@ -71,13 +71,13 @@ class SettingsForm(forms.Form):
     time_zone = forms.ChoiceField(
         required=False,
         label="Show times in",
-        help_text="Pages show times in this zone, with the site's own time beside them.",
+        help_text="Pages show times in this zone, with a site's own time beside them.",
     )
 
     def __init__(self, *args, user, current: Preferences, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = [
-            ("", "UTC (or my browser's zone where a page formats times itself)"),
+            ("", "Not chosen: UTC (a page's scripts: this browser's zone)"),
             *((name, name.replace("_", " ")) for name in sorted(time_zone_names())),
         ]
         saved = current.default_filters
