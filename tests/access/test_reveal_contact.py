@@ -120,3 +120,14 @@ def test_the_role_migration_is_reversible(estate):
     migration.add_capability(apps, None)
     for role in ("operator", "supervisor", "admin"):
         assert Group.objects.get(name=role).permissions.filter(codename=REVEAL.codename).exists()
+
+
+@pytest.mark.parametrize("site_id", ["100000000000000000000000", "0", "-1", "abc"])
+def test_a_bad_site_id_is_a_4xx_never_a_500(estate, api, site_id):
+    response = api(estate.user("operator")).post(f"{V1}/sites/{site_id}/officer/reveal")
+    assert 400 <= response.status_code < 500, response.content
+
+
+def test_a_nul_in_via_is_a_422(estate, officer, api):
+    response = reveal(api, estate.user("operator"), estate.sites[0], {"via": "api\x00"})
+    assert response.status_code == 422

@@ -222,3 +222,23 @@ def test_reopening_twice_is_an_illegal_transition(estate, alert):
     escalation.reopen(alert, actor=estate.user("operator"))
     with pytest.raises(IllegalTransition):
         escalation.reopen(alert, actor=estate.user("operator"))
+
+
+@pytest.mark.parametrize("body", ["nul \x00 byte", "lone \ud800 surrogate"])
+def test_unstorable_text_is_a_422_naming_body(estate, alert, api, body):
+    import json
+
+    raw = json.dumps({"body": body})  # keeps the lone surrogate as an escape
+    response = api(estate.user("operator")).post(f"{V1}/alerts/{alert.id}/comments", raw=raw)
+    assert response.status_code == 422, response.content
+    assert "body" in error_fields(response)
+    assert not AlertComment.objects.exists()
+
+
+@pytest.mark.parametrize("alert_id", ["100000000000000000000000", "0", "x"])
+def test_a_bad_alert_id_is_a_4xx_never_a_500(estate, api, alert_id):
+    operator = api(estate.user("operator"))
+    for path in ("comments", "reopen"):
+        response = operator.post(f"{V1}/alerts/{alert_id}/{path}", {"body": "x"})
+        assert 400 <= response.status_code < 500, (path, response.content)
+    assert 400 <= operator.get(f"{V1}/alerts/{alert_id}/comments").status_code < 500
