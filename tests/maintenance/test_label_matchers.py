@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from watchfloor.maintenance.label_matchers import (
     MAX_MATCHERS,
@@ -181,3 +186,45 @@ def test_build_validates_like_parse():
 
 def test_parse_matcher_parses_one():
     assert parse_matcher(" a != b ") == Matcher.build("a", "!=", "b")
+
+
+# --- properties -----------------------------------------------------------------------------
+
+
+_names = st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,20}", fullmatch=True)
+_values = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60
+)
+
+
+@st.composite
+def _matchers(draw):
+    op = draw(st.sampled_from(list(MatchOp)))
+    value = draw(_values)
+    if op.is_regex:
+        value = re.escape(value)  # a regex that matches exactly that text
+    return Matcher.build(draw(_names), op, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_matchers(), max_size=6))
+def test_any_matchers_read_back_from_their_canonical_text(matchers):
+    assert parse_matchers(format_matchers(matchers)) == matchers
+
+
+@settings(max_examples=300, deadline=None)
+@given(_names, _values, st.dictionaries(_names, _values, max_size=4))
+def test_negation_is_the_complement(name, value, labels):
+    equal, not_equal = Matcher.build(name, "=", value), Matcher.build(name, "!=", value)
+    regex = Matcher.build(name, "=~", re.escape(value))
+    not_regex = Matcher.build(name, "!~", re.escape(value))
+    assert equal.matches(labels) != not_equal.matches(labels)
+    assert regex.matches(labels) == equal.matches(labels)  # an escaped regex is equality
+    assert not_regex.matches(labels) == not_equal.matches(labels)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_parses_or_raises_matcher_error(text):
+    with contextlib.suppress(MatcherError):
+        parse_matchers(text)

@@ -172,3 +172,17 @@ def test_masked_matchers_for_a_reader_without_pii(estate, api, make_window):
     assert response.status_code == 200
     assert "jane.doe@example.com" not in response.content.decode()
     assert response.json()["matchers"].startswith('{owner="j')
+
+
+def test_a_stored_window_that_no_longer_parses_matches_nothing(estate, make_window):
+    """Written behind the services' back (or a regex a newer Python refuses): ingestion must
+    not fail on it, and alerts stay visible."""
+    site = estate.sites[0]
+    broken = make_window(estate, site=site)
+    MaintenanceWindow.objects.filter(pk=broken.pk).update(matchers='{job=~"("}')
+    weird = make_window(estate, site=estate.sites[1])
+    MaintenanceWindow.objects.filter(pk=weird.pk).update(
+        recurrence_days=["sun"], recurrence_start="02:00", recurrence_duration=None
+    )
+    assert _match(estate, site, {"job": "("}) is None
+    assert _match(estate, estate.sites[1], {}) is None

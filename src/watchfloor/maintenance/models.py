@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -36,6 +37,8 @@ class WindowState(models.TextChoices):
     ENDED = "ended", "Ended"
     CANCELLED = "cancelled", "Cancelled"
 
+
+logger = logging.getLogger(__name__)
 
 # The longest a window may last, in days (settings.MAINTENANCE_MAX_DAYS overrides it): a window
 # that never ends would hide a site's alerts for good.
@@ -140,18 +143,32 @@ class MaintenanceWindow(TenantScoped):
         """The recurrence rule (built once per instance), or None for a one-off window."""
         if not self.is_recurring:
             return None
-        return Weekly.of(
-            self.recurrence_days,
-            self.recurrence_start,
-            self.recurrence_duration,
-            self.timezone or "UTC",
-        )
+        try:
+            return Weekly.of(
+                self.recurrence_days,
+                self.recurrence_start,
+                self.recurrence_duration,
+                self.timezone or "UTC",
+            )
+        except (ValueError, TypeError, zoneinfo.ZoneInfoNotFoundError):
+            # stored values a write would refuse (edited in the database, a zone the machine
+            # lost): the window then never suppresses rather than failing ingestion
+            logger.warning("maintenance window %s: stored recurrence is not valid", self.pk)
+            return None
 
     @cached_property
-    def label_matchers(self) -> tuple[Matcher, ...]:
+    def label_matchers(self) -> tuple[Matcher, ...] | None:
         """The parsed matchers, compiled once per instance (the pipeline's cache keeps
-        instances for a few seconds, so once per window set)."""
-        return tuple(parse_matchers(self.matchers)) if self.matchers else ()
+        instances for a few seconds, so once per window set). None when the stored text no
+        longer parses (edited in the database, or a regex a newer Python refuses): the window
+        then matches nothing, so alerts stay visible and ingestion never fails on it."""
+        if not self.matchers:
+            return ()
+        try:
+            return tuple(parse_matchers(self.matchers))
+        except MatcherError:
+            logger.warning("maintenance window %s: stored matchers do not parse", self.pk)
+            return None
 
     def _clip(self, occurrence: Occurrence) -> Occurrence:
         return Occurrence(
@@ -163,8 +180,10 @@ class MaintenanceWindow(TenantScoped):
         the whole window for a one-off, the running occurrence for a recurring one."""
         if self.cancelled_at is not None or not (self.starts_at <= at < self.ends_at):
             return None
-        if self.weekly is None:
+        if not self.is_recurring:
             return Occurrence(self.starts_at, self.ends_at)
+        if self.weekly is None:
+            return None
         found = self.weekly.covering(at)
         return self._clip(found) if found else None
 
@@ -172,8 +191,10 @@ class MaintenanceWindow(TenantScoped):
         """The next stretch that starts after `at` (None when the series has no more)."""
         if self.cancelled_at is not None or at >= self.ends_at:
             return None
-        if self.weekly is None:
+        if not self.is_recurring:
             return Occurrence(self.starts_at, self.ends_at) if at < self.starts_at else None
+        if self.weekly is None:
+            return None
         found = self.weekly.next_after(
             max(at, self.starts_at - timedelta(microseconds=1)), until=self.ends_at
         )
@@ -265,4 +286,5 @@ class MaintenanceWindow(TenantScoped):
             return False
         if self.alert_types and alert_type not in self.alert_types:
             return False
-        return matches_all(self.label_matchers, labels or {})
+        matchers = self.label_matchers
+        return matchers is not None and matches_all(matchers, labels or {})

@@ -38,6 +38,11 @@ class Weekly:
 
     @classmethod
     def of(cls, days: Sequence[str], start: time, duration: timedelta, zone: str) -> Weekly:
+        """Raises ValueError/TypeError (or ZoneInfoNotFoundError) on anything out of shape."""
+        if not isinstance(start, time) or not isinstance(duration, timedelta):
+            raise TypeError("A weekly recurrence needs a start time and a duration.")
+        if not MIN_DURATION <= duration <= MAX_DURATION:
+            raise ValueError("A weekly occurrence lasts between 1 minute and 7 days.")
         return cls(frozenset(DAYS.index(d) for d in days), start, duration, ZoneInfo(zone))
 
     def occurrence_on(self, day: date) -> Occurrence:

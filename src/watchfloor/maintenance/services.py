@@ -126,7 +126,7 @@ def _audit(action: Action, window: MaintenanceWindow, *, actor, **extra) -> None
         **extra,
     }
     if window.matchers:
-        details["matchers"] = len(window.label_matchers)
+        details["matchers"] = len(window.label_matchers or ())
     if window.is_recurring:
         details["recurrence"] = recurrence_view(window)
     record(action, actor=actor, tenant=window.tenant_id, entity=window, details=details)
