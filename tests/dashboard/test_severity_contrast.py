@@ -128,3 +128,42 @@ def test_severity_colours_are_one_set():
     scripts |= {f"overview/{p.name}": p.read_text() for p in JS_DIR.glob("overview/*.js")}
     copies = {name for name, text in scripts.items() if re.search(r"#[0-9a-fA-F]{6}\b", text)}
     assert copies == set(), f"colours copied into scripts: {copies}"
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    luminance(colour)  # asserts the #rrggbb form
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def over(colour: str, share: float, backdrop: str) -> str:
+    """`color-mix(in srgb, colour share, transparent)` painted on `backdrop`."""
+    mixed = [
+        round(share * c + (1 - share) * b)
+        for c, b in zip(hex_rgb(colour), hex_rgb(backdrop), strict=True)
+    ]
+    return "#" + "".join(f"{c:02x}" for c in mixed)
+
+
+def test_status_and_state_pills_reach_aa_on_every_surface():
+    """The tinted status pills of pages.css (their text in the pill's colour, the background that
+    colour at a low share over the card or the page) in both themes."""
+    base = [d for f, _m, sel, d in all_rules() if f == "pages.css" and sel == ".status"]
+    assert base, "pages.css has no .status rule"
+    share = re.search(r"var\(--c\)\s+(\d+)%,\s*transparent", base[0]["background"])
+    assert share, base[0]["background"]
+    selectors = {
+        sel
+        for f, _m, sel, d in all_rules()
+        if f == "pages.css" and re.fullmatch(r"\.(status|state)--[\w-]+", sel) and "--c" in d
+    }
+    assert len(selectors) >= 8
+    for dark in (False, True):
+        properties = theme_properties(dark)
+        for selector in sorted(selectors):
+            rule = next(d for f, _m, sel, d in all_rules() if sel == selector)
+            colour = resolve(rule["--c"], properties)
+            for backdrop in ("--surface", "--surface-2", "--bg"):
+                painted = over(colour, int(share.group(1)) / 100, properties[backdrop])
+                ratio = contrast(colour, painted)
+                theme = "dark" if dark else "light"
+                assert ratio >= AA, f"{selector} on {backdrop} ({theme}): {ratio:.2f}:1"
