@@ -186,3 +186,19 @@ def test_a_stored_window_that_no_longer_parses_matches_nothing(estate, make_wind
     )
     assert _match(estate, site, {"job": "("}) is None
     assert _match(estate, estate.sites[1], {}) is None
+
+
+def test_maintenance_events_carry_matchers_masked_for_readers_without_pii(
+    estate, make_window, publisher, django_capture_on_commit_callbacks
+):
+    from watchfloor.maintenance import services
+    from watchfloor.realtime.viewer import mask_event
+
+    window = make_window(estate, offset=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.update_window(
+            window, actor=estate.user("supervisor"), matchers='owner="jane.doe@example.com"'
+        )
+    [event] = publisher.events
+    assert event["window"]["matchers"] == '{owner="jane.doe@example.com"}'
+    assert "jane.doe@example.com" not in str(mask_event(event))

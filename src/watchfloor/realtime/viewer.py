@@ -152,7 +152,7 @@ def mask_event(event: dict) -> dict:
         out["alert"] = alert
     if "window" in event:
         window = dict(event["window"])
-        for key in ("title", "reason"):
+        for key in ("title", "reason", "matchers"):  # free text (matcher values may be PII)
             if window.get(key):
                 window[key] = mask_text(window[key])
         out["window"] = window
