@@ -21,7 +21,10 @@ from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from watchfloor.alerts.models import Alert, Severity
 
-DEFAULT_SORT = "-last_seen"
+# Newest first by when the alert started. `-last_seen` would be the natural default but
+# last_seen_at is written by every repeat and so has no index (repeats must stay HOT updates:
+# alerts.models); at 1,000,000 alerts it reads every row (~2 s, docs/benchmarks.md).
+DEFAULT_SORT = "-first_seen"
 # sort name -> (column, descending) keys; the id is appended with the last key's direction
 SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
     "-last_seen": (("last_seen_at", True),),
@@ -32,10 +35,10 @@ SORTS: dict[str, tuple[tuple[str, bool], ...]] = {
     "severity": (("severity_rank", False), ("first_seen_at", False)),
 }
 SORT_LABELS = {
-    "-last_seen": "Last seen, newest first",
-    "last_seen": "Last seen, oldest first",
     "-first_seen": "First seen, newest first",
     "first_seen": "First seen, oldest first",
+    "-last_seen": "Last seen, newest first",
+    "last_seen": "Last seen, oldest first",
     "severity": "Severity, then oldest",
 }
 SEVERITY_RANK = Case(
@@ -138,20 +141,49 @@ def sorted_alerts(qs: QuerySet[Alert], sort: str) -> QuerySet[Alert]:
     return qs.order_by(*(f"-{c}" if d else c for c, d in _keys(sort)))
 
 
+def _severity_is(rank: int) -> Q:
+    known = [s.value for s in Severity]
+    return Q(severity=known[rank]) if rank < len(known) else ~Q(severity__in=known)
+
+
+def _by_severity(qs: QuerySet[Alert], values: list[Any] | None, *, forward: bool, want: int):
+    """Up to `want` rows in the `severity` sort after (or, reading back, before) the boundary:
+    one query per severity, each ordered by first seen and id, so an index on (tenant,
+    severity, first_seen_at, id) serves it instead of sorting every row by a CASE."""
+    keys = _keys("severity")[1:]
+    ranks = list(range(len(Severity) + 1))
+    rows: list[Alert] = []
+    for rank in ranks if forward else reversed(ranks):
+        if values is not None and (rank < values[0] if forward else rank > values[0]):
+            continue
+        part = qs.filter(_severity_is(rank))
+        if values is not None and rank == values[0]:
+            part = part.filter(_beyond(keys, values[1:], forward=forward))
+        order = ("first_seen_at", "id") if forward else ("-first_seen_at", "-id")
+        for alert in part.order_by(*order)[: want - len(rows)]:
+            alert.severity_rank = rank
+            rows.append(alert)
+        if len(rows) >= want:
+            break
+    return rows
+
+
 def page_of(
     qs: QuerySet[Alert], *, sort: str = DEFAULT_SORT, cursor: str | None, limit: int | None
 ) -> Page:
     """One page of `qs` in `sort` order, after or before the cursor's row."""
     limit = page_limit(limit)
     ordered = sorted_alerts(qs, sort)
-    keys = _keys(sort)
     direction, values = decode_cursor(cursor, sort) if cursor else ("after", None)
     forward = direction == "after"
-    if values is not None:
-        ordered = ordered.filter(_beyond(keys, values, forward=forward))
-    if not forward:
-        ordered = ordered.reverse()
-    rows = list(ordered[: limit + 1])
+    if sort == "severity":
+        rows = _by_severity(qs, values, forward=forward, want=limit + 1)
+    else:
+        if values is not None:
+            ordered = ordered.filter(_beyond(_keys(sort), values, forward=forward))
+        if not forward:
+            ordered = ordered.reverse()
+        rows = list(ordered[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     if not forward:

@@ -236,6 +236,16 @@ class Alert(TenantScoped):
                 condition=Q(escalated_at__isnull=False),
                 name="alert_escalated_at",
             ),
+            # the alerts list's sorts (alerts.listing): first seen either way, and, per severity,
+            # the oldest open alerts first (the feed's order). first_seen_at is written once, so
+            # repeats stay HOT; last_seen_at has no index on purpose (the rule above), so the
+            # `last_seen` sorts read every row the filters leave (docs/benchmarks.md)
+            models.Index(fields=["tenant", "first_seen_at", "id"], name="alert_tenant_first_seen"),
+            models.Index(
+                fields=["tenant", "severity", "first_seen_at", "id"],
+                condition=ACTIVE_CONDITION,
+                name="alert_active_severity_age",
+            ),
         ]
 
     def __str__(self) -> str:
