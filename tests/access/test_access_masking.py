@@ -201,3 +201,89 @@ def test_write_responses_are_masked_too(estate, api, people):
     )
     assert response.status_code == 201, response.content
     assert response.json()["owner"]["full_name"] == "Va***e Re***s"
+
+
+# --- one person-name masking, everywhere a person is named ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "username", "masked"),
+    [
+        ("Valentine", "Reyes", "vreyes", "Va***e Re***s"),
+        ("", "", "jane.doe@example.com", "j***@example.com"),  # an email as username
+        ("", "", "kowalski", "ko***i"),
+    ],
+)
+def test_every_path_that_names_a_person_masks_the_name_the_same_way(
+    estate, first, last, username, masked
+):
+    """#10 structure: four copies of person-name masking became one (`mask_person_name`); the
+    overview's menus masked an email username as a name ("ja***m") while the feed masked it as
+    an email. Every reader without noc:view_pii now sees the same masked name."""
+    from watchfloor.access.masking import mask_person_name, person_label, person_view
+    from watchfloor.alerts import overview_queries
+    from watchfloor.alerts.broadcast import alert_payload
+    from watchfloor.alerts.models import Alert
+    from watchfloor.dashboard.queries import Filters, estate_page, overview_choices
+    from watchfloor.oncall.messages import _person as message_person
+    from watchfloor.realtime.viewer import mask_event
+    from watchfloor.tenancy.models import User
+
+    person = User.objects.create_user(
+        username, tenant=estate.tenant, first_name=first, last_name=last
+    )
+    person.groups.add(*estate.user("operator").groups.all())
+    site = estate.sites[0]
+    site.officer_in_charge = person
+    site.save(update_fields=["officer_in_charge"])
+    reader = estate.user("executive")  # every client, no noc:view_pii
+    alert = _open_alert(estate, site)
+    Alert.objects.filter(pk=alert.pk).update(assignee=person)
+    alert.refresh_from_db()
+    unmasked = {**alert_payload(alert), "assignee_name": (f"{first} {last}".strip() or username)}
+    filters = overview_queries.OverviewFilters()
+    view = person_view(person, False)
+
+    shown = {
+        "mask_person_name": mask_person_name(f"{first} {last}".strip() or username),
+        "person_label": person_label(person, False),
+        "person_view": view["full_name"] or view["username"],
+        "feed": overview_queries.feed(reader, filters)[0]["assignee_name"],
+        "map": next(
+            s["officer"]
+            for s in overview_queries.site_health(reader, filters)["sites"]
+            if s["id"] == site.id
+        ),
+        "websocket": mask_event({"type": "alert.updated", "alert": unmasked})["alert"][
+            "assignee_name"
+        ],
+        "estate page": estate_page(reader, Filters()).clients[0].sites[0].officer.name,
+        "overview menus": {o["id"]: o["name"] for o in overview_choices(reader)["officers"]}[
+            person.id
+        ],
+        "notifications": message_person(person, False),
+    }
+    assert shown == dict.fromkeys(shown, masked)
+
+
+def _open_alert(estate, site):
+    from django.utils import timezone
+
+    from watchfloor.alerts.models import Alert, Severity
+
+    now = timezone.now()
+    return Alert.objects.create(
+        tenant=estate.tenant,
+        client=site.client,
+        site=site,
+        source="native",
+        type="DEVICE_OFFLINE",
+        severity=Severity.HIGH,
+        title="x",
+        fingerprint="fp-names",
+        content_hash="x",
+        first_seen_at=now,
+        last_seen_at=now,
+        created_at=now,
+        updated_at=now,
+    )

@@ -153,11 +153,33 @@ def masked_for(user, payload: Any, *, can_view_pii: bool | None = None) -> Any:
     return payload if can_view_pii else mask_payload(payload)
 
 
-def person_view(user, can_view_pii: bool) -> dict | None:
-    """How a person (an officer, an owner, an actor) is shown: masked without `noc:view_pii`.
+def display_name(first: str | None, last: str | None, username: str) -> str:
+    """How a person is named: their full name, or their username when they have none."""
+    return f"{first or ''} {last or ''}".strip() or username
 
-    Usernames are often a name or an email address, so they are masked like one.
-    """
+
+def mask_person_name(name: str) -> str:
+    """The one masking of a person's name (a full name, or a username: usernames are often an
+    email address, masked like one). Every page, API answer and event masks names through it."""
+    return mask_email(name) if "@" in name else mask_name(name)
+
+
+def shown_name(name: str | None, can_view_pii: bool) -> str | None:
+    """A person's name as this reader may see it (None stays None: nobody)."""
+    if name is None or can_view_pii:
+        return name
+    return mask_person_name(name)
+
+
+def person_label(user, can_view_pii: bool) -> str | None:
+    """A person's display name as this reader may see it (None when there is nobody)."""
+    if user is None:
+        return None
+    return shown_name(display_name(user.first_name, user.last_name, user.username), can_view_pii)
+
+
+def person_view(user, can_view_pii: bool) -> dict | None:
+    """How a person (an officer, an owner, an actor) is shown: masked without `noc:view_pii`."""
     if user is None:
         return None
     full = user.get_full_name() or ""
@@ -165,6 +187,6 @@ def person_view(user, can_view_pii: bool) -> dict | None:
         return {"id": user.id, "username": user.username, "full_name": full}
     return {
         "id": user.id,
-        "username": mask_value("email" if "@" in user.username else "name", user.username),
-        "full_name": mask_name(full) if full else "",
+        "username": mask_person_name(user.username),
+        "full_name": mask_person_name(full) if full else "",
     }

@@ -1,19 +1,33 @@
 """Who sees what: capabilities, scope (all clients / assigned clients / assigned sites), 404s.
 
-Every read of a client or site for a user goes through `visible_clients` / `visible_sites`, and
-fetching one object goes through `access_client` / `access_site`, which raise the same `Http404`
-whether the id does not exist, belongs to another tenant, or is outside the user's scope.
+Scope is described once, here, and read three ways that must agree (tests/access/test_scope.py):
+
+- in SQL over a model's rows: `Model.objects.restrict(scope_of(user))` (`Scope.restrict`), which
+  `visible_clients`, `visible_sites`, `alerts_for` and the maintenance window list all use;
+- in memory, for the WebSocket's per-event checks: `Scope.reach()` loads the ids once and
+  `Reach.admits` decides without a query;
+- the other way round, over users: `audience(...)`, the users who see one row (who may be
+  assigned an alert).
+
+A user's kind of scope is their broadest capability (`SCOPE_CAPABILITIES`, in order). Where a
+row sits (its client and site lookups, and whether a row without a site concerns its whole
+client) is the model's `placement` (`tenancy.models.Placement`). Fetching one object goes through
+`access_client` / `access_site`, which raise the same `Http404` whether the id does not exist,
+belongs to another tenant, or is outside the user's scope.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from django.db.models import Q, QuerySet
+from django.contrib.auth.models import Permission
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.tenancy.models import Client, Site
+from watchfloor.access.models import ClientAssignment, SiteAssignment
+from watchfloor.tenancy.models import Client, Placement, Site, User
 
 
 class CapabilityDenied(Exception):
@@ -52,42 +66,137 @@ def require_capability(user, capability: Capability) -> None:
         raise CapabilityDenied(capability)
 
 
+# The capability that gives each kind of scope, broadest first: a user has the first they hold.
+SCOPE_CAPABILITIES = (
+    (Capability.VIEW_ALL_CLIENTS, ScopeKind.ALL_CLIENTS),
+    (Capability.VIEW_CLIENT, ScopeKind.ASSIGNED_CLIENTS),
+    (Capability.VIEW_ASSIGNED_SITES, ScopeKind.ASSIGNED_SITES),
+)
+
+
 def scope_kind(user) -> ScopeKind:
     caps = capabilities_of(user)
     if Capability.VIEW not in caps or getattr(user, "tenant_id", None) is None:
         return ScopeKind.NONE
-    if Capability.VIEW_ALL_CLIENTS in caps:
-        return ScopeKind.ALL_CLIENTS
-    if Capability.VIEW_CLIENT in caps:
-        return ScopeKind.ASSIGNED_CLIENTS
-    if Capability.VIEW_ASSIGNED_SITES in caps:
-        return ScopeKind.ASSIGNED_SITES
-    return ScopeKind.NONE
+    return next((kind for cap, kind in SCOPE_CAPABILITIES if cap in caps), ScopeKind.NONE)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one user may see: a kind of scope in a tenant, through the user's assignments."""
+
+    kind: ScopeKind
+    tenant_id: int | None
+    user_id: int | None
+
+    def restrict(self, qs: QuerySet) -> QuerySet:
+        """`qs` limited to the rows this scope admits (subqueries on the assignments: no ids
+        are loaded, so it stays one query whatever the size of the estate)."""
+        if self.kind == ScopeKind.NONE:
+            return qs.none()
+        qs = qs.filter(tenant_id=self.tenant_id)
+        if self.kind == ScopeKind.ALL_CLIENTS:
+            return qs
+        return qs.filter(self._condition(qs.model.placement))
+
+    def _condition(self, at: Placement) -> Q:
+        if self.kind == ScopeKind.ASSIGNED_CLIENTS:
+            clients = ClientAssignment.objects.filter(user_id=self.user_id).values("client_id")
+            return Q(**{f"{at.client}__in": clients})
+        mine = SiteAssignment.objects.filter(user_id=self.user_id)
+        on_my_sites = Q(**{f"{at.site}__in": mine.values("site_id")}) if at.site else Q(pk=None)
+        if not at.client_wide:
+            return on_my_sites
+        client_wide = Q(**{f"{at.client}__in": mine.values("site__client_id")})
+        if at.site:
+            client_wide &= Q(**{f"{at.site}__isnull": True})
+        return on_my_sites | client_wide
+
+    def reach(self) -> Reach:
+        """This scope as ids, for deciding in memory (two small queries)."""
+        clients = Client.objects.restrict(self).values_list("id", flat=True)
+        sites = Site.objects.restrict(self).values_list("id", flat=True)
+        return Reach(self.kind, frozenset(clients), frozenset(sites))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A scope resolved to the ids of the clients and sites it sees, checked in memory.
+
+    `admits` is `Scope.restrict` for one row: a client-scoped user sees the rows of their
+    clients; a site-scoped user sees the rows on their sites and, for client-wide placements,
+    the site-less rows of the clients of those sites (which are exactly `client_ids`).
+    """
+
+    kind: ScopeKind
+    client_ids: frozenset[int]
+    site_ids: frozenset[int]
+
+    def admits(self, at: Placement, client_id: int | None, site_id: int | None) -> bool:
+        if self.kind == ScopeKind.ALL_CLIENTS:
+            return True
+        if self.kind == ScopeKind.ASSIGNED_CLIENTS:
+            return client_id in self.client_ids
+        if self.kind == ScopeKind.ASSIGNED_SITES:
+            if site_id is not None:
+                return site_id in self.site_ids
+            return at.client_wide and client_id in self.client_ids
+        return False
+
+
+def scope_of(user) -> Scope:
+    kind = scope_kind(user)
+    if kind == ScopeKind.NONE:
+        return Scope(kind, None, None)
+    return Scope(kind, user.tenant_id, user.pk)
+
+
+def holds(capability: Capability) -> Q:
+    """Users who hold a capability (directly or through a role), as a condition on users: what
+    `capabilities_of` decides for one user (an active superuser holds every permission)."""
+    perm = Permission.objects.filter(
+        codename=capability.codename, content_type__app_label="access"
+    ).values("id")
+    direct = User.user_permissions.through.objects.filter(
+        user_id=OuterRef("pk"), permission_id__in=perm
+    )
+    via_group = User.groups.through.objects.filter(
+        user_id=OuterRef("pk"), group__permissions__in=perm
+    )
+    return Q(is_superuser=True) | Q(Exists(direct)) | Q(Exists(via_group))
+
+
+def audience(at: Placement, *, tenant_id: int, client_id: int | None, site_id: int | None) -> Q:
+    """Active users of the tenant whose scope admits a row placed at (client_id, site_id), as a
+    condition on users (one query whatever their number): `Scope.restrict` read backwards."""
+    by_client = Exists(ClientAssignment.objects.filter(user_id=OuterRef("pk"), client_id=client_id))
+    if site_id is not None:
+        by_site = Q(Exists(SiteAssignment.objects.filter(user_id=OuterRef("pk"), site_id=site_id)))
+    elif at.client_wide:
+        by_site = Q(
+            Exists(SiteAssignment.objects.filter(user_id=OuterRef("pk"), site__client_id=client_id))
+        )
+    else:
+        by_site = Q(pk=None)
+    reaches = {
+        ScopeKind.ALL_CLIENTS: Q(),
+        ScopeKind.ASSIGNED_CLIENTS: Q(by_client) if client_id is not None else Q(pk=None),
+        ScopeKind.ASSIGNED_SITES: by_site,
+    }
+    condition, broader = Q(pk=None), Q()
+    for capability, kind in SCOPE_CAPABILITIES:
+        condition |= broader & holds(capability) & reaches[kind]
+        broader &= ~holds(capability)
+    return Q(tenant_id=tenant_id, is_active=True) & holds(Capability.VIEW) & condition
 
 
 def visible_clients(user) -> QuerySet[Client]:
     """Clients the user may see: a client is visible through any of its visible sites too."""
-    kind = scope_kind(user)
-    base = Client.objects.for_tenant(user.tenant_id if kind != ScopeKind.NONE else None)
-    if kind == ScopeKind.ALL_CLIENTS:
-        return base
-    if kind == ScopeKind.ASSIGNED_CLIENTS:
-        return base.filter(assignments__user=user).distinct()
-    if kind == ScopeKind.ASSIGNED_SITES:
-        return base.filter(sites__assignments__user=user).distinct()
-    return base.none()
+    return Client.objects.restrict(scope_of(user))
 
 
 def visible_sites(user) -> QuerySet[Site]:
-    kind = scope_kind(user)
-    base = Site.objects.for_tenant(user.tenant_id if kind != ScopeKind.NONE else None)
-    if kind == ScopeKind.ALL_CLIENTS:
-        return base
-    if kind == ScopeKind.ASSIGNED_CLIENTS:
-        return base.filter(client__assignments__user=user)
-    if kind == ScopeKind.ASSIGNED_SITES:
-        return base.filter(assignments__user=user)
-    return base.none()
+    return Site.objects.restrict(scope_of(user))
 
 
 def site_scope_filter(user, prefix: str = "site") -> Q:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from watchfloor.tenancy.models import Client, Site, TenantQuerySet, TenantScoped
+from watchfloor.tenancy.models import ON_SITE, Client, Site, TenantQuerySet, TenantScoped
 
 
 class BuiltinType(models.TextChoices):
@@ -165,6 +165,8 @@ class Alert(TenantScoped):
     updated_at = models.DateTimeField()
 
     objects = AlertQuerySet.as_manager()
+    # an alert without a site is seen by the users who see its whole client (access.scope)
+    placement = ON_SITE
 
     class Meta:
         ordering = ["-id"]

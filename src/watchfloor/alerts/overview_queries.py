@@ -34,7 +34,7 @@ from django.db.models import Avg, Case, Count, IntegerField, Max, Q, QuerySet, V
 from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name, mask_text, mask_value
+from watchfloor.access.masking import display_name, mask_text, person_label, shown_name
 from watchfloor.access.scope import ScopeKind, has_capability, scope_kind, visible_clients
 from watchfloor.alerts.broadcast import alert_payload, place_fields
 from watchfloor.alerts.escalation import overdue_condition
@@ -203,19 +203,6 @@ def kpis(user, f: OverviewFilters, *, now: datetime | None = None) -> dict:
 # --- the map and the drill-down ----------------------------------------------------------------
 
 
-def _person_name(first: str | None, last: str | None, username: str | None, pii: bool):
-    """Full name, or the username; masked without noc:view_pii (an email-like username as an
-    email). None when there is nobody."""
-    if username is None:
-        return None
-    full = f"{first or ''} {last or ''}".strip()
-    if pii:
-        return full or username
-    if full:
-        return mask_name(full)
-    return mask_value("email" if "@" in username else "name", username)
-
-
 def _worst(by_severity: dict[str, int]) -> str | None:
     return next((s for s in SEVERITIES if by_severity[s]), None)
 
@@ -304,7 +291,9 @@ def site_health(user, f: OverviewFilters, *, now: datetime | None = None) -> dic
                 "state": state,
                 "lat": lat,
                 "lon": lon,
-                "officer": _person_name(first, last, username, pii),
+                "officer": shown_name(
+                    display_name(first, last, username) if username is not None else None, pii
+                ),
                 "worst": _worst(mix),
                 "open": sum(mix.values()),
                 "critical": mix[Severity.CRITICAL.value],
@@ -374,11 +363,7 @@ def feed_row(alert: Alert, pii: bool) -> dict:
         row["title"] = mask_text(alert.title)
     row.update(
         place_fields(site, client),
-        assignee_name=(
-            _person_name(assignee.first_name, assignee.last_name, assignee.username, pii)
-            if assignee
-            else None
-        ),
+        assignee_name=person_label(assignee, pii),
     )
     return row
 

@@ -6,17 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.db import DataError
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum, TextField, Value
+from django.db.models import Count, Q, QuerySet, Sum, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.models import ClientAssignment, SiteAssignment
-from watchfloor.access.scope import ScopeKind, scope_kind, visible_clients, visible_sites
+from watchfloor.access.scope import audience, holds, scope_of
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.label_sql import sql_regex
 from watchfloor.alerts.listing import DEFAULT_SORT, InvalidListQuery, Page, page_of
@@ -47,16 +45,10 @@ LIST_ONLY = (
 
 
 def alerts_for(user) -> QuerySet[Alert]:
-    """Alerts the user may see. Alerts with no site are seen only by all-clients users."""
-    kind = scope_kind(user)
-    if kind == ScopeKind.NONE:
-        return Alert.objects.none()
-    qs = Alert.objects.for_tenant(user.tenant_id)
-    if kind == ScopeKind.ALL_CLIENTS:
-        return qs
-    if kind == ScopeKind.ASSIGNED_CLIENTS:
-        return qs.filter(client_id__in=visible_clients(user).values("id"))
-    return qs.filter(site_id__in=visible_sites(user).values("id"))
+    """Alerts the user may see (`access.scope`): all of the tenant's; their clients' (with the
+    alerts of those clients that have no site); or those on their sites (an alert without a
+    site is not on any site, so site-scoped users do not see it)."""
+    return Alert.objects.restrict(scope_of(user))
 
 
 def access_alert(user, alert_id) -> Alert:
@@ -246,47 +238,22 @@ def suppressed_by(user, window_ids: list[int]) -> dict[int, Suppressed]:
     }
 
 
-def assignable_users(alert: Alert):
-    """Active users of the alert's tenant who can see it: the rule `assign_alert` enforces.
-
-    The scope a user has is decided by their broadest capability (access.scope.scope_kind); here
-    it is evaluated in SQL for every user at once (one query): all clients; or, failing that, a
-    client assignment to the alert's client; or, failing both, a site assignment to its site.
-    An alert without a site is seen only by all-clients users.
-    """
-    User = get_user_model()
-
-    def holds(cap: Capability) -> Q:
-        perm = Permission.objects.filter(
-            codename=cap.codename, content_type__app_label="access"
-        ).values("id")
-        direct = User.user_permissions.through.objects.filter(
-            user_id=OuterRef("pk"), permission_id__in=perm
-        )
-        via_group = User.groups.through.objects.filter(
-            user_id=OuterRef("pk"),
-            group__permissions__in=perm,
-        )
-        return Q(is_superuser=True) | Q(Exists(direct)) | Q(Exists(via_group))
-
-    everything = holds(Capability.VIEW_ALL_CLIENTS)
-    reach = everything
-    if alert.site_id is not None:
-        by_client = Exists(
-            ClientAssignment.objects.filter(user_id=OuterRef("pk"), client_id=alert.client_id)
-        )
-        by_site = Exists(
-            SiteAssignment.objects.filter(user_id=OuterRef("pk"), site_id=alert.site_id)
-        )
-        clients = holds(Capability.VIEW_CLIENT)
-        reach = (
-            everything
-            | (~everything & clients & Q(by_client))
-            | (~everything & ~clients & holds(Capability.VIEW_ASSIGNED_SITES) & Q(by_site))
-        )
+def assignable_users(alert: Alert) -> QuerySet:
+    """Who the alert may be given to, in one query: the active users of its tenant who can see
+    it (`access.scope.audience`, the scope rule read over users) and can act on it (hold
+    `noc:ack_alerts`: acknowledge and resolve what they are given). `assign_alert` accepts
+    exactly these, and the overview and the detail page both offer this list."""
     return (
-        User.objects.filter(tenant_id=alert.tenant_id, is_active=True)
-        .filter(holds(Capability.VIEW) & reach)
+        get_user_model()
+        .objects.filter(
+            audience(
+                Alert.placement,
+                tenant_id=alert.tenant_id,
+                client_id=alert.client_id,
+                site_id=alert.site_id,
+            )
+            & holds(Capability.ACK_ALERTS)
+        )
         .only("id", "username", "first_name", "last_name")
         .order_by("first_name", "last_name", "username")
     )

@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
-from watchfloor.access.scope import require_capability, visible_sites
+from watchfloor.access.scope import require_capability
 from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.models import Alert, AlertComment, Status
-from watchfloor.alerts.queries import alerts_for
+from watchfloor.alerts.queries import alerts_for, assignable_users
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.events import publish_on_commit
@@ -122,13 +122,10 @@ def assign_alert(alert: Alert, *, actor, assignee, note: str = "") -> Alert:
     alert = _locked(alert)
     if alert.status not in ASSIGNABLE:
         raise IllegalTransition("assign", alert.status)
-    if (
-        assignee is None
-        or not assignee.is_active
-        or assignee.tenant_id != alert.tenant_id
-        or (alert.site_id and not visible_sites(assignee).filter(id=alert.site_id).exists())
-    ):
-        raise InvalidAssignee("Not an active user of this tenant who can see this alert.")
+    if assignee is None or not assignable_users(alert).filter(pk=assignee.pk).exists():
+        raise InvalidAssignee(
+            "Not an active user of this tenant who can see this alert and acknowledge alerts."
+        )
     now = timezone.now()
     previous = alert.status
     fields = _mark_acknowledged(alert, actor, now)

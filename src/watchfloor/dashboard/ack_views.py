@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from watchfloor.access.masking import mask_name, mask_text
+from watchfloor.access.masking import mask_text, shown_name
 from watchfloor.alerts.models import Status
 from watchfloor.oncall import ack_links
 from watchfloor.oncall.messages import alert_url, may_see_pii, open_for
@@ -66,7 +66,7 @@ def _summary(alert, recipient) -> dict:
         ),
         "open_for": open_for(timezone.now() - alert.first_seen_at),
         "url": alert_url(alert.id),
-        "recipient": name if pii else (mask_text(name) if "@" in name else mask_name(name)),
+        "recipient": shown_name(name, pii),
     }
 
 

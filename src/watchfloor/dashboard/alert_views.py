@@ -26,7 +26,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_text, mask_value, masked_for, person_view
+from watchfloor.access.masking import mask_person_name, mask_text, masked_for, person_label
 from watchfloor.access.scope import has_capability
 from watchfloor.alerts import services as alert_services
 from watchfloor.alerts.models import Alert, Status, SuppressionReason
@@ -160,10 +160,7 @@ def safe_url(value: Any) -> str:
 
 
 def _person_label(user, pii: bool) -> str:
-    view = person_view(user, pii)
-    if view is None:
-        return ""
-    return view["full_name"] or view["username"]
+    return person_label(user, pii) or ""
 
 
 def _label_of_audit_actor(entry: AuditLog, pii: bool) -> str:
@@ -173,7 +170,7 @@ def _label_of_audit_actor(entry: AuditLog, pii: bool) -> str:
         return "Watchfloor"  # a job: the escalation engine, the pipeline
     if pii:
         return entry.actor_label
-    return mask_value("email" if "@" in entry.actor_label else "name", entry.actor_label)
+    return mask_person_name(entry.actor_label)
 
 
 def _pairs(mapping: Any) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from functools import cache
 from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name, mask_phone
+from watchfloor.access.masking import mask_phone, person_label
 from watchfloor.access.scope import has_capability, visible_clients, visible_sites
 from watchfloor.tenancy.models import User
 from watchfloor.tenancy.queries import clients_for, sites_for
@@ -96,10 +96,10 @@ def _local_time(now: datetime, tz_name: str) -> str:
 def _person(user, pii: bool) -> Person | None:
     if user is None:
         return None
-    name = user.get_full_name() or user.get_username()
+    name = person_label(user, pii)
     if pii:
         return Person(name=name, phone=user.phone)
-    return Person(name=mask_name(name), phone=mask_phone(user.phone) if user.phone else "")
+    return Person(name=name, phone=mask_phone(user.phone) if user.phone else "")
 
 
 def estate_page(user, filters: Filters) -> EstatePage:
@@ -175,10 +175,6 @@ def overview_choices(user) -> dict:
             .only("id", "first_name", "last_name", "username")[:500]
         )
 
-    def label(person) -> str:
-        name = person.get_full_name() or person.get_username()
-        return name if pii else mask_name(name)
-
     return {
         "clients": [
             {"code": c.code, "id": c.id, "name": c.name}
@@ -187,6 +183,6 @@ def overview_choices(user) -> dict:
         "cities": sorted({city for city, _ in places if city}),
         "states": sorted({state for _, state in places if state}),
         "places": [{"city": city, "state": state or ""} for city, state in places if city],
-        "officers": [{"id": o.id, "name": label(o)} for o in officers],
-        "assignees": [{"id": p.id, "name": label(p)} for p in people],
+        "officers": [{"id": o.id, "name": person_label(o, pii)} for o in officers],
+        "assignees": [{"id": p.id, "name": person_label(p, pii)} for p in people],
     }

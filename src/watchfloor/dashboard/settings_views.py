@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name
+from watchfloor.access.masking import display_name, shown_name
 from watchfloor.access.scope import has_capability, visible_clients, visible_sites
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.models import REFRESH_MAX, REFRESH_MIN, Theme
@@ -39,8 +39,7 @@ def _with_current(choices: list[tuple], current) -> list[tuple]:
 
 
 def _person(first: str, last: str, username: str, pii: bool) -> str:
-    name = f"{first} {last}".strip() or username
-    return name if pii else mask_name(name)
+    return shown_name(display_name(first, last, username), pii)
 
 
 class SettingsForm(forms.Form):

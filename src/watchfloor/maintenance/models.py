@@ -21,7 +21,7 @@ from watchfloor.maintenance.label_matchers import (
     parse_matchers,
 )
 from watchfloor.maintenance.recurrence import DAYS, MAX_DURATION, MIN_DURATION, Occurrence, Weekly
-from watchfloor.tenancy.models import Client, Site, TenantQuerySet, TenantScoped
+from watchfloor.tenancy.models import COVERS_SITES, Client, Site, TenantQuerySet, TenantScoped
 
 
 class WindowKind(models.TextChoices):
@@ -112,6 +112,8 @@ class MaintenanceWindow(TenantScoped):
     )
 
     objects = MaintenanceWindowQuerySet.as_manager()
+    # a window on a whole client covers the sites a site-scoped user sees: they see it
+    placement = COVERS_SITES
 
     class Meta:
         ordering = ["-starts_at", "-id"]

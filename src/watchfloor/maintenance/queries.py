@@ -13,24 +13,13 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from watchfloor.access.scope import ScopeKind, scope_kind, visible_clients, visible_sites
+from watchfloor.access.scope import ScopeKind, scope_kind, scope_of
 from watchfloor.maintenance.models import MaintenanceWindow, WindowState
 from watchfloor.tenancy.models import Client, Site
 
 
 def _visible(user) -> QuerySet[MaintenanceWindow]:
-    kind = scope_kind(user)
-    if kind == ScopeKind.NONE:
-        return MaintenanceWindow.objects.none()
-    qs = MaintenanceWindow.objects.for_tenant(user.tenant_id)
-    if kind == ScopeKind.ALL_CLIENTS:
-        return qs
-    clients = visible_clients(user).values("id")
-    if kind == ScopeKind.ASSIGNED_SITES:
-        return qs.filter(
-            Q(site__in=visible_sites(user).values("id")) | Q(site__isnull=True, client__in=clients)
-        )
-    return qs.filter(client__in=clients)
+    return MaintenanceWindow.objects.restrict(scope_of(user))
 
 
 def _by_id_or_code(value) -> Q:

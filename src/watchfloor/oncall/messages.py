@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_name, mask_text, masked_for
+from watchfloor.access.masking import mask_text, masked_for, person_label
 from watchfloor.access.scope import has_capability
 from watchfloor.alerts.models import Alert
 
@@ -55,12 +55,7 @@ def may_see_pii(recipient) -> bool:
 
 
 def _person(user, pii: bool) -> str:
-    if user is None:
-        return ""
-    name = user.get_full_name() or user.username
-    if pii:
-        return name
-    return mask_text(name) if "@" in name else mask_name(name)
+    return person_label(user, pii) or ""
 
 
 def _cut(text: str, limit: int) -> str:

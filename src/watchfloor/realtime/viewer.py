@@ -1,10 +1,10 @@
 """Who is on the other end of a WebSocket: scope, capabilities and masking, decided in memory.
 
 A connection receives every event of its tenant and must drop, per event, what its user may not
-see, without a query per event. The viewer is a snapshot of the user's scope (visible client and
-site ids, the same rules as `alerts.queries.alerts_for` and the maintenance window list), taken
-at connect and refreshed by the consumer at most once a minute. Rows are masked for users without
-`noc:view_pii`, once per event and reused by every connection that needs the same view.
+see, without a query per event. The viewer holds the user's scope as ids (`access.scope.Reach`,
+derived from the same `Scope` that `Alert.objects.restrict` and the maintenance window list use),
+taken at connect and refreshed by the consumer at most once a minute. Rows are masked for users
+without `noc:view_pii`, once per event and reused by every connection that needs the same view.
 """
 
 from __future__ import annotations
@@ -13,14 +13,9 @@ import itertools
 from dataclasses import dataclass
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_email, mask_name, mask_text
-from watchfloor.access.scope import (
-    ScopeKind,
-    capabilities_of,
-    scope_kind,
-    visible_clients,
-    visible_sites,
-)
+from watchfloor.access.masking import mask_person_name, mask_text
+from watchfloor.access.scope import Reach, ScopeKind, capabilities_of, scope_of
+from watchfloor.tenancy.models import COVERS_SITES, ON_SITE, Client
 
 EVERYTHING = "*"
 
@@ -49,11 +44,11 @@ class Viewer:
     client_ids: frozenset[int]  # clients in scope
     site_ids: frozenset[int]  # sites in scope
     client_codes: dict[str, int]  # code -> id, for the clients in scope
-    site_clients: frozenset[int] = frozenset()  # clients of the visible sites
     subscribed: frozenset[int] | None = None  # client ids; None: everything in scope
     group: int = 0  # see _group_number; set by subscribe_to()
 
     def __post_init__(self):
+        self.reach = Reach(self.kind, self.client_ids, self.site_ids)
         self.subscribe_to(self.subscribed)
 
     def subscribe_to(self, client_ids: frozenset[int] | None) -> None:
@@ -65,7 +60,6 @@ class Viewer:
                 self.kind,
                 self.client_ids,
                 self.site_ids,
-                self.site_clients,
                 client_ids,
                 self.pii,
             )
@@ -97,28 +91,15 @@ class Viewer:
 
     # --- filtering ------------------------------------------------------------------------
     def sees_alert(self, alert: dict) -> bool:
-        client_id, site_id = alert["client_id"], alert["site_id"]
-        if self.kind == ScopeKind.ALL_CLIENTS:
-            visible = True
-        elif self.kind == ScopeKind.ASSIGNED_CLIENTS:
-            visible = client_id in self.client_ids
-        elif self.kind == ScopeKind.ASSIGNED_SITES:
-            visible = site_id in self.site_ids
-        else:
-            visible = False
-        return visible and (self.subscribed is None or client_id in self.subscribed)
+        return self._sees(ON_SITE, alert["client_id"], alert["site_id"])
 
     def sees_window(self, window: dict) -> bool:
-        client_id, site_id = window["client_id"], window["site_id"]
-        if self.kind == ScopeKind.ALL_CLIENTS:
-            visible = True
-        elif self.kind == ScopeKind.ASSIGNED_CLIENTS:
-            visible = client_id in self.client_ids
-        elif self.kind == ScopeKind.ASSIGNED_SITES:
-            visible = site_id in self.site_ids if site_id else client_id in self.site_clients
-        else:
-            visible = False
-        return visible and (self.subscribed is None or client_id in self.subscribed)
+        return self._sees(COVERS_SITES, window["client_id"], window["site_id"])
+
+    def _sees(self, placement, client_id: int | None, site_id: int | None) -> bool:
+        return self.reach.admits(placement, client_id, site_id) and (
+            self.subscribed is None or client_id in self.subscribed
+        )
 
     def view(self, event: dict, cache: dict) -> dict | None:
         """The event as this user may see it, or None. `cache` is shared by the connections
@@ -146,9 +127,8 @@ def mask_event(event: dict) -> dict:
     if "alert" in event:
         alert = dict(event["alert"])
         alert["title"] = mask_text(alert.get("title") or "")
-        name = alert.get("assignee_name")
-        if name:  # a username may be an email address: masked like one, as the REST API does
-            alert["assignee_name"] = mask_email(name) if "@" in name else mask_name(name)
+        if alert.get("assignee_name"):
+            alert["assignee_name"] = mask_person_name(alert["assignee_name"])
         out["alert"] = alert
     if "window" in event:
         window = dict(event["window"])
@@ -161,16 +141,15 @@ def mask_event(event: dict) -> dict:
 
 def load_viewer(user) -> Viewer:
     """The user's scope now (three small queries). Run it in a thread (it uses the ORM)."""
-    kind = scope_kind(user)
-    clients = dict(visible_clients(user).values_list("code", "id"))
-    sites = list(visible_sites(user).values_list("id", "client_id"))
+    scope = scope_of(user)
+    reach = scope.reach()
+    codes = Client.objects.filter(id__in=reach.client_ids).values_list("code", "id")
     return Viewer(
         user_id=user.id,
         tenant_id=user.tenant_id,
-        kind=kind,
+        kind=scope.kind,
         capabilities=frozenset(c.value for c in capabilities_of(user)),
-        client_ids=frozenset(clients.values()),
-        site_ids=frozenset(site_id for site_id, _ in sites),
-        client_codes=clients,
-        site_clients=frozenset(client_id for _, client_id in sites),
+        client_ids=reach.client_ids,
+        site_ids=reach.site_ids,
+        client_codes=dict(codes),
     )

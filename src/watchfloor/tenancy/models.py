@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -52,11 +53,42 @@ class User(AbstractUser):
         ]
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a row sits in the estate, as scope reads it: the lookups of its client and site ids.
+
+    `client_wide`: a row without a site concerns every site of its client, so a user who sees one
+    of those sites sees the row (a maintenance window on the whole client, the client itself).
+    Otherwise a row without a site is seen only by users who see its whole client (an alert
+    raised for a client, not a site).
+    """
+
+    client: str = "client_id"
+    site: str | None = "site_id"
+    client_wide: bool = False
+
+
+CLIENT_PLACEMENT = Placement(client="id", site=None, client_wide=True)
+SITE_PLACEMENT = Placement(client="client_id", site="id")
+# a row on one site, or on its client alone when it has no site (an alert)
+ON_SITE = Placement()
+# a row on one site, or on every site of its client when it has none (a maintenance window)
+COVERS_SITES = Placement(client_wide=True)
+
+
 class TenantQuerySet(models.QuerySet):
     def for_tenant(self, tenant: Tenant | int | None):
         if tenant is None:
             return self.none()
         return self.filter(tenant=tenant)
+
+    def restrict(self, scope):
+        """The rows a user may see, chainable: `Alert.objects.restrict(scope_of(user)).open()`.
+
+        `scope` is `access.scope.Scope`, the one description of what a user sees; the model
+        says where its rows sit with a `placement` (a `Placement`).
+        """
+        return scope.restrict(self)
 
 
 class TenantScoped(models.Model):
@@ -86,6 +118,7 @@ class Client(TenantScoped):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ClientQuerySet.as_manager()  # type: ignore[misc]  # narrows TenantScoped's
+    placement = CLIENT_PLACEMENT
 
     class Meta:
         ordering = ["code"]
@@ -123,6 +156,7 @@ class Site(TenantScoped):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = SiteQuerySet.as_manager()  # type: ignore[misc]  # narrows TenantScoped's
+    placement = SITE_PLACEMENT
 
     class Meta:
         ordering = ["code"]
