@@ -412,6 +412,38 @@ def test_nobody_is_paged_about_a_place_outside_their_scope(estate, key_for, offi
     }
 
 
+def test_a_site_scoped_person_is_not_paged_about_an_alert_without_a_site(estate, key_for):
+    """The escalation's scope check is `alerts_for`'s rule (access.scope.Reach): an alert raised
+    for a client without a site is not on the viewer's site, so the viewer (who cannot see it
+    in any list) is not paged about it. It had its own copy of the rule, which paged them."""
+    key = key_for(estate)
+    admin, viewer = estate.user("admin"), estate.user("viewer")  # viewer: a site of client 2
+    operator = estate.user("operator")  # client 1 as a whole
+    for client, person in ((estate.clients[1], viewer), (estate.clients[0], operator)):
+        create_policy(
+            estate.tenant,
+            actor=admin,
+            name=f"Whole client {client.code}",
+            client=client,
+            steps=[{"delay_minutes": 1, "targets": [{"kind": "user", "id": person.id}]}],
+        )
+    with time_machine.travel(T0, tick=False):
+        ingest(
+            [
+                trigger("SYNC_DEGRADED", severity=Severity.CRITICAL, client=estate.clients[1].code),
+                trigger("SYNC_LOST", severity=Severity.CRITICAL, client=estate.clients[0].code),
+            ],
+            key=key,
+            now=T0,
+        )
+    theirs, ours = (Alert.objects.get(client=c, site__isnull=True) for c in estate.clients[1::-1])
+    sweep_at(T0 + timedelta(minutes=1))
+    assert not Delivery.objects.filter(alert=theirs, recipient=viewer).exists()
+    assert steps_of(theirs)[0].details["targets"][0]["out_of_scope"] == [viewer.id]
+    # a person assigned the whole client sees (and is paged about) its alerts without a site
+    assert Delivery.objects.filter(alert=ours, recipient=operator).exists()
+
+
 def test_each_step_is_queued_once_and_its_task_takes_every_due_step(
     estate, key_for, officer, task_queue, django_capture_on_commit_callbacks
 ):

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from ninja import Query, Router, Status
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import mask_text, masked_for, person_view
+from watchfloor.access.masking import mask_text, masked_for, person_label, person_view
 from watchfloor.access.scope import has_capability, require_capability
 from watchfloor.alerts import services
 from watchfloor.alerts.listing import DEFAULT_SORT, InvalidListQuery
@@ -20,12 +20,14 @@ from watchfloor.alerts.queries import (
     alert_comments,
     alert_counts,
     alert_page,
+    assignable_users,
     correlation_group,
 )
 from watchfloor.alerts.schemas import (
     AlertDetailOut,
     AlertListQuery,
     AlertPage,
+    AssigneesOut,
     AssignIn,
     BulkIn,
     BulkOut,
@@ -44,6 +46,8 @@ from watchfloor.api.schemas import Id
 from watchfloor.oncall.escalation import escalate_now, reopen
 
 router = Router(tags=["alerts"])
+# the most people an assign menu lists (the query is one statement whatever the tenant's size)
+ASSIGNEES_LIMIT = 500
 
 
 def _seconds(value):
@@ -194,6 +198,23 @@ def count_alerts(request, filters: Query[CountsQuery]):
 def get_alert(request, alert_id: Id):
     require_capability(request.auth, Capability.VIEW)
     return alert_detail(request.auth, access_alert(request.auth, alert_id))
+
+
+@router.get("/alerts/{alert_id}/assignees", response=AssigneesOut)
+def list_assignees(request, alert_id: Id):
+    """Who the alert may be assigned to: the active users of the tenant who can see it and
+    acknowledge alerts, exactly whom `POST …/assign` accepts; names masked without
+    noc:view_pii. At most 500, in name order."""
+    user = request.auth
+    require_capability(user, Capability.ASSIGN_INCIDENTS)
+    alert = access_alert(user, alert_id)
+    pii = has_capability(user, Capability.VIEW_PII)
+    people = assignable_users(alert)[:ASSIGNEES_LIMIT]
+    return {
+        "alert_id": alert.id,
+        "assignable": alert.status in services.ASSIGNABLE,
+        "assignees": [{"id": p.id, "name": person_label(p, pii)} for p in people],
+    }
 
 
 def _act(request, alert_id: Id, action):

@@ -164,6 +164,17 @@ class PersonRef(Out):
     full_name: str
 
 
+class AssigneeOut(Out):
+    id: int
+    name: str  # full name or username, masked without noc:view_pii
+
+
+class AssigneesOut(Out):
+    alert_id: int
+    assignable: bool  # the alert's status allows assigning it now
+    assignees: list[AssigneeOut]
+
+
 class ClientRef(Out):
     id: int
     code: str

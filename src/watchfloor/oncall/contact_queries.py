@@ -14,7 +14,8 @@ from django.http import Http404
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, masked_for, person_view
-from watchfloor.access.scope import ScopeKind, has_capability, scope_kind, visible_sites
+from watchfloor.access.scope import ScopeKind, has_capability, scope_kind
+from watchfloor.alerts.queries import alerts_for
 from watchfloor.oncall.channels import display_address
 from watchfloor.oncall.models import (
     ContactMethod,
@@ -129,7 +130,7 @@ def deliveries_of(
         return Delivery.objects.none()
     qs = Delivery.objects.filter(tenant_id=user.tenant_id)
     if kind != ScopeKind.ALL_CLIENTS:
-        qs = qs.filter(Q(alert__isnull=True) | Q(alert__site__in=visible_sites(user).values("id")))
+        qs = qs.filter(Q(alert__isnull=True) | Q(alert__in=alerts_for(user).values("id")))
     if alert is not None:
         qs = qs.filter(alert_id=alert)
     if status:

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
-from watchfloor.access.scope import ScopeKind, require_capability, scope_kind, visible_sites
+from watchfloor.access.scope import Reach, ScopeKind, require_capability, scope_of
 from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.models import Alert, Status
 from watchfloor.alerts.services import ESCALATABLE, IllegalTransition, clean_note, reopen_alert
@@ -249,7 +249,7 @@ class _Targets:
             u.id: u
             for u in User.objects.filter(id__in=user_ids, is_active=True, tenant__isnull=False)
         }
-        self._scopes: dict[int, tuple[set, set] | None] = {}
+        self._scopes: dict[int, Reach] = {}
         self.channels = {
             c.id: c
             for c in TeamChannel.objects.filter(id__in=kinds[TargetKind.CHANNEL], active=True)
@@ -294,24 +294,16 @@ class _Targets:
         return list(people.values()), channels, report
 
     def _sees(self, user: User, alert: Alert) -> bool:
-        """May this person see the alert (its site, else its client)? One query per person
-        whose scope is not the whole tenant, once per batch."""
+        """May this person see the alert? The same rule as `alerts_for` (`access.scope`),
+        decided in memory: two small queries per person whose scope is not the whole tenant,
+        once per batch."""
         if user.id not in self._scopes:
-            kind = scope_kind(user)
-            if kind == ScopeKind.ALL_CLIENTS:
-                self._scopes[user.id] = None
-            elif kind == ScopeKind.NONE:
-                self._scopes[user.id] = (set(), set())
-            else:
-                sites = visible_sites(user).values_list("id", "client_id")
-                self._scopes[user.id] = ({s for s, _ in sites}, {c for _, c in sites})
-        scope = self._scopes[user.id]
-        if scope is None:
-            return True
-        site_ids, client_ids = scope
-        if alert.site_id is not None:
-            return alert.site_id in site_ids
-        return alert.client_id is None or alert.client_id in client_ids
+            scope = scope_of(user)
+            whole = scope.kind == ScopeKind.ALL_CLIENTS  # admits everything: no ids needed
+            self._scopes[user.id] = (
+                Reach(scope.kind, frozenset(), frozenset()) if whole else scope.reach()
+            )
+        return self._scopes[user.id].admits(Alert.placement, alert.client_id, alert.site_id)
 
 
 def _stop_reason(alert: Alert, matchers: dict[int, SuppressionMatcher], now) -> str:
