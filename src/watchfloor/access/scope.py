@@ -66,6 +66,8 @@ def require_capability(user, capability: Capability) -> None:
         raise CapabilityDenied(capability)
 
 
+NOBODY = Q(pk=None)  # a condition no row meets (primary keys are never NULL)
+
 # The capability that gives each kind of scope, broadest first: a user has the first they hold.
 SCOPE_CAPABILITIES = (
     (Capability.VIEW_ALL_CLIENTS, ScopeKind.ALL_CLIENTS),
@@ -100,11 +102,12 @@ class Scope:
         return qs.filter(self._condition(qs.model.placement))
 
     def _condition(self, at: Placement) -> Q:
+        assert self.user_id is not None  # only the kind NONE has no user, and it admits nothing
         if self.kind == ScopeKind.ASSIGNED_CLIENTS:
             clients = ClientAssignment.objects.filter(user_id=self.user_id).values("client_id")
             return Q(**{f"{at.client}__in": clients})
         mine = SiteAssignment.objects.filter(user_id=self.user_id)
-        on_my_sites = Q(**{f"{at.site}__in": mine.values("site_id")}) if at.site else Q(pk=None)
+        on_my_sites = Q(**{f"{at.site}__in": mine.values("site_id")}) if at.site else NOBODY
         if not at.client_wide:
             return on_my_sites
         client_wide = Q(**{f"{at.client}__in": mine.values("site__client_id")})
@@ -169,21 +172,23 @@ def holds(capability: Capability) -> Q:
 def audience(at: Placement, *, tenant_id: int, client_id: int | None, site_id: int | None) -> Q:
     """Active users of the tenant whose scope admits a row placed at (client_id, site_id), as a
     condition on users (one query whatever their number): `Scope.restrict` read backwards."""
-    by_client = Exists(ClientAssignment.objects.filter(user_id=OuterRef("pk"), client_id=client_id))
+
+    def assigned(model, **lookup) -> Q:
+        return Q(Exists(model.objects.filter(user_id=OuterRef("pk"), **lookup)))
+
+    by_client = assigned(ClientAssignment, client_id=client_id) if client_id is not None else NOBODY
     if site_id is not None:
-        by_site = Q(Exists(SiteAssignment.objects.filter(user_id=OuterRef("pk"), site_id=site_id)))
-    elif at.client_wide:
-        by_site = Q(
-            Exists(SiteAssignment.objects.filter(user_id=OuterRef("pk"), site__client_id=client_id))
-        )
+        by_site = assigned(SiteAssignment, site_id=site_id)
+    elif at.client_wide and client_id is not None:
+        by_site = assigned(SiteAssignment, site__client_id=client_id)
     else:
-        by_site = Q(pk=None)
+        by_site = NOBODY
     reaches = {
         ScopeKind.ALL_CLIENTS: Q(),
-        ScopeKind.ASSIGNED_CLIENTS: Q(by_client) if client_id is not None else Q(pk=None),
+        ScopeKind.ASSIGNED_CLIENTS: by_client,
         ScopeKind.ASSIGNED_SITES: by_site,
     }
-    condition, broader = Q(pk=None), Q()
+    condition, broader = NOBODY, Q()
     for capability, kind in SCOPE_CAPABILITIES:
         condition |= broader & holds(capability) & reaches[kind]
         broader &= ~holds(capability)
