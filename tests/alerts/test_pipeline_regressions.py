@@ -267,6 +267,18 @@ def test_storm_regrouping_stamps_and_announces_the_alerts_it_moves(
     assert newer.correlation_id == moved.correlation_id and newer.parent_id == earlier.id
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_storming_batch_is_published_before_its_regrouping(estate, key_for, settings, publisher):
+    """Real commits (not captured callbacks): the regrouping runs after the batch's own events
+    went out, so they are never held up by it (nor by its retries)."""
+    settings.ALERT_STORM_SITES = 2
+    key = key_for(estate)
+    ingest([trigger("DEVICE_OFFLINE", site=estate.sites[0].code)], key=key)
+    publisher.clear()
+    ingest([trigger("DEVICE_OFFLINE", site=estate.sites[1].code)], key=key)
+    assert [e["type"] for e in publisher.events] == ["alert.created", "alert.updated"]
+
+
 def test_storm_regrouping_retries_lock_conflicts_with_backoff_then_logs_once(
     estate, key, settings, monkeypatch, caplog, django_capture_on_commit_callbacks
 ):

@@ -156,8 +156,8 @@ class Correlator:
     ) -> None:
         """After the insert: point children at new roots. A new root that lost a race to a
         concurrent writer (`stored`: fingerprint → the row that writer opened) hands its
-        children to that row's group. A storm that formed takes in the pair's earlier alerts
-        once the batch has committed (`absorb_storms`)."""
+        children to that row's group. The storms that formed take in their pairs' earlier
+        alerts once the batch has committed (`formed_storms`, `absorb_storms_after_commit`)."""
         stored = stored or {}
         children = []
         fields = ["parent"]
@@ -174,12 +174,24 @@ class Correlator:
             children.append(alert)
         if children:
             update_alerts(children, fields)
-        if self._storms:
-            storms = [(c, k, g.correlation_id, g.parent_id()) for c, k, g in self._storms]
-            tenant_id, since = self.tenant_id, self.since
-            # robust: the batch is committed by then; an unexpected error is logged by Django
-            # and never keeps the batch's own events from being published
-            transaction.on_commit(lambda: absorb_storms(tenant_id, since, storms), robust=True)
+
+    def formed_storms(self) -> list[tuple]:
+        """(client id, type, correlation id, root id) of each storm this batch formed; after
+        `link_parents`, when every root has its id."""
+        return [(c, k, g.correlation_id, g.parent_id()) for c, k, g in self._storms]
+
+
+def absorb_storms_after_commit(tenant_id: int, since: datetime, storms: list[tuple]) -> None:
+    """`absorb_storms` once the current transaction commits. Register it after the batch's own
+    events, so they are not held up by it; robust: the batch is committed by then, and an
+    unexpected error is logged by Django instead of failing a request whose batch is stored."""
+    if not storms:
+        return
+
+    def regroup_storms() -> None:  # a named function: Django logs a robust hook's __qualname__
+        absorb_storms(tenant_id, since, storms)
+
+    transaction.on_commit(regroup_storms, robust=True)
 
 
 STORM_ATTEMPTS = 4

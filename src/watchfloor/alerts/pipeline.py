@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from watchfloor.alerts import metrics
 from watchfloor.alerts.broadcast import alert_event
-from watchfloor.alerts.correlation import Correlator
+from watchfloor.alerts.correlation import Correlator, absorb_storms_after_commit
 from watchfloor.alerts.events import BatchInvalid, Event, EventAction
 from watchfloor.alerts.fingerprints import content_hash, fingerprint_of
 from watchfloor.alerts.models import (
@@ -224,6 +224,8 @@ class _Batch:
         self.events: list[dict] = []
         self._new_count: int | None = None
         self.suppressed_by: dict[str, int] = defaultdict(int)
+        self.storms: list[tuple] = []  # formed by this batch: regrouped after it commits
+        self.correlation_since = now - timedelta(seconds=settings.ALERT_CORRELATION_WINDOW)
 
     def count_metrics(self) -> None:
         """Counters move only for a committed batch (a retried one is counted once)."""
@@ -506,6 +508,7 @@ def _create(batch: _Batch, new_runs: list[Run]) -> None:
         else {}
     )
     correlator.link_parents(candidates, inserted, stored)
+    batch.storms += correlator.formed_storms()
     for alert, run in zip(candidates, new_runs, strict=True):
         if not inserted[alert.fingerprint]:
             continue
@@ -584,6 +587,7 @@ def ingest(
                 for runs in rounds:
                     _apply_round(batch, runs)
                 publish_on_commit(batch.events)
+                absorb_storms_after_commit(key.tenant_id, batch.correlation_since, batch.storms)
             break
         except OperationalError as exc:
             if (
