@@ -30,6 +30,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgres"):
             item.fixturenames.append("_require_postgres")
+        db = item.get_closest_marker("django_db")
+        if db and db.kwargs.get("transaction") and not db.kwargs.get("serialized_rollback"):
+            # a transactional test flushes the tables, and with them the roles (groups) and
+            # capabilities the migrations made: every later test then fails in setup
+            raise pytest.UsageError(
+                f"{item.nodeid}: django_db(transaction=True) needs serialized_rollback=True"
+            )
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_matchers_are_compiled_once_per_loaded_window_set(estate, make_window, m
     assert len(calls) == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_pipeline_suppresses_by_labels(estate, key_for, publisher):
     key = key_for(estate)
     site = estate.sites[0]
