@@ -154,11 +154,11 @@ def estate_page(user, filters: Filters) -> EstatePage:
 
 
 def overview_choices(user) -> dict:
-    """What the overview's filters and assign menu offer (four queries, any estate size):
-    clients (code, id and name), cities, states, each city with its state (`places`, which lets
-    the page narrow the cities to a chosen state) and officers in charge of the user's sites,
-    and the people of the tenant an alert may be assigned to (names masked without
-    `noc:view_pii`)."""
+    """What the overview's filters offer (three queries, any estate size): clients (code, id
+    and name), cities, states, each city with its state (`places`, which lets the page narrow
+    the cities to a chosen state) and officers in charge of the user's sites (names masked
+    without `noc:view_pii`). Whom an alert may be assigned to depends on the alert: the assign
+    form reads GET /api/v1/alerts/{id}/assignees."""
     pii = has_capability(user, Capability.VIEW_PII)
     sites = visible_sites(user)
     places = sorted(set(sites.values_list("city", "state").distinct()))
@@ -167,14 +167,6 @@ def overview_choices(user) -> dict:
         .order_by("last_name", "first_name", "username")
         .only("id", "first_name", "last_name", "username")
     )
-    people = []
-    if has_capability(user, Capability.ASSIGN_INCIDENTS):
-        people = (
-            User.objects.filter(tenant_id=user.tenant_id, is_active=True)
-            .order_by("last_name", "first_name", "username")
-            .only("id", "first_name", "last_name", "username")[:500]
-        )
-
     return {
         "clients": [
             {"code": c.code, "id": c.id, "name": c.name}
@@ -184,5 +176,4 @@ def overview_choices(user) -> dict:
         "states": sorted({state for _, state in places if state}),
         "places": [{"city": city, "state": state or ""} for city, state in places if city],
         "officers": [{"id": o.id, "name": person_label(o, pii)} for o in officers],
-        "assignees": [{"id": p.id, "name": person_label(p, pii)} for p in people],
     }

@@ -231,7 +231,7 @@ const live = new LiveConnection(config.ws_path, {
 const actions = new FeedActions({
   feed,
   live,
-  assignees: async () => choices.assignees,
+  assignees: async (id) => (await apiFetch(`/api/v1/alerts/${id}/assignees`)).assignees,
   changed: () => scheduleRefresh(),
 });
 bindKeys({ feed, actions, search: form.client, help: $("#keys-help"), hint: say });
