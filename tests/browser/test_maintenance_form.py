@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -64,4 +65,43 @@ def test_maintenance_form_screenshots(server, tabs, labelled_alert, width, schem
     page.get_by_role("button", name="Preview matches").click()
     expect(page.locator(".preview h3")).to_be_visible()
     screenshot(page, f"maintenance-form-{width}-{scheme}", full_page=True)
+    assert tab.failures == []
+
+
+@pytest.mark.parametrize(("width", "scheme"), [(1440, "light"), (390, "dark")])
+def test_a_weekly_window_in_the_list_shows_its_next_occurrence(server, tabs, width, scheme):
+    clients = server.api("supervisor", "GET", "/api/v1/clients").body
+    client = next(c for c in clients["items"] if c["code"] == server.data["own_client"])
+    now = datetime.now(UTC)
+    title = f"Weekly patching {uuid.uuid4().hex[:6]}"
+    answer = server.api(
+        "supervisor",
+        "POST",
+        "/api/v1/maintenance-windows",
+        {
+            "client_id": client["id"],
+            "title": title,
+            "matchers": 'job="db"',
+            "recurrence": {
+                "days": ["sun"],
+                "start_time": "02:00",
+                "duration_minutes": 120,
+                "timezone": "Europe/Berlin",
+            },
+            "starts_at": (now - timedelta(minutes=5)).isoformat(),
+            "ends_at": (now + timedelta(days=90)).isoformat(),
+        },
+    )
+    assert answer.status == 201, answer.body
+    tab = tabs.open(
+        "supervisor",
+        "/maintenance/?state=active",
+        viewport={"width": width, "height": 900},
+        color_scheme=scheme,
+    )
+    row = tab.page.locator("tr", has_text=title)
+    expect(row).to_contain_text("Sun 02:00 for 2 h, Europe/Berlin")
+    expect(row).to_contain_text(re.compile(r"next|running now"))
+    expect(row.locator(".matchers")).to_have_text('{job="db"}')
+    screenshot(tab.page, f"maintenance-list-weekly-{width}-{scheme}", full_page=True)
     assert tab.failures == []

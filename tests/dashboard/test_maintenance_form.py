@@ -223,6 +223,11 @@ def test_create_a_weekly_window_in_the_sites_zone(client, estate):
     assert window.timezone == "Europe/Berlin"
     page = html(signed_in(client, estate.user("supervisor")).get(f"/maintenance/{window.id}/"))
     assert "Sat, Sun 02:00 for 2 h, Europe/Berlin" in page
+    # in the list (upcoming: the series starts in 2099), with its first occurrence:
+    # Saturday 3 January 2099, 02:00 in Berlin (CET) is 01:00 UTC
+    page = html(signed_in(client, estate.user("supervisor")).get("/maintenance/?state=upcoming"))
+    assert "Sat, Sun 02:00 for 2 h, Europe/Berlin · next" in page
+    assert "2099-01-03 01:00 UTC</time>" in page
 
 
 def test_the_persons_zone_fills_the_form_and_the_list(client, estate):
