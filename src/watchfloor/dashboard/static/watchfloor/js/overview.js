@@ -139,6 +139,8 @@ function applyFilters(next, push = true) {
   F.showForm(form, choices, filters);
   $("#feed-sort").value = filters.sort;
   feed.setOrder(filters.sort);
+  // the new filter's sites are not known yet: the feed's own answer is filtered already
+  feed.setScope({ clients: filters.client.length ? new Set(filters.client) : null, sites: null });
   F.saveFilters(filters, push);
   subscribe();
   resync();
