@@ -59,7 +59,9 @@ def test_negative_matchers_match_alerts_without_the_label(estate, make_window):
 
 def test_matchers_are_compiled_once_per_loaded_window_set(estate, make_window, monkeypatch):
     from watchfloor.maintenance import models
+    from watchfloor.maintenance.matcher import WINDOW_CACHE
 
+    monkeypatch.setattr(WINDOW_CACHE, "ttl", 3600)  # a slow machine must not reload mid-test
     _with_matchers(make_window(estate), 'job=~"node|db"')
     calls = []
     real = models.parse_matchers

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, masked_for, person_view
 from watchfloor.access.scope import has_capability, visible_clients, visible_sites
+from watchfloor.alerts.models import BuiltinType
 from watchfloor.alerts.queries import (
     AlertFilters,
     Suppressed,
@@ -281,7 +282,7 @@ def _silence_initial(user, alert_id) -> dict:
         and LABEL_NAME.fullmatch(name)
     ]
     scope = f"site:{alert.site_id}" if alert.site_id else f"client:{alert.client_id}"
-    builtin = {c for c, _label in WindowForm.base_fields["alert_types"].choices}
+    builtin = {t.value for t in BuiltinType}
     return {
         "title": masked_for(user, f"Silence: {alert.title}"[:200], can_view_pii=pii),
         "scope": scope if alert.client_id else "",

@@ -86,7 +86,9 @@ class Matcher:
 
     def matches(self, labels: Mapping[str, object]) -> bool:
         """Whether this matcher holds for a label set; an absent label counts as ""."""
-        actual = label_value(labels, self.name)
+        actual = labels.get(self.name)
+        if actual.__class__ is not str:  # (the common case, a string, skips the call)
+            actual = label_value(labels, self.name)
         if self.op is MatchOp.EQUAL:
             return actual == self.value
         if self.op is MatchOp.NOT_EQUAL:

@@ -12,10 +12,12 @@ created, changed or cancelled reaches other processes within that time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
 
+from watchfloor.maintenance.label_matchers import Matcher, matches_all
 from watchfloor.maintenance.models import MaintenanceWindow
 from watchfloor.ttl import TtlCache
 
@@ -32,13 +34,36 @@ def _current_windows(tenant_id: int) -> tuple[MaintenanceWindow, ...]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One window's test, its fields read once (model attribute access is slow per event)."""
+
+    window: MaintenanceWindow
+    site_id: int | None
+    types: frozenset[str]  # empty: every type
+    matchers: tuple[Matcher, ...] | None  # None: stored matchers that no longer parse
+
+    @classmethod
+    def of(cls, window: MaintenanceWindow) -> _Rule:
+        types = frozenset(window.alert_types or ())
+        return cls(window, window.site_id, types, window.label_matchers)
+
+    def holds(self, site_id: int | None, alert_type: str, labels: dict) -> bool:
+        """The same rule as `MaintenanceWindow.covers`, for an alert of this rule's client."""
+        if self.site_id is not None and site_id != self.site_id:
+            return False
+        if self.types and alert_type not in self.types:
+            return False
+        return self.matchers is not None and matches_all(self.matchers, labels)
+
+
 class SuppressionMatcher:
     """The windows of one tenant active at one instant."""
 
     def __init__(self, windows: list[MaintenanceWindow]):
-        self._by_client: dict[int, list[MaintenanceWindow]] = {}
+        self._by_client: dict[int, list[_Rule]] = {}
         for window in windows:
-            self._by_client.setdefault(window.client_id, []).append(window)
+            self._by_client.setdefault(window.client_id, []).append(_Rule.of(window))
 
     @classmethod
     def for_tenant(cls, tenant_id: int, at: datetime) -> SuppressionMatcher:
@@ -55,11 +80,12 @@ class SuppressionMatcher:
     ):
         """The first window (lowest id) that suppresses this alert, or None. `labels` absent
         is an empty label set (so a window with matchers that need a label does not match)."""
-        for window in self._by_client.get(client_id, ()):
-            if window.covers(
-                client_id=client_id, site_id=site_id, alert_type=alert_type, labels=labels
-            ):
-                return window
+        if client_id is None:
+            return None
+        labels = labels or {}
+        for rule in self._by_client.get(client_id, ()):
+            if rule.holds(site_id, alert_type, labels):
+                return rule.window
         return None
 
     def __bool__(self) -> bool:

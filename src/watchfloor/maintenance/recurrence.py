@@ -37,7 +37,9 @@ class Weekly:
     zone: ZoneInfo
 
     @classmethod
-    def of(cls, days: Sequence[str], start: time, duration: timedelta, zone: str) -> Weekly:
+    def of(
+        cls, days: Sequence[str], start: time | None, duration: timedelta | None, zone: str
+    ) -> Weekly:
         """Raises ValueError/TypeError (or ZoneInfoNotFoundError) on anything out of shape."""
         if not isinstance(start, time) or not isinstance(duration, timedelta):
             raise TypeError("A weekly recurrence needs a start time and a duration.")

@@ -23,6 +23,7 @@ from watchfloor.audit.services import record
 from watchfloor.events import publish_on_commit
 from watchfloor.maintenance.matcher import WINDOW_CACHE
 from watchfloor.maintenance.models import MaintenanceWindow, WindowKind, WindowState
+from watchfloor.maintenance.recurrence import Occurrence
 from watchfloor.tenancy.models import Client, Site, Tenant
 
 # what update_window may change (tenant, author and cancellation are not edits)
@@ -284,7 +285,7 @@ def announce_transitions(*, now: datetime | None = None) -> int:
     since = now - TRANSITION_LOOKBACK
     live = MaintenanceWindow.objects.filter(cancelled_at__isnull=True).select_related("client")
     one_off = live.filter(recurrence_start__isnull=True)
-    due = [
+    due: list[tuple[str, MaintenanceWindow, Occurrence | None]] = [
         *(("started", w, None) for w in one_off.filter(starts_at__gt=since, starts_at__lte=now)),
         *(("ended", w, None) for w in one_off.filter(ends_at__gt=since, ends_at__lte=now)),
     ]
@@ -293,11 +294,11 @@ def announce_transitions(*, now: datetime | None = None) -> int:
     ).order_by("id")
     for window in recurring:
         # occurrences that touch (since, now]: one that starts or ends in it is a transition
-        for occurrence in window.occurrences_between(since, now + timedelta(microseconds=1)):
-            if since < occurrence.starts_at <= now:
-                due.append(("started", window, occurrence))
-            if since < occurrence.ends_at <= now:
-                due.append(("ended", window, occurrence))
+        for found in window.occurrences_between(since, now + timedelta(microseconds=1)):
+            if since < found.starts_at <= now:
+                due.append(("started", window, found))
+            if since < found.ends_at <= now:
+                due.append(("ended", window, found))
     announced = 0
     for kind, window, occurrence in due:
         start = (occurrence or window).starts_at.timestamp()
