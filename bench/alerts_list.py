@@ -193,10 +193,10 @@ JOIN tenancy_client c ON c.id = s.client_id
 # --- the queries -----------------------------------------------------------------------------
 
 
-SORT_KEYS = {"-last_seen": "last_seen_at", "first_seen": "first_seen_at"}
+SORT_KEYS = {"-first_seen": "first_seen_at", "-last_seen": "last_seen_at"}
 
 
-def cursor_after(pk: int, sort: str = "-last_seen") -> str:
+def cursor_after(pk: int, sort: str = "-first_seen") -> str:
     """The list's keyset cursor (watchfloor.alerts.listing) after the row `pk` in `sort`:
     base64url of JSON [sort, "after", [key value…, id]]."""
     column = SORT_KEYS[sort]
@@ -266,6 +266,10 @@ def scenarios(limit: int) -> dict[str, dict[str, Any]]:
         "deep_cursor": {
             "what": "cursor 25–99 % deep, no filter",
             "paths": [q(cursor=cursor_after(i)) for i in deep_ids],
+        },
+        "deep_cursor_last_seen": {
+            "what": "sort=-last_seen, cursor 25–99 % deep (no index: every row)",
+            "paths": [q(sort="-last_seen", cursor=cursor_after(i, "-last_seen")) for i in deep_ids],
         },
         "deep_cursor_critical": {
             "what": "cursor 25–99 % deep, severity=CRITICAL",
@@ -349,9 +353,16 @@ def main() -> None:
         "percent of one core during it (default 25)",
     )
     parser.add_argument(
+        "--quiet-timeout",
+        type=float,
+        default=h.QUIET_TIMEOUT,
+        help="seconds to wait for an idle machine before each wrk run (then measure anyway)",
+    )
+    parser.add_argument(
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
     )
     args = parser.parse_args()
+    h.QUIET_TIMEOUT = args.quiet_timeout
     if args.quick:
         args.rows, args.duration, args.warmup = min(args.rows, 100_000), 5, 1
 

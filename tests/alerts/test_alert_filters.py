@@ -4,6 +4,8 @@ without repeats or gaps, cursors tied to their sort, 422s naming the field."""
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -206,6 +208,11 @@ def test_a_cursor_only_works_for_its_own_sort(labelled, api):
     response = admin.get(f"{V1}/alerts", limit=2, cursor=first["next_cursor"], sort="severity")
     assert response.status_code == 422
     assert "cursor" in error_fields(response)
+    for values in (["2026-01-01T00:00:00", 5], ["9999-12-31T23:59:59-05:00", 5], ["x", 5], [1]):
+        forged = base64.urlsafe_b64encode(json.dumps(["-first_seen", "after", values]).encode())
+        response = admin.get(f"{V1}/alerts", cursor=forged.decode())
+        assert response.status_code == 422, values
+        assert "cursor" in error_fields(response)
     second = admin.get(f"{V1}/alerts", limit=2, cursor=first["next_cursor"]).json()
     back = admin.get(f"{V1}/alerts", limit=2, cursor=second["prev_cursor"]).json()
     assert [a["id"] for a in back["items"]] == [a["id"] for a in first["items"]]

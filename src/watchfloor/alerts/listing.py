@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from watchfloor.alerts.models import Alert, Severity
+from watchfloor.bounds import time_problem
 
 # Newest first by when the alert started. `-last_seen` would be the natural default but
 # last_seen_at is written by every repeat and so has no index (repeats must stay HOT updates:
@@ -94,11 +95,14 @@ def decode_cursor(cursor: str, sort: str) -> tuple[str, list[Any]]:
         raise bad
     if len(values) != len(keys):
         raise bad
-    parsed = []
+    parsed: list[Any] = []
     for (column, _), value in zip(keys, values, strict=True):
         try:
             if column.endswith("_at"):
-                parsed.append(datetime.fromisoformat(value))
+                moment = datetime.fromisoformat(value)
+                if moment.tzinfo is None or time_problem(moment):
+                    raise ValueError
+                parsed.append(moment)
             elif isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**62:
                 parsed.append(value)
             else:
@@ -161,7 +165,7 @@ def _by_severity(qs: QuerySet[Alert], values: list[Any] | None, *, forward: bool
             part = part.filter(_beyond(keys, values[1:], forward=forward))
         order = ("first_seen_at", "id") if forward else ("-first_seen_at", "-id")
         for alert in part.order_by(*order)[: want - len(rows)]:
-            alert.severity_rank = rank
+            alert.severity_rank = rank  # type: ignore[attr-defined]  # as the CASE annotates
             rows.append(alert)
         if len(rows) >= want:
             break

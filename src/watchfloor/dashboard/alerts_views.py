@@ -71,7 +71,7 @@ def _parse(params: dict[str, str]) -> tuple[AlertListQuery | None, dict[str, str
         query.to_filters()
         return query, {}
     except ValidationError as exc:
-        errors = {}
+        errors: dict[str, str] = {}
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "query"
             errors.setdefault(name, err["msg"].removeprefix("Value error, "))
