@@ -152,7 +152,8 @@ cases = {{"all clients": ov.OverviewFilters(), "one city": ov.OverviewFilters(ci
 calls = {{
     "kpis": lambda f: ov.kpis(user, f),
     "sites": lambda f: ov.site_health(user, f),
-    "feed": lambda f: ov.feed(user, f, limit={limit}),
+    "feed": lambda f: ov.feed(user, f, limit={limit}),  # the default order: severity
+    "feed total": lambda f: ov.feed_total(user, f),  # asked when the feed fills its limit
 }}
 
 def walk(node, found):
