@@ -258,7 +258,7 @@ if SECURE_COOKIES:
 # Usually the TLS proxy redirects http to https; this makes Django do it. The health check stays
 # reachable over plain http for load balancers that probe the node directly.
 SECURE_SSL_REDIRECT = env_bool("WATCHFLOOR_SSL_REDIRECT")
-SECURE_REDIRECT_EXEMPT = [r"^api/health/$"]
+SECURE_REDIRECT_EXEMPT = [r"^api/health/(live|ready)?$"]
 # HSTS preload is an opt-in a site owner makes (WATCHFLOOR_HSTS_PRELOAD): not a warning.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env_bool("WATCHFLOOR_BEHIND_PROXY"):

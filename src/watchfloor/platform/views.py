@@ -2,7 +2,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from watchfloor.platform.health import health_report
+from watchfloor.platform.health import health_report, liveness, readiness
 
 
 @never_cache
@@ -11,3 +11,18 @@ def health(request):
     """Unauthenticated on purpose (load balancers call it); it names no data, only components."""
     healthy, report = health_report()
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def live(request):
+    """Liveness for load balancers/orchestrators: the process answers; no dependency checked."""
+    return JsonResponse(liveness())
+
+
+@never_cache
+@require_GET
+def ready(request):
+    """Readiness: the database is reachable and fully migrated; 503 otherwise."""
+    ok, report = readiness()
+    return JsonResponse(report, status=200 if ok else 503)
