@@ -236,7 +236,12 @@ const actions = new FeedActions({
   assignees: async (id) => (await apiFetch(`/api/v1/alerts/${id}/assignees`)).assignees,
   changed: () => scheduleRefresh(),
 });
-bindKeys({ feed, actions, search: form.client, help: $("#keys-help"), hint: say });
+// why a key did nothing, for a few seconds
+const hint = (text) => {
+  say(text);
+  setTimeout(() => $("#feed-message").textContent === text && say(""), 5000);
+};
+bindKeys({ feed, actions, search: form.client, help: $("#keys-help"), hint });
 $("#keys-open").addEventListener("click", () => $("#keys-help").showModal());
 
 // --- start --------------------------------------------------------------------------------------
