@@ -505,3 +505,18 @@ def test_times_typed_in_the_form_are_read_as_utc_whatever_the_server_zone(client
     )
     assert response.status_code == 302
     assert MaintenanceWindow.objects.get().starts_at == start
+
+
+@pytest.mark.parametrize(
+    ("ends_at", "zone"),
+    [("9999-12-31T23:59:59-05:00", "UTC"), ("9999-12-31T23:59", "America/New_York")],
+)
+def test_a_time_out_of_range_is_a_form_error_not_a_500(client, estate, ends_at, zone):
+    """#10 bug 13: the form's times have the API's range (converting year 9999 overflowed)."""
+    response = signed_in(client, estate.user("admin")).post(
+        "/maintenance/new/",
+        create_body(scope=f"client:{estate.clients[0].id}", ends_at=ends_at, zone=zone),
+    )
+    assert response.status_code == 422
+    assert "Must be between 1970-01-01T00:00:00Z and 3000-01-01T00:00:00Z" in html(response)
+    assert not MaintenanceWindow.objects.exists()

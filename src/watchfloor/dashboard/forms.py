@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from watchfloor.access.scope import access_client, access_site
 from watchfloor.alerts.models import BuiltinType
+from watchfloor.bounds import text_problem, time_problem
 from watchfloor.maintenance.label_matchers import (
     MAX_TEXT_LENGTH,
     MatcherError,
@@ -70,9 +71,18 @@ class UtcDateTimeField(forms.DateTimeField):
                     continue
         if parsed is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        # the API's one range, checked before converting (9999-12-31T23:59:59-05:00 overflows)
+        if problem := time_problem(parsed):
+            raise forms.ValidationError(problem, code="out_of_range")
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
+
+
+def storable_text(value: str) -> None:
+    """A form validator with the API's rule for text (no NUL, no lone surrogate)."""
+    if problem := text_problem(value):
+        raise forms.ValidationError(problem)
 
 
 def scope_choices(clients, sites, *, client_wide: bool) -> list:

@@ -28,6 +28,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, person_view
 from watchfloor.access.scope import has_capability
 from watchfloor.dashboard.denied import forbidden
+from watchfloor.dashboard.forms import storable_text
 from watchfloor.oncall import ical, schedule_services
 from watchfloor.oncall.models import LayerKind, ShiftLength
 from watchfloor.oncall.rotation import instant, next_handoff, timelines, wall_clock, zone
@@ -52,15 +53,10 @@ LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
 
 # --- forms ---------------------------------------------------------------------------------------
-def _no_nul(value: str) -> None:
-    if "\x00" in value:
-        raise forms.ValidationError("NUL characters are not allowed.")
-
-
 class ScheduleForm(forms.Form):
-    name = forms.CharField(max_length=100, validators=[_no_nul])
-    time_zone = forms.CharField(max_length=64, initial="UTC", validators=[_no_nul])
-    description = forms.CharField(max_length=500, required=False, validators=[_no_nul])
+    name = forms.CharField(max_length=100, validators=[storable_text])
+    time_zone = forms.CharField(max_length=64, initial="UTC", validators=[storable_text])
+    description = forms.CharField(max_length=500, required=False, validators=[storable_text])
 
     def clean_time_zone(self):
         value = self.cleaned_data["time_zone"].strip()
@@ -76,7 +72,7 @@ def _local_field(label: str, **kw) -> forms.DateTimeField:
 
 
 class LayerForm(forms.Form):
-    name = forms.CharField(max_length=100, validators=[_no_nul])
+    name = forms.CharField(max_length=100, validators=[storable_text])
     position = forms.IntegerField(min_value=0, max_value=1000, initial=0)
     shift_length = forms.ChoiceField(choices=ShiftLength.choices, initial=ShiftLength.WEEKLY)
     shift_hours = forms.IntegerField(min_value=1, max_value=720, required=False)
@@ -105,7 +101,7 @@ class OverrideForm(forms.Form):
     user_id = forms.TypedChoiceField(label="Person", coerce=int)
     starts_at = _local_field("Starts (schedule's local time)")
     ends_at = _local_field("Ends (schedule's local time)")
-    reason = forms.CharField(max_length=300, required=False, validators=[_no_nul])
+    reason = forms.CharField(max_length=300, required=False, validators=[storable_text])
 
     def __init__(self, *args, people=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,7 +109,7 @@ class OverrideForm(forms.Form):
 
 
 class UploadForm(forms.Form):
-    name = forms.CharField(max_length=100, validators=[_no_nul])
+    name = forms.CharField(max_length=100, validators=[storable_text])
     position = forms.IntegerField(min_value=0, max_value=1000, initial=1)
     file = forms.FileField(label=".ics file")
 
