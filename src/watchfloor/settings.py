@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "watchfloor.dashboard.middleware.PersonTimeZoneMiddleware",
     "watchfloor.audit.context.AuditContextMiddleware",
+    # innermost, so a view's OperationalError reaches it: the database down is a 503, not a 500
+    "watchfloor.platform.unavailable.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "watchfloor.urls"
@@ -132,8 +134,12 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         "pool": {
             "min_size": int(os.environ.get("WATCHFLOOR_DB_POOL_MIN", "1")),
             "max_size": int(os.environ.get("WATCHFLOOR_DB_POOL_MAX", "10")),
-            "timeout": 10,
-        }
+            # the longest a request waits for a connection: with the database down, requests
+            # answer 503 after this (watchfloor.platform.unavailable), never hang
+            "timeout": float(os.environ.get("WATCHFLOOR_DB_POOL_TIMEOUT", "10")),
+        },
+        # each connection attempt to a database that does not answer gives up after this
+        "connect_timeout": int(os.environ.get("WATCHFLOOR_DB_CONNECT_TIMEOUT", "3")),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -145,6 +151,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "watchfloor",
+            # a Redis that hangs instead of refusing holds a request at most this long; callers
+            # on a request path degrade (watchfloor.degrade) and retry it every few seconds
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
 else:

@@ -40,6 +40,7 @@ from watchfloor.alerts.broadcast import alert_payload, place_fields
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status, SuppressionReason
 from watchfloor.alerts.queries import alerts_for
+from watchfloor.degrade import guarded
 from watchfloor.tenancy.models import Client, Site
 from watchfloor.tenancy.queries import sites_for
 
@@ -454,6 +455,15 @@ def shared_answer(
     ttl = settings.OVERVIEW_CACHE_SECONDS
     if ttl <= 0:
         return compute()
+    # the cache down (Redis unreachable) is no reason to fail a read: every caller computes
+    return guarded(
+        "cache", lambda: _shared_through_cache(kind, user, f, compute, extra, ttl), compute
+    )
+
+
+def _shared_through_cache(
+    kind: str, user, f: OverviewFilters, compute: Callable[[], bytes], extra: tuple, ttl: float
+) -> bytes:
     key = _answer_key(kind, user, f, extra)
     mark = watermark(user.tenant_id)
     deadline = time.monotonic() + SHARED_WAIT_SECONDS

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from watchfloor.degrade import guarded, record_failure, record_success
 from watchfloor.events import Publisher
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class Hub:
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(channel_prefix() + "*")
+                record_success(REDIS_COMPONENT)
                 if not first:
                     self.resync_all()
                 first, delay = False, 0.5
@@ -121,7 +123,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("real-time Redis subscription lost (%s); retrying in %.1fs", exc, delay)
+                record_failure(REDIS_COMPONENT, exc)  # logged once per outage, not per retry
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
             finally:
@@ -144,6 +146,9 @@ async def _bounded(closing, seconds: float = 2.0) -> None:
 
 
 HUB = Hub()
+
+# The name outages of the real-time Redis are logged under (watchfloor.degrade).
+REDIS_COMPONENT = "real-time Redis"
 
 
 class LocalPublisher(Publisher):
@@ -175,10 +180,22 @@ class RedisPublisher(Publisher):
                     settings.REDIS_URL,
                     max_connections=settings.REALTIME_REDIS_POOL,
                     timeout=5,
+                    # a Redis that hangs instead of refusing cannot hold a write's request long
+                    socket_connect_timeout=2,
+                    socket_timeout=5,
                 )
         return redis.Redis(connection_pool=RedisPublisher._pool)
 
     def send(self, events: list[dict]) -> None:
+        """PUBLISH through Redis; with Redis down, this node's own pages still get the events
+        (the others resync when their subscription comes back) and the write is not failed."""
+        guarded(
+            REDIS_COMPONENT,
+            lambda: self._publish(events),
+            lambda: HUB.dispatch_threadsafe(events),
+        )
+
+    def _publish(self, events: list[dict]) -> None:
         by_tenant: dict[int, list[dict]] = defaultdict(list)
         for event in events:
             by_tenant[event["tenant_id"]].append(event)

@@ -1,0 +1,128 @@
+"""Redis down: the overview computes, ingestion stores and answers, live updates stay on the
+node; the outage is logged once with its recovery, never per request (#12 section 5)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from support_outages import RedisServer, redis_binary
+
+from watchfloor import degrade
+from watchfloor.alerts.models import Alert
+from watchfloor.events import set_publisher
+from watchfloor.realtime import hub
+from watchfloor.realtime.hub import RedisPublisher
+
+OVERVIEW = ("/api/v1/overview/kpis", "/api/v1/overview/sites", "/api/v1/overview/feed")
+
+
+@pytest.fixture
+def redis_server(settings, monkeypatch):
+    """A Redis of this test's own behind the cache and the real-time publisher."""
+    server = RedisServer(redis_binary())
+    server.start()
+    settings.REDIS_URL = server.url
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
+    settings.OVERVIEW_CACHE_SECONDS = 1
+    monkeypatch.setattr(RedisPublisher, "_pool", None)
+    # a failed component is tried again at its next call (no wait in a test)
+    monkeypatch.setattr(degrade, "RETRY_SECONDS", 0)
+    degrade.reset()
+    set_publisher(RedisPublisher())
+    try:
+        yield server
+    finally:
+        set_publisher(None)
+        server.stop()
+        degrade.reset()
+
+
+def outage_lines(caplog, what: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "watchfloor.outage" and what in r.getMessage()
+    ]
+
+
+def errors(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_overview_computes_while_redis_is_down_and_logs_the_outage_once(
+    redis_server, estate, api, caplog
+):
+    caller = api(estate.user("admin"))
+    for path in OVERVIEW:
+        assert caller.get(path).status_code == 200  # through the cache
+
+    redis_server.stop()
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        for path in OVERVIEW:
+            response = caller.get(path)
+            assert response.status_code == 200, (path, response.content)
+    assert caller.get("/api/v1/overview/kpis").json()["open"] is not None
+    assert outage_lines(caplog, "unavailable") == [outage_lines(caplog, "unavailable")[0]], (
+        "one outage line, not one per request"
+    )
+    assert "cache is unavailable" in outage_lines(caplog, "unavailable")[0]
+    assert errors(caplog) == []
+
+    redis_server.start()
+    for path in OVERVIEW:
+        assert caller.get(path).status_code == 200
+    assert outage_lines(caplog, "available again") == ["cache is available again"]
+    assert len(outage_lines(caplog, "unavailable")) == 1
+
+
+def test_ingestion_stores_and_answers_while_redis_is_down(
+    redis_server, estate, client, caplog, monkeypatch, django_capture_on_commit_callbacks
+):
+    from watchfloor.access.services import create_integration_key
+
+    plain = create_integration_key(
+        estate.tenant, actor=estate.user("admin"), name="native", source="native"
+    ).plain
+    on_node: list[list[dict]] = []
+    monkeypatch.setattr(hub.HUB, "dispatch_threadsafe", on_node.append)
+
+    def post(n: int):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                "/api/v1/alerts",
+                data={
+                    "type": "DEVICE_OFFLINE",
+                    "severity": "HIGH",
+                    "title": f"down {n}",
+                    "site": estate.sites[0].code,
+                    "entity_id": f"cam-{n}",
+                },
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {plain}",
+            )
+
+    assert post(0).status_code == 202
+    assert on_node == []  # published through Redis
+
+    redis_server.stop()
+    caplog.set_level(logging.INFO)
+    for n in range(1, 6):
+        assert post(n).status_code == 202
+    assert Alert.objects.filter(tenant=estate.tenant).count() == 6
+    assert len(on_node) == 5, "live updates fall back to this node's pages"
+    assert len(outage_lines(caplog, "unavailable")) == 1
+    assert "real-time Redis is unavailable" in outage_lines(caplog, "unavailable")[0]
+    assert errors(caplog) == [], "no traceback per ingestion request"
+
+    redis_server.start()
+    assert post(6).status_code == 202
+    assert len(on_node) == 5  # through Redis again
+    assert outage_lines(caplog, "available again") == ["real-time Redis is available again"]
