@@ -26,12 +26,24 @@ def translate(args: list[str]) -> list[str]:
     return args
 
 
+def _prepare_metrics() -> None:
+    """Several worker processes serve one node: prometheus-client's multiprocess mode must be on
+    before the first metric is created (settings are read, no app is loaded yet)."""
+    from django.conf import settings
+
+    from watchfloor.platform.metrics_dir import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(settings.WATCHFLOOR_HOME)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = translate(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["demo"]:
         # settings.py reads it once, at import: it must be set before anything loads them
         os.environ["WATCHFLOOR_DEMO"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
+    if args[:1] == ["serve"]:
+        _prepare_metrics()
 
     from django.core.management import execute_from_command_line
 

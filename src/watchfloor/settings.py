@@ -5,6 +5,7 @@ Every variable is listed, with its default, in the README's configuration table.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "watchfloor.platform.metrics_middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "watchfloor.api.middleware.ApiErrorShapeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -268,6 +270,22 @@ if SECURE_COOKIES:
 # reachable over plain http for load balancers that probe the node directly.
 SECURE_SSL_REDIRECT = env_bool("WATCHFLOOR_SSL_REDIRECT")
 SECURE_REDIRECT_EXEMPT = [r"^api/health/(live|ready)?$"]
+
+# /metrics (Prometheus): the scraper's address must be in the allow-list (CIDRs, comma-separated),
+# and it must send `Authorization: Bearer <token>` when a token is set (docs/operations.md).
+METRICS_TOKEN = os.environ.get("WATCHFLOOR_METRICS_TOKEN", "").strip()
+METRICS_ALLOW = [
+    part.strip()
+    for part in os.environ.get("WATCHFLOOR_METRICS_ALLOW", "127.0.0.1/32,::1/128").split(",")
+    if part.strip()
+]
+for _entry in METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_entry, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"WATCHFLOOR_METRICS_ALLOW: {_entry!r} is not an address or CIDR network"
+        ) from _exc
 # HSTS preload is an opt-in a site owner makes (WATCHFLOOR_HSTS_PRELOAD): not a warning.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 if env_bool("WATCHFLOOR_BEHIND_PROXY"):

@@ -33,6 +33,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from watchfloor.access.masking import mask_text
+from watchfloor.oncall.metrics import DELIVERIES, DELIVERY_SECONDS
 from watchfloor.oncall.models import Medium
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,8 @@ def send(medium: str, address: str, *, subject: str, text: str, short: str) -> S
     secrets = [address, settings.SMTP_URL] if medium == Medium.EMAIL else [address]
     error = scrub(error, *secrets) if error else ""
     _note_outcome(destination_key(medium, address), not error, error)
+    DELIVERIES.labels(medium=medium, outcome="failed" if error else "sent").inc()
+    DELIVERY_SECONDS.labels(medium=medium).observe(latency)
     return SendResult(not error, error, latency)
 
 

@@ -76,6 +76,12 @@ def run_uvicorn(
 WSGI_APP = "watchfloor.wsgi:application"
 
 
+def _child_exit(server, worker) -> None:
+    from watchfloor.platform.metrics import mark_worker_dead
+
+    mark_worker_dead(worker.pid)
+
+
 def gunicorn_options(
     *,
     host: str,
@@ -98,6 +104,8 @@ def gunicorn_options(
         "timeout": 30,
         "graceful_timeout": 30,
         "keepalive": 5,
+        # a worker gone: its live gauges leave the multiprocess sums (platform/metrics.py)
+        "child_exit": _child_exit,
     }
     if forwarded_allow_ips is not None:
         options["forwarded_allow_ips"] = forwarded_allow_ips

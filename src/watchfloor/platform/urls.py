@@ -6,4 +6,5 @@ urlpatterns = [
     path("api/health/", views.health, name="health"),
     path("api/health/live", views.live, name="health-live"),
     path("api/health/ready", views.ready, name="health-ready"),
+    path("metrics", views.metrics_view, name="metrics"),
 ]

@@ -6,7 +6,9 @@ from __future__ import annotations
 from prometheus_client import Gauge, Histogram
 
 CONNECTIONS = Gauge(
-    "watchfloor_websocket_connections", "Dashboard WebSocket connections open in this process."
+    "watchfloor_websocket_connections",
+    "Dashboard WebSocket connections open (summed over this node's live worker processes).",
+    multiprocess_mode="livesum",
 )
 DELIVERY_SECONDS = Histogram(
     "watchfloor_realtime_delivery_seconds",

@@ -1,0 +1,110 @@
+"""The `/metrics` exposition: every Watchfloor figure in Prometheus' text format.
+
+Counters and histograms live in the modules that count (alerts, jobs, realtime, oncall, the
+request middleware here). A node serves with several worker processes (`serve --workers N`,
+uvicorn or gunicorn), so `serve` runs prometheus-client's multiprocess mode: each process writes
+its figures to files in PROMETHEUS_MULTIPROC_DIR (set by `watchfloor serve` to a folder under
+WATCHFLOOR_HOME, emptied at start), and a scrape of any worker sums every process' files
+(docs/decisions.md). Without it (tests, `runserver`) the default registry is this process'.
+
+Open alerts by severity come from the database, not from counters: one grouped count over the
+active alerts, remembered for OPEN_ALERTS_TTL seconds so that frequent scrapes (or several
+Prometheus servers) cost one query per window per process, not one each.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from watchfloor.platform.metrics_dir import MULTIPROC_ENV
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+OPEN_ALERTS_TTL = 10.0
+
+
+def mark_worker_dead(pid: int) -> None:
+    """A worker exited: its live gauges (WebSocket connections) no longer count."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
+
+
+class OpenAlertsCollector:
+    """`watchfloor_open_alerts{severity}`: active alerts (all tenants) by severity, cached."""
+
+    def __init__(self, ttl: float = OPEN_ALERTS_TTL):
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._counts: dict[str, int] | None = None
+
+    def counts(self) -> dict[str, int] | None:
+        with self._lock:
+            if time.monotonic() - self._at >= self.ttl:
+                self._counts = self._read()
+                self._at = time.monotonic()
+            return self._counts
+
+    @staticmethod
+    def _read() -> dict[str, int] | None:
+        from django.db.models import Count
+
+        from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity
+
+        try:
+            rows = (
+                Alert.objects.filter(status__in=OPEN_STATUSES)
+                .values_list("severity")
+                .annotate(n=Count("id"))
+                .order_by()
+            )
+            counts = {severity: 0 for severity in Severity.values}
+            counts.update({severity: n for severity, n in rows})
+            return counts
+        except Exception:  # the database down: the scrape still answers, without this figure
+            return None
+
+    def collect(self):
+        counts = self.counts()
+        up = GaugeMetricFamily(
+            "watchfloor_open_alerts_up",
+            "1 when the open-alerts count could be read from the database, 0 otherwise.",
+            value=0 if counts is None else 1,
+        )
+        yield up
+        if counts is None:
+            return
+        family = GaugeMetricFamily(
+            "watchfloor_open_alerts",
+            "Open alerts (new, acknowledged, assigned, escalated) by severity, all tenants; "
+            f"read at most every {OPEN_ALERTS_TTL:g} s.",
+            labels=["severity"],
+        )
+        for severity, n in sorted(counts.items()):
+            family.add_metric([severity], n)
+        yield family
+
+
+OPEN_ALERTS = OpenAlertsCollector()
+
+
+def exposition() -> bytes:
+    """The text served at /metrics."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    database = CollectorRegistry()
+    database.register(OPEN_ALERTS)
+    return generate_latest(registry) + generate_latest(database)
