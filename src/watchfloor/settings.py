@@ -192,6 +192,13 @@ ALERT_STORM_SITES = int(os.environ.get("WATCHFLOOR_STORM_SITES", "3"))
 ALERT_BACKPRESSURE_THRESHOLD = int(os.environ.get("WATCHFLOOR_BACKPRESSURE_THRESHOLD", "1000"))
 # The longest a maintenance window may last, in days.
 MAINTENANCE_MAX_DAYS = int(os.environ.get("WATCHFLOOR_MAINTENANCE_MAX_DAYS", "30"))
+# Requests per minute per integration key and per API token (0: no limit); past it, 429 with
+# Retry-After. The key's default is twice the 1,000 single alerts/s ingestion target, so an
+# Alertmanager burst or a bench is never refused; a token's suits a program reading the API.
+RATE_LIMITS = {
+    "integration_key": int(os.environ.get("WATCHFLOOR_RATE_LIMIT_KEY", "120000")),
+    "api_token": int(os.environ.get("WATCHFLOOR_RATE_LIMIT_TOKEN", "60000")),
+}
 # At most this many events in one ingestion request.
 ALERT_MAX_BATCH = int(os.environ.get("WATCHFLOOR_MAX_BATCH", "1000"))
 

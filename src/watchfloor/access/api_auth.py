@@ -13,6 +13,7 @@ from watchfloor.access.services import authenticate_api_token
 from watchfloor.api.errors import error_body
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
+from watchfloor.ratelimit import Limited, check, token_identity
 
 
 def may_use_api(user) -> bool:
@@ -22,12 +23,22 @@ def may_use_api(user) -> bool:
     )
 
 
+class RateLimited(Exception):
+    """A token over its requests a minute (settings.RATE_LIMITS): 429 with Retry-After."""
+
+    def __init__(self, limited: Limited):
+        super().__init__(f"over {limited.limit} requests a minute")
+        self.limited = limited
+
+
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
         user = authenticate_api_token(token)
         if not may_use_api(user):
             record(Action.AUTH_FAILED, details={"path": request.path, "scheme": "bearer"})
             return None
+        if limited := check("api_token", token_identity(token)):
+            raise RateLimited(limited)
         request.user = user
         return user
 
@@ -52,6 +63,18 @@ def default_auth():
 
 
 def install_access_handlers(api: NinjaAPI) -> None:
+    @api.exception_handler(RateLimited)
+    def on_rate_limited(request: HttpRequest, exc: RateLimited):
+        limit = exc.limited.limit
+        body = error_body(
+            "rate_limited",
+            f"More than {limit} requests a minute with this API token.",
+            {"token": f"Over {limit} requests a minute; retry after the Retry-After."},
+        )
+        response = api.create_response(request, body, status=429)
+        response["Retry-After"] = str(exc.limited.retry_after)
+        return response
+
     @api.exception_handler(CapabilityDenied)
     def on_denied(request: HttpRequest, exc: CapabilityDenied):
         record(

@@ -42,6 +42,7 @@ from watchfloor.alerts.pipeline import IngestResult, ingest
 from watchfloor.api.errors import error_body
 from watchfloor.api.parsing import NestedTooDeep, loads_bounded
 from watchfloor.bounds import value_problem
+from watchfloor.ratelimit import Limited, check
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,21 @@ def _too_large() -> HttpResponse:
     )
 
 
+def _too_many(limited: Limited, body: dict | None = None) -> HttpResponse:
+    """429 with Retry-After: Alertmanager, Prometheus and PagerDuty senders retry it later."""
+    response = _json(
+        429,
+        body
+        or error_body(
+            "rate_limited",
+            f"More than {limited.limit} requests a minute with this integration key.",
+            {"key": f"Over {limited.limit} requests a minute; retry after the Retry-After."},
+        ),
+    )
+    response["Retry-After"] = str(limited.retry_after)
+    return response
+
+
 def _batch_size(data: object) -> int:
     if isinstance(data, list):
         return max(len(data), 1)
@@ -143,6 +159,9 @@ def _ingest_request(
     if key is None:
         metrics.record_rejected(source, "unauthorized")
         return _quiet(_unauthorized(), request, key_in_path)
+    if limited := check("integration_key", key.pk):
+        metrics.record_rejected(source, "rate_limited")
+        return _quiet(_too_many(limited), request, key_in_path)
     data = _read_body(request)
     if data is _TOO_LARGE:
         metrics.record_rejected(source, "too_large")
@@ -295,6 +314,16 @@ def pagerduty_enqueue(request: HttpRequest) -> HttpResponse:
                 "status": "unauthorized",
                 "message": "Invalid routing key",
                 "errors": ["'routing_key' is not a valid integration key for PagerDuty events."],
+            },
+        )
+    if limited := check("integration_key", key.pk):
+        metrics.record_rejected(source, "rate_limited")
+        return _too_many(
+            limited,
+            {
+                "status": "throttle event",
+                "message": "Requests for this routing key are arriving too quickly.",
+                "errors": [f"More than {limited.limit} requests a minute; retry later."],
             },
         )
     try:
