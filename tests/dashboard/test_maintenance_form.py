@@ -169,7 +169,7 @@ def test_now_plus_a_duration_ignores_the_typed_times(client, estate, length):
         (
             {"starts_at": "9999-12-31T23:59", "zone": "America/New_York"},  # past year 9999 in UTC
             "starts_at",
-            "years 1 and 9999",
+            "Must be between 1970-01-01",  # the one storable range (api/schemas bounds)
         ),
         ({"length": "forever"}, "length", "Select a valid choice"),
         ({"repeat_days": ["sun"]}, "repeat_start", "needs a local start time"),

@@ -6,6 +6,8 @@ them and shows only the prefix and the hash.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.forms.models import BaseInlineFormSet
@@ -69,7 +71,7 @@ class SiteAssignmentInline(admin.TabularInline):
 @admin.register(User)
 class WatchfloorUserAdmin(AuditedAdminMixin, UserAdmin):
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *(UserAdmin.fieldsets or ()),
         ("Watchfloor", {"fields": ("tenant", "phone")}),
     )
     add_fieldsets = (
@@ -116,7 +118,7 @@ class _SecretAdmin(NoAddChangeDeleteMixin, admin.ModelAdmin):
     (a revoked secret stays listed, with when it was last used)."""
 
     actions = ("revoke_selected",)
-    revoke = None  # the service that revokes one object
+    revoke: Any = None  # the service that revokes one object
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

@@ -113,7 +113,7 @@ class IntegrationKey(TenantScoped):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
-    objects = SecretQuerySet.as_manager()
+    objects = SecretQuerySet.as_manager()  # type: ignore[misc]  # narrows TenantScoped's
 
     class Meta:
         ordering = ["-id"]

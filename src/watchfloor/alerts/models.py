@@ -164,7 +164,7 @@ class Alert(TenantScoped):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
-    objects = AlertQuerySet.as_manager()
+    objects = AlertQuerySet.as_manager()  # type: ignore[misc]  # narrows TenantScoped's
     # an alert without a site is seen by the users who see its whole client (access.scope)
     placement = ON_SITE
 

@@ -18,7 +18,14 @@ from watchfloor.access.scope import audience, holds, scope_of
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.label_sql import sql_regex
 from watchfloor.alerts.listing import DEFAULT_SORT, InvalidListQuery, Page, page_of
-from watchfloor.alerts.models import OPEN_STATUSES, Alert, AlertComment, Severity, Status
+from watchfloor.alerts.models import (
+    OPEN_STATUSES,
+    Alert,
+    AlertComment,
+    AlertQuerySet,
+    Severity,
+    Status,
+)
 from watchfloor.maintenance.label_matchers import Matcher, MatchOp
 
 # What a list row shows besides the alert itself: one JOIN each, never a query per row.
@@ -44,7 +51,7 @@ LIST_ONLY = (
 )
 
 
-def alerts_for(user) -> QuerySet[Alert]:
+def alerts_for(user) -> AlertQuerySet:
     """Alerts the user may see (`access.scope`): all of the tenant's; their clients' (with the
     alerts of those clients that have no site); or those on their sites (an alert without a
     site is not on any site, so site-scoped users do not see it)."""
@@ -189,7 +196,7 @@ def correlation_group(user, alert: Alert, *, limit: int = 100) -> list[Alert]:
 
 def alert_counts(user, filters: AlertFilters | None = None) -> dict:
     """Active alerts by status, and open ones by severity, in the user's scope (one query)."""
-    qs = alerts_for(user).exclude(status=Status.RESOLVED)
+    qs: QuerySet[Alert] = alerts_for(user).exclude(status=Status.RESOLVED)
     if filters is not None:
         qs = filter_alerts(qs, filters)
     by_status = {s.value: 0 for s in Status if s != Status.RESOLVED}

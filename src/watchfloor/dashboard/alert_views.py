@@ -81,8 +81,10 @@ class When:
 
     @classmethod
     def of(cls, value: datetime | None, tz: zoneinfo.ZoneInfo | None) -> When | None:
-        if value is None:
-            return None
+        return None if value is None else cls.at(value, tz)
+
+    @classmethod
+    def at(cls, value: datetime, tz: zoneinfo.ZoneInfo | None) -> When:
         utc = value.astimezone(UTC)
         mine = timezone.localtime(value)
         local = ""
@@ -218,7 +220,7 @@ def _audit_entries(alert: Alert) -> tuple[list[AuditLog], bool]:
     return rows[:AUDIT_LIMIT][::-1], truncated
 
 
-_STEP_TITLES = {
+_STEP_TITLES: dict[str, str] = {
     Action.ACKNOWLEDGE: "Acknowledged",
     Action.ASSIGN: "Assigned",
     Action.ESCALATE: "Escalated",
@@ -258,7 +260,8 @@ def _escalation_facts(details: dict, people: dict[int, str]) -> list[tuple[str, 
     for target in details.pop("targets", None) or []:
         if not isinstance(target, dict):
             continue
-        what = _TARGET_WORDS.get(target.get("kind"), str(target.get("kind")))
+        kind = str(target.get("kind"))
+        what = _TARGET_WORDS.get(kind, kind)
         if "found" in target:  # a channel
             reached.append(f"{what}{'' if target['found'] else ' (inactive or gone)'}")
             continue
@@ -327,7 +330,9 @@ def _comment_steps(comments, pii: bool, when) -> list[Step]:
 
 
 def _timeline(alert: Alert, entries: list[AuditLog], people, pii, tz, window) -> list[Step]:
-    when = lambda value: When.of(value, tz)  # noqa: E731
+    def when(value: datetime) -> When:
+        return When.at(value, tz)
+
     source = f"from {alert.source}" if alert.source else "from the source"
     by_source = f"by the source ({alert.source})" if alert.source else "by the source"
     steps: list[Step] = [
@@ -544,8 +549,8 @@ def alert_page(user, alert_id) -> AlertPage:
     annotations = masked_for(user, alert.annotations, can_view_pii=pii)
 
     entries, audit_truncated = _audit_entries(alert)
-    assignee_ids = {
-        e.details.get(key)
+    assignee_ids: set[int] = {
+        int(e.details[key])
         for e in entries
         for key in ("assignee_id", "resolved_by_id")
         if isinstance(e.details, dict) and isinstance(e.details.get(key), int)
@@ -572,7 +577,10 @@ def alert_page(user, alert_id) -> AlertPage:
     assignees = []
     if actions["assign"]:
         assignees = [Person(u.id, _person_label(u, pii)) for u in assignable_users(alert)]
-    when = lambda value: When.of(value, tz)  # noqa: E731
+
+    def when(value: datetime) -> When:
+        return When.at(value, tz)
+
     return AlertPage(
         alert=alert,
         title=alert.title if pii else mask_text(alert.title),
@@ -583,7 +591,7 @@ def alert_page(user, alert_id) -> AlertPage:
         when={
             "first_seen": when(alert.first_seen_at),
             "last_seen": when(alert.last_seen_at),
-            "started": when(alert.started_at),
+            "started": When.of(alert.started_at, tz),
         },
         timeline=sorted(
             [
@@ -685,7 +693,7 @@ def delivery_steps(deliveries: list[dict], tz) -> list[Step]:
         steps.append(
             Step(
                 at=at,
-                when=When.of(at, tz),
+                when=When.at(at, tz),
                 kind="notified",
                 title=title,
                 who=who,

@@ -132,8 +132,8 @@ def _row(user, window, *, now, pii: bool, manage: bool, counts: Suppressed) -> W
         scope=scope,
         place=place,
         whole_client=site is None,
-        starts=When.of(window.starts_at, None),
-        ends=When.of(window.ends_at, None),
+        starts=When.at(window.starts_at, None),
+        ends=When.at(window.ends_at, None),
         types=list(window.alert_types or []),
         author=(author["full_name"] or author["username"]) if author else "",
         cancelled_by=(cancelled_by["full_name"] or cancelled_by["username"])

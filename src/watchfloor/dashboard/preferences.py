@@ -277,6 +277,7 @@ def update_preferences(user, *, actor, **changes) -> Preferences:
                 _audit(user, actor, row, changed)
                 return _from_row(row)
             row = _locked_row(user)  # a concurrent request created it first: change that one
+            assert row is not None  # the insert lost to that row, so it exists
         current = _from_row(row)
         changed = _changed(current, clean)
         if not changed:

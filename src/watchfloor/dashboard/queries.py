@@ -96,7 +96,7 @@ def _local_time(now: datetime, tz_name: str) -> str:
 def _person(user, pii: bool) -> Person | None:
     if user is None:
         return None
-    name = person_label(user, pii)
+    name = person_label(user, pii) or ""
     if pii:
         return Person(name=name, phone=user.phone)
     return Person(name=name, phone=mask_phone(user.phone) if user.phone else "")
@@ -106,7 +106,7 @@ def estate_page(user, filters: Filters) -> EstatePage:
     pii = has_capability(user, Capability.VIEW_PII)
     now = timezone.now()
     groups = {
-        c.id: ClientGroup(c.code, c.name, _person(c.owner, pii), c.site_count)
+        c.id: ClientGroup(c.code, c.name, _person(c.owner, pii), c.site_count)  # type: ignore[attr-defined]
         for c in clients_for(user).order_by("code")
     }
     sites = sites_for(

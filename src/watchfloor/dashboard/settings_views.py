@@ -39,7 +39,7 @@ def _with_current(choices: list[tuple], current) -> list[tuple]:
 
 
 def _person(first: str, last: str, username: str, pii: bool) -> str:
-    return shown_name(display_name(first, last, username), pii)
+    return shown_name(display_name(first, last, username), pii) or ""
 
 
 class SettingsForm(forms.Form):
@@ -75,23 +75,23 @@ class SettingsForm(forms.Form):
 
     def __init__(self, *args, user, current: Preferences, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = [
+        self.fields["time_zone"].choices = [  # type: ignore[attr-defined]
             ("", "Not chosen: UTC (a page's scripts: this browser's zone)"),
             *((name, name.replace("_", " ")) for name in sorted(time_zone_names())),
         ]
         saved = current.default_filters
         pii = has_capability(user, Capability.VIEW_PII)
-        self.fields["client"].choices = [
+        self.fields["client"].choices = [  # type: ignore[attr-defined]
             (code, f"{name} ({code})")
             for code, name in visible_clients(user).order_by("code").values_list("code", "name")
         ]
         places = set(visible_sites(user).values_list("city", "state").distinct())
         cities = sorted({c for c, _ in places if c})
         states = sorted({s for _, s in places if s})
-        self.fields["city"].choices = _with_current(
+        self.fields["city"].choices = _with_current(  # type: ignore[attr-defined]
             [("", "All cities"), *((c, c) for c in cities)], saved["city"]
         )
-        self.fields["state"].choices = _with_current(
+        self.fields["state"].choices = _with_current(  # type: ignore[attr-defined]
             [("", "All states"), *((s, s) for s in states)], saved["state"]
         )
         officers = (
@@ -105,7 +105,7 @@ class SettingsForm(forms.Form):
             )
             .distinct()
         )
-        self.fields["officer"].choices = [
+        self.fields["officer"].choices = [  # type: ignore[attr-defined]
             ("", "Any officer"),
             *sorted(
                 ((pk, _person(first, last, name, pii)) for pk, first, last, name in officers),

@@ -111,7 +111,7 @@ class MaintenanceWindow(TenantScoped):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
-    objects = MaintenanceWindowQuerySet.as_manager()
+    objects = MaintenanceWindowQuerySet.as_manager()  # type: ignore[misc]  # narrows TenantScoped's
     # a window on a whole client covers the sites a site-scoped user sees: they see it
     placement = COVERS_SITES
 

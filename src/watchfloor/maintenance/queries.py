@@ -32,7 +32,7 @@ def _by_id_or_code(value) -> Q:
 
 
 def _prefixed(q: Q, prefix: str) -> Q:
-    ((key, value),) = q.children
+    ((key, value),) = q.children  # type: ignore[misc]  # one (lookup, value) pair
     return Q(**{f"{prefix}__{key}": value})
 
 
@@ -52,7 +52,7 @@ def windows_for(
     """
     qs = _visible(user).select_related("client", "site", "created_by", "cancelled_by")
     if status:
-        qs = qs.in_state(status, at or timezone.now())
+        qs = qs.in_state(status, at or timezone.now())  # type: ignore[attr-defined]
     if client is not None and client != "":
         qs = qs.filter(_prefixed(_by_id_or_code(client), "client"))
     if site is not None and site != "":

@@ -77,7 +77,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.viewer: Viewer | None = None
         self.outbox = Outbox()
         self.limit = SlidingWindowLimit(settings.REALTIME_RATE_LIMIT, 60.0)
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_handle: asyncio.Handle | None = None
         self._sending = False
         self._closed = False
         self._registered = False
