@@ -14,6 +14,7 @@ Prometheus servers) cost one query per window per process, not one each.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -28,6 +29,18 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from watchfloor.platform.metrics_dir import MULTIPROC_ENV
+
+# Every module that defines figures, so that all of them are registered in this process
+# (the single-process registry lists a family once its module is imported).
+METRIC_MODULES = (
+    "watchfloor.alerts.metrics",
+    "watchfloor.jobs.metrics",
+    "watchfloor.oncall.metrics",
+    "watchfloor.platform.metrics_middleware",
+    "watchfloor.realtime.metrics",
+)
+for _module in METRIC_MODULES:
+    importlib.import_module(_module)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OPEN_ALERTS_TTL = 10.0
@@ -73,6 +86,11 @@ class OpenAlertsCollector:
             return counts
         except Exception:  # the database down: the scrape still answers, without this figure
             return None
+
+    def describe_all(self):
+        """The families this collector emits, without reading the database."""
+        yield GaugeMetricFamily("watchfloor_open_alerts_up", "", value=0)
+        yield GaugeMetricFamily("watchfloor_open_alerts", "", labels=["severity"])
 
     def collect(self):
         counts = self.counts()
