@@ -276,7 +276,7 @@ if SECURE_COOKIES:
 # Usually the TLS proxy redirects http to https; this makes Django do it. The health check stays
 # reachable over plain http for load balancers that probe the node directly.
 SECURE_SSL_REDIRECT = env_bool("WATCHFLOOR_SSL_REDIRECT")
-SECURE_REDIRECT_EXEMPT = [r"^api/health/(live|ready)?$"]
+SECURE_REDIRECT_EXEMPT = [r"^api/health/(live|ready)?$", r"^metrics$"]
 
 # /metrics (Prometheus): the scraper's address must be in the allow-list (CIDRs, comma-separated),
 # and it must send `Authorization: Bearer <token>` when a token is set (docs/operations.md).

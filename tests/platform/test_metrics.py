@@ -186,3 +186,11 @@ def test_promtool_accepts_the_exposition(db, client, estate):
         [PROMTOOL, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False
     )
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+def test_the_ssl_redirect_spares_metrics_and_probes(db, client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/api/health/live").status_code == 200
+    assert client.get("/api/health/ready").status_code == 200
+    assert client.get("/jobs/").status_code == 301  # everything else is redirected

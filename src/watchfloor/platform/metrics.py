@@ -37,6 +37,7 @@ METRIC_MODULES = (
     "watchfloor.jobs.metrics",
     "watchfloor.oncall.metrics",
     "watchfloor.platform.metrics_middleware",
+    "watchfloor.ratelimit",
     "watchfloor.realtime.metrics",
 )
 for _module in METRIC_MODULES:
