@@ -4,15 +4,20 @@ node; the outage is logged once with its recovery, never per request (#12 sectio
 from __future__ import annotations
 
 import logging
+import re
+from datetime import timedelta
 
 import pytest
 from support_outages import RedisServer, redis_binary
 
+from support_sinks import webhook
 from watchfloor import degrade
 from watchfloor.alerts.models import Alert
 from watchfloor.events import set_publisher
 from watchfloor.realtime import hub
 from watchfloor.realtime.hub import RedisPublisher
+
+__all__ = ["webhook"]
 
 OVERVIEW = ("/api/v1/overview/kpis", "/api/v1/overview/sites", "/api/v1/overview/feed")
 
@@ -130,3 +135,59 @@ def test_ingestion_stores_and_answers_while_redis_is_down(
         "cache is available again",
         "real-time Redis is available again",
     ]
+
+
+def test_a_team_channel_code_is_not_checked_while_the_cache_is_down(
+    redis_server, estate, api, webhook
+):
+    """Wrong tries are counted in the cache: with it down, no code is checked (a 422 naming
+    the field, never a 500), and the channel verifies once it is back."""
+    admin = estate.user("admin")
+    created = (
+        api(admin)
+        .post(
+            "/api/v1/team-channels",
+            {"name": "NOC room", "medium": "webhook", "address": webhook.url("/room/R1")},
+        )
+        .json()
+    )
+    assert api(admin).post(f"/api/v1/team-channels/{created['id']}/send-code").status_code == 200
+    code = re.search(r"code is (\d{6})", webhook.wait_for(1)[0].body["message"]).group(1)
+
+    redis_server.stop()
+    down = api(admin).post(f"/api/v1/team-channels/{created['id']}/verify", {"code": code})
+    assert down.status_code == 422, down.content
+    assert "right now" in down.json()["error"]["fields"]["code"]
+
+    redis_server.start()
+    back = api(admin).post(f"/api/v1/team-channels/{created['id']}/verify", {"code": code})
+    assert back.json()["verified"] is True
+
+
+def test_maintenance_starts_are_announced_while_the_cache_is_down(
+    redis_server, estate, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The once-per-transition marker lives in the cache: with it down the job still announces
+    (a repeat is harmless, a start never announced is not) instead of failing."""
+    from django.utils import timezone
+
+    from watchfloor.events import RecordingPublisher
+    from watchfloor.maintenance.models import MaintenanceWindow
+    from watchfloor.maintenance.services import announce_transitions
+
+    recorder = RecordingPublisher()
+    set_publisher(recorder)
+    now = timezone.now()
+    site = estate.sites[0]
+    window = MaintenanceWindow.objects.create(
+        tenant=estate.tenant,
+        client=site.client,
+        site=site,
+        title="Works",
+        starts_at=now - timedelta(seconds=20),
+        ends_at=now + timedelta(hours=1),
+    )
+    redis_server.stop()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert announce_transitions(now=now) == 1
+    assert [e["window"]["id"] for e in recorder.of_type("maintenance.started")] == [window.id]

@@ -20,6 +20,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
+from watchfloor.degrade import guarded
 from watchfloor.events import publish_on_commit
 from watchfloor.maintenance.matcher import WINDOW_CACHE
 from watchfloor.maintenance.models import MaintenanceWindow, WindowKind, WindowState
@@ -303,7 +304,13 @@ def announce_transitions(*, now: datetime | None = None) -> int:
     for kind, window, occurrence in due:
         start = (occurrence or window).starts_at.timestamp()
         key = f"watchfloor:maintenance:{window.id}:{kind}:{start}"
-        if cache.add(key, 1, timeout=int(TRANSITION_LOOKBACK.total_seconds()) * 4):
+        # the cache down: announce (a repeat is harmless, a missed start is not)
+        first = guarded(
+            "cache",
+            lambda key=key: cache.add(key, 1, timeout=int(TRANSITION_LOOKBACK.total_seconds()) * 4),
+            lambda: True,
+        )
+        if first:
             _publish(kind, window, now, occurrence)
             announced += 1
     return announced

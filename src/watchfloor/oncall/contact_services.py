@@ -29,6 +29,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
+from watchfloor.degrade import guarded
 from watchfloor.oncall import notify
 from watchfloor.oncall.channels import clean_address
 from watchfloor.oncall.messages import test_message, verify_message
@@ -342,6 +343,18 @@ def send_channel_verification(channel: TeamChannel, *, actor) -> Delivery:
     return notify.send_now(delivery, message)
 
 
+def _channel_tries(tries_key: str) -> int:
+    cache.add(tries_key, 0, timeout=VERIFY_MINUTES * 60)
+    return cache.get(tries_key, 0)
+
+
+def _count_wrong_try(tries_key: str) -> None:
+    try:
+        cache.incr(tries_key)
+    except ValueError:
+        cache.set(tries_key, 1, timeout=VERIFY_MINUTES * 60)
+
+
 def verify_channel(channel: TeamChannel, *, actor, code) -> TeamChannel:
     require_capability(actor, Capability.CONFIGURE)
     code = _clean_code(code)
@@ -354,14 +367,15 @@ def verify_channel(channel: TeamChannel, *, actor, code) -> TeamChannel:
     if now - last.created_at > timedelta(minutes=VERIFY_MINUTES):
         raise ValidationError({"code": "This code has expired: send a new one."})
     tries_key = f"watchfloor:channel-code-tries:{last.id}"
-    cache.add(tries_key, 0, timeout=VERIFY_MINUTES * 60)
-    if cache.get(tries_key, 0) >= VERIFY_MAX_ATTEMPTS:
+    # wrong tries are counted in the cache: with it down no code is checked (a guess would go
+    # uncounted), the person is told to come back; never a 500
+    tries = guarded("cache", lambda: _channel_tries(tries_key), lambda: None)
+    if tries is None:
+        raise ValidationError({"code": "Codes cannot be checked right now: try again shortly."})
+    if tries >= VERIFY_MAX_ATTEMPTS:
         raise ValidationError({"code": "Too many wrong codes: send a new one."})
     if not hmac.compare_digest(code, _channel_code(channel, last.id)):
-        try:
-            cache.incr(tries_key)
-        except ValueError:
-            cache.set(tries_key, 1, timeout=VERIFY_MINUTES * 60)
+        guarded("cache", lambda: _count_wrong_try(tries_key), lambda: None)
         raise ValidationError({"code": "That is not the code."})
     with transaction.atomic():
         channel = TeamChannel.objects.select_for_update().get(pk=channel.pk)
