@@ -9,7 +9,9 @@ WATCHFLOOR_HOME, emptied at start), and a scrape of any worker sums every proces
 
 Open alerts by severity come from the database, not from counters: one grouped count over the
 active alerts, remembered for OPEN_ALERTS_TTL seconds so that frequent scrapes (or several
-Prometheus servers) cost one query per window per process, not one each.
+Prometheus servers) cost one query per window per process, not one each. COUNT(*), not
+COUNT(id): PostgreSQL then answers from an index alone (1M alerts, 200k open: 65 ms index-only
+scan against 218 ms sequential scan with COUNT(id); docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class OpenAlertsCollector:
             rows = (
                 Alert.objects.filter(status__in=OPEN_STATUSES)
                 .values_list("severity")
-                .annotate(n=Count("id"))
+                .annotate(n=Count("*"))
                 .order_by()
             )
             counts = {severity: 0 for severity in Severity.values}
