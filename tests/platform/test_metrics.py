@@ -194,3 +194,16 @@ def test_the_ssl_redirect_spares_metrics_and_probes(db, client, settings):
     assert client.get("/api/health/live").status_code == 200
     assert client.get("/api/health/ready").status_code == 200
     assert client.get("/jobs/").status_code == 301  # everything else is redirected
+
+
+@pytest.mark.parametrize(("command", "prepared"), [("serve", True), ("migrate", False)])
+def test_the_cli_turns_on_multiprocess_mode_for_serve_only(monkeypatch, command, prepared):
+    from watchfloor import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "_prepare_metrics", lambda: calls.append("prepared"))
+    monkeypatch.setattr(
+        "django.core.management.execute_from_command_line", lambda argv: calls.append(argv[1])
+    )
+    cli.main([command])
+    assert calls == (["prepared", command] if prepared else [command])
