@@ -40,6 +40,15 @@ class Limited:
 
 def _count(key: str) -> int:
     """This window's count for `key`, after adding this request."""
+    redis_client = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if redis_client is not None:
+        # Redis: one INCR (Django's incr() is EXISTS + INCR, two round trips)
+        full_key = cache.make_and_validate_key(key)
+        client = redis_client(full_key, write=True)
+        count = client.incr(full_key)
+        if count == 1:
+            client.expire(full_key, WINDOW_SECONDS * 2)
+        return count
     try:
         return cache.incr(key)
     except ValueError:  # the window's first request
