@@ -13,8 +13,8 @@ import subprocess
 import pytest
 from prometheus_client import REGISTRY
 
+from watchfloor.dashboard.exports_views import EXPORTS, EXPORTS_DIR
 from watchfloor.platform import metrics
-from watchfloor.platform.exports_views import EXPORTS, EXPORTS_DIR
 
 PROMTOOL = shutil.which("promtool")
 DASHBOARD = EXPORTS_DIR / "watchfloor-dashboard.json"

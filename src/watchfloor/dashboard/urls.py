@@ -6,6 +6,7 @@ from watchfloor.dashboard import (
     alerts_views,
     contact_views,
     delivery_views,
+    exports_views,
     jobs_views,
     maintenance_views,
     oncall_views,
@@ -17,6 +18,7 @@ from watchfloor.dashboard import (
 app_name = "dashboard"
 
 urlpatterns = [
+    path("platform/exports/<str:name>", exports_views.export_file, name="platform_export"),
     path("", views.home, name="home"),
     path("estate/", views.estate, name="estate"),
     path("settings/", settings_views.settings_page, name="settings"),

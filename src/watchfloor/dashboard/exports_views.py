@@ -1,5 +1,6 @@
 """`/platform/exports/<name>`: the Grafana dashboard, the Prometheus alerting rules and their
-unit tests (platform/exports/), downloaded as files by people with `noc:configure`. Only the
+unit tests (platform/exports/; a page of the dashboard, which may import the platform app,
+not the other way round), downloaded as files by people with `noc:configure`. Only the
 files listed here are served; any other name is a 404."""
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.views.decorators.http import require_safe
 
+from watchfloor import platform
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import has_capability
 from watchfloor.dashboard.denied import forbidden
 
-EXPORTS_DIR = Path(__file__).resolve().parent / "exports"
+EXPORTS_DIR = Path(platform.__file__).resolve().parent / "exports"
 EXPORTS = {
     "watchfloor-dashboard.json": "application/json",
     "watchfloor-rules.yml": "application/yaml",
