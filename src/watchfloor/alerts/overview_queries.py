@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 from django.conf import settings
 from django.core.cache import cache
@@ -67,7 +68,7 @@ FEED_ORDERS: dict[str, tuple] = {
     "-last_seen": ("-last_seen_at", "-id"),
     "-first_seen": ("-first_seen_at", "-id"),
 }
-FEED_DEFAULT_ORDER = "severity"
+FEED_DEFAULT_ORDER: Final = "severity"
 
 
 @dataclass(frozen=True)

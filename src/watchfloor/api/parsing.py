@@ -8,6 +8,7 @@ than `MAX_DEPTH` are refused as a 400 before anything else reads them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
@@ -25,6 +26,7 @@ def depth_exceeds(value: Any, limit: int = MAX_DEPTH) -> bool:
     stack = [(value, 0)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -307,7 +308,7 @@ def announce_transitions(*, now: datetime | None = None) -> int:
         # the cache down: announce (a repeat is harmless, a missed start is not)
         first = guarded(
             "cache",
-            lambda key=key: cache.add(key, 1, timeout=int(TRANSITION_LOOKBACK.total_seconds()) * 4),
+            partial(cache.add, key, 1, timeout=int(TRANSITION_LOOKBACK.total_seconds()) * 4),
             lambda: True,
         )
         if first:

@@ -34,7 +34,7 @@ def unavailable_response() -> HttpResponse:
     )
     response = HttpResponse(json.dumps(body), status=503, content_type="application/json")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    response._has_been_logged = True  # the outage is logged once, not one ERROR per request
+    response._has_been_logged = True  # type: ignore[attr-defined]  # Django's own flag; the outage is logged once, not one ERROR per request
     return response
 
 

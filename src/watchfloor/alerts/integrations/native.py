@@ -177,7 +177,7 @@ def _native_event(item: object, where: str, problems: Problems) -> Event | None:
     for name in item.keys() - NATIVE_FIELDS:
         problems.add(f"{where}.{name}", "Unknown field.")
 
-    action = EventAction.TRIGGER
+    action: EventAction | None = EventAction.TRIGGER
     status = item.get("status")
     if status is not None:
         action = _STATUSES.get(status) if isinstance(status, str) else None
@@ -243,7 +243,7 @@ def _native_event(item: object, where: str, problems: Problems) -> Event | None:
         problems.add(f"{where}.occurred_at", str(exc))
         occurred_at = None
 
-    if len(problems.fields) > before:
+    if len(problems.fields) > before or action is None:  # a bad status is one of the problems
         return None
     return Event(
         action=action,

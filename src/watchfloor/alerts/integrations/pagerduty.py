@@ -36,6 +36,7 @@ from watchfloor.alerts.integrations.native import (
     is_http_url,
     parse_time,
 )
+from watchfloor.alerts.models import Severity
 
 MAX_DEDUP_KEY = 255  # PagerDuty's own limit
 MAX_SUMMARY = 1024  # PagerDuty's own limit
@@ -172,7 +173,7 @@ def _trigger(data: dict, problems: Problems) -> Event:
     return Event(
         action=EventAction.TRIGGER,
         type=clip(class_ or component, MAX_TYPE) or DEFAULT_TYPE,
-        severity=severity or parse_severity("warning"),
+        severity=severity or Severity.MEDIUM,  # PagerDuty's "warning"
         title=clip(summary, MAX_TITLE),
         description=summary if len(summary) > MAX_TITLE else "",
         client_code=_code(codes.get("client")),
@@ -181,8 +182,8 @@ def _trigger(data: dict, problems: Problems) -> Event:
         entity_id=clip(source, MAX_ENTITY_ID),
         labels=labels,
         annotations=annotations,
-        source_url=client_url if is_http_url(client_url) else "",
-        runbook_url=runbook if is_http_url(runbook) else "",
+        source_url=str(client_url) if is_http_url(client_url) else "",
+        runbook_url=str(runbook) if is_http_url(runbook) else "",
         occurred_at=occurred_at,
     )
 

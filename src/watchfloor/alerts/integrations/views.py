@@ -99,7 +99,7 @@ def _quiet(response: HttpResponse, request: HttpRequest, plain: str) -> HttpResp
             safe_path(request, plain),
             extra={"status_code": response.status_code},
         )
-        response._has_been_logged = True
+        response._has_been_logged = True  # type: ignore[attr-defined]  # Django's own flag
     return response
 
 
