@@ -143,8 +143,9 @@ def _invalid(field: str, message: str) -> ApiError:
 
 @router.get("/alerts", response=AlertPage)
 def list_alerts(request, filters: Query[AlertListQuery]):
-    """Last seen, newest first, unless `sort` says otherwise. `since`/`until` bound the time the
-    alert was last seen. `prev_cursor`/`next_cursor` page backwards and forwards."""
+    """First seen, newest first (`DEFAULT_SORT`), unless `sort` says otherwise. `since`/`until`
+    bound the time the alert was last seen. `prev_cursor`/`next_cursor` page backwards and
+    forwards."""
     user = request.auth
     require_capability(user, Capability.VIEW)
     try:
