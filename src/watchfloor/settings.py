@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "watchfloor.maintenance",
     "watchfloor.alerts",
     "watchfloor.oncall",
+    "watchfloor.incidents",
     "watchfloor.jobs",
     "watchfloor.realtime",
     "watchfloor.platform",
