@@ -1,6 +1,7 @@
 """The one context processor for the top bar of every signed-in page (dashboard/app.html):
-the user's tenant, role names, theme (`system`, `light`, `dark`) and time zone (an IANA name, or
-"" when they chose none: `<body data-time-zone>`, read by js/time.js).
+the user's tenant, role names, whether they run the platform (the Platform link), theme
+(`system`, `light`, `dark`) and time zone (an IANA name, or "" when they chose none:
+`<body data-time-zone>`, read by js/time.js).
 
 Each value is lazy: a page that never prints one costs no query, and the theme shares the one
 read of the user's settings (`cached_preferences`) with a view that reads them too.
@@ -11,6 +12,7 @@ from __future__ import annotations
 from django.utils.functional import SimpleLazyObject
 
 from watchfloor.dashboard.preferences import cached_preferences
+from watchfloor.platform.operators import is_platform_operator
 
 
 def top_bar(request) -> dict:
@@ -22,4 +24,6 @@ def top_bar(request) -> dict:
         "roles": SimpleLazyObject(lambda: sorted(g.name for g in user.groups.all())),
         "theme": SimpleLazyObject(lambda: cached_preferences(request).theme),
         "time_zone": SimpleLazyObject(lambda: cached_preferences(request).time_zone),
+        # the Platform link (dashboard/platform/): staff without a tenant, no query
+        "platform_operator": is_platform_operator(user),
     }

@@ -10,6 +10,7 @@ from watchfloor.dashboard import (
     jobs_views,
     maintenance_views,
     oncall_views,
+    platform_views,
     policy_views,
     settings_views,
     views,
@@ -18,6 +19,8 @@ from watchfloor.dashboard import (
 app_name = "dashboard"
 
 urlpatterns = [
+    path("platform/", platform_views.index, name="platform"),
+    path("platform/exports/", platform_views.exports, name="platform_exports"),
     path("platform/exports/<str:name>", exports_views.export_file, name="platform_export"),
     path("", views.home, name="home"),
     path("estate/", views.estate, name="estate"),

@@ -12,6 +12,8 @@ from __future__ import annotations
 from django.contrib.admin import AdminSite
 from django.contrib.admin.apps import AdminConfig
 
+from watchfloor.platform.operators import is_platform_operator
+
 
 class PlatformAdminSite(AdminSite):
     site_header = "Watchfloor administration"
@@ -19,8 +21,7 @@ class PlatformAdminSite(AdminSite):
     index_title = "Tenants, access and audit (platform operators only)"
 
     def has_permission(self, request) -> bool:
-        user = request.user
-        return bool(user.is_active and user.is_staff and getattr(user, "tenant_id", None) is None)
+        return is_platform_operator(request.user)
 
 
 class PlatformAdminConfig(AdminConfig):
