@@ -9,7 +9,7 @@ import pytest
 from watchfloor.audit.models import Action, AuditLog
 from watchfloor.tenancy.models import User
 
-PAGES = ["/platform/", "/platform/exports/"]
+PAGES = ["/platform/", "/platform/system/", "/platform/exports/"]
 
 
 @pytest.fixture
@@ -78,3 +78,39 @@ def test_exports_lists_each_file_with_a_download_link_and_answers_json(client, o
 def test_writes_are_refused(client, operator):
     client.force_login(operator)
     assert client.post("/platform/").status_code == 405
+
+
+def test_system_page_shows_the_host_and_this_process(client, operator):
+    import os
+
+    client.force_login(operator)
+    page = client.get("/platform/system/").content.decode()
+    for heading in ("CPU per core", "Disks", "Network", "Watchfloor processes"):
+        assert heading in page
+    assert f">{os.getpid()}<" in page  # this process, in the process table
+
+    data = json.loads(client.get("/platform/system/", {"format": "json"}).content)["system"]
+    assert len(data["cores"]) == data["cpu_count"] >= 1
+    assert all(0 <= core["percent"] <= 100 for core in data["cores"])
+    assert data["memory"]["total"] > data["memory"]["available"] > 0
+    assert any(d["mountpoint"] == "/" or d["total"] > 0 for d in data["disks"])
+    assert any(nic["name"] == "lo" for nic in data["nics"])
+    me = next(p for p in data["processes"] if p["this"])
+    assert me["pid"] == os.getpid() and me["rss"] > 0 and me["threads"] >= 1
+    assert me["open_fds"] > 0 and me["uptime_s"] >= 0
+    assert data["sampled_over_s"] > 0
+    assert "cmdline" not in json.dumps(data)  # command lines are never shown
+
+
+def test_watchfloor_processes_are_told_by_their_command_line():
+    from watchfloor.platform.system_stats import is_watchfloor_command, role_of
+
+    serve = ["/venv/bin/python", "/venv/bin/watchfloor", "serve", "--port", "8000"]
+    worker = ["/venv/bin/celery", "-A", "watchfloor.celery", "worker"]
+    beat = ["/venv/bin/celery", "--app=watchfloor.celery", "beat"]
+    uvicorn = ["uvicorn", "watchfloor.asgi:application"]
+    for cmd in (serve, worker, beat, uvicorn):
+        assert is_watchfloor_command(cmd), cmd
+    assert not is_watchfloor_command(["python", "-m", "pytest", "/work/src/watchfloor/tests"])
+    assert not is_watchfloor_command(["bash"])
+    assert [role_of(c) for c in (serve, worker, beat, uvicorn)] == ["web", "worker", "beat", "web"]

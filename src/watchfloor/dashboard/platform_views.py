@@ -31,6 +31,7 @@ from django.views.decorators.http import require_safe
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.dashboard.exports_views import EXPORTS, EXPORTS_DIR
+from watchfloor.platform import system_stats
 from watchfloor.platform.operators import is_platform_operator
 
 # What the 403 and the audit entry name as the requirement (not one of the tenant capabilities).
@@ -123,3 +124,9 @@ def exports(request):
         for name, content_type in EXPORTS.items()
     ]
     return respond(request, "exports", "dashboard/platform/exports.html", {"files": files})
+
+
+@platform_page("system")
+def system(request):
+    stats = system_stats.collect()
+    return respond(request, "system", "dashboard/platform/system.html", {"system": stats})

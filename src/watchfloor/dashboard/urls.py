@@ -20,6 +20,7 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("platform/", platform_views.index, name="platform"),
+    path("platform/system/", platform_views.system, name="platform_system"),
     path("platform/exports/", platform_views.exports, name="platform_exports"),
     path("platform/exports/<str:name>", exports_views.export_file, name="platform_export"),
     path("", views.home, name="home"),
