@@ -9,7 +9,13 @@ import pytest
 from watchfloor.audit.models import Action, AuditLog
 from watchfloor.tenancy.models import User
 
-PAGES = ["/platform/", "/platform/system/", "/platform/exports/"]
+PAGES = [
+    "/platform/",
+    "/platform/system/",
+    "/platform/database/",
+    "/platform/cache/",
+    "/platform/exports/",
+]
 
 
 @pytest.fixture
@@ -114,3 +120,137 @@ def test_watchfloor_processes_are_told_by_their_command_line():
     assert not is_watchfloor_command(["python", "-m", "pytest", "/work/src/watchfloor/tests"])
     assert not is_watchfloor_command(["bash"])
     assert [role_of(c) for c in (serve, worker, beat, uvicorn)] == ["web", "worker", "beat", "web"]
+
+
+def _rows_of(page: str, table: str) -> int:
+    """The row count the tables card shows for `table` (its data-rows attribute)."""
+    import re
+
+    found = re.search(rf"<code>{table}</code>.*?data-rows=\"(\d+)\"", page, re.S)
+    assert found, f"{table} is not in the tables card"
+    return int(found.group(1))
+
+
+def test_database_page_shows_real_tables_with_rows_and_retention(client, operator, estate):
+    from django.conf import settings
+    from django.db import connection
+
+    client.force_login(operator)
+    page = client.get("/platform/database/").content.decode()
+    # the estate fixture made two tenants' worth of rows: one tenant here, five built-in roles
+    assert _rows_of(page, "auth_group") == 5
+    assert _rows_of(page, "tenancy_site") == 4
+    assert "kept forever (retention: issue 13)" in page
+    assert f"{settings.JOBS_RUN_RETENTION_DAYS} days (daily job jobs.prune_runs" in page
+
+    data = json.loads(client.get("/platform/database/", {"format": "json"}).content)["database"]
+    assert data["vendor"] == connection.vendor
+    tables = {t["name"]: t for t in data["tables"]}
+    assert tables["tenancy_user"]["rows"] == 6 and tables["tenancy_user"]["model"] == "tenancy.User"
+    assert data["tables_total"] >= len(data["tables"]) > 10
+    if connection.vendor == "sqlite":
+        lite = data["sqlite"]
+        assert "SQLite " + lite["version"] in page
+        assert lite["page_size"] >= 512 and lite["page_count"] > 0
+        assert lite["freelist_count"] >= 0
+        assert all(t["rows_exact"] for t in data["tables"])
+    else:
+        pg = data["postgres"]
+        assert "PostgreSQL " + pg["version"] in page
+        assert pg["size_bytes"] > 1_000_000 and pg["max_connections"] > 0
+        assert sum(pg["connections_by_state"].values()) >= 1  # this test's own connection
+        assert pg["commits"] > 0 and pg["tuples_returned"] > 0
+        assert 0 <= pg["cache_hit_ratio"] <= 100
+        assert tables["tenancy_site"]["size_bytes"] > 0
+
+
+@pytest.mark.postgres
+def test_without_pg_stat_statements_the_page_says_so_and_how_to_enable_it(client, operator):
+    from django.db import connection
+
+    client.force_login(operator)
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        installed = cur.fetchone() is not None
+    if not installed:
+        page = client.get("/platform/database/").content.decode()
+        assert "pg_stat_statements is not installed" in page
+        assert "shared_preload_libraries" in page
+        with connection.cursor() as cur:  # rolled back with the test's transaction
+            cur.execute("CREATE EXTENSION pg_stat_statements")
+    data = json.loads(client.get("/platform/database/", {"format": "json"}).content)
+    statements = data["database"]["postgres"]["statements"]
+    with connection.cursor() as cur:
+        cur.execute("SHOW shared_preload_libraries")
+        loaded = "pg_stat_statements" in cur.fetchone()[0]
+    if loaded:
+        assert statements["available"] and statements["queries"]
+    else:  # installed here but not loaded by the server: said, and the page still answers
+        assert not statements["available"]
+        assert "installed in this database but not loaded" in statements["message"]
+
+
+def test_cache_page_in_the_configured_mode(client, operator):
+    from django.conf import settings
+
+    client.force_login(operator)
+    response = client.get("/platform/cache/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    data = json.loads(client.get("/platform/cache/", {"format": "json"}).content)["cache"]
+    assert data["reachable"]
+    if settings.REDIS_URL:
+        import redis
+
+        version = redis.Redis.from_url(settings.REDIS_URL).info("server")["redis_version"]
+        assert f"Redis {version}" in page and data["redis"]["version"] == version
+        assert data["redis"]["connected_clients"] >= 1 and data["redis"]["used_memory"] > 0
+        assert data["queues"] == [{"name": settings.CELERY_TASK_DEFAULT_QUEUE, "length": 0}]
+        assert ":6379" in data["location"] or data["location"].startswith("unix")
+        assert "@" not in data["location"]  # never a password
+    else:
+        assert "local memory" in page and "no broker" in page
+        assert data["backend"] == "local memory" and data["broker"] == "in-process"
+        assert data["local_entries"] >= 0
+
+
+def test_cache_page_with_redis_down_says_unreachable(client, operator, settings, caplog):
+    from support_outages import free_port
+
+    from watchfloor import degrade
+
+    dead = f"redis://:secret-pw@127.0.0.1:{free_port()}/0"
+    settings.REDIS_URL = dead
+    settings.CELERY_BROKER_URL = dead
+    client.force_login(operator)
+    degrade.reset()
+    try:
+        response = client.get("/platform/cache/")
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "Redis unreachable" in page and "secret-pw" not in page
+        data = json.loads(client.get("/platform/cache/", {"format": "json"}).content)["cache"]
+        assert data["reachable"] is False and data["redis"] is None
+        outage_lines = [r for r in caplog.records if r.name == "watchfloor.outage"]
+        assert len(outage_lines) == 1  # logged once, not per view
+        assert "secret-pw" not in caplog.text
+    finally:
+        degrade.reset()
+
+
+def test_redis_info_is_parsed_into_a_hit_rate_and_keys_per_database():
+    from watchfloor.platform.cache_stats import parse_info
+
+    info = parse_info(
+        {
+            "redis_version": "7.2.4",
+            "keyspace_hits": 75,
+            "keyspace_misses": 25,
+            "db0": {"keys": 12, "expires": 3, "avg_ttl": 0},
+            "db3": {"keys": 1, "expires": 0},
+            "used_memory": 1024,
+        }
+    )
+    assert info.hit_rate == 75.0 and info.version == "7.2.4"
+    assert [(d.db, d.keys, d.expires) for d in info.keyspace] == [("db0", 12, 3), ("db3", 1, 0)]
+    assert parse_info({}).hit_rate is None

@@ -31,7 +31,7 @@ from django.views.decorators.http import require_safe
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.dashboard.exports_views import EXPORTS, EXPORTS_DIR
-from watchfloor.platform import system_stats
+from watchfloor.platform import cache_stats, db_stats, system_stats
 from watchfloor.platform.operators import is_platform_operator
 
 # What the 403 and the audit entry name as the requirement (not one of the tenant capabilities).
@@ -130,3 +130,15 @@ def exports(request):
 def system(request):
     stats = system_stats.collect()
     return respond(request, "system", "dashboard/platform/system.html", {"system": stats})
+
+
+@platform_page("database")
+def database(request):
+    stats = db_stats.collect()
+    return respond(request, "database", "dashboard/platform/database.html", {"database": stats})
+
+
+@platform_page("cache")
+def cache(request):
+    stats = cache_stats.collect()
+    return respond(request, "cache", "dashboard/platform/cache.html", {"cache": stats})
