@@ -224,26 +224,30 @@ def _bulk(alert_ids, *, actor, apply, kind: str) -> BulkOutcome:
 
 
 @transaction.atomic
-def bulk_acknowledge(alert_ids, *, actor) -> BulkOutcome:
-    """Acknowledge each alert that allows it, one audit entry per alert, in one transaction."""
+def bulk_acknowledge(alert_ids, *, actor, details: dict | None = None) -> BulkOutcome:
+    """Acknowledge each alert that allows it, one audit entry per alert, in one transaction.
+    `details`: the audit details (ids only; `{"via": "bulk"}` unless told, e.g. an incident's
+    acknowledgement passes `{"via": "incident", "incident_id": …}`)."""
     require_capability(actor, Capability.ACK_ALERTS)
+    details = details or {"via": "bulk"}
     return _bulk(
         alert_ids,
         actor=actor,
-        apply=lambda a: _acknowledge(a, actor=actor, details={"via": "bulk"}),
+        apply=lambda a: _acknowledge(a, actor=actor, details=details),
         kind="alert.updated",
     )
 
 
 @transaction.atomic
-def bulk_resolve(alert_ids, *, actor, note: str) -> BulkOutcome:
+def bulk_resolve(alert_ids, *, actor, note: str, details: dict | None = None) -> BulkOutcome:
     """Resolve each alert that allows it with the same note, as `bulk_acknowledge` does."""
     require_capability(actor, Capability.ACK_ALERTS)
     note = _resolution_note(note)
+    details = details or {"via": "bulk"}
     return _bulk(
         alert_ids,
         actor=actor,
-        apply=lambda a: _resolve(a, actor=actor, note=note, details={"via": "bulk"}),
+        apply=lambda a: _resolve(a, actor=actor, note=note, details=details),
         kind="alert.resolved",
     )
 

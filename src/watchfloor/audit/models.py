@@ -36,6 +36,12 @@ class Action(models.TextChoices):
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
     LOGOUT = "logout"
+    # incidents (acknowledge, assign, resolve, reopen and comment use the actions above)
+    INCIDENT_OPEN = "incident.open"
+    INCIDENT_UPDATE = "incident.update"  # start, edit, commander/responders
+    INCIDENT_ALERTS = "incident.alerts"  # alerts joined, removed or moved
+    INCIDENT_MERGE = "incident.merge"
+    INCIDENT_CLOSE = "incident.close"
 
 
 class AuditQuerySet(models.QuerySet):

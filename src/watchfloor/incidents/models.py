@@ -88,6 +88,10 @@ class Incident(TenantScoped):
     # SLA targets, fixed when it opens (from the tenant's IncidentPolicy and its severity)
     ack_due_at = models.DateTimeField(null=True, blank=True)
     resolve_due_at = models.DateTimeField(null=True, blank=True)
+    # 75 % of the way to each target: past it the target is "at risk" (a stored moment, so the
+    # list filters by SLA state in SQL on both databases)
+    ack_risk_at = models.DateTimeField(null=True, blank=True)
+    resolve_risk_at = models.DateTimeField(null=True, blank=True)
     # recorded by the SLA job when the target passes (and on the timeline), never on display
     ack_breached_at = models.DateTimeField(null=True, blank=True)
     resolve_breached_at = models.DateTimeField(null=True, blank=True)
