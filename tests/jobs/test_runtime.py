@@ -292,6 +292,7 @@ def test_the_real_schedule_names_existing_or_announced_targets():
         "notifications.send_due",
         "oncall.refresh_calendars",
         "jobs.prune_runs",
+        "platform.sample",
     } == set(names)
     for job in SCHEDULE:
         assert job.target.startswith("watchfloor.")

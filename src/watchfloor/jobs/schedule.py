@@ -65,6 +65,11 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         lease=timedelta(minutes=10),
     ),
     PeriodicJob(
+        "platform.sample",
+        timedelta(seconds=30),
+        "watchfloor.platform.tasks.sample",
+    ),
+    PeriodicJob(
         "jobs.prune_runs",
         timedelta(days=1),
         "watchfloor.jobs.retention.prune_runs",

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from watchfloor import presence
 from watchfloor.degrade import guarded, record_failure, record_success
 from watchfloor.events import Publisher
 
@@ -53,6 +54,8 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.receivers: dict[int, set[Receiver]] = defaultdict(set)
         self._subscriber: asyncio.Task | None = None
+        self._presence: asyncio.Task | None = None
+        self._changed: asyncio.Event | None = None
 
     # --- connections ---------------------------------------------------------------------
     def register(self, receiver: Receiver) -> None:
@@ -61,6 +64,7 @@ class Hub:
         self.receivers[receiver.tenant_id].add(receiver)
         if settings.REDIS_URL and (self._subscriber is None or self._subscriber.done()):
             self._subscriber = self.loop.create_task(self._subscribe_forever())
+        self._count_changed()
 
     def unregister(self, receiver: Receiver) -> None:
         group = self.receivers.get(receiver.tenant_id)
@@ -70,6 +74,8 @@ class Hub:
                 del self.receivers[receiver.tenant_id]
         if not self.receivers:
             self._stop_tasks()
+        else:
+            self._count_changed()
 
     @property
     def connections(self) -> int:
@@ -130,11 +136,42 @@ class Hub:
                 await _bounded(pubsub.aclose())
                 await _bounded(client.aclose())
 
+    # --- connections per node (watchfloor.presence) ---------------------------------------
+    def _count_changed(self) -> None:
+        """Announce the new count soon (coalesced: at most one write a second), and every
+        presence.REFRESH seconds while this process has connections."""
+        if self._presence is None or self._presence.done():
+            self._changed = asyncio.Event()
+            self._presence = asyncio.get_running_loop().create_task(self._announce_forever())
+        elif self._changed is not None:
+            self._changed.set()
+
+    async def _announce_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        changed = self._changed
+        assert changed is not None
+        while self.receivers:
+            changed.clear()
+            # the cache call blocks (Redis): in a thread, never in the event loop
+            await loop.run_in_executor(None, presence.announce, self.connections)
+            try:
+                await asyncio.wait_for(changed.wait(), presence.REFRESH)
+                await asyncio.sleep(1.0)  # coalesce a burst of connections into one write
+            except TimeoutError:
+                pass
+
     def _stop_tasks(self) -> None:
-        """The last connection left: end the subscription while the loop runs."""
+        """The last connection left: end the subscription and the announcements while the
+        loop runs, and announce that this node has none."""
         if self._subscriber is not None and not self._subscriber.done():
             self._subscriber.cancel()
         self._subscriber = None
+        if self._presence is not None and not self._presence.done():
+            self._presence.cancel()
+        self._presence = None
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.run_in_executor(None, presence.announce, 0)
 
 
 async def _bounded(closing, seconds: float = 2.0) -> None:
