@@ -142,6 +142,7 @@ def test_database_page_shows_real_tables_with_rows_and_retention(client, operato
     assert _rows_of(page, "tenancy_site") == 4
     assert "kept forever (retention: issue 13)" in page
     assert f"{settings.JOBS_RUN_RETENTION_DAYS} days (daily job jobs.prune_runs" in page
+    assert "24 hours (pruned by the platform.sample job)" in page
 
     data = json.loads(client.get("/platform/database/", {"format": "json"}).content)["database"]
     assert data["vendor"] == connection.vendor

@@ -27,7 +27,9 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from watchfloor.access.masking import mask_text
 from watchfloor.audit.models import AuditLog
 from watchfloor.jobs.models import JobRun
+from watchfloor.platform import sampling
 from watchfloor.platform.database import describe_database
+from watchfloor.platform.models import PlatformSample
 
 TOP_TABLES = 100
 EXACT_COUNT_BYTES = 1024 * 1024  # count(*) below this heap size (cheap); estimate above
@@ -46,6 +48,9 @@ def retention_of(table: str) -> str:
     if table == JobRun._meta.db_table:
         days = settings.JOBS_RUN_RETENTION_DAYS
         return f"{days} days (daily job jobs.prune_runs, WATCHFLOOR_JOBS_RUN_RETENTION_DAYS)"
+    if table == PlatformSample._meta.db_table:
+        hours = int(sampling.KEEP.total_seconds() // 3600)
+        return f"{hours} hours (pruned by the platform.sample job)"
     if table == AuditLog._meta.db_table:
         return (
             "removed only by age (audit.services.purge_before); no scheduled job yet, "
