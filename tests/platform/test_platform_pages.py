@@ -120,6 +120,38 @@ def test_watchfloor_processes_are_told_by_their_command_line():
     assert not is_watchfloor_command(["python", "-m", "pytest", "/work/src/watchfloor/tests"])
     assert not is_watchfloor_command(["bash"])
     assert [role_of(c) for c in (serve, worker, beat, uvicorn)] == ["web", "worker", "beat", "web"]
+    assert role_of(["/usr/bin/uv", "run", "watchfloor", "serve"]) == "launcher (uv)"
+
+
+def test_slow_statement_texts_are_shortened_and_pii_masked():
+    from watchfloor.platform.db_stats import QUERY_TEXT_MAX, slow_query
+
+    text = "SELECT * FROM tenancy_user WHERE email = 'jane.doe@example.com' /* +1 415 555 0199 */"
+    row = slow_query(text, 3, 12.3456, 4.11522, 9)
+    assert "jane.doe@example.com" not in row.query and "j***@example.com" in row.query
+    assert "555 0199" not in row.query
+    assert (row.calls, row.total_ms, row.mean_ms, row.rows) == (3, 12.35, 4.115, 9)
+    assert len(slow_query("x" * 5000, 1, 1, 1, 1).query) == QUERY_TEXT_MAX
+
+
+@pytest.mark.parametrize("path", ["/platform/system/", "/platform/cache/", "/platform/exports/"])
+def test_pages_without_tables_make_a_fixed_number_of_queries(
+    client, operator, path, django_assert_num_queries
+):
+    client.force_login(operator)
+    # the session, its user, the audit entry, and the person's settings and roles for the top bar
+    with django_assert_num_queries(5):
+        assert client.get(path).status_code == 200
+
+
+def test_the_database_page_counts_at_most_the_tables_it_shows(
+    client, operator, django_assert_max_num_queries
+):
+    from watchfloor.platform.db_stats import TOP_TABLES
+
+    client.force_login(operator)
+    with django_assert_max_num_queries(16 + TOP_TABLES):
+        assert client.get("/platform/database/").status_code == 200
 
 
 def _rows_of(page: str, table: str) -> int:

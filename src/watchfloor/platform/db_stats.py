@@ -9,7 +9,7 @@ Rows are counted exactly for tables under `EXACT_COUNT_BYTES` (cheap) and estima
 planner's statistics above that.
 
 SQLite: version, file and WAL size, page size, page and freelist counts, journal mode, and the
-exact row count (and, where SQLite has the dbstat table, the size) of every table.
+exact row count and (where SQLite has the dbstat table) the size of the largest tables.
 
 Statement texts from pg_stat_statements are normalised by PostgreSQL (constants become $1, $2…)
 and go through the PII masking besides, so no person's data reaches the page.
@@ -203,16 +203,18 @@ def _statements(conn) -> StatementsState:
     return StatementsState(
         True,
         "",
-        [
-            SlowQuery(
-                query=mask_text(text[:QUERY_TEXT_MAX]),
-                calls=int(calls),
-                total_ms=round(float(total), 2),
-                mean_ms=round(float(mean), 3),
-                rows=int(rows),
-            )
-            for text, calls, total, mean, rows in found
-        ],
+        [slow_query(*row) for row in found],
+    )
+
+
+def slow_query(text: str, calls, total_ms, mean_ms, rows) -> SlowQuery:
+    """One row of pg_stat_statements for the page: the text shortened and PII-masked."""
+    return SlowQuery(
+        query=mask_text(text[:QUERY_TEXT_MAX]),
+        calls=int(calls),
+        total_ms=round(float(total_ms), 2),
+        mean_ms=round(float(mean_ms), 3),
+        rows=int(rows),
     )
 
 
@@ -317,19 +319,27 @@ def _sqlite(conn) -> tuple[SqliteStats, list[Table], int]:
         )
         names = [r[0] for r in cur.fetchall()]
         sizes: dict[str, int] = {}
-        try:
-            cur.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")
+        try:  # a table's pages and its indexes' (dbstat reads the b-trees: fine at SQLite's scale)
+            cur.execute(
+                "SELECT m.tbl_name, sum(d.pgsize) FROM dbstat d "
+                "JOIN sqlite_master m ON m.name = d.name GROUP BY m.tbl_name"
+            )
             sizes = {name: int(total) for name, total in cur.fetchall()}
         except DatabaseError:  # SQLite built without the dbstat table
             sizes = {}
+        names.sort(key=lambda name: (-sizes.get(name, 0), name))
         models = _model_tables()
-        tables = []
-        for name in names:
-            rows = _count(cur, conn, name)
-            tables.append(
-                Table(name, models.get(name, ""), rows, True, sizes.get(name), retention_of(name))
+        tables = [
+            Table(
+                name,
+                models.get(name, ""),
+                _count(cur, conn, name),
+                True,
+                sizes.get(name),
+                retention_of(name),
             )
-    tables.sort(key=lambda t: (-(t.size_bytes or 0), -(t.rows or 0), t.name))
+            for name in names[:TOP_TABLES]
+        ]
     in_memory = not path
     stats = SqliteStats(
         version=version,
@@ -342,7 +352,7 @@ def _sqlite(conn) -> tuple[SqliteStats, list[Table], int]:
         freelist_count=int(freelist),
         journal_mode=str(journal),
     )
-    return stats, tables[:TOP_TABLES], len(names)
+    return stats, tables, len(names)
 
 
 def collect(alias: str = DEFAULT_DB_ALIAS) -> DatabaseStats:

@@ -26,6 +26,7 @@ SAMPLE_SECONDS = 0.25  # between two samples when there is no recent previous on
 PREVIOUS_MAX_AGE = 300.0  # an older previous sample would average over too long
 PREVIOUS_MIN_AGE = 0.2  # a younger one is too noisy: sample again
 MAX_PROCESSES = 64
+LAUNCHERS = {"uv", "uvx", "pipx", "poetry", "pdm", "hatch"}  # start Watchfloor, are not it
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ def role_of(cmdline: list[str]) -> str:
     """What a Watchfloor process does, from its command line (never shown itself)."""
     words = [os.path.basename(a) for a in cmdline]
     joined = " ".join(words)
+    if words and words[0] in LAUNCHERS:  # `uv run watchfloor serve`: the parent of the server
+        return f"launcher ({words[0]})"
     if "celery" in joined:
         return "beat" if "beat" in words else "worker"
     for role in ("serve", "worker", "beat", "demo"):
