@@ -38,6 +38,7 @@ from watchfloor.alerts.queries import (
 )
 from watchfloor.audit.models import Action, AuditLog
 from watchfloor.dashboard.denied import forbidden
+from watchfloor.dashboard.incident_list import open_incident_of
 from watchfloor.dashboard.queries import site_zone
 from watchfloor.maintenance.queries import windows_for
 from watchfloor.oncall.contact_queries import deliveries_for_alert
@@ -704,6 +705,14 @@ def delivery_steps(deliveries: list[dict], tz) -> list[Step]:
     return steps
 
 
+def _incident_link(user, alert_id: int, pii: bool) -> dict | None:
+    """The open incident the alert belongs to, for a link (its title masked for this viewer)."""
+    incident = open_incident_of(user, alert_id)
+    if incident is None:
+        return None
+    return {"id": incident.pk, "title": incident.title if pii else mask_text(incident.title)}
+
+
 @require_safe
 @login_required
 @ensure_csrf_cookie  # the page's module sends the cookie's token with each action (http.js)
@@ -729,6 +738,7 @@ def alert_detail(request, alert_id: int):
         "zone_label": zone_label(),
         "escalation": escalation_section(page.alert, page.can_view_pii),
         "deliveries": deliveries,
+        "incident": _incident_link(user, page.alert.pk, page.can_view_pii),
     }
     # the page's module re-reads the alert after an action: htmx swaps in the body alone
     template = "dashboard/_alert_body.html" if request.htmx else "dashboard/alert_detail.html"

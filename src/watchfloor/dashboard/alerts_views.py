@@ -167,6 +167,9 @@ def alerts_page(request):
         "paged": "cursor" in params,
         "view_query": view.urlencode(),
         "can_ack": has_capability(user, Capability.ACK_ALERTS),
+        "can_open_incident": has_capability(user, Capability.ASSIGN_INCIDENTS),
+        "can_pick": has_capability(user, Capability.ACK_ALERTS)
+        or has_capability(user, Capability.ASSIGN_INCIDENTS),
         "can_export": has_capability(user, Capability.EXPORT),
         "can_view_pii": pii,
         "sort": params.get("sort", DEFAULT_SORT),

@@ -9,6 +9,7 @@ create, acknowledge, assign, escalate or resolve (overview_queries.shared_answer
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.utils import timezone
 from ninja import Query, Router
 from pydantic import BaseModel
 
@@ -16,6 +17,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.alerts import overview_queries
 from watchfloor.alerts.overview_schemas import FeedOut, FeedQuery, KpisOut, OverviewQuery, SitesOut
+from watchfloor.dashboard.incident_list import sla_counts
 
 router = Router(tags=["overview"])
 
@@ -74,3 +76,18 @@ def overview_feed(request, filters: Query[FeedQuery]):
     return _json(
         overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit, order))
     )
+
+
+class IncidentTileOut(BaseModel):
+    open: int
+    at_risk: int
+    breached: int
+
+
+@router.get("/overview/incidents", response=IncidentTileOut)
+def overview_incidents(request):
+    """The overview's SLA tile: open incidents in the caller's scope, how many are past 75 % of
+    an SLA target ("at risk") and how many past a target ("breached")."""
+    user = request.auth
+    require_capability(user, Capability.VIEW)
+    return sla_counts(user, timezone.now())

@@ -7,6 +7,7 @@ from watchfloor.dashboard import (
     contact_views,
     delivery_views,
     exports_views,
+    incident_views,
     jobs_views,
     maintenance_views,
     oncall_views,
@@ -36,6 +37,15 @@ urlpatterns = [
     path("alerts/bulk/", alerts_views.alerts_bulk, name="alerts_bulk"),
     path("alerts/export.csv", alerts_views.alerts_export, name="alerts_export"),
     path("alerts/<int:alert_id>/", alert_views.alert_detail, name="alert"),
+    path("incidents/", incident_views.incidents_page, name="incidents"),
+    path("incidents/new/", incident_views.incident_from_alerts, name="incident_from_alerts"),
+    path("incidents/policy/", incident_views.incident_policy, name="incident_policy"),
+    path("incidents/<int:incident_id>/", incident_views.incident_detail, name="incident"),
+    path(
+        "incidents/<int:incident_id>/<str:action>/",
+        incident_views.incident_action,
+        name="incident_action",
+    ),
     path("maintenance/", maintenance_views.maintenance, name="maintenance"),
     path("maintenance/new/", maintenance_views.maintenance_create, name="maintenance_create"),
     path(

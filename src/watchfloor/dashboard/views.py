@@ -54,6 +54,7 @@ def home(request):
         "tiles": {"url": settings.MAP_TILE_URL, "attribution": settings.MAP_TILE_ATTRIBUTION},
         "alert_url": reverse("dashboard:alert", args=[0]),
         "alerts_url": reverse("dashboard:alerts"),  # the tiles and the feed link to it
+        "incidents_url": reverse("dashboard:incidents"),  # the SLA tile links to it
     }
     context = {"nav": "overview", "config": config}
     return render(request, "dashboard/overview.html", context)

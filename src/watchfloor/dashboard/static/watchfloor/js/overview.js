@@ -14,6 +14,7 @@ import { FeedActions } from "./overview/actions.js";
 import { CriticalAlarm } from "./overview/critical.js";
 import { $ } from "./overview/dom.js";
 import { Feed, OPEN } from "./overview/feed.js";
+import { loadIncidentTile } from "./overview/incidents.js";
 import * as F from "./overview/filters.js";
 import { bindKeys } from "./overview/keys.js";
 import { showWindow } from "./overview/maintenance.js";
@@ -96,6 +97,7 @@ async function resync() {
     apiFetch(`/api/v1/overview/kpis?${qs}`).then(current(showKpis)),
     apiFetch(`/api/v1/overview/sites?${qs}`).then(current(showSites)),
     loadFeed(),
+    loadIncidentTile(),
   ];
   const failed = (await Promise.allSettled(parts)).find((r) => r.status === "rejected");
   if (asOf === generation) say(failed ? `Could not load: ${failed.reason.message}` : "");
@@ -115,6 +117,7 @@ function scheduleRefresh(delay = 1500) {
     if (asOf !== generation) return;
     if (kpis.status === "fulfilled") showKpis(kpis.value);
     if (sites.status === "fulfilled") showSites(sites.value);
+    loadIncidentTile().catch(() => {}); // the tile keeps its figures; the next refresh retries
   }, delay);
 }
 
@@ -187,6 +190,10 @@ function onMessage(message) {
   for (const event of message.events) {
     if (event.window) {
       if (showWindow($("#maintenance-line"), event, windowScope(), prefs.time_zone || "")) changed = true;
+      continue;
+    }
+    if (event.incident) {
+      changed = true; // an incident opened or changed: the SLA tile is re-read with the tiles
       continue;
     }
     if (!event.alert) continue;

@@ -1,0 +1,272 @@
+"""Read side of the incidents page and the overview's SLA tile: the user's incidents, filtered,
+sorted and paged, and how many open ones are at risk of or past their SLA.
+
+Scope and filters are `incidents.queries` (`incidents_visible`, `filter_incidents`, the SLA
+states in SQL with `filter_sla`); this module parses the page's query string into its
+`IncidentFilters`, sorts (newest first, or most severe first), pages by page number and shapes
+the rows, PII-masked for the reader. A fixed number of queries per page whatever the number of
+rows: the count, the page's rows (client, site and commander joined) and the alert counts of
+the page's incidents in one grouped query (not a GROUP BY over every matching incident).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, QuerySet
+from django.http import QueryDict
+
+from watchfloor.access.masking import mask_text, person_label
+from watchfloor.access.scope import visible_clients, visible_sites
+from watchfloor.alerts.listing import SEVERITY_RANK
+from watchfloor.alerts.models import Severity
+from watchfloor.bounds import text_problem
+from watchfloor.incidents import queries
+from watchfloor.incidents.models import Incident, IncidentAlert, IncidentStatus
+from watchfloor.incidents.queries import filter_incidents, filter_sla, incidents_visible, sla_state
+
+PAGE_SIZE = 50
+Q_MAX = 200
+SORTS = {"newest": "Newest first", "severity": "Most severe first"}
+SLA_STATES = {"at_risk": "At risk", "breached": "Breached", "ok": "On track"}
+# the page's own words for the filter's `open` values
+OPEN_CHOICES = {"": "Open and closed", "true": "Open", "false": "Resolved or closed"}
+LIST_PARAMS = ("status", "severity", "client", "site")
+PARAMS = (*LIST_PARAMS, "sla", "q", "open", "sort", "page")
+
+
+class FilterError(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    status: tuple[str, ...] = ()
+    severity: tuple[str, ...] = ()
+    client: tuple[int, ...] = ()
+    site: tuple[int, ...] = ()
+    sla: str = ""
+    q: str = ""
+    open: bool | None = None
+    sort: str = "newest"
+    page: int = 1
+
+    @classmethod
+    def parse(cls, source: QueryDict) -> IncidentFilters:
+        """The filters of a query string; FilterError names each field that cannot be used."""
+        errors: dict[str, str] = {}
+
+        def values(name: str) -> list[str]:
+            out: list[str] = []
+            for raw in source.getlist(name):
+                out.extend(v.strip() for v in raw.split(",") if v.strip())
+            return out
+
+        def choices(name: str, allowed) -> tuple[str, ...]:
+            got = values(name)
+            bad = [v for v in got if v not in allowed]
+            if bad:
+                errors[name] = f"unknown value {bad[0][:40]!r}; one of {', '.join(allowed)}"
+            return tuple(dict.fromkeys(got))
+
+        def ids(name: str) -> tuple[int, ...]:
+            out: list[int] = []
+            for v in values(name):
+                if not v.isdigit() or not 1 <= int(v) <= 2**63 - 1 or len(v) > 19:
+                    errors[name] = f"{v[:40]!r} is not an id"
+                    break
+                out.append(int(v))
+            if len(out) > 100:
+                errors[name] = "at most 100 ids"
+            return tuple(dict.fromkeys(out))
+
+        def one(name: str) -> str:
+            got = [v for v in source.getlist(name) if v.strip()]
+            return got[-1].strip() if got else ""
+
+        status = choices("status", [s.value for s in IncidentStatus])
+        severity = choices("severity", [s.value for s in Severity])
+        client, site = ids("client"), ids("site")
+        sla = one("sla")
+        if sla and sla not in SLA_STATES:
+            errors["sla"] = f"one of {', '.join(SLA_STATES)}"
+        q = one("q")
+        if len(q) > Q_MAX:
+            errors["q"] = f"at most {Q_MAX} characters"
+        elif problem := text_problem(q):
+            errors["q"] = problem
+        open_text = one("open")
+        if open_text not in OPEN_CHOICES:
+            errors["open"] = "true or false"
+        sort = one("sort") or "newest"
+        if sort not in SORTS:
+            errors["sort"] = f"one of {', '.join(SORTS)}"
+        page_text = one("page") or "1"
+        if not page_text.isdigit() or not 1 <= int(page_text[:7]) <= 1_000_000:
+            errors["page"] = "a page number from 1"
+        if errors:
+            raise FilterError(errors)
+        return cls(
+            status=status,
+            severity=severity,
+            client=client,
+            site=site,
+            sla=sla,
+            q=q,
+            open={"": None, "true": True, "false": False}[open_text],
+            sort=sort,
+            page=int(page_text),
+        )
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The filters as the page's query parameters (no page number), blanks left out."""
+        out = {
+            "status": ",".join(self.status),
+            "severity": ",".join(self.severity),
+            "client": ",".join(map(str, self.client)),
+            "site": ",".join(map(str, self.site)),
+            "sla": self.sla,
+            "q": self.q,
+            "open": "" if self.open is None else str(self.open).lower(),
+            "sort": "" if self.sort == "newest" else self.sort,
+        }
+        return {k: v for k, v in out.items() if v}
+
+
+def scoped_incidents(user) -> QuerySet[Incident]:
+    """Every incident the user may see (the one scope)."""
+    return incidents_visible(user)
+
+
+def _matching(user, f: IncidentFilters) -> QuerySet[Incident]:
+    return filter_incidents(
+        scoped_incidents(user),
+        queries.IncidentFilters(
+            status=list(f.status),
+            severity=list(f.severity),
+            client=list(f.client),
+            site=list(f.site),
+            sla=[f.sla] if f.sla else [],
+            open=f.open,
+            # "#123" finds incident 123 (as the pages write it)
+            q=f.q[1:] if f.q[1:].isdigit() and f.q.startswith("#") else f.q,
+        ),
+    )
+
+
+def overall(state: dict) -> str:
+    """The worst of an incident's per-target SLA states."""
+    return state["state"]
+
+
+def sla_counts(user, now: datetime) -> dict[str, int]:
+    """The overview's SLA tile: open incidents in scope, how many at risk, how many breached
+    (three counts, each answered from the tenant's open incidents)."""
+    open_ = scoped_incidents(user).open()
+    return {
+        "open": open_.count(),
+        "at_risk": filter_sla(open_, "at_risk", now).count(),
+        "breached": filter_sla(open_, "breached", now).count(),
+    }
+
+
+@dataclass(frozen=True)
+class Row:
+    incident: Incident
+    title: str
+    external_ref: str
+    place: str
+    commander: str
+    alert_count: int
+    sla: str  # ok / at_risk / breached; "" once it is resolved or closed
+    opened: datetime
+
+
+@dataclass
+class ListPage:
+    rows: list[Row]
+    page: Page
+    total: int
+    choices: dict = field(default_factory=dict)
+
+
+def _place(incident: Incident) -> str:
+    if incident.client is None:
+        return "Several clients"
+    if incident.site is None:
+        return incident.client.name
+    return f"{incident.client.name} · {incident.site.name}"
+
+
+def _ordered(qs: QuerySet[Incident], sort: str) -> QuerySet[Incident]:
+    if sort == "severity":
+        return qs.annotate(severity_rank=SEVERITY_RANK).order_by(
+            "severity_rank", "-opened_at", "-id"
+        )
+    return qs.order_by("-opened_at", "-id")
+
+
+def alert_counts(ids: list[int]) -> dict[int, int]:
+    """How many alerts each incident holds now (members that have not left), one query."""
+    rows = (
+        IncidentAlert.objects.filter(incident_id__in=ids, left_at__isnull=True)
+        .values("incident_id")
+        .annotate(n=Count("id"))
+        .values_list("incident_id", "n")
+    )
+    return dict(rows)
+
+
+def incident_page(user, f: IncidentFilters, *, now: datetime, pii: bool) -> ListPage:
+    qs = _ordered(_matching(user, f), f.sort).select_related("client", "site", "commander")
+    paginator = Paginator(qs, PAGE_SIZE, allow_empty_first_page=True)
+    page = paginator.get_page(f.page)
+    incidents = list(page.object_list)
+    counts = alert_counts([i.pk for i in incidents])
+    rows = [
+        Row(
+            incident=i,
+            title=i.title if pii else mask_text(i.title),
+            external_ref=i.external_ref if pii else mask_text(i.external_ref),
+            place=_place(i),
+            commander=(person_label(i.commander, pii) or "") if i.commander_id else "",
+            alert_count=counts.get(i.pk, 0),
+            sla=overall(sla_state(i, now)) if i.is_open else "",
+            opened=i.opened_at,
+        )
+        for i in incidents
+    ]
+    return ListPage(rows=rows, page=page, total=paginator.count)
+
+
+def list_choices(user) -> dict:
+    """What the filter form offers: the user's clients and sites."""
+    return {
+        "clients": list(visible_clients(user).only("id", "name").order_by("name")),
+        "sites": list(visible_sites(user).only("id", "name", "client_id").order_by("name")),
+        "statuses": [s.value for s in IncidentStatus],
+        "severities": [s.value for s in Severity],
+        "sla_states": list(SLA_STATES.items()),
+        "sorts": list(SORTS.items()),
+        "open_choices": list(OPEN_CHOICES.items()),
+    }
+
+
+def open_incident_of(user, alert_id: int) -> Incident | None:
+    """The open incident an alert belongs to, if the user may see it (the alert page links to
+    it), or None. One query."""
+    return (
+        scoped_incidents(user)
+        .filter(
+            memberships__alert_id=alert_id,
+            memberships__open=True,
+            memberships__left_at__isnull=True,
+        )
+        .only("id", "title")
+        .first()
+    )
