@@ -24,7 +24,12 @@ from watchfloor.alerts.listing import SEVERITY_RANK
 from watchfloor.alerts.models import Severity
 from watchfloor.bounds import text_problem
 from watchfloor.incidents import queries
-from watchfloor.incidents.models import Incident, IncidentAlert, IncidentStatus
+from watchfloor.incidents.models import (
+    OPEN_INCIDENT_STATUSES,
+    Incident,
+    IncidentAlert,
+    IncidentStatus,
+)
 from watchfloor.incidents.queries import filter_incidents, filter_sla, incidents_visible, sla_state
 
 PAGE_SIZE = 50
@@ -167,7 +172,7 @@ def overall(state: dict) -> str:
 def sla_counts(user, now: datetime) -> dict[str, int]:
     """The overview's SLA tile: open incidents in scope, how many at risk, how many breached
     (three counts, each answered from the tenant's open incidents)."""
-    open_ = scoped_incidents(user).open()
+    open_ = scoped_incidents(user).filter(status__in=OPEN_INCIDENT_STATUSES)
     return {
         "open": open_.count(),
         "at_risk": filter_sla(open_, "at_risk", now).count(),

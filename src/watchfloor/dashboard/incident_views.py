@@ -510,7 +510,7 @@ def _do(request, incident: Incident, action: str) -> str:
         return "Note added."
     if action == "edit":
         pii = has_capability(user, Capability.VIEW_PII)
-        values = {
+        values: dict[str, str | None] = {
             "title": _text(post, "title", label="Title", required=False, limit=TITLE_MAX),
             "summary": _text(post, "summary", label="Summary", required=False),
             "runbook_url": _runbook(post),
