@@ -147,6 +147,11 @@ def start() -> EmbeddedScheduler:
     return _current
 
 
+def running_here() -> bool:
+    """Whether this process runs the embedded scheduler (a thread of it, alive)."""
+    return _current is not None and _current.alive
+
+
 def stop() -> None:
     global _current
     if _current is not None:
