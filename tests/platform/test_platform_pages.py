@@ -287,3 +287,40 @@ def test_redis_info_is_parsed_into_a_hit_rate_and_keys_per_database():
     assert info.hit_rate == 75.0 and info.version == "7.2.4"
     assert [(d.db, d.keys, d.expires) for d in info.keyspace] == [("db0", 12, 3), ("db3", 1, 0)]
     assert parse_info({}).hit_rate is None
+
+
+def test_cache_page_follows_a_redis_that_stops_and_comes_back(
+    client, operator, settings, monkeypatch, caplog
+):
+    """A Redis this test starts, stops and starts again: version, then "unreachable" on a 200,
+    then the version again; the outage and its end logged once each."""
+    from support_outages import RedisServer, redis_binary
+
+    from watchfloor import degrade
+
+    server = RedisServer(redis_binary())
+    server.start()
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = server.url
+    monkeypatch.setattr(degrade, "RETRY_SECONDS", 0)  # try again at the next view, no wait
+    degrade.reset()
+    client.force_login(operator)
+    try:
+        first = json.loads(client.get("/platform/cache/", {"format": "json"}).content)["cache"]
+        version = first["redis"]["version"]
+        assert first["reachable"] and version
+
+        server.stop()
+        for _ in range(2):
+            response = client.get("/platform/cache/")
+            assert response.status_code == 200
+            assert "Redis unreachable" in response.content.decode()
+
+        server.start()
+        back = client.get("/platform/cache/").content.decode()
+        assert f"Redis {version}" in back and "Redis unreachable" not in back
+        lines = [r.getMessage() for r in caplog.records if r.name == "watchfloor.outage"]
+        assert len([m for m in lines if "unavailable" in m]) == 1
+        assert len([m for m in lines if "available again" in m]) == 1
+    finally:
+        server.stop()
+        degrade.reset()
