@@ -38,8 +38,8 @@ CYCLE_LUA = BENCH / "wrk" / "cycle.lua"
 
 PG_HOST = "127.0.0.1"
 PG_USER = "postgres"
-BENCH_DB = "watchfloor_bench"
-REDIS_DB = 12
+BENCH_DB = os.environ.get("BENCH_DB", "watchfloor_bench")  # one per engineer on a shared machine
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "12"))
 
 
 def _terminate(signum, _frame) -> None:

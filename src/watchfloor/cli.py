@@ -36,8 +36,19 @@ def _prepare_metrics() -> None:
     prepare_multiprocess_dir(settings.WATCHFLOOR_HOME)
 
 
+def _patch_for_gevent() -> None:
+    """`serve --wsgi` runs gunicorn's gevent workers: the standard library is patched before
+    Django (or anything else) is imported, so every thread-local (Django's connections through
+    asgiref's Local, psycopg's pool) is per greenlet in the workers this process forks."""
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = translate(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["serve"] and "--wsgi" in args[1:]:
+        _patch_for_gevent()
     if args[:1] == ["demo"]:
         # settings.py reads it once, at import: it must be set before anything loads them
         os.environ["WATCHFLOOR_DEMO"] = "1"

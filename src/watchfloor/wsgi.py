@@ -1,4 +1,4 @@
-"""WSGI entry point, for serving the HTTP API from sync workers (gunicorn)."""
+"""WSGI entry point, for serving the HTTP API from gunicorn (gevent workers)."""
 
 import os
 

@@ -498,7 +498,7 @@ def test_the_server_log_never_shows_a_key_sent_in_the_path():
     logging.config.dictConfig(config)  # the configuration uvicorn is given is valid
 
 
-def test_serve_wsgi_runs_gunicorn_with_sync_workers_and_no_access_log(db, run, monkeypatch):
+def test_serve_wsgi_runs_gunicorn_with_gevent_workers_and_no_access_log(db, run, monkeypatch):
     from watchfloor.platform import server
 
     calls = []
@@ -510,7 +510,7 @@ def test_serve_wsgi_runs_gunicorn_with_sync_workers_and_no_access_log(db, run, m
     [kw] = calls
     assert (kw["port"], kw["workers"], kw["forwarded_allow_ips"]) == (9001, 4, "127.0.0.1")
     options = server.gunicorn_options(**kw)
-    assert options["bind"] == "127.0.0.1:9001" and options["worker_class"] == "sync"
+    assert options["bind"] == "127.0.0.1:9001" and options["worker_class"] == "gevent"
     assert options["accesslog"] is None
     assert server.gunicorn_options(host="::1", port=80, workers=1)["bind"] == "[::1]:80"
 

@@ -188,8 +188,10 @@ class SchedulerProcess:
 
     def __init__(self):
         self._process: subprocess.Popen | None = None
+        self._owner = 0  # the pid that started the child: only it stops it
 
     def start(self) -> SchedulerProcess:
+        self._owner = os.getpid()
         self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
             [sys.executable, "-c", CHILD, str(os.getpid())],
             stdin=subprocess.DEVNULL,
@@ -198,7 +200,9 @@ class SchedulerProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         process = self._process
-        if process is None or process.poll() is not None:
+        # a gunicorn worker forked from the server unwinds through the same `finally` when it
+        # exits: the scheduler is not its child, and stopping it is the server's business
+        if process is None or os.getpid() != self._owner or process.poll() is not None:
             return
         process.terminate()
         try:

@@ -74,6 +74,7 @@ def run_uvicorn(
 
 
 WSGI_APP = "watchfloor.wsgi:application"
+WORKER_CONNECTIONS = 1000
 
 
 def _child_exit(server, worker) -> None:
@@ -90,13 +91,22 @@ def gunicorn_options(
     forwarded_allow_ips: str | None = None,
     log_level: str = "info",
 ) -> dict:
-    """gunicorn settings for an HTTP-only node: sync workers, no access log (paths may carry
-    integration keys), errors to stderr."""
+    """gunicorn settings for an HTTP-only node: gevent workers, no access log (paths may carry
+    integration keys), errors to stderr.
+
+    gevent, not sync workers: a sync worker serves one connection at a time, so 200 idle or
+    slow (slowloris) connections held every worker and /api/health/ stopped answering until
+    they closed. A gevent worker keeps each connection in a greenlet of its own: idle and slow
+    clients wait on the event hub, requests that are complete run (docs/decisions.md).
+    """
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     options = {
         "bind": bind,
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "gevent",
+        # connections one worker holds open at once (idle ones included); past it, new ones
+        # wait in the listen backlog
+        "worker_connections": WORKER_CONNECTIONS,
         "loglevel": log_level,
         "errorlog": "-",
         "accesslog": None,

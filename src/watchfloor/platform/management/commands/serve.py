@@ -1,7 +1,7 @@
 """`watchfloor serve`: the production web server.
 
 By default uvicorn on the ASGI application (HTTP and, with the dashboard, WebSockets). `--wsgi`
-runs gunicorn's sync workers on the WSGI application instead: HTTP only, measured 2.5× faster for
+runs gunicorn's gevent workers on the WSGI application instead: HTTP only, measured 2.5× faster for
 single-alert ingestion on 2 cores (docs/benchmarks.md), for API/ingestion nodes behind a proxy
 that sends `/ws/` to uvicorn nodes.
 """
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wsgi",
             action="store_true",
-            help="HTTP only, with gunicorn sync workers (faster API and ingestion; no WebSockets)",
+            help="HTTP only, gunicorn gevent workers (faster API and ingestion; no WebSockets)",
         )
         parser.add_argument(
             "--no-scheduler",
