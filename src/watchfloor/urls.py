@@ -12,3 +12,6 @@ urlpatterns = [
     path("", include("watchfloor.platform.urls")),
     path("", include("watchfloor.dashboard.urls")),
 ]
+
+# the database unreachable before a view runs (a middleware reading the session) is a 503 too
+handler500 = "watchfloor.platform.unavailable.server_error"
