@@ -93,6 +93,11 @@ class Viewer:
     def sees_alert(self, alert: dict) -> bool:
         return self._sees(ON_SITE, alert["client_id"], alert["site_id"])
 
+    def sees_incident(self, incident: dict) -> bool:
+        # an incident sits on its client and site like an alert (Incident.placement is ON_SITE);
+        # one spanning several clients has neither, and only the all-clients scope sees it
+        return self._sees(ON_SITE, incident["client_id"], incident["site_id"])
+
     def sees_window(self, window: dict) -> bool:
         return self._sees(COVERS_SITES, window["client_id"], window["site_id"])
 
@@ -109,6 +114,9 @@ class Viewer:
                 return None
         elif "window" in event:
             if not self.sees_window(event["window"]):
+                return None
+        elif "incident" in event:
+            if not self.sees_incident(event["incident"]):
                 return None
         else:
             return None
@@ -136,6 +144,12 @@ def mask_event(event: dict) -> dict:
             if window.get(key):
                 window[key] = mask_text(window[key])
         out["window"] = window
+    if "incident" in event:
+        incident = dict(event["incident"])
+        incident["title"] = mask_text(incident.get("title") or "")
+        if incident.get("commander_name"):
+            incident["commander_name"] = mask_person_name(incident["commander_name"])
+        out["incident"] = incident
     return out
 
 
