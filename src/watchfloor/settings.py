@@ -356,5 +356,10 @@ EMAIL_FROM = os.environ.get("WATCHFLOOR_EMAIL_FROM", "watchfloor@localhost").str
 NOTIFY_TIMEOUT = float(os.environ.get("WATCHFLOOR_NOTIFY_TIMEOUT", "10"))
 # Attempts per delivery before it is FAILED (retried after 30 s, 1, 2, 5, 10 min, then 10 min).
 NOTIFY_MAX_ATTEMPTS = int(os.environ.get("WATCHFLOOR_NOTIFY_MAX_ATTEMPTS", "5"))
+# Circuit breakers (watchfloor.circuit): consecutive failures that open a circuit (per
+# notification destination, broadcasting, aggregation), and the seconds it stays open before
+# one trial call may go through.
+CIRCUIT_FAILURES = max(1, int(os.environ.get("WATCHFLOOR_CIRCUIT_FAILURES", "5")))
+CIRCUIT_COOLDOWN = max(1.0, float(os.environ.get("WATCHFLOOR_CIRCUIT_COOLDOWN", "60")))
 # Hours a one-click acknowledge link stays valid.
 ACK_LINK_HOURS = int(os.environ.get("WATCHFLOOR_ACK_LINK_HOURS", "24"))

@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from watchfloor.dashboard.exports_views import EXPORTS, EXPORTS_DIR
 from watchfloor.platform import metrics
+from watchfloor.platform.breakers import CIRCUITS
 
 PROMTOOL = shutil.which("promtool")
 DASHBOARD = EXPORTS_DIR / "watchfloor-dashboard.json"
@@ -37,7 +38,11 @@ def _exposed_sample_names() -> set[str]:
         "gauge": ("",),
     }
     names = set()
-    families = [*REGISTRY.collect(), *metrics.OpenAlertsCollector(ttl=3600).describe_all()]
+    families = [
+        *REGISTRY.collect(),
+        *metrics.OpenAlertsCollector(ttl=3600).describe_all(),
+        *CIRCUITS.describe(),
+    ]
     for family in families:
         for suffix in suffixes.get(family.type, ("",)):
             names.add(family.name + suffix)

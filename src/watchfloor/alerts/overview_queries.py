@@ -41,7 +41,7 @@ from watchfloor.alerts.broadcast import alert_payload, place_fields
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status, SuppressionReason
 from watchfloor.alerts.queries import alerts_for
-from watchfloor.degrade import guarded
+from watchfloor.circuit import guarded_call
 from watchfloor.tenancy.models import Client, Site
 from watchfloor.tenancy.queries import sites_for
 
@@ -457,8 +457,12 @@ def shared_answer(
     if ttl <= 0:
         return compute()
     # the cache down (Redis unreachable) is no reason to fail a read: every caller computes
-    return guarded(
-        "cache", lambda: _shared_through_cache(kind, user, f, compute, extra, ttl), compute
+    # (the `aggregation` circuit, open, spares every process the try: watchfloor.circuit)
+    return guarded_call(
+        "aggregation",
+        "cache",
+        lambda: _shared_through_cache(kind, user, f, compute, extra, ttl),
+        compute,
     )
 
 

@@ -88,6 +88,18 @@ class SendResult(NamedTuple):
     ok: bool
     error: str  # "" when ok; scrubbed of secrets
     latency: float  # seconds the send took
+    # the failure is the destination's (unreachable, timing out, refusing the service's
+    # request), not one recipient's: what counts against its circuit breaker
+    destination_failed: bool = False
+
+
+# The relay answered, refusing one recipient or message: the relay itself is fine.
+_RELAY_ANSWERED = (
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPDataError,
+    smtplib.SMTPNotSupportedError,
+)
 
 
 # --- addresses -----------------------------------------------------------------------------------
@@ -233,22 +245,40 @@ def _note_outcome(key: str, ok: bool, error: str) -> None:
 def send(medium: str, address: str, *, subject: str, text: str, short: str) -> SendResult:
     """Send one message; never raises for a failed send."""
     started = time.perf_counter()
+    destination_failed = False
     try:
         if medium == Medium.EMAIL:
-            error = _send_email(address, subject, text)
+            error = _send_email(address, subject, text)  # "" or a refusal: the relay answered
         else:
             body = short if medium in SHORT_MEDIUMS else text
             title = "" if medium in SHORT_MEDIUMS else subject
             error = _send_apprise(address, title, body)
+            destination_failed = bool(error)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+        destination_failed = not isinstance(exc, _RELAY_ANSWERED)
     latency = time.perf_counter() - started
     secrets = [address, settings.SMTP_URL] if medium == Medium.EMAIL else [address]
     error = scrub(error, *secrets) if error else ""
     _note_outcome(destination_key(medium, address), not error, error)
     DELIVERIES.labels(medium=medium, outcome="failed" if error else "sent").inc()
     DELIVERY_SECONDS.labels(medium=medium).observe(latency)
-    return SendResult(not error, error, latency)
+    return SendResult(not error, error, latency, destination_failed and bool(error))
+
+
+def circuit_name(medium: str, address: str) -> str:
+    """The circuit breaker of a destination (watchfloor.circuit), without secrets.
+
+    Email: the one relay every email goes through (a relay that is down fails every address).
+    Anything else: the medium and a hash of the whole apprise URL, so one team's revoked Slack
+    webhook or dead receiver opens its own circuit and never holds back another team's (or
+    another tenant's) deliveries to the same service; a whole service down opens each of its
+    destinations' circuits after CIRCUIT_FAILURES failures each.
+    """
+    if medium == Medium.EMAIL:
+        target = urlsplit(settings.SMTP_URL).hostname or "none"
+        return f"notify:email:{hashlib.sha256(target.encode()).hexdigest()[:12]}"
+    return f"notify:{medium}:{hashlib.sha256(address.encode()).hexdigest()[:12]}"
 
 
 def _smtp_parts() -> tuple[str, str, int, str, str]:

@@ -6,7 +6,8 @@ from prometheus_client import Counter, Histogram
 
 DELIVERIES = Counter(
     "watchfloor_notification_deliveries_total",
-    "Notification sends by medium and outcome (sent, failed).",
+    "Notification sends by medium and outcome (sent, failed, circuit_open: held back by the "
+    "destination's open circuit breaker and rescheduled).",
     ["medium", "outcome"],
 )
 DELIVERY_SECONDS = Histogram(

@@ -11,7 +11,10 @@ commit. Nothing is sent there: sending never happens in the ingestion or escalat
 send one delivery twice; a row left `sending` by a dead worker is claimed again after
 `STUCK_AFTER`), cancels a page whose alert was acknowledged, resolved or suppressed meanwhile,
 sends outside any transaction, and records the outcome: SENT with its latency (due → sent), or
-PENDING again after a backoff, or FAILED after the last attempt.
+PENDING again after a backoff, or FAILED after the last attempt. A destination whose circuit
+breaker is open (watchfloor.circuit, one per destination: `channels.circuit_name`) is not tried:
+its deliveries go back to PENDING, their attempt given back, due when the circuit next lets a
+trial through (`circuit_open`); the outcome of every send counts for or against the circuit.
 
 `send_due()` is the periodic safety net: every PENDING delivery whose time has come and every
 stuck one, in bounded, ordered batches.
@@ -23,18 +26,20 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from watchfloor import circuit
 from watchfloor.alerts.models import Alert, Status
 from watchfloor.jobs.runtime import enqueue, enqueue_many
 from watchfloor.oncall import channels as channel_io
 from watchfloor.oncall.ack_links import ack_url
 from watchfloor.oncall.messages import Message, page_message, test_message
+from watchfloor.oncall.metrics import DELIVERIES
 from watchfloor.oncall.models import (
     AlertEscalation,
     ContactMethod,
@@ -61,6 +66,12 @@ BACKOFF = (
 BATCH = 200  # deliveries one run of send_due claims at most
 # sends in flight at once in one batch: what they wait for is the network (SMTP, HTTP)
 SEND_THREADS = 8
+# What a delivery held back by its destination's open circuit ends in (and is counted as).
+CIRCUIT_OPEN = "circuit_open"
+CIRCUIT_OPEN_ERROR = (
+    "Not sent yet: this destination failed several times in a row (its circuit is open); "
+    "retried when the circuit lets a trial through."
+)
 SLOT = timedelta(milliseconds=500)  # deliveries due within one slot share one send task
 # an alert in one of these no longer needs anyone: its pending pages are cancelled
 SETTLED = frozenset({Status.ACKNOWLEDGED, Status.ASSIGNED, Status.RESOLVED, Status.SUPPRESSED})
@@ -252,9 +263,12 @@ def send_now(delivery: Delivery, message: Message) -> Delivery:
     """Send a TEST or VERIFY delivery written by `record_direct` (outside any transaction: the
     person waits for the outcome) and record it. Not retried: the person asks again."""
     medium, address = _destination(delivery)
+    # not held back by an open circuit (the person asked and waits to see it fail or pass);
+    # its outcome counts: a test that goes through closes the destination's circuit
     result = channel_io.send(
         medium, address, subject=message.subject, text=message.text, short=message.short
     )
+    circuit.record(channel_io.circuit_name(medium, address), ok=not result.destination_failed)
     _record(delivery, result.ok, result.error, retry=False)
     delivery.refresh_from_db()
     return delivery
@@ -287,6 +301,28 @@ def _settle(delivery: Delivery, status: DeliveryStatus, reason: str) -> str:
         updated_at=timezone.now(),
     )
     return str(status)
+
+
+def _hold(delivery: Delivery, name: str, now: datetime) -> str:
+    """A claimed delivery whose destination's circuit is open: not sent, not lost. Back to
+    PENDING with its attempt given back (an attempt never made does not bring it closer to
+    FAILED), due again after the usual backoff or when the circuit lets a trial through,
+    whichever is later, and queued for then. Counted as `circuit_open`."""
+    current = circuit.state(name)
+    retry_at = now + backoff(max(delivery.attempts - 1, 1))
+    if current.retry_at is not None:
+        retry_at = max(retry_at, datetime.fromtimestamp(current.retry_at, tz=UTC))
+    held = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.PENDING,
+        attempts=F("attempts") - 1,
+        next_attempt_at=retry_at,
+        last_error=CIRCUIT_OPEN_ERROR,
+        updated_at=now,
+    )
+    DELIVERIES.labels(medium=delivery.medium, outcome=CIRCUIT_OPEN).inc()
+    if held:
+        enqueue(SEND_TASK, delivery.pk, eta=retry_at)
+    return CIRCUIT_OPEN
 
 
 def _why_not(delivery: Delivery, stopped: dict[int, str]) -> tuple[DeliveryStatus, str] | None:
@@ -421,6 +457,7 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> list[str]:
     people: dict[int, User | None] = {}
     statuses: list[str | None] = [None] * len(deliveries)
     jobs: list[tuple[int, tuple[str, str, Message]]] = []
+    circuits: dict[int, tuple[str, circuit.CircuitState]] = {}
     for i, delivery in enumerate(deliveries):
         if delivery.recipient_id is not None:  # one user object per person: capabilities once
             delivery.recipient = people.setdefault(delivery.recipient_id, delivery.recipient)
@@ -434,7 +471,14 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> list[str]:
             error = f"{type(exc).__name__}: writing the message failed"
             statuses[i] = _record(delivery, False, error, retry=True)
             continue
-        jobs.append((i, (*_destination(delivery), message)))
+        destination = _destination(delivery)
+        name = channel_io.circuit_name(*destination)
+        admitted = circuit.admit(name)
+        if admitted is None:
+            statuses[i] = _hold(delivery, name, now)
+            continue
+        circuits[i] = (name, admitted)
+        jobs.append((i, (*destination, message)))
     if len(jobs) == 1:
         results = [_send_one(jobs[0][1])]
     elif jobs:
@@ -446,6 +490,8 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> list[str]:
     changed, retries = [], []
     for (i, _job), result in zip(jobs, results, strict=True):
         delivery = deliveries[i]
+        name, admitted = circuits[i]
+        circuit.record(name, ok=not result.destination_failed, before=admitted)
         for field, value in _outcome(
             delivery, result.ok, result.error, retry=True, now=finished
         ).items():

@@ -11,7 +11,8 @@ Open alerts by severity come from the database, not from counters: one grouped c
 active alerts, remembered for OPEN_ALERTS_TTL seconds so that frequent scrapes (or several
 Prometheus servers) cost one query per window per process, not one each. COUNT(*), not
 COUNT(id): PostgreSQL then answers from an index alone (1M alerts, 200k open: 65 ms index-only
-scan against 218 ms sequential scan with COUNT(id); docs/decisions.md).
+scan against 218 ms sequential scan with COUNT(id); docs/decisions.md). Circuit breakers' state
+is read at scrape time from the cache every process shares (platform/breakers.py).
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from watchfloor.platform.breakers import CIRCUITS
 from watchfloor.platform.metrics_dir import MULTIPROC_ENV
 
 # Every module that defines figures, so that all of them are registered in this process
 # (the single-process registry lists a family once its module is imported).
 METRIC_MODULES = (
     "watchfloor.alerts.metrics",
+    "watchfloor.circuit",
     "watchfloor.jobs.metrics",
     "watchfloor.oncall.metrics",
     "watchfloor.platform.metrics_middleware",
@@ -128,4 +131,5 @@ def exposition() -> bytes:
         registry = REGISTRY
     database = CollectorRegistry()
     database.register(OPEN_ALERTS)
+    database.register(CIRCUITS)
     return generate_latest(registry) + generate_latest(database)

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from watchfloor import presence
-from watchfloor.degrade import guarded, record_failure, record_success
+from watchfloor.circuit import guarded_call
+from watchfloor.degrade import record_failure, record_success
 from watchfloor.events import Publisher
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,8 @@ class RedisPublisher(Publisher):
     def send(self, events: list[dict]) -> None:
         """PUBLISH through Redis; with Redis down, this node's own pages still get the events
         (the others resync when their subscription comes back) and the write is not failed."""
-        guarded(
+        guarded_call(
+            "broadcast",
             REDIS_COMPONENT,
             lambda: self._publish(events),
             lambda: HUB.dispatch_threadsafe(events),
