@@ -68,6 +68,10 @@ def seed() -> dict:
     make_user("bt-viewer", "viewer", sites=list(Site.objects.filter(client=own)))
     # an operator (noc:ack_alerts) scoped to the one client `own`
     make_user("bt-scoped", "operator", clients=[own])
+    # a platform operator: staff without a tenant (the /platform/ pages)
+    password = secrets.token_urlsafe(12)
+    User.objects.create_superuser("bt-platform", "platform@browser.example.com", password)
+    accounts["bt-platform"] = {"password": password, "role": ""}
 
     tokens = {
         username: create_api_token(User.objects.get(username=username), name="browser tests").plain
