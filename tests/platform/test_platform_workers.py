@@ -230,3 +230,50 @@ def test_samples_refuse_a_bad_window_naming_the_field(signed_in, bad):
     assert response.status_code == 422
     body = json.loads(response.content)
     assert "minutes" in body["error"]["fields"]
+
+
+def _queries(client, path) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return len(queries)
+
+
+def _runs(n: int):
+    now = timezone.now()
+    JobRun.objects.bulk_create(
+        JobRun(
+            job=f"job.{i % 4}",
+            node="web:1",
+            started_at=now - timedelta(seconds=i),
+            finished_at=now,
+            outcome=Outcome.FAILED if i % 2 else Outcome.OK,
+        )
+        for i in range(n)
+    )
+
+
+@pytest.mark.parametrize("path", ["/platform/workers/", "/platform/status/", "/platform/samples/"])
+def test_pages_make_a_fixed_number_of_queries_whatever_the_rows(signed_in, settings, path):
+    settings.JOBS_BACKEND = "embedded"
+    _runs(2)
+    PlatformSample.objects.create(node="n", at=timezone.now(), figures={"open_alerts": 1})
+    _queries(signed_in, path)  # once: what a process remembers (migrations applied) is read
+    few = _queries(signed_in, path)
+    _runs(60)
+    PlatformSample.objects.bulk_create(
+        PlatformSample(
+            node="n",
+            at=timezone.now() - timedelta(seconds=30 * i),
+            figures={"alerts_per_min_by_source": {f"s{i % 5}": 1.0}},
+        )
+        for i in range(1, 100)
+    )
+    assert _queries(signed_in, path) == few
+    # the session, its user, the audit entry, the top bar's settings and roles, then the page's
+    # own: workers 6 (heartbeat, job states 3, runs, failures), status 6 (database check and
+    # version, heartbeat, stale jobs, samples twice), samples 1
+    expected = {"/platform/workers/": 11, "/platform/status/": 11, "/platform/samples/": 5}
+    assert few <= expected[path]

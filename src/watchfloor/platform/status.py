@@ -103,7 +103,11 @@ def _component(name: str, check: dict, version: str, detail: str = "") -> Compon
 def _workers_component() -> Component:
     beat = health.check("workers")
     last = beat.get("last_run_at")
-    since = f"last job run finished {last}" if last else "no job run has finished yet"
+    if last:
+        ago = (timezone.now() - datetime.fromisoformat(last)).total_seconds()
+        since = f"last job run finished {max(ago, 0):.0f} s ago"
+    else:
+        since = "no job run has finished yet"
     if settings.JOBS_BACKEND != "celery":
         return _component("workers", beat, "embedded scheduler (no Celery)", since)
     import celery

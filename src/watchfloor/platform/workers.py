@@ -123,6 +123,12 @@ class WorkersReport:
     failures: list[Run]
 
     @property
+    def last_run_at(self) -> datetime | None:
+        """When the newest job run finished (the heartbeat), as a moment."""
+        last = self.heartbeat.get("last_run_at")
+        return datetime.fromisoformat(last) if last else None
+
+    @property
     def stale(self) -> list[str]:
         return [j.name for j in self.jobs if j.stale]
 
