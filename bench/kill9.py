@@ -72,11 +72,14 @@ def main() -> None:
             cluster.stop()
     requests = len(load.sent)
     failed = [s for s in load.sent if not (isinstance(s.status, int) and s.status < 300)]
+    # refused: the node was down (nothing sent); cut off: in flight when the node was killed
+    refused = [s for s in failed if s.status == "URLError"]
     figure = {
         "kills": args.kills,
         "seconds": round(elapsed, 1),
         "requests": requests,
-        "requests_unanswered": len(failed),
+        "requests_refused_while_down": len(refused),
+        "requests_cut_off": len(failed) - len(refused),
         "unanswered_kinds": sorted({str(s.status) for s in failed}),
         "alerts_answered": report["occurrences_answered"],
         "fingerprints_answered": report["fingerprints_answered"],
@@ -84,7 +87,8 @@ def main() -> None:
         "lost": len(report["lost"]),
         "wrong_counts": len(report["wrong_counts"]),
         "more_than_sent": len(report["more_than_sent"]),
-        "committed_but_unanswered_fingerprints": report["ambiguous"],
+        "occurrences_committed_unanswered": report["occurrences_stored"]
+        - report["occurrences_answered"],
         "restart_s": [round(r, 1) for r in restarts],
     }
     print(json.dumps(figure), flush=True)
@@ -101,17 +105,19 @@ def main() -> None:
                     "fingerprints + 5 repeats) while the node's process group is SIGKILLed "
                     f"{args.kills} times, {args.every:g} s apart, and started again.",
                     "",
-                    "| requests | unanswered (during kills) | alerts answered 2xx | alerts stored "
-                    "| lost | wrong counts | restart s |",
-                    "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
-                    f"| {requests} | {len(failed)} ({', '.join(figure['unanswered_kinds'])}) | "
+                    "| requests | refused while down | cut off by a kill | alerts answered 2xx "
+                    "| alerts stored | lost | wrong counts | restart s |",
+                    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+                    f"| {requests} | {len(refused)} | {figure['requests_cut_off']} | "
                     f"{figure['alerts_answered']} | {figure['alerts_stored']} | {figure['lost']} "
                     f"| {figure['wrong_counts']} | {', '.join(map(str, figure['restart_s']))} |",
                     "",
                     "Alerts stored can exceed alerts answered: a request the kill cut off after "
                     "its commit is stored without an answer (its sender retries; the repeat "
-                    f"counts as an occurrence) — {figure['committed_but_unanswered_fingerprints']}"
-                    " fingerprints here.",
+                    "counts as an occurrence): "
+                    f"{figure['occurrences_committed_unanswered']} occurrences here. Lost (an "
+                    "alert answered 2xx and not stored, or stored with fewer occurrences than "
+                    "answered) must be 0.",
                 ]
             )
         )
