@@ -140,7 +140,9 @@ SERVER_VARIANTS = {
     # name: (description, command builder) — "serve" is the shipped production command
     "serve": "watchfloor serve --workers {workers} (uvicorn, ASGI; the shipped command)",
     "serve-warning": "watchfloor serve --workers {workers} --log-level warning (no access log)",
-    "serve-wsgi": "watchfloor serve --wsgi --workers {workers} (gunicorn sync workers, shipped)",
+    "serve-wsgi": "watchfloor serve --wsgi --workers {workers} (gunicorn gevent workers, shipped)",
+    "serve-metrics-off": "watchfloor serve --workers {workers} with WATCHFLOOR_METRICS=off "
+    "(no request metrics middleware, no multiprocess metric files)",
     "gunicorn-wsgi": "gunicorn watchfloor.wsgi -w {workers} (sync WSGI workers, run directly)",
 }
 
@@ -161,7 +163,7 @@ def watchfloor_command(variant: str, port: int, workers: int) -> list[str]:
             "--workers",
             str(workers),
         ]
-    if variant in ("serve", "serve-warning"):
+    if variant in ("serve", "serve-warning", "serve-metrics-off"):
         cmd = [
             "uv",
             "run",
@@ -195,8 +197,13 @@ def watchfloor_command(variant: str, port: int, workers: int) -> list[str]:
     raise ValueError(variant)
 
 
+# environment a variant adds to the shipped command's
+VARIANT_ENV = {"serve-metrics-off": {"WATCHFLOOR_METRICS": "off"}}
+
+
 def start_watchfloor(work: Path, env: dict[str, str], variant: str, workers: int) -> h.Server:
     port = h.free_port()
+    env = {**env, **VARIANT_ENV.get(variant, {})}
     server = h.Server(
         f"watchfloor[{variant}]",
         watchfloor_command(variant, port, workers),
@@ -578,6 +585,30 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
             f"deliveries {j.get('deliveries')}, webhooks received {j.get('webhooks_received')}, "
             f"escalations {j.get('escalations')}, job runs {json.dumps(j.get('job_runs'))}."
         )
+    metrics_lines = []
+    off, on = (
+        report["servers"].get("watchfloor-serve-metrics-off"),
+        report["servers"].get("watchfloor"),
+    )
+    if off is not None and on is not None:
+        for phase in ("batched", "single"):
+            if phase in off["phases"] and phase in on["phases"]:
+                with_m = on["phases"][phase]["alerts_per_s"]
+                without = off["phases"][phase]["alerts_per_s"]
+                overhead = 1 - with_m / without if without else 0.0
+                report.setdefault("metrics_overhead", {})[phase] = round(overhead, 4)
+                metrics_lines.append(
+                    f"Metrics overhead, {phase}: {fmt(with_m)} alerts/s with metrics vs "
+                    f"{fmt(without)} without (WATCHFLOOR_METRICS=off) = {overhead * 100:.1f} % "
+                    f"({'within' if overhead < 0.05 else 'NOT within'} the 5 % target)"
+                )
+    extra_text = jobs_section(jobs_lines)
+    if metrics_lines:
+        extra_text += (
+            "\nMetrics on vs off (`--variants serve,serve-metrics-off`, one run; the shipped "
+            "`serve` has the request metrics middleware and prometheus-client's multiprocess "
+            "files, `serve-metrics-off` has neither): " + "; ".join(metrics_lines) + ".\n"
+        )
     m = report["machine"]
     a = report["args"]
     diagnosis = []
@@ -669,7 +700,7 @@ First pass: {"; ".join(firsts) or "n/a (--cold)"}.
 Ratios (Watchfloor ÷ Alertmanager, alerts/s): {"; ".join(lines_ratio) or "n/a"}.
 
 Targets: {"; ".join(verdicts) or "n/a"}.
-{jobs_section(jobs_lines)}
+{extra_text}
 Stored-state check (what each server holds after the run): {"; ".join(checks) or "n/a"}.
 
 Where Watchfloor's time goes (pg_stat_activity sampled every 0.25 s during the measured run):
@@ -678,7 +709,7 @@ Where Watchfloor's time goes (pg_stat_activity sampled every 0.25 s during the m
 """
     console = (
         f"{table}\n\nFirst pass: {'; '.join(firsts)}\nRatios: {'; '.join(lines_ratio)}\n"
-        f"Targets: {'; '.join(verdicts)}\n{jobs_section(jobs_lines)}"
+        f"Targets: {'; '.join(verdicts)}\n{extra_text}"
     )
     console += "Checks: " + "; ".join(checks)
     return console, md

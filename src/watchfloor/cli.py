@@ -33,6 +33,8 @@ def _prepare_metrics() -> None:
 
     from watchfloor.platform.metrics_dir import prepare_multiprocess_dir
 
+    if not settings.METRICS_ENABLED:  # WATCHFLOOR_METRICS=off: nothing is exposed
+        return
     prepare_multiprocess_dir(settings.WATCHFLOOR_HOME)
 
 

@@ -279,6 +279,17 @@ if SECURE_COOKIES:
 SECURE_SSL_REDIRECT = env_bool("WATCHFLOOR_SSL_REDIRECT")
 SECURE_REDIRECT_EXEMPT = [r"^api/health/(live|ready)?$", r"^metrics$"]
 
+# WATCHFLOOR_METRICS=off: no request metrics middleware, no multiprocess metric files, /metrics
+# answers 404 (the switch bench/ingest.py uses to measure what metrics cost; on by default)
+METRICS_ENABLED = os.environ.get("WATCHFLOOR_METRICS", "on").strip().lower() not in {
+    "off",
+    "0",
+    "false",
+    "no",
+}
+if not METRICS_ENABLED:
+    MIDDLEWARE.remove("watchfloor.platform.metrics_middleware.RequestMetricsMiddleware")
+
 # /metrics (Prometheus): the scraper's address must be in the allow-list (CIDRs, comma-separated),
 # and it must send `Authorization: Bearer <token>` when a token is set (docs/operations.md).
 METRICS_TOKEN = os.environ.get("WATCHFLOOR_METRICS_TOKEN", "").strip()

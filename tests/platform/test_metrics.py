@@ -210,3 +210,28 @@ def test_the_cli_turns_on_multiprocess_mode_for_serve_only(monkeypatch, command,
     )
     cli.main([command])
     assert calls == (["prepared", command] if prepared else [command])
+
+
+def test_metrics_switched_off_is_a_404(db, client, settings):
+    settings.METRICS_ENABLED = False
+    assert client.get("/metrics").status_code == 404
+
+
+def test_watchfloor_metrics_off_removes_the_request_middleware(tmp_path):
+    """The switch bench/ingest.py's `serve-metrics-off` variant uses to measure the overhead."""
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.METRICS_ENABLED, "
+        "'watchfloor.platform.metrics_middleware.RequestMetricsMiddleware' in settings.MIDDLEWARE)"
+    )
+    for value, expected in (("off", "False False"), ("on", "True True")):
+        env = {
+            **os.environ,
+            "WATCHFLOOR_METRICS": value,
+            "WATCHFLOOR_HOME": str(tmp_path),
+            "DJANGO_SETTINGS_MODULE": "watchfloor.settings",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.stdout.strip() == expected, done.stderr[-2000:]

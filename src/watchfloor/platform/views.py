@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -32,7 +33,10 @@ def ready(request):
 @never_cache
 @require_GET
 def metrics_view(request):
-    """Prometheus exposition; 403 outside WATCHFLOOR_METRICS_ALLOW, 401 without the token."""
+    """Prometheus exposition; 403 outside WATCHFLOOR_METRICS_ALLOW, 401 without the token, 404
+    when metrics are switched off (WATCHFLOOR_METRICS=off)."""
+    if not settings.METRICS_ENABLED:
+        return JsonResponse({"detail": "Metrics are switched off on this node."}, status=404)
     if not metrics_access.address_allowed(request.META.get("REMOTE_ADDR", "")):
         return JsonResponse({"detail": "Address not allowed to read metrics."}, status=403)
     if not metrics_access.token_ok(request.headers.get("Authorization", "")):
