@@ -1,8 +1,9 @@
 """Alerts for the demo estate, sent through the real ingestion pipeline (deterministic per seed).
 
 The demo gets one integration key per source, an hour of mixed traffic (repeats, a storm of one
-type across a client's sites, resolves), a few acknowledged/assigned/escalated alerts, and one
-maintenance window that suppresses what it covers.
+type across a client's sites, resolves), a few acknowledged/assigned/escalated alerts, one
+maintenance window that suppresses what it covers, and incidents for the storm and the critical
+alerts, some being worked on (demo/incidents.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from watchfloor.alerts import services as alert_services
 from watchfloor.alerts.events import Event, EventAction
 from watchfloor.alerts.models import Alert, BuiltinType, Severity, Status
 from watchfloor.alerts.pipeline import ingest
+from watchfloor.demo.incidents import prepare_policy, work_on_incidents
 from watchfloor.maintenance.services import create_window
 from watchfloor.oncall.escalation import escalate_now
 from watchfloor.tenancy.models import Client, Site, User
@@ -99,6 +101,7 @@ def load_demo_alerts(tenant, *, seed: int) -> tuple[DemoKeys, dict[str, int]]:
     native = IntegrationKey.objects.get(tenant=tenant, source=SourceKind.NATIVE)
     monitoring = IntegrationKey.objects.get(tenant=tenant, source=SourceKind.ALERTMANAGER)
     clients = list(Client.objects.for_tenant(tenant).order_by("id"))
+    prepare_policy(tenant)  # the incident rules in the ingestion path read it
 
     # a window on one client, so suppression shows up from the first screen
     quiet = clients[rng.randrange(len(clients))]
@@ -142,7 +145,9 @@ def load_demo_alerts(tenant, *, seed: int) -> tuple[DemoKeys, dict[str, int]]:
         escalate_now(alert, actor=supervisor, note="No answer from the site.")
     for alert in open_alerts[36:60]:
         alert_services.resolve_alert(alert, actor=supervisor, note="Cleared on site.")
+    incidents = work_on_incidents(tenant, seed=seed)
     counts = {
+        **incidents,
         "alerts": Alert.objects.for_tenant(tenant).count(),
         "open": Alert.objects.for_tenant(tenant).open().count(),
         "suppressed": Alert.objects.for_tenant(tenant).suppressed().count(),

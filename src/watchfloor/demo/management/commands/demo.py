@@ -126,7 +126,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Sent {counts['alerts']} demo alerts through the ingestion pipeline "
                 f"({counts['open']} open, {counts['suppressed']} suppressed by a maintenance "
-                f"window) in {time.perf_counter() - started:.2f}s."
+                f"window) in {time.perf_counter() - started:.2f}s; {counts['incidents']} "
+                f"incidents, {counts['acknowledged']} being worked on."
             )
         )
         self.stdout.write(
