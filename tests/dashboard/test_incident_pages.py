@@ -540,3 +540,27 @@ def test_the_policy_page_needs_configure(estate):
     assert response.status_code == 403
     assert AuditLog.objects.filter(action=Action.ACCESS_DENIED, actor=supervisor).exists()
     assert not IncidentPolicy.objects.filter(updated_by=supervisor).exists()
+
+
+def test_most_severe_first_pages_across_severities(seeded, key_for):
+    more = [trigger("DISK_FULL", site=s.code, severity=Severity.LOW) for s in seeded.sites]
+    more += [trigger("NOISE", site=s.code, severity=Severity.HIGH) for s in seeded.sites[:2]]
+    ingest(more, key=key_for(seeded))
+    for alert in Alert.objects.filter(type__in=("DISK_FULL", "NOISE")):
+        services.open_incident(
+            [alert], actor=seeded.user("supervisor"), origin=Origin.MANUAL, tenant=seeded.tenant
+        )
+    browser = signed_in(seeded.user("supervisor"))
+    whole = listed(browser.get("/incidents/", {"sort": "severity"}))
+    expected = list(Incident.objects.order_by("-opened_at", "-id").values_list("id", "severity"))
+    rank = {s.value: n for n, s in enumerate(Severity)}
+    assert whole == [i for i, _ in sorted(expected, key=lambda r: rank[r[1]])]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("watchfloor.dashboard.incident_list.PAGE_SIZE", 3)
+        pages = [
+            listed(browser.get("/incidents/", {"sort": "severity", "page": n}))
+            for n in (1, 2, 3, 4)
+        ]
+        assert [i for page in pages for i in page] == whole
+        # past the end: the last page
+        assert listed(browser.get("/incidents/", {"sort": "severity", "page": 99})) == pages[-1]

@@ -11,16 +11,14 @@ the page's incidents in one grouped query (not a GROUP BY over every matching in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from django.core.paginator import Page, Paginator
 from django.db.models import Count, QuerySet
 from django.http import QueryDict
 
 from watchfloor.access.masking import mask_text, person_label
 from watchfloor.access.scope import visible_clients, visible_sites
-from watchfloor.alerts.listing import SEVERITY_RANK
 from watchfloor.alerts.models import Severity
 from watchfloor.bounds import text_problem
 from watchfloor.incidents import queries
@@ -195,7 +193,7 @@ class Row:
 @dataclass
 class ListPage:
     rows: list[Row]
-    page: Page
+    page: PageInfo
     total: int
     choices: dict = field(default_factory=dict)
 
@@ -208,12 +206,53 @@ def _place(incident: Incident) -> str:
     return f"{incident.client.name} · {incident.site.name}"
 
 
-def _ordered(qs: QuerySet[Incident], sort: str) -> QuerySet[Incident]:
-    if sort == "severity":
-        return qs.annotate(severity_rank=SEVERITY_RANK).order_by(
-            "severity_rank", "-opened_at", "-id"
-        )
-    return qs.order_by("-opened_at", "-id")
+NEWEST = ("-opened_at", "-id")
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """Where a page sits (what the template's pager needs)."""
+
+    number: int
+    num_pages: int
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def _by_severity(qs: QuerySet[Incident], start: int) -> tuple[list[Incident], int]:
+    """One page most severe first: the counts per severity (one grouped query), then only the
+    severities the page spans, each newest first from the tenant's opened_at index — never a
+    sort of every matching row by a computed rank."""
+    counts = dict(qs.order_by().values_list("severity").annotate(n=Count("id")))
+    total = sum(counts.values())
+    known = [s.value for s in Severity]
+    rows: list[Incident] = []
+    order = [*known, *sorted(set(counts) - set(known))]
+    for severity in order:
+        n = counts.get(severity, 0)
+        if len(rows) == PAGE_SIZE:
+            break
+        if start >= n:
+            start -= n
+            continue
+        need = PAGE_SIZE - len(rows)
+        rows += list(qs.filter(severity=severity).order_by(*NEWEST)[start : start + need])
+        start = 0
+    return rows, total
 
 
 def alert_counts(ids: list[int]) -> dict[int, int]:
@@ -228,10 +267,16 @@ def alert_counts(ids: list[int]) -> dict[int, int]:
 
 
 def incident_page(user, f: IncidentFilters, *, now: datetime, pii: bool) -> ListPage:
-    qs = _ordered(_matching(user, f), f.sort).select_related("client", "site", "commander")
-    paginator = Paginator(qs, PAGE_SIZE, allow_empty_first_page=True)
-    page = paginator.get_page(f.page)
-    incidents = list(page.object_list)
+    qs = _matching(user, f).select_related("client", "site", "commander")
+    start = (f.page - 1) * PAGE_SIZE
+    if f.sort == "severity":
+        incidents, total = _by_severity(qs, start)
+    else:
+        total = qs.count()
+        incidents = list(qs.order_by(*NEWEST)[start : start + PAGE_SIZE])
+    num_pages = max(1, -(-total // PAGE_SIZE))
+    if f.page > num_pages and total:  # past the end: the last page, as a paginator would
+        return incident_page(user, replace(f, page=num_pages), now=now, pii=pii)
     counts = alert_counts([i.pk for i in incidents])
     rows = [
         Row(
@@ -246,7 +291,7 @@ def incident_page(user, f: IncidentFilters, *, now: datetime, pii: bool) -> List
         )
         for i in incidents
     ]
-    return ListPage(rows=rows, page=page, total=paginator.count)
+    return ListPage(rows=rows, page=PageInfo(f.page, num_pages), total=total)
 
 
 def list_choices(user) -> dict:
