@@ -51,7 +51,7 @@ function draw(series, times) {
       {},
       {
         label: series.label,
-        stroke: cssVar("--accent", "#2f6fde"),
+        stroke: cssVar("--accent"), // app.css always sets it: no colour copied here
         width: 1.5,
         spanGaps: false,
         value: (_u, v) => formatValue(v, series.unit),
