@@ -609,6 +609,39 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
             "`serve` has the request metrics middleware and prometheus-client's multiprocess "
             "files, `serve-metrics-off` has neither): " + "; ".join(metrics_lines) + ".\n"
         )
+    rules_lines = []
+    for name in wf_variants:
+        base = report["servers"].get(name.removesuffix("-rules-off"))
+        if not name.endswith("-rules-off") or base is None:
+            continue
+        off = report["servers"][name]
+        parts = []
+        if base.get("first_pass") and off.get("first_pass"):
+            ratio = base["first_pass"]["alerts_per_s"] / off["first_pass"]["alerts_per_s"]
+            report.setdefault("rules_ratios", {})[f"{name}/first_pass"] = round(ratio, 3)
+            parts.append(
+                f"first pass (every alert new: the rules open and join incidents) "
+                f"{fmt(base['first_pass']['alerts_per_s'])} vs "
+                f"{fmt(off['first_pass']['alerts_per_s'])} alerts/s = {ratio:.2f}×"
+            )
+        for phase in ("batched", "single"):
+            if phase in base["phases"] and phase in off["phases"]:
+                ratio = base["phases"][phase]["alerts_per_s"] / off["phases"][phase]["alerts_per_s"]
+                report.setdefault("rules_ratios", {})[f"{name}/{phase}"] = round(ratio, 3)
+                parts.append(
+                    f"{phase} {fmt(base['phases'][phase]['alerts_per_s'])} vs "
+                    f"{fmt(off['phases'][phase]['alerts_per_s'])} alerts/s = {ratio:.2f}× "
+                    f"({'within' if ratio >= 0.9 else 'NOT within'} 10 %)"
+                )
+        rules_lines.append(f"{base['label']}, incident rules on ÷ off: {'; '.join(parts)}.")
+    rules_text = (
+        "\nIncident rules on vs off (`--rules-off`; target: within 10 %): "
+        + " ".join(rules_lines)
+        + "\n"
+        if rules_lines
+        else ""
+    )
+    extra_text += rules_text
     m = report["machine"]
     a = report["args"]
     diagnosis = []
@@ -718,13 +751,19 @@ Where Watchfloor's time goes (pg_stat_activity sampled every 0.25 s during the m
 # --- main ------------------------------------------------------------------------------------
 
 
-def run_watchfloor(work, spec, with_jobs, files, bodies, sites, report, args) -> None:
-    """One Watchfloor arm: a fresh database, the server (and the jobs beside it), the phases."""
+def run_watchfloor(
+    work, spec, with_jobs, files, bodies, sites, report, args, *, rules_off: bool = False
+) -> None:
+    """One Watchfloor arm: a fresh database, the server (and the jobs beside it), the phases.
+    `rules_off`: the incident rules' hook is off (WATCHFLOOR_ALERT_CHANGE_HOOKS empty)."""
     variant, _, n = spec.partition(":")
     workers = int(n) if n else args.workers
     first_pass_bodies = bodies["batched"][: FINGERPRINTS // BATCH]  # every fingerprint once
     h.reset_database()
-    env = h.watchfloor_env(work / f"home-{variant}{'-jobs' if with_jobs else ''}")
+    suffix = ("-jobs" if with_jobs else "") + ("-rules-off" if rules_off else "")
+    env = h.watchfloor_env(work / f"home-{variant}{suffix}")
+    if rules_off:
+        env["WATCHFLOOR_ALERT_CHANGE_HOOKS"] = ""
     estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
     if args.experiment_sql:
         h.log(f"experiment: {args.experiment_sql}")
@@ -742,6 +781,7 @@ def run_watchfloor(work, spec, with_jobs, files, bodies, sites, report, args) ->
         jobs = JobsBeside(work, env, rate=args.jobs_rate, window_s=window)
     key = "watchfloor" if spec == "serve" else f"watchfloor-{spec}"
     key += "+jobs" if with_jobs else ""
+    key += "-rules-off" if rules_off else ""
     try:
         with start_watchfloor(work, env, variant, workers) as wf:
             if jobs is not None:  # their CPU counts as the server's, not as "other" work
@@ -756,7 +796,9 @@ def run_watchfloor(work, spec, with_jobs, files, bodies, sites, report, args) ->
             ].replace("watchfloor ", "")
             report["servers"][key] = {
                 "first_pass": seeded,
-                "label": label + (" + jobs (worker, beat, pages due)" if with_jobs else ""),
+                "label": label
+                + (" + jobs (worker, beat, pages due)" if with_jobs else "")
+                + (", incident rules off" if rules_off else ""),
                 "variant": spec,
                 "workers": workers,
                 "command": " ".join(wf.cmd),
@@ -841,6 +883,12 @@ def main() -> None:
         help="--with-jobs: escalation steps (pages) falling due per second (default 5)",
     )
     parser.add_argument(
+        "--rules-off",
+        action="store_true",
+        help="run each Watchfloor variant once more with the incident rules off "
+        "(WATCHFLOOR_ALERT_CHANGE_HOOKS empty): the ratio rules on ÷ off is reported",
+    )
+    parser.add_argument(
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
     )
     parser.add_argument("--seed", type=int, default=1)
@@ -874,6 +922,7 @@ def main() -> None:
             "seed": args.seed,
             "with_jobs": args.with_jobs,
             "jobs_rate": args.jobs_rate,
+            "rules_off": args.rules_off,
         },
         "load": {"fingerprints": FINGERPRINTS, "batch": BATCH},
         "servers": {},
@@ -920,6 +969,10 @@ def main() -> None:
             for spec in variants:
                 for with_jobs in arms:
                     run_watchfloor(work, spec, with_jobs, files, bodies, sites, report, args)
+                if args.rules_off:
+                    run_watchfloor(
+                        work, spec, False, files, bodies, sites, report, args, rules_off=True
+                    )
 
     console, md = summarise(report)
     print(console)

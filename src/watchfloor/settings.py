@@ -189,6 +189,15 @@ REALTIME_RATE_LIMIT = int(os.environ.get("WATCHFLOOR_REALTIME_RATE_LIMIT", "100"
 ALERT_CORRELATION_WINDOW = int(os.environ.get("WATCHFLOOR_CORRELATION_WINDOW", "600"))
 # One alert type at this many sites of one client within the window is a storm: one group.
 ALERT_STORM_SITES = int(os.environ.get("WATCHFLOOR_STORM_SITES", "3"))
+# Called with an `alerts.hooks.AlertChanges` after every committed alert write (the apps above
+# alerts react to them: incidents' rules); dotted paths, imported when called.
+ALERT_CHANGE_HOOKS = env_list(
+    "WATCHFLOOR_ALERT_CHANGE_HOOKS", "watchfloor.incidents.rules.on_alert_changes"
+)
+# The incident rules' sweep (every 30 s) looks again at open alerts first seen within this many
+# seconds that no incident holds (what a failed rules call left), at most this many a run.
+INCIDENT_RULES_LOOKBACK = int(os.environ.get("WATCHFLOOR_INCIDENT_RULES_LOOKBACK", "3600"))
+INCIDENT_RULES_SWEEP_BATCH = int(os.environ.get("WATCHFLOOR_INCIDENT_RULES_SWEEP_BATCH", "5000"))
 # Past this many NEW alerts in a tenant, new INFO alerts are stored as SUPPRESSED.
 ALERT_BACKPRESSURE_THRESHOLD = int(os.environ.get("WATCHFLOOR_BACKPRESSURE_THRESHOLD", "1000"))
 # The longest a maintenance window may last, in days.

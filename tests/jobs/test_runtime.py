@@ -293,6 +293,9 @@ def test_the_real_schedule_names_existing_or_announced_targets():
         "oncall.refresh_calendars",
         "jobs.prune_runs",
         "platform.sample",
+        "incidents.rules_sweep",
+        "incidents.sla_breaches",
+        "incidents.paging",
     } == set(names)
     for job in SCHEDULE:
         assert job.target.startswith("watchfloor.")

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from watchfloor.alerts import metrics
+from watchfloor.alerts import hooks, metrics
 from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.correlation import Correlator, absorb_storms_after_commit
 from watchfloor.alerts.events import BatchInvalid, Event, EventAction
@@ -225,6 +225,10 @@ class _Batch:
         self._new_count: int | None = None
         self.suppressed_by: dict[str, int] = defaultdict(int)
         self.storms: list[tuple] = []  # formed by this batch: regrouped after it commits
+        # what the apps above are told after commit (alerts.hooks)
+        self.created_ids: list[int] = []
+        self.changed_ids: list[int] = []
+        self.resolved_ids: list[int] = []
         self.correlation_since = now - timedelta(seconds=settings.ALERT_CORRELATION_WINDOW)
 
     def count_metrics(self) -> None:
@@ -428,6 +432,8 @@ def _apply_to_active(batch: _Batch, alert: Alert, run: Run) -> set[str]:
         else:
             outcome = Outcome.DEDUPLICATED
             result.deduplicated += run.count
+        if changed & {"severity", "type", "status"}:
+            batch.changed_ids.append(alert.id)
         batch.events.append(alert_event("alert.updated", alert))
     else:
         step = Step.RESOLVE if run.action == EventAction.RESOLVE else Step.ACKNOWLEDGE
@@ -438,6 +444,7 @@ def _apply_to_active(batch: _Batch, alert: Alert, run: Run) -> set[str]:
             changed = _close(batch, alert)
             outcome = Outcome.RESOLVED
             result.resolved += 1
+            batch.resolved_ids.append(alert.id)
             batch.events.append(alert_event("alert.resolved", alert))
         else:
             changed = _acknowledge(batch, alert)
@@ -519,6 +526,7 @@ def _create(batch: _Batch, new_runs: list[Run]) -> None:
         else:
             outcome = Outcome.CREATED
             result.created += 1
+            batch.created_ids.append(alert.id)
             if run.count > 1:
                 result.deduplicated += run.count - 1
         batch.events.append(alert_event("alert.created", alert))
@@ -588,6 +596,14 @@ def ingest(
                     _apply_round(batch, runs)
                 publish_on_commit(batch.events)
                 absorb_storms_after_commit(key.tenant_id, batch.correlation_since, batch.storms)
+                hooks.after_commit(
+                    hooks.changes(
+                        key.tenant_id,
+                        created=batch.created_ids,
+                        changed=batch.changed_ids,
+                        resolved=batch.resolved_ids,
+                    )
+                )
             break
         except OperationalError as exc:
             if (

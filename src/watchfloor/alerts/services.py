@@ -16,6 +16,7 @@ from django.utils import timezone
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import require_capability
+from watchfloor.alerts import hooks
 from watchfloor.alerts.broadcast import alert_event
 from watchfloor.alerts.models import Alert, AlertComment, Status
 from watchfloor.alerts.queries import alerts_for, assignable_users
@@ -151,6 +152,7 @@ def resolve_alert(alert: Alert, *, actor, note: str) -> Alert:
     alert = _locked(alert)
     _resolve(alert, actor=actor, note=note, details=None)
     publish_on_commit([alert_event("alert.resolved", alert, actor_id=actor.id)])
+    hooks.after_commit(hooks.changes(alert.tenant_id, resolved=[alert.id]))
     return alert
 
 
@@ -244,12 +246,14 @@ def bulk_resolve(alert_ids, *, actor, note: str, details: dict | None = None) ->
     require_capability(actor, Capability.ACK_ALERTS)
     note = _resolution_note(note)
     details = details or {"via": "bulk"}
-    return _bulk(
+    outcome = _bulk(
         alert_ids,
         actor=actor,
         apply=lambda a: _resolve(a, actor=actor, note=note, details=details),
         kind="alert.resolved",
     )
+    hooks.after_commit(hooks.changes(actor.tenant_id, resolved=outcome.done))
+    return outcome
 
 
 @transaction.atomic

@@ -42,6 +42,7 @@ class Action(models.TextChoices):
     INCIDENT_ALERTS = "incident.alerts"  # alerts joined, removed or moved
     INCIDENT_MERGE = "incident.merge"
     INCIDENT_CLOSE = "incident.close"
+    INCIDENT_SLA_BREACH = "incident.sla_breach"  # the SLA job recorded a target that passed
 
 
 class AuditQuerySet(models.QuerySet):

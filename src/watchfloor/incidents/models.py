@@ -315,3 +315,34 @@ class IncidentPolicy(TenantScoped):
 
     def __str__(self) -> str:
         return f"incident policy of tenant {self.tenant_id}"
+
+
+class IncidentEscalation(TenantScoped):
+    """An incident's paging: it pages through its escalation policy once, instead of each of its
+    alerts (their own chains stop when they join). The chain is the policy version in force when
+    the incident opened (the client's policy, else the tenant's default), read for the incident's
+    severity at each step; `token` changes each time `next_at` does (`incidents.paging`)."""
+
+    incident = models.OneToOneField(
+        Incident, on_delete=models.CASCADE, primary_key=True, related_name="escalation"
+    )
+    policy_version = models.ForeignKey(
+        "oncall.PolicyVersion", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    next_step = models.PositiveSmallIntegerField(default=0)  # index into the chain
+    next_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=10, default="active")  # oncall's EscalationState
+    stop_reason = models.CharField(max_length=200, blank=True)
+    token = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_at"], condition=Q(state="active"), name="incident_escalation_due"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"escalation of incident {self.incident_id}: {self.state}"

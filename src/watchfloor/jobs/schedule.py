@@ -59,6 +59,21 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         "watchfloor.oncall.tasks.send_due_deliveries",
     ),
     PeriodicJob(
+        "incidents.rules_sweep",
+        timedelta(seconds=30),
+        "watchfloor.incidents.tasks.sweep_incident_rules",
+    ),
+    PeriodicJob(
+        "incidents.paging",
+        timedelta(seconds=20),
+        "watchfloor.incidents.tasks.sweep_incident_paging",
+    ),
+    PeriodicJob(
+        "incidents.sla_breaches",
+        timedelta(seconds=30),
+        "watchfloor.incidents.tasks.record_sla_breaches",
+    ),
+    PeriodicJob(
         "oncall.refresh_calendars",
         timedelta(minutes=15),
         "watchfloor.oncall.tasks.refresh_calendars",

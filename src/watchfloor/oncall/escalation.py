@@ -21,8 +21,9 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
@@ -216,10 +217,19 @@ def _insert_escalations(rows: list[tuple]) -> None:
 
 
 # --- 2. taking steps ---------------------------------------------------------------------------
+class Placed(Protocol):
+    """What a step's targets are resolved for: an alert, or anything placed like one (an
+    incident: incidents.paging)."""
+
+    tenant_id: int
+    client_id: int | None
+    site_id: int | None
+
+
 class _Targets:
     """Resolves a batch's targets to people and channels with a constant number of queries."""
 
-    def __init__(self, alerts: list[Alert], steps: list[Step], now: datetime):
+    def __init__(self, alerts: Sequence[Placed], steps: list[Step], now: datetime):
         kinds: defaultdict[str, set[int]] = defaultdict(set)
         for step in steps:
             for target in step.targets:
@@ -255,7 +265,7 @@ class _Targets:
             for c in TeamChannel.objects.filter(id__in=kinds[TargetKind.CHANNEL], active=True)
         }
 
-    def resolve(self, alert: Alert, step: Step) -> tuple[list[User], list[TeamChannel], list]:
+    def resolve(self, alert: Placed, step: Step) -> tuple[list[User], list[TeamChannel], list]:
         """The people and channels of one step for one alert, and what each target gave."""
         people: dict[int, User] = {}
         channels: list[TeamChannel] = []
@@ -293,7 +303,7 @@ class _Targets:
             report.append(entry)
         return list(people.values()), channels, report
 
-    def _sees(self, user: User, alert: Alert) -> bool:
+    def _sees(self, user: User, alert: Placed) -> bool:
         """May this person see the alert? The same rule as `alerts_for` (`access.scope`),
         decided in memory: two small queries per person whose scope is not the whole tenant,
         once per batch."""
@@ -692,3 +702,11 @@ def reopen(alert: Alert, *, actor, note: str = "") -> Alert:
     escalation.updated_at = now
     escalation.save(update_fields=[*ESCALATION_FIELDS, "policy_version"])
     return alert
+
+
+# The pieces an escalation of something other than one alert reuses (incidents.paging: an
+# incident pages through its policy once, for its alerts): the policy versions of a batch of
+# tenants, and a step's targets resolved to people and channels for anything placed like an
+# alert (tenant_id, client_id, site_id).
+PolicyBook = _PolicyBook
+Targets = _Targets

@@ -122,6 +122,45 @@ def page_message(
     return Message(subject=subject, text="\n".join(lines), short=short)
 
 
+def incident_url(incident_id: int) -> str:
+    return f"{settings.PUBLIC_URL}/incidents/{incident_id}/"
+
+
+def incident_page_message(
+    incident: dict, lead: Alert, *, recipient, step: int | None, now: datetime
+) -> Message:
+    """The page about an incident (`Delivery.context["incident"]`: id, title, severity,
+    alert_count, runbook_url), with its lead alert (the worst, oldest) for the place and age."""
+    pii = may_see_pii(recipient)
+    raw_title = str(incident.get("title") or lead.title)
+    title = raw_title if pii else mask_text(raw_title)
+    severity = incident.get("severity") or lead.severity
+    number = int(incident["id"])
+    count = int(incident.get("alert_count") or 1)
+    site = lead.site.name if lead.site_id else ""
+    client = lead.client.name if lead.client_id else ""
+    where = " · ".join(p for p in (client, site, lead.site.city if site else "") if p)
+    opened = open_for(now - lead.first_seen_at)
+    stage = f"escalation step {step + 1}" if step is not None else "escalated by hand"
+    url = incident_url(number)
+    lines = [
+        f"{severity} incident #{number}, open for {opened} ({stage})",
+        "",
+        f"What:   {title}",
+        f"Alerts: {count}",
+        f"Where:  {where or 'several places'}",
+        "",
+        f"Open the incident: {url}",
+    ]
+    runbook = str(incident.get("runbook_url") or "")
+    if runbook:
+        lines.append(f"Runbook: {runbook}")
+    lines += ["", "— Watchfloor"]
+    subject = f"[{severity}] Incident #{number}: {_cut(title, SHORT_TITLE)}"
+    short = f"[{severity}] Incident #{number}: {_cut(title, SHORT_TITLE)}, {count} alerts. {url}"
+    return Message(subject=subject, text="\n".join(lines), short=short)
+
+
 def test_message(*, label: str) -> Message:
     text = (
         f"This is a test message from Watchfloor to your contact method “{label}”.\n"

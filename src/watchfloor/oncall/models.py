@@ -348,6 +348,11 @@ class Delivery(TenantScoped):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)  # due_at → sent
+    # what a page is about beyond its alert: {"incident": {"id", "title", "severity",
+    # "alert_count", "runbook_url"}} when an incident pages (the incidents app writes it; oncall
+    # imports no app above it, so it renders the page from this, and never cancels it by the
+    # alert's own status: the incident's escalation cancels its pages)
+    context = models.JSONField(default=dict, blank=True)
     last_error = models.CharField(max_length=500, blank=True)  # no secrets: URLs are cut
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

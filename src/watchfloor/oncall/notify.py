@@ -38,7 +38,12 @@ from watchfloor.alerts.models import Alert, Status
 from watchfloor.jobs.runtime import enqueue, enqueue_many
 from watchfloor.oncall import channels as channel_io
 from watchfloor.oncall.ack_links import ack_url
-from watchfloor.oncall.messages import Message, page_message, test_message
+from watchfloor.oncall.messages import (
+    Message,
+    incident_page_message,
+    page_message,
+    test_message,
+)
 from watchfloor.oncall.metrics import DELIVERIES
 from watchfloor.oncall.models import (
     AlertEscalation,
@@ -97,6 +102,7 @@ class PageRequest:
     recipients: Sequence
     channels: Sequence[TeamChannel]
     due_at: datetime
+    context: dict | None = None  # Delivery.context: an incident's page
 
 
 def page(
@@ -176,6 +182,7 @@ def _rows(request: PageRequest, methods, rules, now: datetime) -> list[Delivery]
             kind=DeliveryKind.PAGE,
             alert=alert,
             step=request.step,
+            context=request.context or {},
             created_at=now,
             updated_at=now,
             **values,
@@ -343,6 +350,8 @@ def _why_not(delivery: Delivery, stopped: dict[int, str]) -> tuple[DeliveryStatu
     alert = delivery.alert
     if alert is None:
         return DeliveryStatus.CANCELLED, "The alert was deleted."
+    if delivery.context.get("incident"):
+        return None  # an incident's page: its escalation cancels it (incidents.paging)
     if alert.status in SETTLED or alert.acknowledged_at is not None:
         return DeliveryStatus.CANCELLED, f"The alert was {alert.status.lower()} before it went out."
     if alert.id in stopped:
@@ -353,6 +362,11 @@ def _why_not(delivery: Delivery, stopped: dict[int, str]) -> tuple[DeliveryStatu
 def _message(delivery: Delivery, now: datetime) -> Message:
     if delivery.kind == DeliveryKind.PAGE:
         assert delivery.alert is not None  # a page is always about an alert
+        incident = delivery.context.get("incident")
+        if incident:
+            return incident_page_message(
+                incident, delivery.alert, recipient=delivery.recipient, step=delivery.step, now=now
+            )
         link = ack_url(delivery) if delivery.recipient_id else None
         return page_message(
             delivery.alert, recipient=delivery.recipient, step=delivery.step, now=now, ack_link=link

@@ -1,0 +1,393 @@
+"""The incident rules: alerts open, join, reopen and resolve incidents by themselves.
+
+Per tenant (`IncidentPolicy`):
+- a CRITICAL alert opens an incident (`open_on_critical`);
+- `group_threshold` alerts of one correlation group (alerts.correlation: one site, or a storm of
+  one type across a client's sites) open one incident holding them;
+- later alerts of a group whose incident is open join it;
+- with `reopen_rule` "within", a new alert whose fingerprint was in an incident RESOLVED less than
+  `reopen_within_minutes` ago reopens that incident (else the rules above apply);
+- alerts of `excluded_types` are never grouped by a rule (a person may still group them);
+- an alert that belongs, or ever belonged, to an incident is never added by a rule again (a
+  person who moved it out meant it); a resolved or closed incident never absorbs an alert;
+- when every alert of an open incident is resolved — by the source, a person, a bulk action,
+  anything — the incident resolves, and its timeline says why;
+- an alert whose severity changes updates its incident's severity.
+
+How they run: the alerts app cannot import incidents, so it tells its committed changes to
+`settings.ALERT_CHANGE_HOOKS` (`alerts.hooks`), which names `on_alert_changes` here. The work is
+set-based per batch: one query reads the batch's alerts with their membership, one the policy,
+one the open incidents of their groups and one the groups' ungrouped alerts; only the groups that
+open or join an incident write, in one transaction. Two batches racing to open an incident for
+one group queue on an advisory lock per group (PostgreSQL) and the second joins the first's.
+
+A failure never reaches the ingestion request (it is committed already: `alerts.hooks` logs it
+once as an outage); `sweep` (every 30 s, `incidents.tasks.sweep_incident_rules`) runs the same
+rules over the recent alerts no incident holds and over open incidents with nothing left open,
+so nothing a failed call left is missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from watchfloor.alerts.hooks import AlertChanges
+from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status
+from watchfloor.incidents import paging, services
+from watchfloor.incidents.models import (
+    Incident,
+    IncidentAlert,
+    IncidentPolicy,
+    IncidentStatus,
+    Origin,
+    ReopenRule,
+)
+
+log = logging.getLogger(__name__)
+
+GROUP_LOCK_CLASS = 0x1C1D  # first key of the advisory lock of one correlation group
+AUTO_RESOLVE_NOTE = "Every alert of the incident is resolved."
+
+
+def on_alert_changes(changes: AlertChanges) -> None:
+    """The `ALERT_CHANGE_HOOKS` entry: the rules for one committed alert write."""
+    apply_rules(
+        changes.tenant_id,
+        candidates=[*changes.created, *changes.changed],
+        changed=changes.changed,
+        resolved=changes.resolved,
+    )
+
+
+@dataclass
+class RulesReport:
+    opened: int = 0
+    joined: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    severity: int = 0
+
+    def __iadd__(self, other: RulesReport) -> RulesReport:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def _open_membership():
+    return IncidentAlert.objects.filter(alert=OuterRef("pk"), open=True, left_at__isnull=True)
+
+
+def apply_rules(
+    tenant_id: int,
+    *,
+    candidates=(),
+    changed=(),
+    resolved=(),
+    now: datetime | None = None,
+) -> RulesReport:
+    """The rules for these alert ids of one tenant: `candidates` may open, join or reopen an
+    incident, `changed` may move their incident's severity, `resolved` may resolve theirs."""
+    now = now or timezone.now()
+    report = RulesReport()
+    ids = {*candidates, *changed, *resolved}
+    if not ids:
+        return report
+    rows: list[Any] = list(
+        Alert.objects.filter(tenant_id=tenant_id, id__in=ids)
+        .annotate(
+            incident_id=Subquery(_open_membership().values("incident_id")[:1]),
+            ever=Exists(IncidentAlert.objects.filter(alert=OuterRef("pk"))),
+        )
+        .values(
+            "id",
+            "status",
+            "type",
+            "severity",
+            "fingerprint",
+            "correlation_id",
+            "incident_id",
+            "ever",
+        )
+    )
+    resolved_set, changed_set, candidate_set = set(resolved), set(changed), set(candidates)
+    # an alert resolved in the batch is no candidate; its incident may be done
+    done = {r["incident_id"] for r in rows if r["id"] in resolved_set and r["incident_id"]}
+    moved = {
+        r["incident_id"]
+        for r in rows
+        if r["id"] in changed_set and r["incident_id"] and r["status"] != Status.RESOLVED
+    }
+    fresh = [
+        r
+        for r in rows
+        if r["id"] in candidate_set
+        and not r["ever"]
+        and r["status"] in OPEN_STATUSES
+        and r["correlation_id"] is not None
+    ]
+    if fresh:
+        report += _group(tenant_id, fresh, now)
+    if moved - done:
+        report.severity += _refresh_severity(moved - done)
+    if done:
+        report.resolved += resolve_finished(done)
+    return report
+
+
+# --- open, join, reopen --------------------------------------------------------------------
+
+
+def _policy(tenant_id: int) -> IncidentPolicy:
+    return services.policy_for(tenant_id)
+
+
+def _qualifies(policy: IncidentPolicy, members: list[dict]) -> str | None:
+    """The origin of an incident these ungrouped alerts of one group open, or None."""
+    if policy.open_on_critical and any(m["severity"] == Severity.CRITICAL for m in members):
+        return Origin.CRITICAL_ALERT
+    if policy.group_threshold and len(members) >= policy.group_threshold:
+        return Origin.ALERT_GROUP
+    return None
+
+
+def _group(tenant_id: int, fresh: list[dict], now: datetime) -> RulesReport:
+    report = RulesReport()
+    policy = _policy(tenant_id)
+    excluded = set(policy.excluded_types or ())
+    fresh = [r for r in fresh if r["type"] not in excluded]
+    if not fresh:
+        return report
+    reopen: dict[str, int] = {}
+    if policy.reopen_rule == ReopenRule.WITHIN:
+        reopen = _recently_resolved(
+            tenant_id,
+            {r["fingerprint"] for r in fresh},
+            now - timedelta(minutes=policy.reopen_within_minutes),
+        )
+    groups = {r["correlation_id"] for r in fresh if r["fingerprint"] not in reopen}
+    open_by_group = _open_incidents(tenant_id, groups) if groups else {}
+    members = _ungrouped(tenant_id, groups, excluded) if groups else {}
+    # the groups that write: an open incident to join, or enough to open one
+    acting = {
+        g
+        for g in groups
+        if g in open_by_group or _qualifies(policy, members.get(g, [])) is not None
+    }
+    if not acting and not reopen:
+        return report
+    touched: set[int] = set()
+    with transaction.atomic():
+        if reopen:
+            report += _reopen(tenant_id, fresh, reopen, touched)
+        if acting:
+            _lock_groups(tenant_id, acting)
+            # read again under the locks: a concurrent batch may have opened or joined meanwhile
+            open_by_group = _open_incidents(tenant_id, acting)
+            members = _ungrouped(tenant_id, acting, excluded)
+            for group in sorted(acting, key=str):
+                report += _act_on_group(tenant_id, policy, group, open_by_group, members, touched)
+        # the incident pages now, not each alert (incidents.paging)
+        paging.absorb_alert_chains(touched, now)
+    return report
+
+
+def _act_on_group(tenant_id, policy, group, open_by_group, members, touched) -> RulesReport:
+    report = RulesReport()
+    alert_ids = [m["id"] for m in members.get(group, [])]
+    if not alert_ids:
+        return report
+    incident = open_by_group.get(group)
+    alerts = list(Alert.objects.filter(id__in=alert_ids).order_by("id"))
+    if incident is not None:
+        joined = services.add_alerts(incident, alerts, actor=None, reason="correlation group")
+        report.joined += len(joined)
+        touched.add(incident.id)
+        return report
+    origin = _qualifies(policy, members.get(group, []))
+    if origin is None:
+        return report
+    incident = services.open_incident(
+        alerts, actor=None, origin=origin, tenant=tenant_id, correlation_id=group
+    )
+    touched.add(incident.id)
+    report.opened += 1
+    report.joined += len(alerts)
+    return report
+
+
+def _recently_resolved(tenant_id: int, fingerprints: set[str], since: datetime) -> dict[str, int]:
+    """fingerprint → the incident resolved since `since` that held an alert of it (the latest)."""
+    found: dict[str, int] = {}
+    for fingerprint, incident_id in (
+        IncidentAlert.objects.filter(
+            tenant_id=tenant_id,
+            alert__fingerprint__in=fingerprints,
+            incident__status=IncidentStatus.RESOLVED,
+            incident__resolved_at__gte=since,
+            left_at__isnull=True,
+        )
+        .order_by("incident__resolved_at", "incident_id")
+        .values_list("alert__fingerprint", "incident_id")
+    ):
+        found[fingerprint] = incident_id  # ordered: the latest wins
+    return found
+
+
+def _reopen(tenant_id: int, fresh: list[dict], reopen: dict[str, int], touched) -> RulesReport:
+    report = RulesReport()
+    by_incident: dict[int, list[int]] = defaultdict(list)
+    for r in fresh:
+        if r["fingerprint"] in reopen:
+            by_incident[reopen[r["fingerprint"]]].append(r["id"])
+    incidents = Incident.objects.select_for_update().filter(
+        tenant_id=tenant_id, id__in=sorted(by_incident)
+    )
+    for incident in incidents.order_by("id"):
+        alerts = list(Alert.objects.filter(id__in=by_incident[incident.id]).order_by("id"))
+        if incident.status == IncidentStatus.RESOLVED:
+            incident = services.reopen_incident(
+                incident,
+                actor=None,
+                reason=f"Alert #{alerts[0].id} fired again within the reopen window.",
+            )
+            report.reopened += 1
+        if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
+            continue  # a concurrent hand closed it: the alert waits for the sweep
+        report.joined += len(services.add_alerts(incident, alerts, actor=None, reason="reopened"))
+        touched.add(incident.id)
+    return report
+
+
+def _open_incidents(tenant_id: int, groups: set) -> dict:
+    """correlation id → its open incident (the oldest when a person made two)."""
+    found: dict = {}
+    for incident in (
+        Incident.objects.for_tenant(tenant_id)
+        .open()
+        .filter(correlation_id__in=groups)
+        .order_by("-opened_at", "-id")
+    ):
+        found[incident.correlation_id] = incident
+    return found
+
+
+def _ungrouped(tenant_id: int, groups: set, excluded: set[str]) -> dict:
+    """correlation id → its open alerts that no incident holds or held (rows, oldest first)."""
+    qs = (
+        Alert.objects.for_tenant(tenant_id)
+        .filter(status__in=OPEN_STATUSES, correlation_id__in=groups)
+        .exclude(Exists(IncidentAlert.objects.filter(alert=OuterRef("pk"))))
+    )
+    if excluded:
+        qs = qs.exclude(type__in=excluded)
+    members: dict = defaultdict(list)
+    for row in qs.order_by("id").values("id", "severity", "correlation_id"):
+        members[row["correlation_id"]].append(row)
+    return members
+
+
+def _lock_groups(tenant_id: int, groups: set) -> None:
+    """One transaction-scoped advisory lock per group, in one order (no deadlock between two
+    batches). SQLite has one writer at a time: nothing to take."""
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({_group_key(tenant_id, g) for g in groups})
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [GROUP_LOCK_CLASS, key])
+
+
+def _group_key(tenant_id: int, group: uuid.UUID | str) -> int:
+    digest = hashlib.blake2b(f"{tenant_id}:{group}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+# --- severity and auto-resolve -------------------------------------------------------------
+
+
+def _refresh_severity(incident_ids: set[int]) -> int:
+    moved = 0
+    for incident in Incident.objects.open().filter(id__in=incident_ids).order_by("id"):
+        before = incident.severity
+        incident = services.refresh_severity(incident) or incident
+        moved += incident.severity != before
+    return moved
+
+
+def _still_open(incident_ids) -> set[int]:
+    return set(
+        IncidentAlert.objects.filter(incident_id__in=incident_ids, open=True, left_at__isnull=True)
+        .exclude(alert__status=Status.RESOLVED)
+        .values_list("incident_id", flat=True)
+        .distinct()
+    )
+
+
+def resolve_finished(incident_ids) -> int:
+    """Resolve each open incident of these whose alerts are all resolved (and that holds at
+    least one): the rule "every alert resolved → the incident resolves"."""
+    incident_ids = set(incident_ids)
+    candidates = incident_ids - _still_open(incident_ids)
+    resolved = 0
+    for incident in Incident.objects.open().filter(id__in=candidates).order_by("id"):
+        with transaction.atomic():
+            locked = Incident.objects.select_for_update().get(pk=incident.pk)
+            if not locked.is_open or _still_open([locked.pk]):
+                continue
+            if not IncidentAlert.objects.filter(incident=locked, left_at__isnull=True).exists():
+                continue  # nothing in it (a person's incident): nothing to go by
+            services.resolve_incident(locked, actor=None, note=AUTO_RESOLVE_NOTE)
+            resolved += 1
+    return resolved
+
+
+# --- the sweep ----------------------------------------------------------------------------------
+
+
+def sweep(now: datetime | None = None) -> dict:
+    """The safety net: the rules over the recent open alerts no incident holds or held (first
+    seen within `INCIDENT_RULES_LOOKBACK` seconds), and the auto-resolve over every open incident
+    whose alerts are all resolved. Idempotent; bounded per run."""
+    now = now or timezone.now()
+    since = now - timedelta(seconds=settings.INCIDENT_RULES_LOOKBACK)
+    report = RulesReport()
+    by_tenant: dict[int, list[int]] = defaultdict(list)
+    for tenant_id, alert_id in (
+        Alert.objects.filter(status__in=OPEN_STATUSES, first_seen_at__gte=since)
+        .exclude(Exists(IncidentAlert.objects.filter(alert=OuterRef("pk"))))
+        .order_by("id")
+        .values_list("tenant_id", "id")[: settings.INCIDENT_RULES_SWEEP_BATCH]
+    ):
+        by_tenant[tenant_id].append(alert_id)
+    for tenant_id, ids in by_tenant.items():
+        report += apply_rules(tenant_id, candidates=ids, now=now)
+    finished = (
+        Incident.objects.open()
+        .filter(Exists(IncidentAlert.objects.filter(incident=OuterRef("pk"), left_at__isnull=True)))
+        .exclude(
+            Exists(
+                IncidentAlert.objects.filter(
+                    incident=OuterRef("pk"), open=True, left_at__isnull=True
+                ).filter(~Q(alert__status=Status.RESOLVED))
+            )
+        )
+        .values_list("id", flat=True)[: settings.INCIDENT_RULES_SWEEP_BATCH]
+    )
+    finished_ids = list(finished)
+    if finished_ids:
+        report.resolved += resolve_finished(finished_ids)
+    return report.as_dict()

@@ -1,0 +1,107 @@
+"""alerts.hooks: what the apps above alerts are told after a committed write, and that a hook
+that fails never fails the write."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from support_alerts import key_for, resolve, trigger
+from watchfloor import degrade
+from watchfloor.alerts import services
+from watchfloor.alerts.models import Alert, Severity
+from watchfloor.alerts.pipeline import ingest
+
+__all__ = ["key_for"]
+
+SEEN: list = []
+
+
+def remember(changes) -> None:
+    SEEN.append(changes)
+
+
+def explode(changes) -> None:
+    raise RuntimeError("the hook is broken")
+
+
+@pytest.fixture(autouse=True)
+def _recording(settings):
+    SEEN.clear()
+    degrade.reset()
+    settings.ALERT_CHANGE_HOOKS = [f"{__name__}.remember"]
+    yield
+    degrade.reset()
+
+
+@pytest.fixture
+def key(estate, key_for):
+    return key_for(estate)
+
+
+def test_ingestion_tells_created_changed_and_resolved_ids_after_commit(
+    estate, key, django_capture_on_commit_callbacks
+):
+    site = estate.sites[0].code
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        ingest([trigger(site=site, entity_id="a"), trigger(site=site, entity_id="b")], key=key)
+    assert SEEN == []  # nothing before the commit
+    for callback in pending:
+        callback()
+    [first] = SEEN
+    a, b = (Alert.objects.get(entity_id=e) for e in "ab")
+    assert (first.tenant_id, sorted(first.created), first.changed, first.resolved) == (
+        estate.tenant.id,
+        sorted([a.id, b.id]),
+        (),
+        (),
+    )
+    SEEN.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        # a plain repeat says nothing; a severity change and a resolve do
+        ingest([trigger(site=site, entity_id="a")], key=key)
+    assert SEEN == []
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(
+            [
+                trigger(site=site, entity_id="a", severity=Severity.CRITICAL),
+                resolve(b.fingerprint),
+            ],
+            key=key,
+        )
+    [second] = SEEN
+    assert (second.created, second.changed, second.resolved) == ((), (a.id,), (b.id,))
+
+
+def test_people_resolving_alerts_one_by_one_or_in_bulk_are_told(
+    estate, key, django_capture_on_commit_callbacks
+):
+    site = estate.sites[0].code
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest([trigger(site=site, entity_id=str(i)) for i in range(3)], key=key)
+    a, b, c = Alert.objects.order_by("id")
+    SEEN.clear()
+    admin = estate.user("admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resolve_alert(a, actor=admin, note="fixed")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.bulk_resolve([b.id, c.id], actor=admin, note="fixed")
+    assert [s.resolved for s in SEEN] == [(a.id,), (b.id, c.id)]
+
+
+def test_a_failing_hook_never_fails_the_ingestion_and_is_logged_once(
+    estate, key, settings, caplog, django_capture_on_commit_callbacks
+):
+    settings.ALERT_CHANGE_HOOKS = [f"{__name__}.explode", f"{__name__}.remember"]
+    site = estate.sites[0].code
+    with caplog.at_level(logging.WARNING, logger="watchfloor.outage"):
+        for i in range(3):
+            with django_capture_on_commit_callbacks(execute=True):
+                result = ingest([trigger(site=site, entity_id=f"x{i}")], key=key)
+            assert result.created == 1
+    assert Alert.objects.count() == 3
+    assert len(SEEN) == 3  # the next hook still ran
+    outages = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(outages) == 1 and "explode" in outages[0].getMessage()
+    settings.ALERT_CHANGE_HOOKS = [f"{__name__}.remember"]

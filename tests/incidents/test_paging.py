@@ -1,0 +1,179 @@
+"""Paging once per incident: the alerts' own chains stop as they join, the incident pages through
+its escalation policy once, acknowledging it stops that, each step is on its timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from support_alerts import trigger
+from watchfloor.alerts.models import Alert, Severity
+from watchfloor.alerts.pipeline import ingest
+from watchfloor.audit.models import AuditLog
+from watchfloor.incidents import paging, services
+from watchfloor.incidents.models import EventKind, Incident, IncidentEscalation
+from watchfloor.oncall import escalation
+from watchfloor.oncall.messages import incident_page_message
+from watchfloor.oncall.models import (
+    AlertEscalation,
+    ContactMethod,
+    Delivery,
+    DeliveryStatus,
+    EscalationState,
+    Medium,
+)
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def officer(estate):
+    """The supervisor is the officer in charge of every site, reachable by email."""
+    person = estate.user("supervisor")
+    for site in estate.sites:
+        site.officer_in_charge = person
+        site.save(update_fields=["officer_in_charge"])
+    ContactMethod.objects.create(
+        tenant=estate.tenant,
+        user=person,
+        medium=Medium.EMAIL,
+        address="officer@acme.example.com",
+        label="work",
+        verified_at=T0 - timedelta(days=1),
+        created_at=T0 - timedelta(days=1),
+    )
+    return person
+
+
+def at(moment, capture, call, *args):
+    with time_machine.travel(moment, tick=False), capture(execute=True):
+        return call(*args)
+
+
+def open_incident_of_three(estate, key, capture):
+    site = estate.sites[0].code
+    at(
+        T0,
+        capture,
+        lambda: ingest(
+            [trigger(site=site, severity=Severity.CRITICAL, entity_id=str(i)) for i in range(3)],
+            key=key,
+            now=T0,
+        ),
+    )
+    return Incident.objects.get()
+
+
+def test_alerts_in_an_incident_stop_paging_and_the_incident_pages_once(
+    estate, key, officer, task_queue, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    incident = open_incident_of_three(estate, key, capture)
+    chains = AlertEscalation.objects.all()
+    assert chains.count() == 3
+    assert {(c.state, c.stop_reason) for c in chains} == {
+        (EscalationState.STOPPED, f"in incident #{incident.id}")
+    }
+    at(T0 + timedelta(seconds=20), capture, paging.sweep, T0 + timedelta(seconds=20))
+    chain = IncidentEscalation.objects.get()
+    assert chain.state == EscalationState.ACTIVE
+    assert chain.next_at == T0 + timedelta(minutes=15)  # the default's CRITICAL delay
+    # the alerts' own sweep pages nobody; the incident's step pages the officer once
+    due = T0 + timedelta(minutes=15)
+    assert at(due, capture, escalation.sweep, due)["steps"] == 0
+    report = at(due, capture, paging.sweep, due)
+    assert report["steps"] == 1
+    [delivery] = Delivery.objects.all()
+    assert delivery.recipient_id == officer.id
+    assert delivery.context["incident"]["id"] == incident.id
+    assert delivery.context["incident"]["alert_count"] == 3
+    [note] = incident.events.filter(kind=EventKind.NOTIFICATION)
+    assert note.details["step"] == 1 and note.details["deliveries"] == 1
+    assert AuditLog.objects.filter(
+        action="escalation.step", entity_type="incidents.incident", entity_id=str(incident.id)
+    ).exists()
+    assert not AuditLog.objects.filter(
+        action="escalation.step", entity_type="alerts.alert"
+    ).exists()
+
+
+def test_acknowledging_the_incident_stops_its_paging(
+    estate, key, officer, task_queue, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    incident = open_incident_of_three(estate, key, capture)
+    at(T0 + timedelta(seconds=20), capture, paging.sweep, T0 + timedelta(seconds=20))
+    at(
+        T0 + timedelta(minutes=5),
+        capture,
+        lambda: services.acknowledge_incident(incident, actor=estate.user("operator")),
+    )
+    later = T0 + timedelta(minutes=30)
+    report = at(later, capture, paging.sweep, later)
+    assert report["steps"] == 0 and report["stopped"] == 1
+    chain = IncidentEscalation.objects.get()
+    assert (chain.state, chain.stop_reason) == (EscalationState.STOPPED, "acknowledged")
+    assert not Delivery.objects.exists()
+    assert at(later, capture, escalation.sweep, later)["steps"] == 0
+
+
+def test_pending_pages_of_an_acknowledged_incident_are_cancelled(
+    estate, key, officer, task_queue, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    incident = open_incident_of_three(estate, key, capture)
+    at(T0 + timedelta(seconds=20), capture, paging.sweep, T0 + timedelta(seconds=20))
+    due = T0 + timedelta(minutes=15)
+    at(due, capture, paging.sweep, due)
+    assert Delivery.objects.get().status == DeliveryStatus.PENDING  # not sent yet
+    at(
+        due,
+        capture,
+        lambda: services.acknowledge_incident(incident, actor=estate.user("operator")),
+    )
+    at(due + timedelta(seconds=5), capture, paging.sweep, due + timedelta(seconds=5))
+    assert Delivery.objects.get().status == DeliveryStatus.CANCELLED
+
+
+def test_an_alert_joining_later_stops_its_own_chain(
+    estate, key, officer, task_queue, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    incident = open_incident_of_three(estate, key, capture)
+    site = estate.sites[0].code
+    later = T0 + timedelta(minutes=1)
+    at(later, capture, lambda: ingest([trigger("POWER", site=site)], key=key, now=later))
+    power = Alert.objects.get(type="POWER")
+    chain = AlertEscalation.objects.get(alert=power)
+    assert (chain.state, chain.stop_reason) == (
+        EscalationState.STOPPED,
+        f"in incident #{incident.id}",
+    )
+
+
+def test_the_page_names_the_incident_its_link_and_runbook(estate, key, officer, settings):
+    site = estate.sites[0]
+    lead = Alert(
+        tenant=estate.tenant,
+        client=site.client,
+        site=site,
+        type="POWER",
+        severity=Severity.CRITICAL,
+        title="Power lost",
+        first_seen_at=T0,
+    )
+    message = incident_page_message(
+        {"id": 42, "title": "Power lost at HQ", "severity": "CRITICAL", "alert_count": 3,
+         "runbook_url": "https://runbooks.example.com/power"},
+        lead,
+        recipient=officer,
+        step=0,
+        now=T0 + timedelta(minutes=15),
+    )  # fmt: skip
+    assert "Incident #42" in message.subject
+    assert f"{settings.PUBLIC_URL}/incidents/42/" in message.text
+    assert "https://runbooks.example.com/power" in message.text
+    assert "Alerts: 3" in message.text and "escalation step 1" in message.text
+    assert f"{settings.PUBLIC_URL}/incidents/42/" in message.short
