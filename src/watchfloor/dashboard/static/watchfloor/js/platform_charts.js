@@ -23,7 +23,7 @@ function cssVar(name, fallback) {
   return value || fallback;
 }
 
-function draw(series, times) {
+function draw(series, times, span) {
   const figure = document.createElement("figure");
   figure.className = "platform-chart";
   figure.dataset.series = series.key;
@@ -42,7 +42,11 @@ function draw(series, times) {
     height: 140,
     legend: { show: false },
     cursor: { y: false },
-    scales: { y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    scales: {
+      // the whole window, however few samples there are yet (one sample would span years)
+      x: { time: true, range: () => span },
+      y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+    },
     axes: [
       { stroke: muted, grid: { stroke: "rgba(127,127,127,0.15)" }, ticks: { show: false } },
       { stroke: muted, size: 48, grid: { stroke: "rgba(127,127,127,0.15)" }, ticks: { show: false } },
@@ -86,7 +90,9 @@ async function load() {
   }
   status.remove();
   const wanted = new Set(root.dataset.series.split(","));
-  const charts = data.series.filter((s) => wanted.has(s.key)).map((s) => draw(s, data.t));
+  const end = Math.max(Date.now() / 1000, data.t[data.t.length - 1]);
+  const span = [end - data.minutes * 60, end];
+  const charts = data.series.filter((s) => wanted.has(s.key)).map((s) => draw(s, data.t, span));
   let pending = 0;
   window.addEventListener("resize", () => {
     cancelAnimationFrame(pending);
