@@ -299,7 +299,7 @@ def list_choices(user) -> dict:
     return {
         "clients": list(visible_clients(user).only("id", "name").order_by("name")),
         "sites": list(visible_sites(user).only("id", "name", "client_id").order_by("name")),
-        "statuses": [s.value for s in IncidentStatus],
+        "statuses": [(s.value, s.label) for s in IncidentStatus],
         "severities": [s.value for s in Severity],
         "sla_states": list(SLA_STATES.items()),
         "sorts": list(SORTS.items()),
