@@ -892,7 +892,15 @@ def main() -> None:
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--quiet-timeout",
+        type=float,
+        default=h.QUIET_TIMEOUT,
+        help="the longest wait for a quiet machine before each measured run (default "
+        f"{h.QUIET_TIMEOUT:g} s; lower on a machine that is never quiet)",
+    )
     args = parser.parse_args()
+    h.QUIET_TIMEOUT = args.quiet_timeout
     if args.quick:
         args.duration, args.warmup = 5, 2
     args.phases = args.phases.split(",")
