@@ -564,3 +564,27 @@ def test_most_severe_first_pages_across_severities(seeded, key_for):
         assert [i for page in pages for i in page] == whole
         # past the end: the last page
         assert listed(browser.get("/incidents/", {"sort": "severity", "page": 99})) == pages[-1]
+
+
+def test_the_detail_reads_a_fixed_number_of_queries(seeded):
+    incident = seeded.incidents[0]
+    supervisor = seeded.user("supervisor")
+    browser = signed_in(supervisor)
+    services.assign_incident(incident, actor=supervisor, commander=supervisor)
+    browser.get(f"/incidents/{incident.pk}/")
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert browser.get(f"/incidents/{incident.pk}/").status_code == 200
+        return len(queries)
+
+    before = count()
+    services.assign_incident(
+        incident,
+        actor=supervisor,
+        commander=seeded.user("operator"),
+        responders=[supervisor, seeded.user("admin")],
+    )
+    for n in range(5):
+        services.add_note(incident, actor=supervisor, body=f"note {n}")
+    assert count() == before
