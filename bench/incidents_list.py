@@ -118,6 +118,10 @@ def _load(rows: int, seed: int) -> dict:
     admin = User.objects.create_user(username="bench-admin", tenant=tenant)
     admin.groups.add(Group.objects.get(name="admin"))
     key = create_integration_key(tenant, actor=admin, name="bench", source="native").obj
+    # the rules off while the alerts go in: this script makes the incidents itself
+    from watchfloor.incidents.services import update_policy
+
+    update_policy(tenant.pk, actor=admin, open_on_critical=False, group_threshold=0)
     started = time.perf_counter()
     types = ["DEVICE_OFFLINE", "SLA_BREACH", "GEOFENCE_BREACH", "InstanceDown", "DiskFull"]
     severities = [s.value for s in Severity]
