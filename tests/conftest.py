@@ -145,6 +145,9 @@ def api(client, token_for):
         def patch(self, path, payload=None, raw=None):
             return self._send("patch", path, payload, raw)
 
+        def put(self, path, payload=None, raw=None):
+            return self._send("put", path, payload, raw)
+
         def delete(self, path):
             return self._send("delete", path)
 

@@ -16,6 +16,7 @@ from watchfloor.api.parsing import BoundedJsonParser
 from watchfloor.audit.api import router as audit_router
 from watchfloor.dashboard.api import router as overview_router
 from watchfloor.dashboard.preferences_api import router as dashboard_settings_router
+from watchfloor.incidents.api import router as incidents_router
 from watchfloor.jobs.api import router as jobs_router
 from watchfloor.maintenance.api import router as maintenance_router
 from watchfloor.oncall.contact_api import router as notifications_router
@@ -46,6 +47,7 @@ api.add_router("", access_router)
 api.add_router("", audit_router)
 api.add_router("", maintenance_router)
 api.add_router("", alerts_router)
+api.add_router("", incidents_router)
 api.add_router("", overview_router)
 api.add_router("", dashboard_settings_router)
 api.add_router("", jobs_router)

@@ -205,6 +205,49 @@ def test_an_expiry_at_the_edge_of_the_range_is_accepted(admin_api):
     assert admin_api.get(f"{V1}/tokens").status_code == 200
 
 
+POLICY_OUT_OF_RANGE = [
+    ({"group_threshold": -1}, "group_threshold"),
+    ({"group_threshold": 1001}, "group_threshold"),
+    ({"reopen_within_minutes": 0}, "reopen_within_minutes"),
+    ({"reopen_within_minutes": 525_601}, "reopen_within_minutes"),
+    ({"sla_minutes": {"HIGH": {"acknowledge": 0, "resolve": 10}}}, "sla_minutes"),
+    ({"sla_minutes": {"HIGH": {"acknowledge": 5, "resolve": 525_601}}}, "sla_minutes"),
+    ({"sla_minutes": {"HIGH": {"acknowledge": 50, "resolve": 10}}}, "sla_minutes"),
+    ({"sla_minutes": {"URGENT": {"acknowledge": 5, "resolve": 10}}}, "sla_minutes"),
+    ({"excluded_types": ["x" * 101]}, "excluded_types"),
+    ({"excluded_types": [f"T{i}" for i in range(201)]}, "excluded_types"),
+    ({"excluded_types": [""]}, "excluded_types"),
+    ({"reopen_rule": "sometimes"}, "reopen_rule"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("body", "field"), POLICY_OUT_OF_RANGE)
+def test_incident_policy_out_of_range_is_a_422_naming_the_field(admin_api, body, field):
+    from watchfloor.incidents.models import IncidentPolicy
+
+    before = list(IncidentPolicy.objects.values())
+    response = admin_api.put(f"{V1}/incident-policy", {"group_threshold": 7, **body})
+    assert response.status_code == 422, response.content
+    assert any(name.startswith(field) for name in error_fields(response)), response.content
+    assert list(IncidentPolicy.objects.values()) == before
+
+
+@pytest.mark.django_db
+def test_incident_policy_at_the_edges_is_accepted(admin_api):
+    edges = {
+        "group_threshold": 1000,
+        "reopen_within_minutes": 525_600,
+        "sla_minutes": {"INFO": {"acknowledge": 1, "resolve": 525_600}},
+        "excluded_types": ["x" * 100] + [f"T{i}" for i in range(199)],
+    }
+    response = admin_api.put(f"{V1}/incident-policy", edges)
+    assert response.status_code == 200, response.content
+    assert response.json()["sla_minutes"]["INFO"] == {"acknowledge": 1, "resolve": 525_600}
+    low = admin_api.put(f"{V1}/incident-policy", {"group_threshold": 0})
+    assert low.status_code == 200 and low.json()["group_threshold"] == 0
+
+
 # --- the ingestion endpoints --------------------------------------------------------------
 
 

@@ -2,12 +2,13 @@
 (#10 bug 11).
 
 An email address and a phone number are planted in every free-text column the API reads (alert
-title, description, labels, annotations, resolution note and comments; maintenance title, reason
-and matchers; schedules, layers, overrides, policies, escalation stop reasons, team channels,
-delivery errors, integration keys, audit details), then every GET operation of the OpenAPI spec
-is read by a user holding every capability but `noc:view_pii` (nothing in clear) and by the
-tenant admin (in clear where the data is shown). Names of clients, sites and cities are the
-tenant's own labels for places, not personal data, and are not planted.
+title, description, labels, annotations, resolution note and comments; incident title, summary,
+resolution note, external reference, timeline notes and client status updates; maintenance
+title, reason and matchers; schedules, layers, overrides, policies, escalation stop reasons,
+team channels, delivery errors, integration keys, audit details), then every GET operation of
+the OpenAPI spec is read by a user holding every capability but `noc:view_pii` (nothing in
+clear) and by the tenant admin (in clear where the data is shown). Names of clients, sites and
+cities are the tenant's own labels for places, not personal data, and are not planted.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def _plant(estate) -> dict[str, int]:
     from watchfloor.alerts.pipeline import ingest
     from watchfloor.audit.models import Action
     from watchfloor.audit.services import record
+    from watchfloor.incidents.models import (
+        Incident,
+        IncidentAlert,
+        IncidentEvent,
+        IncidentStatusUpdate,
+    )
     from watchfloor.maintenance.models import MaintenanceWindow
     from watchfloor.oncall.models import (
         AlertEscalation,
@@ -123,6 +130,26 @@ def _plant(estate) -> dict[str, int]:
         updated_at=now,
     )
     record(Action.CONFIG_CHANGE, actor=admin, tenant=tenant, details={"note": TEXT})
+    incident = Incident.objects.create(
+        tenant=tenant,
+        title=TEXT,
+        summary=TEXT,
+        resolution_note=TEXT,
+        external_ref=TEXT,
+        severity="HIGH",
+        origin="manual",
+        client=estate.clients[0],
+        site=estate.sites[0],
+        opened_at=now,
+        updated_at=now,
+    )
+    IncidentAlert.objects.create(tenant=tenant, incident=incident, alert=alert, joined_at=now)
+    IncidentEvent.objects.create(
+        tenant=tenant, incident=incident, at=now, kind="note", body=TEXT, details={"note": TEXT}
+    )
+    IncidentStatusUpdate.objects.create(
+        tenant=tenant, incident=incident, phase="investigating", body=TEXT, posted_at=now
+    )
     return {
         "client_id": estate.clients[0].id,
         "site_id": estate.sites[0].id,
@@ -133,6 +160,7 @@ def _plant(estate) -> dict[str, int]:
         "channel_id": channel.id,
         "schedule_id": schedule.id,
         "method_id": 1,
+        "incident_id": incident.id,
     }
 
 
@@ -171,6 +199,8 @@ SHOWN_IN_CLEAR = {
     "/api/v1/deliveries",
     "/api/v1/escalation-policies",
     "/api/v1/escalation-policies/{policy_id}",
+    "/api/v1/incidents",
+    "/api/v1/incidents/{incident_id}",
     "/api/v1/integration-keys",
     "/api/v1/integration-keys/{key_id}",
     "/api/v1/maintenance-windows",
@@ -215,6 +245,7 @@ def _template(path: str, ids: dict[str, int]) -> str:
         "team-channels": "channel_id",
         "schedules": "schedule_id",
         "contact-methods": "method_id",
+        "incidents": "incident_id",
     }
     for i, part in enumerate(parts):
         if i and parts[i - 1] in names and part in by_value:

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.http import Http404
-from django.utils import timezone
 
 from support_alerts import publisher
+from support_incidents import make_alert
 from watchfloor.access.scope import CapabilityDenied
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.audit.models import AuditLog
@@ -28,27 +28,6 @@ from watchfloor.incidents.models import (
 from watchfloor.incidents.queries import access_incident, sla_state, timeline
 
 __all__ = ["publisher"]
-
-
-def make_alert(estate, n: int, *, site=None, client=None, severity=Severity.HIGH, **kw) -> Alert:
-    now = timezone.now()
-    site = site if site is not None else estate.sites[0]
-    return Alert.objects.create(
-        tenant=estate.tenant,
-        client=client or site.client,
-        site=site,
-        source="native",
-        type=kw.pop("type", "DEVICE_OFFLINE"),
-        severity=severity,
-        title=kw.pop("title", f"alert {n}"),
-        fingerprint=f"fp-{estate.tenant.slug}-{n}",
-        content_hash="x",
-        first_seen_at=now,
-        last_seen_at=now,
-        created_at=now,
-        updated_at=now,
-        **kw,
-    )
 
 
 def kinds(incident) -> list[str]:

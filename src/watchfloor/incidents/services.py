@@ -919,7 +919,7 @@ def policy_for(tenant_id) -> IncidentPolicy:
     return policy
 
 
-def _clean_policy(values: dict) -> dict:
+def _clean_policy(values: dict, current: IncidentPolicy) -> dict:
     out = {}
     for name, value in values.items():
         if name == "open_on_critical":
@@ -948,17 +948,23 @@ def _clean_policy(values: dict) -> dict:
                 types.append(_clean_text(t, f"{name}.{i}", TYPE_MAX, required=True))
             value = sorted(set(types))
         elif name == "sla_minutes":
-            value = _clean_sla(value)
+            value = _clean_sla(value, current.sla_minutes)
         else:
             raise IncidentError(name, "Not a policy setting.")
         out[name] = value
     return out
 
 
-def _clean_sla(value) -> dict:
+def _clean_sla(value, current: dict | None) -> dict:
+    """The new table: the current targets with those named in `value` changed."""
     if not isinstance(value, dict):
         raise IncidentError("sla_minutes", "Targets per severity.")
     table = default_sla_minutes()
+    for severity, targets in (current or {}).items():
+        if severity in table and isinstance(targets, dict):
+            table[severity].update(
+                {t: m for t, m in targets.items() if t in SLA_TARGETS and isinstance(m, int)}
+            )
     for severity, targets in value.items():
         if severity not in Severity.values:
             raise IncidentError(f"sla_minutes.{severity}", "Not a severity.")
@@ -989,9 +995,9 @@ def update_policy(tenant_id, *, actor, **values) -> IncidentPolicy:
     tenant_id = getattr(tenant_id, "pk", tenant_id)
     if actor.tenant_id != tenant_id:
         raise IncidentError("tenant", "Not your tenant.")
-    cleaned = _clean_policy(values)
     policy = policy_for(tenant_id)
     policy = IncidentPolicy.objects.select_for_update().get(pk=policy.pk)
+    cleaned = _clean_policy(values, policy)
     changed = [n for n, v in cleaned.items() if getattr(policy, n) != v]
     before = {n: getattr(policy, n) for n in changed}
     for name in changed:
