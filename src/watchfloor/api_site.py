@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from watchfloor.access.api import router as access_router
 from watchfloor.access.api_auth import default_auth, install_access_handlers
 from watchfloor.alerts.api import router as alerts_router
+from watchfloor.alerts.runbook_api import router as runbooks_router
 from watchfloor.api.docs import LocalSwagger
 from watchfloor.api.errors import install_error_handlers
 from watchfloor.api.parsing import BoundedJsonParser
@@ -48,6 +49,7 @@ api.add_router("", audit_router)
 api.add_router("", maintenance_router)
 api.add_router("", alerts_router)
 api.add_router("", incidents_router)
+api.add_router("", runbooks_router)
 api.add_router("", overview_router)
 api.add_router("", dashboard_settings_router)
 api.add_router("", jobs_router)

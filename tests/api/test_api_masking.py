@@ -4,8 +4,8 @@
 An email address and a phone number are planted in every free-text column the API reads (alert
 title, description, labels, annotations, resolution note and comments; incident title, summary,
 resolution note, external reference, timeline notes and client status updates; maintenance
-title, reason and matchers; schedules, layers, overrides, policies, escalation stop reasons,
-team channels, delivery errors, integration keys, audit details), then every GET operation of
+title, reason and matchers; runbooks; schedules, layers, overrides, policies, escalation stop
+reasons, team channels, delivery errors, integration keys, audit details), then every GET operation of
 the OpenAPI spec is read by a user holding every capability but `noc:view_pii` (nothing in
 clear) and by the tenant admin (in clear where the data is shown). Names of clients, sites and
 cities are the tenant's own labels for places, not personal data, and are not planted.
@@ -31,7 +31,7 @@ def _plant(estate) -> dict[str, int]:
     """One object of every kind with PII in its free text; returns path-parameter ids."""
     from watchfloor.access.services import create_integration_key
     from watchfloor.alerts.events import Event, EventAction
-    from watchfloor.alerts.models import Alert, AlertComment
+    from watchfloor.alerts.models import Alert, AlertComment, Runbook
     from watchfloor.alerts.pipeline import ingest
     from watchfloor.audit.models import Action
     from watchfloor.audit.services import record
@@ -150,7 +150,17 @@ def _plant(estate) -> dict[str, int]:
     IncidentStatusUpdate.objects.create(
         tenant=tenant, incident=incident, phase="investigating", body=TEXT, posted_at=now
     )
+    runbook = Runbook.objects.create(
+        tenant=tenant,
+        alert_type="DEVICE_OFFLINE",
+        title=TEXT,
+        body=f"# Steps\n\n1. {TEXT}",
+        url=f"https://wiki.example.org/runbook?contact={EMAIL}",
+        created_at=now,
+        updated_at=now,
+    )
     return {
+        "runbook_id": runbook.id,
         "client_id": estate.clients[0].id,
         "site_id": estate.sites[0].id,
         "key_id": key.obj.id,
@@ -195,6 +205,7 @@ SHOWN_IN_CLEAR = {
     "/api/v1/alerts/{alert_id}",
     "/api/v1/alerts/{alert_id}/comments",
     "/api/v1/alerts/{alert_id}/escalation",
+    "/api/v1/alerts/{alert_id}/runbook",
     "/api/v1/audit",
     "/api/v1/deliveries",
     "/api/v1/escalation-policies",
@@ -206,6 +217,8 @@ SHOWN_IN_CLEAR = {
     "/api/v1/maintenance-windows",
     "/api/v1/maintenance-windows/{window_id}",
     "/api/v1/overview/feed",
+    "/api/v1/runbooks",
+    "/api/v1/runbooks/{runbook_id}",
     "/api/v1/schedules",
     "/api/v1/schedules/{schedule_id}",
     "/api/v1/schedules/{schedule_id}/overrides",
@@ -246,6 +259,7 @@ def _template(path: str, ids: dict[str, int]) -> str:
         "schedules": "schedule_id",
         "contact-methods": "method_id",
         "incidents": "incident_id",
+        "runbooks": "runbook_id",
     }
     for i, part in enumerate(parts):
         if i and parts[i - 1] in names and part in by_value:

@@ -10,7 +10,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from watchfloor.tenancy.models import ON_SITE, Client, Site, TenantQuerySet, TenantScoped
+from watchfloor.tenancy.models import (
+    ON_SITE,
+    Client,
+    Placement,
+    Site,
+    TenantQuerySet,
+    TenantScoped,
+)
 
 
 class BuiltinType(models.TextChoices):
@@ -276,3 +283,45 @@ class AlertComment(TenantScoped):
 
     def __str__(self) -> str:
         return f"comment #{self.pk} on alert {self.alert_id}"
+
+
+class Runbook(TenantScoped):
+    """What to do about an alert type: Markdown (rendered safely, alerts.runbooks) or a URL, or
+    both. One per (tenant, type) for every client, and one per (tenant, type, client) where a
+    client's differs: the client's wins (`alerts.runbooks.runbooks_for`). Here, not in incidents,
+    because on-call's messages link to it and on-call never imports incidents."""
+
+    alert_type = models.CharField(max_length=100)
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)  # Markdown; raw HTML is never rendered
+    url = models.URLField(max_length=1000, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    updated_by = _actor()
+
+    # a client-specific runbook is seen by who sees the client; a general one (no client) by
+    # everyone of the tenant with noc:view
+    placement = Placement(client="client_id", site=None, client_wide=True)
+
+    class Meta:
+        ordering = ["alert_type", "client_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "alert_type"],
+                condition=Q(client__isnull=True),
+                name="runbook_type_per_tenant",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "alert_type", "client"],
+                condition=Q(client__isnull=False),
+                name="runbook_type_per_client",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"runbook for {self.alert_type}" + (
+            f" (client {self.client_id})" if self.client_id else ""
+        )

@@ -36,6 +36,7 @@ from watchfloor.alerts.queries import (
     assignable_users,
     correlation_group,
 )
+from watchfloor.alerts.runbooks import RunbookView, runbook_for, runbook_view
 from watchfloor.audit.models import Action, AuditLog
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.incident_list import open_incident_of
@@ -148,6 +149,7 @@ class AlertPage:
     window: Any
     officer: str = ""  # the site's officer in charge, masked for this viewer
     can_reveal: bool = False  # may ask for the officer's contact (noc:reveal_contact)
+    runbook: RunbookView | None = None  # the alert type's runbook (its client's, or general)
 
 
 def safe_url(value: Any) -> str:
@@ -611,7 +613,13 @@ def alert_page(user, alert_id) -> AlertPage:
         window=window,
         officer=_officer_label(alert, pii),
         can_reveal=alert.site_id is not None and has_capability(user, Capability.REVEAL_CONTACT),
+        runbook=_runbook(alert, pii),
     )
+
+
+def _runbook(alert: Alert, pii: bool) -> RunbookView | None:
+    runbook = runbook_for(alert)
+    return None if runbook is None else runbook_view(runbook, can_view_pii=pii)
 
 
 def _officer_label(alert: Alert, pii: bool) -> str:

@@ -14,6 +14,7 @@ from watchfloor.dashboard import (
     platform_views,
     platform_workers_views,
     policy_views,
+    runbook_views,
     settings_views,
     views,
 )
@@ -50,6 +51,11 @@ urlpatterns = [
         incident_views.incident_action,
         name="incident_action",
     ),
+    path("runbooks/", runbook_views.runbooks, name="runbooks"),
+    path("runbooks/new/", runbook_views.runbook_create, name="runbook_create"),
+    path("runbooks/<int:runbook_id>/", runbook_views.runbook_detail, name="runbook"),
+    path("runbooks/<int:runbook_id>/edit/", runbook_views.runbook_edit, name="runbook_edit"),
+    path("runbooks/<int:runbook_id>/delete/", runbook_views.runbook_delete, name="runbook_delete"),
     path("maintenance/", maintenance_views.maintenance, name="maintenance"),
     path("maintenance/new/", maintenance_views.maintenance_create, name="maintenance_create"),
     path(

@@ -16,7 +16,7 @@ from django.conf import settings
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text, masked_for, person_label
 from watchfloor.access.scope import has_capability
-from watchfloor.alerts.models import Alert
+from watchfloor.alerts.models import Alert, Runbook
 
 MAX_DESCRIPTION = 600
 MAX_LABELS = 12
@@ -32,6 +32,12 @@ class Message:
 
 def alert_url(alert_id: int) -> str:
     return f"{settings.PUBLIC_URL}/alerts/{alert_id}/"
+
+
+def runbook_url(runbook_id: int) -> str:
+    """The runbook's page (the message links to it; its text stays on the page, read there
+    by whoever may read it)."""
+    return f"{settings.PUBLIC_URL}/runbooks/{runbook_id}/"
 
 
 def open_for(delta: timedelta) -> str:
@@ -70,8 +76,10 @@ def page_message(
     step: int | None,
     now: datetime,
     ack_link: str | None,
+    runbook: Runbook | None = None,
 ) -> Message:
-    """The page about `alert` for `recipient` (a user, or None for a team channel)."""
+    """The page about `alert` for `recipient` (a user, or None for a team channel), linking to
+    the alert's runbook when it has one (`alerts.runbooks.runbooks_for`)."""
     pii = may_see_pii(recipient)
     title = alert.title if pii else mask_text(alert.title)
     description = masked_for(recipient, alert.description or "", can_view_pii=pii)
@@ -105,6 +113,8 @@ def page_message(
             value = labels[key]
             lines.append(f"  {key}: {_cut(value if isinstance(value, str) else str(value), 200)}")
     lines += ["", f"Open the alert: {alert_url(alert.id)}"]
+    if runbook is not None:
+        lines.append(f"Runbook: {runbook_url(runbook.id)}")
     if ack_link:
         hours = settings.ACK_LINK_HOURS
         lines.append(f"Acknowledge it (one click, valid {hours} h, works once): {ack_link}")
@@ -127,7 +137,13 @@ def incident_url(incident_id: int) -> str:
 
 
 def incident_page_message(
-    incident: dict, lead: Alert, *, recipient, step: int | None, now: datetime
+    incident: dict,
+    lead: Alert,
+    *,
+    recipient,
+    step: int | None,
+    now: datetime,
+    runbook: Runbook | None = None,
 ) -> Message:
     """The page about an incident (`Delivery.context["incident"]`: id, title, severity,
     alert_count, runbook_url), with its lead alert (the worst, oldest) for the place and age."""
@@ -152,9 +168,10 @@ def incident_page_message(
         "",
         f"Open the incident: {url}",
     ]
-    runbook = str(incident.get("runbook_url") or "")
-    if runbook:
-        lines.append(f"Runbook: {runbook}")
+    # the incident's own runbook link, else the runbook page of its lead alert's type
+    link = str(incident.get("runbook_url") or "") or (runbook_url(runbook.id) if runbook else "")
+    if link:
+        lines.append(f"Runbook: {link}")
     lines += ["", "— Watchfloor"]
     subject = f"[{severity}] Incident #{number}: {_cut(title, SHORT_TITLE)}"
     short = f"[{severity}] Incident #{number}: {_cut(title, SHORT_TITLE)}, {count} alerts. {url}"

@@ -34,7 +34,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from watchfloor import circuit
-from watchfloor.alerts.models import Alert, Status
+from watchfloor.alerts.models import Alert, Runbook, Status
+from watchfloor.alerts.runbooks import runbooks_for
 from watchfloor.jobs.runtime import enqueue, enqueue_many
 from watchfloor.oncall import channels as channel_io
 from watchfloor.oncall.ack_links import ack_url
@@ -359,17 +360,27 @@ def _why_not(delivery: Delivery, stopped: dict[int, str]) -> tuple[DeliveryStatu
     return None
 
 
-def _message(delivery: Delivery, now: datetime) -> Message:
+def _message(delivery: Delivery, now: datetime, runbooks: dict[int, Runbook]) -> Message:
     if delivery.kind == DeliveryKind.PAGE:
         assert delivery.alert is not None  # a page is always about an alert
         incident = delivery.context.get("incident")
         if incident:
             return incident_page_message(
-                incident, delivery.alert, recipient=delivery.recipient, step=delivery.step, now=now
+                incident,
+                delivery.alert,
+                recipient=delivery.recipient,
+                step=delivery.step,
+                now=now,
+                runbook=runbooks.get(delivery.alert.id),
             )
         link = ack_url(delivery) if delivery.recipient_id else None
         return page_message(
-            delivery.alert, recipient=delivery.recipient, step=delivery.step, now=now, ack_link=link
+            delivery.alert,
+            recipient=delivery.recipient,
+            step=delivery.step,
+            now=now,
+            ack_link=link,
+            runbook=runbooks.get(delivery.alert.id),
         )
     label = delivery.channel.name if delivery.channel_id else delivery.contact_method.label
     return test_message(label=label)
@@ -472,6 +483,10 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> list[str]:
     statuses: list[str | None] = [None] * len(deliveries)
     jobs: list[tuple[int, tuple[str, str, Message]]] = []
     circuits: dict[int, tuple[str, circuit.CircuitState]] = {}
+    # the runbooks the pages link to, for the whole batch in one query
+    runbooks = runbooks_for(
+        d.alert for d in deliveries if d.kind == DeliveryKind.PAGE and d.alert is not None
+    )
     for i, delivery in enumerate(deliveries):
         if delivery.recipient_id is not None:  # one user object per person: capabilities once
             delivery.recipient = people.setdefault(delivery.recipient_id, delivery.recipient)
@@ -480,7 +495,7 @@ def _send_claimed(deliveries: list[Delivery], now: datetime) -> list[str]:
             statuses[i] = _settle(delivery, *refusal)
             continue
         try:
-            message = _message(delivery, now)
+            message = _message(delivery, now, runbooks)
         except Exception as exc:  # a message that cannot be written is a failed attempt
             error = f"{type(exc).__name__}: writing the message failed"
             statuses[i] = _record(delivery, False, error, retry=True)
