@@ -3,12 +3,12 @@
 
 An email address and a phone number are planted in every free-text column the API reads (alert
 title, description, labels, annotations, resolution note and comments; incident title, summary,
-resolution note, external reference, timeline notes and client status updates; maintenance
-title, reason and matchers; runbooks; schedules, layers, overrides, policies, escalation stop
-reasons, team channels, delivery errors, integration keys, audit details), then every GET operation of
-the OpenAPI spec is read by a user holding every capability but `noc:view_pii` (nothing in
-clear) and by the tenant admin (in clear where the data is shown). Names of clients, sites and
-cities are the tenant's own labels for places, not personal data, and are not planted.
+resolution note, external reference, timeline notes and client status updates; maintenance title,
+reason and matchers; runbooks; schedules, layers, overrides, policies, escalation stop reasons,
+team channels, delivery errors, integration keys, audit details), then every GET operation of the
+OpenAPI spec is read by a user holding every capability but `noc:view_pii` (nothing in clear) and
+by the tenant admin (in clear where the data is shown). Names of clients, sites and cities are the
+tenant's own labels for places, not personal data, and are not planted.
 """
 
 from __future__ import annotations
