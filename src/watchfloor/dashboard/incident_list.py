@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
 
 from watchfloor.access.masking import mask_text, person_label
 from watchfloor.access.scope import visible_clients, visible_sites
@@ -169,13 +171,13 @@ def overall(state: dict) -> str:
 
 def sla_counts(user, now: datetime) -> dict[str, int]:
     """The overview's SLA tile: open incidents in scope, how many at risk, how many breached
-    (three counts, each answered from the tenant's open incidents)."""
+    (one query: three counts over the open incidents, the SLA states as `filter_sla` says)."""
     open_ = scoped_incidents(user).filter(status__in=OPEN_INCIDENT_STATUSES)
-    return {
-        "open": open_.count(),
-        "at_risk": filter_sla(open_, "at_risk", now).count(),
-        "breached": filter_sla(open_, "breached", now).count(),
-    }
+
+    def of(state: str) -> Count:
+        return Count("id", filter=Q(pk__in=filter_sla(open_, state, now).values("pk")))
+
+    return open_.aggregate(open=Count("id"), at_risk=of("at_risk"), breached=of("breached"))
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,11 @@ class Row:
     alert_count: int
     sla: str  # ok / at_risk / breached; "" once it is resolved or closed
     opened: datetime
+    # ready to print (the template's per-row work is most of the page's CPU)
+    url: str = ""
+    status_label: str = ""
+    opened_iso: str = ""
+    opened_text: str = ""
 
 
 @dataclass
@@ -278,6 +285,8 @@ def incident_page(user, f: IncidentFilters, *, now: datetime, pii: bool) -> List
     if f.page > num_pages and total:  # past the end: the last page, as a paginator would
         return incident_page(user, replace(f, page=num_pages), now=now, pii=pii)
     counts = alert_counts([i.pk for i in incidents])
+    prefix = reverse("dashboard:incidents")  # /incidents/: each row's link is <prefix><id>/
+    labels = dict(IncidentStatus.choices)
     rows = [
         Row(
             incident=i,
@@ -288,17 +297,24 @@ def incident_page(user, f: IncidentFilters, *, now: datetime, pii: bool) -> List
             alert_count=counts.get(i.pk, 0),
             sla=overall(sla_state(i, now)) if i.is_open else "",
             opened=i.opened_at,
+            url=f"{prefix}{i.pk}/",
+            status_label=labels.get(i.status, i.status),
+            opened_iso=i.opened_at.isoformat(),
+            opened_text=f"{timezone.localtime(i.opened_at):%Y-%m-%d %H:%M}",
         )
         for i in incidents
     ]
     return ListPage(rows=rows, page=PageInfo(f.page, num_pages), total=total)
 
 
-def list_choices(user) -> dict:
-    """What the filter form offers: the user's clients and sites."""
+def list_choices(user, f: IncidentFilters) -> dict:
+    """What the filter form offers: the user's clients and sites as (id, name, selected)."""
+    client_ids, site_ids = set(f.client), set(f.site)
+    clients = visible_clients(user).order_by("name").values_list("id", "name")
+    sites = visible_sites(user).order_by("name").values_list("id", "name")
     return {
-        "clients": list(visible_clients(user).only("id", "name").order_by("name")),
-        "sites": list(visible_sites(user).only("id", "name", "client_id").order_by("name")),
+        "clients": [(i, name, i in client_ids) for i, name in clients],
+        "sites": [(i, name, i in site_ids) for i, name in sites],
         "statuses": [(s.value, s.label) for s in IncidentStatus],
         "severities": [s.value for s in Severity],
         "sla_states": list(SLA_STATES.items()),

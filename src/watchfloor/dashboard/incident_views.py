@@ -95,7 +95,7 @@ def incidents_page(request):
         "can_view_pii": pii,
         "can_configure": has_capability(user, Capability.CONFIGURE),
         "zone": zone_label(),
-        **list_choices(user),
+        **list_choices(user, f),
     }
     template = "dashboard/_incidents_body.html" if request.htmx else "dashboard/incidents.html"
     response = render(request, template, context, status=400 if errors else 200)
