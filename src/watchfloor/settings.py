@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "drf_spectacular_sidecar",  # Swagger UI's files for the API docs page (no CDN)
     "channels",
+    "axes",  # sign-in throttling (dashboard/signin_throttle.py)
     "watchfloor.tenancy",
     "watchfloor.access",
     "watchfloor.audit",
@@ -82,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -95,6 +98,26 @@ ROOT_URLCONF = "watchfloor.urls"
 ASGI_APPLICATION = "watchfloor.asgi.application"
 WSGI_APPLICATION = "watchfloor.wsgi.application"
 AUTH_USER_MODEL = "tenancy.User"
+# --- sign-in throttling (django-axes; dashboard/signin_throttle.py, docs/operations.md) -----
+# Failed sign-ins within the cool-off that lock an account (from any address) and an address
+# (for any account), and the minutes a lock lasts after the last counted failure.
+LOGIN_FAILURE_LIMIT = max(1, int(os.environ.get("WATCHFLOOR_LOGIN_FAILURE_LIMIT", "10")))
+LOGIN_COOLOFF_MINUTES = max(1, int(os.environ.get("WATCHFLOOR_LOGIN_COOLOFF", "15")))
+AUTHENTICATION_BACKENDS = [
+    "watchfloor.dashboard.signin_throttle.SignInThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: account OR address
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lock ends when the page said
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins are in the audit log already
+AXES_LOCKOUT_CALLABLE = "watchfloor.dashboard.signin_throttle.lockout_response"
+AXES_CLIENT_STR_CALLABLE = "watchfloor.dashboard.signin_throttle.client_str"
+AXES_VERBOSE = False
+AXES_HTTP_RESPONSE_CODE = 429
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"

@@ -8,6 +8,7 @@ class DashboardConfig(AppConfig):
     def ready(self) -> None:
         # Sign-ins happen inside django.contrib.auth (this app's login page and the admin's),
         # so its signals are the one place that sees them all.
+        from axes.signals import user_locked_out
         from django.contrib.auth.signals import (
             user_logged_in,
             user_logged_out,
@@ -21,3 +22,6 @@ class DashboardConfig(AppConfig):
             auth_audit.on_login_failed, dispatch_uid="watchfloor.audit.login_failed"
         )
         user_logged_out.connect(auth_audit.on_logout, dispatch_uid="watchfloor.audit.logout")
+        user_locked_out.connect(
+            auth_audit.on_locked_out, dispatch_uid="watchfloor.audit.locked_out"
+        )
