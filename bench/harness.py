@@ -491,7 +491,7 @@ def machine_busy_pct(seconds: float = 2.0) -> float:
 
 
 # how long wait_quiet waits by default; a script may lower it (`--quiet-timeout`)
-QUIET_TIMEOUT = 300.0
+QUIET_TIMEOUT = float(os.environ.get("BENCH_QUIET_TIMEOUT", "300"))  # seconds
 
 
 def wait_quiet(max_busy_pct: float = 30.0, timeout: float | None = None) -> float:

@@ -764,6 +764,10 @@ def run_watchfloor(
     env = h.watchfloor_env(work / f"home-{variant}{suffix}")
     if rules_off:
         env["WATCHFLOOR_ALERT_CHANGE_HOOKS"] = ""
+    if args.rules_off and not with_jobs:
+        # both arms of the comparison run their tasks in the server's own embedded scheduler,
+        # so the queued incident rules are done (and their CPU counted) during the run
+        env["WATCHFLOOR_JOBS_BACKEND"] = "embedded"
     estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
     if args.experiment_sql:
         h.log(f"experiment: {args.experiment_sql}")
@@ -814,6 +818,13 @@ def run_watchfloor(
     report["servers"][key]["check"] = watchfloor_check(
         sent_alerts(phases, report["servers"][key].get("first_pass"), args.connections)
     )
+    if args.rules_off:
+        report["servers"][key]["check"]["incidents"] = int(
+            h.psql("SELECT count(*) FROM incidents_incident")
+        )
+        report["servers"][key]["check"]["alerts_in_incidents"] = int(
+            h.psql("SELECT count(*) FROM incidents_incidentalert")
+        )
 
 
 def main() -> None:

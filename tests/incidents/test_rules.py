@@ -57,6 +57,27 @@ def test_a_critical_alert_opens_an_incident(estate, key, django_capture_on_commi
     assert incident.tenant_id == estate.tenant.id and incident.site_id == estate.sites[0].id
 
 
+def test_the_ingestion_only_queues_the_rules_with_the_batch_ids(
+    estate, key, task_queue, django_capture_on_commit_callbacks
+):
+    task_queue.rules_inline = False
+    site = estate.sites[0].code
+    send(
+        key,
+        [trigger(site=site, severity=Severity.CRITICAL, entity_id="a"),
+         trigger(site=site, entity_id="b")],
+        django_capture_on_commit_callbacks,
+    )  # fmt: skip
+    assert not Incident.objects.exists()  # nothing ran in the request
+    [(path, args, eta)] = task_queue.calls
+    a, b = (Alert.objects.get(entity_id=e).id for e in "ab")
+    assert path == rules.RULES_TASK and eta is None
+    assert args[:3] == (estate.tenant.id, 2, 0) and sorted(args[3:]) == sorted([a, b])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert task_queue.run_all() == 1
+    assert members(Incident.objects.get()) == {a, b}
+
+
 def test_below_the_threshold_nothing_opens(estate, key, django_capture_on_commit_callbacks):
     site = estate.sites[0].code
     send(

@@ -6,6 +6,12 @@ from __future__ import annotations
 from watchfloor.incidents import paging, rules, sla
 
 
+def apply_incident_rules(tenant_id: int, n_created: int, n_changed: int, *ids: int) -> None:
+    """Queued by the alerts' change hook after each committed alert write: the incident rules
+    for those alerts (ids only; the rules re-read their rows)."""
+    rules.apply_queued(tenant_id, n_created, n_changed, *ids)
+
+
 def sweep_incident_rules() -> dict:
     """Every 30 s: the incident rules over what a failed or lost rules call left (alerts no
     incident holds, incidents whose alerts are all resolved)."""
