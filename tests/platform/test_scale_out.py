@@ -53,12 +53,14 @@ def test_a_periodic_job_runs_once_per_period_with_two_web_nodes(tmp_path):
     ok = [r for r in runs if r[2] == "ok"]
     first, last = ok[0][0], ok[-1][0]
     periods = (last - first) / TICK_EVERY
-    # one run per period: never two in one (beat's cadence may stretch a gap on a loaded machine,
-    # so only the upper bound is exact)
-    assert len(ok) <= int(periods) + 1, [(r[0].isoformat(), r[1]) for r in ok]
+    # one run per period, not one per node (two nodes running it would double the count and
+    # put runs a fraction of a period apart); beat's cadence jitters by a few milliseconds and
+    # stretches on a loaded machine, so the bound leaves one run of slack
+    shown = [(r[0].isoformat(), r[1]) for r in ok]
+    assert len(ok) <= periods + 2, shown
     assert len(ok) >= 3
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(ok)]
-    assert min(gaps) >= TICK_EVERY / 2, gaps
+    assert min(gaps) >= TICK_EVERY / 2, shown
     # run by the worker's pool, never by a web node
     web_pids = {str(pid) for web in (node_a, node_b) for pid in web.pids}
     assert not {r[1].rsplit(":", 1)[-1] for r in runs} & web_pids
