@@ -28,3 +28,7 @@ SCHEDULE = (
     # a run that dies with its worker holds the job for at most its lease (then it is taken over)
     PeriodicJob("chaos.slow", timedelta(seconds=2), "chaos_jobs.slow", lease=timedelta(seconds=6)),
 )
+
+# the scale-out test counts chaos.tick alone: a worker process sleeping in chaos.slow may hold a
+# prefetched tick message until it wakes, which bunches two ticks together
+TICK_ONLY = SCHEDULE[:1]

@@ -135,7 +135,9 @@ class Cluster:
     """The processes share `env` (a scratch database, the Redis URL, a Celery queue of their
     own, the fast schedule)."""
 
-    def __init__(self, database_url: str, redis_url: str, home: Path):
+    def __init__(
+        self, database_url: str, redis_url: str, home: Path, schedule: str = "chaos_jobs.SCHEDULE"
+    ):
         self.home = home
         self.env = {
             k: v
@@ -148,7 +150,7 @@ class Cluster:
             WATCHFLOOR_HOME=str(home),
             DJANGO_SETTINGS_MODULE="watchfloor.settings",
             WATCHFLOOR_CELERY_QUEUE=f"chaos-{uuid.uuid4().hex[:12]}",
-            WATCHFLOOR_JOBS_SCHEDULE="chaos_jobs.SCHEDULE",
+            WATCHFLOOR_JOBS_SCHEDULE=schedule,
             WATCHFLOOR_LOG_LEVEL="WARNING",
             PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
             PYTHONUNBUFFERED="1",

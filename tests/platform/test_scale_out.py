@@ -34,7 +34,7 @@ def ticks(conninfo: dict) -> list[tuple]:
 def test_a_periodic_job_runs_once_per_period_with_two_web_nodes(tmp_path):
     url, redis = require_postgres_and_redis(pytest)
     with scratch_database(url, "scaleout") as (database, conninfo):
-        cluster = Cluster(database, redis, tmp_path)
+        cluster = Cluster(database, redis, tmp_path, schedule="chaos_jobs.TICK_ONLY")
         cluster.prepare()
         try:
             node_a, node_b = cluster.web("web-a"), cluster.web("web-b")
