@@ -406,3 +406,13 @@ def test_two_writers_grouping_the_same_alerts_never_both_win(estate):
     assert sorted(held) == sorted(a.id for a in alerts)
     # no incident without an alert was left behind
     assert not Incident.objects.exclude(memberships__isnull=False).exists()
+
+
+def test_a_rule_groups_a_storm_larger_than_a_persons_limit(estate, sup):
+    storm = [make_alert(estate, n) for n in range(s.ALERTS_MAX + 20)]
+    with pytest.raises(s.IncidentError) as err:
+        opened(estate, storm, actor=sup)
+    assert err.value.field == "alert_ids"
+    incident = opened(estate, storm[:-5], origin=Origin.ALERT_GROUP)  # a rule
+    assert s.add_alerts(incident, storm) == [a.id for a in storm[-5:]]
+    assert incident.memberships.count() == len(storm)

@@ -291,9 +291,11 @@ def _join(incident: Incident, alerts: list[Alert], *, actor, reason: str, now) -
     return joined
 
 
-def _alerts_of_tenant(alerts: Iterable[Alert], tenant_id: int) -> list[Alert]:
+def _alerts_of_tenant(alerts: Iterable[Alert], tenant_id: int, actor) -> list[Alert]:
+    """The alerts, once each. A person groups at most ALERTS_MAX at once; a rule (actor None)
+    is not bounded: a storm's correlation group may hold more, and must still become one."""
     alerts = list(dict.fromkeys(alerts))
-    if len(alerts) > ALERTS_MAX:
+    if actor is not None and len(alerts) > ALERTS_MAX:
         raise IncidentError("alert_ids", f"At most {ALERTS_MAX} alerts at once.")
     if any(a.tenant_id != tenant_id for a in alerts):
         raise IncidentError("alert_ids", "Alerts of another tenant.")
@@ -332,7 +334,7 @@ def open_incident(
         raise IncidentError("tenant", "Not your tenant.")
     if origin not in Origin.values:
         raise IncidentError("origin", f"One of {', '.join(Origin.values)}.")
-    alerts = _alerts_of_tenant(alerts, tenant_id)
+    alerts = _alerts_of_tenant(alerts, tenant_id, actor)
     if not alerts:
         raise IncidentError("alert_ids", "At least one alert.")
     title = _clean_text(title, "title", TITLE_MAX)
@@ -390,7 +392,7 @@ def add_alerts(incident: Incident, alerts: Iterable[Alert], *, actor=None, reaso
     reason = _clean_text(reason, "reason", 200)
     incident = _locked(incident)
     _require_open(incident, "add alerts to")
-    alerts = _alerts_of_tenant(alerts, incident.tenant_id)
+    alerts = _alerts_of_tenant(alerts, incident.tenant_id, actor)
     now = timezone.now()
     joined = _join(incident, alerts, actor=actor, reason=reason or "added", now=now)
     if joined:
