@@ -231,6 +231,8 @@ MAINTENANCE_MAX_DAYS = int(os.environ.get("WATCHFLOOR_MAINTENANCE_MAX_DAYS", "30
 RATE_LIMITS = {
     "integration_key": int(os.environ.get("WATCHFLOOR_RATE_LIMIT_KEY", "120000")),
     "api_token": int(os.environ.get("WATCHFLOOR_RATE_LIMIT_TOKEN", "60000")),
+    # client status pages (/status/<token>/), per client IP address
+    "status_page": int(os.environ.get("WATCHFLOOR_RATE_LIMIT_STATUS_PAGE", "60")),
 }
 # At most this many events in one ingestion request.
 ALERT_MAX_BATCH = int(os.environ.get("WATCHFLOOR_MAX_BATCH", "1000"))

@@ -16,6 +16,7 @@ from watchfloor.dashboard import (
     policy_views,
     runbook_views,
     settings_views,
+    status_views,
     views,
 )
 
@@ -51,6 +52,7 @@ urlpatterns = [
         incident_views.incident_action,
         name="incident_action",
     ),
+    path("status/<str:token>/", status_views.status_page_view, name="status_page"),
     path("runbooks/", runbook_views.runbooks, name="runbooks"),
     path("runbooks/new/", runbook_views.runbook_create, name="runbook_create"),
     path("runbooks/<int:runbook_id>/", runbook_views.runbook_detail, name="runbook"),

@@ -15,7 +15,14 @@ from django.db import models
 from django.db.models import Q
 
 from watchfloor.alerts.models import Severity
-from watchfloor.tenancy.models import ON_SITE, Client, Site, TenantQuerySet, TenantScoped
+from watchfloor.tenancy.models import (
+    ON_SITE,
+    Client,
+    Placement,
+    Site,
+    TenantQuerySet,
+    TenantScoped,
+)
 
 
 class IncidentStatus(models.TextChoices):
@@ -346,3 +353,26 @@ class IncidentEscalation(TenantScoped):
 
     def __str__(self) -> str:
         return f"escalation of incident {self.incident_id}: {self.state}"
+
+
+class StatusPageLink(TenantScoped):
+    """A client's status page: a secret link, no sign-in (`/status/<token>/`). The token is
+    shown once and kept only as its SHA-256 digest, like API tokens; revoking it makes the
+    page a 404, the same as an unknown token."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16)  # to tell links apart; never enough to use one
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    created_by = _person()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = _person()
+
+    placement = Placement(client="client_id", site=None, client_wide=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"status page link {self.prefix} of client {self.client_id}"
