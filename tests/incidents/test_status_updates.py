@@ -113,3 +113,25 @@ def test_api_post_needs_the_capability(estate, key, api):
         f"/api/v1/incidents/{incident.id}/status-updates", {"phase": "identified", "body": "x"}
     )
     assert response.status_code == 403
+
+
+def test_the_incident_page_posts_an_update(client, estate, key):
+    incident = make_incident(estate, key)
+    client.force_login(estate.user("operator"))
+    page = client.get(f"/incidents/{incident.id}/").content.decode()
+    assert "Post a client status update" in page
+    response = client.post(
+        f"/incidents/{incident.id}/status_update/", {"phase": "monitoring", "body": PII}
+    )
+    assert response.status_code == 302
+    update = IncidentStatusUpdate.objects.get(incident=incident)
+    assert update.phase == "monitoring" and "jane.doe@example.com" not in update.body
+    client.force_login(estate.user("executive"))
+    assert (
+        "Post a client status update"
+        not in client.get(f"/incidents/{incident.id}/").content.decode()
+    )
+    denied = client.post(
+        f"/incidents/{incident.id}/status_update/", {"phase": "monitoring", "body": "x"}
+    )
+    assert denied.status_code == 403

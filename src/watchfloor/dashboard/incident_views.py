@@ -58,6 +58,7 @@ from watchfloor.incidents.queries import (
     status_updates,
     timeline,
 )
+from watchfloor.incidents.status_updates import post_status_update
 
 NOTE_MAX = 5000
 TITLE_MAX = 500
@@ -294,7 +295,7 @@ def _actions(user, incident: Incident) -> dict[str, bool]:
         "reopen": assign and incident.status == IncidentStatus.RESOLVED,
         "note": assign and incident.status != IncidentStatus.CLOSED,
         "edit": assign and incident.status != IncidentStatus.CLOSED,
-        "status_update": False,  # incstatus's service: wired when it lands
+        "status_update": assign and incident.status != IncidentStatus.CLOSED,
         "merge": assign and is_open,
         "move": assign and is_open,
     }
@@ -504,6 +505,10 @@ def _do(request, incident: Incident, action: str) -> str:
         reason = _text(post, "reason", label="Why reopen it", required=True)
         services.reopen_incident(incident, actor=user, reason=reason)
         return "Reopened."
+    if action == "status_update":
+        body = _text(post, "body", label="Update for the client", required=True)
+        post_status_update(incident, actor=user, phase=post.get("phase", ""), body=body)
+        return "Status update posted: it is on the client's status page."
     if action == "note":
         body = _text(post, "body", label="Note", required=True)
         services.add_note(incident, actor=user, body=body)
@@ -552,6 +557,7 @@ ACTIONS = (
     "close",
     "reopen",
     "note",
+    "status_update",
     "edit",
     "merge",
     "move",
