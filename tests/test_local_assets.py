@@ -14,6 +14,9 @@ SUFFIXES = {".html", ".js", ".css", ".svg", ".json"}
 # an absolute or protocol-relative URL in markup, CSS or JS; XML namespaces are names, not fetches
 URL = re.compile(r"""(?:https?:)?//[a-z0-9-]+(?:\.[a-z0-9-]+)+""", re.IGNORECASE)
 NAMESPACES = {"//www.w3.org"}
+# a vendored library's licence banner (`/*! https://github.com/… (v1.2.3) */` on its first line)
+# names where it came from; nothing fetches it
+BANNER = re.compile(r"\A/\*![^\n]*?\*/")
 
 
 def asset_files() -> list[Path]:
@@ -22,6 +25,7 @@ def asset_files() -> list[Path]:
 
 
 def outside_hosts(text: str) -> set[str]:
+    text = BANNER.sub("", text, count=1)
     found = set()
     for match in URL.finditer(text):
         url = match.group(0)
@@ -48,6 +52,10 @@ def test_the_scan_finds_outside_urls():
     assert outside_hosts('<link href="//cdn.example.org/ui.css">') == {"//cdn.example.org"}
     assert outside_hosts('<svg xmlns="http://www.w3.org/2000/svg">') == set()
     assert outside_hosts("// the map module draws the outline.json file") == set()
+    assert outside_hosts("/*! https://github.com/leeoniya/uPlot (v1.6.32) */\nvar u;") == set()
+    assert outside_hosts('/*! lib */ fetch("https://cdn.example.org/x")') == {
+        "https://cdn.example.org"
+    }
 
 
 def test_no_template_or_static_file_names_an_outside_host():
