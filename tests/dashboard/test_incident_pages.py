@@ -588,3 +588,18 @@ def test_the_detail_reads_a_fixed_number_of_queries(seeded):
     for n in range(5):
         services.add_note(incident, actor=supervisor, body=f"note {n}")
     assert count() == before
+
+
+def test_the_detail_shows_the_runbook_of_each_alert_type(seeded):
+    from watchfloor.alerts.runbook_services import create_runbook
+
+    create_runbook(
+        actor=seeded.user("admin"),
+        alert_type="DEVICE_OFFLINE",
+        title="Camera or gateway offline",
+        body="1. Call the site.\n2. Power-cycle the **gateway**.",
+    )
+    page = html(signed_in(seeded.user("supervisor")).get(f"/incidents/{seeded.incidents[0].pk}/"))
+    assert "Runbook: Camera or gateway offline" in page
+    assert "<strong>gateway</strong>" in page  # its Markdown, rendered safely
+    assert "No runbook for GEOFENCE_BREACH alerts yet." in page  # the other type of its alerts

@@ -30,6 +30,7 @@ from watchfloor.access.masking import mask_text, person_label
 from watchfloor.access.scope import CapabilityDenied, has_capability
 from watchfloor.alerts.models import Severity
 from watchfloor.alerts.queries import access_alert, alerts_for
+from watchfloor.alerts.runbooks import runbook_view, runbooks_for
 from watchfloor.dashboard.alert_views import When, safe_url, zone_label
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.incident_list import (
@@ -356,6 +357,15 @@ def _detail_context(request, incident: Incident) -> dict:
             .order_by("-opened_at", "-id")[:200]
         ]
     updates = status_updates(incident)
+    # one runbook panel per alert type of the incident (its client's runbook where it has one)
+    books = runbooks_for([m.alert for m in members])
+    runbooks: dict[str, object] = {}
+    for m in members:
+        book = books.get(m.alert.pk)
+        if m.alert.type not in runbooks or (book is not None and runbooks[m.alert.type] is None):
+            runbooks[m.alert.type] = (
+                runbook_view(book, can_view_pii=pii) if book is not None else None
+            )
     return {
         "nav": "incidents",
         "i": incident,
@@ -400,6 +410,7 @@ def _detail_context(request, incident: Incident) -> dict:
         "sla": overall(state) if incident.is_open else "",
         "opened": When.at(incident.opened_at, None),
         "runbook_url": safe_url(incident.runbook_url),
+        "runbooks": sorted(runbooks.items())[:10],
         "actions": actions,
         "any_action": any(actions.values()),
         "people": people,
