@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -277,3 +278,25 @@ def test_pages_make_a_fixed_number_of_queries_whatever_the_rows(signed_in, setti
     # version, heartbeat, stale jobs, samples twice), samples 1
     expected = {"/platform/workers/": 11, "/platform/status/": 11, "/platform/samples/": 5}
     assert few <= expected[path]
+
+
+def test_the_status_page_shows_each_circuit_breaker_and_an_open_one(signed_in, settings):
+    from django.core.cache import cache
+
+    from watchfloor import circuit
+
+    cache.clear()
+    name = "notify:slack:deadbeef"
+    for _ in range(settings.CIRCUIT_FAILURES):
+        circuit.record(name, ok=False)
+    try:
+        page = signed_in.get("/platform/status/").content.decode()
+        row = re.search(rf'<tr data-circuit="{name}">.*?</tr>', page, re.S)
+        assert row and "badge--danger" in row.group(0) and ">open<" in row.group(0)
+        assert '<tr data-circuit="broadcast">' in page and '<tr data-circuit="aggregation">' in page
+        data = signed_in.get("/platform/status/?format=json").json()
+        states = {b["name"]: b["state"] for b in data["breakers"]}
+        assert states[name] == "open" and states["broadcast"] == "closed"
+    finally:
+        circuit.reset(name)
+        cache.clear()

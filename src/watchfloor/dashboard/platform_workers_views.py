@@ -16,6 +16,7 @@ from django.http import JsonResponse
 from watchfloor.api.errors import error_body
 from watchfloor.dashboard.platform_views import platform_page, respond
 from watchfloor.platform import sampling, status, workers
+from watchfloor.platform.breakers import breaker_states
 
 MINUTES_MIN, MINUTES_MAX = 5, 24 * 60
 MINUTES_DEFAULT = 60
@@ -45,7 +46,12 @@ def status_page(request):
         request,
         "status",
         "dashboard/platform/status.html",
-        {"status": report, "ws_total": report.ws_total, "charted": list(sampling.SERIES_KEYS)},
+        {
+            "status": report,
+            "ws_total": report.ws_total,
+            "breakers": breaker_states(),
+            "charted": list(sampling.SERIES_KEYS),
+        },
     )
 
 
