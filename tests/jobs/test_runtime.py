@@ -399,3 +399,19 @@ def test_a_broken_schedule_is_a_failed_run_not_an_exception(db, settings):
     assert run.outcome == Outcome.FAILED and "share a name" in run.error
     settings.JOBS_SCHEDULE = "no.such.module.SCHEDULE"
     assert runtime.run_job("twice").outcome == Outcome.FAILED
+
+
+def test_a_run_left_running_by_a_dead_process_is_closed_by_the_next_run(db, settings):
+    from watchfloor.jobs.models import ABANDONED
+    from watchfloor.jobs.schedule import PeriodicJob
+
+    settings.JOBS_SCHEDULE = [PeriodicJob("x", timedelta(seconds=30), "builtins.dict")]
+    left = JobRun.objects.create(job="x", started_at=timezone.now() - timedelta(minutes=5))
+    other = JobRun.objects.create(job="other", started_at=timezone.now())  # another job's
+    run = runtime.run_job("x")
+    assert run.outcome == Outcome.OK
+    left.refresh_from_db()
+    other.refresh_from_db()
+    assert (left.outcome, left.error) == (Outcome.FAILED, ABANDONED)
+    assert left.finished_at is not None
+    assert other.outcome == Outcome.RUNNING

@@ -16,6 +16,11 @@ class Outcome(models.TextChoices):
     SKIPPED = "skipped"  # another process held the lease
 
 
+# the error of a run its process left "running" when it died (closed by the next run of the job,
+# or by the daily prune)
+ABANDONED = "Abandoned: the process running it stopped before it finished"
+
+
 class JobRun(models.Model):
     job = models.CharField(max_length=100)
     node = models.CharField(max_length=200, blank=True)  # host:pid that ran it

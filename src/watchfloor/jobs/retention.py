@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from watchfloor.jobs.models import JobRun, Outcome
+from watchfloor.jobs.models import ABANDONED, JobRun, Outcome
 
 BATCH = 5_000
 MAX_BATCHES = 200  # at most a million rows per run; the next day's run takes the rest
@@ -27,7 +27,7 @@ def prune_runs(*, days: int | None = None, batch: int = BATCH) -> dict:
     ).update(
         outcome=Outcome.FAILED,
         finished_at=now,
-        error="Abandoned: the process running it stopped before it finished",
+        error=ABANDONED,
     )
     cutoff = now - timedelta(days=max(days, 1))
     deleted = 0

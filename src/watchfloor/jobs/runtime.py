@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from watchfloor.jobs import metrics
-from watchfloor.jobs.models import JobLease, JobRun, Outcome
+from watchfloor.jobs.models import ABANDONED, JobLease, JobRun, Outcome
 from watchfloor.jobs.schedule import NAME_MAX, job_named
 
 log = logging.getLogger(__name__)
@@ -218,6 +218,15 @@ def _count(run: JobRun) -> None:
         metrics.JOB_SECONDS.labels(job=job).observe(run.duration_ms / 1000)
 
 
+def _close_abandoned_runs(name: str, now: datetime) -> int:
+    """With the job's lease in hand, no other run of it is alive (a live run renews the lease):
+    any run still marked running was left by a process that died (kill -9, a lost node), and is
+    closed as failed now rather than shown as running until the daily prune."""
+    return JobRun.objects.filter(job=name, outcome=Outcome.RUNNING).update(
+        outcome=Outcome.FAILED, finished_at=now, error=ABANDONED
+    )
+
+
 def _run_job(name: str) -> JobRun:
     started_at, started = timezone.now(), time.perf_counter()
     try:
@@ -235,6 +244,7 @@ def _run_job(name: str) -> JobRun:
                 outcome=Outcome.SKIPPED,
             )
         try:
+            _close_abandoned_runs(name, started_at)
             run = JobRun.objects.create(job=name, node=node(), started_at=started_at)
         except Exception:
             release_lease(name, holder)
