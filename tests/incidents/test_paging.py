@@ -137,6 +137,33 @@ def test_pending_pages_of_an_acknowledged_incident_are_cancelled(
     assert Delivery.objects.get().status == DeliveryStatus.CANCELLED
 
 
+def test_a_reopened_incident_pages_again_from_the_first_step(
+    estate, key, officer, task_queue, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    incident = open_incident_of_three(estate, key, capture)
+    at(T0 + timedelta(seconds=20), capture, paging.sweep, T0 + timedelta(seconds=20))
+    admin = estate.user("admin")
+    resolved_at = T0 + timedelta(minutes=5)
+    at(resolved_at, capture, lambda: services.resolve_incident(incident, actor=admin, note="ok"))
+    at(resolved_at, capture, paging.sweep, resolved_at)
+    chain = IncidentEscalation.objects.get()
+    assert (chain.state, chain.stop_reason) == (EscalationState.STOPPED, "resolved")
+    reopened_at = T0 + timedelta(minutes=10)
+    at(
+        reopened_at,
+        capture,
+        lambda: services.reopen_incident(incident, actor=admin, reason="fired again"),
+    )
+    assert at(reopened_at, capture, paging.sweep, reopened_at)["restarted"] == 1
+    chain.refresh_from_db()
+    assert chain.state == EscalationState.ACTIVE
+    assert chain.next_at == reopened_at + timedelta(minutes=15)
+    due = chain.next_at
+    assert at(due, capture, paging.sweep, due)["steps"] == 1
+    assert Delivery.objects.filter(context__incident__id=incident.id).count() == 1
+
+
 def test_an_alert_joining_later_stops_its_own_chain(
     estate, key, officer, task_queue, django_capture_on_commit_callbacks
 ):

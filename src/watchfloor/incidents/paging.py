@@ -11,7 +11,7 @@ not each alert.
   incident (`oncall.notify.page_many`, the page says "incident #n" with its link and runbook:
   `Delivery.context`), appends a NOTIFICATION timeline event and an audit entry. An incident
   acknowledged (or past NEW), resolved or closed meanwhile stops its chain instead, and its
-  pages not yet sent are cancelled.
+  pages not yet sent are cancelled. An incident reopened pages again from its first step.
 
 `sweep` runs the three every 20 s (`incidents.tasks.sweep_incident_paging`).
 """
@@ -176,7 +176,7 @@ def open_incident_escalations(now: datetime) -> int:
 def _stop_reason(incident: Incident) -> str:
     if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
         return incident.status.lower()
-    if incident.acknowledged_at is not None or incident.status != IncidentStatus.NEW:
+    if incident.status != IncidentStatus.NEW:  # acknowledged, assigned, in progress
         return "acknowledged"
     return ""
 
@@ -338,9 +338,7 @@ def stop_settled(now: datetime) -> int:
         settled = list(
             IncidentEscalation.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(state=EscalationState.ACTIVE)
-            .filter(
-                ~Q(incident__status=IncidentStatus.NEW) | Q(incident__acknowledged_at__isnull=False)
-            )
+            .filter(~Q(incident__status=IncidentStatus.NEW))
             .select_related("incident")
         )
         for escalation in settled:
@@ -351,6 +349,42 @@ def stop_settled(now: datetime) -> int:
             )
             _cancel_pages([e.incident_id for e in settled], "acknowledged or resolved", now)
     return len(settled)
+
+
+def restart_reopened(now: datetime) -> int:
+    """An incident reopened (NEW again after it was resolved) pages again from the first step of
+    its chain, the step's delay after now (same policy version: the one in force when it
+    opened)."""
+    with transaction.atomic():
+        reopened = list(
+            IncidentEscalation.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                state=EscalationState.STOPPED,
+                stop_reason=IncidentStatus.RESOLVED.lower(),
+                incident__status=IncidentStatus.NEW,
+            )
+            .select_related("incident", "policy_version")
+        )
+        book = PolicyBook(())
+        for escalation in reopened:
+            version = escalation.policy_version
+            chain = book.chain(version, escalation.incident.severity) if version else []
+            escalation.token += 1
+            escalation.updated_at = now
+            escalation.next_step = 0
+            if chain:
+                escalation.state = EscalationState.ACTIVE
+                escalation.stop_reason = ""
+                escalation.next_at = now + chain[0].delay
+            else:
+                escalation.state = EscalationState.DONE
+                escalation.stop_reason = "no escalation step applies"
+                escalation.next_at = None
+        if reopened:
+            IncidentEscalation.objects.bulk_update(
+                reopened, ["next_step", "next_at", "state", "stop_reason", "token", "updated_at"]
+            )
+    return len(reopened)
 
 
 def take_due_steps(now: datetime) -> tuple[int, int]:
@@ -371,10 +405,12 @@ def sweep(now: datetime | None = None) -> dict:
     absorbed = _stop_chains(members, now)
     opened = open_incident_escalations(now)
     settled = stop_settled(now)
+    restarted = restart_reopened(now)
     taken, stopped = take_due_steps(now)
     return {
         "absorbed": absorbed,
         "opened": opened,
+        "restarted": restarted,
         "steps": taken,
         "stopped": stopped + settled,
     }
