@@ -130,3 +130,26 @@ def test_api_links_create_list_revoke(estate, other_estate, api):
 @pytest.mark.parametrize("path", ["/status/x/", "/status/" + "a" * 300 + "/"])
 def test_garbage_tokens_are_404(client, db, path):
     assert client.get(path).status_code == 404
+
+
+def test_links_page_creates_shows_once_and_revokes(client, estate, settings):
+    client.force_login(estate.user("admin"))
+    response = client.post("/status-links/", {"client": estate.clients[0].id, "label": "Ops"})
+    assert response.status_code == 201
+    url = re.search(r'value="(http[^"]+/status/[^"]+/)"', response.content.decode()).group(1)
+    assert url.startswith(settings.PUBLIC_URL)
+    path = url[len(settings.PUBLIC_URL) :]
+    assert client.get(path).status_code == 200
+    token = path.split("/")[2]
+    listing = client.get("/status-links/").content.decode()
+    assert token not in listing and "Ops" in listing
+    link = StatusPageLink.objects.get()
+    assert client.post(f"/status-links/{link.id}/revoke/").status_code == 302
+    assert client.get(path).status_code == 404
+    assert client.post("/status-links/", {"client": "0"}).status_code == 422
+
+
+def test_links_page_needs_configure(client, estate):
+    client.force_login(estate.user("supervisor"))
+    assert client.get("/status-links/").status_code == 403
+    assert not StatusPageLink.objects.exists()

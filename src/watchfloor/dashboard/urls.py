@@ -53,6 +53,12 @@ urlpatterns = [
         name="incident_action",
     ),
     path("status/<str:token>/", status_views.status_page_view, name="status_page"),
+    path("status-links/", status_views.status_links, name="status_links"),
+    path(
+        "status-links/<int:link_id>/revoke/",
+        status_views.status_link_revoke,
+        name="status_link_revoke",
+    ),
     path("runbooks/", runbook_views.runbooks, name="runbooks"),
     path("runbooks/new/", runbook_views.runbook_create, name="runbook_create"),
     path("runbooks/<int:runbook_id>/", runbook_views.runbook_detail, name="runbook"),
