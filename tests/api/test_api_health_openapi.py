@@ -35,7 +35,14 @@ def test_health_is_ok_with_every_component(db, client):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["components"]) == {"database", "cache", "broker", "workers", "jobs"}
+    assert set(body["components"]) == {
+        "database",
+        "cache",
+        "broker",
+        "workers",
+        "jobs",
+        "ingestion",
+    }
     for component in body["components"].values():
         assert component["status"] == "ok"
         assert component["latency_ms"] >= 0

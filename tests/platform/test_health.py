@@ -119,3 +119,27 @@ def test_not_ready_when_the_database_is_down(db, client, monkeypatch):
 def test_probes_refuse_other_methods(client):
     assert client.post("/api/health/live").status_code == 405
     assert client.post("/api/health/ready").status_code == 405
+
+
+def test_ingestion_reports_no_lag_and_each_sources_newest_event(db, client):
+    from django.utils import timezone
+
+    from watchfloor.platform.models import PlatformSample
+
+    now = timezone.now()
+    newest = now - timedelta(minutes=3)
+    PlatformSample.objects.create(
+        node="web-a:1",
+        at=now - timedelta(minutes=1),
+        figures={
+            "alerts_per_min_by_source": {"alertmanager": 12.0},
+            "last_event_by_source": {"alertmanager": newest.isoformat()},
+        },
+    )
+    body = client.get("/api/health/").json()
+    ingestion = body["components"]["ingestion"]
+    assert ingestion["status"] == "ok" and ingestion["latency_ms"] >= 0
+    assert ingestion["pipeline"] == "synchronous" and ingestion["lag_seconds"] == 0
+    assert ingestion["sources"] == {
+        "alertmanager": {"last_event_at": newest.isoformat(), "per_min_5": 12.0}
+    }

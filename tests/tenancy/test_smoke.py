@@ -18,4 +18,11 @@ def test_health_reports_components(client, db, monkeypatch):
     monkeypatch.setattr("watchfloor.jobs.queries.UP_SINCE", timezone.now())
     response = client.get(reverse("health"))
     assert response.status_code == 200
-    assert set(response.json()["components"]) == {"database", "cache", "broker", "workers", "jobs"}
+    assert set(response.json()["components"]) == {
+        "database",
+        "cache",
+        "broker",
+        "workers",
+        "jobs",
+        "ingestion",
+    }
