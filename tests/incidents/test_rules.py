@@ -313,6 +313,22 @@ def test_auto_resolve_by_the_sweep_when_the_hook_did_not_run(
     assert rules.sweep()["resolved"] == 0
 
 
+def test_an_incident_a_person_reopened_is_not_auto_resolved_again(
+    estate, two_alert_incident, django_capture_on_commit_callbacks
+):
+    admin = estate.user("admin")
+    ids = list(Alert.objects.values_list("id", flat=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        alert_services.bulk_resolve(ids, actor=admin, note="fixed")
+    _resolved_because_all_alerts(two_alert_incident)
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_services.reopen_incident(two_alert_incident, actor=admin, reason="not fixed")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rules.sweep()["resolved"] == 0
+    two_alert_incident.refresh_from_db()
+    assert two_alert_incident.is_open
+
+
 def test_the_sweep_groups_what_a_failed_rules_call_left(
     estate, key, settings, django_capture_on_commit_callbacks
 ):

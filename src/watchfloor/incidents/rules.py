@@ -39,15 +39,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from watchfloor.alerts.hooks import AlertChanges
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status
 from watchfloor.incidents import paging, services
 from watchfloor.incidents.models import (
+    EventKind,
     Incident,
     IncidentAlert,
+    IncidentEvent,
     IncidentPolicy,
     IncidentStatus,
     Origin,
@@ -357,11 +359,37 @@ def _still_open(incident_ids) -> set[int]:
     )
 
 
+def _reopened_since(incident_ids) -> set[int]:
+    """Incidents reopened (by a person, or the reopen rule) after their last alert resolved:
+    someone wants them open, so "every alert resolved" is no reason to resolve them again."""
+    reopened = dict(
+        IncidentEvent.objects.filter(
+            incident_id__in=incident_ids, kind=EventKind.STATUS, details__to=IncidentStatus.NEW
+        )
+        .values("incident_id")
+        .annotate(last=Max("at"))
+        .values_list("incident_id", "last")
+    )
+    if not reopened:
+        return set()
+    last_resolved = dict(
+        IncidentAlert.objects.filter(incident_id__in=list(reopened), left_at__isnull=True)
+        .values("incident_id")
+        .annotate(last=Max("alert__resolved_at"))
+        .values_list("incident_id", "last")
+    )
+    return {
+        pk
+        for pk, at in reopened.items()
+        if last_resolved.get(pk) is None or last_resolved[pk] <= at
+    }
+
+
 def resolve_finished(incident_ids) -> int:
     """Resolve each open incident of these whose alerts are all resolved (and that holds at
     least one): the rule "every alert resolved → the incident resolves"."""
     incident_ids = set(incident_ids)
-    candidates = incident_ids - _still_open(incident_ids)
+    candidates = incident_ids - _still_open(incident_ids) - _reopened_since(incident_ids)
     resolved = 0
     for incident in Incident.objects.open().filter(id__in=candidates).order_by("id"):
         with transaction.atomic():
