@@ -6,8 +6,8 @@ without a reload, and the screenshots of the list and the detail page.
 The storm becomes an incident by the rules in the ingestion path (incidents.rules: N alerts of
 one correlation group open one incident) when they are wired in; until then the test groups the
 storm itself through the alerts page's "New incident from these alerts". Either way exactly one
-incident must hold the whole storm. The client status update and the client's status page
-(§5) are not part of this test yet: that service and page are another module's.
+incident must hold the whole storm. The client status update is posted from the incident
+page and read on the client's status page through a fresh secret link, without signing in.
 """
 
 from __future__ import annotations
@@ -88,7 +88,24 @@ def test_a_storm_becomes_one_incident_acknowledged_then_resolved_live(server, ta
     expect(page.locator("[data-timeline]")).to_contain_text(
         "changed the status from new to acknowledged"
     )
+
+    # a status update for the client, which the client's status page (no sign-in) shows
+    page.locator('[data-box="status-update"] summary').click()
+    page.get_by_label("Phase").select_option("identified")
+    update = f"{label}: the carrier is repairing the uplink."
+    page.locator("#update-body").fill(update)
+    page.get_by_role("button", name="Post update").click()
+    expect(page.locator(".flash")).to_contain_text("Status update posted")
+    expect(page.locator("[data-updates]")).to_contain_text(update)
     screenshot(page, "incident-detail", docs=True, full_page=True)
+    client_code = server.data["own_client"]
+    clients = server.api("admin", "GET", "/api/v1/clients?limit=500").body
+    client_id = next(c["id"] for c in clients["items"] if c["code"] == client_code)
+    link = server.api("admin", "POST", "/api/v1/status-links", {"client_id": client_id})
+    assert link.status == 201, link.body
+    public = tabs.open(None, link.body["url"].removeprefix(server.url))
+    expect(public.page.locator("body")).to_contain_text(update)
+    assert public.failures == []
 
     # the overview still shows the storm's alerts, now acknowledged with the incident
     for alert_id in ids.values():

@@ -603,3 +603,30 @@ def test_the_detail_shows_the_runbook_of_each_alert_type(seeded):
     assert "Runbook: Camera or gateway offline" in page
     assert "<strong>gateway</strong>" in page  # its Markdown, rendered safely
     assert "No runbook for GEOFENCE_BREACH alerts yet." in page  # the other type of its alerts
+
+
+def test_a_client_status_update_from_the_page(seeded):
+    from watchfloor.incidents.models import IncidentStatusUpdate
+
+    incident = seeded.incidents[0]
+    operator = signed_in(seeded.user("operator"))
+    response = operator.post(
+        f"/incidents/{incident.pk}/status_update/",
+        {"phase": "identified", "body": "Power cut at the site; call jane.doe@example.com"},
+        follow=True,
+    )
+    assert "Status update posted" in html(response)
+    update = IncidentStatusUpdate.objects.get(incident=incident)
+    assert update.phase == "identified"
+    assert "jane.doe@example.com" not in update.body  # masked when stored (the service)
+    assert "Power cut at the site" in html(response)
+    refused = operator.post(
+        f"/incidents/{incident.pk}/status_update/", {"phase": "guessing", "body": "x"}, follow=True
+    )
+    assert "phase: One of" in html(refused)
+    viewer = signed_in(seeded.user("viewer"))
+    denied = viewer.post(
+        f"/incidents/{seeded.incidents[2].pk}/status_update/", {"phase": "identified", "body": "x"}
+    )
+    assert denied.status_code == 403
+    assert IncidentStatusUpdate.objects.count() == 1

@@ -560,6 +560,13 @@ def _runbook(post) -> str:
     return value
 
 
+def _problem(exc: Exception) -> str:
+    """What the page says about a refused action: the services' errors name their field."""
+    if isinstance(exc, services.IncidentError):
+        return f"{exc.field}: {exc}"[:500]
+    return str(exc)[:500]
+
+
 ACTIONS = (
     "acknowledge",
     "assign",
@@ -592,7 +599,7 @@ def incident_action(request, incident_id: int, action: str):
     except Http404:
         raise
     except (Refused, services.IllegalTransition, ValueError) as exc:
-        messages.error(request, str(exc)[:500])
+        messages.error(request, _problem(exc))
         return HttpResponseRedirect(back)
     messages.success(request, done)
     if action == "merge":  # this one is closed now: show the one it went into
@@ -634,7 +641,7 @@ def incident_from_alerts(request):
     except CapabilityDenied as exc:
         return forbidden(request, exc.capability)
     except (Refused, services.IllegalTransition, ValueError) as exc:
-        messages.error(request, str(exc)[:500])
+        messages.error(request, _problem(exc))
         return HttpResponseRedirect(back)
     messages.success(request, f"Incident #{incident.pk} opened with {len(alerts)} alert(s).")
     return HttpResponseRedirect(reverse("dashboard:incident", args=[incident.pk]))
