@@ -11,6 +11,7 @@ from watchfloor.incidents.models import (
     IncidentAlert,
     IncidentPolicy,
     IncidentStatus,
+    IncidentStatusUpdate,
 )
 
 
@@ -34,3 +35,5 @@ def test_the_demo_opens_incidents_from_its_storm_and_critical_alerts(db):
     worked = Incident.objects.filter(tenant=tenant).exclude(status=IncidentStatus.NEW)
     assert worked.count() == counts["acknowledged"] > 0
     assert counts["incidents"] == Incident.objects.filter(tenant=tenant).count()
+    updates = IncidentStatusUpdate.objects.filter(tenant=tenant)
+    assert updates.count() == counts["status_updates"] == 3

@@ -18,8 +18,13 @@ from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.incidents import services
 from watchfloor.incidents.models import Incident, IncidentAlert, IncidentPolicy, Origin
 from watchfloor.incidents.queries import assignable_people
+from watchfloor.incidents.status_updates import post_status_update
 from watchfloor.tenancy.models import User
 
+UPDATES = [
+    ("investigating", "We are looking into the loss of contact with the site's equipment."),
+    ("identified", "A power cut at the site; the provider is restoring it."),
+]
 NOTES = [
     "Site called: the guard confirms the gateway lost power.",
     "Facilities dispatched an electrician, ETA 30 min.",
@@ -41,7 +46,8 @@ def _in_open_incident(alert_ids: list[int]) -> set[int]:
 
 def work_on_incidents(tenant, *, seed: int) -> dict[str, int]:
     """Open what the rules left (the storm as one incident, each critical alert its own), then
-    acknowledge about half, give some a commander and a responder, and add notes."""
+    acknowledge about half, give some a commander and a responder, add notes, and post client
+    status updates on two."""
     rng = random.Random(seed)
     supervisor = User.objects.filter(tenant=tenant, groups__name="supervisor").first()
     storm = list(
@@ -73,7 +79,7 @@ def work_on_incidents(tenant, *, seed: int) -> dict[str, int]:
             opened_here += 1
     incidents = list(Incident.objects.for_tenant(tenant).open().order_by("opened_at", "id"))
     rng.shuffle(incidents)
-    acknowledged = 0
+    acknowledged = updates = 0
     if supervisor is not None:
         for n, incident in enumerate(incidents[: len(incidents) // 2]):
             responder = assignable_people(incident).exclude(pk=supervisor.pk).first()
@@ -85,9 +91,14 @@ def work_on_incidents(tenant, *, seed: int) -> dict[str, int]:
                 services.acknowledge_incident(incident, actor=supervisor)
             if n < len(NOTES):
                 services.add_note(incident, actor=supervisor, body=NOTES[n])
+            if n < 2:  # the client hears about the first two
+                for phase, text in UPDATES[: n + 1]:
+                    post_status_update(incident, actor=supervisor, phase=phase, body=text)
+                    updates += 1
             acknowledged += 1
     return {
         "incidents": Incident.objects.for_tenant(tenant).count(),
         "opened_by_demo": opened_here,
         "acknowledged": acknowledged,
+        "status_updates": updates,
     }
