@@ -18,6 +18,7 @@ from watchfloor.audit.api import router as audit_router
 from watchfloor.dashboard.api import router as overview_router
 from watchfloor.dashboard.preferences_api import router as dashboard_settings_router
 from watchfloor.incidents.api import router as incidents_router
+from watchfloor.incidents.contact_api import router as client_contacts_router
 from watchfloor.incidents.status_api import router as incident_status_router
 from watchfloor.jobs.api import router as jobs_router
 from watchfloor.maintenance.api import router as maintenance_router
@@ -51,6 +52,7 @@ api.add_router("", maintenance_router)
 api.add_router("", alerts_router)
 api.add_router("", incidents_router)
 api.add_router("", incident_status_router)
+api.add_router("", client_contacts_router)
 api.add_router("", runbooks_router)
 api.add_router("", overview_router)
 api.add_router("", dashboard_settings_router)

@@ -5,7 +5,8 @@ An email address and a phone number are planted in every free-text column the AP
 title, description, labels, annotations, resolution note and comments; incident title, summary,
 resolution note, external reference, timeline notes and client status updates; maintenance title,
 reason and matchers; runbooks; schedules, layers, overrides, policies, escalation stop reasons,
-team channels, delivery errors, integration keys, audit details), then every GET operation of the
+team channels, client contacts' names and addresses, delivery errors, integration keys, audit
+details), then every GET operation of the
 OpenAPI spec is read by a user holding every capability but `noc:view_pii` (nothing in clear) and
 by the tenant admin (in clear where the data is shown). Names of clients, sites and cities are the
 tenant's own labels for places, not personal data, and are not planted.
@@ -159,7 +160,18 @@ def _plant(estate) -> dict[str, int]:
         created_at=now,
         updated_at=now,
     )
+    from watchfloor.incidents.models import ClientContact
+
+    client_contact = ClientContact.objects.create(
+        tenant=tenant,
+        client=estate.clients[0],
+        name=TEXT,
+        medium="email",
+        address=EMAIL,
+        created_at=now,
+    )
     return {
+        "contact_id": client_contact.id,
         "runbook_id": runbook.id,
         "client_id": estate.clients[0].id,
         "site_id": estate.sites[0].id,
@@ -206,6 +218,8 @@ SHOWN_IN_CLEAR = {
     "/api/v1/alerts/{alert_id}/comments",
     "/api/v1/alerts/{alert_id}/escalation",
     "/api/v1/alerts/{alert_id}/runbook",
+    "/api/v1/clients/{client_id}/contacts",
+    "/api/v1/clients/{client_id}/contacts/{contact_id}",
     "/api/v1/audit",
     "/api/v1/deliveries",
     "/api/v1/escalation-policies",
@@ -260,6 +274,7 @@ def _template(path: str, ids: dict[str, int]) -> str:
         "contact-methods": "method_id",
         "incidents": "incident_id",
         "runbooks": "runbook_id",
+        "contacts": "contact_id",
     }
     for i, part in enumerate(parts):
         if i and parts[i - 1] in names and part in by_value:

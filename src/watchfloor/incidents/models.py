@@ -376,3 +376,31 @@ class StatusPageLink(TenantScoped):
 
     def __str__(self) -> str:
         return f"status page link {self.prefix} of client {self.client_id}"
+
+
+class ClientContact(TenantScoped):
+    """Someone at a client who gets the client status updates of its incidents (#11 §5), by
+    email or an apprise URL (`medium` as for team channels). Only a verified (a 6-digit code
+    sent to the address and given back) and subscribed contact gets them. The address may hold
+    a token: never logged, never audited, shown back masked."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    medium = models.CharField(max_length=10)  # oncall.models.Medium
+    address = models.CharField(max_length=1000)
+    subscribed = models.BooleanField(default=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification_hash = models.CharField(max_length=64, blank=True)
+    verification_sent_at = models.DateTimeField(null=True, blank=True)
+    verification_attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    created_by = _person()
+
+    placement = Placement(client="client_id", site=None, client_wide=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["client", "subscribed"], name="client_contact_client")]
+
+    def __str__(self) -> str:
+        return f"contact {self.id} of client {self.client_id}"

@@ -5,8 +5,10 @@ Decision: the text is masked (emails, phone numbers) BEFORE it is stored, throug
 function: an update is written for the client, is shown on a page without sign-in and would be
 sent to the client's contacts, so no reader, whatever their capabilities, should find personal
 data in it. Posting needs `noc:assign_incidents` (the capability that works an incident) and an
-incident that is not closed; it is audited (`incident.status_update`, id, phase and length
-only), put on the timeline (STATUS_UPDATE, through `services.record_event`) and published.
+incident that is not closed; the client's verified, subscribed contacts get it through the
+notification channels (incidents.contacts.notify_contacts); it is audited
+(`incident.status_update`, id, phase and length only), put on the timeline (STATUS_UPDATE,
+through `services.record_event`) and published.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from watchfloor.access.scope import require_capability
 from watchfloor.audit.services import record
 from watchfloor.bounds import text_problem
 from watchfloor.incidents import services
+from watchfloor.incidents.contacts import notify_contacts
 from watchfloor.incidents.models import (
     EventKind,
     Incident,
@@ -70,4 +73,6 @@ def post_status_update(incident: Incident, *, actor, phase: str, body: str) -> I
         body=clean,
         details={"update_id": update.id, "phase": phase},
     )
+    # the client's verified, subscribed contacts: deliveries written here, sent after commit
+    notify_contacts(incident, update, actor=actor)
     return update

@@ -311,6 +311,9 @@ class DeliveryKind(models.TextChoices):
     PAGE = "page"  # an escalation step
     TEST = "test"  # a test message asked for by a person or an admin
     VERIFY = "verify"  # a verification code
+    # a message an app above oncall wrote for an address of its own (a client contact's status
+    # update, its verification code): `address` and `context["notice"]` carry it whole
+    NOTICE = "notice"
 
 
 class DeliveryStatus(models.TextChoices):
@@ -340,6 +343,8 @@ class Delivery(TenantScoped):
         TeamChannel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     medium = models.CharField(max_length=10, choices=Medium.choices, blank=True)
+    # NOTICE only: where it goes (an email or apprise URL: may hold a token, never shown back)
+    address = models.CharField(max_length=1000, blank=True)
     status = models.CharField(
         max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )

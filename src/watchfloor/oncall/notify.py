@@ -282,8 +282,66 @@ def send_now(delivery: Delivery, message: Message) -> Delivery:
     return delivery
 
 
+# --- notices: messages written above oncall, to addresses of their own ---------------------------
+@dataclass(frozen=True)
+class Notice:
+    """One message to one address (a client contact): `ref` is what the writer wants to find
+    the delivery by again (`context["ref"]`, e.g. {"client_contact": id})."""
+
+    medium: str
+    address: str
+    message: Message
+    ref: dict
+
+
+def _notice_row(tenant_id: int, notice: Notice, now: datetime, **values) -> Delivery:
+    return Delivery(
+        tenant_id=tenant_id,
+        kind=DeliveryKind.NOTICE,
+        medium=notice.medium,
+        address=notice.address,
+        context={
+            "notice": {
+                "subject": notice.message.subject,
+                "text": notice.message.text,
+                "short": notice.message.short,
+            },
+            "ref": notice.ref,
+        },
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+
+
+def queue_notices(tenant_id: int, notices: Sequence[Notice]) -> list[Delivery]:
+    """Write one PENDING NOTICE delivery per notice (one insert) and queue their sending after
+    commit: sent, retried with backoff and held by an open circuit like every delivery."""
+    if not notices:
+        return []
+    now = timezone.now()
+    created = Delivery.objects.bulk_create(
+        [_notice_row(tenant_id, n, now, due_at=now, next_attempt_at=now) for n in notices]
+    )
+    enqueue_many(SEND_TASK, [((d.id,), None) for d in created[-1:]])
+    return created
+
+
+def send_notice_now(tenant_id: int, notice: Notice) -> Delivery:
+    """Send one notice at once, not retried (a verification code: the person waits for the
+    outcome and asks again). Call outside any transaction."""
+    now = timezone.now()
+    delivery = _notice_row(
+        tenant_id, notice, now, status=DeliveryStatus.SENDING, attempts=1, due_at=now
+    )
+    delivery.save()
+    return send_now(delivery, notice.message)
+
+
 # --- sending -------------------------------------------------------------------------------------
 def _destination(delivery: Delivery) -> tuple[str, str]:
+    if delivery.kind == DeliveryKind.NOTICE:
+        return delivery.medium, delivery.address
     if delivery.channel_id:
         return delivery.channel.medium, delivery.channel.address
     return delivery.contact_method.medium, delivery.contact_method.address
@@ -335,6 +393,8 @@ def _hold(delivery: Delivery, name: str, now: datetime) -> str:
 
 def _why_not(delivery: Delivery, stopped: dict[int, str]) -> tuple[DeliveryStatus, str] | None:
     """Why a claimed delivery must not be sent, if so."""
+    if delivery.kind == DeliveryKind.NOTICE:
+        return None  # its writer decided who gets it; nothing here can change that
     if delivery.recipient is not None and not delivery.recipient.is_active:
         return DeliveryStatus.CANCELLED, "The person's account is deactivated."
     if delivery.channel_id:
@@ -361,6 +421,9 @@ def _why_not(delivery: Delivery, stopped: dict[int, str]) -> tuple[DeliveryStatu
 
 
 def _message(delivery: Delivery, now: datetime, runbooks: dict[int, Runbook]) -> Message:
+    if delivery.kind == DeliveryKind.NOTICE:
+        notice = delivery.context["notice"]
+        return Message(subject=notice["subject"], text=notice["text"], short=notice["short"])
     if delivery.kind == DeliveryKind.PAGE:
         assert delivery.alert is not None  # a page is always about an alert
         incident = delivery.context.get("incident")
