@@ -205,3 +205,33 @@ def test_api_bad_input_names_the_field(estate, api, payload, field):
     assert response.status_code in (400, 422), response.content
     assert field in response.json()["error"]["fields"], response.content
     assert not ClientContact.objects.exists()
+
+
+def test_every_change_is_audited_without_the_address(estate):
+    admin = estate.user("admin")
+    added = contacts.add_contact(
+        estate.clients[0], actor=admin, name="Ann", medium="email", address="ann@client.example"
+    )
+    contacts.update_contact(added, actor=admin, subscribed=False)
+    contacts.delete_contact(added, actor=admin)
+    entries = AuditLog.objects.filter(details__change__startswith="client_contact")
+    changes = [(e.details["change"], e.details.get("fields")) for e in entries.order_by("id")]
+    assert changes == [
+        ("client_contact.create", None),
+        ("client_contact.update", ["subscribed"]),
+        ("client_contact.delete", None),
+    ]
+    assert "ann@client.example" not in str(list(AuditLog.objects.values_list("details", flat=True)))
+
+
+def test_api_patch_edge_values(estate, api):
+    c = contact(estate.clients[0], "ops@client-one.example")
+    path = f"/api/v1/clients/{estate.clients[0].id}/contacts/{c.id}"
+    admin = api(estate.user("admin"))
+    assert admin.patch(path, {"name": "x" * 100}).status_code == 200
+    too_long = admin.patch(path, {"name": "x" * 101})
+    assert too_long.status_code in (400, 422) and "name" in too_long.json()["error"]["fields"]
+    moved = admin.patch(path, {"medium": "webhook", "address": "json://127.0.0.1:9/hook"})
+    assert moved.status_code == 200 and moved.json()["verified"] is False
+    assert "hook" not in moved.json()["address"] or "127.0.0.1" in moved.json()["address"]
+    assert admin.patch(path, {"subscribed": None}).status_code in (400, 422)
