@@ -163,10 +163,14 @@ def test_api_crud_verify_and_masking(estate, api, mailbox):
     assert verified.status_code == 200 and verified.json()["verified"] is True
     patched = admin.patch(f"{base}/{body['id']}", {"subscribed": False})
     assert patched.status_code == 200 and patched.json()["subscribed"] is False
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as one:
         listed = admin.get(base)
     assert listed.status_code == 200 and [c["id"] for c in listed.json()] == [body["id"]]
-    assert len(queries) <= 8, [q["sql"] for q in queries]
+    for n in range(3):  # more contacts, the same number of queries
+        contact(estate.clients[0], f"more{n}@client.example")
+    with CaptureQueriesContext(connection) as four:
+        assert len(admin.get(base).json()) == 4
+    assert len(four) == len(one), [q["sql"] for q in four]
     assert admin.delete(f"{base}/{body['id']}").status_code == 204
     assert admin.get(f"{base}/{body['id']}").status_code == 404
 
@@ -231,7 +235,8 @@ def test_api_patch_edge_values(estate, api):
     assert admin.patch(path, {"name": "x" * 100}).status_code == 200
     too_long = admin.patch(path, {"name": "x" * 101})
     assert too_long.status_code in (400, 422) and "name" in too_long.json()["error"]["fields"]
-    moved = admin.patch(path, {"medium": "webhook", "address": "json://127.0.0.1:9/hook"})
+    moved = admin.patch(path, {"medium": "webhook", "address": "json://127.0.0.1:9/secret-token"})
     assert moved.status_code == 200 and moved.json()["verified"] is False
-    assert "hook" not in moved.json()["address"] or "127.0.0.1" in moved.json()["address"]
+    # an apprise URL is shown back with its path cut, even to a reader with noc:view_pii
+    assert moved.json()["address"] == "json://127.0.0.1:9/s...n"
     assert admin.patch(path, {"subscribed": None}).status_code in (400, 422)
