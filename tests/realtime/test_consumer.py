@@ -150,6 +150,26 @@ def test_the_browser_session_connects_from_its_own_origin(estate, client):
     run(scenario)
 
 
+def test_a_browser_session_survives_the_scope_refresh_on_a_heartbeat(estate, client, monkeypatch):
+    """The refresh re-reads the user by pk; a session's user is channels' lazy wrapper (its type
+    has no manager: the refresh once crashed the connection a minute in)."""
+    from watchfloor.realtime import consumers
+
+    client.force_login(estate.user("supervisor"))
+    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    monkeypatch.setattr(consumers, "SCOPE_REFRESH_SECONDS", -1)  # every heartbeat refreshes
+
+    async def scenario():
+        ws, connected, _ = await connect(cookie=cookie)
+        assert connected
+        assert (await ws.receive_json_from())["type"] == "hello"
+        await ws.send_json_to({"type": "heartbeat"})
+        assert (await receive_until(ws, "heartbeat"))["type"] == "heartbeat"
+        await ws.disconnect()
+
+    run(scenario)
+
+
 def test_a_user_without_a_scope_capability_is_forbidden(estate, token_for):
     from django.contrib.auth.models import Group
 

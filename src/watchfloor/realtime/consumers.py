@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
 from django.http.request import validate_host
@@ -293,7 +294,9 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def _refresh_scope(self):
         """A role or assignment changed since connect: apply it (or end the connection)."""
-        user = await database_sync_to_async(type(self.user).objects.get)(pk=self.user.pk)
+        # by pk through the user model: a session's user is channels' lazy wrapper, whose type
+        # has no manager
+        user = await database_sync_to_async(get_user_model().objects.get)(pk=self.user.pk)
         if not await database_sync_to_async(may_use_api)(user):
             await self._fail(UNAUTHENTICATED, "unauthenticated", "Your account is not active.")
             return
