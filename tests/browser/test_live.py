@@ -182,10 +182,17 @@ def test_a_user_scoped_to_one_client_never_receives_another_clients_alert(server
     )
     page.wait_for_timeout(2000)  # and a little longer, for anything late
 
-    events = page.evaluate("__listener.events.map(e => [e.type, e.alert.id, e.alert.client_id])")
+    # alert events; the incidents the CRITICAL alert opens come as incident events
+    events = page.evaluate(
+        "__listener.events.filter(e => e.alert).map(e => [e.type, e.alert.id, e.alert.client_id])"
+    )
+    incident_clients = page.evaluate(
+        "__listener.events.filter(e => e.incident).map(e => e.incident.client_id)"
+    )
     own_client_id = next(client_id for _, id_, client_id in events if id_ == own_id)
     assert [e for e in events if e[1] == other_id] == []
     assert {client_id for _, _, client_id in events} == {own_client_id}, events
+    assert set(incident_clients) <= {own_client_id}, incident_clients
     expect(row(page, other_id)).to_have_count(0)
     expect(page.locator("#feed")).not_to_contain_text(other_title)
     assert server.api("bt-scoped", "GET", f"/api/v1/alerts/{other_id}").status == 404
