@@ -109,6 +109,20 @@ def test_an_unacknowledged_critical_alert_pages_on_call_and_the_link_acknowledge
         )
         assert policy.status == 200, policy.body
 
+    # the alert's own chain: with the default incident policy a CRITICAL alert opens an
+    # incident, which pages instead of its alerts (tests/incidents/test_paging.py); this test
+    # is about an alert paging by itself, so the rules are off while it runs
+    before = server.api("admin", "GET", "/api/v1/incident-policy").body
+    rules_off = {"open_on_critical": False, "group_threshold": 0}
+    assert server.api("admin", "PUT", "/api/v1/incident-policy", rules_off).status == 200
+    try:
+        _page_and_acknowledge(server, tabs, browser, unique, site, address, me)
+    finally:
+        restore = {k: before[k] for k in rules_off}
+        assert server.api("admin", "PUT", "/api/v1/incident-policy", restore).status == 200
+
+
+def _page_and_acknowledge(server, tabs, browser, unique, site, address, me):
     overview = tabs.open("admin")
     wait_until_rendered(overview.page)
 
