@@ -214,6 +214,9 @@ ALERT_CORRELATION_WINDOW = int(os.environ.get("WATCHFLOOR_CORRELATION_WINDOW", "
 ALERT_STORM_SITES = int(os.environ.get("WATCHFLOOR_STORM_SITES", "3"))
 # Called with an `alerts.hooks.AlertChanges` after every committed alert write (the apps above
 # alerts react to them: incidents' rules); dotted paths, imported when called.
+# what a one-click acknowledge link in a page about an incident calls (oncall cannot import
+# incidents): (incident id, *, actor) -> False when it was no longer NEW
+ACK_LINK_INCIDENT_HANDLER = "watchfloor.incidents.services.acknowledge_incident_from_link"
 ALERT_CHANGE_HOOKS = env_list(
     "WATCHFLOOR_ALERT_CHANGE_HOOKS", "watchfloor.incidents.rules.on_alert_changes"
 )

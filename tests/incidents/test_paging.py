@@ -204,3 +204,36 @@ def test_the_page_names_the_incident_its_link_and_runbook(estate, key, officer, 
     assert "https://runbooks.example.com/power" in message.text
     assert "Alerts: 3" in message.text and "escalation step 1" in message.text
     assert f"{settings.PUBLIC_URL}/incidents/42/" in message.short
+
+
+def test_the_one_click_link_of_an_incident_page_acknowledges_the_incident(
+    estate, key, officer, task_queue, django_capture_on_commit_callbacks
+):
+    from watchfloor.alerts.models import Status
+    from watchfloor.incidents.models import IncidentStatus
+    from watchfloor.oncall import ack_links
+
+    capture = django_capture_on_commit_callbacks
+    incident = open_incident_of_three(estate, key, capture)
+    at(T0 + timedelta(seconds=20), capture, paging.sweep, T0 + timedelta(seconds=20))
+    due = T0 + timedelta(minutes=15)
+    at(due, capture, paging.sweep, due)
+    [delivery] = Delivery.objects.all()
+    link = ack_links.ack_url(delivery)
+    lead = delivery.alert
+    message = incident_page_message(
+        delivery.context["incident"], lead, recipient=officer, step=0, now=due, ack_link=link
+    )
+    assert "Acknowledge the incident (one click" in message.text and link in message.text
+    assert f"Ack: {link}" in message.short
+
+    token = link.rsplit("/", 2)[-2] if link.endswith("/") else link.rsplit("/", 1)[-1]
+    with capture(execute=True):
+        ack_links.use(token)
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.ACKNOWLEDGED
+    assert incident.acknowledged_by_id == officer.id
+    assert set(Alert.objects.values_list("status", flat=True)) == {Status.ACKNOWLEDGED}
+    with pytest.raises(ack_links.LinkRefused) as refused:
+        ack_links.use(token)
+    assert refused.value.reason == "used"

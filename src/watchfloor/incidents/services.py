@@ -597,6 +597,20 @@ def acknowledge_incident(incident: Incident, *, actor) -> Incident:
     return incident
 
 
+def acknowledge_incident_from_link(incident_id: int, *, actor) -> bool:
+    """The one-click link of a page about an incident (oncall.ack_links, which checked the
+    link and that its recipient still sees the incident's lead alert): acknowledge it as the
+    recipient. False when it is no longer NEW (someone was first) or not the actor's tenant's."""
+    incident = Incident.objects.filter(pk=incident_id, tenant_id=actor.tenant_id).first()
+    if incident is None:
+        return False
+    try:
+        acknowledge_incident(incident, actor=actor)
+    except IllegalTransition:
+        return False
+    return True
+
+
 def _people(incident: Incident, ids: set[int], field: str) -> dict[int, object]:
     found = {u.pk: u for u in assignable_people(incident).filter(pk__in=ids)}
     missing = sorted(ids - set(found))

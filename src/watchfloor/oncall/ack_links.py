@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from watchfloor.access.scope import CapabilityDenied
 from watchfloor.alerts.models import Alert
@@ -183,6 +184,15 @@ def use(token: str) -> Alert:
             AckLinkUse.objects.create(
                 nonce=link.claim.nonce, delivery=link.delivery, used_at=timezone.now()
             )
+            incident = (link.delivery.context or {}).get("incident")
+            if incident:
+                # a page about an incident acknowledges the incident (and with it its alerts);
+                # oncall cannot import incidents, so the handler is named in settings
+                handler = import_string(settings.ACK_LINK_INCIDENT_HANDLER)
+                if not handler(int(incident["id"]), actor=link.user):
+                    raise IllegalTransition("acknowledge", "ACKNOWLEDGED")
+                link.alert.refresh_from_db()
+                return link.alert
             return acknowledge_alert(
                 link.alert,
                 actor=link.user,

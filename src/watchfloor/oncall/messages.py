@@ -143,6 +143,7 @@ def incident_page_message(
     recipient,
     step: int | None,
     now: datetime,
+    ack_link: str | None = None,
     runbook: Runbook | None = None,
 ) -> Message:
     """The page about an incident (`Delivery.context["incident"]`: id, title, severity,
@@ -172,9 +173,15 @@ def incident_page_message(
     link = str(incident.get("runbook_url") or "") or (runbook_url(runbook.id) if runbook else "")
     if link:
         lines.append(f"Runbook: {link}")
+    if ack_link:
+        hours = settings.ACK_LINK_HOURS
+        lines.append(
+            f"Acknowledge the incident (one click, valid {hours} h, works once): {ack_link}"
+        )
     lines += ["", "— Watchfloor"]
     subject = f"[{severity}] Incident #{number}: {_cut(title, SHORT_TITLE)}"
-    short = f"[{severity}] Incident #{number}: {_cut(title, SHORT_TITLE)}, {count} alerts. {url}"
+    short = f"[{severity}] Incident #{number}: {_cut(title, SHORT_TITLE)}, {count} alerts."
+    short += f" Ack: {ack_link}" if ack_link else f" {url}"
     return Message(subject=subject, text="\n".join(lines), short=short)
 
 

@@ -427,6 +427,7 @@ def _message(delivery: Delivery, now: datetime, runbooks: dict[int, Runbook]) ->
     if delivery.kind == DeliveryKind.PAGE:
         assert delivery.alert is not None  # a page is always about an alert
         incident = delivery.context.get("incident")
+        link = ack_url(delivery) if delivery.recipient_id else None
         if incident:
             return incident_page_message(
                 incident,
@@ -434,9 +435,9 @@ def _message(delivery: Delivery, now: datetime, runbooks: dict[int, Runbook]) ->
                 recipient=delivery.recipient,
                 step=delivery.step,
                 now=now,
+                ack_link=link,
                 runbook=runbooks.get(delivery.alert.id),
             )
-        link = ack_url(delivery) if delivery.recipient_id else None
         return page_message(
             delivery.alert,
             recipient=delivery.recipient,
