@@ -4,6 +4,7 @@ go, event factories and the check that a page saw no errors."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,3 +60,33 @@ def wait_until_rendered(page) -> None:
     for flag in ("data-tiles-ready", "data-map-ready", "data-feed-ready"):
         expect(body).to_have_attribute(flag, "1")
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+
+
+RULES_OFF = {"open_on_critical": False, "group_threshold": 0}
+
+
+@contextmanager
+def incident_rules_off(server):
+    """No incident holds an alert while the block runs: every open incident is resolved (an
+    earlier test's incident would take in a new alert of its correlation group — same site,
+    within the window) and the tenant's rules are off, restored afterwards. For tests of an
+    alert by itself, or of an incident a person makes."""
+    while True:
+        page = server.api("admin", "GET", "/api/v1/incidents?open=true&limit=100").body["items"]
+        if not page:
+            break
+        for incident in page:
+            answer = server.api(
+                "admin",
+                "POST",
+                f"/api/v1/incidents/{incident['id']}/resolve",
+                {"note": "Cleared by a browser test that needs no incident open."},
+            )
+            assert answer.status == 200, answer.body
+    before = server.api("admin", "GET", "/api/v1/incident-policy").body
+    assert server.api("admin", "PUT", "/api/v1/incident-policy", RULES_OFF).status == 200
+    try:
+        yield
+    finally:
+        restore = {key: before[key] for key in RULES_OFF}
+        assert server.api("admin", "PUT", "/api/v1/incident-policy", restore).status == 200

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import expect
 
-from .support import alert_event, screenshot, wait_until_rendered
+from .support import alert_event, incident_rules_off, screenshot, wait_until_rendered
 
 PAGE_TIMEOUT = 120.0  # seconds: the sweep runs every 20 s; a loaded 2-core machine is slow
 ACK_LINK = re.compile(r"https?://[^\s]+/ack/[^\s]+/")
@@ -110,16 +110,10 @@ def test_an_unacknowledged_critical_alert_pages_on_call_and_the_link_acknowledge
         assert policy.status == 200, policy.body
 
     # the alert's own chain: with the default incident policy a CRITICAL alert opens an
-    # incident, which pages instead of its alerts (tests/incidents/test_paging.py); this test
-    # is about an alert paging by itself, so the rules are off while it runs
-    before = server.api("admin", "GET", "/api/v1/incident-policy").body
-    rules_off = {"open_on_critical": False, "group_threshold": 0}
-    assert server.api("admin", "PUT", "/api/v1/incident-policy", rules_off).status == 200
-    try:
+    # incident (or joins an open one of its site), which pages instead of its alerts
+    # (tests/incidents/test_paging.py); this test is about an alert paging by itself
+    with incident_rules_off(server):
         _page_and_acknowledge(server, tabs, browser, unique, site, address, me)
-    finally:
-        restore = {k: before[k] for k in rules_off}
-        assert server.api("admin", "PUT", "/api/v1/incident-policy", restore).status == 200
 
 
 def _page_and_acknowledge(server, tabs, browser, unique, site, address, me):
