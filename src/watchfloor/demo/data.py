@@ -417,7 +417,7 @@ def demo_loaded() -> bool:
 
 def _scope_text(person: PersonPlan) -> str:
     if person.role == "admin":
-        return "all clients; Django admin"
+        return "all clients; configuration (a tenant admin, not a platform operator)"
     if person.role in ("supervisor", "executive"):
         return "all clients"
     if person.clients:
