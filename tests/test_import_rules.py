@@ -124,6 +124,20 @@ DOMAIN_RULES = {
         "audit",
         "jobs",
     },
+    # retention deletes every domain app's old rows (and, with D's KPI snapshots, reads the
+    # operations feeds); nothing below imports it
+    "snapshots": {
+        "snapshots",
+        "operations",
+        "incidents",
+        "alerts",
+        "maintenance",
+        "oncall",
+        "tenancy",
+        "access",
+        "audit",
+        "jobs",
+    },
 }
 
 # No domain app imports the WebSocket layer or the dashboard outside its own top layer: domain
@@ -138,6 +152,7 @@ DOMAIN_APPS = (
     "incidents",
     "jobs",
     "platform",
+    "snapshots",
 )
 
 

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "watchfloor.oncall",
     "watchfloor.incidents",
     "watchfloor.jobs",
+    "watchfloor.snapshots",
     "watchfloor.realtime",
     "watchfloor.platform",
     "watchfloor.demo",
