@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "watchfloor.alerts",
     "watchfloor.oncall",
     "watchfloor.incidents",
+    "watchfloor.operations",
     "watchfloor.jobs",
     "watchfloor.snapshots",
     "watchfloor.realtime",

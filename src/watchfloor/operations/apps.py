@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OperationsConfig(AppConfig):
+    name = "watchfloor.operations"
+    verbose_name = "Operations feeds"
