@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from watchfloor.tenancy.models import TenantScoped
+from watchfloor.tenancy.models import ON_SITE, TenantQuerySet, TenantScoped
 
 
 @dataclass(frozen=True)
@@ -112,3 +112,148 @@ def problems(days: dict[str, int]) -> dict[str, str]:
                 "audit is kept longest: at least " + str(max(days[f] for f in longer)) + " days"
             )
     return errors
+
+
+# --- KPI snapshots -------------------------------------------------------------------------
+
+WINDOW = 5  # minutes: a snapshot's window ends on a multiple of this
+SNAPSHOT_TABLE = "snapshots_kpisnapshot"
+
+# The measures of a snapshot, in column order: all counts, summed from site rows into the
+# client's row (sync_health is derived from devices_synced / devices_total).
+TICKET_MEASURES = tuple(
+    f"tickets_{state}_{p}" for state in ("open", "overdue") for p in ("p1", "p2", "p3", "p4")
+)
+WORK_ORDER_MEASURES = (
+    "work_orders_open",
+    "work_orders_overdue",
+    "work_orders_pending",
+    "work_orders_scheduled",
+    "work_orders_in_progress",
+    "work_orders_on_hold",
+)
+ATTENDANCE_MEASURES = (
+    "attendance_expected",
+    "attendance_present",
+    "attendance_late",
+    "attendance_missing",
+)
+DEVICE_MEASURES = ("devices_total", "devices_offline", "devices_synced")
+EVENT_MEASURES = ("geofence_events", "geofence_breaches")
+ALERT_MEASURES = (
+    "security_anomalies",
+    "alerts_open_critical",
+    "alerts_open_high",
+    "alerts_open_medium",
+    "alerts_open_low",
+    "alerts_open_info",
+)
+COUNT_MEASURES: tuple[str, ...] = (
+    *TICKET_MEASURES,
+    *WORK_ORDER_MEASURES,
+    *ATTENDANCE_MEASURES,
+    *DEVICE_MEASURES,
+    *EVENT_MEASURES,
+    *ALERT_MEASURES,
+)
+# counts of things that happened in the window (summed over an hour); the others are levels
+# at the window's end (averaged over an hour)
+FLOW_MEASURES = frozenset(EVENT_MEASURES)
+MEASURES: tuple[str, ...] = (*COUNT_MEASURES, "sync_health")
+
+
+def _count() -> models.PositiveIntegerField:
+    return models.PositiveIntegerField(default=0)
+
+
+class KpiSnapshot(models.Model):
+    """One client's (site is null) or one site's KPIs at the end of a 5-minute window.
+
+    On PostgreSQL the table is partitioned by month on `window_end` (migration 0002, RunSQL):
+    its primary key there is (id, window_end), which Django never needs to know — `id` alone
+    is unique (one identity sequence). City, state and officer in charge are copied from the
+    site as they were at the window, so history keeps its dimensions when a site moves.
+    Not a `TenantScoped` subclass only because its tenant key must carry no cascade from the
+    ORM into a partitioned table; it reads the same way (`objects.restrict(scope)`).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.CASCADE, db_constraint=False, related_name="+"
+    )
+    window_end = models.DateTimeField()
+    client = models.ForeignKey(
+        "tenancy.Client", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    site = models.ForeignKey(
+        "tenancy.Site",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=100, blank=True)
+    officer_in_charge_id = models.BigIntegerField(null=True, blank=True)
+
+    tickets_open_p1 = _count()
+    tickets_open_p2 = _count()
+    tickets_open_p3 = _count()
+    tickets_open_p4 = _count()
+    tickets_overdue_p1 = _count()
+    tickets_overdue_p2 = _count()
+    tickets_overdue_p3 = _count()
+    tickets_overdue_p4 = _count()
+    work_orders_open = _count()
+    work_orders_overdue = _count()
+    work_orders_pending = _count()
+    work_orders_scheduled = _count()
+    work_orders_in_progress = _count()
+    work_orders_on_hold = _count()
+    attendance_expected = _count()
+    attendance_present = _count()
+    attendance_late = _count()
+    attendance_missing = _count()
+    devices_total = _count()
+    devices_offline = _count()
+    devices_synced = _count()
+    geofence_events = _count()
+    geofence_breaches = _count()
+    security_anomalies = _count()
+    alerts_open_critical = _count()
+    alerts_open_high = _count()
+    alerts_open_medium = _count()
+    alerts_open_low = _count()
+    alerts_open_info = _count()
+    # percent of devices synced within the tenant's `sync_stale_minutes`; null: no devices
+    sync_health = models.PositiveSmallIntegerField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+    placement = ON_SITE
+
+    class Meta:
+        db_table = SNAPSHOT_TABLE
+        ordering = ["-window_end", "client_id", "site_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "window_end", "client", "site"],
+                condition=models.Q(site__isnull=False),
+                name="kpi_snapshot_site_window_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "window_end", "client"],
+                condition=models.Q(site__isnull=True),
+                name="kpi_snapshot_client_window_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "client", "window_end"], name="kpi_snapshot_client_time"
+            ),
+            models.Index(fields=["window_end"], name="kpi_snapshot_window_end"),
+        ]
+
+    def __str__(self) -> str:
+        return f"KPIs of client {self.client_id} site {self.site_id} at {self.window_end}"
