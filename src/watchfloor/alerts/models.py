@@ -325,3 +325,25 @@ class Runbook(TenantScoped):
         return f"runbook for {self.alert_type}" + (
             f" (client {self.client_id})" if self.client_id else ""
         )
+
+
+class StagedBatch(TenantScoped):
+    """One ingestion request's validated events, durable before the request is answered.
+
+    Append-only: one row per request (one INSERT), folded into alerts by the pipeline's fold
+    (alerts.staging) and deleted in the fold's own transaction. `events` is the compact JSON the
+    fold reads back (alerts.staging.encode): each event already located (client and site ids)
+    and fingerprinted, so the fold never re-validates. No foreign key on the integration key: a
+    key revoked or deleted while its batch waits must not lose the batch; `source` and the key's
+    id are copied.
+    """
+
+    integration_key_id = models.BigIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=20)
+    received_at = models.DateTimeField()
+    event_count = models.PositiveIntegerField()
+    events = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["tenant", "id"], name="staged_tenant_id")]
