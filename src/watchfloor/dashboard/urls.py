@@ -4,6 +4,7 @@ from watchfloor.dashboard import (
     ack_views,
     alert_views,
     alerts_views,
+    client_contact_views,
     contact_views,
     delivery_views,
     exports_views,
@@ -54,6 +55,7 @@ urlpatterns = [
     ),
     path("status/<str:token>/", status_views.status_page_view, name="status_page"),
     path("status-links/", status_views.status_links, name="status_links"),
+    path("clients/contacts/", client_contact_views.client_contacts, name="client_contacts"),
     path(
         "status-links/<int:link_id>/revoke/",
         status_views.status_link_revoke,
