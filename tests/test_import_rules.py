@@ -138,6 +138,19 @@ DOMAIN_RULES = {
         "audit",
         "jobs",
     },
+    # reports read alerts, the incident policy's SLA targets and the KPI snapshots; nothing
+    # imports reports
+    "reports": {
+        "reports",
+        "snapshots",
+        "operations",
+        "incidents",
+        "alerts",
+        "maintenance",
+        "tenancy",
+        "access",
+        "audit",
+    },
 }
 
 # No domain app imports the WebSocket layer or the dashboard outside its own top layer: domain
@@ -153,6 +166,7 @@ DOMAIN_APPS = (
     "jobs",
     "platform",
     "snapshots",
+    "reports",
 )
 
 

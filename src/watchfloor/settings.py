@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "watchfloor.snapshots",
     "watchfloor.realtime",
     "watchfloor.platform",
+    "watchfloor.reports",
     "watchfloor.demo",
     "watchfloor.dashboard",
     "watchfloor.api",

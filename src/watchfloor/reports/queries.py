@@ -1,0 +1,389 @@
+"""Read side of the reports (DESIGN.md "Reports"): MTTA and MTTR, alert frequency by type with a
+daily trend, SLA compliance and the noisiest sites, over a date range, for a user's scope and the
+overview's filters (client codes, city, state, officer in charge, site).
+
+Every figure is a grouped query in the database (date-truncated there for the trend), never a
+Python loop over alerts; a whole report is a fixed number of queries whatever the range or the
+estate (tests/reports/test_report_queries.py counts them). The alerts read are the user's
+(`alerts_for`, i.e. `Alert.objects.restrict(scope)`) through `overview_queries.filtered_alerts`,
+so a client code outside the scope (another tenant's) matches nothing, as on the overview.
+
+Which alerts each figure reads:
+
+- MTTA: alerts acknowledged within the range (`acknowledged_at`), mean `time_to_acknowledge`;
+- MTTR: alerts resolved within the range (`resolved_at`), mean `time_to_resolve`;
+- frequency, SLA compliance and noisy sites: alerts first seen within the range.
+
+SLA compliance measures alerts against the tenant's incident SLA targets (the incident policy's
+`sla_minutes`: acknowledge and resolve minutes per severity, edited on the incident policy
+page). An alert meets the acknowledge target when it was acknowledged — or resolved without an
+acknowledgement — within the target; it breaches it when that took longer or when it is still
+unanswered past the target; otherwise it is pending. Likewise for resolve. Suppressed alerts
+(maintenance, back-pressure) are nobody's work and are left out of SLA compliance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Avg, Count, Q, QuerySet, Sum
+from django.db.models.functions import Trunc
+from django.utils import timezone
+
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import person_label
+from watchfloor.access.scope import has_capability
+from watchfloor.alerts.models import Alert, Severity, Status
+from watchfloor.alerts.overview_queries import OverviewFilters, filtered_alerts
+from watchfloor.incidents.models import IncidentPolicy, default_sla_minutes
+from watchfloor.tenancy.models import Client, Site
+
+SEVERITIES = tuple(s.value for s in Severity)  # worst first
+MAX_SPAN = timedelta(days=366)
+PRESETS: dict[str, timedelta] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+DEFAULT_PRESET = "7d"
+TOP_TYPES = 8  # the trend draws the most frequent types, the rest summed as "other"
+TOP_SITES = 20
+OTHER = "other"
+SLA_SOURCE = "incident policy SLA targets (acknowledge and resolve minutes per severity)"
+
+
+class RangeError(ValueError):
+    """A date range a report cannot take; `field` names the parameter at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ReportRange:
+    """[since, until): aware UTC datetimes, since < until, at most MAX_SPAN apart."""
+
+    since: datetime
+    until: datetime
+    preset: str = ""  # "24h", "7d", "30d", or "" for a custom range
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        preset: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        now: datetime | None = None,
+    ) -> ReportRange:
+        """A preset ending now, or a custom range (`since` given; `until` defaults to now)."""
+        now = now or timezone.now()
+        if since is None and until is None:
+            preset = preset or DEFAULT_PRESET
+            if preset not in PRESETS:
+                raise RangeError("range", f"Use one of {', '.join(PRESETS)}.")
+            return cls(since=now - PRESETS[preset], until=now, preset=preset)
+        if since is None:
+            raise RangeError("since", "Give the start of the range with its end.")
+        until = until or now
+        if since >= until:
+            raise RangeError("until", "The end of the range must be after its start.")
+        if until - since > MAX_SPAN:
+            raise RangeError("until", "A report covers at most 366 days.")
+        return cls(since=since.astimezone(UTC), until=until.astimezone(UTC), preset="")
+
+    @property
+    def days(self) -> list[datetime]:
+        """Midnight UTC of each day the range touches (the trend's x axis)."""
+        day = self.since.replace(hour=0, minute=0, second=0, microsecond=0)
+        out = []
+        while day < self.until:
+            out.append(day)
+            day += timedelta(days=1)
+        return out
+
+
+def _alerts(user, f: OverviewFilters, now: datetime) -> QuerySet[Alert]:
+    # the overview's filters without its "last seen within" range: the report has its own
+    return filtered_alerts(user, OverviewFilters(**{**f.__dict__, "range": ""}), now)
+
+
+def _seconds(value: timedelta | None) -> float | None:
+    return round(value.total_seconds(), 1) if value is not None else None
+
+
+def sla_targets(tenant_id: int) -> dict[str, dict[str, int]]:
+    """The tenant's SLA minutes per severity (acknowledge, resolve): the incident policy's, or
+    its defaults when the tenant never saved one (read only: a report creates nothing)."""
+    row = IncidentPolicy.objects.filter(tenant_id=tenant_id).values_list("sla_minutes", flat=True)
+    saved = next(iter(row), None) or {}
+    targets = default_sla_minutes()
+    for severity, values in saved.items():
+        if severity in targets and isinstance(values, dict):
+            targets[severity] = {**targets[severity], **values}
+    return targets
+
+
+# --- MTTA / MTTR -------------------------------------------------------------------------------
+
+
+def _mean_of(groups: list[dict]) -> dict:
+    n = sum(g["n"] for g in groups)
+    total = sum(g["mean"] * g["n"] for g in groups if g["mean"] is not None)
+    return {"count": n, "mean_seconds": round(total / n, 1) if n else None}
+
+
+def response_times(user, f: OverviewFilters, r: ReportRange, *, now: datetime | None = None):
+    """MTTA and MTTR overall, by severity and by client: two grouped queries (acknowledged in
+    the range, resolved in the range, each grouped by severity and client) and one for the
+    clients' names."""
+    now = now or timezone.now()
+    alerts = _alerts(user, f, now)
+    out: dict = {}
+    client_ids: set[int] = set()
+    grouped: dict[str, list[dict]] = {}
+    for name, at, took in (
+        ("mtta", "acknowledged_at", "time_to_acknowledge"),
+        ("mttr", "resolved_at", "time_to_resolve"),
+    ):
+        rows = list(
+            alerts.filter(**{f"{at}__gte": r.since, f"{at}__lt": r.until})
+            .values("severity", "client_id")
+            .annotate(n=Count(at), mean=Avg(took))
+            .order_by()
+        )
+        groups: list[dict] = [
+            {**row, "mean": row["mean"].total_seconds() if row["mean"] is not None else None}
+            for row in rows
+        ]
+        grouped[name] = groups
+        client_ids.update(g["client_id"] for g in groups if g["client_id"] is not None)
+    names = dict(
+        Client.objects.for_tenant(user.tenant_id)
+        .filter(pk__in=client_ids)
+        .values_list("id", "code")
+    )
+    for name, groups in grouped.items():
+        by_severity = []
+        for severity in SEVERITIES:
+            of = [g for g in groups if g["severity"] == severity]
+            by_severity.append({"severity": severity, **_mean_of(of)})
+        clients: dict = {}
+        for g in groups:
+            clients.setdefault(g["client_id"], []).append(g)
+        by_client = sorted(
+            (
+                {"client": names.get(cid, "") if cid is not None else "", **_mean_of(of)}
+                for cid, of in clients.items()
+            ),
+            key=lambda row: (-(row["mean_seconds"] or 0), row["client"]),
+        )
+        out[name] = {
+            "overall": _mean_of(groups),
+            "by_severity": by_severity,
+            "by_client": by_client,
+        }
+    return out
+
+
+# --- frequency by type, daily trend --------------------------------------------------------------
+
+
+def frequency(user, f: OverviewFilters, r: ReportRange, *, now: datetime | None = None) -> dict:
+    """Alerts first seen in the range by type (alerts and occurrences), and per UTC day for the
+    most frequent types (the rest as "other"): two grouped queries, the days truncated by the
+    database."""
+    now = now or timezone.now()
+    alerts = _alerts(user, f, now).filter(first_seen_at__gte=r.since, first_seen_at__lt=r.until)
+    by_type = list(
+        alerts.values("type")
+        .annotate(alerts=Count("id"), occurrences=Sum("occurrence_count"))
+        .order_by("-alerts", "type")
+    )
+    top = [row["type"] for row in by_type[:TOP_TYPES]]
+    daily = (
+        alerts.annotate(day=Trunc("first_seen_at", "day", tzinfo=UTC))
+        .values("day", "type")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    days = r.days
+    index = {day.date(): i for i, day in enumerate(days)}
+    series = {t: [0] * len(days) for t in top}
+    totals = [0] * len(days)
+    for row in daily:  # one row per (day, type): at most days × types, never per alert
+        day = row["day"]
+        i = index.get((day.astimezone(UTC) if day.tzinfo else day).date())
+        if i is None:
+            continue
+        totals[i] += row["n"]
+        key = row["type"] if row["type"] in series else OTHER
+        series.setdefault(key, [0] * len(days))[i] += row["n"]
+    return {
+        "by_type": [
+            {"type": row["type"], "alerts": row["alerts"], "occurrences": row["occurrences"] or 0}
+            for row in by_type
+        ],
+        "trend": {
+            "days": [d.date().isoformat() for d in days],
+            "total": totals,
+            "series": [{"type": t, "counts": counts} for t, counts in series.items()],
+        },
+    }
+
+
+# --- SLA compliance ------------------------------------------------------------------------------
+
+
+def _within(took: str, fallback: str | None, targets: dict[str, timedelta]) -> Q:
+    """Answered within its severity's target (`took`, else `fallback` when `took` is empty)."""
+    q = Q(pk__in=[])
+    for severity, target in targets.items():
+        done = Q(**{f"{took}__lte": target})
+        if fallback:
+            done |= Q(**{f"{took}__isnull": True, f"{fallback}__lte": target})
+        q |= Q(severity=severity) & done
+    return q
+
+
+def _late(took: str, fallback: str | None, targets: dict[str, timedelta], now: datetime) -> Q:
+    """Answered after its target, or still unanswered with the target passed."""
+    q = Q(pk__in=[])
+    for severity, target in targets.items():
+        late = Q(**{f"{took}__gt": target})
+        unanswered = Q(**{f"{took}__isnull": True})
+        if fallback:
+            late |= Q(**{f"{took}__isnull": True, f"{fallback}__gt": target})
+            unanswered &= Q(**{f"{fallback}__isnull": True})
+        q |= Q(severity=severity) & (late | (unanswered & Q(first_seen_at__lt=now - target)))
+    return q
+
+
+def sla_compliance(user, f: OverviewFilters, r: ReportRange, *, now: datetime | None = None):
+    """Per severity and overall: alerts first seen in the range (not suppressed) that met,
+    breached or still wait for their acknowledge and resolve targets: one grouped query (and
+    one for the tenant's targets)."""
+    now = now or timezone.now()
+    minutes = sla_targets(user.tenant_id)
+    ack = {s: timedelta(minutes=minutes[s]["acknowledge"]) for s in SEVERITIES}
+    res = {s: timedelta(minutes=minutes[s]["resolve"]) for s in SEVERITIES}
+    rows = {
+        row["severity"]: row
+        for row in _alerts(user, f, now)
+        .filter(first_seen_at__gte=r.since, first_seen_at__lt=r.until)
+        .exclude(status=Status.SUPPRESSED)
+        .values("severity")
+        .annotate(
+            total=Count("id"),
+            ack_met=Count("id", filter=_within("time_to_acknowledge", "time_to_resolve", ack)),
+            ack_breached=Count(
+                "id", filter=_late("time_to_acknowledge", "time_to_resolve", ack, now)
+            ),
+            resolve_met=Count("id", filter=_within("time_to_resolve", None, res)),
+            resolve_breached=Count("id", filter=_late("time_to_resolve", None, res, now)),
+        )
+        .order_by()
+    }
+    keys = ("total", "ack_met", "ack_breached", "resolve_met", "resolve_breached")
+    by_severity = []
+    for severity in SEVERITIES:
+        row = dict(rows.get(severity) or {})
+        counts = {k: row.get(k, 0) for k in keys}
+        by_severity.append(
+            {
+                "severity": severity,
+                "ack_target_minutes": minutes[severity]["acknowledge"],
+                "resolve_target_minutes": minutes[severity]["resolve"],
+                **_with_rates(counts),
+            }
+        )
+    overall = {k: sum(row[k] for row in by_severity) for k in keys}
+    return {
+        "targets_source": SLA_SOURCE,
+        "overall": _with_rates(overall),
+        "by_severity": by_severity,
+    }
+
+
+def _rate(met: int, breached: int) -> float | None:
+    """Share met among the alerts decided (met or breached); None when none is decided."""
+    decided = met + breached
+    return round(100 * met / decided, 1) if decided else None
+
+
+def _with_rates(counts: dict) -> dict:
+    return {
+        **counts,
+        "ack_pending": counts["total"] - counts["ack_met"] - counts["ack_breached"],
+        "resolve_pending": counts["total"] - counts["resolve_met"] - counts["resolve_breached"],
+        "ack_compliance_percent": _rate(counts["ack_met"], counts["ack_breached"]),
+        "resolve_compliance_percent": _rate(counts["resolve_met"], counts["resolve_breached"]),
+    }
+
+
+# --- noisy sites ---------------------------------------------------------------------------------
+
+
+def noisy_sites(
+    user, f: OverviewFilters, r: ReportRange, *, now: datetime | None = None, limit: int = TOP_SITES
+) -> list[dict]:
+    """The sites with the most alerts first seen in the range: alerts, their occurrences,
+    alerts stored suppressed and repeats suppressed on them, with the site's client, place and
+    officer in charge (masked without `noc:view_pii`). Two queries."""
+    now = now or timezone.now()
+    rows = list(
+        _alerts(user, f, now)
+        .filter(first_seen_at__gte=r.since, first_seen_at__lt=r.until, site__isnull=False)
+        .values("site_id")
+        .annotate(
+            alerts=Count("id"),
+            occurrences=Sum("occurrence_count"),
+            suppressed_alerts=Count("id", filter=Q(status=Status.SUPPRESSED)),
+            suppressed_repeats=Sum("suppressed_count"),
+        )
+        .order_by("-alerts", "-occurrences", "site_id")[:limit]
+    )
+    sites = {
+        s.id: s
+        for s in Site.objects.for_tenant(user.tenant_id)
+        .filter(pk__in=[row["site_id"] for row in rows])
+        .select_related("client", "officer_in_charge")
+    }
+    pii = has_capability(user, Capability.VIEW_PII)
+    out = []
+    for row in rows:
+        site = sites.get(row["site_id"])
+        if site is None:
+            continue
+        officer = site.officer_in_charge
+        out.append(
+            {
+                "site": site.code,
+                "site_name": site.name,
+                "client": site.client.code,
+                "city": site.city,
+                "state": site.state,
+                "officer": person_label(officer, pii) if officer is not None else None,
+                "alerts": row["alerts"],
+                "occurrences": row["occurrences"] or 0,
+                "suppressed_alerts": row["suppressed_alerts"],
+                "suppressed_repeats": row["suppressed_repeats"] or 0,
+                "suppressed": row["suppressed_alerts"] + (row["suppressed_repeats"] or 0),
+            }
+        )
+    return out
+
+
+def full_report(user, f: OverviewFilters, r: ReportRange, *, now: datetime | None = None):
+    """Every report of the page (and of the CSV export) for one range and filters."""
+    now = now or timezone.now()
+    return {
+        "range": {"since": r.since, "until": r.until, "preset": r.preset},
+        "response_times": response_times(user, f, r, now=now),
+        "frequency": frequency(user, f, r, now=now),
+        "sla": sla_compliance(user, f, r, now=now),
+        "noisy_sites": noisy_sites(user, f, r, now=now),
+    }
