@@ -292,6 +292,13 @@ if JOBS_BACKEND == "celery" and not REDIS_URL:
     raise ImproperlyConfigured("WATCHFLOOR_JOBS_BACKEND=celery needs REDIS_URL (the broker)")
 # Job runs (the jobs page's history) older than this many days are deleted daily.
 JOBS_RUN_RETENTION_DAYS = int(os.environ.get("WATCHFLOOR_JOBS_RUN_RETENTION_DAYS", "14"))
+# Retention of the platform's own rows (a tenant's rows follow its policy: snapshots app):
+# audit entries without a tenant (sign-ins of platform operators, platform configuration) and
+# the sign-in throttling records of django-axes.
+AUDIT_PLATFORM_RETENTION_DAYS = int(
+    os.environ.get("WATCHFLOOR_AUDIT_PLATFORM_RETENTION_DAYS", "730")
+)
+SIGNIN_RECORD_RETENTION_DAYS = int(os.environ.get("WATCHFLOOR_SIGNIN_RECORD_RETENTION_DAYS", "30"))
 # The table of periodic jobs (a dotted path to a sequence of jobs.schedule.PeriodicJob); tests
 # swap in their own.
 JOBS_SCHEDULE = (

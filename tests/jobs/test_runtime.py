@@ -296,6 +296,7 @@ def test_the_real_schedule_names_existing_or_announced_targets():
         "incidents.rules_sweep",
         "incidents.sla_breaches",
         "incidents.paging",
+        "retention.enforce",
     } == set(names)
     for job in SCHEDULE:
         assert job.target.startswith("watchfloor.")

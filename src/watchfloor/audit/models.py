@@ -43,6 +43,7 @@ class Action(models.TextChoices):
     INCIDENT_MERGE = "incident.merge"
     INCIDENT_CLOSE = "incident.close"
     INCIDENT_SLA_BREACH = "incident.sla_breach"  # the SLA job recorded a target that passed
+    RETENTION_PURGE = "retention.purge"  # the retention job removed rows past their period
 
 
 class AuditQuerySet(models.QuerySet):

@@ -79,6 +79,32 @@ def purge_before(cutoff, *, batch_size: int = 5000) -> int:
             removed += len(ids)
 
 
+_ALL = object()
+
+
+def purge_older(
+    cutoff, *, tenant_id=_ALL, batch_size: int = 5000, max_batches: int | None = None
+) -> tuple[int, bool]:
+    """`purge_before` for one tenant's entries (`tenant_id`; None: the platform's own, without a
+    tenant) and at most `max_batches` batches, one short transaction each; (removed, more left).
+    The retention job's way out for audit: by age only."""
+    rows = AuditLog.objects.filter(created_at__lt=cutoff)
+    if tenant_id is not _ALL:
+        rows = rows.filter(tenant_id=tenant_id)
+    removed = batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic():
+            ids = list(rows.order_by("id").values_list("id", flat=True)[:batch_size])
+            if not ids:
+                return removed, False
+            _delete_ids(ids)
+        removed += len(ids)
+        batches += 1
+        if len(ids) < batch_size:
+            return removed, False
+    return removed, rows.exists()
+
+
 def _delete_ids(ids: list[int]) -> None:
     # Raw delete: the queryset refuses deletes on purpose.
     table = AuditLog._meta.db_table

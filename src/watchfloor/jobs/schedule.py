@@ -91,6 +91,13 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         stale_after=timedelta(days=2),
         lease=timedelta(minutes=30),
     ),
+    PeriodicJob(
+        "retention.enforce",
+        timedelta(days=1),
+        "watchfloor.snapshots.tasks.enforce_retention",
+        stale_after=timedelta(days=2),
+        lease=timedelta(minutes=30),
+    ),
 )
 
 

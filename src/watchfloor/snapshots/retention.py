@@ -1,0 +1,299 @@
+"""The daily `retention.enforce` job: every tenant's rows past their period, deleted in bounded
+batches (one short transaction per batch, so no long lock; at most `MAX_BATCHES` batches per kind
+and tenant per run, the next run continues), and the platform's own rows by settings.
+
+What each kind removes (the tenant's `RetentionPolicy`, or the defaults in models.KINDS):
+- resolved alerts: RESOLVED and resolved longer ago than the period. Active alerts (open or
+  suppressed) never; an alert still a member of an incident stays until that incident goes.
+- closed incidents: RESOLVED or CLOSED, closed (or resolved) longer ago than the period; their
+  timeline, responders, status updates and memberships go with them.
+- notification deliveries: finished (sent, failed, cancelled, unreachable) and created longer
+  ago than the period; pending ones never.
+- feed records: closed tickets, completed or cancelled work orders, retired devices not heard of
+  within the period, attendance of shifts that ended, geofence events.
+- KPI snapshots: windows ended longer ago than the period (whole monthly partitions dropped on
+  PostgreSQL where every tenant's period has passed, when the snapshots table provides it).
+- audit: by age only, through audit.services (the database trigger lets only that path delete).
+
+Each tenant's deletions are recorded in its audit log (`retention.purge`, counts only).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from watchfloor.alerts.models import Alert, Status
+from watchfloor.audit import services as audit
+from watchfloor.audit.models import Action
+from watchfloor.incidents.models import OPEN_INCIDENT_STATUSES, Incident, IncidentAlert
+from watchfloor.oncall.models import Delivery, DeliveryStatus
+from watchfloor.operations.models import (
+    TICKET_OPEN_STATUSES,
+    WORK_ORDER_OPEN_STATUSES,
+    AttendanceRecord,
+    Device,
+    DeviceStatus,
+    GeofenceEvent,
+    Ticket,
+    WorkOrder,
+)
+from watchfloor.snapshots import metrics
+from watchfloor.snapshots.models import DEFAULTS, RetentionPolicy
+from watchfloor.tenancy.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+BATCH = 2_000
+MAX_BATCHES = 100  # per kind and tenant per run: 200,000 rows; the next run takes the rest
+
+# Where the KPI snapshots table (helper D's) offers to drop whole monthly partitions.
+DROP_PARTITIONS = "watchfloor.snapshots.partitions.drop_partitions_before"
+
+FINISHED_DELIVERIES = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.CANCELLED,
+    DeliveryStatus.UNREACHABLE,
+)
+
+
+@dataclass
+class Outcome:
+    deleted: int = 0
+    batches: int = 0
+    more: bool = False  # the cap was reached: the next run continues
+
+
+@dataclass
+class Report:
+    counts: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+    unfinished: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, outcome: Outcome) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + outcome.deleted
+        self.batches += outcome.batches
+        if outcome.more and kind not in self.unfinished:
+            self.unfinished.append(kind)
+
+
+def delete_in_batches(
+    rows: QuerySet, *, batch: int = BATCH, max_batches: int = MAX_BATCHES
+) -> Outcome:
+    """Delete `rows` a batch of ids at a time, each batch its own short transaction (cascades to
+    the rows that belong to them); stops after `max_batches`."""
+    model = rows.model
+    outcome = Outcome()
+    while outcome.batches < max_batches:
+        with transaction.atomic():
+            ids = list(rows.order_by("pk").values_list("pk", flat=True)[:batch])
+            if not ids:
+                return outcome
+            model._base_manager.filter(pk__in=ids).delete()
+        outcome.deleted += len(ids)
+        outcome.batches += 1
+        if len(ids) < batch:
+            return outcome
+    outcome.more = rows.exists()
+    return outcome
+
+
+def policies() -> dict[int, dict[str, int]]:
+    """Every tenant's periods, by tenant id (the defaults where a tenant has no policy)."""
+    found = {p.tenant_id: p.days() for p in RetentionPolicy.objects.all()}
+    return {
+        tid: found.get(tid, dict(DEFAULTS)) for tid in Tenant.objects.values_list("id", flat=True)
+    }
+
+
+def resolved_alerts(tenant_id: int, cutoff: datetime) -> QuerySet:
+    in_incident = IncidentAlert.objects.filter(alert_id=OuterRef("pk"), left_at__isnull=True)
+    return Alert.objects.filter(
+        tenant_id=tenant_id, status=Status.RESOLVED, resolved_at__lt=cutoff
+    ).exclude(Exists(in_incident))
+
+
+def closed_incidents(tenant_id: int, cutoff: datetime) -> QuerySet:
+    return (
+        Incident.objects.filter(tenant_id=tenant_id)
+        .exclude(status__in=OPEN_INCIDENT_STATUSES)
+        .alias(ended=Coalesce("closed_at", "resolved_at", "updated_at"))
+        .filter(ended__lt=cutoff)
+    )
+
+
+def deliveries(tenant_id: int, cutoff: datetime) -> QuerySet:
+    return Delivery.objects.filter(
+        tenant_id=tenant_id, status__in=FINISHED_DELIVERIES, created_at__lt=cutoff
+    )
+
+
+def feed_records(tenant_id: int, cutoff: datetime) -> dict[str, QuerySet]:
+    return {
+        "tickets": Ticket.objects.filter(tenant_id=tenant_id, received_at__lt=cutoff).exclude(
+            status__in=TICKET_OPEN_STATUSES
+        ),
+        "work_orders": WorkOrder.objects.filter(
+            tenant_id=tenant_id, received_at__lt=cutoff
+        ).exclude(status__in=WORK_ORDER_OPEN_STATUSES),
+        "devices": Device.objects.filter(
+            tenant_id=tenant_id, status=DeviceStatus.RETIRED, received_at__lt=cutoff
+        ).filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff)),
+        "attendance": AttendanceRecord.objects.filter(tenant_id=tenant_id, shift_end__lt=cutoff),
+        "geofence_events": GeofenceEvent.objects.filter(
+            tenant_id=tenant_id, occurred_at__lt=cutoff
+        ),
+    }
+
+
+def snapshot_model():
+    """The KPI snapshot model once the snapshots table exists (helper D's), else None."""
+    try:
+        return apps.get_model("snapshots", "KpiSnapshot")
+    except LookupError:
+        return None
+
+
+def drop_snapshot_partitions(periods: dict[int, dict[str, int]], now: datetime) -> int:
+    """Drop the monthly partitions that lie wholly past every tenant's snapshot period (a
+    partition holds every tenant's rows); 0 where the table is not partitioned."""
+    if not periods:
+        return 0
+    try:
+        drop = import_string(DROP_PARTITIONS)
+    except ImportError:
+        return 0
+    longest = max(days["snapshots_days"] for days in periods.values())
+    return int(drop(now - timedelta(days=longest)) or 0)
+
+
+def enforce_tenant(
+    tenant_id: int,
+    days: dict[str, int],
+    *,
+    now: datetime,
+    batch: int = BATCH,
+    max_batches: int = MAX_BATCHES,
+) -> Report:
+    """One tenant's rows past its periods; records what went in its audit log."""
+    report = Report()
+
+    def cutoff(field_name: str) -> datetime:
+        return now - timedelta(days=days[field_name])
+
+    def run(kind: str, rows: QuerySet) -> None:
+        outcome = delete_in_batches(rows, batch=batch, max_batches=max_batches)
+        report.add(kind, outcome)
+        if outcome.deleted:
+            metrics.DELETED.labels(kind).inc(outcome.deleted)
+
+    # incidents first: their alerts become deletable in the same run
+    run("closed_incidents", closed_incidents(tenant_id, cutoff("closed_incidents_days")))
+    run("resolved_alerts", resolved_alerts(tenant_id, cutoff("resolved_alerts_days")))
+    run("deliveries", deliveries(tenant_id, cutoff("deliveries_days")))
+    for kind, rows in feed_records(tenant_id, cutoff("feed_records_days")).items():
+        run(kind, rows)
+    snapshots = snapshot_model()
+    if snapshots is not None:
+        run(
+            "kpi_snapshots",
+            snapshots.objects.filter(tenant_id=tenant_id, window_end__lt=cutoff("snapshots_days")),
+        )
+    removed, more = audit.purge_older(
+        cutoff("audit_days"), tenant_id=tenant_id, batch_size=batch, max_batches=max_batches
+    )
+    report.add("audit", Outcome(removed, 0, more))
+    if removed:
+        metrics.DELETED.labels("audit").inc(removed)
+    deleted = {kind: n for kind, n in report.counts.items() if n}
+    if deleted:
+        audit.record(
+            Action.RETENTION_PURGE,
+            tenant=tenant_id,
+            entity_type="snapshots.retentionpolicy",
+            details={"deleted": deleted, "unfinished": report.unfinished},
+        )
+    return report
+
+
+def enforce_platform(
+    *, now: datetime, batch: int = BATCH, max_batches: int = MAX_BATCHES
+) -> Report:
+    """The platform's own growing rows, by settings: audit entries without a tenant, expired
+    sessions, old sign-in throttling records (job runs and samples have their own jobs)."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    report = Report()
+    removed, more = audit.purge_older(
+        now - timedelta(days=settings.AUDIT_PLATFORM_RETENTION_DAYS),
+        tenant_id=None,
+        batch_size=batch,
+        max_batches=max_batches,
+    )
+    report.add("platform_audit", Outcome(removed, 0, more))
+    report.add(
+        "sessions",
+        delete_in_batches(
+            Session.objects.filter(expire_date__lt=now), batch=batch, max_batches=max_batches
+        ),
+    )
+    signins = now - timedelta(days=settings.SIGNIN_RECORD_RETENTION_DAYS)
+    for kind, model in (
+        ("signin_attempts", AccessAttempt),
+        ("signin_failures", AccessFailureLog),
+        ("signin_log", AccessLog),
+    ):
+        report.add(
+            kind,
+            delete_in_batches(
+                model.objects.filter(attempt_time__lt=signins),
+                batch=batch,
+                max_batches=max_batches,
+            ),
+        )
+    return report
+
+
+def enforce(
+    *, now: datetime | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES
+) -> dict:
+    """Every tenant, then the platform; returns the counts deleted by kind, the batches run and
+    the kinds the cap left unfinished (the next run continues them)."""
+    now = now or timezone.now()
+    total = Report()
+    periods = policies()
+    dropped = drop_snapshot_partitions(periods, now)
+    for tenant_id, days in periods.items():
+        tenant_report = enforce_tenant(
+            tenant_id, days, now=now, batch=batch, max_batches=max_batches
+        )
+        for kind, n in tenant_report.counts.items():
+            total.counts[kind] = total.counts.get(kind, 0) + n
+        total.batches += tenant_report.batches
+        total.unfinished.extend(k for k in tenant_report.unfinished if k not in total.unfinished)
+    platform = enforce_platform(now=now, batch=batch, max_batches=max_batches)
+    for kind, n in platform.counts.items():
+        total.counts[kind] = total.counts.get(kind, 0) + n
+        if n:
+            metrics.DELETED.labels(kind).inc(n)
+    total.batches += platform.batches
+    total.unfinished.extend(platform.unfinished)
+    metrics.RUNS.inc()
+    return {
+        **total.counts,
+        "partitions_dropped": dropped,
+        "batches": total.batches,
+        "tenants": len(periods),
+        "unfinished": len(total.unfinished),
+    }
