@@ -278,3 +278,24 @@ def test_nothing_past_its_period_is_an_idempotent_no_op(estate, other_estate):
     assert enforce()["resolved_alerts"] == 0
     assert Alert.objects.count() == first == 1
     assert not AuditLog.objects.filter(action=Action.RETENTION_PURGE).exists()
+
+
+def test_kpi_snapshots_past_the_tenants_period(estate, other_estate):
+    from watchfloor.snapshots.models import KpiSnapshot
+
+    RetentionPolicy.objects.create(tenant=estate.tenant, snapshots_days=31)
+
+    def snap(est, age):
+        return KpiSnapshot.objects.create(
+            tenant=est.tenant,
+            client=est.clients[0],
+            window_end=days_ago(age),
+            computed_at=days_ago(age),
+        )
+
+    old, young = snap(estate, 32), snap(estate, 30)
+    theirs = snap(other_estate, 32)  # default 90 days
+
+    assert enforce()["kpi_snapshots"] == 1
+    assert set(KpiSnapshot.objects.values_list("pk", flat=True)) == {young.pk, theirs.pk}
+    assert not KpiSnapshot.objects.filter(pk=old.pk).exists()

@@ -11,8 +11,9 @@ What each kind removes (the tenant's `RetentionPolicy`, or the defaults in model
   ago than the period; pending ones never.
 - feed records: closed tickets, completed or cancelled work orders, retired devices not heard of
   within the period, attendance of shifts that ended, geofence events.
-- KPI snapshots: windows ended longer ago than the period (whole monthly partitions dropped on
-  PostgreSQL where every tenant's period has passed, when the snapshots table provides it).
+- KPI snapshots: windows ended longer ago than the period. On PostgreSQL whole monthly
+  partitions are dropped first where every tenant's period has passed (a partition holds every
+  tenant's rows); the rows left past a tenant's own period go in batches.
 - audit: by age only, through audit.services (the database trigger lets only that path delete).
 
 Each tenant's deletions are recorded in its audit log (`retention.purge`, counts only).
@@ -24,7 +25,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import transaction
@@ -49,7 +49,7 @@ from watchfloor.operations.models import (
     WorkOrder,
 )
 from watchfloor.snapshots import metrics
-from watchfloor.snapshots.models import DEFAULTS, RetentionPolicy
+from watchfloor.snapshots.models import DEFAULTS, KpiSnapshot, RetentionPolicy
 from watchfloor.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ logger = logging.getLogger(__name__)
 BATCH = 2_000
 MAX_BATCHES = 100  # per kind and tenant per run: 200,000 rows; the next run takes the rest
 
-# Where the KPI snapshots table (helper D's) offers to drop whole monthly partitions.
+# Where the KPI snapshots table offers to drop whole monthly partitions (PostgreSQL; on SQLite
+# it drops nothing and the rows go in batches like any other kind).
 DROP_PARTITIONS = "watchfloor.snapshots.partitions.drop_partitions_before"
 
 FINISHED_DELIVERIES = (
@@ -157,14 +158,6 @@ def feed_records(tenant_id: int, cutoff: datetime) -> dict[str, QuerySet]:
     }
 
 
-def snapshot_model():
-    """The KPI snapshot model once the snapshots table exists (helper D's), else None."""
-    try:
-        return apps.get_model("snapshots", "KpiSnapshot")
-    except LookupError:
-        return None
-
-
 def drop_snapshot_partitions(periods: dict[int, dict[str, int]], now: datetime) -> int:
     """Drop the monthly partitions that lie wholly past every tenant's snapshot period (a
     partition holds every tenant's rows); 0 where the table is not partitioned."""
@@ -175,7 +168,7 @@ def drop_snapshot_partitions(periods: dict[int, dict[str, int]], now: datetime) 
     except ImportError:
         return 0
     longest = max(days["snapshots_days"] for days in periods.values())
-    return int(drop(now - timedelta(days=longest)) or 0)
+    return len(drop(now - timedelta(days=longest)) or ())
 
 
 def enforce_tenant(
@@ -204,12 +197,12 @@ def enforce_tenant(
     run("deliveries", deliveries(tenant_id, cutoff("deliveries_days")))
     for kind, rows in feed_records(tenant_id, cutoff("feed_records_days")).items():
         run(kind, rows)
-    snapshots = snapshot_model()
-    if snapshots is not None:
-        run(
-            "kpi_snapshots",
-            snapshots.objects.filter(tenant_id=tenant_id, window_end__lt=cutoff("snapshots_days")),
-        )
+    # what the dropped partitions left: this tenant's rows of a month that straddles its cutoff,
+    # or of every month where it keeps snapshots shorter than the longest period
+    run(
+        "kpi_snapshots",
+        KpiSnapshot.objects.filter(tenant_id=tenant_id, window_end__lt=cutoff("snapshots_days")),
+    )
     removed, more = audit.purge_older(
         cutoff("audit_days"), tenant_id=tenant_id, batch_size=batch, max_batches=max_batches
     )
