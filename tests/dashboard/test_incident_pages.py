@@ -630,3 +630,11 @@ def test_a_client_status_update_from_the_page(seeded):
     )
     assert denied.status_code == 403
     assert IncidentStatusUpdate.objects.count() == 1
+
+
+def test_timeline_says_why_an_alert_joined_in_words():
+    from watchfloor.dashboard.incident_views import JOIN_REASONS
+    from watchfloor.incidents.models import Origin
+
+    for origin in Origin.values:
+        assert JOIN_REASONS[origin] and "_" not in JOIN_REASONS[origin]

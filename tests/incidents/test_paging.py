@@ -237,3 +237,27 @@ def test_the_one_click_link_of_an_incident_page_acknowledges_the_incident(
     with pytest.raises(ack_links.LinkRefused) as refused:
         ack_links.use(token)
     assert refused.value.reason == "used"
+
+
+def test_the_ack_page_of_an_incident_page_speaks_of_the_incident(
+    client, estate, key, officer, task_queue, django_capture_on_commit_callbacks
+):
+    from watchfloor.incidents.models import IncidentStatus
+    from watchfloor.oncall import ack_links
+
+    capture = django_capture_on_commit_callbacks
+    incident = open_incident_of_three(estate, key, capture)
+    at(T0 + timedelta(seconds=20), capture, paging.sweep, T0 + timedelta(seconds=20))
+    due = T0 + timedelta(minutes=15)
+    at(due, capture, paging.sweep, due)
+    [delivery] = Delivery.objects.all()
+    link = ack_links.ack_url(delivery)
+    path = "/" + link.split("://", 1)[1].split("/", 1)[1]
+    page = client.get(path).content.decode()
+    assert "Acknowledge this incident?" in page and "Acknowledge this alert?" not in page
+    assert f"/incidents/{incident.id}/" in page and f"#{incident.id}" in page
+    with capture(execute=True):
+        done = client.post(path).content.decode()
+    assert "the incident is acknowledged" in done and f"/incidents/{incident.id}/" in done
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.ACKNOWLEDGED

@@ -9,6 +9,7 @@ it is audited with the delivery it came from and published live.
 from __future__ import annotations
 
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -70,6 +71,23 @@ def _summary(alert, recipient) -> dict:
     }
 
 
+def _incident_of(link) -> dict | None:
+    """What a page about an incident says it is about (the incidents app wrote it on the
+    delivery), shaped for the page; None for a page about one alert."""
+    about = (link.delivery.context or {}).get("incident") if link.delivery else None
+    if not isinstance(about, dict) or "id" not in about:
+        return None
+    pii = may_see_pii(link.user)
+    title = str(about.get("title") or "")
+    return {
+        "id": about["id"],
+        "title": title if pii else mask_text(title),
+        "severity": about.get("severity", ""),
+        "alert_count": about.get("alert_count"),
+        "url": reverse("dashboard:incident", kwargs={"incident_id": int(about["id"])}),
+    }
+
+
 def _refused(request, reason: str, alert=None, recipient=None, status=None):
     title, text = MESSAGES[reason]
     context = {"state": "refused", "reason": reason, "heading": title, "text": text}
@@ -90,12 +108,15 @@ def ack_link(request, token: str):
         return _refused(request, "invalid")
     if request.method == "POST":
         try:
+            incident = _incident_of(ack_links.inspect(token))
+        except ack_links.LinkRefused:
+            incident = None  # `use` says why, and audits it
+        try:
             alert = ack_links.use(token)
         except ack_links.LinkRefused as exc:
             return _refused(request, exc.reason, exc.alert)
-        return render(
-            request, "dashboard/ack_link.html", {"state": "done", "url": alert_url(alert.id)}
-        )
+        done = {"state": "done", "url": alert_url(alert.id), "incident": incident}
+        return render(request, "dashboard/ack_link.html", done)
     try:
         link = ack_links.inspect(token)
     except ack_links.LinkRefused as exc:
@@ -105,5 +126,10 @@ def ack_link(request, token: str):
     alert = link.alert
     if alert.acknowledged_at is not None or alert.status not in (Status.NEW, Status.ESCALATED):
         return _refused(request, "already_acknowledged", alert)
-    context = {"state": "confirm", "a": _summary(alert, link.user), "token": token}
+    context = {
+        "state": "confirm",
+        "a": _summary(alert, link.user),
+        "incident": _incident_of(link),
+        "token": token,
+    }
     return render(request, "dashboard/ack_link.html", context)

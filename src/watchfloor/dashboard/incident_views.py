@@ -158,6 +158,17 @@ STATUS_WORDS = {
 }
 
 
+# why an alert joined, as the timeline says it (services store the opening rule's origin or a
+# short reason of the rules)
+JOIN_REASONS = {
+    Origin.CRITICAL_ALERT: "a critical alert",
+    Origin.ALERT_GROUP: "related alerts",
+    Origin.MANUAL: "selected by hand",
+    "correlation group": "same correlation group",
+    "reopened": "fired again, incident reopened",
+}
+
+
 def _status_word(value) -> str:
     try:
         return STATUS_WORDS[IncidentStatus(value)]
@@ -214,7 +225,7 @@ def _line(entry, names: dict[int, str]) -> Line:
     elif kind == EventKind.ALERT_JOINED:
         text, link = "added an alert:", alert_link()
         if details.get("reason"):
-            text = f"added an alert ({details['reason']}):"
+            text = f"added an alert ({JOIN_REASONS.get(details['reason'], details['reason'])}):"
     elif kind == EventKind.ALERT_LEFT:
         text, link = "took an alert out:", alert_link()
         if details.get("to_incident"):

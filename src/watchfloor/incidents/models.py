@@ -47,9 +47,12 @@ UNACKNOWLEDGED_STATUSES = (IncidentStatus.NEW,)
 class Origin(models.TextChoices):
     """Why the incident exists."""
 
-    CRITICAL_ALERT = "critical_alert"  # the rule "a CRITICAL alert opens an incident"
-    ALERT_GROUP = "alert_group"  # the rule "N alerts of one correlation group"
-    MANUAL = "manual"  # a person grouped alerts ("new incident from these alerts")
+    CRITICAL_ALERT = (
+        "critical_alert",
+        "for a critical alert",
+    )  # "a CRITICAL alert opens an incident"
+    ALERT_GROUP = "alert_group", "for related alerts"  # "N alerts of one correlation group"
+    MANUAL = "manual", "by hand"  # "new incident from these alerts"
 
 
 def _person(related_name: str = "+", *, index: bool = False):
