@@ -144,6 +144,11 @@ SERVER_VARIANTS = {
     "serve-metrics-off": "watchfloor serve --workers {workers} with WATCHFLOOR_METRICS=off "
     "(no request metrics middleware, no multiprocess metric files)",
     "gunicorn-wsgi": "gunicorn watchfloor.wsgi -w {workers} (sync WSGI workers, run directly)",
+    "serve-asgi": "watchfloor serve --asgi --workers {workers} (uvicorn for HTTP and WebSockets, "
+    "the default before 2026-12-04)",
+    "uvicorn-asgi": "uvicorn watchfloor.asgi -w {workers} (ASGI, run directly)",
+    "granian-wsgi": "granian --interface wsgi --workers {workers} (Rust HTTP, WSGI, run directly)",
+    "granian-asgi": "granian --interface asgi --workers {workers} (Rust HTTP, ASGI, run directly)",
 }
 
 
@@ -162,6 +167,27 @@ def watchfloor_command(variant: str, port: int, workers: int) -> list[str]:
             str(port),
             "--workers",
             str(workers),
+        ]
+    if variant in ("granian-wsgi", "granian-asgi"):
+        interface = variant.split("-")[1]
+        return [
+            *("uv", "run", "--frozen", "granian", "--interface", interface),
+            *("--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)),
+            *("--log-level", "warning", "--no-ws"),
+            # a WSGI worker runs the views in its blocking threads (Django's DB calls block)
+            *(("--blocking-threads", "8") if interface == "wsgi" else ()),
+            f"watchfloor.{interface}:application",
+        ]
+    if variant == "uvicorn-asgi":
+        return [
+            *("uv", "run", "--frozen", "uvicorn", "watchfloor.asgi:application"),
+            *("--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)),
+            *("--log-level", "warning", "--lifespan", "off", "--no-access-log"),
+        ]
+    if variant == "serve-asgi":
+        return [
+            *("uv", "run", "--frozen", "watchfloor", "serve", "--asgi", "--host", "127.0.0.1"),
+            *("--port", str(port), "--workers", str(workers)),
         ]
     if variant in ("serve", "serve-warning", "serve-metrics-off"):
         cmd = [

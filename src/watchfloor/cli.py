@@ -47,15 +47,33 @@ def _patch_for_gevent() -> None:
     monkey.patch_all()
 
 
+SERVE_CHILD_ENV = "WATCHFLOOR_SERVE_CHILD"  # platform.server.CHILD_ENV (no Django import here)
+
+
+def _serves_from_gunicorn(serve_args: list[str]) -> bool:
+    """`serve --wsgi`, or the default `serve` with Redis (gunicorn for HTTP, uvicorn for
+    WebSockets): the same rule as the command's `serve_mode`, read before Django loads."""
+    if "--wsgi" in serve_args:
+        return True
+    if (
+        "--asgi" in serve_args
+        or "--uds" in serve_args
+        or any(a.startswith("--uds=") for a in serve_args)
+    ):
+        return False
+    return bool(os.environ.get("REDIS_URL", "").strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     args = translate(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["serve"] and "--wsgi" in args[1:]:
+    if args[:1] == ["serve"] and _serves_from_gunicorn(args[1:]):
         _patch_for_gevent()
     if args[:1] == ["demo"]:
         # settings.py reads it once, at import: it must be set before anything loads them
         os.environ["WATCHFLOOR_DEMO"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
-    if args[:1] == ["serve"]:
+    if args[:1] == ["serve"] and not os.environ.get(SERVE_CHILD_ENV):
+        # the split server's WebSocket process shares its parent's folder (already prepared)
         _prepare_metrics()
 
     from django.core.management import execute_from_command_line

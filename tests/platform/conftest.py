@@ -28,8 +28,11 @@ def run():
 
 
 @pytest.fixture
-def uvicorn_calls(monkeypatch):
-    """Replace uvicorn.run: the commands' server calls are recorded instead of serving."""
+def uvicorn_calls(monkeypatch, settings):
+    """Replace uvicorn.run: the commands' server calls are recorded instead of serving. The node
+    is embedded (no REDIS_URL) whatever the suite's configuration, so `serve` picks uvicorn
+    (with Redis it runs gunicorn beside uvicorn: test_serve_topology.py)."""
+    settings.REDIS_URL = ""
     calls: list[tuple[str, dict]] = []
     monkeypatch.setattr(
         "watchfloor.platform.server.uvicorn.run", lambda app, **kw: calls.append((app, kw))

@@ -515,6 +515,71 @@ def test_serve_wsgi_runs_gunicorn_with_gevent_workers_and_no_access_log(db, run,
     assert server.gunicorn_options(host="::1", port=80, workers=1)["bind"] == "[::1]:80"
 
 
+def test_serve_with_redis_runs_gunicorn_for_http_and_uvicorn_for_websockets(
+    db, run, uvicorn_calls, monkeypatch, settings
+):
+    from watchfloor import cli
+
+    calls = []
+    monkeypatch.setattr(
+        "watchfloor.platform.management.commands.serve.run_split", lambda **kw: calls.append(kw)
+    )
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    run("serve", "--workers", "3", "--port", "9002", skip_checks=False)
+    [kw] = calls
+    assert (kw["port"], kw["workers"], kw["forwarded_allow_ips"]) == (9002, 3, None)
+    assert uvicorn_calls == []
+
+    run("serve", "--asgi", skip_checks=False)  # uvicorn alone, on request
+    run("serve", "--uds", "/run/wf/x.sock", skip_checks=False)  # the split server's WS process
+    (_, asgi), (_, ws) = uvicorn_calls
+    assert asgi.get("uds") is None and asgi["proxy_headers"] is False
+    # only its own workers reach the socket, and they say who the client is
+    assert ws["uds"] == "/run/wf/x.sock" and ws["proxy_headers"] is True
+    assert ws["forwarded_allow_ips"] == "*"
+    with pytest.raises(CommandError, match="exclude"):
+        run("serve", "--asgi", "--wsgi", skip_checks=False)
+    assert len(calls) == 1
+
+    # the console script patches for gevent before Django loads by the same rule
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert cli._serves_from_gunicorn([]) and cli._serves_from_gunicorn(["--wsgi"])
+    assert not cli._serves_from_gunicorn(["--asgi"])
+    assert not cli._serves_from_gunicorn(["--uds", "/run/wf/x.sock"])
+    monkeypatch.setenv("REDIS_URL", "")
+    assert not cli._serves_from_gunicorn([]) and cli._serves_from_gunicorn(["--wsgi"])
+
+
+def test_the_websocket_splice_replays_the_upgrade_and_says_who_the_client_is():
+    from watchfloor.platform.ws_splice import is_websocket_upgrade, request_head
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/ws/dashboard/",
+        "RAW_URI": "/ws/dashboard/?v=1",
+        "REMOTE_ADDR": "192.0.2.7",
+        "wsgi.url_scheme": "https",
+        "HTTP_HOST": "noc.example.com",
+        "HTTP_UPGRADE": "websocket",
+        "HTTP_CONNECTION": "Upgrade",
+        "HTTP_SEC_WEBSOCKET_KEY": "dGhlIHNhbXBsZSBub25jZQ==",
+        "HTTP_ORIGIN": "https://noc.example.com",
+        "HTTP_X_FORWARDED_FOR": "10.9.9.9",  # a client's claim
+    }
+    assert is_websocket_upgrade(environ)
+    assert not is_websocket_upgrade({**environ, "PATH_INFO": "/api/v1/alerts"})
+    assert not is_websocket_upgrade({**environ, "HTTP_UPGRADE": "h2c"})
+    head = request_head(environ, trust_forwarded=False).decode("latin-1")
+    lines = head.split("\r\n")
+    assert lines[0] == "GET /ws/dashboard/?v=1 HTTP/1.1" and head.endswith("\r\n\r\n")
+    assert "Host: noc.example.com" in lines and "Origin: https://noc.example.com" in lines
+    assert "Sec-Websocket-Key: dGhlIHNhbXBsZSBub25jZQ==" in lines
+    assert "X-Forwarded-For: 192.0.2.7" in lines and "X-Forwarded-Proto: https" in lines
+    assert "10.9.9.9" not in head  # not trusted unless gunicorn trusts the proxy
+    trusted = request_head(environ, trust_forwarded=True).decode("latin-1")
+    assert "X-Forwarded-For: 10.9.9.9" in trusted.split("\r\n")
+
+
 def test_serve_wsgi_answers_concurrent_requests(tmp_path, django_db_setup):
     """A real gunicorn process answers many requests at once, on this run's database engine.
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import copy
 import gc
 import logging
+import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 
 import uvicorn
 from django.conf import settings
@@ -16,6 +24,8 @@ GC_THRESHOLD = (50_000, 20, 100)
 
 # Integration keys may travel as the last path segment (for tools that cannot set a header), and
 # the access log writes every path: secrets are cut down to their kind before a line is written.
+log = logging.getLogger(__name__)
+
 SECRET_RE = re.compile(r"\b(wf[ti])_[A-Za-z0-9_-]+")
 
 
@@ -51,8 +61,12 @@ def run_uvicorn(
     proxy_headers: bool = False,
     forwarded_allow_ips: str | None = None,
     log_level: str = "info",
+    uds: str | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; uvicorn finishes in-flight requests, then returns."""
+    """Serve until SIGINT/SIGTERM; uvicorn finishes in-flight requests, then returns.
+
+    `uds`: listen on that Unix socket instead of host:port (the WebSocket process of
+    `run_split`)."""
     # A full garbage collection stops the event loop for ~140 ms with 1,000 WebSockets open,
     # and those pauses were the slowest live deliveries (bench/websocket.py --gc-log); rarer
     # young-generation collections remove them (p99 408 -> 188 ms, docs/benchmarks.md).
@@ -70,11 +84,14 @@ def run_uvicorn(
         server_header=False,
         log_config=log_config(),
         ws_per_message_deflate=settings.WS_PER_MESSAGE_DEFLATE,
+        uds=uds,
     )
 
 
 WSGI_APP = "watchfloor.wsgi:application"
-WORKER_CONNECTIONS = 1000
+# a spliced WebSocket counts as one of these for as long as it is open (1,000 dashboards and
+# their reconnects per worker)
+WORKER_CONNECTIONS = 4000
 
 
 def _child_exit(server, worker) -> None:
@@ -138,12 +155,14 @@ def close_database_connections() -> None:
             conn.close_pool()
 
 
-def run_gunicorn(**kwargs) -> None:
-    """Serve the WSGI application (HTTP only: API, ingestion, pages; no WebSockets)."""
+def run_gunicorn(*, ws_socket: str | None = None, **kwargs) -> None:
+    """Serve the WSGI application: API, ingestion, pages. WebSockets only with `ws_socket`: the
+    workers then splice `/ws/` upgrades to the ASGI process listening there (`run_split`)."""
     from gunicorn.app.base import BaseApplication
 
     options = gunicorn_options(**kwargs)
     close_database_connections()
+    trust_forwarded = kwargs.get("forwarded_allow_ips") is not None
 
     class _App(BaseApplication):
         def load_config(self):
@@ -153,6 +172,160 @@ def run_gunicorn(**kwargs) -> None:
         def load(self):
             from django.core.wsgi import get_wsgi_application
 
-            return get_wsgi_application()
+            application = get_wsgi_application()
+            if ws_socket is None:
+                return application
+            from watchfloor.platform.ws_splice import WebSocketSplice
+
+            return WebSocketSplice(application, ws_socket, trust_forwarded=trust_forwarded)
 
     _App().run()
+
+
+# --- one command, one port: gunicorn for HTTP, uvicorn for WebSockets ---------------------------
+
+WS_READY_TIMEOUT = 90.0  # seconds for the WebSocket process to listen (a loaded 2-core machine)
+WS_RESTART_DELAY = 1.0
+# exit codes of a WebSocket process that was asked to stop (uvicorn exits 0 on SIGINT/SIGTERM)
+STOPPED_CODES = {0, -2, -15}
+CHILD_ENV = "WATCHFLOOR_SERVE_CHILD"  # set in the WebSocket process: the CLI leaves metrics be
+
+
+def _die_with_parent() -> None:
+    """In the WebSocket process, before exec: SIGTERM when `serve` dies, even by kill -9."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: `serve` still stops it on every clean exit
+        pass
+
+
+def ws_process_command(socket_path: str, log_level: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "watchfloor.cli",
+        "serve",
+        "--asgi",
+        "--uds",
+        socket_path,
+        "--no-scheduler",
+        "--skip-checks",
+        "--log-level",
+        log_level,
+    ]
+
+
+class WebSocketProcess:
+    """The uvicorn process of `run_split`: started before gunicorn, restarted if it dies, stopped
+    (SIGTERM, then SIGKILL after the grace period) when `serve` stops."""
+
+    def __init__(self, socket_path: str, log_level: str):
+        self.socket_path = socket_path
+        self.log_level = log_level
+        self.process: subprocess.Popen | None = None
+        self.stopping = False
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            ws_process_command(self.socket_path, self.log_level),
+            env={**os.environ, CHILD_ENV: "1"},
+            preexec_fn=_die_with_parent,
+        )
+
+    def wait_listening(self, timeout: float = WS_READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"the WebSocket process exited with {self.process.returncode} at start"
+                )
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(self.socket_path)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the WebSocket process did not listen in time") from None
+                time.sleep(0.1)
+            finally:
+                probe.close()
+
+    def watch(self) -> None:
+        """Restart the process whenever it exits unasked (in a thread; a greenlet once gevent
+        patched the standard library)."""
+
+        def loop():
+            while not self.stopping:
+                assert self.process is not None
+                code = self.process.wait()
+                if self.stopping or code in STOPPED_CODES:
+                    # asked to stop (Ctrl-C or a SIGTERM to the whole process group): `serve`
+                    # itself is stopping, and stops gunicorn's side too
+                    return
+                log.error("The WebSocket process exited with %s; restarting it.", code)
+                time.sleep(WS_RESTART_DELAY)
+                if not self.stopping:
+                    self.start()
+
+        self._watcher = threading.Thread(target=loop, name="ws-process-watch", daemon=True)
+        self._watcher.start()
+
+    def stop(self, grace: float = 30.0) -> None:
+        self.stopping = True
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            process.terminate()
+        except ProcessLookupError:  # it exited (and was reaped) meanwhile
+            return
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_split(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    forwarded_allow_ips: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """The default production server: gunicorn's gevent workers on host:port for HTTP (the fast
+    path for Django's sync views), one uvicorn process for WebSockets on a private Unix socket,
+    spliced in by the workers (platform/ws_splice.py). One command, one port, one origin.
+
+    Needs Redis: the hub of the WebSocket process hears the workers' events through Redis
+    pub/sub (an embedded node, without Redis, serves everything from uvicorn instead)."""
+    folder = tempfile.mkdtemp(prefix="watchfloor-ws-")  # 0700: only this user reaches the socket
+    ws = WebSocketProcess(os.path.join(folder, "ws.sock"), log_level)
+    owner = os.getpid()
+    try:
+        ws.start()
+        ws.wait_listening()
+        ws.watch()
+        run_gunicorn(
+            host=host,
+            port=port,
+            workers=workers,
+            forwarded_allow_ips=forwarded_allow_ips,
+            log_level=log_level,
+            ws_socket=ws.socket_path,
+        )
+    finally:
+        # gunicorn's workers are forked inside run_gunicorn and unwind through here when they
+        # exit: only the process that started the WebSocket process stops it
+        if os.getpid() == owner:
+            ws.stop()
+            shutil.rmtree(folder, ignore_errors=True)

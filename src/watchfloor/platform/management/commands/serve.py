@@ -1,26 +1,44 @@
 """`watchfloor serve`: the production web server.
 
-By default uvicorn on the ASGI application (HTTP and, with the dashboard, WebSockets). `--wsgi`
-runs gunicorn's gevent workers on the WSGI application instead: HTTP only, measured 2.5× faster for
-single-alert ingestion on 2 cores (docs/benchmarks.md), for API/ingestion nodes behind a proxy
-that sends `/ws/` to uvicorn nodes.
+With Redis (production), one command and one port: gunicorn's gevent workers answer HTTP on the
+WSGI application (Django's sync views without ASGI's thread hop, docs/decisions.md) and hand
+`/ws/` upgrades to one uvicorn process on a private Unix socket (platform/ws_splice.py).
+Without Redis (the embedded default) everything is served by uvicorn in one process: the live
+events of a write reach the WebSockets through that process's own hub.
+
+`--asgi` serves everything from uvicorn (the default before 2026-12-04); `--wsgi` serves HTTP
+only (gunicorn's gevent workers, no WebSocket process), for API/ingestion nodes.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.utils import OperationalError
 
 from watchfloor.jobs.embedded import start_for_server
 from watchfloor.platform.database import pending_migrations
-from watchfloor.platform.server import run_gunicorn, run_uvicorn
+from watchfloor.platform.server import run_gunicorn, run_split, run_uvicorn
+
+
+def serve_mode(*, wsgi: bool, asgi: bool, uds: bool, redis_url: str) -> str:
+    """ "wsgi" (HTTP only), "asgi" (uvicorn for everything) or "split" (gunicorn for HTTP, uvicorn
+    for WebSockets, one port). The CLI asks it too, before Django loads, to patch for gevent."""
+    if wsgi:
+        return "wsgi"
+    if asgi or uds or not redis_url:
+        return "asgi"
+    return "split"
 
 
 class Command(BaseCommand):
     help = (
-        "Serve Watchfloor with uvicorn (or gunicorn with --wsgi). It never migrates: run "
+        "Serve Watchfloor: gunicorn for HTTP and uvicorn for WebSockets on one port with Redis, "
+        "uvicorn alone without (--asgi: uvicorn alone, --wsgi: gunicorn alone). It never "
+        "migrates: run "
         "`watchfloor migrate` first (it refuses to start while migrations are pending, unless "
         "--skip-checks)."
     )
@@ -51,6 +69,13 @@ class Command(BaseCommand):
             help="HTTP only, gunicorn gevent workers (faster API and ingestion; no WebSockets)",
         )
         parser.add_argument(
+            "--asgi",
+            action="store_true",
+            help="serve HTTP and WebSockets from uvicorn alone (the default without Redis)",
+        )
+        # the WebSocket process of the split server listens there (set by `serve` itself)
+        parser.add_argument("--uds", default=None, help=argparse.SUPPRESS)
+        parser.add_argument(
             "--no-scheduler",
             action="store_true",
             help="without Celery (no REDIS_URL), do not run the periodic jobs in this node "
@@ -65,19 +90,29 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1.")
+        if options["wsgi"] and options["asgi"]:
+            raise CommandError("--wsgi and --asgi exclude each other.")
+        mode = serve_mode(
+            wsgi=options["wsgi"],
+            asgi=options["asgi"],
+            uds=options["uds"] is not None,
+            redis_url=settings.REDIS_URL,
+        )
         if not options["skip_checks"]:
             self._refuse_pending_migrations()
         proxy = options["proxy_headers"] or options["forwarded_allow_ips"] is not None
-        scheduler = None if options["no_scheduler"] else start_for_server(forking=options["wsgi"])
+        forking = mode != "asgi"  # gunicorn forks its workers from this process
+        scheduler = None if options["no_scheduler"] else start_for_server(forking=forking)
         try:
-            self._serve(options, proxy)
+            self._serve(mode, options, proxy)
         finally:
             if scheduler is not None:
                 scheduler.stop()
 
-    def _serve(self, options, proxy: bool) -> None:
-        if options["wsgi"]:
-            run_gunicorn(
+    def _serve(self, mode: str, options, proxy: bool) -> None:
+        if mode != "asgi":
+            run = run_split if mode == "split" else run_gunicorn
+            run(
                 host=options["host"],
                 port=options["port"],
                 workers=options["workers"],
@@ -87,13 +122,19 @@ class Command(BaseCommand):
                 log_level=options["log_level"],
             )
             return
+        allowed: str | None = options["forwarded_allow_ips"] if proxy else None
+        if options["uds"] is not None:
+            # the split server's WebSocket process: only its own gunicorn workers reach the
+            # socket, and they say who the client is (ws_splice.request_head)
+            proxy, allowed = True, "*"
         run_uvicorn(
             host=options["host"],
             port=options["port"],
             workers=options["workers"],
             proxy_headers=proxy,
-            forwarded_allow_ips=options["forwarded_allow_ips"] if proxy else None,
+            forwarded_allow_ips=allowed,
             log_level=options["log_level"],
+            uds=options["uds"],
         )
 
     def _refuse_pending_migrations(self) -> None:
