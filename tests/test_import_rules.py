@@ -124,6 +124,8 @@ DOMAIN_RULES = {
         "audit",
         "jobs",
     },
+    # the feed rules raise alerts through the pipeline; nothing below imports operations
+    "operations": {"operations", "alerts", "maintenance", "tenancy", "access", "audit", "jobs"},
     # retention deletes every domain app's old rows (and, with D's KPI snapshots, reads the
     # operations feeds); nothing below imports it
     "snapshots": {
@@ -167,6 +169,7 @@ DOMAIN_APPS = (
     "platform",
     "snapshots",
     "reports",
+    "operations",
 )
 
 

@@ -297,6 +297,7 @@ def test_the_real_schedule_names_existing_or_announced_targets():
         "incidents.sla_breaches",
         "incidents.paging",
         "retention.enforce",
+        "operations.feed_rules",
     } == set(names)
     for job in SCHEDULE:
         assert job.target.startswith("watchfloor.")

@@ -80,6 +80,11 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         lease=timedelta(minutes=10),
     ),
     PeriodicJob(
+        "operations.feed_rules",
+        timedelta(minutes=1),
+        "watchfloor.operations.tasks.run_feed_rules",
+    ),
+    PeriodicJob(
         "platform.sample",
         timedelta(seconds=30),
         "watchfloor.platform.tasks.sample",
