@@ -90,7 +90,7 @@ def enforce(**kw):
 def test_the_job_is_scheduled_daily():
     job = job_named("retention.enforce")
     assert job is not None and job.every == timedelta(days=1)
-    assert job.target == "watchfloor.snapshots.tasks.enforce_retention"
+    assert job.target == "watchfloor.snapshots.retention_tasks.enforce_retention"
 
 
 def test_only_resolved_alerts_past_the_period_go(estate):

@@ -99,7 +99,7 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "retention.enforce",
         timedelta(days=1),
-        "watchfloor.snapshots.tasks.enforce_retention",
+        "watchfloor.snapshots.retention_tasks.enforce_retention",
         stale_after=timedelta(days=2),
         lease=timedelta(minutes=30),
     ),

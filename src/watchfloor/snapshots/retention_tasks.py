@@ -1,4 +1,4 @@
-"""Periodic jobs of the snapshots app (jobs/schedule.py names them by dotted path)."""
+"""The retention job's thin wrapper (jobs/schedule.py names it by dotted path)."""
 
 from __future__ import annotations
 
