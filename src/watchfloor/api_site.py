@@ -25,6 +25,7 @@ from watchfloor.maintenance.api import router as maintenance_router
 from watchfloor.oncall.contact_api import router as notifications_router
 from watchfloor.oncall.policy_api import router as escalation_router
 from watchfloor.oncall.schedule_api import router as schedules_router
+from watchfloor.operations.api import router as operations_router
 from watchfloor.reports.api import router as reports_router
 from watchfloor.snapshots.retention_api import router as retention_router
 from watchfloor.tenancy.api import router as tenancy_router
@@ -64,6 +65,7 @@ api.add_router("", escalation_router)
 api.add_router("", notifications_router)
 api.add_router("", schedules_router)
 api.add_router("", reports_router)
+api.add_router("", operations_router)
 
 urlpatterns = [
     path("api/v1/", api.urls),

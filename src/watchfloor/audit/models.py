@@ -44,6 +44,8 @@ class Action(models.TextChoices):
     INCIDENT_CLOSE = "incident.close"
     INCIDENT_SLA_BREACH = "incident.sla_breach"  # the SLA job recorded a target that passed
     RETENTION_PURGE = "retention.purge"  # the retention job removed rows past their period
+    # operations feeds: one entry per accepted batch (kind, key, counts), not one per record
+    FEED_UPSERT = "feed.upsert"
 
 
 class AuditQuerySet(models.QuerySet):
