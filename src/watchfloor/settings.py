@@ -245,7 +245,7 @@ ALERT_MAX_BATCH = int(os.environ.get("WATCHFLOOR_MAX_BATCH", "1000"))
 # At most this many records in one operations feed request (tickets, devices, …).
 OPERATIONS_MAX_BATCH = int(os.environ.get("WATCHFLOOR_OPERATIONS_MAX_BATCH", "1000"))
 # Called as `hook(kind, tenant_id, ids)` after every committed feed upsert that created or changed
-# records (kind: "tickets", "work_orders", "devices", "attendance", "geofence_events"), so the
+# records (kind: "ticket", "work_order", "device", "attendance", "geofence_event"), so the
 # feed rules react at once instead of at their next sweep; dotted paths, imported when called.
 OPERATIONS_CHANGE_HOOKS = env_list(
     "WATCHFLOOR_OPERATIONS_CHANGE_HOOKS", "watchfloor.operations.rules.on_records_changed"

@@ -339,7 +339,7 @@ def test_the_change_hook_gets_the_created_and_changed_ids_after_commit(
     finally:
         del sys.modules["tests_operations_hook"]
     ids = dict(Ticket.objects.values_list("external_id", "id"))
-    assert [c[0] for c in calls] == ["tickets", "tickets"]
+    assert [c[0] for c in calls] == ["ticket", "ticket"]
     assert sorted(calls[0][2]) == sorted(ids.values())
     assert calls[1][2] == (ids["T-2"],)
 
@@ -352,3 +352,17 @@ def test_a_failing_hook_never_fails_the_upsert(
         assert acme_feed.post("tickets", [ticket(1)]).status_code == 200
     assert len(callbacks) == 1
     assert Ticket.objects.count() == 1
+
+
+def test_a_ticket_past_its_sla_raises_sla_breach_through_the_rules_hook(
+    acme_feed, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from watchfloor.alerts.models import Alert
+
+    opened = timezone.now() - timedelta(hours=30)
+    late = ticket(1, priority="P3", opened_at=iso(opened))  # P3: 24 h by default
+    with django_capture_on_commit_callbacks(execute=True):
+        assert acme_feed.post("tickets", [late]).status_code == 200
+    assert Alert.objects.filter(type="SLA_BREACH").count() == 1

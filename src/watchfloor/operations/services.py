@@ -60,10 +60,12 @@ class BatchInvalid(Exception):
 
 @dataclass(frozen=True)
 class FeedKind:
-    name: str  # "tickets": the hooks' and the audit's name for it
+    name: str  # "tickets": the API's and the audit's name for it
     model: type[FeedRecord]
     # the model fields a record sets besides client, site and source_updated_at
     fields: tuple[str, ...]
+    # what `OPERATIONS_CHANGE_HOOKS` are told (`operations.rules.KINDS`: "ticket", "device", …)
+    record_kind: str = ""
 
 
 TICKETS = FeedKind(
@@ -80,6 +82,7 @@ TICKETS = FeedKind(
         "escalation_level",
         "assignee_name",
     ),
+    "ticket",
 )
 WORK_ORDERS = FeedKind(
     "work_orders",
@@ -94,6 +97,7 @@ WORK_ORDERS = FeedKind(
         "completed_at",
         "assignee_name",
     ),
+    "work_order",
 )
 DEVICES = FeedKind(
     "devices",
@@ -112,6 +116,7 @@ DEVICES = FeedKind(
         "previous_longitude",
         "previously_located_at",
     ),
+    "device",
 )
 ATTENDANCE = FeedKind(
     "attendance",
@@ -125,6 +130,7 @@ ATTENDANCE = FeedKind(
         "checked_in_at",
         "checked_out_at",
     ),
+    "attendance",
 )
 GEOFENCE_EVENTS = FeedKind(
     "geofence_events",
@@ -139,6 +145,7 @@ GEOFENCE_EVENTS = FeedKind(
         "longitude",
         "distance_m",
     ),
+    "geofence_event",
 )
 KINDS = {k.name: k for k in (TICKETS, WORK_ORDERS, DEVICES, ATTENDANCE, GEOFENCE_EVENTS)}
 
@@ -427,7 +434,7 @@ def upsert_records(kind: str, records: list[dict], *, actor, now: datetime | Non
         )
         changed = result.created_ids + result.updated_ids
         if changed:
-            _after_commit(kind, tenant_id, changed)
+            _after_commit(feed.record_kind, tenant_id, changed)
     return result
 
 
@@ -435,6 +442,7 @@ def upsert_records(kind: str, records: list[dict], *, actor, now: datetime | Non
 
 
 def _after_commit(kind: str, tenant_id: int, ids: Iterable[int]) -> None:
+    """`kind` is the record kind of the rules ("ticket", "device", …)."""
     if not settings.OPERATIONS_CHANGE_HOOKS:
         return
     ids = tuple(ids)
