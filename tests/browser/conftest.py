@@ -1,7 +1,8 @@
 """The browser tests' harness: the real server in a process of its own, and Debian's chromium.
 
 pytest-django's live_server is a WSGI thread: it cannot serve the dashboard's WebSocket. So the
-package shares one `watchfloor serve` (uvicorn, HTTP and `/ws/dashboard/`) on a free port, with a
+package shares one `watchfloor serve` (HTTP and `/ws/dashboard/` on one free port: uvicorn alone on
+SQLite, gunicorn's workers beside the uvicorn WebSocket process with REDIS_URL), with a
 database of its own:
 
 - SQLite (no DATABASE_URL): a file in a temporary WATCHFLOOR_HOME;

@@ -1,6 +1,7 @@
 """Idle and slow clients cannot starve `watchfloor serve` (#12 section 5).
 
-A real server (uvicorn by default, gunicorn's gevent workers with --wsgi) holds 200 idle TCP
+A real server (uvicorn without Redis, gunicorn's gevent workers with --wsgi, and with Redis the
+default: gunicorn's workers beside the WebSocket process on one port) holds 200 idle TCP
 connections and 50 slowloris-style partial requests while health is asked on a new connection:
 it answers every time. The timeout is a bound on a hang, not a timing assertion; the latency
 figure comes from bench/idle_connections.py (docs/benchmarks.md). The server runs on SQLite in
@@ -18,7 +19,7 @@ import time
 import urllib.request
 
 import pytest
-from support_outages import free_port
+from support_outages import RedisServer, free_port, redis_binary
 
 IDLE, SLOW = 200, 50
 SLOW_HEAD = b"GET /api/health/live HTTP/1.1\r\nHost: watchfloor\r\nX-Slow: "
@@ -49,12 +50,35 @@ def _health(port: int, timeout: float = 5.0) -> int:
         return answer.status
 
 
-@pytest.mark.parametrize("mode", [[], ["--wsgi"]], ids=["uvicorn", "wsgi"])
-def test_health_answers_while_idle_and_slow_clients_hold_connections(home, mode):
+@pytest.fixture
+def env_for(home):
+    """The server's environment for a mode: "split" (the default with Redis) gets a Redis of
+    the test's own."""
+    started: list[RedisServer] = []
+
+    def _for(mode: str) -> dict[str, str]:
+        env = _env(home)
+        if mode == "split":
+            redis = RedisServer(redis_binary())
+            redis.start()
+            started.append(redis)
+            env["REDIS_URL"] = redis.url
+        return env
+
+    yield _for
+    for redis in started:
+        redis.stop()
+
+
+@pytest.mark.parametrize(
+    "mode", [["--asgi"], ["--wsgi"], ["split"]], ids=["uvicorn", "wsgi", "split"]
+)
+def test_health_answers_while_idle_and_slow_clients_hold_connections(env_for, mode):
     port = free_port()
+    flags = [] if mode == ["split"] else mode
     server = subprocess.Popen(
-        [*CLI, "serve", *mode, "--workers", "2", "--port", str(port), "--log-level", "warning"],
-        env=_env(home),
+        [*CLI, "serve", *flags, "--workers", "2", "--port", str(port), "--log-level", "warning"],
+        env=env_for(mode[0]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
