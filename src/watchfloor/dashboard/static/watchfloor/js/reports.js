@@ -14,6 +14,15 @@ function showCustom() {
   }
 }
 
+if (form) {
+  // empty filters stay out of the URL (and of the export link built from it)
+  form.addEventListener("formdata", (event) => {
+    for (const [name, value] of [...event.formData.entries()]) {
+      if (value === "") event.formData.delete(name);
+    }
+  });
+}
+
 if (rangeSelect) {
   rangeSelect.addEventListener("change", () => {
     showCustom();
