@@ -290,3 +290,106 @@ def enforce(
         "tenants": len(periods),
         "unfinished": len(total.unfinished),
     }
+
+
+# --- what the platform page says each table keeps ----------------------------------------------
+
+JOB = "daily job retention.enforce"
+
+
+def _policy(field_name: str, what: str = "") -> str:
+    from watchfloor.snapshots.models import KIND_BY_FIELD
+
+    kind = KIND_BY_FIELD[field_name]
+    return (
+        f"{what or kind.label}: per tenant, {kind.default} days by default "
+        f"({kind.minimum}–{kind.maximum}, Settings → Retention); {JOB}"
+    )
+
+
+def _with(parent: str) -> str:
+    return f"removed with its {parent}"
+
+
+CONFIGURATION = "configuration people keep (one row per thing configured): not pruned"
+ESTATE = "the estate (tenants, clients, sites, people): not pruned, removed when deleted"
+
+
+def table_retention() -> dict[str, str]:
+    """Every table Watchfloor creates, by db_table: how long its rows are kept, as the code
+    enforces it, or the bound that applies to a table nothing prunes (the platform page shows
+    it; tests/snapshots check that no table is left out)."""
+    kinds = {
+        "alerts_alert": _policy(
+            "resolved_alerts_days",
+            "resolved alerts (active ones and those in a kept incident stay)",
+        ),
+        "alerts_alertcomment": _with("alert"),
+        "alerts_stagedbatch": "deleted by the ingestion drainers once folded (seconds)",
+        "oncall_alertescalation": _with("alert (one per alert)"),
+        "incidents_incident": _policy("closed_incidents_days"),
+        "incidents_incidentalert": _with("incident or alert"),
+        "incidents_incidentresponder": _with("incident"),
+        "incidents_incidentevent": _with("incident"),
+        "incidents_incidentstatusupdate": _with("incident"),
+        "incidents_incidentescalation": _with("incident (one per incident)"),
+        "oncall_delivery": _policy("deliveries_days", "finished deliveries"),
+        "oncall_acklinkuse": _with("delivery"),
+        "operations_ticket": _policy("feed_records_days", "closed tickets"),
+        "operations_workorder": _policy("feed_records_days", "completed/cancelled work orders"),
+        "operations_device": _policy("feed_records_days", "retired devices"),
+        "operations_attendancerecord": _policy("feed_records_days", "ended shifts"),
+        "operations_geofenceevent": _policy("feed_records_days", "geofence events"),
+        "snapshots_kpisnapshot": _policy(
+            "snapshots_days", "KPI snapshots (monthly partitions dropped on PostgreSQL)"
+        ),
+        "audit_auditlog": _policy("audit_days", "audit, by age only")
+        + f"; entries without a tenant {settings.AUDIT_PLATFORM_RETENTION_DAYS} days "
+        "(WATCHFLOOR_AUDIT_PLATFORM_RETENTION_DAYS)",
+        "django_session": f"expired sessions deleted by the {JOB}",
+        "axes_accessattempt": f"{settings.SIGNIN_RECORD_RETENTION_DAYS} days "
+        f"(WATCHFLOOR_SIGNIN_RECORD_RETENTION_DAYS, {JOB})",
+        "axes_accessfailurelog": f"{settings.SIGNIN_RECORD_RETENTION_DAYS} days "
+        f"(WATCHFLOOR_SIGNIN_RECORD_RETENTION_DAYS, {JOB})",
+        "axes_accesslog": "not written (AXES_DISABLE_ACCESS_LOG); "
+        f"{settings.SIGNIN_RECORD_RETENTION_DAYS} days otherwise ({JOB})",
+        "axes_accessattemptexpiration": "one row per throttled attempt, removed with it",
+        "django_admin_log": "platform operators' Django admin actions: not pruned "
+        "(a few rows per admin change)",
+        "django_migrations": "one row per migration",
+        "django_content_type": "one row per model",
+        "auth_permission": "one row per model permission",
+        "auth_group": CONFIGURATION,
+        "auth_group_permissions": CONFIGURATION,
+        "jobs_joblease": "one row per scheduled job",
+        "operations_heartbeat": "one row per heartbeat configured: not pruned",
+        "operations_operationspolicy": "one row per tenant",
+        "incidents_incidentpolicy": "one row per tenant",
+        "snapshots_retentionpolicy": "one row per tenant",
+        "dashboard_dashboardsettings": "one row per person",
+        "maintenance_maintenancewindow": "windows people schedule: kept (not pruned)",
+        "incidents_statuspagelink": CONFIGURATION,
+        "incidents_clientcontact": CONFIGURATION,
+        "alerts_runbook": CONFIGURATION,
+        "access_apitoken": CONFIGURATION,
+        "access_integrationkey": CONFIGURATION,
+        "access_clientassignment": CONFIGURATION,
+        "access_siteassignment": CONFIGURATION,
+        "oncall_schedule": CONFIGURATION,
+        "oncall_layer": CONFIGURATION,
+        "oncall_layermember": CONFIGURATION,
+        "oncall_override": "on-call overrides people enter: not pruned",
+        "oncall_calendarfeed": CONFIGURATION,
+        "oncall_escalationpolicy": CONFIGURATION,
+        "oncall_policyversion": "one row per saved change of an escalation policy: not pruned",
+        "oncall_contactmethod": CONFIGURATION,
+        "oncall_notificationrule": CONFIGURATION,
+        "oncall_teamchannel": CONFIGURATION,
+        "tenancy_tenant": ESTATE,
+        "tenancy_client": ESTATE,
+        "tenancy_site": ESTATE,
+        "tenancy_user": ESTATE,
+        "tenancy_user_groups": ESTATE,
+        "tenancy_user_user_permissions": ESTATE,
+    }
+    return kinds
