@@ -28,6 +28,7 @@ from watchfloor.oncall.schedule_api import router as schedules_router
 from watchfloor.operations.api import router as operations_router
 from watchfloor.reports.api import router as reports_router
 from watchfloor.snapshots.retention_api import router as retention_router
+from watchfloor.snapshots.api import router as snapshots_router
 from watchfloor.tenancy.api import router as tenancy_router
 
 api = NinjaAPI(
@@ -61,6 +62,7 @@ api.add_router("", overview_router)
 api.add_router("", dashboard_settings_router)
 api.add_router("", jobs_router)
 api.add_router("", retention_router)
+api.add_router("", snapshots_router)
 api.add_router("", escalation_router)
 api.add_router("", notifications_router)
 api.add_router("", schedules_router)

@@ -298,6 +298,8 @@ def test_the_real_schedule_names_existing_or_announced_targets():
         "incidents.paging",
         "retention.enforce",
         "operations.feed_rules",
+        "snapshots.compute",
+        "snapshots.refresh_views",
     } == set(names)
     for job in SCHEDULE:
         assert job.target.startswith("watchfloor.")

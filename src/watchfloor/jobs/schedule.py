@@ -90,6 +90,18 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         "watchfloor.platform.tasks.sample",
     ),
     PeriodicJob(
+        "snapshots.compute",
+        timedelta(minutes=5),
+        "watchfloor.snapshots.tasks.compute_snapshots",
+        lease=timedelta(minutes=4),
+    ),
+    PeriodicJob(
+        "snapshots.refresh_views",
+        timedelta(minutes=5),
+        "watchfloor.snapshots.tasks.refresh_views",
+        lease=timedelta(minutes=4),
+    ),
+    PeriodicJob(
         "jobs.prune_runs",
         timedelta(days=1),
         "watchfloor.jobs.retention.prune_runs",

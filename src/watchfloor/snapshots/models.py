@@ -257,3 +257,73 @@ class KpiSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"KPIs of client {self.client_id} site {self.site_id} at {self.window_end}"
+
+
+class _ViewRow(models.Model):
+    """A row of a PostgreSQL materialized view (migration 0003): read-only, no table on SQLite."""
+
+    tenant = models.ForeignKey(
+        "tenancy.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    client = models.ForeignKey(
+        "tenancy.Client", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+def _level() -> models.FloatField:
+    return models.FloatField()
+
+
+class KpiHourly(_ViewRow):
+    """`snapshots_kpi_hourly`: one client's or site's hour (site_key 0: the client's row) over
+    the last 8 days; levels averaged over the hour's windows, geofence counts summed."""
+
+    pk = models.CompositePrimaryKey("tenant_id", "client_id", "site_key", "hour")
+    site_key = models.BigIntegerField()
+    site = models.ForeignKey(
+        "tenancy.Site",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+    )
+    hour = models.DateTimeField()
+    city = models.CharField(max_length=100)
+    state = models.CharField(max_length=100)
+    officer_in_charge_id = models.BigIntegerField(null=True)
+    points = models.BigIntegerField()
+    locals().update({name: _level() for name in COUNT_MEASURES})
+    sync_health = models.FloatField(null=True)
+
+    placement = ON_SITE
+
+    class Meta:
+        managed = False
+        db_table = "snapshots_kpi_hourly"
+
+    def __str__(self) -> str:
+        return f"hourly KPIs of client {self.client_id} site {self.site_id} at {self.hour}"
+
+
+class ClientHealth(_ViewRow):
+    """`snapshots_client_health`: each client's newest snapshot of the last day, scored."""
+
+    pk = models.CompositePrimaryKey("tenant_id", "client_id")
+    window_end = models.DateTimeField()
+    score = models.IntegerField()
+    sync_health = models.IntegerField(null=True)
+    locals().update({name: models.IntegerField() for name in COUNT_MEASURES})
+
+    placement = ON_SITE
+
+    class Meta:
+        managed = False
+        db_table = "snapshots_client_health"
+
+    def __str__(self) -> str:
+        return f"health {self.score} of client {self.client_id} at {self.window_end}"

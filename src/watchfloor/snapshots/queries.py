@@ -1,0 +1,338 @@
+"""Read side of the KPI snapshots, always through the user's scope (`KpiSnapshot.objects
+.restrict(scope)`: a client-scoped user sees the rows of their clients, a site-scoped user only
+the rows of their sites, never a client's total row).
+
+Signatures kept stable for the overview tiles and reports (helper E builds on them):
+
+- `latest(user, f, level="client"|"site", now=None) -> Latest`: the newest window of the last
+  day and its rows, one per client (or per site), measures summed over the matching sites when
+  a site-level filter applies (or the user sees sites, not clients); each client row carries
+  its health score (snapshots/health.py).
+- `series(user, measure, range_, f, now=None) -> Series`: a measure over "1h" (12 five-minute
+  points from the snapshots) or "7d" (168 hourly points: PostgreSQL reads the hourly rollup
+  view, SQLite groups the snapshots), summed over the matching clients/sites.
+- `client_health(user, f, now=None) -> list[HealthRow]`: each client's newest score (PostgreSQL:
+  the `snapshots_client_health` view; SQLite: the same formula over the newest rows).
+
+Filters (`SnapshotFilters`) are the overview's: client codes, city, state (case-insensitive),
+officer in charge (user id), one site code. Every function runs a fixed number of queries
+whatever the number of clients, sites or windows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from django.db import connection
+from django.db.models import Max, QuerySet, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from watchfloor.access.scope import ScopeKind, scope_of
+from watchfloor.snapshots import health
+from watchfloor.snapshots.compute import latest_closed_window
+from watchfloor.snapshots.models import (
+    COUNT_MEASURES,
+    FLOW_MEASURES,
+    MEASURES,
+    WINDOW,
+    ClientHealth,
+    KpiHourly,
+    KpiSnapshot,
+)
+from watchfloor.tenancy.models import Client, Site
+
+RANGES: dict[str, tuple[timedelta, timedelta]] = {  # span, step
+    "1h": (timedelta(hours=1), timedelta(minutes=WINDOW)),
+    "7d": (timedelta(days=7), timedelta(hours=1)),
+}
+LATEST_LOOKBACK = timedelta(days=1)
+Level = Literal["client", "site"]
+
+
+@dataclass(frozen=True)
+class SnapshotFilters:
+    clients: tuple[str, ...] = ()  # client codes
+    city: str = ""
+    state: str = ""
+    officer: int | None = None
+    site: str = ""  # one site code
+
+    @property
+    def site_level(self) -> bool:
+        return bool(self.city or self.state or self.officer is not None or self.site)
+
+
+def snapshots_for(user) -> QuerySet[KpiSnapshot]:
+    return KpiSnapshot.objects.restrict(scope_of(user))
+
+
+def _uses_site_rows(user, f: SnapshotFilters) -> bool:
+    """Sum site rows (rather than read client rows) when a site-level filter applies or the
+    user sees sites, not whole clients (their clients' total rows are not theirs to see)."""
+    return f.site_level or scope_of(user).kind == ScopeKind.ASSIGNED_SITES
+
+
+def _filtered(qs: QuerySet, user, f: SnapshotFilters, *, sites: bool | None = None) -> QuerySet:
+    """`qs` (snapshot rows or hourly rows) at the level the filters need (or site rows when
+    `sites`), filtered."""
+    if f.clients:
+        codes = Client.objects.for_tenant(user.tenant_id).filter(code__in=f.clients)
+        qs = qs.filter(client_id__in=codes.values("id"))
+    if sites is None:
+        sites = _uses_site_rows(user, f)
+    if not sites:
+        return qs.filter(site_id__isnull=True)
+    qs = qs.filter(site_id__isnull=False)
+    if f.city:
+        qs = qs.filter(city__iexact=f.city)
+    if f.state:
+        qs = qs.filter(state__iexact=f.state)
+    if f.officer is not None:
+        qs = qs.filter(officer_in_charge_id=f.officer)
+    if f.site:
+        sites = Site.objects.for_tenant(user.tenant_id).filter(code=f.site)
+        qs = qs.filter(site_id__in=sites.values("id"))
+    return qs
+
+
+@dataclass
+class Row:
+    client_id: int
+    client_code: str
+    client_name: str
+    site_id: int | None
+    site_code: str | None
+    site_name: str | None
+    city: str
+    state: str
+    officer_in_charge_id: int | None
+    measures: dict[str, int | None]
+    health_score: int | None = None
+
+
+@dataclass
+class Latest:
+    window_end: datetime | None
+    level: Level
+    rows: list[Row] = field(default_factory=list)
+
+
+def _sync_health(measures: dict) -> int | None:
+    total = measures.get("devices_total") or 0
+    return (100 * (measures.get("devices_synced") or 0)) // total if total else None
+
+
+def latest(
+    user, f: SnapshotFilters, level: Level = "client", *, now: datetime | None = None
+) -> Latest:
+    """The newest window (of the last day) in the user's scope and its rows (3 queries)."""
+    now = now or timezone.now()
+    use_sites = level == "site" or _uses_site_rows(user, f)
+    base = _filtered(snapshots_for(user), user, f, sites=use_sites).filter(
+        window_end__gt=now - LATEST_LOOKBACK
+    )
+    end = base.aggregate(end=Max("window_end"))["end"]
+    if end is None:
+        return Latest(None, level)
+    rows_qs = base.filter(window_end=end)
+    out: list[Row] = []
+    if level == "site" or not use_sites:
+        for snap in rows_qs.select_related("client", "site").order_by("client__code", "site_id"):
+            measures = {m: getattr(snap, m) for m in MEASURES}
+            out.append(
+                Row(
+                    snap.client_id,
+                    snap.client.code,
+                    snap.client.name,
+                    snap.site_id,
+                    snap.site.code if snap.site else None,
+                    snap.site.name if snap.site else None,
+                    snap.city,
+                    snap.state,
+                    snap.officer_in_charge_id,
+                    measures,
+                    health.score(measures) if snap.site_id is None else None,
+                )
+            )
+        return Latest(end, level, out)
+    # client level from site rows: summed per client
+    sums = (
+        rows_qs.values("client_id", "client__code", "client__name")
+        .order_by("client__code")
+        .annotate(**{m: Sum(m) for m in COUNT_MEASURES})
+    )
+    for s in sums:
+        measures = {m: int(s[m] or 0) for m in COUNT_MEASURES}
+        measures["sync_health"] = _sync_health(measures)
+        out.append(
+            Row(
+                s["client_id"],
+                s["client__code"],
+                s["client__name"],
+                None,
+                None,
+                None,
+                "",
+                "",
+                None,
+                dict(measures),
+                health.score(measures),
+            )
+        )
+    return Latest(end, level, out)
+
+
+@dataclass
+class Point:
+    at: datetime  # the end of the window (1h) or the start of the hour (7d)
+    value: float | None
+
+
+@dataclass
+class Series:
+    measure: str
+    range: str
+    step_seconds: int
+    points: list[Point]
+
+
+def _value(measure: str, sums: dict) -> float | None:
+    if measure == "sync_health":
+        total = sums.get("devices_total") or 0
+        return round(100.0 * (sums.get("devices_synced") or 0) / total, 2) if total else None
+    value = sums.get(measure)
+    return None if value is None else round(float(value), 2)
+
+
+def _columns(measure: str) -> tuple[str, ...]:
+    return ("devices_synced", "devices_total") if measure == "sync_health" else (measure,)
+
+
+def series(
+    user,
+    measure: str,
+    range_: str,
+    f: SnapshotFilters,
+    *,
+    now: datetime | None = None,
+) -> Series:
+    """`measure` over the range, one point per step (None where no snapshot exists)."""
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}")
+    span, step = RANGES[range_]
+    now = now or timezone.now()
+    columns = _columns(measure)
+    if range_ == "1h":
+        end = latest_closed_window(now)
+        starts = [end - step * i for i in range(11, -1, -1)]
+        qs = _filtered(snapshots_for(user), user, f).filter(
+            window_end__gt=end - span, window_end__lte=end
+        )
+        grouped = {
+            r["window_end"]: r
+            for r in qs.values("window_end").order_by().annotate(**{c: Sum(c) for c in columns})
+        }
+        points = [
+            Point(at, _value(measure, grouped[at]) if at in grouped else None) for at in starts
+        ]
+        return Series(measure, range_, int(step.total_seconds()), points)
+    hour_now = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = [hour_now - step * i for i in range(167, -1, -1)]
+    by_hour = _hourly(user, f, columns, hours[0])
+    points = [Point(h, _value(measure, by_hour[h]) if h in by_hour else None) for h in hours]
+    return Series(measure, range_, int(step.total_seconds()), points)
+
+
+def _hourly(user, f: SnapshotFilters, columns: tuple[str, ...], since: datetime) -> dict:
+    """{hour start: {column: value}} summed over the matching rows (hour = the hour a window's
+    end falls in; a window ending on the hour closes the hour before)."""
+    if connection.vendor == "postgresql":
+        qs = _filtered(KpiHourly.objects.restrict(scope_of(user)), user, f).filter(hour__gte=since)
+        rows = qs.values("hour").order_by().annotate(**{c: Sum(c) for c in columns})
+        return {r["hour"]: r for r in rows}
+    # SQLite: per window sums, then per hour: levels averaged over windows, flows summed
+    qs = _filtered(snapshots_for(user), user, f).filter(window_end__gt=since)
+    per_window = (
+        qs.values("window_end")
+        .order_by()
+        .annotate(**{c: Sum(c) for c in columns})
+        .annotate(hour=TruncHour("window_end"))
+    )
+    acc: dict[datetime, list[dict]] = defaultdict(list)
+    for r in per_window:
+        end = r["window_end"]
+        start = end.replace(minute=0, second=0, microsecond=0)
+        if start == end:
+            start -= timedelta(hours=1)
+        acc[start].append(r)
+    out = {}
+    for hour, windows in acc.items():
+        out[hour] = {
+            c: (
+                sum(w[c] or 0 for w in windows)
+                if c in FLOW_MEASURES
+                else sum(w[c] or 0 for w in windows) / len(windows)
+            )
+            for c in columns
+        }
+    return out
+
+
+@dataclass
+class HealthRow:
+    client_id: int
+    client_code: str
+    client_name: str
+    window_end: datetime
+    score: int
+    sync_health: int | None
+
+
+def client_health(user, f: SnapshotFilters, *, now: datetime | None = None) -> list[HealthRow]:
+    """Each visible client's newest health score (of the last day), worst first. Clients only
+    (a site-scoped user, or a site-level filter, gets the latest() client rows summed from
+    their sites, scored the same way)."""
+    if _uses_site_rows(user, f):
+        found = latest(user, f, "client", now=now)
+        rows = [
+            HealthRow(
+                r.client_id,
+                r.client_code,
+                r.client_name,
+                found.window_end,  # type: ignore[arg-type]
+                r.health_score or 0,
+                r.measures.get("sync_health"),
+            )
+            for r in found.rows
+        ]
+        return sorted(rows, key=lambda r: (r.score, r.client_code))
+    now = now or timezone.now()
+    if connection.vendor == "postgresql":
+        qs = ClientHealth.objects.restrict(scope_of(user)).filter(
+            window_end__gt=now - LATEST_LOOKBACK
+        )
+        if f.clients:
+            qs = qs.filter(client__code__in=f.clients)
+        return [
+            HealthRow(
+                h.client_id, h.client.code, h.client.name, h.window_end, h.score, h.sync_health
+            )
+            for h in qs.select_related("client").order_by("score", "client__code")
+        ]
+    found = latest(user, f, "client", now=now)
+    rows = [
+        HealthRow(
+            r.client_id,
+            r.client_code,
+            r.client_name,
+            found.window_end,  # type: ignore[arg-type]
+            r.health_score or 0,
+            r.measures.get("sync_health"),
+        )
+        for r in found.rows
+    ]
+    return sorted(rows, key=lambda r: (r.score, r.client_code))
