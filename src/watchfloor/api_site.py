@@ -27,8 +27,8 @@ from watchfloor.oncall.policy_api import router as escalation_router
 from watchfloor.oncall.schedule_api import router as schedules_router
 from watchfloor.operations.api import router as operations_router
 from watchfloor.reports.api import router as reports_router
-from watchfloor.snapshots.retention_api import router as retention_router
 from watchfloor.snapshots.api import router as snapshots_router
+from watchfloor.snapshots.retention_api import router as retention_router
 from watchfloor.tenancy.api import router as tenancy_router
 
 api = NinjaAPI(
