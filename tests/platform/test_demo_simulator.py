@@ -36,6 +36,7 @@ QUICK = Schedule(
     burst_every=(10_000, 10_000),
     burst_sites=(4, 6),
     storm_clears_after=(20, 20),
+    first_feed=1e9,  # the field-record feeds have their own test
 )
 
 
@@ -108,6 +109,35 @@ def test_steps_create_repeat_resolve_storm_and_suppress_through_the_http_api(
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_field_records_go_through_the_operations_feeds(estate, live_server, caplog):
+    from watchfloor.operations.models import (
+        AttendanceRecord,
+        Device,
+        GeofenceEvent,
+        Ticket,
+        WorkOrder,
+    )
+
+    sim = simulator(
+        estate,
+        urllib_http(live_server.url),
+        seed=4,
+        schedule=Schedule(first_window=1e9, first_burst=1e9, first_feed=0, feed_every=0),
+    )
+    with caplog.at_level(logging.DEBUG):
+        reports = [sim.step() for _ in range(10)]
+    assert [r.action for r in reports] == ["feed"] * 10, reports
+    assert {r.source for r in reports} == {"operations"}
+    for model in (Ticket, Device, AttendanceRecord, WorkOrder, GeofenceEvent):
+        assert model.objects.filter(tenant=estate.tenant).exists(), model
+    # the second round of tickets resolved some of the first; devices reported again
+    assert Ticket.objects.filter(tenant=estate.tenant, status="RESOLVED").exists()
+    assert AttendanceRecord.objects.filter(status__in=["LATE", "MISSING"]).exists()
+    assert sim.totals["feed_records"] == sum(r.counts["feed_records"] for r in reports)
+    assert "wfi_" not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_open_count_stays_level(estate, live_server):
     sim = simulator(
         estate,
@@ -155,11 +185,12 @@ def test_credentials_are_fresh_named_audited_and_never_shown(estate):
     second = issue_credentials(estate.tenant, admin)
 
     keys = IntegrationKey.objects.filter(tenant=estate.tenant, name=NAME)
-    assert keys.count() == 6 and keys.filter(revoked_at__isnull=True).count() == 3
+    assert keys.count() == 8 and keys.filter(revoked_at__isnull=True).count() == 4
     assert set(keys.filter(revoked_at__isnull=True).values_list("source", flat=True)) == {
         "native",
         "alertmanager",
         "pagerduty",
+        "operations",
     }
     assert authenticate_integration_key(first.native) is None  # the earlier run's are revoked
     assert authenticate_integration_key(second.native, source="native") is not None
@@ -167,7 +198,7 @@ def test_credentials_are_fresh_named_audited_and_never_shown(estate):
     assert authenticate_api_token(second.api_token) == admin
     assert ApiToken.objects.filter(user=admin, name=NAME, revoked_at__isnull=True).count() == 1
     assert "wf" not in repr(second)
-    assert demo_simulator.revoke_credentials(estate.tenant, admin) == 4
+    assert demo_simulator.revoke_credentials(estate.tenant, admin) == 5
     assert authenticate_api_token(second.api_token) is None
     assert AuditLog.objects.filter(action=Action.TOKEN_CREATE).count() == 2
 
@@ -285,7 +316,7 @@ def test_start_issues_credentials_waits_for_the_server_and_stop_revokes(demo_ten
     # nothing listens on this port: the thread keeps waiting for /api/health/ until stopped
     running = demo_simulator.start(host="127.0.0.1", port=9, tenant_slug="demo")
     assert running is not None and running.thread.daemon and running.thread.is_alive()
-    assert IntegrationKey.objects.usable().filter(name=NAME).count() == 3
+    assert IntegrationKey.objects.usable().filter(name=NAME).count() == 4
     running.stop(timeout=15)
     assert not running.thread.is_alive()
     assert not IntegrationKey.objects.usable().filter(name=NAME).exists()

@@ -49,15 +49,27 @@ class DemoKeys:
     alertmanager: str
     pagerduty: str
     example_site: str
+    operations: str = ""
 
 
 def _keys(tenant, admin, example_site: str) -> DemoKeys:
     plain = {}
-    for source in (SourceKind.NATIVE, SourceKind.ALERTMANAGER, SourceKind.PAGERDUTY):
+    for source in (
+        SourceKind.NATIVE,
+        SourceKind.ALERTMANAGER,
+        SourceKind.PAGERDUTY,
+        SourceKind.OPERATIONS,
+    ):
         plain[source.value] = create_integration_key(
             tenant, actor=admin, name=f"Demo {source.label}", source=source
         ).plain
-    return DemoKeys(plain["native"], plain["alertmanager"], plain["pagerduty"], example_site)
+    return DemoKeys(
+        plain["native"],
+        plain["alertmanager"],
+        plain["pagerduty"],
+        example_site,
+        plain["operations"],
+    )
 
 
 def _field_event(rng: random.Random, site: Site, n: int) -> Event:

@@ -50,6 +50,7 @@ from watchfloor.access.services import (
 from watchfloor.alerts.integrations.alertmanager import label_set_fingerprint
 from watchfloor.alerts.models import Severity
 from watchfloor.demo.alerts import FIELD_TYPES, MONITORING
+from watchfloor.demo.feeds import FieldFeeds
 from watchfloor.tenancy.models import Site, Tenant, User
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Credentials:
     alertmanager: str = field(repr=False)
     pagerduty: str = field(repr=False)
     api_token: str = field(repr=False)
+    operations: str = field(default="", repr=False)  # the field-record feeds (none: not sent)
 
 
 def _revoke_own(tenant: Tenant, admin: User) -> int:
@@ -106,7 +108,12 @@ def issue_credentials(tenant: Tenant, admin: User) -> Credentials:
     _revoke_own(tenant, admin)
     plain = {
         source: create_integration_key(tenant, actor=admin, name=NAME, source=source).plain
-        for source in (SourceKind.NATIVE, SourceKind.ALERTMANAGER, SourceKind.PAGERDUTY)
+        for source in (
+            SourceKind.NATIVE,
+            SourceKind.ALERTMANAGER,
+            SourceKind.PAGERDUTY,
+            SourceKind.OPERATIONS,
+        )
     }
     token = create_api_token(admin, name=NAME).plain
     return Credentials(
@@ -114,6 +121,7 @@ def issue_credentials(tenant: Tenant, admin: User) -> Credentials:
         alertmanager=plain[SourceKind.ALERTMANAGER],
         pagerduty=plain[SourceKind.PAGERDUTY],
         api_token=token,
+        operations=plain[SourceKind.OPERATIONS],
     )
 
 
@@ -131,6 +139,8 @@ class SimSite:
     code: str
     client_id: int
     client_code: str
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 def load_sites(tenant: Tenant) -> list[SimSite]:
@@ -138,7 +148,7 @@ def load_sites(tenant: Tenant) -> list[SimSite]:
         Site.objects.for_tenant(tenant)
         .filter(active=True, client__active=True)
         .order_by("id")
-        .values_list("id", "code", "client_id", "client__code")
+        .values_list("id", "code", "client_id", "client__code", "latitude", "longitude")
     )
     return [SimSite(*row) for row in rows]
 
@@ -175,11 +185,14 @@ class Schedule:
     window_minutes: tuple[int, int] = (3, 5)
     window_share: float = 0.35  # of the trickle that goes to the site under maintenance
     repeat_share: float = 0.25  # of the rest that repeats an open alert
+    # a batch of field records (tickets, devices, attendance, …) through the operations feeds
+    first_feed: float = 20
+    feed_every: float = 25
 
 
 @dataclass
 class StepReport:
-    action: str  # new, repeat, resolve, burst, storm_clear, maintenance, error
+    action: str  # new, repeat, resolve, burst, storm_clear, maintenance, feed, error
     source: str
     status: int
     events: int
@@ -221,6 +234,9 @@ class Simulator:
         self.storms: list[tuple[float, list[SimAlert]]] = []  # (clear at, alerts)
         self.next_burst = self.schedule.first_burst
         self.next_window = self.schedule.first_window
+        self.next_feed = self.schedule.first_feed
+        # its own random sequence, so the alert traffic of a seed does not depend on it
+        self.feeds = FieldFeeds(random.Random(f"feeds-{seed}"), sites, self.run_tag)
         self.window: tuple[SimSite, float] | None = None  # (site, until) while one is on
         self.totals: Counter[str] = Counter()
         self.minute: Counter[str] = Counter()
@@ -256,7 +272,8 @@ class Simulator:
             f"requests {m['requests']}, events {m['events']} (created {m['created']}, "
             f"repeated {m['deduplicated']}, resolved {m['resolved']}, suppressed "
             f"{m['suppressed']}), storms {m['bursts']}, maintenance windows {m['windows']}, "
-            f"errors {m['errors']}; its open alerts {len(self.open)}"
+            f"field records {m['feed_records']}, errors {m['errors']}; "
+            f"its open alerts {len(self.open)}"
         )
 
     # --- one step -------------------------------------------------------------------------
@@ -273,6 +290,9 @@ class Simulator:
         elif self.sim_time >= self.next_window:
             self.next_window = self.sim_time + self.schedule.window_every
             report = self._maintenance()
+        elif self.credentials.operations and self.sim_time >= self.next_feed:
+            self.next_feed = self.sim_time + self.schedule.feed_every
+            report = self._feed()
         elif self.sim_time >= self.next_burst:
             self.next_burst = self.sim_time + self.rng.uniform(*self.schedule.burst_every)
             report = self._burst()
@@ -382,6 +402,20 @@ class Simulator:
             self.window = (site, self.sim_time + minutes * 60)
             return StepReport("maintenance", "api", status, 0, {"windows": 1})
         return StepReport("error", "api", status, 0)
+
+    def _feed(self) -> StepReport:
+        """One batch of field records through the operations feed API."""
+        kind, path, records = self.feeds.next_batch()
+        status, answer = self._call(
+            "POST",
+            path,
+            {"records": records},
+            {"Authorization": f"Bearer {self.credentials.operations}"},
+        )
+        if status != 200 or not isinstance(answer, dict):
+            return StepReport("error", "operations", status, len(records))
+        counts = {"feed_records": len(records), f"feed_{kind}": len(records)}
+        return StepReport("feed", "operations", status, 0, counts)
 
     # --- payloads -------------------------------------------------------------------------
 

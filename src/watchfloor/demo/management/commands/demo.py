@@ -137,6 +137,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  native        {keys.native}")
         self.stdout.write(f"  alertmanager  {keys.alertmanager}")
         self.stdout.write(f"  pagerduty     {keys.pagerduty}")
+        self.stdout.write(f"  operations    {keys.operations}  (POST /api/v1/operations/…)")
         self.stdout.write(f"  Try: curl -X POST http://127.0.0.1:{self.port}/api/v1/alerts \\")
         self.stdout.write(f"         -H 'Authorization: Bearer {keys.native}' \\")
         self.stdout.write(
