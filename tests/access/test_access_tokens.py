@@ -7,10 +7,12 @@ import json
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from support_api import V1, error_code, error_fields
 from watchfloor.access.models import ApiToken, IntegrationKey
+from watchfloor.access.scope import forget_authorizations
 from watchfloor.access.services import LAST_USED_RESOLUTION, create_api_token
 from watchfloor.audit.models import Action, AuditLog
 
@@ -102,9 +104,13 @@ def test_expired_token_is_401(estate, api):
     )
     caller = api(raw_auth=_bearer(issued.plain))
     assert caller.get(f"{V1}/me").status_code == 200
+    # the token is cached (access.services.TOKEN_CACHE) and its expiry checked on every use
+    with time_machine.travel(timezone.now() + timedelta(hours=1, seconds=1)):
+        assert caller.get(f"{V1}/me").status_code == 401
     ApiToken.objects.filter(pk=issued.obj.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
+    forget_authorizations()  # an ORM write bypasses the services that forget cached tokens
     assert caller.get(f"{V1}/me").status_code == 401
 
 
@@ -225,9 +231,8 @@ def test_last_used_is_recorded_at_a_bounded_rate(estate, api):
     caller.get(f"{V1}/me")
     issued.obj.refresh_from_db()
     assert issued.obj.last_used_at == first  # within LAST_USED_RESOLUTION: no write
-    ApiToken.objects.filter(pk=issued.obj.pk).update(
-        last_used_at=first - LAST_USED_RESOLUTION - timedelta(seconds=1)
-    )
-    caller.get(f"{V1}/me")
+    later = timezone.now() + LAST_USED_RESOLUTION + timedelta(seconds=1)
+    with time_machine.travel(later, tick=False):
+        caller.get(f"{V1}/me")
     issued.obj.refresh_from_db()
-    assert issued.obj.last_used_at > first - LAST_USED_RESOLUTION
+    assert issued.obj.last_used_at == later

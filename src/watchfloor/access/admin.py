@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 
 from watchfloor.access.models import ApiToken, ClientAssignment, IntegrationKey, SiteAssignment
+from watchfloor.access.scope import forget_authorizations
 from watchfloor.access.services import revoke_api_token, revoke_integration_key
 from watchfloor.audit.admin import AuditedAdminMixin, NoAddChangeDeleteMixin
 from watchfloor.tenancy.models import User
@@ -93,6 +95,40 @@ class WatchfloorUserAdmin(AuditedAdminMixin, UserAdmin):
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
+
+    # roles (groups), permissions, is_active, is_superuser: every process's cached capabilities
+    # and API tokens are forgotten (access.scope.forget_authorizations)
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        forget_authorizations()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        forget_authorizations()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        forget_authorizations()
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(GroupAdmin):
+    """Django's group admin; a role's permissions changed reach every process at once."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        forget_authorizations()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        forget_authorizations()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        forget_authorizations()
 
 
 class SecretStatusFilter(admin.SimpleListFilter):

@@ -22,12 +22,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.models import ClientAssignment, SiteAssignment
+from watchfloor.degrade import guarded
 from watchfloor.tenancy.models import Client, Placement, Site, User
+from watchfloor.ttl import TtlCache
 
 
 class CapabilityDenied(Exception):
@@ -45,14 +49,75 @@ class ScopeKind(StrEnum):
     NONE = "none"
 
 
+# A user's capabilities are two permission queries (~6 ms of an overview request that is
+# otherwise answered from the cache): each process keeps them per user for
+# CAPABILITY_CACHE.ttl seconds, keyed by the "authorization generation", a counter in
+# the shared cache that every change of roles, permissions or tokens moves
+# (`forget_authorizations`). A role change is therefore seen by every process at its next
+# request; while the cache is down the generation is unknown and the entries live out their TTL.
+CAPABILITY_CACHE = TtlCache("capabilities", ttl=5)
+AUTHZ_GENERATION_KEY = "access:authz-generation"
+
+
+def authz_generation() -> int | None:
+    """The shared authorization generation (one cache read), or None while the cache is down."""
+    return guarded("cache", lambda: int(cache.get(AUTHZ_GENERATION_KEY, 0)), lambda: None)
+
+
+def _bump_generation() -> None:
+    try:
+        cache.incr(AUTHZ_GENERATION_KEY)
+    except ValueError:  # no counter yet (or the cache was flushed)
+        cache.add(AUTHZ_GENERATION_KEY, 1, timeout=None)
+
+
+def forget_authorizations() -> None:
+    """Roles, permissions, an account or a token changed: every process forgets the
+    capabilities and API tokens it holds (this one at once and after the commit, the others at
+    their next request through the shared generation)."""
+
+    def forget() -> None:
+        ttl_forget_authorizations()
+        guarded("cache", _bump_generation, lambda: None)
+
+    ttl_forget_authorizations()
+    transaction.on_commit(forget)
+
+
+_AUTHZ_CACHES: list[TtlCache] = [CAPABILITY_CACHE]
+
+
+def ttl_forget_authorizations() -> None:
+    """This process's cached capabilities and API tokens, forgotten."""
+    for ttl_cache in _AUTHZ_CACHES:
+        ttl_cache.invalidate()
+
+
+def register_authz_cache(ttl_cache: TtlCache) -> TtlCache:
+    """A per-process cache of authorizations (`access.services`' API tokens) that
+    `forget_authorizations` empties too."""
+    _AUTHZ_CACHES.append(ttl_cache)
+    return ttl_cache
+
+
+def _load_capabilities(user) -> frozenset[Capability]:
+    perms = user.get_all_permissions()
+    return frozenset(cap for cap in Capability if cap.perm in perms)
+
+
 def capabilities_of(user) -> frozenset[Capability]:
-    """The capabilities a user holds, cached on the user object for the request."""
+    """The capabilities a user holds: cached on the user object for the request, and per
+    process for a few seconds (CAPABILITY_CACHE, see above)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return frozenset()
     cached = getattr(user, "_watchfloor_caps", None)
     if cached is None:
-        perms = user.get_all_permissions()
-        cached = frozenset(cap for cap in Capability if cap.perm in perms)
+        if user.pk is None:
+            cached = _load_capabilities(user)
+        else:
+            # the account's identity, not its id alone: an id can come back after a rollback
+            key = (user.pk, user.username, user.date_joined, user.is_superuser, authz_generation())
+            cached = CAPABILITY_CACHE.get_or_load(key, lambda: _load_capabilities(user))
         user._watchfloor_caps = cached
     return cached
 
