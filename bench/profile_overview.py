@@ -4,7 +4,8 @@ Runs against the database that bench/dashboard.py (load_dashboard_data.py) leave
 `watchfloor_bench_dash` (build it first): the full Django stack through the test client, as the
 bench supervisor (API token). Prints the median time of an unknown /api/ path (the framework
 alone), the token lookup, the capability lookup, the overview watermark, each endpoint served
-from the shared answer cache, and each endpoint computed (cache off), without and with filters.
+from the shared answer cache, tiles and map computed from a held tenant summary and the summary
+itself, and each endpoint computed (cache off), without and with filters.
 Writes bench/results/profile_overview.json.
 
     uv run python bench/profile_overview.py
@@ -76,6 +77,24 @@ def main() -> None:
     settings.OVERVIEW_CACHE_SECONDS = 3600
     for path in paths:
         out[f"shared answer {path}"] = median_ms(lambda path=path: client.get(path, **auth))
+    # the tiles and map computed for one filter set while the tenant summary is held (the
+    # common case: sixty filter sets share one summary per renewal), and the summary itself
+    from django.utils import timezone
+
+    from watchfloor.alerts.overview_queries import OverviewFilters as F
+
+    held = {
+        "kpis": lambda f: overview_queries.kpis(user, f),
+        "sites": lambda f: overview_queries.site_health(user, f),
+    }
+    for kind, compute in held.items():
+        for label, f in (("", F()), ("?city=Austin", F(city="Austin"))):
+            out[f"computed from the held tenant summary {kind}{label}"] = median_ms(
+                lambda compute=compute, f=f: compute(f)
+            )
+    out["tenant summary (three grouped queries)"] = median_ms(
+        lambda: overview_queries._load_summary(user.tenant_id, timezone.now()), n=10
+    )
     settings.OVERVIEW_CACHE_SECONDS = 0
     for path in paths:
         out[f"computed {path}"] = median_ms(lambda path=path: client.get(path, **auth), n=10)

@@ -751,6 +751,34 @@ def test_a_shared_answer_costs_one_query_besides_authentication(
         assert len(on_alerts) == 1 and "MAX(" in on_alerts[0]  # the watermark, nothing else
 
 
+def test_the_tenant_summary_is_renewed_once_and_kept_while_another_request_renews_it(
+    seeded, shared, monkeypatch
+):
+    from watchfloor.alerts import overview_queries as q
+
+    tenant, now = seeded.tenant.pk, timezone.now()
+    loads = []
+    real = q._load_summary
+    monkeypatch.setattr(q, "_load_summary", lambda *a: loads.append(1) or real(*a))
+    first = q.tenant_summary(tenant, now)
+    assert q.tenant_summary(tenant, now) is first and len(loads) == 1  # held
+    # grown old while another request of this process renews it: the held one answers
+    later = q.time.time() + q.settings.OVERVIEW_CACHE_SECONDS + 1
+    monkeypatch.setattr(q.time, "time", lambda: later)
+    lock = q._renewing[tenant]
+    assert lock.acquire(blocking=False)
+    try:
+        assert q.tenant_summary(tenant, now) is first and len(loads) == 1
+    finally:
+        lock.release()
+    renewed = q.tenant_summary(tenant, now)  # nobody renewing: this request does
+    assert renewed is not first and len(loads) == 2
+    # a step (the watermark moves) is never answered from the old summary
+    alert = Alert.objects.filter(tenant=seeded.tenant, status=Status.NEW).first()
+    acknowledge_alert(alert, actor=seeded.user("supervisor"))
+    assert q.tenant_summary(tenant, now) is not renewed and len(loads) == 3
+
+
 def test_a_caller_waits_for_the_answer_another_is_computing(seeded, shared, monkeypatch):
     from django.core.cache import cache
 

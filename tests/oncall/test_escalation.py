@@ -32,6 +32,7 @@ from watchfloor.oncall.policy_services import (
     ensure_default_policy,
     update_policy,
 )
+from watchfloor.ttl import clear_all
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -360,6 +361,7 @@ def test_the_sweep_reads_a_constant_number_of_queries(estate, key_for, officer):
     def run(count, start):
         for i in range(count):
             open_alert(estate, key, site=i % 4, type_=f"T{start + i}", at=T0)
+        clear_all()  # both sweeps cold: capabilities are cached per process (access.scope)
         with CaptureQueriesContext(connection) as ctx:
             sweep_at(T0 + timedelta(minutes=15, seconds=start))
         return len(ctx.captured_queries)

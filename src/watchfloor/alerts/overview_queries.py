@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -172,9 +173,7 @@ def start_of_day(now: datetime) -> datetime:
 # --- KPI tiles --------------------------------------------------------------------------------
 
 
-def kpis(
-    user, f: OverviewFilters, *, now: datetime | None = None, summary: bool = True
-) -> dict:
+def kpis(user, f: OverviewFilters, *, now: datetime | None = None, summary: bool = True) -> dict:
     """The tiles: from the tenant's summary (TenantSummary) unless a time range is filtered on
     (or `summary=False`: the same figures by SQL, which tests compare)."""
     now = now or timezone.now()
@@ -432,29 +431,50 @@ def _load_summary(tenant_id: int, now: datetime) -> TenantSummary:
     )
 
 
-# per process; keyed by the watermark too, so old marks' entries only wait to be cleared
-# (time.time(), as shared answers are stamped)
-SUMMARIES = TtlCache("overview-summaries", ttl=3600, max_entries=256)
+# per process, one entry per tenant: (watermark and day, time.time() when stored, summary)
+SUMMARIES = TtlCache("overview-summaries", ttl=3600, max_entries=1024)
+_renewing: dict[int, threading.Lock] = {}
+_renewing_guard = threading.Lock()
 
 
 def tenant_summary(tenant_id: int, now: datetime) -> TenantSummary:
     """The tenant's TenantSummary, kept per process like a shared answer: renewed after
     OVERVIEW_CACHE_SECONDS, at once when the watermark moves (anything created, acknowledged,
     assigned, escalated, resolved) and at midnight UTC; computed for every call when the setting
-    is 0. Its figures are as fresh as the answers built from it."""
+    is 0. One request of a process renews it; meanwhile the others of that process wait for it,
+    or, when only its age is against it (same watermark), use the one held. Its age counts from
+    when it was stored, so a renewal slower than the setting (a loaded machine) is still used."""
     ttl = settings.OVERVIEW_CACHE_SECONDS
     if ttl <= 0:
         return _load_summary(tenant_id, now)
-    key = (tenant_id, watermark(tenant_id), start_of_day(now))
+    mark = (watermark(tenant_id), start_of_day(now))
 
-    def load() -> tuple[float, TenantSummary]:
-        return time.time(), _load_summary(tenant_id, now)
+    def current(fresh: bool) -> TenantSummary | None:
+        held = SUMMARIES.get_or_load(tenant_id, lambda: None)
+        if held is None or held[0] != mark:
+            return None
+        return held[2] if not fresh or time.time() - held[1] < ttl else None
 
-    stamp, summary = SUMMARIES.get_or_load(key, load)
-    if time.time() - stamp >= ttl:
-        SUMMARIES.invalidate(key)
-        stamp, summary = SUMMARIES.get_or_load(key, load)
-    return summary
+    summary = current(fresh=True)
+    if summary is not None:
+        return summary
+    with _renewing_guard:
+        lock = _renewing.setdefault(tenant_id, threading.Lock())
+    if not lock.acquire(blocking=False):
+        summary = current(fresh=False)  # only grew old: use it while another request renews
+        if summary is not None:
+            return summary
+        lock.acquire()  # the watermark moved: wait for the renewal under way
+    try:
+        summary = current(fresh=True)  # renewed while this one waited
+        if summary is None:
+            summary = _load_summary(tenant_id, now)
+            entry = (mark, time.time(), summary)
+            SUMMARIES.invalidate(tenant_id)
+            SUMMARIES.get_or_load(tenant_id, lambda: entry)
+        return summary
+    finally:
+        lock.release()
 
 
 def _admits(
