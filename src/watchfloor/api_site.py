@@ -26,6 +26,8 @@ from watchfloor.oncall.contact_api import router as notifications_router
 from watchfloor.oncall.policy_api import router as escalation_router
 from watchfloor.oncall.schedule_api import router as schedules_router
 from watchfloor.operations.api import router as operations_router
+from watchfloor.operations.heartbeat_api import router as heartbeats_router
+from watchfloor.operations.policy_api import router as operations_policy_router
 from watchfloor.reports.api import router as reports_router
 from watchfloor.snapshots.api import router as snapshots_router
 from watchfloor.snapshots.retention_api import router as retention_router
@@ -68,6 +70,8 @@ api.add_router("", notifications_router)
 api.add_router("", schedules_router)
 api.add_router("", reports_router)
 api.add_router("", operations_router)
+api.add_router("", operations_policy_router)
+api.add_router("", heartbeats_router)
 
 urlpatterns = [
     path("api/v1/", api.urls),

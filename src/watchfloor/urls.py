@@ -7,6 +7,7 @@ from watchfloor.dashboard.urls import auth_urlpatterns
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("watchfloor.alerts.integrations.urls")),
+    path("", include("watchfloor.operations.urls")),
     *api_urls,
     *auth_urlpatterns,
     path("", include("watchfloor.platform.urls")),

@@ -300,6 +300,7 @@ def test_the_real_schedule_names_existing_or_announced_targets():
         "operations.feed_rules",
         "snapshots.compute",
         "snapshots.refresh_views",
+        "operations.heartbeats",
     } == set(names)
     for job in SCHEDULE:
         assert job.target.startswith("watchfloor.")

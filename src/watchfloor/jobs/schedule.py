@@ -85,6 +85,11 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         "watchfloor.operations.tasks.run_feed_rules",
     ),
     PeriodicJob(
+        "operations.heartbeats",
+        timedelta(seconds=15),
+        "watchfloor.operations.tasks.check_heartbeats",
+    ),
+    PeriodicJob(
         "platform.sample",
         timedelta(seconds=30),
         "watchfloor.platform.tasks.sample",
