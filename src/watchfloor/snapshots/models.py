@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from watchfloor.tenancy.models import ON_SITE, TenantQuerySet, TenantScoped
+from watchfloor.tenancy.models import ON_SITE, Placement, TenantQuerySet, TenantScoped
 
 
 @dataclass(frozen=True)
@@ -319,7 +319,8 @@ class ClientHealth(_ViewRow):
     sync_health = models.IntegerField(null=True)
     locals().update({name: models.IntegerField() for name in COUNT_MEASURES})
 
-    placement = ON_SITE
+    # a client's total: seen by users who see the whole client, never by a site-scoped user
+    placement = Placement(client="client_id", site=None)
 
     class Meta:
         managed = False
