@@ -16,12 +16,6 @@ title (masked), the phase and the (already masked) text; no internal notes, no s
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-from datetime import timedelta
-
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
@@ -41,22 +35,15 @@ from watchfloor.incidents.models import (
     IncidentStatusUpdate,
 )
 from watchfloor.oncall import channels as channel_io
-from watchfloor.oncall import notify
+from watchfloor.oncall import notify, verification
 from watchfloor.oncall.messages import Message, verify_message
 from watchfloor.oncall.models import Delivery, Medium
+from watchfloor.oncall.verification import VERIFY_MINUTES
+from watchfloor.oncall.verification import TooSoon as TooSoon  # the views and the API catch it here
 from watchfloor.tenancy.models import Client
 
 NAME_MAX = 100
-VERIFY_MINUTES = 15
-VERIFY_MAX_ATTEMPTS = 5
-RESEND_SECONDS = 60
 MAX_CONTACTS = 200  # per client
-
-
-class TooSoon(Exception):
-    def __init__(self, wait_seconds: int):
-        super().__init__(f"A code was sent moments ago: ask again in {wait_seconds} s.")
-        self.wait_seconds = wait_seconds
 
 
 def _audit(contact: ClientContact, *, actor, change: str, **details) -> None:
@@ -86,10 +73,8 @@ def _medium(value) -> str:
     return str(value)
 
 
-def _code_hash(contact_id: int, address: str, code: str) -> str:
-    key = settings.SECRET_KEY.encode()
-    text = f"client-contact:{contact_id}:{address}:{code}".encode()
-    return hmac.new(key, text, hashlib.sha256).hexdigest()
+def _hash_of(contact: ClientContact):
+    return lambda code: verification.code_hash("client-contact", contact.pk, contact.address, code)
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -149,18 +134,7 @@ def update_contact(contact: ClientContact, *, actor, **changes) -> ClientContact
         address = channel_io.clean_address(medium, changes.get("address", locked.address))
         if (medium, address) != (locked.medium, locked.address):
             locked.medium, locked.address = medium, address
-            locked.verified_at = None
-            locked.verification_hash = ""
-            locked.verification_sent_at = None
-            locked.verification_attempts = 0
-            fields += [
-                "medium",
-                "address",
-                "verified_at",
-                "verification_hash",
-                "verification_sent_at",
-                "verification_attempts",
-            ]
+            fields += ["medium", "address", *verification.unverify(locked)]
     if fields:
         locked.save(update_fields=fields)
         changed = sorted({"address" if f.startswith("verif") else f for f in fields})
@@ -179,20 +153,9 @@ def send_contact_code(contact: ClientContact, *, actor) -> Delivery:
     """Send a new 6-digit code to the contact's address (at once; the admin waits for the
     outcome). `TooSoon` within RESEND_SECONDS of the last. Call outside any transaction."""
     require_capability(actor, Capability.CONFIGURE)
-    code = f"{secrets.randbelow(1_000_000):06d}"
     with transaction.atomic():
         locked = ClientContact.objects.select_for_update().get(pk=contact.pk)
-        now = timezone.now()
-        if locked.verification_sent_at is not None:
-            wait = locked.verification_sent_at + timedelta(seconds=RESEND_SECONDS) - now
-            if wait > timedelta(0):
-                raise TooSoon(int(wait.total_seconds()) + 1)
-        locked.verification_hash = _code_hash(locked.pk, locked.address, code)
-        locked.verification_sent_at = now
-        locked.verification_attempts = 0
-        locked.save(
-            update_fields=["verification_hash", "verification_sent_at", "verification_attempts"]
-        )
+        code = verification.issue_code(locked, hash_of=_hash_of(locked), now=timezone.now())
         _audit(locked, actor=actor, change="client_contact.code_sent")
     notice = notify.Notice(
         medium=locked.medium,
@@ -207,34 +170,16 @@ def verify_contact(contact: ClientContact, *, actor, code) -> ClientContact:
     """Check a code: a wrong, expired or exhausted one is a ValidationError on `code` (a wrong
     try is counted, committed, first)."""
     require_capability(actor, Capability.CONFIGURE)
-    if not isinstance(code, str) or not code.strip().isdigit() or len(code.strip()) != 6:
-        raise ValidationError({"code": "The code is 6 digits."})
-    code = code.strip()
+    code = verification.clean_code(code)
     with transaction.atomic():
         locked = ClientContact.objects.select_for_update().get(pk=contact.pk)
-        now = timezone.now()
         if locked.verified_at is not None:
             return locked
-        if not locked.verification_hash or locked.verification_sent_at is None:
-            raise ValidationError({"code": "Ask for a code first."})
-        if now - locked.verification_sent_at > timedelta(minutes=VERIFY_MINUTES):
-            raise ValidationError({"code": "This code has expired: ask for a new one."})
-        if locked.verification_attempts >= VERIFY_MAX_ATTEMPTS:
-            raise ValidationError({"code": "Too many wrong codes: ask for a new one."})
-        expected = _code_hash(locked.pk, locked.address, code)
-        if hmac.compare_digest(locked.verification_hash, expected):
-            locked.verified_at = now
-            locked.verification_hash = ""
-            locked.verification_attempts = 0
-            locked.save(update_fields=["verified_at", "verification_hash", "verification_attempts"])
+        if verification.try_code(locked, code, hash_of=_hash_of(locked), now=timezone.now()):
             _audit(locked, actor=actor, change="client_contact.verify", medium=locked.medium)
             return locked
-        locked.verification_attempts += 1
-        locked.save(update_fields=["verification_attempts"])
         _audit(locked, actor=actor, change="client_contact.wrong_code")
-        left = VERIFY_MAX_ATTEMPTS - locked.verification_attempts
-    more = f" {left} more {'try' if left == 1 else 'tries'}." if left else " Ask for a new code."
-    raise ValidationError({"code": "That is not the code." + more})
+    raise verification.wrong_code(locked)
 
 
 # --- sending the updates -------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,7 +29,7 @@ from watchfloor.access.scope import require_capability
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.degrade import guarded
-from watchfloor.oncall import notify
+from watchfloor.oncall import notify, verification
 from watchfloor.oncall.channels import clean_address
 from watchfloor.oncall.messages import test_message, verify_message
 from watchfloor.oncall.models import (
@@ -43,24 +42,19 @@ from watchfloor.oncall.models import (
     TeamChannel,
 )
 from watchfloor.oncall.text import clean_text
+from watchfloor.oncall.verification import (
+    RESEND_SECONDS,
+    VERIFY_MAX_ATTEMPTS,
+    VERIFY_MINUTES,
+    TooSoon,
+)
 
-VERIFY_MINUTES = 15
-VERIFY_MAX_ATTEMPTS = 5
-RESEND_SECONDS = 60
 MAX_METHODS = 20  # per person
 MAX_RULES = 20  # per person
 MAX_RULE_DELAY = 1440  # minutes
 MAX_CHANNELS = 200  # per tenant
 LABEL_MAX = 100
 NAME_MAX = 100
-
-
-class TooSoon(Exception):
-    """A new code was asked for too soon after the last one (the API answers 429)."""
-
-    def __init__(self, wait_seconds: int):
-        super().__init__(f"A code was sent moments ago: ask again in {wait_seconds} s.")
-        self.wait_seconds = wait_seconds
 
 
 class NotVerified(Exception):
@@ -89,19 +83,8 @@ def _own(method, actor) -> None:
         raise Http404("Not found.")
 
 
-def _code_hash(method_id: int, code: str) -> str:
-    key = settings.SECRET_KEY.encode()
-    return hmac.new(key, f"contact-method:{method_id}:{code}".encode(), hashlib.sha256).hexdigest()
-
-
-def _new_code() -> str:
-    return f"{secrets.randbelow(1_000_000):06d}"
-
-
-def _clean_code(code) -> str:
-    if not isinstance(code, str) or not code.strip().isdigit() or len(code.strip()) != 6:
-        raise ValidationError({"code": "The code is 6 digits."})
-    return code.strip()
+def _hash_of(method_id: int):
+    return lambda code: verification.code_hash("contact-method", method_id, code)
 
 
 # --- contact methods -----------------------------------------------------------------------------
@@ -135,20 +118,9 @@ def send_verification(method: ContactMethod, *, actor) -> Delivery:
     """Send a new 6-digit code to the method; `TooSoon` within RESEND_SECONDS of the last."""
     _own(method, actor)
     require_capability(actor, Capability.VIEW)
-    code = _new_code()
     with transaction.atomic():
         locked = ContactMethod.objects.select_for_update().get(pk=method.pk)
-        now = timezone.now()
-        if locked.verification_sent_at is not None:
-            wait = locked.verification_sent_at + timedelta(seconds=RESEND_SECONDS) - now
-            if wait > timedelta(0):
-                raise TooSoon(int(wait.total_seconds()) + 1)
-        locked.verification_hash = _code_hash(locked.pk, code)
-        locked.verification_sent_at = now
-        locked.verification_attempts = 0
-        locked.save(
-            update_fields=["verification_hash", "verification_sent_at", "verification_attempts"]
-        )
+        code = verification.issue_code(locked, hash_of=_hash_of(locked.pk), now=timezone.now())
         delivery = notify.record_direct(
             tenant_id=locked.tenant_id,
             kind=DeliveryKind.VERIFY,
@@ -164,31 +136,16 @@ def verify_contact_method(method: ContactMethod, *, actor, code) -> ContactMetho
     """Check a code; the method is verified when it matches a live one. A wrong, expired or
     exhausted code is a `ValidationError` on `code`; a wrong try is counted (committed) first."""
     _own(method, actor)
-    code = _clean_code(code)
+    code = verification.clean_code(code)
     with transaction.atomic():
         locked = ContactMethod.objects.select_for_update().get(pk=method.pk)
-        now = timezone.now()
         if locked.verified_at is not None:
             return locked
-        if not locked.verification_hash or locked.verification_sent_at is None:
-            raise ValidationError({"code": "Ask for a code first."})
-        if now - locked.verification_sent_at > timedelta(minutes=VERIFY_MINUTES):
-            raise ValidationError({"code": "This code has expired: ask for a new one."})
-        if locked.verification_attempts >= VERIFY_MAX_ATTEMPTS:
-            raise ValidationError({"code": "Too many wrong codes: ask for a new one."})
-        if hmac.compare_digest(locked.verification_hash, _code_hash(locked.pk, code)):
-            locked.verified_at = now
-            locked.verification_hash = ""
-            locked.verification_attempts = 0
-            locked.save(update_fields=["verified_at", "verification_hash", "verification_attempts"])
+        if verification.try_code(locked, code, hash_of=_hash_of(locked.pk), now=timezone.now()):
             _audit(locked, actor=actor, change="contact_method.verify", medium=locked.medium)
             return locked
-        locked.verification_attempts += 1
-        locked.save(update_fields=["verification_attempts"])
         _audit(locked, actor=actor, change="contact_method.wrong_code")
-        left = VERIFY_MAX_ATTEMPTS - locked.verification_attempts
-    more = f" {left} more {'try' if left == 1 else 'tries'}." if left else " Ask for a new code."
-    raise ValidationError({"code": "That is not the code." + more})
+    raise verification.wrong_code(locked)
 
 
 def send_test(method: ContactMethod, *, actor) -> Delivery:
@@ -357,7 +314,7 @@ def _count_wrong_try(tries_key: str) -> None:
 
 def verify_channel(channel: TeamChannel, *, actor, code) -> TeamChannel:
     require_capability(actor, Capability.CONFIGURE)
-    code = _clean_code(code)
+    code = verification.clean_code(code)
     if channel.verified_at is not None:
         return channel
     last = _last_channel_code(channel)
