@@ -299,3 +299,27 @@ def test_kpi_snapshots_past_the_tenants_period(estate, other_estate):
     assert enforce()["kpi_snapshots"] == 1
     assert set(KpiSnapshot.objects.values_list("pk", flat=True)) == {young.pk, theirs.pk}
     assert not KpiSnapshot.objects.filter(pk=old.pk).exists()
+
+
+def test_partitions_dropped_past_every_tenants_period_and_a_refusal_degrades(
+    estate, other_estate, monkeypatch
+):
+    from django.db import DatabaseError
+
+    RetentionPolicy.objects.create(tenant=estate.tenant, snapshots_days=40)  # other: 90
+    asked = []
+
+    def drop(cutoff):
+        asked.append(cutoff)
+        return ["snapshots_kpisnapshot_p2026_01"]
+
+    monkeypatch.setattr(retention, "DROP_PARTITIONS", "tests_drop")
+    monkeypatch.setattr(retention, "import_string", lambda path: drop)
+    assert enforce()["partitions_dropped"] == 1
+    assert asked == [days_ago(90)]  # the longest period: a partition holds every tenant's rows
+
+    def refuse(cutoff):
+        raise DatabaseError("must be owner of table")
+
+    monkeypatch.setattr(retention, "import_string", lambda path: refuse)
+    assert enforce()["partitions_dropped"] == 0
