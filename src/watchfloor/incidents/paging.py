@@ -35,7 +35,13 @@ from watchfloor.incidents.models import (
     IncidentEscalation,
     IncidentStatus,
 )
-from watchfloor.oncall.escalation import PolicyBook, Targets, ensure_default_policies
+from watchfloor.oncall.escalation import (
+    PolicyBook,
+    Targets,
+    advance,
+    ensure_default_policies,
+    stop,
+)
 from watchfloor.oncall.models import (
     AlertEscalation,
     Delivery,
@@ -241,7 +247,7 @@ def _take_batch(now: datetime) -> tuple[int, int]:
             if not reason and escalation.next_step >= len(chain):
                 reason = "the policy version is gone" if version is None else "every step taken"
             if reason:
-                _stop(escalation, reason, now)
+                stop(escalation, reason, now)
                 stopped += 1
             else:
                 taking.append((escalation, chain))
@@ -289,7 +295,7 @@ def _take_batch(now: datetime) -> tuple[int, int]:
                     "details": details,
                 }
             )
-            _advance(escalation, chain, now)
+            advance(escalation, chain, now)
         deliveries = page_many(pages)
         per_incident: dict[int, int] = {}
         for delivery in deliveries:
@@ -311,26 +317,6 @@ def _take_batch(now: datetime) -> tuple[int, int]:
         return len(taking), stopped
 
 
-def _advance(escalation: IncidentEscalation, chain: list[Step], now: datetime) -> None:
-    escalation.next_step += 1
-    escalation.token += 1
-    escalation.updated_at = now
-    if escalation.next_step < len(chain):
-        escalation.next_at = now + chain[escalation.next_step].delay
-    else:
-        escalation.next_at = None
-        escalation.state = EscalationState.DONE
-        escalation.stop_reason = "every step taken"
-
-
-def _stop(escalation: IncidentEscalation, reason: str, now: datetime) -> None:
-    escalation.state = EscalationState.STOPPED
-    escalation.stop_reason = reason[:200]
-    escalation.next_at = None
-    escalation.token += 1
-    escalation.updated_at = now
-
-
 def stop_settled(now: datetime) -> int:
     """Stop at once the chains of incidents acknowledged, resolved or closed (not only at their
     next step), and cancel their pages not yet sent."""
@@ -342,7 +328,7 @@ def stop_settled(now: datetime) -> int:
             .select_related("incident")
         )
         for escalation in settled:
-            _stop(escalation, _stop_reason(escalation.incident) or "acknowledged", now)
+            stop(escalation, _stop_reason(escalation.incident) or "acknowledged", now)
         if settled:
             IncidentEscalation.objects.bulk_update(
                 settled, ["next_at", "state", "stop_reason", "token", "updated_at"]

@@ -23,7 +23,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
@@ -336,8 +336,9 @@ def _stop_reason(alert: Alert, matchers: dict[int, SuppressionMatcher], now) -> 
     return ""
 
 
-def _advance(escalation: AlertEscalation, chain: list[Step], now: datetime) -> None:
-    """Past the step just taken: the next one after its delay, or done."""
+def advance(escalation: Any, chain: list[Step], now: datetime) -> None:
+    """Past the step just taken: the next one after its delay, or done. For an AlertEscalation
+    and an IncidentEscalation (incidents.paging): their rows have the same fields."""
     escalation.next_step += 1
     escalation.token += 1
     escalation.updated_at = now
@@ -349,7 +350,9 @@ def _advance(escalation: AlertEscalation, chain: list[Step], now: datetime) -> N
         escalation.stop_reason = "every step taken"
 
 
-def _stop(escalation: AlertEscalation, reason: str, now: datetime) -> None:
+def stop(escalation: Any, reason: str, now: datetime) -> None:
+    """End a chain for good (its pending steps are never taken); the token makes a task that
+    was already queued for it do nothing."""
     escalation.state = EscalationState.STOPPED
     escalation.stop_reason = reason[:200]
     escalation.next_at = None
@@ -399,7 +402,7 @@ def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int |
             if not reason and escalation.next_step >= len(chain):
                 reason = "the policy version is gone" if version is None else "every step taken"
             if reason:
-                _stop(escalation, reason, now)
+                stop(escalation, reason, now)
                 stopped += 1
             else:
                 taking.append((escalation, alert, chain))
@@ -417,7 +420,7 @@ def _take_batch(escalation_ids: list[int] | None, now: datetime, *, token: int |
             alert.updated_at = now
             audit.append(_step_audit(alert, step, report, len(chain), escalation.next_at, now))
             events.append(alert_event("alert.updated", alert, actor_id=None))
-            _advance(escalation, chain, now)
+            advance(escalation, chain, now)
         page_many(pages)
         if taking:
             Alert.objects.filter(id__in=[a.id for _, a, _ in taking]).update(
@@ -645,9 +648,9 @@ def escalate_now(alert: Alert, *, actor, note: str = "") -> Alert:
     if step is not None:
         escalation.state = EscalationState.ACTIVE
         escalation.next_step = step.index
-        _advance(escalation, chain, now)
+        advance(escalation, chain, now)
         if alert.acknowledged_at is not None and escalation.state == EscalationState.ACTIVE:
-            _stop(escalation, "acknowledged", now)
+            stop(escalation, "acknowledged", now)
         _queue_soon([escalation], now)
         escalation.save(update_fields=ESCALATION_FIELDS)
     record(
