@@ -280,6 +280,11 @@ ALERT_ESCALATION_DELAYS = parse_escalation_delays(
 # assigned, escalated or resolved in the tenant renews them at once. Keep it below the page's
 # 1.5 s re-read after a change.
 OVERVIEW_CACHE_SECONDS = float(os.environ.get("WATCHFLOOR_OVERVIEW_CACHE_SECONDS", "1"))
+# The overview's per-tenant summary of active alerts (alerts.overview_queries.tenant_summary)
+# is renewed at once by the watermark, else after this many seconds (at least
+# OVERVIEW_CACHE_SECONDS): what only it catches late is an escalation delay passing (the overdue
+# tile) and a status change the watermark does not see (a suppressed alert reopening).
+OVERVIEW_SUMMARY_SECONDS = float(os.environ.get("WATCHFLOOR_OVERVIEW_SUMMARY_SECONDS", "5"))
 
 # --- celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"

@@ -779,6 +779,19 @@ def test_the_tenant_summary_is_renewed_once_and_kept_while_another_request_renew
     assert q.tenant_summary(tenant, now) is not renewed and len(loads) == 3
 
 
+def test_the_tenant_summary_outlives_short_answers(seeded, settings, monkeypatch):
+    from watchfloor.alerts import overview_queries as q
+
+    settings.OVERVIEW_CACHE_SECONDS, settings.OVERVIEW_SUMMARY_SECONDS = 1, 5
+    tenant, now = seeded.tenant.pk, timezone.now()
+    first = q.tenant_summary(tenant, now)
+    start = q.time.time()
+    monkeypatch.setattr(q.time, "time", lambda: start + 3)
+    assert q.tenant_summary(tenant, now) is first  # older than an answer, younger than 5 s
+    monkeypatch.setattr(q.time, "time", lambda: start + 6)
+    assert q.tenant_summary(tenant, now) is not first
+
+
 def test_a_caller_waits_for_the_answer_another_is_computing(seeded, shared, monkeypatch):
     from django.core.cache import cache
 
