@@ -38,8 +38,10 @@ SELECT t.id, s.client_id, s.id, 'native', 'DEVICE_OFFLINE', 'HIGH', 'RESOLVED',
   now() - interval '400 days', now() - interval '401 days', now() - interval '400 days'
 FROM generate_series(1, {n}) g
 JOIN tenancy_tenant t ON t.slug = 'bench'
-JOIN LATERAL (SELECT id, client_id FROM tenancy_site WHERE tenant_id = t.id
-              ORDER BY id OFFSET (g % 200) LIMIT 1) s ON true
+CROSS JOIN (SELECT array_agg(id ORDER BY id) AS ids, array_agg(client_id ORDER BY id) AS clients,
+                   count(*) AS n FROM tenancy_site) sites
+CROSS JOIN LATERAL (SELECT sites.ids[(1 + g % sites.n)::int] AS id,
+                           sites.clients[(1 + g % sites.n)::int] AS client_id) s
 """
 
 JOB_SNIPPET = """

@@ -323,3 +323,38 @@ def test_partitions_dropped_past_every_tenants_period_and_a_refusal_degrades(
 
     monkeypatch.setattr(retention, "import_string", lambda path: refuse)
     assert enforce()["partitions_dropped"] == 0
+
+
+@pytest.mark.postgres
+def test_enforce_drops_whole_monthly_partitions_on_postgres(estate, other_estate):
+    from datetime import UTC, datetime
+
+    from watchfloor.snapshots import partitions
+    from watchfloor.snapshots.models import KpiSnapshot
+
+    for month in (1, 3):  # 2033-01 … 2033-05 whatever the current month
+        partitions.ensure_partitions(datetime(2033, month, 10, tzinfo=UTC))
+    RetentionPolicy.objects.create(tenant=estate.tenant, snapshots_days=31)  # other: 90 days
+
+    def snap(est, at):
+        return KpiSnapshot.objects.create(
+            tenant=est.tenant, client=est.clients[0], window_end=at, computed_at=at
+        )
+
+    old_mine = snap(estate, datetime(2033, 1, 15, tzinfo=UTC))
+    old_theirs = snap(other_estate, datetime(2033, 1, 20, tzinfo=UTC))
+    mid_mine = snap(estate, datetime(2033, 3, 1, tzinfo=UTC))
+    mid_theirs = snap(other_estate, datetime(2033, 3, 1, tzinfo=UTC))
+
+    # 2033-05-05 less 90 days is 2033-02-04: the January partition is past every tenant's period
+    counts = retention.enforce(now=datetime(2033, 5, 5, tzinfo=UTC))
+
+    names = {p.name for p in partitions.partitions()}
+    assert "snapshots_kpisnapshot_p203301" not in names
+    assert "snapshots_kpisnapshot_p203302" in names
+    assert counts["partitions_dropped"] >= 1
+    # March is past my 31 days (deleted by rows), within their 90 days (kept)
+    assert counts["kpi_snapshots"] == 1
+    left = set(KpiSnapshot.objects.values_list("pk", flat=True))
+    assert left == {mid_theirs.pk}
+    assert old_mine.pk not in left and old_theirs.pk not in left and mid_mine.pk not in left
