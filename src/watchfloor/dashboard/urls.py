@@ -8,6 +8,7 @@ from watchfloor.dashboard import (
     contact_views,
     delivery_views,
     exports_views,
+    feed_views,
     incident_views,
     jobs_views,
     maintenance_views,
@@ -43,6 +44,7 @@ urlpatterns = [
     path("settings/retention/", retention_views.retention_page, name="retention"),
     path("settings/operations/", operations_views.operations_policy_page, name="operations_policy"),
     path("heartbeats/", operations_views.heartbeats_page, name="heartbeats"),
+    path("operations/", feed_views.operations_page, name="operations"),
     path(
         "heartbeats/<int:heartbeat_id>/action/",
         operations_views.heartbeat_action,
