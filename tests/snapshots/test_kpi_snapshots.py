@@ -234,6 +234,9 @@ def test_queries_latest_series_and_scope(estate):
         "acme-c2": 5,
     }
     assert all(r.health_score == 100 for r in latest.rows)  # nothing overdue
+    # the job has not run for two hours: the day's newest window is still found
+    assert queries.latest(admin, f, now=END + timedelta(hours=2)).window_end == END
+    assert queries.latest(admin, f, now=END + timedelta(days=2)).window_end is None
     # the operator sees client 1 only; the viewer site 2 (of client 2) only, as a sum of sites
     assert [r.client_code for r in queries.latest(operator, f, now=now).rows] == ["acme-c1"]
     seen = queries.latest(viewer, f, now=now).rows

@@ -50,6 +50,7 @@ RANGES: dict[str, tuple[timedelta, timedelta]] = {  # span, step
     "7d": (timedelta(days=7), timedelta(hours=1)),
 }
 LATEST_LOOKBACK = timedelta(days=1)
+RECENT_LOOKBACK = timedelta(minutes=3 * WINDOW)
 Level = Literal["client", "site"]
 
 
@@ -132,12 +133,19 @@ def latest(
     """The newest window (of the last day) in the user's scope and its rows (3 queries)."""
     now = now or timezone.now()
     use_sites = level == "site" or _uses_site_rows(user, f)
-    base = _filtered(snapshots_for(user), user, f, sites=use_sites).filter(
-        window_end__gt=now - LATEST_LOOKBACK
-    )
-    end = base.aggregate(end=Max("window_end"))["end"]
+    rows_in_scope = _filtered(snapshots_for(user), user, f, sites=use_sites)
+    # the last few windows first (a few thousand rows at most), the whole day only if the
+    # job has not run lately: a day of a 1,000-client estate is ~300k rows to scan
+    end = None
+    for lookback in (RECENT_LOOKBACK, LATEST_LOOKBACK):
+        end = rows_in_scope.filter(window_end__gt=now - lookback).aggregate(end=Max("window_end"))[
+            "end"
+        ]
+        if end is not None:
+            break
     if end is None:
         return Latest(None, level)
+    base = rows_in_scope
     rows_qs = base.filter(window_end=end)
     out: list[Row] = []
     if level == "site" or not use_sites:
