@@ -194,27 +194,30 @@ def response_times(user, f: OverviewFilters, r: ReportRange, *, now: datetime | 
 
 def frequency(user, f: OverviewFilters, r: ReportRange, *, now: datetime | None = None) -> dict:
     """Alerts first seen in the range by type (alerts and occurrences), and per UTC day for the
-    most frequent types (the rest as "other"): two grouped queries, the days truncated by the
-    database."""
+    most frequent types (the rest as "other"): one grouped query by day (truncated by the
+    database) and type; the per-type totals are summed from its rows (at most days × types,
+    never one per alert), so the table is read once (docs/benchmarks.md, "Reports")."""
     now = now or timezone.now()
     alerts = _alerts(user, f, now).filter(first_seen_at__gte=r.since, first_seen_at__lt=r.until)
-    by_type = list(
-        alerts.values("type")
-        .annotate(alerts=Count("id"), occurrences=Sum("occurrence_count"))
-        .order_by("-alerts", "type")
-    )
-    top = [row["type"] for row in by_type[:TOP_TYPES]]
-    daily = (
+    daily = list(
         alerts.annotate(day=Trunc("first_seen_at", "day", tzinfo=UTC))
         .values("day", "type")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("id"), occurrences=Sum("occurrence_count"))
         .order_by()
     )
+    totals_by_type: dict[str, list[int]] = {}
+    for row in daily:
+        total = totals_by_type.setdefault(row["type"], [0, 0])
+        total[0] += row["n"]
+        total[1] += row["occurrences"] or 0
+    ranked = sorted(totals_by_type.items(), key=lambda item: (-item[1][0], item[0]))
+    by_type = [{"type": t, "alerts": n, "occurrences": occ} for t, (n, occ) in ranked]
+    top = [row["type"] for row in by_type[:TOP_TYPES]]
     days = r.days
     index = {day.date(): i for i, day in enumerate(days)}
     series = {t: [0] * len(days) for t in top}
     totals = [0] * len(days)
-    for row in daily:  # one row per (day, type): at most days × types, never per alert
+    for row in daily:
         day = row["day"]
         i = index.get((day.astimezone(UTC) if day.tzinfo else day).date())
         if i is None:
@@ -223,10 +226,7 @@ def frequency(user, f: OverviewFilters, r: ReportRange, *, now: datetime | None 
         key = row["type"] if row["type"] in series else OTHER
         series.setdefault(key, [0] * len(days))[i] += row["n"]
     return {
-        "by_type": [
-            {"type": row["type"], "alerts": row["alerts"], "occurrences": row["occurrences"] or 0}
-            for row in by_type
-        ],
+        "by_type": by_type,
         "trend": {
             "days": [d.date().isoformat() for d in days],
             "total": totals,
