@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # Close codes (4000-4999 are the application's): the page stops reconnecting on 4401/4403.
 UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED = 4401, 4403, 4429
 SCOPE_REFRESH_SECONDS = 60
+# the longest a new connection waits for its process's Redis subscription before "hello"
+LIVE_WAIT_SECONDS = 5.0
 MAX_CODES = 500
 
 
@@ -108,6 +110,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         metrics.CONNECTIONS.inc()
         self._registered = True
         try:
+            # "hello" promises the events from now on: the Redis subscription must be in place
+            await HUB.until_live(LIVE_WAIT_SECONDS)
             await self.send_json(
                 {
                     "type": "hello",

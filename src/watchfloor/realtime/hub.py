@@ -17,6 +17,7 @@ Channels group per tenant.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -57,6 +58,8 @@ class Hub:
         self._subscriber: asyncio.Task | None = None
         self._presence: asyncio.Task | None = None
         self._changed: asyncio.Event | None = None
+        # set once the Redis subscription is in place (see until_live)
+        self._live: asyncio.Event | None = None
 
     # --- connections ---------------------------------------------------------------------
     def register(self, receiver: Receiver) -> None:
@@ -64,6 +67,7 @@ class Hub:
         self.loop = asyncio.get_running_loop()
         self.receivers[receiver.tenant_id].add(receiver)
         if settings.REDIS_URL and (self._subscriber is None or self._subscriber.done()):
+            self._live = asyncio.Event()
             self._subscriber = self.loop.create_task(self._subscribe_forever())
         self._count_changed()
 
@@ -120,6 +124,8 @@ class Hub:
             try:
                 await pubsub.psubscribe(channel_prefix() + "*")
                 record_success(REDIS_COMPONENT)
+                if self._live is not None:
+                    self._live.set()
                 if not first:
                     self.resync_all()
                 first, delay = False, 0.5
@@ -136,6 +142,19 @@ class Hub:
             finally:
                 await _bounded(pubsub.aclose())
                 await _bounded(client.aclose())
+
+    async def until_live(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until this process's Redis subscription is in place.
+
+        The subscription starts with the first connection; a page told "hello" before it is in
+        place could miss an event published right after (a fresh node's first alerts were
+        lost that way once its workers answered fast). Redis down: returns after `timeout`, the
+        subscription's retries and the resync on recovery take over."""
+        live = self._live
+        if not settings.REDIS_URL or live is None or live.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(live.wait(), timeout)
 
     # --- connections per node (watchfloor.presence) ---------------------------------------
     def _count_changed(self) -> None:
