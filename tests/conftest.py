@@ -162,3 +162,30 @@ def _clear_process_caches():
     clear_all()
     yield
     clear_all()
+
+
+@pytest.fixture(autouse=True)
+def _fold_after_ingestion(settings, monkeypatch):
+    """Ingestion answers once a batch is staged (alerts.staging); the fold follows in a worker.
+    In tests no worker thread runs in this process (it would race the test's transaction):
+    after each test-client request that staged a batch, `drain_pending()` folds it, through
+    the same fold the worker runs, so a test can POST and then read. Servers the tests start
+    as processes run their own fold workers."""
+    from django.test import client as test_client
+
+    from watchfloor.alerts import staging
+
+    settings.ALERT_FOLD_IN_PROCESS = False
+    staging.forget_lag()
+    original = test_client.Client.request
+
+    def request(self, **request):
+        before = staging.staged_count()
+        response = original(self, **request)
+        if staging.staged_count() != before:
+            staging.drain_pending()
+        return response
+
+    monkeypatch.setattr(test_client.Client, "request", request)
+    yield
+    staging.forget_lag()

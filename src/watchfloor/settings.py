@@ -250,6 +250,18 @@ OPERATIONS_MAX_BATCH = int(os.environ.get("WATCHFLOOR_OPERATIONS_MAX_BATCH", "10
 OPERATIONS_CHANGE_HOOKS = env_list(
     "WATCHFLOOR_OPERATIONS_CHANGE_HOOKS", "watchfloor.operations.rules.on_records_changed"
 )
+# Staging (alerts.staging): an ingestion request is answered once its batch is durable in the
+# staging table; fold workers drain it. Past either bound ingestion answers 503 + Retry-After.
+ALERT_STAGING_MAX_LAG = float(os.environ.get("WATCHFLOOR_STAGING_MAX_LAG", "30"))
+ALERT_STAGING_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_STAGING_MAX_EVENTS", "200000"))
+# One fold takes at most this many batches / events of one tenant (group commit's upper bound).
+ALERT_FOLD_MAX_BATCHES = int(os.environ.get("WATCHFLOOR_FOLD_MAX_BATCHES", "500"))
+ALERT_FOLD_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_FOLD_MAX_EVENTS", "5000"))
+# A fold worker sleeps at most this long when nothing woke it (batches staged by another process
+# on SQLite; a lost NOTIFY on PostgreSQL).
+ALERT_FOLD_POLL = float(os.environ.get("WATCHFLOOR_FOLD_POLL", "0.1"))
+# A web process starts its own fold worker on its first staged batch.
+ALERT_FOLD_IN_PROCESS = env_bool("WATCHFLOOR_FOLD_IN_PROCESS", True)
 
 
 def parse_escalation_delays(text: str) -> dict[str, int]:

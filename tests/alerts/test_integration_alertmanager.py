@@ -222,16 +222,14 @@ def test_webhook_opens_then_resolves(client, estate, northwind, plain_key, sampl
     plain, _key = plain_key(estate, "alertmanager")
     first = _post(client, WEBHOOK, sample("alertmanager_webhook_firing.json"), plain)
     assert first.status_code == 200, first.content
-    assert first.json() == {
-        "status": "success",
-        "accepted": 2,
-        "created": 2,
-        "deduplicated": 0,
-        "suppressed": 0,
-        "resolved": 0,
-    }
+    # a 2xx means staged: the answer counts the events taken; the fold decides the rest
+    assert first.json() == {"status": "success", "accepted": 2}
+    assert sorted(Alert.objects.values_list("status", "occurrence_count")) == [
+        (Status.NEW, 1),
+        (Status.NEW, 1),
+    ]
     second = _post(client, WEBHOOK, sample("alertmanager_webhook_mixed.json"), plain)
-    assert (second.json()["resolved"], second.json()["deduplicated"]) == (1, 1)
+    assert second.json() == {"status": "success", "accepted": 2}
     high_cpu = Alert.objects.get(fingerprint="3cc69ee26e12f368")
     assert (high_cpu.status, high_cpu.site_id) == (Status.RESOLVED, sites["nw-den-01"].id)
     uplink = Alert.objects.get(fingerprint="407e289e598d096f")

@@ -215,29 +215,3 @@ def test_metrics_count_per_source_only_committed_batches(estate, key_for):
         value("watchfloor_alerts_resolved_total", source="alertmanager") == before["resolved"] + 1
     )
     assert value("watchfloor_alerts_ingested_total", source="native") == before["native"]
-
-
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_single_plain_repeat_outside_a_transaction_is_one_statement(
-    estate, key_for, publisher, django_assert_max_num_queries
-):
-    key = key_for(estate)
-    site = estate.sites[0].code
-    ingest([trigger(site=site, fingerprint="one")], key=key)
-    publisher.clear()
-    with django_assert_max_num_queries(1) as captured:  # key, codes and windows are cached
-        result = ingest([trigger(site=site, fingerprint="one")], key=key)
-    assert "UPDATE" in captured.captured_queries[0]["sql"]
-    assert (result.accepted, result.deduplicated, result.created) == (1, 1, 0)
-    assert Alert.objects.get().occurrence_count == 2
-    assert [e["type"] for e in publisher.events] == ["alert.updated"]
-    # a new alert: the one-statement bump is tried once, not again inside the transaction
-    with django_assert_max_num_queries(20) as captured:
-        ingest([trigger(site=site, fingerprint="two")], key=key)
-    bumps = [q for q in captured.captured_queries if q["sql"].startswith("WITH v")]
-    assert len(bumps) == 1
-    assert Alert.objects.filter(fingerprint="two").count() == 1
-    # changed content is not a plain repeat: the full path records it
-    ingest([trigger(site=site, fingerprint="one", title="changed")], key=key)
-    alert = Alert.objects.get(fingerprint="one")
-    assert (alert.title, alert.occurrence_count) == ("changed", 3)

@@ -57,7 +57,7 @@ def test_status_and_workers_draw_their_charts_offline(tabs, server, scheme):
     expect(page.locator(".platform-chart canvas")).to_have_count(SERIES)
     for name in ("database", "cache", "broker", "workers", "scheduler", "websocket hub"):
         expect(page.locator(f'tr[data-component="{name}"]')).to_be_visible()
-    expect(page.get_by_text("n/a (synchronous pipeline)")).to_be_visible()
+    expect(page.get_by_text("0 s (nothing pending)")).to_be_visible()
     screenshot(page, f"platform-status-{scheme}", full_page=True)
 
     page.goto(f"{server.url}/platform/workers/")

@@ -179,7 +179,12 @@ class Cluster:
         web.start_and_wait()
         return web
 
-    def job(self, command: str) -> Proc:
+    def job(self, command: str, *extra: str) -> Proc:
+        if command == "pipeline":  # a Django command: no --log-level
+            proc = Proc(command, [*CLI, command, *extra], self.env, self.home)
+            self.procs.append(proc)
+            proc.start()
+            return proc
         proc = Proc(command, [*CLI, command, "--log-level", "warning"], self.env, self.home)
         if command == "worker":
             proc.command.insert(-2, "--concurrency=2")
@@ -293,6 +298,23 @@ def verify(stored: dict[str, int], answered: Counter, unanswered: Counter) -> di
         "more_than_sent": over,
         "ambiguous": len([k for k in unanswered if k in stored]),
     }
+
+
+def staging_drained(database_conninfo: dict, timeout: float = 120) -> None:
+    """Wait until the staging table is empty: every batch answered 2xx is folded into alerts
+    (a 2xx means staged; the nodes' fold workers fold it). Raises after `timeout` (a bound on a
+    hang, not a timing assertion)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with psycopg.connect(**database_conninfo) as connection:
+            [(pending,)] = connection.execute("SELECT count(*) FROM alerts_stagedbatch").fetchall()
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pending} staged batches never folded")
+        time.sleep(0.1)
 
 
 def stored_occurrences(database_conninfo: dict) -> dict[str, int]:

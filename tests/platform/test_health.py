@@ -139,7 +139,8 @@ def test_ingestion_reports_no_lag_and_each_sources_newest_event(db, client):
     body = client.get("/api/health/").json()
     ingestion = body["components"]["ingestion"]
     assert ingestion["status"] == "ok" and ingestion["latency_ms"] >= 0
-    assert ingestion["pipeline"] == "synchronous" and ingestion["lag_seconds"] == 0
+    assert ingestion["pipeline"] == "staged" and ingestion["lag_seconds"] == 0
+    assert (ingestion["pending_batches"], ingestion["pending_events"]) == (0, 0)
     assert ingestion["sources"] == {
         "alertmanager": {"last_event_at": newest.isoformat(), "per_min_5": 12.0}
     }

@@ -187,7 +187,7 @@ def test_the_status_page_shows_each_component(signed_in, settings):
     page = response.content.decode()
     for name in ("database", "cache", "broker", "workers", "scheduler", "websocket hub"):
         assert f'data-component="{name}"' in page
-    assert "n/a (synchronous pipeline)" in page
+    assert "0 s (nothing pending)" in page
     assert "<code>alertmanager</code>" in page
     assert "<code>web-a:1</code>" in page
     assert "data-platform-charts" in page and "vendor/uplot/uPlot.iife.min.js" in page

@@ -1,4 +1,11 @@
-"""The ingestion pipeline: a validated batch of events in, durable alerts and real-time events out.
+"""The ingestion pipeline: validated events in, durable alerts and real-time events out.
+
+Two halves. `prepare` validates a request's events synchronously (codes → rows, fingerprints;
+`BatchInvalid` names index and field, nothing stored); the HTTP endpoints then append the prepared
+batch to the staging table (alerts.staging) and answer. `fold` applies prepared batches to the
+alerts: the staging drainer runs it over every batch pending for a tenant at once (group commit),
+and `ingest` runs it at once over one batch (the demo's seeding, the services that raise alerts
+themselves, tests of the fold's semantics). There is one route through the fold:
 
 For a batch: locate (client/site codes → rows, one query each) → fingerprint → fold repeats inside
 the batch → in one transaction: lock the active alerts of those fingerprints → suppress by
@@ -38,7 +45,6 @@ from watchfloor.alerts.models import (
 )
 from watchfloor.alerts.transitions import Step, next_status, status_after
 from watchfloor.alerts.writes import (
-    bump_repeats,
     insert_new_alerts,
     lock_active_alerts,
     update_alerts,
@@ -109,8 +115,6 @@ class Run:
     where: Located
     count: int = 1
     first_at: datetime | None = None
-    digest: str = ""  # content hash of `event`, once computed
-    not_plain: bool = False  # the one-statement repeat already found no open alert to bump
 
 
 # --- locate -------------------------------------------------------------------------------------
@@ -183,11 +187,50 @@ def _locate(events: list[Event], key, *, strict: bool) -> list[Located]:
     return located
 
 
-def _runs(events: list[Event], located: list[Located]) -> list[dict[str, Run]]:
+@dataclass(slots=True)
+class Prepared:
+    """An event validated, located and fingerprinted: what the staging table keeps."""
+
+    event: Event
+    where: Located
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """What the fold needs of the integration key a batch came with."""
+
+    tenant_id: int
+    id: int | None
+    source: str
+
+
+def sender_of(key) -> Sender:
+    return Sender(tenant_id=key.tenant_id, id=key.id, source=key.source)
+
+
+def prepare(events: list[Event], *, key, strict_codes: bool = True) -> list[Prepared]:
+    """Validate a request's events for the key's tenant; raises BatchInvalid, stores nothing.
+
+    `strict_codes` refuses unknown client or site codes (native API); monitoring integrations
+    pass False so an unknown label never drops an alert: it falls back to the key's defaults.
+    """
+    if len(events) > settings.ALERT_MAX_BATCH:
+        raise BatchInvalid({"body": f"At most {settings.ALERT_MAX_BATCH} events per request."})
+    if not events:
+        return []
+    located = _locate(events, key, strict=strict_codes)
+    return [
+        Prepared(event, where, fingerprint_of(event, site_id=where.site_id))
+        for event, where in zip(events, located, strict=True)
+    ]
+
+
+def _runs(prepared: list[Prepared]) -> list[dict[str, Run]]:
     """Rounds of runs: round k holds the k-th run of actions of each fingerprint."""
     per_fp: dict[str, list[Run]] = defaultdict(list)
-    for event, where in zip(events, located, strict=True):
-        fp = fingerprint_of(event, site_id=where.site_id)
+    for item in prepared:
+        event, where, fp = item.event, item.where, item.fingerprint
         runs = per_fp[fp]
         at = event.occurred_at
         if runs and runs[-1].action == event.action:
@@ -215,7 +258,7 @@ def _runs(events: list[Event], located: list[Located]) -> list[dict[str, Run]]:
 class _Batch:
     """State shared by the rounds of one batch inside its transaction."""
 
-    def __init__(self, key, now: datetime):
+    def __init__(self, key: Sender, now: datetime):
         self.key = key
         self.now = now
         self.source = key.source
@@ -365,7 +408,7 @@ def _repeat(batch: _Batch, alert: Alert, run: Run) -> tuple[set[str], str | None
     ):
         alert.maintenance_window = window
         changed.add("maintenance_window")
-    digest = run.digest or content_hash(e)
+    digest = content_hash(e)
     if digest != alert.content_hash:
         alert.content_hash = digest
         alert.type, alert.severity = e.type, e.severity
@@ -393,29 +436,6 @@ def _acknowledge(batch: _Batch, alert: Alert) -> set[str]:
     alert.time_to_acknowledge = now - alert.first_seen_at
     alert.updated_at = now
     return {"status", "acknowledged_at", "time_to_acknowledge", "updated_at"}
-
-
-def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> dict[str, Run]:
-    """The common case in one statement: repeats of open alerts that say the same thing and are
-    not hidden by a window now only bump counters. Returns the runs that still need the full
-    path."""
-    plain = []
-    for fp, run in runs.items():
-        if run.action != EventAction.TRIGGER or run.not_plain or _window(batch, run) is not None:
-            continue
-        run.digest = content_hash(run.event)
-        plain.append((fp, run.count, run.digest))
-    if not plain:
-        return runs
-    bumped = bump_repeats(batch.key.tenant_id, plain, batch.now)
-    result = batch.result
-    for alert in bumped:
-        run = runs[alert.fingerprint]
-        result.deduplicated += run.count
-        result.outcomes.append((alert.fingerprint, alert.id, Outcome.DEDUPLICATED))
-        batch.events.append(alert_event("alert.updated", alert))
-    done = {a.fingerprint for a in bumped}
-    return {fp: run for fp, run in runs.items() if fp not in done}
 
 
 def _apply_to_active(batch: _Batch, alert: Alert, run: Run) -> set[str]:
@@ -473,9 +493,6 @@ def _apply_to_all(batch: _Batch, pairs: list[tuple[Alert | None, Run]]) -> None:
 
 
 def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
-    runs = _bump_plain_repeats(batch, runs)
-    if not runs:
-        return
     existing = {a.fingerprint: a for a in lock_active_alerts(batch.key.tenant_id, list(runs))}
     pairs: list[tuple[Alert | None, Run]] = []
     new_runs: list[Run] = []
@@ -547,64 +564,47 @@ def _is_deadlock(exc: OperationalError) -> bool:
     return getattr(cause, "sqlstate", None) in {"40P01", "40001"}
 
 
-def _single_plain_repeat(key, rounds: list[dict[str, Run]], now) -> IngestResult | None:
-    """One event that only repeats an open alert: one autocommitted UPDATE, no transaction
-    round trips (BEGIN/COMMIT). With one statement there is nothing to half-write."""
-    if len(rounds) != 1 or len(rounds[0]) != 1 or connection.in_atomic_block:
-        return None
-    [run] = rounds[0].values()
-    if run.action != EventAction.TRIGGER:
-        return None
-    batch = _Batch(key, now or timezone.now())
-    remaining = _bump_plain_repeats(batch, rounds[0])
-    if remaining:
-        run.not_plain = True  # the full path, in a transaction, need not try that again
-        return None
-    for event in batch.events:
-        # autocommit: the row is committed already, so this sends at once
-        publish_on_commit([event])
-    batch.result.accepted = run.count
-    batch.count_metrics()
-    return batch.result
+def _fold_one(sender: Sender, prepared: list[Prepared], now: datetime) -> _Batch:
+    """Apply one segment (consecutive batches of one sender) in the caller's transaction."""
+    batch = _Batch(sender, now)
+    for runs in _runs(prepared):
+        _apply_round(batch, runs)
+    publish_on_commit(batch.events)
+    absorb_storms_after_commit(sender.tenant_id, batch.correlation_since, batch.storms)
+    batch.result.accepted = len(prepared)
+    return batch
 
 
-def ingest(
-    events: list[Event], *, key, strict_codes: bool = True, now: datetime | None = None
-) -> IngestResult:
-    """Store a batch of events for the integration key's tenant; raises BatchInvalid first.
+def fold(segments: list[tuple[Sender, list[Prepared]]], *, now: datetime | None = None):
+    """Apply prepared batches, in order, inside the caller's transaction; one tenant's.
 
-    Every accepted event is durable when this returns. `strict_codes` refuses unknown client or
-    site codes (native API); monitoring integrations pass False so an unknown label never drops
-    an alert: it falls back to the key's defaults.
+    Returns the segments' `_Batch`es: the caller calls `count_metrics()` on each once its
+    transaction has committed. Publishing, storm regrouping and the alert-change hooks are
+    registered to run after that commit (the hooks once for all segments).
     """
-    if not events:
-        return IngestResult()
-    if len(events) > settings.ALERT_MAX_BATCH:
-        raise BatchInvalid({"body": f"At most {settings.ALERT_MAX_BATCH} events per request."})
-    located = _locate(events, key, strict=strict_codes)
-    rounds = _runs(events, located)
-    single = _single_plain_repeat(key, rounds, now)
-    if single is not None:
-        return single
+    now = now or timezone.now()
+    batches = [_fold_one(sender, prepared, now) for sender, prepared in segments if prepared]
+    if batches:
+        hooks.after_commit(
+            hooks.changes(
+                batches[0].key.tenant_id,
+                created=[i for b in batches for i in b.created_ids],
+                changed=[i for b in batches for i in b.changed_ids],
+                resolved=[i for b in batches for i in b.resolved_ids],
+            )
+        )
+    return batches
+
+
+def with_deadlock_retries(tenant_id: int, work):
+    """Run `work()` in a transaction; a deadlock (or serialization failure) rolls it back and
+    runs it again, behind the tenant's retry lock. Nested in a caller's transaction, no retry."""
     for attempt in range(DEADLOCK_RETRIES):
-        batch = _Batch(key, now or timezone.now())
         try:
             with transaction.atomic():
                 if attempt:
-                    _serialize_retries(key.tenant_id)
-                for runs in rounds:
-                    _apply_round(batch, runs)
-                publish_on_commit(batch.events)
-                absorb_storms_after_commit(key.tenant_id, batch.correlation_since, batch.storms)
-                hooks.after_commit(
-                    hooks.changes(
-                        key.tenant_id,
-                        created=batch.created_ids,
-                        changed=batch.changed_ids,
-                        resolved=batch.resolved_ids,
-                    )
-                )
-            break
+                    _serialize_retries(tenant_id)
+                return work()
         except OperationalError as exc:
             if (
                 not _is_deadlock(exc)
@@ -612,8 +612,24 @@ def ingest(
                 or connection.in_atomic_block
             ):
                 raise
-            log.info("ingestion batch hit a deadlock; retrying (attempt %d)", attempt + 2)
+            log.info("ingestion fold hit a deadlock; retrying (attempt %d)", attempt + 2)
             time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-    batch.result.accepted = len(events)
+    raise AssertionError("unreachable")
+
+
+def ingest(
+    events: list[Event], *, key, strict_codes: bool = True, now: datetime | None = None
+) -> IngestResult:
+    """Validate and fold a batch at once (no staging); raises BatchInvalid first.
+
+    Every accepted event is durable when this returns. The HTTP endpoints stage instead
+    (alerts.staging.stage) and the drainer folds; this is the same fold, for callers that need
+    the outcome now: the demo's seeding and tests of the fold's semantics.
+    """
+    prepared = prepare(events, key=key, strict_codes=strict_codes)
+    if not prepared:
+        return IngestResult()
+    sender = sender_of(key)
+    [batch] = with_deadlock_retries(sender.tenant_id, lambda: fold([(sender, prepared)], now=now))
     batch.count_metrics()
     return batch.result

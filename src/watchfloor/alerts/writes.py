@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from watchfloor.alerts.models import OPEN_STATUSES, Alert, Status
+from watchfloor.alerts.models import Alert, Status
 
 # Rows per statement on SQLite: 40 columns × 500 rows stays under its parameter limit.
 SQLITE_CHUNK = 500
@@ -33,8 +33,6 @@ def _active(table: str = "") -> str:
     column = f"{table}.status" if table else "status"
     return f"NOT ({column} = {_status_literal(Status.RESOLVED)})"
 
-
-_OPEN = "(" + ", ".join(_status_literal(s) for s in OPEN_STATUSES) + ")"
 
 # A conflict means a concurrent writer opened the fingerprint first: the row is locked (a no-op
 # write) and reported as not inserted; the pipeline then folds this batch's run into it as a
@@ -66,45 +64,6 @@ def _values(alert: Alert, fields) -> list:
 
 def _pg_arrays(rows: list[list], width: int) -> list[list]:
     return [[row[i] for row in rows] for i in range(width)]
-
-
-def bump_repeats(tenant_id: int, repeats: list[tuple[str, int, str]], now) -> list[Alert]:
-    """Add `count` occurrences to the open alert of each (fingerprint, count, content hash) whose
-    content is unchanged, in one statement; returns the alerts it updated.
-
-    Anything else (new, changed content, suppressed) is left for the locked path. The UPDATE
-    locks its rows itself, so no SELECT … FOR UPDATE round trip is needed for plain repeats.
-    """
-    table = connection.ops.quote_name(Alert._meta.db_table)
-    stamp = Alert._meta.get_field("last_seen_at").get_db_prep_save(now, connection)
-    if connection.vendor == "postgresql":
-        fps, counts, digests = (list(column) for column in zip(*repeats, strict=True))
-        # lock in id order first (as every writer does), then update: no deadlock between
-        # batches that repeat the same alerts in different orders
-        sql = (
-            "WITH v AS (SELECT * FROM unnest(%s::varchar[], %s::integer[], %s::varchar[])"  # noqa: S608
-            " AS v(fp, n, digest)),"
-            f" locked AS (SELECT {table}.id, v.n FROM {table} JOIN v ON"
-            f" {table}.fingerprint = v.fp AND {table}.content_hash = v.digest"
-            f" WHERE {table}.tenant_id = %s AND {_active(table)}"
-            f" AND {table}.status IN {_OPEN} ORDER BY {table}.id FOR NO KEY UPDATE OF {table})"
-            f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n,"
-            " last_seen_at = %s, updated_at = %s"
-            f" FROM locked WHERE {table}.id = locked.id RETURNING {table}.*"
-        )
-        return list(Alert.objects.raw(sql, [fps, counts, digests, tenant_id, stamp, stamp]))
-    rows = ", ".join(["(%s, %s, %s)"] * len(repeats))
-    sql = (
-        f"WITH v(fp, n, digest) AS (VALUES {rows})"  # noqa: S608
-        f" UPDATE {table} SET occurrence_count = occurrence_count"
-        f" + (SELECT n FROM v WHERE v.fp = {table}.fingerprint),"
-        " last_seen_at = %s, updated_at = %s"
-        f" WHERE {table}.tenant_id = %s AND {_active(table)}"
-        f" AND {table}.status IN {_OPEN} AND EXISTS (SELECT 1 FROM v WHERE"
-        f" v.fp = {table}.fingerprint AND v.digest = {table}.content_hash) RETURNING *"
-    )
-    params = [value for row in repeats for value in row] + [stamp, stamp, tenant_id]
-    return list(Alert.objects.raw(sql, params))
 
 
 def lock_active_alerts(tenant_id: int, fingerprints: list[str]) -> list[Alert]:

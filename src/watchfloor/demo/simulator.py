@@ -190,6 +190,15 @@ class Schedule:
     feed_every: float = 25
 
 
+_INTENT = {
+    "new": "created",
+    "repeat": "deduplicated",
+    "resolve": "resolved",
+    "burst": "created",
+    "storm_clear": "resolved",
+}
+
+
 @dataclass
 class StepReport:
     action: str  # new, repeat, resolve, burst, storm_clear, maintenance, feed, error
@@ -309,7 +318,10 @@ class Simulator:
     def _trickle(self) -> StepReport:
         s = self.schedule
         if self.window and self.rng.random() < s.window_share:
-            return self._new(site=self.window[0])
+            report = self._new(site=self.window[0])
+            if report.action != "error":  # its window hides it: stored suppressed
+                report.counts = {"suppressed": report.events}
+            return report
         if self.open and self.rng.random() < s.repeat_share:
             return self._repeat(self.rng.choice(list(self.open.values())))
         pressure = len(self.open) / (2 * s.open_target)
@@ -509,14 +521,7 @@ class Simulator:
             }
             body["client"] = "Demo field monitor"
         status, answer = self._call("POST", PAGERDUTY, body, {})
-        report = self._report(action, "pagerduty", status, 1, answer, expect=202)
-        # PagerDuty's answer carries no counts: count what was asked (a new dedup key opens an
-        # alert, a known one repeats it)
-        if report.action != "error":
-            report.counts = {
-                {"new": "created", "repeat": "deduplicated"}.get(action, "resolved"): 1
-            }
-        return report
+        return self._report(action, "pagerduty", status, 1, answer, expect=202)
 
     # --- transport ------------------------------------------------------------------------
 
@@ -530,14 +535,12 @@ class Simulator:
     def _report(action, source, status, events, answer, *, expect) -> StepReport:
         if status != expect:
             return StepReport("error", source, status, events)
-        counts = {}
-        if isinstance(answer, dict):
-            counts = {
-                k: answer[k]
-                for k in ("created", "deduplicated", "suppressed", "resolved")
-                if isinstance(answer.get(k), int)
-            }
-        return StepReport(action, source, status, events, counts)
+        # A 2xx means the events are staged (the fold decides their outcome after the answer),
+        # so the tally counts what was asked: a new key opens an alert, a known one repeats it,
+        # a resolve closes it (a new alert at a site under the simulator's own window is
+        # counted suppressed by `_trickle`).
+        intent = _INTENT.get(action)
+        return StepReport(action, source, status, events, {intent: events} if intent else {})
 
 
 # --- HTTP -----------------------------------------------------------------------------------

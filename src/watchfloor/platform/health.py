@@ -126,15 +126,22 @@ def _workers(now=None) -> dict:
 
 
 def _ingestion(now=None) -> dict:
-    """Ingestion's lag and each source's newest event. The pipeline folds a batch before it
-    answers, so nothing waits behind a 2xx and the lag is 0 by construction (issue 14's staging
-    table will make it a measured figure); what can go wrong is a source going quiet, shown by
-    its newest event and rate from the platform samples (one read of the last hour's rows,
-    never the alerts table)."""
+    """Ingestion's lag and each source's newest event. A 2xx means a batch is staged; the fold
+    workers apply it to alerts (alerts.staging): the lag is the age of the oldest staged batch
+    not yet folded, with what is pending (one aggregate over the staging table, which holds
+    only pending batches). Degraded past half the back-pressure bound (ingestion answers 503
+    past the bound). A source going quiet shows in its newest event and rate from the platform
+    samples (one read of the last hour's rows, never the alerts table)."""
+    from watchfloor.alerts.staging import lag
+
+    current = lag(now)
     rates = sampling.ingestion_by_source(now)
-    return {
-        "pipeline": "synchronous",
-        "lag_seconds": 0,
+    detail = {
+        "pipeline": "staged",
+        "lag_seconds": round(current.seconds, 3),
+        "pending_batches": current.batches,
+        "pending_events": current.events,
+        "max_lag_seconds": settings.ALERT_STAGING_MAX_LAG,
         "sources": {
             r.source: {
                 "last_event_at": r.last_event_at.isoformat() if r.last_event_at else None,
@@ -143,6 +150,12 @@ def _ingestion(now=None) -> dict:
             for r in rates
         },
     }
+    if (
+        current.seconds > settings.ALERT_STAGING_MAX_LAG / 2
+        or current.events > settings.ALERT_STAGING_MAX_EVENTS / 2
+    ):
+        raise Unhealthy(detail, status="degraded")
+    return detail
 
 
 CHECKS = {

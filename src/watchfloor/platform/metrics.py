@@ -12,7 +12,8 @@ active alerts, remembered for OPEN_ALERTS_TTL seconds so that frequent scrapes (
 Prometheus servers) cost one query per window per process, not one each. COUNT(*), not
 COUNT(id): PostgreSQL then answers from an index alone (1M alerts, 200k open: 65 ms index-only
 scan against 218 ms sequential scan with COUNT(id); docs/decisions.md). Circuit breakers' state
-is read at scrape time from the cache every process shares (platform/breakers.py).
+is read at scrape time from the cache every process shares (platform/breakers.py). Ingestion's
+lag and pending batches/events are read from the staging table at scrape time (alerts.staging).
 """
 
 from __future__ import annotations
@@ -122,6 +123,42 @@ class OpenAlertsCollector:
 OPEN_ALERTS = OpenAlertsCollector()
 
 
+class StagingCollector:
+    """Ingestion's lag: the age of the oldest batch staged and not yet folded, and what is
+    pending (alerts.staging; one aggregate over a table that holds only pending batches)."""
+
+    def describe_all(self):
+        yield GaugeMetricFamily("watchfloor_ingestion_lag_seconds", "")
+        yield GaugeMetricFamily("watchfloor_ingestion_pending_batches", "")
+        yield GaugeMetricFamily("watchfloor_ingestion_pending_events", "")
+
+    def collect(self):
+        from watchfloor.alerts.staging import lag
+
+        try:
+            current = lag()
+        except Exception:  # the database down: the scrape still answers, without these
+            return
+        yield GaugeMetricFamily(
+            "watchfloor_ingestion_lag_seconds",
+            "Age of the oldest ingestion batch answered 2xx and not yet folded into alerts.",
+            value=current.seconds,
+        )
+        yield GaugeMetricFamily(
+            "watchfloor_ingestion_pending_batches",
+            "Ingestion requests staged and not yet folded.",
+            value=current.batches,
+        )
+        yield GaugeMetricFamily(
+            "watchfloor_ingestion_pending_events",
+            "Alert events staged and not yet folded.",
+            value=current.events,
+        )
+
+
+STAGING = StagingCollector()
+
+
 def exposition() -> bytes:
     """The text served at /metrics."""
     if os.environ.get(MULTIPROC_ENV):
@@ -132,4 +169,5 @@ def exposition() -> bytes:
     database = CollectorRegistry()
     database.register(OPEN_ALERTS)
     database.register(CIRCUITS)
+    database.register(STAGING)
     return generate_latest(registry) + generate_latest(database)

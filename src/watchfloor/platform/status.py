@@ -5,11 +5,12 @@ and the WebSocket connections per node.
 The statuses and latencies are platform.health's own checks (the ones /api/health/ answers
 with), so the page and the load balancer never disagree; versions are read beside them. The
 ingestion rate per source comes from the sampled series (platform.sampling, every 30 s), never
-from the alert table on view. Pipeline lag: ingestion stores each batch before it answers
-(synchronous), so there is no queue to lag behind; until the staging table of issue 14 exists
-the lag is "n/a (synchronous pipeline)" and the page shows the time since each source's
-newest event instead. WebSocket connections per node: what each web process announced through
-watchfloor.presence (TTL 90 s); in embedded mode that is the one Watchfloor process.
+from the alert table on view. Pipeline lag: ingestion answers once a batch is staged and
+the fold workers apply it to alerts (alerts.staging); the lag is the age of the oldest staged
+batch not yet folded, with the batches and events pending (one aggregate over the staging table),
+beside the time since each source's newest event. WebSocket connections per node: what each web
+process announced through watchfloor.presence (TTL 90 s); in embedded mode that is the one
+Watchfloor process.
 """
 
 from __future__ import annotations
@@ -29,7 +30,20 @@ from watchfloor import presence
 from watchfloor.jobs.runtime import node
 from watchfloor.platform import health, sampling, workers
 
-PIPELINE_LAG = "n/a (synchronous pipeline)"
+NOTHING_PENDING = "0 s (nothing pending)"
+
+
+def pipeline_lag() -> str:
+    """The staging lag as the page shows it ("unknown" when it cannot be read)."""
+    from watchfloor.alerts.staging import lag
+
+    try:
+        current = lag()
+    except Exception:  # the database down: the page still renders
+        return "unknown"
+    if not current.batches:
+        return NOTHING_PENDING
+    return f"{current.seconds:.1f} s ({current.batches} batches, {current.events} events pending)"
 
 
 @dataclass(frozen=True)
@@ -189,7 +203,7 @@ def collect(now: datetime | None = None) -> StatusReport:
         uptime_s=round((now - started_at).total_seconds(), 1),
         components=components,
         sources=sources,
-        pipeline_lag=PIPELINE_LAG,
+        pipeline_lag=pipeline_lag(),
         ws_by_node=ws,
         samples=len(sampling.recent_samples(60, now)),
         notes=notes,

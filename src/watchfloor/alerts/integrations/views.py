@@ -15,6 +15,11 @@ a body larger than `DATA_UPLOAD_MAX_MEMORY_SIZE` with 413.
 
 [1] with an empty body, as Alertmanager answers.
 
+A 2xx means the batch is durable in the staging table (alerts.staging), not yet folded into
+alerts: the answers say how many events were accepted (and the native one each event's
+fingerprint), never created/deduplicated counts, which the fold decides milliseconds later.
+Past the staging bounds every endpoint answers 503 with Retry-After, nothing stored.
+
 `/api/v1/alerts` is also the read side's list (`GET`, the ninja API): every method but POST is
 handed to the ninja view that the API's own URLconf resolves for the path.
 """
@@ -38,7 +43,7 @@ from watchfloor.alerts import metrics
 from watchfloor.alerts.events import BatchInvalid, Event
 from watchfloor.alerts.integrations import alertmanager, native, pagerduty
 from watchfloor.alerts.integrations.auth import authenticate, bearer_of, safe_path
-from watchfloor.alerts.pipeline import IngestResult, ingest
+from watchfloor.alerts.staging import Backlogged, Staged, stage
 from watchfloor.api.errors import error_body
 from watchfloor.api.parsing import NestedTooDeep, loads_bounded
 from watchfloor.bounds import value_problem
@@ -133,6 +138,21 @@ def _too_many(limited: Limited, body: dict | None = None) -> HttpResponse:
     return response
 
 
+def _backlogged(exc: Backlogged, body: dict | None = None) -> HttpResponse:
+    """503 with Retry-After: the staging table is past its bounds (senders retry later)."""
+    response = _json(
+        503,
+        body
+        or error_body(
+            "backlogged",
+            "Ingestion is behind; nothing was stored. Retry after the Retry-After.",
+            {"body": exc.reason},
+        ),
+    )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def _batch_size(data: object) -> int:
     if isinstance(data, list):
         return max(len(data), 1)
@@ -147,7 +167,7 @@ def _ingest_request(
     *,
     source: SourceKind,
     parse: Callable[[object], list[Event]],
-    respond: Callable[[IngestResult], HttpResponse],
+    respond: Callable[[Staged], HttpResponse],
     strict_codes: bool,
     prefix: str = "",
 ) -> HttpResponse:
@@ -180,7 +200,7 @@ def _ingest_request(
             raise BatchInvalid(unstorable)
         events = parse(data)
         try:
-            result = ingest(events, key=key, strict_codes=strict_codes)
+            result = stage(events, key=key, strict_codes=strict_codes)
         except BatchInvalid as exc:
             # the pipeline names events by their index in the list it was given
             exc.fields = {
@@ -192,14 +212,23 @@ def _ingest_request(
         metrics.record_rejected(source, "invalid", _batch_size(data))
         response = _error(422, "validation_error", exc.message, exc.fields)
         return _quiet(response, request, key_in_path)
+    except Backlogged as exc:
+        metrics.record_rejected(source, "backlogged", _batch_size(data))
+        return _quiet(_backlogged(exc), request, key_in_path)
     return respond(result)
 
 
 # --- native ------------------------------------------------------------------------------------
 
 
-def _native_response(result: IngestResult) -> HttpResponse:
-    return _json(202, result.as_dict())
+def _native_response(result: Staged) -> HttpResponse:
+    return _json(
+        202,
+        {
+            "accepted": result.accepted,
+            "alerts": [{"fingerprint": fp} for fp in result.fingerprints],
+        },
+    )
 
 
 @csrf_exempt
@@ -236,8 +265,8 @@ def alerts_collection(request: HttpRequest) -> HttpResponse:
 # --- Alertmanager ------------------------------------------------------------------------------
 
 
-def _webhook_response(result: IngestResult) -> HttpResponse:
-    return _json(200, {"status": "success", **result.counts()})
+def _webhook_response(result: Staged) -> HttpResponse:
+    return _json(200, {"status": "success", "accepted": result.accepted})
 
 
 @csrf_exempt
@@ -253,7 +282,7 @@ def alertmanager_webhook(request: HttpRequest, key: str = "") -> HttpResponse:
     )
 
 
-def _v2_response(result: IngestResult) -> HttpResponse:
+def _v2_response(result: Staged) -> HttpResponse:
     return HttpResponse(b"", status=200)
 
 
@@ -328,10 +357,20 @@ def pagerduty_enqueue(request: HttpRequest) -> HttpResponse:
         )
     try:
         parsed = pagerduty.parse_enqueue(data)
-        ingest([parsed.event], key=key, strict_codes=False)
+        stage([parsed.event], key=key, strict_codes=False)
     except BatchInvalid as exc:
         metrics.record_rejected(source, "invalid")
         return _pd_invalid([f"{name}: {message}" for name, message in exc.fields.items()])
+    except Backlogged as exc:
+        metrics.record_rejected(source, "backlogged")
+        return _backlogged(
+            exc,
+            {
+                "status": "throttle event",
+                "message": "Ingestion is behind; retry later.",
+                "errors": [exc.reason],
+            },
+        )
     return _json(
         202, {"status": "success", "message": "Event processed", "dedup_key": parsed.dedup_key}
     )

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from watchfloor.alerts.staging import start_for_server as start_fold_for_server
 from watchfloor.demo import data as demo_data
 from watchfloor.demo import paging as demo_paging
 from watchfloor.demo import simulator as demo_simulator
@@ -222,9 +223,12 @@ class Command(BaseCommand):
                 "REDIS_URL is set: escalations and notifications run in Celery; start "
                 "`watchfloor worker` and `watchfloor beat` beside the demo."
             )
+        fold = start_fold_for_server(forking=False)  # folds what the ingestion API staged
         try:
             run_uvicorn(host=host, port=port)
         finally:
+            if fold is not None:
+                fold.stop()
             if scheduler is not None:
                 scheduler.stop()
             if simulator is not None:

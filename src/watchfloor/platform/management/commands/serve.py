@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.utils import OperationalError
 
+from watchfloor.alerts.staging import start_for_server as start_fold_for_server
 from watchfloor.jobs.embedded import start_for_server
 from watchfloor.platform.database import pending_migrations
 from watchfloor.platform.server import run_gunicorn, run_split, run_uvicorn
@@ -103,9 +104,12 @@ class Command(BaseCommand):
         proxy = options["proxy_headers"] or options["forwarded_allow_ips"] is not None
         forking = mode != "asgi"  # gunicorn forks its workers from this process
         scheduler = None if options["no_scheduler"] else start_for_server(forking=forking)
+        fold = start_fold_for_server(forking=forking)  # drains staged ingestion
         try:
             self._serve(mode, options, proxy)
         finally:
+            if fold is not None:
+                fold.stop()
             if scheduler is not None:
                 scheduler.stop()
 

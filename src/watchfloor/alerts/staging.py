@@ -1,0 +1,506 @@
+"""Durable staging of ingestion requests and the fold that drains it (issue 14).
+
+An ingestion request is validated synchronously (`pipeline.prepare`: a bad batch is a 422 naming
+index and field, nothing stored), then appended to `alerts_stagedbatch` in ONE autocommitted
+INSERT: when `stage` returns, the raw batch is committed (it survives kill -9 of every Watchfloor
+process and a database restart), and the request is answered. On PostgreSQL the same statement
+calls `pg_notify`, delivered at its commit.
+
+The fold (`drain_once`) takes the pending batches of one tenant in arrival order, applies them
+with the pipeline's fold (`pipeline.fold`: dedup, suppression, correlation, resolve, exact
+occurrence counts, trigger-then-resolve order kept) and deletes them, all in one transaction. The
+more is pending, the more one fold takes (group commit): at low load an alert goes through in
+milliseconds, under load batches grow by themselves.
+
+Several drainers may run at once (threads, processes, nodes): on PostgreSQL each fold takes its
+tenant's advisory lock (`pg_try_advisory_xact_lock`), so a tenant's batches are folded by one
+drainer at a time, in order (a sender's resolve never overtakes its trigger), while other tenants'
+batches go to the other drainers; drainers never wait on each other's alert rows (no deadlock
+between them). On SQLite, BEGIN IMMEDIATE serializes them.
+
+`FoldWorker` drains continuously: it folds while anything is pending, then sleeps until woken
+(LISTEN on PostgreSQL; an in-process event for batches staged in this process) or for at most
+`ALERT_FOLD_POLL` seconds (batches staged by a process that cannot wake it). A web process starts
+one on its first staged batch (`ALERT_FOLD_IN_PROCESS`), `watchfloor serve` at start (pending
+batches of a killed node are folded without waiting for new traffic), and `watchfloor pipeline`
+runs drainers by themselves for scale-out.
+
+Back-pressure: when the oldest pending batch is older than `ALERT_STAGING_MAX_LAG` seconds or more
+than `ALERT_STAGING_MAX_EVENTS` events are pending, `stage` raises `Backlogged` and the endpoints
+answer 503 with Retry-After, instead of letting the table grow without limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, connections
+from django.utils import timezone
+
+from watchfloor import degrade
+from watchfloor.alerts.events import Event, EventAction
+from watchfloor.alerts.models import Severity, StagedBatch
+from watchfloor.alerts.pipeline import (
+    IngestResult,
+    Located,
+    Prepared,
+    Sender,
+    fold,
+    prepare,
+    sender_of,
+    with_deadlock_retries,
+)
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "watchfloor_staging"  # the PostgreSQL NOTIFY channel
+DRAIN_LOCK_CLASS = 0x57F2  # first key of the advisory lock a drainer holds on a tenant
+FOLD_COMPONENT = "ingestion fold"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What is known when a request is answered: how many events were taken, their identities."""
+
+    accepted: int
+    fingerprints: tuple[str, ...] = ()
+
+
+class Backlogged(Exception):
+    """Staging is past its bound: the request is refused (503), nothing stored."""
+
+    def __init__(self, retry_after: int, reason: str):
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.reason = reason
+
+
+# --- encoding -----------------------------------------------------------------------------------
+# One event = one JSON list, columns in this order; located and fingerprinted already.
+
+
+def _encode_one(p: Prepared) -> list:
+    e = p.event
+    return [
+        e.action.value,
+        e.type,
+        e.severity.value if hasattr(e.severity, "value") else e.severity,
+        e.title,
+        e.description,
+        e.fingerprint,
+        e.client_code,
+        e.site_code,
+        e.entity_type,
+        e.entity_id,
+        e.labels,
+        e.annotations,
+        e.source_url,
+        e.runbook_url,
+        e.occurred_at.isoformat() if e.occurred_at else None,
+        p.where.client_id,
+        p.where.site_id,
+        p.fingerprint,
+    ]
+
+
+def encode(prepared: list[Prepared]) -> str:
+    return json.dumps([_encode_one(p) for p in prepared], separators=(",", ":"), ensure_ascii=False)
+
+
+def decode(text: str) -> list[Prepared]:
+    out = []
+    for row in json.loads(text):
+        (action, type_, severity, title, description, own_fp, client_code, site_code) = row[:8]
+        (entity_type, entity_id, labels, annotations, source_url, runbook_url, at) = row[8:15]
+        client_id, site_id, fp = row[15:18]
+        event = Event(
+            action=EventAction(action),
+            type=type_,
+            severity=Severity(severity),
+            title=title,
+            description=description,
+            fingerprint=own_fp,
+            client_code=client_code,
+            site_code=site_code,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            labels=labels,
+            annotations=annotations,
+            source_url=source_url,
+            runbook_url=runbook_url,
+            occurred_at=datetime.fromisoformat(at) if at else None,
+        )
+        out.append(Prepared(event, Located(client_id=client_id, site_id=site_id), fp))
+    return out
+
+
+# --- staging ------------------------------------------------------------------------------------
+
+_wake = threading.Event()
+_staged_here = 0  # batches this process staged (tests drain after a request that staged one)
+
+
+def staged_count() -> int:
+    return _staged_here
+
+
+def _table() -> str:
+    return connection.ops.quote_name(StagedBatch._meta.db_table)
+
+
+def _append(sender: Sender, payload: str, count: int, now: datetime) -> None:
+    """One statement, autocommitted: the batch is committed when this returns."""
+    table = _table()
+    columns = "(tenant_id, integration_key_id, source, received_at, event_count, events)"
+    stamp = StagedBatch._meta.get_field("received_at").get_db_prep_save(now, connection)
+    params = [sender.tenant_id, sender.id, sender.source, stamp, count, payload]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH staged AS (INSERT INTO {table} {columns}"  # noqa: S608
+                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id)"
+                " SELECT pg_notify(%s, '') FROM staged",
+                [*params, CHANNEL],
+            )
+        else:
+            cursor.execute(
+                f"INSERT INTO {table} {columns} VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
+                params,
+            )
+
+
+def stage(events: list[Event], *, key, strict_codes: bool = True) -> Staged:
+    """Validate a request's events and append them to staging; raises BatchInvalid (422) or
+    Backlogged (503) with nothing stored. When this returns, the batch is durable."""
+    prepared = prepare(events, key=key, strict_codes=strict_codes)
+    if not prepared:
+        return Staged(0)
+    refuse_when_backlogged()
+    _append(sender_of(key), encode(prepared), len(prepared), timezone.now())
+    global _staged_here
+    _staged_here += 1
+    if not connection.in_atomic_block:
+        _wake.set()
+    ensure_in_process_worker()
+    return Staged(len(prepared), tuple(p.fingerprint for p in prepared))
+
+
+# --- lag and back-pressure ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lag:
+    seconds: float  # age of the oldest pending batch (0 when none)
+    batches: int
+    events: int
+
+
+def lag(now: datetime | None = None) -> Lag:
+    """One aggregate over the staging table (it holds only what is pending)."""
+    table = _table()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(received_at), COUNT(*), COALESCE(SUM(event_count), 0) FROM {table}"  # noqa: S608
+        )
+        oldest, batches, events = cursor.fetchone()
+    if oldest is None:
+        return Lag(0.0, 0, 0)
+    if isinstance(oldest, str):  # SQLite hands back text for an aggregate
+        oldest = datetime.fromisoformat(oldest)
+    if timezone.is_naive(oldest):
+        oldest = oldest.replace(tzinfo=UTC)
+    age = max(0.0, ((now or timezone.now()) - oldest).total_seconds())
+    return Lag(age, int(batches), int(events))
+
+
+_lag_seen: tuple[float, Lag] | None = None
+LAG_CHECK_EVERY = 1.0  # seconds: how stale the back-pressure check may be in one process
+
+
+def refuse_when_backlogged() -> None:
+    """Raise Backlogged past the bounds; reads the lag at most once a second per process."""
+    global _lag_seen
+    now = time.monotonic()
+    if _lag_seen is None or now - _lag_seen[0] > LAG_CHECK_EVERY:
+        _lag_seen = (now, lag())
+    current = _lag_seen[1]
+    if current.seconds > settings.ALERT_STAGING_MAX_LAG:
+        raise Backlogged(
+            max(1, int(settings.ALERT_STAGING_MAX_LAG / 2)),
+            f"The oldest pending batch waits {current.seconds:.0f} s.",
+        )
+    if current.events > settings.ALERT_STAGING_MAX_EVENTS:
+        raise Backlogged(5, f"{current.events} events wait to be folded.")
+
+
+def forget_lag() -> None:
+    global _lag_seen
+    _lag_seen = None
+
+
+# --- the fold -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    integration_key_id: int | None
+    source: str
+    event_count: int
+    events: str
+
+
+def _pick_tenant(cursor) -> int | None:
+    """The tenant of the oldest pending batch this drainer may fold now (PostgreSQL: whose
+    advisory lock it got without waiting), or None."""
+    table = _table()
+    cursor.execute(f"SELECT tenant_id FROM {table} ORDER BY id LIMIT 64")  # noqa: S608
+    tenants = list(dict.fromkeys(row[0] for row in cursor.fetchall()))
+    if connection.vendor != "postgresql":
+        return tenants[0] if tenants else None
+    for tenant_id in tenants:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [DRAIN_LOCK_CLASS, tenant_id])
+        if cursor.fetchone()[0]:
+            return tenant_id
+    return None
+
+
+def _take(cursor, tenant_id: int) -> list[_Row]:
+    table = _table()
+    cursor.execute(
+        f"SELECT id, integration_key_id, source, event_count, events FROM {table}"  # noqa: S608
+        " WHERE tenant_id = %s ORDER BY id LIMIT %s",
+        [tenant_id, settings.ALERT_FOLD_MAX_BATCHES],
+    )
+    rows: list[_Row] = []
+    events = 0
+    for row in cursor.fetchall():
+        item = _Row(*row)
+        if rows and events + item.event_count > settings.ALERT_FOLD_MAX_EVENTS:
+            break
+        rows.append(item)
+        events += item.event_count
+    return rows
+
+
+def _segments(tenant_id: int, rows: list[_Row]) -> list[tuple[Sender, list[Prepared]]]:
+    """Consecutive batches of one sender fold as one segment; order is kept across senders."""
+    segments: list[tuple[Sender, list[Prepared]]] = []
+    for row in rows:
+        sender = Sender(tenant_id=tenant_id, id=row.integration_key_id, source=row.source)
+        if segments and segments[-1][0] == sender:
+            segments[-1][1].extend(decode(row.events))
+        else:
+            segments.append((sender, decode(row.events)))
+    return segments
+
+
+def _delete(cursor, ids: list[int]) -> None:
+    table = _table()
+    if connection.vendor == "postgresql":
+        cursor.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", [ids])  # noqa: S608
+        return
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join(["%s"] * len(chunk))
+        cursor.execute(f"DELETE FROM {table} WHERE id IN ({marks})", chunk)  # noqa: S608
+
+
+@dataclass
+class Folded:
+    tenant_id: int | None = None
+    batches: int = 0
+    events: int = 0
+    results: tuple[IngestResult, ...] = ()
+
+
+def _anything_pending() -> bool:
+    """One indexed read outside any transaction: an idle drainer never takes a write lock
+    (SQLite's BEGIN IMMEDIATE) or opens a transaction to find nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {_table()} LIMIT 1")  # noqa: S608
+        return cursor.fetchone() is not None
+
+
+def drain_once() -> Folded:
+    """Fold the pending batches of one tenant (up to the fold's bounds) in one transaction."""
+    if not _anything_pending():
+        return Folded()
+
+    def work() -> tuple[Folded, list]:
+        with connection.cursor() as cursor:
+            tenant_id = _pick_tenant(cursor)
+            rows = _take(cursor, tenant_id) if tenant_id is not None else []
+        if tenant_id is None or not rows:
+            return Folded(), []
+        batches = fold(_segments(tenant_id, rows))
+        with connection.cursor() as cursor:
+            _delete(cursor, [r.id for r in rows])
+        folded = Folded(
+            tenant_id,
+            len(rows),
+            sum(r.event_count for r in rows),
+            tuple(b.result for b in batches),
+        )
+        return folded, batches
+
+    folded, batches = with_deadlock_retries(0, work)
+    for batch in batches:  # counters move for committed folds only
+        batch.count_metrics()
+    return folded
+
+
+def drain_pending(max_rounds: int = 10_000) -> int:
+    """Fold everything pending now (every tenant); returns the events folded. Tests call it
+    after an ingestion request; `watchfloor pipeline --once` too."""
+    total = 0
+    for _ in range(max_rounds):
+        folded = drain_once()
+        if not folded.batches:
+            break
+        total += folded.events
+    return total
+
+
+# --- the worker ---------------------------------------------------------------------------------
+
+
+class FoldWorker:
+    """A thread that drains staging continuously (see the module's docstring)."""
+
+    def __init__(self, name: str = "fold", poll: float | None = None):
+        self.name = name
+        self.poll = settings.ALERT_FOLD_POLL if poll is None else poll
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listener: Any = None
+        self.pid = os.getpid()
+
+    def start(self) -> FoldWorker:
+        self._thread = threading.Thread(
+            target=self.run, name=f"watchfloor-{self.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        _wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self) -> None:
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    folded = drain_once()
+                except Exception as exc:  # the database is down, say: degrade, retry
+                    degrade.record_failure(FOLD_COMPONENT, exc)
+                    failures += 1
+                    connection.close()
+                    self._close_listener()
+                    self._stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
+                    continue
+                degrade.record_success(FOLD_COMPONENT)
+                failures = 0
+                if not folded.batches:
+                    self._wait()
+        finally:
+            self._close_listener()
+            connection.close()
+
+    def _wait(self) -> None:
+        if connection.vendor == "postgresql" and self._listen():
+            try:
+                for _ in self._listener.notifies(timeout=self.poll, stop_after=1):
+                    pass
+                return
+            except Exception:  # the listening connection broke: poll until it is back
+                self._close_listener()
+        _wake.wait(self.poll)
+        _wake.clear()
+
+    def _listen(self) -> bool:
+        if self._listener is not None:
+            return True
+        try:
+            import psycopg
+
+            params = connections["default"].get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            params.pop("prepare_threshold", None)
+            params.pop("server_side_binding", None)
+            self._listener = psycopg.connect(**params, autocommit=True)
+            self._listener.execute(f"LISTEN {CHANNEL}")
+        except Exception as exc:
+            log.info("fold worker: LISTEN unavailable (%s); polling", type(exc).__name__)
+            self._listener = None
+            return False
+        return True
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection
+                self._listener.close()
+            self._listener = None
+
+
+_in_process: FoldWorker | None = None
+_start_lock = threading.Lock()
+
+
+def ensure_in_process_worker() -> FoldWorker | None:
+    """Start this process's fold worker if `ALERT_FOLD_IN_PROCESS` and none runs (a forked
+    child gets its own)."""
+    global _in_process
+    if not settings.ALERT_FOLD_IN_PROCESS:
+        return None
+    worker = _in_process
+    if worker is not None and worker.pid == os.getpid() and worker.alive():
+        return worker
+    with _start_lock:
+        worker = _in_process
+        if worker is None or worker.pid != os.getpid() or not worker.alive():
+            _in_process = worker = FoldWorker().start()
+    return worker
+
+
+def stop_in_process_worker() -> None:
+    global _in_process
+    if _in_process is not None:
+        _in_process.stop()
+        _in_process = None
+
+
+def start_for_server(*, forking: bool) -> FoldWorker | None:
+    """What `serve` and `demo` call before serving: a fold worker in the serving process, so
+    batches a killed node left staged are folded without waiting for new traffic. When the
+    server forks its workers (gunicorn), no thread here (its connection would be shared by every
+    child; each child starts its own worker on its first staged batch): what is pending is
+    folded once, now, before serving (the server closes this connection before it forks)."""
+    if not settings.ALERT_FOLD_IN_PROCESS:
+        return None
+    if forking:
+        try:
+            folded = drain_pending()
+        except Exception as exc:  # the database is down: the children's workers catch up
+            degrade.record_failure(FOLD_COMPONENT, exc)
+        else:
+            if folded:
+                log.info("folded %d staged events left by the last run", folded)
+        return None
+    return ensure_in_process_worker()

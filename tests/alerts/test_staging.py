@@ -1,0 +1,253 @@
+"""Staging (alerts.staging): a 2xx means the batch is durable in the staging table; the fold
+drains it into alerts, in order, in groups, exactly once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, connections
+
+from support_alerts import key_for, publisher, resolve, trigger
+from watchfloor.alerts import staging
+from watchfloor.alerts.events import BatchInvalid
+from watchfloor.alerts.models import Alert, StagedBatch, Status
+
+__all__ = ["key_for", "publisher"]
+
+NATIVE = "/api/v1/integrations/native"
+
+
+@pytest.fixture
+def key(estate, key_for):
+    return key_for(estate)
+
+
+def _post(client, body, plain):
+    return client.post(
+        NATIVE,
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {plain}",
+    )
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout  # a bound on a hang, not a timing assertion
+    while not predicate():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.02)
+
+
+def test_encode_decode_keeps_every_field(estate, key):
+    site = estate.sites[0]
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    event = trigger(
+        site=site.code,
+        labels={"a": "b", "ü": "\u2603"},
+        annotations={"x": "y"},
+        occurred_at=at,
+        entity_type="device",
+        entity_id="cam-1",
+        source_url="https://example.com/x",
+    )
+    prepared = staging.prepare([event], key=key)
+    [back] = staging.decode(staging.encode(prepared))
+    assert back == prepared[0]
+    assert back.where.site_id == site.id and back.event.occurred_at == at
+
+
+def test_a_staged_batch_is_durable_and_folded_by_the_drain(estate, key):
+    site = estate.sites[0].code
+    staged = staging.stage([trigger(site=site, fingerprint="f1")] * 3, key=key)
+    assert (staged.accepted, staged.fingerprints) == (3, ("f1", "f1", "f1"))
+    # answered: the batch is in staging, not yet an alert
+    assert StagedBatch.objects.count() == 1 and not Alert.objects.exists()
+    assert staging.lag().events == 3
+    assert staging.drain_pending() == 3
+    alert = Alert.objects.get()
+    assert (alert.fingerprint, alert.occurrence_count, alert.status) == ("f1", 3, Status.NEW)
+    assert not StagedBatch.objects.exists()  # deleted in the fold's transaction
+    assert staging.lag() == staging.Lag(0.0, 0, 0)
+
+
+def test_a_bad_batch_stages_nothing(estate, key):
+    with pytest.raises(BatchInvalid) as caught:
+        staging.stage([trigger(site=estate.sites[0].code), trigger(site="nowhere")], key=key)
+    assert caught.value.fields == {"1.site": "No site with code 'nowhere'."}
+    assert not StagedBatch.objects.exists()
+
+
+def test_batches_fold_together_in_arrival_order(estate, key, publisher):
+    site = estate.sites[0].code
+    staging.stage([trigger(site=site, fingerprint="a")], key=key)
+    staging.stage(
+        [trigger(site=site, fingerprint="a"), trigger(site=site, fingerprint="b")], key=key
+    )
+    staging.stage([resolve("a")], key=key)
+    staging.stage([trigger(site=site, fingerprint="a")], key=key)  # opens a new one after
+    folded = staging.drain_once()
+    # one fold, one transaction, for the four batches (group commit)
+    assert (folded.batches, folded.events) == (4, 5)
+    resolved = Alert.objects.get(fingerprint="a", status=Status.RESOLVED)
+    assert resolved.occurrence_count == 2
+    reopened = Alert.objects.get(fingerprint="a", status=Status.NEW)
+    assert reopened.occurrence_count == 1 and reopened.id > resolved.id
+    assert Alert.objects.get(fingerprint="b").occurrence_count == 1
+
+
+def test_batches_of_two_keys_keep_their_source_and_order(estate, key, key_for):
+    other = key_for(estate, source="alertmanager")
+    site = estate.sites[0].code
+    staging.stage([trigger(site=site, fingerprint="x")], key=key)
+    staging.stage([resolve("x")], key=other)
+    staging.stage([trigger(site=site, fingerprint="y")], key=other)
+    staging.drain_pending()
+    x = Alert.objects.get(fingerprint="x")
+    assert (x.source, x.status, x.resolution_note) == (
+        "native",
+        Status.RESOLVED,
+        "Resolved by alertmanager.",
+    )
+    assert Alert.objects.get(fingerprint="y").source == "alertmanager"
+
+
+def test_the_fold_is_bounded_per_transaction(estate, key, settings):
+    settings.ALERT_FOLD_MAX_EVENTS = 2
+    site = estate.sites[0].code
+    for fp in ("a", "b", "c"):
+        staging.stage([trigger(site=site, fingerprint=fp)], key=key)
+    assert staging.drain_once().batches == 2
+    assert staging.drain_once().batches == 1
+    assert staging.drain_once().batches == 0
+    assert Alert.objects.count() == 3
+
+
+def test_past_the_bound_ingestion_answers_503_and_stores_nothing(
+    client, estate, plain_key, settings
+):
+    settings.ALERT_STAGING_MAX_EVENTS = 2
+    plain, key = plain_key(estate, "native")
+    site = estate.sites[0].code
+    # staged by a sender whose fold has not run yet (the test client drains after requests)
+    staging.stage([trigger(site=site, fingerprint=f"p{i}") for i in range(3)], key=key)
+    staging.forget_lag()
+    response = _post(client, {"type": "X", "severity": "low", "title": "t"}, plain)
+    assert response.status_code == 503, response.content
+    assert int(response["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "backlogged"
+    assert StagedBatch.objects.count() == 1 and not Alert.objects.exists()
+    pd = client.post(
+        "/v2/enqueue",
+        data=json.dumps(
+            {
+                "routing_key": plain_key(estate, "pagerduty")[0],
+                "event_action": "trigger",
+                "payload": {"summary": "s", "source": "h", "severity": "error"},
+            }
+        ),
+        content_type="application/json",
+    )
+    assert pd.status_code == 503 and pd["Retry-After"]
+    # the fold catches up: ingestion is accepted again
+    staging.drain_pending()
+    staging.forget_lag()
+    assert _post(client, {"type": "X", "severity": "low", "title": "t"}, plain).status_code == 202
+
+
+def test_past_the_lag_bound_ingestion_answers_503(estate, key, settings):
+    settings.ALERT_STAGING_MAX_LAG = 5
+    staging.stage([trigger(site=estate.sites[0].code, fingerprint="old")], key=key)
+    StagedBatch.objects.update(received_at=datetime.now(UTC) - timedelta(seconds=60))
+    staging.forget_lag()
+    with pytest.raises(staging.Backlogged) as caught:
+        staging.stage([trigger(site=estate.sites[0].code, fingerprint="new")], key=key)
+    assert caught.value.retry_after >= 1
+    assert StagedBatch.objects.count() == 1
+
+
+def test_health_and_metrics_show_the_lag(client, estate, key):
+    staging.stage([trigger(site=estate.sites[0].code, fingerprint="h")] * 2, key=key)
+    StagedBatch.objects.update(received_at=datetime.now(UTC) - timedelta(seconds=3))
+    ingestion = client.get("/api/health/").json()["components"]["ingestion"]
+    assert ingestion["pipeline"] == "staged"
+    assert (ingestion["pending_batches"], ingestion["pending_events"]) == (1, 2)
+    assert ingestion["lag_seconds"] >= 3
+    from watchfloor.platform.metrics import exposition
+
+    text = exposition().decode()
+    assert "watchfloor_ingestion_pending_events 2.0" in text
+    assert "watchfloor_ingestion_lag_seconds" in text
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_batch_staged_while_no_worker_ran_is_folded_when_one_starts(estate, key_for):
+    key = key_for(estate)
+    site = estate.sites[0].code
+    # the node answered 2xx, then died before its fold ran: the batches wait in staging
+    staging.stage([trigger(site=site, fingerprint="k")] * 2, key=key)
+    staging.stage([trigger(site=site, fingerprint="k")], key=key)
+    connection.close()
+    assert not Alert.objects.exists()
+    worker = staging.FoldWorker(poll=0.05).start()  # the restarted node's worker
+    try:
+        wait_for(lambda: not StagedBatch.objects.exists(), 30, "staging drained")
+        assert Alert.objects.get(fingerprint="k").occurrence_count == 3
+        # and it keeps draining what arrives next, woken without waiting for a timer
+        staging.stage([trigger(site=site, fingerprint="k")], key=key)
+        wait_for(
+            lambda: Alert.objects.get(fingerprint="k").occurrence_count == 4, 30, "fourth folded"
+        )
+    finally:
+        worker.stop()
+    assert not worker.alive()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_drainers_count_every_occurrence_once(estate, other_estate, key_for):
+    keys = [key_for(estate), key_for(other_estate)]
+    sites = [estate.sites[0].code, other_estate.sites[0].code]
+    senders, per_sender = 4, 30
+    errors: list[BaseException] = []
+
+    def send(n: int):
+        try:
+            which = n % 2
+            for i in range(per_sender):
+                batch = [trigger(site=sites[which], fingerprint=f"fp{j}") for j in range(10)]
+                batch.append(trigger(site=sites[which], fingerprint=f"new-{n}-{i}"))
+                staging.stage(batch, key=keys[which])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    drainers = [staging.FoldWorker(name=f"d{i}", poll=0.02).start() for i in range(3)]
+    try:
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(senders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        wait_for(lambda: not StagedBatch.objects.exists(), 60, "staging drained")
+    finally:
+        for d in drainers:
+            d.stop()
+    for tenant in (estate.tenant, other_estate.tenant):
+        counts = dict(
+            Alert.objects.filter(tenant=tenant, fingerprint__startswith="fp").values_list(
+                "fingerprint", "occurrence_count"
+            )
+        )
+        # two senders per tenant, per_sender batches each, every fp once per batch
+        assert counts == {f"fp{j}": 2 * per_sender for j in range(10)}
+        assert (
+            Alert.objects.filter(tenant=tenant, fingerprint__startswith="new-").count()
+            == 2 * per_sender
+        )
+    assert Alert.objects.filter(status=Status.NEW).count() == 2 * (10 + 2 * per_sender)
