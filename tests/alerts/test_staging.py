@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections
 
 from support_alerts import key_for, publisher, resolve, trigger
 from watchfloor.alerts import staging
@@ -35,9 +35,23 @@ def _post(client, body, plain):
     )
 
 
+def _settled(call):
+    """`call()`, retried while SQLite's shared-cache test database reports a table locked by
+    the drainer's connection (in-memory shared cache has no busy timeout; a file database
+    in WAL mode waits instead)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return call()
+        except OperationalError:
+            if connection.vendor != "sqlite" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def wait_for(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout  # a bound on a hang, not a timing assertion
-    while not predicate():
+    while not _settled(predicate):
         assert time.monotonic() < deadline, f"never: {what}"
         time.sleep(0.02)
 
@@ -195,9 +209,9 @@ def test_a_batch_staged_while_no_worker_ran_is_folded_when_one_starts(estate, ke
     worker = staging.FoldWorker(poll=0.05).start()  # the restarted node's worker
     try:
         wait_for(lambda: not StagedBatch.objects.exists(), 30, "staging drained")
-        assert Alert.objects.get(fingerprint="k").occurrence_count == 3
+        assert _settled(lambda: Alert.objects.get(fingerprint="k").occurrence_count) == 3
         # and it keeps draining what arrives next, woken without waiting for a timer
-        staging.stage([trigger(site=site, fingerprint="k")], key=key)
+        _settled(lambda: staging.stage([trigger(site=site, fingerprint="k")], key=key))
         wait_for(
             lambda: Alert.objects.get(fingerprint="k").occurrence_count == 4, 30, "fourth folded"
         )
