@@ -392,6 +392,11 @@ def table_retention() -> dict[str, str]:
         "oncall_contactmethod": CONFIGURATION,
         "oncall_notificationrule": CONFIGURATION,
         "oncall_teamchannel": CONFIGURATION,
+        "reports_alertdayrollup": "reports' daily rollups: rows per tenant, day, place and type "
+        "(grows by days, not by traffic); not pruned yet",
+        "reports_responsedayrollup": "reports' daily rollups: rows per tenant, day and place "
+        "(grows by days, not by traffic); not pruned yet",
+        "reports_rollupstate": "one row per tenant",
         "tenancy_tenant": ESTATE,
         "tenancy_client": ESTATE,
         "tenancy_site": ESTATE,
