@@ -18,6 +18,8 @@ from watchfloor.access.scope import require_capability
 from watchfloor.alerts import overview_queries
 from watchfloor.alerts.overview_schemas import FeedOut, FeedQuery, KpisOut, OverviewQuery, SitesOut
 from watchfloor.dashboard.incident_list import sla_counts
+from watchfloor.snapshots.tiles import field_tiles
+from watchfloor.snapshots.tiles_schemas import FieldTilesOut, FieldTilesQuery
 
 router = Router(tags=["overview"])
 
@@ -91,3 +93,23 @@ def overview_incidents(request):
     user = request.auth
     require_capability(user, Capability.VIEW)
     return sla_counts(user, timezone.now())
+
+
+@router.get("/overview/field", response=FieldTilesOut)
+def overview_field(request, filters: Query[FieldTilesQuery]):
+    """The field tiles: open and overdue tickets, SLA breaches (tickets past their SLA),
+    attendance (present of expected, late, missing), open and overdue work orders, offline
+    devices, from the newest KPI snapshot of the last day in the caller's scope and filters
+    (`figures` null when there is none), and a trend per tile over the last hour (12 points)
+    or, for a `range` longer than an hour, the last 7 days (168 hourly points)."""
+    user = request.auth
+    require_capability(user, Capability.VIEW)
+    found = field_tiles(user, filters.filters(), filters.range)
+    return {
+        "window_end": found.window_end,
+        "figures": found.figures,
+        "range": found.range,
+        "step_seconds": found.step_seconds,
+        "points": found.points,
+        "trends": found.trends,
+    }

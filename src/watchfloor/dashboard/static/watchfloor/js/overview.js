@@ -1,9 +1,10 @@
 // The overview page: KPI tiles, the map, the drill-down and the live feed. This module wires the
-// parts in overview/ together: filters.js (URL, storage, form), tiles.js, map.js (map and
+// parts in overview/ together: filters.js (URL, storage, form), tiles.js, field.js (the field
+// tiles from the KPI snapshots), map.js (map and
 // drill-down), feed.js (rows by key, order, selection), actions.js (buttons and inline forms),
 // keys.js (keyboard), maintenance.js (the maintenance line) and critical.js (sound/notification).
 //
-// Data comes from /api/v1/overview/{kpis,sites,feed} with the page's filters (the same calls on
+// Data comes from /api/v1/overview/{kpis,sites,feed,field} with the page's filters (the same calls on
 // first load and on every resync) and then from the WebSocket: alert events update the feed at
 // once; tiles and map are re-read shortly after a change (coalesced), and on the user's refresh
 // interval.
@@ -11,6 +12,7 @@
 import { apiFetch } from "./http.js";
 import { LiveConnection } from "./live.js";
 import { FeedActions } from "./overview/actions.js";
+import { loadField, renderField } from "./overview/field.js";
 import { CriticalAlarm } from "./overview/critical.js";
 import { $ } from "./overview/dom.js";
 import { Feed, OPEN } from "./overview/feed.js";
@@ -98,6 +100,7 @@ async function resync() {
     apiFetch(`/api/v1/overview/sites?${qs}`).then(current(showSites)),
     loadFeed(),
     loadIncidentTile(),
+    loadField(qs).then(current(renderField)),
   ];
   const failed = (await Promise.allSettled(parts)).find((r) => r.status === "rejected");
   if (asOf === generation) say(failed ? `Could not load: ${failed.reason.message}` : "");
@@ -110,13 +113,15 @@ function scheduleRefresh(delay = 1500) {
     refreshTimer = null;
     const asOf = generation;
     const qs = F.apiQuery(filters);
-    const [kpis, sites] = await Promise.allSettled([
+    const [kpis, sites, field] = await Promise.allSettled([
       apiFetch(`/api/v1/overview/kpis?${qs}`),
       apiFetch(`/api/v1/overview/sites?${qs}`),
+      loadField(qs),
     ]);
     if (asOf !== generation) return;
     if (kpis.status === "fulfilled") showKpis(kpis.value);
     if (sites.status === "fulfilled") showSites(sites.value);
+    if (field.status === "fulfilled") renderField(field.value);
     loadIncidentTile().catch(() => {}); // the tile keeps its figures; the next refresh retries
   }, delay);
 }

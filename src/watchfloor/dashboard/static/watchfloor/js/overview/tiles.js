@@ -17,6 +17,12 @@ const TILE_FILTERS = {
   sites_with_critical: { status: OPEN, severity: "CRITICAL" },
   mtta: { status: "RESOLVED", today: true },
   mttr: { status: "RESOLVED", today: true },
+  // the field tiles (field.js) point at the open alerts their rules raise
+  field_tickets: { status: OPEN, type: "SLA_BREACH,TICKET_ESCALATED" },
+  field_sla: { status: OPEN, type: "SLA_BREACH" },
+  field_attendance: { status: OPEN, type: "ATTENDANCE_MISSING,ATTENDANCE_ANOMALY,GEOFENCE_BREACH" },
+  field_work_orders: { status: OPEN, type: "WORK_ORDER_OVERDUE" },
+  field_devices: { status: OPEN, type: "DEVICE_OFFLINE,DEVICE_SPOOF,SYNC_DEGRADED" },
 };
 
 function duration(seconds) {
