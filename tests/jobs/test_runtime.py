@@ -301,6 +301,7 @@ def test_the_real_schedule_names_existing_or_announced_targets():
         "snapshots.compute",
         "snapshots.refresh_views",
         "operations.heartbeats",
+        "reports.rollup",
     } == set(names)
     for job in SCHEDULE:
         assert job.target.startswith("watchfloor.")

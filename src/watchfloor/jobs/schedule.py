@@ -107,6 +107,12 @@ SCHEDULE: tuple[PeriodicJob, ...] = (
         lease=timedelta(minutes=4),
     ),
     PeriodicJob(
+        "reports.rollup",
+        timedelta(minutes=10),
+        "watchfloor.reports.tasks.roll_up",
+        lease=timedelta(minutes=10),
+    ),
+    PeriodicJob(
         "jobs.prune_runs",
         timedelta(days=1),
         "watchfloor.jobs.retention.prune_runs",
