@@ -3,7 +3,9 @@
 the last 90 days, as the bench tenant's admin (all clients), plus the EXPLAIN of each query.
 
 Loads `--rows` alerts with bench/alerts_list.py's loader (90 days of history, 200 sites, mostly
-resolved), then calls `watchfloor.reports.queries` in this process (Django on the bench
+resolved), fills the daily rollup (`watchfloor rollup_reports`'s loop, timed, then one steady
+`reports.rollup` run, timed) unless `--no-rollup` (the reports then read the alerts alone), then
+calls `watchfloor.reports.queries` in this process (Django on the bench
 database): the figures are the database's and the ORM's time, without HTTP. Each report runs
 `--iterations` times per range (after one warm-up run). The EXPLAIN (ANALYZE, BUFFERS) of every
 query of one run is summarised by its scan nodes, so a plan that reads the whole table for a
@@ -49,6 +51,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="100,000 rows, 5 iterations")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--no-rollup", action="store_true", help="no daily rollup: the reports read the alerts"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rows, args.iterations = min(args.rows, 100_000), 5
@@ -83,6 +88,37 @@ def main() -> None:
 
         user = User.objects.get(username="benchadmin")
         f = OverviewFilters()
+        report["rollup"] = None
+        if not args.no_rollup:
+            from watchfloor.reports.models import AlertDayRollup, ResponseDayRollup
+            from watchfloor.reports.rollup import roll_up
+
+            t0 = time.perf_counter()
+            runs = 0
+            while True:
+                runs += 1
+                if not roll_up()["days_behind"]:
+                    break
+            backfill = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            steady = roll_up()
+            steady_s = time.perf_counter() - t0
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_size_pretty(pg_total_relation_size('reports_alertdayrollup')"
+                    " + pg_total_relation_size('reports_responsedayrollup'))"
+                )
+                size = cursor.fetchone()[0]
+            report["rollup"] = {
+                "backfill_s": round(backfill, 1),
+                "backfill_runs": runs,
+                "steady_run_ms": round(steady_s * 1000, 1),
+                "steady_counts": steady,
+                "alert_rows": AlertDayRollup.objects.count(),
+                "response_rows": ResponseDayRollup.objects.count(),
+                "size": size,
+            }
+            h.log(f"rollup: {report['rollup']}")
         for days in (30, 90):
             now = timezone.now()
             r = queries.ReportRange.build(since=now - timedelta(days=days), until=now, now=now)
@@ -106,7 +142,7 @@ def main() -> None:
             plans = []
             with connection.cursor() as cursor:
                 for q in ctx.captured_queries:
-                    if "alerts_alert" not in q["sql"]:
+                    if "alerts_alert" not in q["sql"] and "rollup" not in q["sql"]:
                         continue
                     cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + q["sql"])
                     text = "\n".join(row[0] for row in cursor.fetchall())
@@ -127,16 +163,31 @@ def main() -> None:
         h.append_docs(section)
 
 
+def _rollup_line(rollup: dict[str, Any] | None) -> str:
+    if rollup is None:
+        return "No daily rollup (`--no-rollup`): every report reads the alerts."
+    return (
+        f"Daily rollup: backfill {rollup['backfill_s']} s in {rollup['backfill_runs']} job runs "
+        f"({rollup['alert_rows']:,} alert-day rows + {rollup['response_rows']:,} response-day "
+        f"rows, {rollup['size']}); a steady `reports.rollup` run {rollup['steady_run_ms']} ms "
+        f"({rollup['steady_counts']}). The reports read it for the whole days and the alerts "
+        "for the rest (today, edges, active alerts)."
+    )
+
+
 def summarise(report: dict[str, Any]) -> str:
     res, d = report["results"], report["data"]
     lines = [
-        f"## Reports over {d['rows']:,} alerts (PostgreSQL) — {report['date']}",
+        f"## Reports over {d['rows']:,} alerts (PostgreSQL"
+        f"{', daily rollup' if report.get('rollup') else ''}) — {report['date']}",
         "",
         f"Command: `{report['command']}` · {h.machine_line(report['machine'])}",
         "",
         f"{d['rows']:,} alerts over 90 days on 200 sites (table {d['table_size']}); "
         f"`watchfloor.reports.queries` called in-process as the tenant admin (all clients, no "
         f"filter), {report['args']['iterations']} runs each after a warm-up.",
+        "",
+        _rollup_line(report.get("rollup")),
         "",
         "| report | 30 days p50 | 30 days p95 | 90 days p50 | 90 days p95 |",
         "| --- | --- | --- | --- | --- |",
