@@ -302,3 +302,16 @@ def test_the_report_reads_a_fixed_number_of_queries_with_the_rollup(data):
     seed(data, n=40, seed=5, start=900)
     roll_up(now=NOW + timedelta(minutes=1), batch_days=400)
     assert count() == before
+
+
+def test_the_scheduled_job_runs_the_rollup(data):
+    from django.utils.module_loading import import_string
+
+    from watchfloor.jobs.schedule import job_named
+
+    job = job_named("reports.rollup")
+    assert job is not None
+    counts = import_string(job.target)()
+    assert counts["days_rolled"] == 2 * 31  # one batch per tenant
+    assert counts["days_behind"] > 0
+    assert assert_same(data, NOW, roles=("viewer",)) > 0
