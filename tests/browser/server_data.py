@@ -4,6 +4,9 @@ Run by tests/browser/conftest.py, never collected by pytest:
 
 - `python server_data.py seed`: the demo estate plus the accounts, tokens and integration key
   the tests use; prints one JSON object on its last line of stdout.
+- `python server_data.py snapshot CLIENT`: field records (tickets, work orders, shifts, devices)
+  at the client's first sites, then the KPI snapshot of the latest closed window (what the
+  `snapshots.compute` job writes every 5 minutes); prints the window and the counts it put there.
 - `python server_data.py ingest KEY`: reads a JSON list of native events on stdin and stores them
   through the real pipeline (`watchfloor.alerts.pipeline.ingest`) in this process, as the
   integration API would, but without the web server: used while the server is stopped, so the
@@ -101,14 +104,62 @@ def ingest(key_plain: str, events: list[dict]) -> dict:
     return run_pipeline(parse_native(events), key=key).as_dict()
 
 
+def snapshot(client_code: str) -> dict:
+    from datetime import timedelta
+    from itertools import count
+
+    from django.utils import timezone
+
+    from watchfloor.operations.models import AttendanceRecord, Device, Ticket, WorkOrder
+    from watchfloor.snapshots import compute
+    from watchfloor.tenancy.models import Site
+
+    now = timezone.now()
+    ids = count(1)
+    stamp = now.strftime("%H%M%S%f")
+    sites = list(Site.objects.filter(client__code=client_code).order_by("code")[:2])
+
+    def common(site) -> dict:
+        return {
+            "tenant_id": site.tenant_id,
+            "client_id": site.client_id,
+            "site": site,
+            "external_id": f"bt-{stamp}-{next(ids)}",
+            "received_at": now,
+            "created_at": now,
+        }
+
+    for site in sites:
+        Ticket.objects.create(**common(site), title="Gate stuck", priority="P1", status="OPEN",
+                              opened_at=now - timedelta(hours=6),
+                              sla_due_at=now - timedelta(hours=1))  # fmt: skip
+        Ticket.objects.create(**common(site), title="Light out", priority="P3", status="OPEN",
+                              opened_at=now, sla_due_at=now + timedelta(hours=8))  # fmt: skip
+        WorkOrder.objects.create(**common(site), title="Service panel", status="PENDING",
+                                 deadline_at=now - timedelta(hours=2))  # fmt: skip
+        for status in ("PRESENT", "LATE", "MISSING"):
+            AttendanceRecord.objects.create(**common(site), person_ref=f"guard-{next(ids)}",
+                                            shift_start=now - timedelta(hours=1),
+                                            shift_end=now + timedelta(hours=7),
+                                            status=status)  # fmt: skip
+        for status in ("ONLINE", "OFFLINE"):
+            Device.objects.create(**common(site), name="cam", device_type="camera", status=status,
+                                  last_seen_at=now, last_sync_at=now)  # fmt: skip
+    end = compute.latest_closed_window(now)
+    compute.compute_window(end)
+    return {"window_end": end.isoformat(), "sites": [s.code for s in sites]}
+
+
 def main(argv: list[str]) -> None:
     _setup()
     if argv[:1] == ["seed"]:
         out = seed()
+    elif argv[:1] == ["snapshot"] and len(argv) == 2:
+        out = snapshot(argv[1])
     elif argv[:1] == ["ingest"] and len(argv) == 2:
         out = ingest(argv[1], json.load(sys.stdin))
     else:
-        raise SystemExit("usage: server_data.py seed | ingest KEY < events.json")
+        raise SystemExit("usage: server_data.py seed | snapshot CLIENT | ingest KEY < events.json")
     sys.stdout.write("\n" + json.dumps(out) + "\n")
 
 

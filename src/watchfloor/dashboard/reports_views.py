@@ -1,8 +1,9 @@
 """The reports page (`/reports/`) and its CSV export (`/reports/export.csv`).
 
-The page renders the figures of `reports.queries.full_report` as tables, and hands the trend
-and the per-severity series to `js/reports.js`, which draws them with the vendored uPlot. The
-export streams `reports.export.csv_rows` (needs `noc:export`; audited by
+The page renders the figures of `reports.queries.full_report` and, from the KPI snapshots,
+`reports.availability.availability` (attendance and device availability) as tables, and hands
+the trends and the per-severity series to `js/reports.js`, which draws them with the vendored
+uPlot. The export streams `reports.export.csv_rows` (needs `noc:export`; audited by
 `reports.services.record_export`)."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import has_capability
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.queries import overview_choices
-from watchfloor.reports import queries
+from watchfloor.reports import availability, queries
 from watchfloor.reports.export import csv_rows
 from watchfloor.reports.queries import PRESETS, RangeError
 from watchfloor.reports.schemas import ReportQuery
@@ -73,6 +74,15 @@ def _chart_data(report: dict) -> dict:
     }
 
 
+def _availability_chart(avail: dict) -> dict:
+    """The daily present share (attendance) and online share (devices), in percent."""
+    return {
+        "days": [d["day"] for d in avail["attendance"]["daily"]],
+        "present": [d["present_percent"] for d in avail["attendance"]["daily"]],
+        "online": [d["online_percent"] for d in avail["devices"]["daily"]],
+    }
+
+
 @require_safe
 @login_required
 def reports_page(request):
@@ -94,7 +104,14 @@ def reports_page(request):
     if query is None or r is None:
         return render(request, "dashboard/reports.html", context, status=400)
     report = queries.full_report(user, query.filters(), r, now=now)
-    context.update(report=report, range=r, chart=_chart_data(report))
+    avail = availability.availability(user, query.filters(), r)
+    chart = {**_chart_data(report), "availability": _availability_chart(avail)}
+    # one row per client: both lists come from the same grouped query, in client order
+    att, dev = avail["attendance"]["by_client"], avail["devices"]["by_client"]
+    clients = list(zip(att, dev, strict=True))
+    context.update(
+        report=report, availability=avail, availability_clients=clients, range=r, chart=chart
+    )
     return render(request, "dashboard/reports.html", context)
 
 

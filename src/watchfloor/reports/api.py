@@ -10,7 +10,8 @@ from ninja import Query, Router
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.api.errors import ApiError
-from watchfloor.reports import queries
+from watchfloor.reports import availability, queries
+from watchfloor.reports.availability_schemas import AttendanceOut, DevicesOut
 from watchfloor.reports.schemas import (
     FrequencyOut,
     NoisySitesOut,
@@ -72,3 +73,22 @@ def noisy_sites(request, params: Query[ReportQuery]):
     in charge is masked without `noc:view_pii`."""
     user, f, r, now = _parse(request, params)
     return {"range": _range(r), "sites": queries.noisy_sites(user, f, r, now=now)}
+
+
+@router.get("/reports/attendance", response=AttendanceOut)
+def attendance(request, params: Query[ReportQuery]):
+    """Attendance availability from the KPI snapshots whose window ends in the range: present,
+    late and missing as shares of expected (Σ over the 5-minute snapshots, so a shift weighs by
+    how long it was expected) and mean levels, overall, by client, the 50 sites with the lowest
+    present share, and per UTC day."""
+    user, f, r, _now = _parse(request, params)
+    return {"range": _range(r), **availability.availability(user, f, r)["attendance"]}
+
+
+@router.get("/reports/devices", response=DevicesOut)
+def devices(request, params: Query[ReportQuery]):
+    """Device availability from the KPI snapshots whose window ends in the range: the online
+    share of device-snapshots (1 − Σ offline / Σ total) and the mean fleet, overall, by client,
+    the 50 sites with the lowest online share, and per UTC day."""
+    user, f, r, _now = _parse(request, params)
+    return {"range": _range(r), **availability.availability(user, f, r)["devices"]}

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from watchfloor.alerts.overview_queries import OverviewFilters
-from watchfloor.reports import queries
+from watchfloor.reports import availability, queries
 from watchfloor.reports.queries import ReportRange
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -80,6 +80,28 @@ def _sections(user, f: OverviewFilters, r: ReportRange, now: datetime) -> Iterat
         yield ["noisy_sites", row["site"], row["site_name"], row["client"], row["city"],
                row["state"], _blank(row["officer"]), row["alerts"], row["occurrences"],
                row["suppressed_alerts"], row["suppressed_repeats"]]  # fmt: skip
+    yield from _availability_sections(user, f, r)
+
+
+def _availability_sections(user, f: OverviewFilters, r: ReportRange) -> Iterator[list]:
+    """Attendance and device availability from the KPI snapshots: overall, by client, the
+    lowest sites, per UTC day."""
+    found = availability.availability(user, f, r)
+    att, dev = found["attendance"], found["devices"]
+    att_cols = ["snapshots", "expected_mean", "present_mean", "late_mean", "missing_mean",
+                "present_percent", "late_percent", "missing_percent"]  # fmt: skip
+    dev_cols = ["snapshots", "total_mean", "offline_mean", "online_percent"]
+    for name, block, cols in (("attendance", att, att_cols), ("devices", dev, dev_cols)):
+        yield []
+        yield ["section", "by", "key", "name", *cols]
+        yield [name, "overall", "", "", *(_blank(block["overall"][c]) for c in cols)]
+        for row in block["by_client"]:
+            yield [name, "client", row["client"], row["client_name"],
+                   *(_blank(row[c]) for c in cols)]  # fmt: skip
+        for row in block["lowest_sites"]:
+            yield [name, "site", row["site"], row["site_name"], *(_blank(row[c]) for c in cols)]
+        for row in block["daily"]:
+            yield [name, "day", row["day"], "", *(_blank(row[c]) for c in cols)]
 
 
 def csv_rows(user, f: OverviewFilters, r: ReportRange, *, now: datetime) -> Iterator[list]:

@@ -100,6 +100,25 @@ function drawSeverity(el, mtta, mttr) {
   );
 }
 
+function drawAvailability(el, avail) {
+  const times = avail.days.map((day) => Date.parse(`${day}T00:00:00Z`) / 1000);
+  return new window.uPlot(
+    {
+      width: width(el),
+      height: 220,
+      scales: { x: { time: true }, y: { range: [0, 100] } },
+      axes: [axes()[0], { ...axes()[1], label: "percent" }],
+      series: [
+        {},
+        { label: "Present %", stroke: PALETTE[2], width: 2, spanGaps: false },
+        { label: "Devices online %", stroke: PALETTE[0], width: 2, spanGaps: false },
+      ],
+    },
+    [times, avail.present, avail.online],
+    el,
+  );
+}
+
 function draw() {
   const source = document.getElementById("report-data");
   if (!source) return;
@@ -115,6 +134,8 @@ function draw() {
   const charts = [];
   if (trendEl) charts.push([trendEl, drawTrend(trendEl, data.trend)]);
   if (severityEl) charts.push([severityEl, drawSeverity(severityEl, data.mtta, data.mttr)]);
+  const availabilityEl = document.querySelector('[data-report-chart="availability"]');
+  if (availabilityEl && data.availability) charts.push([availabilityEl, drawAvailability(availabilityEl, data.availability)]);
   for (const [el] of charts) el.dataset.drawn = "true";
   let pending = null;
   window.addEventListener("resize", () => {

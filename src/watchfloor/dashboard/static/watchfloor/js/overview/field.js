@@ -32,7 +32,7 @@ function describe(f) {
       .map(([p, n]) => `${p} ${n}`)
       .join(" · ") || "none by priority";
   return {
-    tickets: { value: String(t.open), note: `${t.overdue} overdue`, alarm: t.overdue > 0 },
+    tickets: { value: String(t.open), note: `${t.overdue} overdue`, alarm: false }, // the SLA tile flags them
     sla: { value: String(f.sla.breaches), note: byPriority(f.sla.by_priority), alarm: f.sla.breaches > 0 },
     attendance: {
       value: a.expected ? `${a.present} / ${a.expected}` : "0 / 0",
