@@ -1,6 +1,7 @@
 """The overview's field tiles in Chromium: figures from the newest KPI snapshot (the same as
 `GET /api/v1/overview/field`), an inline SVG trend per tile, the client drill-down, the
-'no snapshot' state for a filter that matches none, dark mode and a phone layout."""
+'no snapshot' state for a filter that matches none, dark mode and a phone layout; and the
+reports page's attendance and device availability (chart, tables, CSV) from the same snapshots."""
 
 from __future__ import annotations
 
@@ -87,4 +88,26 @@ def test_no_snapshot_is_said_not_zero_and_dark_phone_layout(server, tabs):
     box = section.locator('[data-field="tickets"]').bounding_box()
     assert box is not None and box["width"] < 390 / 2 + 10, box
     screenshot(page, "overview-field-tiles-phone-dark", full_page=False)
+    assert tab.failures == []
+
+
+def test_reports_page_draws_attendance_and_device_availability(server, tabs):
+    own = server.data["own_client"]
+    server.data_script("snapshot", own)
+    api = server.api("supervisor", "GET", "/api/v1/reports/devices?range=24h").body
+    online = api["overall"]["online_percent"]
+    assert online is not None and online < 100, api
+    tab = tabs.open("supervisor", "/reports/?range=24h", color_scheme="dark")
+    page = tab.page
+    expect(page.locator('[data-report-chart="availability"] canvas')).to_have_count(1)
+    expect(page.locator('[data-availability="online"]')).to_have_text(f"{online} %")
+    table = page.locator('[data-report-table="availability-clients"]')
+    expect(table).to_contain_text(own)
+    expect(page.locator('[data-report-table="device-sites"] tbody tr').first).to_be_visible()
+    assert "not in this report yet" not in page.content()
+    screenshot(page, "reports-availability-dark", full_page=True)
+    with page.expect_download() as download:
+        page.locator("[data-export]").click()
+    text = download.value.path().read_text(encoding="utf-8")
+    assert "devices,overall,," in text and f"attendance,client,{own}," in text
     assert tab.failures == []
