@@ -41,7 +41,13 @@ def _prepare_metrics() -> None:
 def _patch_for_gevent() -> None:
     """`serve --wsgi` runs gunicorn's gevent workers: the standard library is patched before
     Django (or anything else) is imported, so every thread-local (Django's connections through
-    asgiref's Local, psycopg's pool) is per greenlet in the workers this process forks."""
+    asgiref's Local, psycopg's pool) is per greenlet in the workers this process forks.
+
+    Never in a process where Django is loaded already (a program, or a test, calling `main`):
+    patching then would swap the threads its open connections belong to, and every later
+    database call there fails ("DatabaseWrapper objects created in a thread…")."""
+    if "django.db" in sys.modules:
+        return
     from gevent import monkey
 
     monkey.patch_all()

@@ -620,3 +620,21 @@ def test_serve_wsgi_answers_concurrent_requests(tmp_path, django_db_setup):
         server.send_signal(signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
+
+
+def test_serve_never_patches_a_process_where_django_is_loaded(monkeypatch):
+    """`main(["serve"])` from a loaded process (a test, a program) with Redis configured would
+    gevent-patch it under its open connections; it leaves such a process alone."""
+    import threading
+
+    from watchfloor import cli
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
+    monkeypatch.setattr("django.core.management.execute_from_command_line", lambda argv: None)
+    monkeypatch.setattr(cli, "_prepare_metrics", lambda: None)
+    before = threading.Thread
+    cli.main(["serve"])
+    assert threading.Thread is before  # not swapped for gevent's
+    from gevent import monkey
+
+    assert not monkey.is_module_patched("threading")

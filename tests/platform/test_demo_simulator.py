@@ -282,8 +282,11 @@ def demo_tenant(estate):
 
 
 @pytest.fixture
-def starts(monkeypatch):
-    """Record demo_simulator.start calls (and uvicorn's, in order) instead of running them."""
+def starts(monkeypatch, settings):
+    """Record demo_simulator.start calls (and uvicorn's, in order) instead of running them. The
+    node is embedded (no Redis) whatever the suite's configuration, so `serve` picks uvicorn."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings.REDIS_URL = ""
     calls = []
 
     class Handle:
