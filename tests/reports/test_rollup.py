@@ -214,6 +214,7 @@ def rows(tenant):
         sorted(
             AlertDayRollup.objects.filter(tenant=tenant).values_list(
                 "day",
+                "grain",
                 "client_id",
                 "site_id",
                 "type",
@@ -315,3 +316,20 @@ def test_the_scheduled_job_runs_the_rollup(data):
     assert counts["days_rolled"] == 2 * 31  # one batch per tenant
     assert counts["days_behind"] > 0
     assert assert_same(data, NOW, roles=("viewer",)) > 0
+
+
+def test_each_grain_holds_every_rolled_alert_once(data):
+    from django.db.models import Sum
+
+    from watchfloor.reports.models import Grain
+
+    roll_up(now=NOW, batch_days=400)
+    rolled = Alert.objects.filter(
+        tenant=data.tenant, status=Status.RESOLVED, resolved_at__lt=NOW - timedelta(minutes=10)
+    ).count()
+    assert rolled > 0
+    for grain in Grain:
+        total = AlertDayRollup.objects.filter(tenant=data.tenant, grain=grain).aggregate(
+            n=Sum("alerts")
+        )["n"]
+        assert total == rolled, grain

@@ -6,7 +6,8 @@ and the alerts only for what the rollup cannot hold: the partial edge days of th
 not rolled yet (today), and — for the figures of alerts by the day they were first seen — the
 alerts still active or resolved after the tenant's watermark.
 
-- `AlertDayRollup`: alerts first seen on `day` that were RESOLVED before the tenant's watermark.
+- `AlertDayRollup`: alerts first seen on `day` that were RESOLVED before the tenant's watermark,
+  in three grains (by type, by severity, by site alone: `Grain`).
   A resolved alert never changes again (RESOLVED is terminal; a repeat opens a new alert), so
   these figures are final. Open and suppressed alerts stay live (few, in the active indexes).
 - `ResponseDayRollup`: acknowledgements and resolutions that happened on `day` (MTTA by
@@ -25,8 +26,18 @@ from django.db import models
 from watchfloor.tenancy.models import ON_SITE, Client, Site, TenantScoped
 
 
+class Grain(models.TextChoices):
+    """What an `AlertDayRollup` row is grouped by besides day, client and site: each report
+    reads only the rows of its grain, so it reads as few rows as its grouping needs."""
+
+    TYPE = "type"  # frequency by type and day (severity "")
+    SEVERITY = "severity"  # SLA compliance by severity (type "")
+    SITE = "site"  # noisy sites (type and severity "")
+
+
 class AlertDayRollup(TenantScoped):
     day = models.DateField()
+    grain = models.CharField(max_length=8, choices=Grain.choices)
     client = models.ForeignKey(
         Client, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
@@ -46,7 +57,7 @@ class AlertDayRollup(TenantScoped):
     placement = ON_SITE
 
     class Meta:
-        indexes = [models.Index(fields=["tenant", "day"], name="rollup_alert_day")]
+        indexes = [models.Index(fields=["tenant", "grain", "day"], name="rollup_alert_grain_day")]
 
 
 class ResponseKind(models.TextChoices):

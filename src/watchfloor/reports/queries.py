@@ -45,7 +45,7 @@ from watchfloor.access.scope import has_capability, scope_of
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.alerts.overview_queries import OverviewFilters, _matching_sites, filtered_alerts
 from watchfloor.incidents.models import IncidentPolicy, default_sla_minutes
-from watchfloor.reports.models import AlertDayRollup, ResponseDayRollup, RollupState
+from watchfloor.reports.models import AlertDayRollup, Grain, ResponseDayRollup, RollupState
 from watchfloor.tenancy.models import Client, Site
 
 SEVERITIES = tuple(s.value for s in Severity)  # worst first
@@ -356,7 +356,7 @@ def frequency(
     if not rolled.empty:
         for row in (
             _rollup(AlertDayRollup, user, ids)
-            .filter(day__gte=rolled.start.date(), day__lt=rolled.end.date())
+            .filter(grain=Grain.TYPE, day__gte=rolled.start.date(), day__lt=rolled.end.date())
             .values("day", "type")
             .annotate(n=Sum("alerts"), occurrences=Sum("occurrences"))
             .order_by()
@@ -463,7 +463,7 @@ def sla_compliance(
     if not rolled.empty:
         for row in (
             _rollup(AlertDayRollup, user, ids)
-            .filter(day__gte=rolled.start.date(), day__lt=rolled.end.date())
+            .filter(grain=Grain.SEVERITY, day__gte=rolled.start.date(), day__lt=rolled.end.date())
             .values("severity")
             .annotate(
                 total=Sum("alerts"),
@@ -559,7 +559,12 @@ def noisy_sites(
     if not rolled.empty:
         for row in (
             _rollup(AlertDayRollup, user, ids)
-            .filter(day__gte=rolled.start.date(), day__lt=rolled.end.date(), site__isnull=False)
+            .filter(
+                grain=Grain.SITE,
+                day__gte=rolled.start.date(),
+                day__lt=rolled.end.date(),
+                site__isnull=False,
+            )
             .values("site_id")
             .annotate(
                 alerts=Sum("alerts"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Sum
@@ -34,6 +35,7 @@ from django.utils import timezone
 from watchfloor.alerts.models import Alert, Status
 from watchfloor.reports.models import (
     AlertDayRollup,
+    Grain,
     ResponseDayRollup,
     ResponseKind,
     RollupState,
@@ -141,17 +143,39 @@ def _roll_alerts(tenant_id: int, day: date, watermark: datetime, minutes: dict) 
         )
         .order_by()
     )
+    keys = (
+        "alerts",
+        "occurrences",
+        "suppressed_repeats",
+        "ack_met",
+        "ack_breached",
+        "resolve_met",
+        "resolve_breached",
+    )
+    grains: dict[tuple, dict[str, int]] = {}
+    for row in rows:
+        counts: dict[str, Any] = dict(row)
+        place = (counts["client_id"], counts["site_id"])
+        for grain, type_, severity in (
+            (Grain.TYPE, counts["type"], ""),
+            (Grain.SEVERITY, "", counts["severity"]),
+            (Grain.SITE, "", ""),
+        ):
+            acc = grains.setdefault((grain, *place, type_, severity), dict.fromkeys(keys, 0))
+            for k in keys:
+                acc[k] += counts[k] or 0
     objs = [
         AlertDayRollup(
             tenant_id=tenant_id,
             day=day,
-            **{
-                **row,
-                "occurrences": row["occurrences"] or 0,
-                "suppressed_repeats": row["suppressed_repeats"] or 0,
-            },
+            grain=grain,
+            client_id=client_id,
+            site_id=site_id,
+            type=type_,
+            severity=severity,
+            **acc,
         )
-        for row in rows
+        for (grain, client_id, site_id, type_, severity), acc in grains.items()
     ]
     AlertDayRollup.objects.bulk_create(objs, batch_size=1000)
     return len(objs)
