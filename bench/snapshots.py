@@ -9,7 +9,9 @@ attendance, 10 % devices, 10 % geofence events; mostly closed history, an open s
 ANALYZE, then times `compute.compute_window` (`--runs` times, the window recomputed each time),
 loads `--history-days` of 5-minute snapshots for every client and site, refreshes the views
 (timed) and times the queries of queries.py in process (`--repeat` calls each: latest, the 1 h
-series and the 7 d series, tenant-wide and filtered by a city and by a client). Prints the
+series and the 7 d series, tenant-wide and filtered by a city and by a client; the overview's
+field tiles, snapshots/tiles.py; the attendance and device availability reports over 24 h and
+7 days, reports/availability.py). Prints the
 figures, writes bench/results/snapshots.json, appends to docs/benchmarks.md (unless
 --no-record).
 
@@ -194,7 +196,10 @@ def main() -> int:
     _setup_django()
     from django.db import connection
 
-    from watchfloor.snapshots import compute, partitions, queries
+    from watchfloor.alerts.overview_queries import OverviewFilters
+    from watchfloor.reports import availability
+    from watchfloor.reports.queries import ReportRange
+    from watchfloor.snapshots import compute, partitions, queries, tiles
     from watchfloor.snapshots.models import KpiSnapshot
 
     h.log(f"estate: {args.clients} clients, {2 * args.clients} sites")
@@ -242,6 +247,22 @@ def main() -> int:
             admin, "sync_health", "7d", f_client, now=now
         ),
         "client health": lambda: queries.client_health(admin, f_all, now=now),
+        # the overview's field tiles (snapshots/tiles.py): newest window + the trends
+        "field tiles 1h, tenant": lambda: tiles.field_tiles(admin, f_all, "", now=now),
+        "field tiles 1h, city": lambda: tiles.field_tiles(admin, f_city, "", now=now),
+        "field tiles 7d, tenant": lambda: tiles.field_tiles(admin, f_all, "7d", now=now),
+        # the availability reports (reports/availability.py) over the snapshots of the range
+        "availability 24h, tenant": lambda: availability.availability(
+            admin, OverviewFilters(), ReportRange.build(preset="24h", now=now)
+        ),
+        "availability 7d, tenant": lambda: availability.availability(
+            admin, OverviewFilters(), ReportRange.build(preset="7d", now=now)
+        ),
+        "availability 7d, one client": lambda: availability.availability(
+            admin,
+            OverviewFilters(clients=(clients[7].code,)),
+            ReportRange.build(preset="7d", now=now),
+        ),
     }.items():
         fn()  # warm
         figures[name] = timed(fn, args.repeat)

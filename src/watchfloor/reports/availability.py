@@ -8,9 +8,9 @@ Each snapshot is a 5-minute window's levels per client and per site; over a rang
 
 Both read the snapshots through `snapshots.queries` (`snapshots_for`: the user's scope;
 `_filtered`: the overview's filters — client rows, or site rows summed when a site-level filter
-applies or the user sees sites only), windows ending in (since, until]. Three grouped queries
-answer both reports whatever the range or the estate: per client, per site (the `TOP_SITES`
-lowest shares are kept) and per UTC day. Kept apart from the alert-based reports in
+applies or the user sees sites only), windows ending in (since, until]. Two grouped queries and
+two name look-ups answer both reports whatever the range or the estate: per (UTC day, client),
+per site (the `TOP_SITES` lowest shares are kept). Kept apart from the alert-based reports in
 `reports/queries.py`.
 """
 
@@ -25,7 +25,13 @@ from django.db.models.functions import TruncDay
 from watchfloor.alerts.overview_queries import OverviewFilters
 from watchfloor.reports.queries import ReportRange
 from watchfloor.snapshots.models import KpiSnapshot
-from watchfloor.snapshots.queries import SnapshotFilters, _filtered, snapshots_for
+from watchfloor.snapshots.queries import (
+    SnapshotFilters,
+    _filtered,
+    _uses_site_rows,
+    snapshots_for,
+)
+from watchfloor.tenancy.models import Client, Site
 
 TOP_SITES = 50
 COLUMNS = (
@@ -46,13 +52,6 @@ def snapshot_filters(f: OverviewFilters) -> SnapshotFilters:
 
 def _in_range(qs: QuerySet[KpiSnapshot], r: ReportRange) -> QuerySet[KpiSnapshot]:
     return qs.filter(window_end__gt=r.since, window_end__lte=r.until)
-
-
-def _sums() -> dict:
-    return {
-        **{c: Sum(c) for c in COLUMNS},
-        "windows": Count("window_end", distinct=True),
-    }
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -94,69 +93,100 @@ def _devices(row: dict) -> dict[str, Any]:
 def _worst(rows: list[dict], key: str) -> list[dict]:
     """The TOP_SITES rows with the lowest `key` (rows without a share left out)."""
     known = [r for r in rows if r[key] is not None]
-    return sorted(known, key=lambda r: (r[key], r["site"]))[:TOP_SITES]
+    return sorted(known, key=lambda r: (r[key], r["site_id"]))[:TOP_SITES]
+
+
+def _add(into: dict, row: dict) -> None:
+    for c in (*COLUMNS, "windows"):
+        into[c] = into.get(c, 0) + int(row.get(c) or 0)
 
 
 def availability(user, f: OverviewFilters, r: ReportRange) -> dict[str, dict[str, Any]]:
-    """{"attendance": {...}, "devices": {...}}: overall, by client, the lowest sites, by day."""
+    """{"attendance": {...}, "devices": {...}}: overall, by client, the lowest sites, by day.
+
+    Four queries: the rows grouped by (UTC day, client) — by client, by day and overall are
+    summed from it —, the site rows grouped by site, then the names of the clients and of the
+    lowest sites. Grouped by ids, not names: grouping 1.2 million rows by joined text columns
+    took 2-5 times as long (bench/snapshots.py). A window count is one row per window on client
+    rows and site rows; summed site rows (a site-level filter, a site-scoped user) count
+    distinct window ends. Each snapshot run writes every client, so a day's windows are the most
+    any client has that day."""
     sf = snapshot_filters(f)
     base = _in_range(snapshots_for(user), r)
-    rows = _filtered(base, user, sf)
-    by_client = list(
-        rows.values("client__code", "client__name").order_by("client__code").annotate(**_sums())
-    )
+    windows = Count("window_end", distinct=True) if _uses_site_rows(user, sf) else Count("id")
+    sums = {**{c: Sum(c) for c in COLUMNS}, "windows": windows}
+    by_client: dict[int, dict] = {}
+    by_day: dict[Any, dict] = {}
+    overall: dict[str, int] = {}
+    for g in (
+        _filtered(base, user, sf)
+        .annotate(day=TruncDay("window_end", tzinfo=UTC))
+        .values("day", "client_id")
+        .order_by()
+        .annotate(**sums)
+    ):
+        _add(by_client.setdefault(g["client_id"], {}), g)
+        day = by_day.setdefault(g["day"], {"windows": 0})
+        day_windows = max(day["windows"], int(g["windows"] or 0))
+        _add(day, {**g, "windows": 0})
+        day["windows"] = day_windows
+    for day in by_day.values():
+        _add(overall, day)
     by_site = list(
         _filtered(base, user, sf, sites=True)
-        .values("site__code", "site__name", "client__code", "site__city", "site__state")
-        .order_by("site__code")
-        .annotate(**_sums())
+        .values("site_id")
+        .order_by()
+        .annotate(**{**{c: Sum(c) for c in COLUMNS}, "windows": Count("id")})
     )
-    by_day = {
-        d["day"]: d
-        for d in rows.annotate(day=TruncDay("window_end", tzinfo=UTC))
-        .values("day")
-        .order_by("day")
-        .annotate(**_sums())
+    att_sites = _worst([{**g, **_attendance(g)} for g in by_site], "present_percent")
+    dev_sites = _worst([{**g, **_devices(g)} for g in by_site], "online_percent")
+    client_names = {
+        c["id"]: c
+        for c in Client.objects.filter(id__in=list(by_client)).values("id", "code", "name")
     }
-    overall: dict[str, int] = {c: sum(int(g[c] or 0) for g in by_client) for c in COLUMNS}
-    # windows overall: the most any client has (each client row is one per window)
-    overall["windows"] = max((g["windows"] for g in by_client), default=0)
+    wanted = {g["site_id"] for g in (*att_sites, *dev_sites)}
+    site_names = {
+        s["id"]: s
+        for s in Site.objects.filter(id__in=list(wanted)).values(
+            "id", "code", "name", "client__code", "city", "state"
+        )
+    }
+    clients = sorted(by_client.items(), key=lambda item: client_names[item[0]]["code"])
 
     def client_rows(fn) -> list[dict]:
         return [
-            {"client": g["client__code"], "client_name": g["client__name"], **fn(g)}
-            for g in by_client
+            {"client": client_names[cid]["code"], "client_name": client_names[cid]["name"], **fn(g)}
+            for cid, g in clients
         ]
 
-    def site_rows(fn) -> list[dict]:
-        return [
-            {
-                "site": g["site__code"],
-                "site_name": g["site__name"],
-                "client": g["client__code"],
-                "city": g["site__city"],
-                "state": g["site__state"],
-                **fn(g),
-            }
-            for g in by_site
-        ]
+    def site_rows(rows: list[dict], fn) -> list[dict]:
+        out = []
+        for g in rows:
+            site = site_names[g["site_id"]]
+            out.append(
+                {
+                    "site": site["code"],
+                    "site_name": site["name"],
+                    "client": site["client__code"],
+                    "city": site["city"],
+                    "state": site["state"],
+                    **fn(g),
+                }
+            )
+        return out
 
-    days = []
-    for day in r.days:
-        found = by_day.get(day)
-        days.append((day.date().isoformat(), found))
-
+    days = [(day.date().isoformat(), by_day.get(day, {})) for day in r.days]
     return {
         "attendance": {
             "overall": _attendance(overall),
             "by_client": client_rows(_attendance),
-            "lowest_sites": _worst(site_rows(_attendance), "present_percent"),
-            "daily": [{"day": day, **_attendance(found or {})} for day, found in days],
+            "lowest_sites": site_rows(att_sites, _attendance),
+            "daily": [{"day": day, **_attendance(found)} for day, found in days],
         },
         "devices": {
             "overall": _devices(overall),
             "by_client": client_rows(_devices),
-            "lowest_sites": _worst(site_rows(_devices), "online_percent"),
-            "daily": [{"day": day, **_devices(found or {})} for day, found in days],
+            "lowest_sites": site_rows(dev_sites, _devices),
+            "daily": [{"day": day, **_devices(found)} for day, found in days],
         },
     }

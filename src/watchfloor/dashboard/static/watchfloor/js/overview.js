@@ -100,7 +100,7 @@ async function resync() {
     apiFetch(`/api/v1/overview/sites?${qs}`).then(current(showSites)),
     loadFeed(),
     loadIncidentTile(),
-    loadField(qs).then(current(renderField)),
+    loadField(qs).then(current((data) => renderField(data, prefs.time_zone || ""))),
   ];
   const failed = (await Promise.allSettled(parts)).find((r) => r.status === "rejected");
   if (asOf === generation) say(failed ? `Could not load: ${failed.reason.message}` : "");
@@ -121,7 +121,7 @@ function scheduleRefresh(delay = 1500) {
     if (asOf !== generation) return;
     if (kpis.status === "fulfilled") showKpis(kpis.value);
     if (sites.status === "fulfilled") showSites(sites.value);
-    if (field.status === "fulfilled") renderField(field.value);
+    if (field.status === "fulfilled") renderField(field.value, prefs.time_zone || "");
     loadIncidentTile().catch(() => {}); // the tile keeps its figures; the next refresh retries
   }, delay);
 }

@@ -5,7 +5,7 @@
 // Each tile links to the alerts page (tiles.js: linkTiles) filtered to the alerts its rules raise.
 
 import { apiFetch } from "../http.js";
-import { $ } from "./dom.js";
+import { $, dateTimeWithZone } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 120;
@@ -85,13 +85,8 @@ export function sparkline(values, title) {
   return svg;
 }
 
-function whenText(iso) {
-  const when = new Date(iso);
-  return when.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
-}
-
-/** Draw an answer of /api/v1/overview/field into the tiles. */
-export function renderField(data) {
+/** Draw an answer of /api/v1/overview/field into the tiles; times in `zone` ("" = the browser's). */
+export function renderField(data, zone = "") {
   const section = $("#field-tiles");
   if (!section) return;
   const shown = data.figures ? describe(data.figures) : null;
@@ -106,7 +101,7 @@ export function renderField(data) {
     spark.replaceChildren(sparkline(data.trends[name] || [], `Trend of ${TITLES[name]}, ${span}`));
   }
   $("#field-when").textContent = data.window_end
-    ? `Snapshot of ${whenText(data.window_end)} · trends over the ${span}`
+    ? `Snapshot of ${dateTimeWithZone(data.window_end, zone)} · trends over the ${span}`
     : "No KPI snapshot in your scope yet: the figures appear after the snapshot job's first run (every 5 minutes).";
   section.dataset.state = data.figures ? "ready" : "empty";
   section.setAttribute("aria-busy", "false");
