@@ -203,3 +203,10 @@ def test_the_page_says_when_there_is_no_snapshot(estate, client, monkeypatch):
     client.force_login(estate.user("supervisor"))
     html = client.get("/reports/", {"range": "24h"}).content.decode()
     assert "data-availability-empty" in html and "No KPI snapshot in this range" in html
+
+
+def test_rows_of_a_deleted_site_are_left_out_not_a_500(seeded, api):
+    Site.objects.filter(code="acme-c2-s1").delete()
+    body = ok(api(seeded.user("admin")).get("/api/v1/reports/devices"))
+    assert [r["site"] for r in body["lowest_sites"]] == ["acme-c1-s1"]
+    assert body["overall"]["online_percent"] == 75.0  # the client's rows still count

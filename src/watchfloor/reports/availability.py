@@ -151,7 +151,11 @@ def availability(user, f: OverviewFilters, r: ReportRange) -> dict[str, dict[str
             "id", "code", "name", "client__code", "city", "state"
         )
     }
-    clients = sorted(by_client.items(), key=lambda item: client_names[item[0]]["code"])
+    # rows of a client or site deleted since (the snapshots keep no foreign key) are left out
+    clients = sorted(
+        ((cid, g) for cid, g in by_client.items() if cid in client_names),
+        key=lambda item: client_names[item[0]]["code"],
+    )
 
     def client_rows(fn) -> list[dict]:
         return [
@@ -162,7 +166,9 @@ def availability(user, f: OverviewFilters, r: ReportRange) -> dict[str, dict[str
     def site_rows(rows: list[dict], fn) -> list[dict]:
         out = []
         for g in rows:
-            site = site_names[g["site_id"]]
+            site = site_names.get(g["site_id"])
+            if site is None:
+                continue
             out.append(
                 {
                     "site": site["code"],
