@@ -170,7 +170,10 @@ def _plant(estate) -> dict[str, int]:
         address=EMAIL,
         created_at=now,
     )
+    record_id, heartbeat_id = _plant_operations(estate, now)
     return {
+        "record_id": record_id,
+        "heartbeat_id": heartbeat_id,
         "contact_id": client_contact.id,
         "runbook_id": runbook.id,
         "client_id": estate.clients[0].id,
@@ -184,6 +187,71 @@ def _plant(estate) -> dict[str, int]:
         "method_id": 1,
         "incident_id": incident.id,
     }
+
+
+def _plant_operations(estate, now) -> tuple[int, int]:
+    """One field record of each kind, all with the same id (the read paths share `record_id`),
+    and a heartbeat, with PII in their free text and names."""
+    from watchfloor.operations.models import (
+        AttendanceRecord,
+        Device,
+        GeofenceEvent,
+        Heartbeat,
+        Ticket,
+        WorkOrder,
+    )
+
+    tenant, client, site = estate.tenant, estate.clients[0], estate.sites[0]
+    record_id = 900_001
+    common = {
+        "pk": record_id,
+        "tenant": tenant,
+        "client": client,
+        "site": site,
+        "received_at": now,
+        "created_at": now,
+    }
+    Ticket.objects.create(
+        **common,
+        external_id="T-1",
+        title=TEXT,
+        category=TEXT[:100],
+        priority="P1",
+        status="OPEN",
+        opened_at=now,
+        assignee_name=f"Jane Doe {EMAIL}",
+    )
+    WorkOrder.objects.create(
+        **common,
+        external_id="W-1",
+        title=TEXT,
+        status="PENDING",
+        assignee_name=f"Jane Doe {EMAIL}",
+    )
+    Device.objects.create(
+        **common, external_id="D-1", name=TEXT, device_type="phone", status="ONLINE"
+    )
+    AttendanceRecord.objects.create(
+        **common,
+        external_id="A-1",
+        person_ref="G-1",
+        person_name=f"Jane Doe {EMAIL}",
+        shift_start=now,
+        shift_end=now + timedelta(hours=8),
+        status="PRESENT",
+    )
+    GeofenceEvent.objects.create(
+        **common, external_id="G-1", person_ref="G-1", kind="BREACH", occurred_at=now
+    )
+    heartbeat = Heartbeat.objects.create(
+        tenant=tenant,
+        name="backup-job",
+        description=TEXT,
+        client=client,
+        period=timedelta(minutes=5),
+        grace=timedelta(minutes=1),
+    )
+    return record_id, heartbeat.id
 
 
 def _no_pii_user(estate):
@@ -240,6 +308,14 @@ SHOWN_IN_CLEAR = {
     "/api/v1/oncall",
     "/api/v1/team-channels",
     "/api/v1/team-channels/{channel_id}",
+    "/api/v1/operations/tickets",
+    "/api/v1/operations/tickets/{record_id}",
+    "/api/v1/operations/work-orders",
+    "/api/v1/operations/work-orders/{record_id}",
+    "/api/v1/operations/devices/{record_id}",
+    "/api/v1/operations/attendance/{record_id}",
+    "/api/v1/heartbeats",
+    "/api/v1/heartbeats/{heartbeat_id}",
 }
 
 
@@ -275,6 +351,12 @@ def _template(path: str, ids: dict[str, int]) -> str:
         "incidents": "incident_id",
         "runbooks": "runbook_id",
         "contacts": "contact_id",
+        "tickets": "record_id",
+        "work-orders": "record_id",
+        "devices": "record_id",
+        "attendance": "record_id",
+        "geofence-events": "record_id",
+        "heartbeats": "heartbeat_id",
     }
     for i, part in enumerate(parts):
         if i and parts[i - 1] in names and part in by_value:
