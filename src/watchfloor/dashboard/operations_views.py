@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from watchfloor.access.capabilities import Capability
+from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import CapabilityDenied, has_capability, visible_clients, visible_sites
 from watchfloor.dashboard.alert_views import When
 from watchfloor.dashboard.denied import forbidden
@@ -144,10 +145,12 @@ def operations_policy_page(request):
 
 def _heartbeat_rows(user) -> list[dict]:
     rows = []
+    pii = has_capability(user, Capability.VIEW_PII)
     for hb in heartbeat_queries.heartbeats_for(user)[: heartbeat_queries.LIST_LIMIT]:
         rows.append(
             {
                 "hb": hb,
+                "description": hb.description if pii else mask_text(hb.description),
                 "badge": {"UP": "badge--ok", "LATE": "badge--warn"}.get(hb.status, ""),
                 "period": heartbeats._human(hb.period),
                 "grace": heartbeats._human(hb.grace),

@@ -23,7 +23,7 @@ from ninja.security import HttpBearer
 
 from watchfloor.access.api_auth import RateLimited
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.masking import shown_name
+from watchfloor.access.masking import mask_text, shown_name
 from watchfloor.access.models import SourceKind
 from watchfloor.access.scope import has_capability, require_capability
 from watchfloor.access.services import authenticate_integration_key
@@ -121,14 +121,19 @@ def _fields(row, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(row, name) for name in names}
 
 
+def _texts(row, names: tuple[str, ...], pii: bool) -> dict[str, str]:
+    """Free text the source wrote (a title, a category, a device's name) may hold a phone number
+    or an email: masked, like every free text, for readers without noc:view_pii."""
+    return {name: getattr(row, name) if pii else mask_text(getattr(row, name)) for name in names}
+
+
 def ticket_out(row, pii: bool, now) -> dict:
     return {
         **_base(row),
+        **_texts(row, ("title", "category"), pii),
         **_fields(
             row,
             (
-                "title",
-                "category",
                 "priority",
                 "status",
                 "opened_at",
@@ -147,11 +152,10 @@ def ticket_out(row, pii: bool, now) -> dict:
 def work_order_out(row, pii: bool, now) -> dict:
     return {
         **_base(row),
+        **_texts(row, ("title", "category"), pii),
         **_fields(
             row,
             (
-                "title",
-                "category",
                 "priority",
                 "status",
                 "scheduled_for",
@@ -166,13 +170,13 @@ def work_order_out(row, pii: bool, now) -> dict:
     }
 
 
-def device_out(row, policy, now) -> dict:
+def device_out(row, policy, now, pii: bool) -> dict:
     return {
         **_base(row),
+        **_texts(row, ("name",), pii),
         **_fields(
             row,
             (
-                "name",
                 "device_type",
                 "status",
                 "last_seen_at",
@@ -231,7 +235,7 @@ def serializer(user, kind: str) -> Callable[[Any], dict]:
         return lambda row: work_order_out(row, pii, now)
     if kind == "devices":
         policy = queries.policy_of(user.tenant_id)
-        return lambda row: device_out(row, policy, now)
+        return lambda row: device_out(row, policy, now, pii)
     if kind == "attendance":
         return lambda row: attendance_out(row, pii)
     return geofence_event_out

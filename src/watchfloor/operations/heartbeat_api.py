@@ -8,7 +8,8 @@ from datetime import timedelta
 from ninja import Router, Status
 
 from watchfloor.access.capabilities import Capability
-from watchfloor.access.scope import require_capability
+from watchfloor.access.masking import mask_text
+from watchfloor.access.scope import has_capability, require_capability
 from watchfloor.api.errors import ApiError
 from watchfloor.api.schemas import Id
 from watchfloor.operations import heartbeat_queries as queries
@@ -18,12 +19,14 @@ from watchfloor.operations.heartbeat_schemas import HeartbeatIn, HeartbeatOut, H
 router = Router(tags=["heartbeats"])
 
 
-def heartbeat_out(hb) -> dict:
+def heartbeat_out(hb, pii: bool) -> dict:
+    """A heartbeat as `user` may see it: its description is free text, masked without
+    noc:view_pii."""
     client, site = hb.client, hb.site
     return {
         "id": hb.id,
         "name": hb.name,
-        "description": hb.description,
+        "description": hb.description if pii else mask_text(hb.description),
         "client": {"id": client.id, "code": client.code, "name": client.name},
         "site": site
         and {
@@ -42,6 +45,10 @@ def heartbeat_out(hb) -> dict:
     }
 
 
+def _pii(user) -> bool:
+    return has_capability(user, Capability.VIEW_PII)
+
+
 def _run(call):
     try:
         return call()
@@ -57,7 +64,9 @@ def list_heartbeats(request):
     `noc:configure`."""
     user = request.auth
     require_capability(user, Capability.CONFIGURE)
-    return [heartbeat_out(h) for h in queries.heartbeats_for(user)[: queries.LIST_LIMIT]]
+    return [
+        heartbeat_out(h, _pii(user)) for h in queries.heartbeats_for(user)[: queries.LIST_LIMIT]
+    ]
 
 
 @router.post("/heartbeats", response={201: HeartbeatOut})
@@ -77,14 +86,14 @@ def create_heartbeat(request, data: HeartbeatIn):
             grace=timedelta(seconds=data.grace_seconds),
         )
     )
-    return Status(201, heartbeat_out(queries.access_heartbeat(user, hb.pk)))
+    return Status(201, heartbeat_out(queries.access_heartbeat(user, hb.pk), _pii(user)))
 
 
 @router.get("/heartbeats/{heartbeat_id}", response=HeartbeatOut)
 def get_heartbeat(request, heartbeat_id: Id):
     user = request.auth
     require_capability(user, Capability.CONFIGURE)
-    return heartbeat_out(queries.access_heartbeat(user, heartbeat_id))
+    return heartbeat_out(queries.access_heartbeat(user, heartbeat_id), _pii(user))
 
 
 @router.patch("/heartbeats/{heartbeat_id}", response=HeartbeatOut)
@@ -105,7 +114,7 @@ def patch_heartbeat(request, heartbeat_id: Id, data: HeartbeatPatch):
     if values.get("grace_seconds") is not None:
         changes["grace"] = timedelta(seconds=values["grace_seconds"])
     _run(lambda: services.update_heartbeat(hb, actor=user, **changes))
-    return heartbeat_out(queries.access_heartbeat(user, heartbeat_id))
+    return heartbeat_out(queries.access_heartbeat(user, heartbeat_id), _pii(user))
 
 
 @router.delete("/heartbeats/{heartbeat_id}", response={204: None})
