@@ -104,6 +104,30 @@ def ingest(key_plain: str, events: list[dict]) -> dict:
     return run_pipeline(parse_native(events), key=key).as_dict()
 
 
+def alert_ids(key_plain: str, fingerprints: list[str], timeout: float = 20.0) -> dict:
+    """{fingerprint: id} of the active alerts these fingerprints opened, once the server's fold
+    worker has folded them (ingestion answers when a batch is staged, not folded)."""
+    import time
+
+    from watchfloor.access.services import authenticate_integration_key
+    from watchfloor.alerts.models import Alert
+
+    key = authenticate_integration_key(key_plain, source="native")
+    if key is None:
+        raise SystemExit("unknown integration key")
+    wanted = set(fingerprints)
+    deadline = time.monotonic() + timeout
+    while True:
+        found = dict(
+            Alert.objects.active()
+            .filter(tenant_id=key.tenant_id, fingerprint__in=wanted)
+            .values_list("fingerprint", "id")
+        )
+        if set(found) == wanted or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
 def snapshot(client_code: str) -> dict:
     from datetime import timedelta
     from itertools import count
@@ -158,8 +182,13 @@ def main(argv: list[str]) -> None:
         out = snapshot(argv[1])
     elif argv[:1] == ["ingest"] and len(argv) == 2:
         out = ingest(argv[1], json.load(sys.stdin))
+    elif argv[:1] == ["alert-ids"] and len(argv) == 2:
+        out = alert_ids(argv[1], json.load(sys.stdin))
     else:
-        raise SystemExit("usage: server_data.py seed | snapshot CLIENT | ingest KEY < events.json")
+        raise SystemExit(
+            "usage: server_data.py seed | snapshot CLIENT | ingest KEY < events.json"
+            " | alert-ids KEY < fingerprints.json"
+        )
     sys.stdout.write("\n" + json.dumps(out) + "\n")
 
 
