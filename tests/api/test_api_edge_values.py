@@ -434,3 +434,11 @@ def test_pagerduty_routing_key_with_a_nul_is_a_400(client):
     )
     assert response.status_code == 400
     assert response.json()["errors"][0].startswith("routing_key:")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["99999999999999999999", "9223372036854775808"])
+def test_a_client_filter_past_64_bits_is_no_500(api, estate, value):
+    """`client` takes an id or a code: digits past 64 bits are no id (SQLite cannot bind them)."""
+    response = api(estate.user("admin")).get(f"/api/v1/sites?client={value}")
+    assert response.status_code == 200 and response.json()["items"] == []

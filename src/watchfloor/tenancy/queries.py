@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet
 
 from watchfloor.access.scope import visible_clients, visible_sites
+from watchfloor.bounds import INT64_MAX
 from watchfloor.tenancy.models import Client, Site, User
 from watchfloor.ttl import TtlCache
 
@@ -26,11 +27,13 @@ def sites_for(
 ) -> QuerySet[Site]:
     qs = visible_sites(user).select_related("client", "officer_in_charge")
     if client:
-        qs = (
-            qs.filter(client__code=client)
-            if not str(client).isdigit()
-            else qs.filter(client_id=client)
-        )
+        # digits are a client's id (at most 64 bits: more is no id, and SQLite cannot bind it);
+        # anything else is its code
+        text = str(client)
+        if text.isdigit() and int(text) <= INT64_MAX:
+            qs = qs.filter(client_id=int(text))
+        else:
+            qs = qs.filter(client__code=text)
     if city:
         qs = qs.filter(city__iexact=city)
     if state:

@@ -36,7 +36,10 @@ function cssVar(name, fallback) {
   return value || fallback;
 }
 
-const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#64748b"];
+// the series colours are CSS (reports.css, --chart-1 … --chart-9): one place for colours
+function palette(i) {
+  return cssVar(`--chart-${(i % 9) + 1}`, "gray");
+}
 
 function axes() {
   const muted = cssVar("--muted", "#777");
@@ -53,10 +56,10 @@ function width(el) {
 
 function drawTrend(el, trend) {
   const times = trend.days.map((day) => Date.parse(`${day}T00:00:00Z`) / 1000);
-  const series = [{}, { label: "All", stroke: cssVar("--accent", "#2563eb"), width: 2 }];
+  const series = [{}, { label: "All", stroke: cssVar("--accent", palette(0)), width: 2 }];
   const data = [times, trend.total];
   trend.series.forEach((s, i) => {
-    series.push({ label: s.type, stroke: PALETTE[(i + 1) % PALETTE.length], width: 1.25 });
+    series.push({ label: s.type, stroke: palette(i + 1), width: 1.25 });
     data.push(s.counts);
   });
   return new window.uPlot(
@@ -91,8 +94,8 @@ function drawSeverity(el, mtta, mttr) {
       ],
       series: [
         {},
-        { label: "MTTA (min)", stroke: PALETTE[0], fill: `${PALETTE[0]}99`, paths: bars, points: { show: !bars } },
-        { label: "MTTR (min)", stroke: PALETTE[3], fill: `${PALETTE[3]}99`, paths: bars, points: { show: !bars } },
+        { label: "MTTA (min)", stroke: palette(0), fill: `${palette(0)}99`, paths: bars, points: { show: !bars } },
+        { label: "MTTR (min)", stroke: palette(3), fill: `${palette(3)}99`, paths: bars, points: { show: !bars } },
       ],
     },
     [xs, mtta.map((row) => minutes(row[1])), mttr.map((row) => minutes(row[1]))],
@@ -110,8 +113,8 @@ function drawAvailability(el, avail) {
       axes: [axes()[0], { ...axes()[1], label: "percent" }],
       series: [
         {},
-        { label: "Present %", stroke: PALETTE[2], width: 2, spanGaps: false },
-        { label: "Devices online %", stroke: PALETTE[0], width: 2, spanGaps: false },
+        { label: "Present %", stroke: palette(2), width: 2, spanGaps: false },
+        { label: "Devices online %", stroke: palette(0), width: 2, spanGaps: false },
       ],
     },
     [times, avail.present, avail.online],
