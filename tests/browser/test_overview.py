@@ -104,7 +104,9 @@ def test_tiles_and_one_marker_per_site(server, tabs, unique):
 
 
 def _uncovered_marker(page) -> tuple[float, float]:
-    """The centre of a marker that no other marker covers there (a real hover reaches it)."""
+    """The centre of a marker that no other marker covers there (a real hover reaches it). The
+    map is scrolled into view first: below the fold (under the field tiles) no point is hit."""
+    page.locator("#map").scroll_into_view_if_needed()
     point = page.locator(MARKERS).first.evaluate(
         """(first) => {
           for (const path of first.ownerSVGElement.querySelectorAll("path.site-marker")) {
