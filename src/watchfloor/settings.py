@@ -324,6 +324,17 @@ AUDIT_PLATFORM_RETENTION_DAYS = int(
     os.environ.get("WATCHFLOOR_AUDIT_PLATFORM_RETENTION_DAYS", "730")
 )
 SIGNIN_RECORD_RETENTION_DAYS = int(os.environ.get("WATCHFLOOR_SIGNIN_RECORD_RETENTION_DAYS", "30"))
+# How hard the daily retention job pushes (snapshots/retention.py): the share of its wall time
+# spent deleting (0 < duty <= 1; after a batch that took t seconds it pauses t*(1-duty)/duty),
+# and on PostgreSQL each batch's lock and statement timeouts in ms (a batch that would wait
+# longer gives up; the next run retries it).
+RETENTION_DUTY = float(os.environ.get("WATCHFLOOR_RETENTION_DUTY", "0.2"))
+if not 0 < RETENTION_DUTY <= 1:
+    raise ImproperlyConfigured("WATCHFLOOR_RETENTION_DUTY: a share of time, 0 < duty <= 1")
+RETENTION_LOCK_TIMEOUT_MS = int(os.environ.get("WATCHFLOOR_RETENTION_LOCK_TIMEOUT_MS", "500"))
+RETENTION_STATEMENT_TIMEOUT_MS = int(
+    os.environ.get("WATCHFLOOR_RETENTION_STATEMENT_TIMEOUT_MS", "10000")
+)
 # The table of periodic jobs (a dotted path to a sequence of jobs.schedule.PeriodicJob); tests
 # swap in their own.
 JOBS_SCHEDULE = (

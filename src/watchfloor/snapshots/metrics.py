@@ -10,3 +10,9 @@ DELETED = Counter(
     ["kind"],
 )
 RUNS = Counter("watchfloor_retention_runs_total", "Completed runs of the retention job.")
+SKIPPED = Counter(
+    "watchfloor_retention_skipped_total",
+    "Batches of the retention job that gave up (a lock or statement timeout, a concurrent "
+    "change) and were left for the next run, by table.",
+    ["table"],
+)

@@ -1,6 +1,24 @@
 """The daily `retention.enforce` job: every tenant's rows past their period, deleted in bounded
-batches (one short transaction per batch, so no long lock; at most `MAX_BATCHES` batches per kind
-and tenant per run, the next run continues), and the platform's own rows by settings.
+batches, and the platform's own rows by settings.
+
+How a batch runs (`delete_in_batches`), so that the job never slows ingestion much:
+- one short transaction per batch of `BATCH` rows; at most `MAX_BATCHES` batches per kind and
+  tenant per run (the next run continues: the result says `unfinished`);
+- the batch's rows are found by a keyset walk (the rows after the last batch's, in the order of
+  an index: primary key, or `resolved_at` for alerts) instead of sorting every remaining
+  candidate again for each batch;
+- set-based SQL, dependents first: for each relation to the batch's rows (Django's own list of
+  them, hidden `related_name="+"` ones included) one DELETE (CASCADE, recursing into the
+  dependents' own dependents) or UPDATE … SET NULL (SET_NULL), then one DELETE of the rows; no
+  row is loaded into Python. A model whose deletion needs Python (delete signals, PROTECT or
+  RESTRICT, a generic relation) goes through the ORM's collector instead;
+- on PostgreSQL each batch sets `lock_timeout` and `statement_timeout` for its own transaction
+  (`SET LOCAL`): a batch that would wait on a row the ingestion fold holds gives up instead, the
+  kind is left for the next run (`skipped`, a warning, no error); and `synchronous_commit` off
+  (a deletion lost in a crash is done again by the next run);
+- a duty-cycle cap: after each batch the job sleeps so that batches take at most
+  `RETENTION_DUTY` of its wall time (a batch that took t seconds is followed by a pause of
+  t·(1−duty)/duty): the daily job has hours, ingestion keeps the CPU and the WAL.
 
 What each kind removes (the tenant's `RetentionPolicy`, or the defaults in models.KINDS):
 - resolved alerts: RESOLVED and resolved longer ago than the period. Active alerts (open or
@@ -22,13 +40,19 @@ Each tenant's deletions are recorded in its audit log (`retention.purge`, counts
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import DatabaseError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db.models import CASCADE, DO_NOTHING, SET_NULL, Exists, Model, OuterRef, Q, QuerySet
+from django.db.models import signals as model_signals
+from django.db.models.deletion import get_candidate_relations_to_delete
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -53,9 +77,12 @@ from watchfloor.snapshots.models import DEFAULTS, KpiSnapshot, RetentionPolicy
 from watchfloor.tenancy.models import Tenant
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-BATCH = 2_000
-MAX_BATCHES = 100  # per kind and tenant per run: 200,000 rows; the next run takes the rest
+BATCH = 1_000
+MAX_BATCHES = 200  # per kind and tenant per run: 200,000 rows; the next run takes the rest
+MAX_PAUSE = 30.0  # seconds: the longest pause after one batch, whatever it took
+CHUNK = 1_000  # ids per statement when a batch's dependents are many (SQLite's variable limit)
 
 # Where the KPI snapshots table offers to drop whole monthly partitions (PostgreSQL; on SQLite
 # it drops nothing and the rows go in batches like any other kind).
@@ -70,10 +97,57 @@ FINISHED_DELIVERIES = (
 
 
 @dataclass
+class Pace:
+    """How hard the job may push: the share of its wall time spent in batches (`duty`, 0 < duty
+    ≤ 1; 1 = no pause), and each batch's timeouts on PostgreSQL (milliseconds; 0 = none).
+    `clock` and `sleep` are injectable (tests count the pauses without waiting)."""
+
+    duty: float = 1.0
+    lock_timeout_ms: int = 0
+    statement_timeout_ms: int = 0
+    max_pause: float = MAX_PAUSE
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    busy: float = 0.0  # seconds spent in batches (for the run's result)
+    paused: float = 0.0  # seconds slept between them
+    last_batch: float = 0.0  # seconds the last batch took
+
+    @classmethod
+    def from_settings(cls) -> Pace:
+        return cls(
+            duty=settings.RETENTION_DUTY,
+            lock_timeout_ms=settings.RETENTION_LOCK_TIMEOUT_MS,
+            statement_timeout_ms=settings.RETENTION_STATEMENT_TIMEOUT_MS,
+        )
+
+    def pause_for(self, busy: float) -> float:
+        if self.duty >= 1 or busy <= 0:
+            return 0.0
+        return min(self.max_pause, busy * (1 - self.duty) / self.duty)
+
+    def timed(self, work: Callable[[], T]) -> T:
+        """Run one batch; returns what `work` returns. Counts its time."""
+        start = self.clock()
+        try:
+            return work()
+        finally:
+            self.last_batch = max(0.0, self.clock() - start)
+            self.busy += self.last_batch
+
+    def rest(self) -> None:
+        """The pause after a batch, from the time it took (called before the next one)."""
+        pause = self.pause_for(self.last_batch)
+        if pause > 0:
+            self.paused += pause
+            self.sleep(pause)
+
+
+@dataclass
 class Outcome:
     deleted: int = 0
     batches: int = 0
-    more: bool = False  # the cap was reached: the next run continues
+    more: bool = False  # the cap was reached, or a batch gave up: the next run continues
+    skipped: bool = False  # a batch gave up (lock or statement timeout, a concurrent change)
 
 
 @dataclass
@@ -81,30 +155,220 @@ class Report:
     counts: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     unfinished: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def add(self, kind: str, outcome: Outcome) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + outcome.deleted
         self.batches += outcome.batches
         if outcome.more and kind not in self.unfinished:
             self.unfinished.append(kind)
+        if outcome.skipped and kind not in self.skipped:
+            self.skipped.append(kind)
+
+    def merge(self, other: Report) -> None:
+        for kind, n in other.counts.items():
+            self.counts[kind] = self.counts.get(kind, 0) + n
+        self.batches += other.batches
+        self.unfinished.extend(k for k in other.unfinished if k not in self.unfinished)
+        self.skipped.extend(k for k in other.skipped if k not in self.skipped)
+
+
+# --- set-based deletion ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Dependent:
+    model: type[Model]
+    column: str  # the referencing column on `model`
+    set_null: bool  # SET_NULL; else CASCADE (DO_NOTHING relations are left out)
+
+
+def _has_delete_signals(model: type[Model]) -> bool:
+    return any(
+        signal.has_listeners(model)
+        for signal in (model_signals.pre_delete, model_signals.post_delete)
+    )
+
+
+_planning: set[type[Model]] = set()
+
+
+@cache
+def sql_plan(model: type[Model]) -> tuple[_Dependent, ...] | None:
+    """The relations to clear before deleting rows of `model` in SQL, or None when deleting
+    them needs the ORM's collector (a delete signal, PROTECT/RESTRICT/SET_DEFAULT, a relation to
+    a column other than the primary key, a generic relation, a cycle of cascades) — here or in
+    a dependent."""
+    if model in _planning:  # a cycle of cascades: the collector knows how
+        return None
+    _planning.add(model)
+    try:
+        return _plan(model)
+    finally:
+        _planning.discard(model)
+
+
+def _plan(model: type[Model]) -> tuple[_Dependent, ...] | None:
+    if _has_delete_signals(model):
+        return None
+    if any(hasattr(f, "bulk_related_objects") for f in model._meta.private_fields):
+        return None
+    plan = []
+    pk_column = model._meta.pk.column if model._meta.pk is not None else None
+    for rel in get_candidate_relations_to_delete(model._meta):
+        on_delete = getattr(rel, "on_delete", None)
+        if on_delete is DO_NOTHING:
+            continue
+        fk: Any = getattr(rel, "field", None)
+        child = rel.related_model
+        if fk is None or child is None or not isinstance(child, type):
+            return None
+        if fk.target_field.column != pk_column or not fk.column:
+            return None
+        if on_delete is CASCADE:
+            if child is model or sql_plan(child) is None:
+                return None
+            plan.append(_Dependent(child, fk.column, set_null=False))
+        elif on_delete is SET_NULL:
+            plan.append(_Dependent(child, fk.column, set_null=True))
+        else:
+            return None
+    return tuple(plan)
+
+
+def _chunks(ids: Sequence, size: int = CHUNK):
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def _in(column: str, ids: list) -> tuple[str, list]:
+    """`column IN (…)` for these ids: one array parameter on PostgreSQL."""
+    quoted = connection.ops.quote_name(column)
+    if connection.vendor == "postgresql":
+        return f"{quoted} = ANY(%s)", [ids]
+    return f"{quoted} IN ({', '.join(['%s'] * len(ids))})", ids
+
+
+def _pk_column(model: type[Model]) -> str:
+    pk = model._meta.pk
+    assert pk is not None and pk.column
+    return pk.column
+
+
+def delete_rows(model: type[Model], ids: Sequence) -> int:
+    """Delete these rows of `model` (primary keys) and what belongs to them, dependents first,
+    one statement per relation and chunk; inside the caller's transaction. Returns the rows of
+    `model` deleted."""
+    plan = sql_plan(model)
+    if plan is None:
+        model._base_manager.filter(pk__in=list(ids)).delete()
+        return len(ids)
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = _pk_column(model)
+    deleted = 0
+    with connection.cursor() as cursor:
+        for chunk in _chunks(ids):
+            for dep in plan:
+                dep_table = connection.ops.quote_name(dep.model._meta.db_table)
+                where, params = _in(dep.column, chunk)
+                if dep.set_null:
+                    column = connection.ops.quote_name(dep.column)
+                    cursor.execute(
+                        f"UPDATE {dep_table} SET {column} = NULL WHERE {where}",  # noqa: S608
+                        params,
+                    )
+                elif sql_plan(dep.model):  # it has dependents of its own: their ids first
+                    dep_pk = connection.ops.quote_name(_pk_column(dep.model))
+                    cursor.execute(f"SELECT {dep_pk} FROM {dep_table} WHERE {where}", params)  # noqa: S608
+                    found = [row[0] for row in cursor.fetchall()]
+                    if found:
+                        delete_rows(dep.model, found)
+                else:
+                    cursor.execute(f"DELETE FROM {dep_table} WHERE {where}", params)  # noqa: S608
+            where, params = _in(pk, chunk)
+            cursor.execute(f"DELETE FROM {table} WHERE {where}", params)  # noqa: S608
+            deleted += cursor.rowcount
+    return deleted
+
+
+def _batch_settings(pace: Pace) -> None:
+    """PostgreSQL: this transaction's timeouts, and no wait for the WAL flush at its commit."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true),"
+            " set_config('statement_timeout', %s, true),"
+            " set_config('synchronous_commit', 'off', true)",
+            [f"{max(0, pace.lock_timeout_ms)}ms", f"{max(0, pace.statement_timeout_ms)}ms"],
+        )
 
 
 def delete_in_batches(
-    rows: QuerySet, *, batch: int = BATCH, max_batches: int = MAX_BATCHES
+    rows: QuerySet,
+    *,
+    batch: int = BATCH,
+    max_batches: int = MAX_BATCHES,
+    pace: Pace | None = None,
+    order: str = "pk",
 ) -> Outcome:
-    """Delete `rows` a batch of ids at a time, each batch its own short transaction (cascades to
-    the rows that belong to them); stops after `max_batches`."""
+    """Delete `rows` a batch at a time, each batch its own short transaction: the next rows in
+    `order` (a field an index of the table leads with, after the filter's equalities; ties
+    broken by primary key) after the last batch's, their dependents first, then them
+    (`delete_rows`); stops after `max_batches`. A batch that times out waiting for a lock or
+    runs past its statement timeout (PostgreSQL), or meets a concurrent change (a foreign key
+    another transaction added to a row of the batch), is rolled back: the kind stops here,
+    `skipped`, and the next run retries it."""
+    pace = pace or Pace()
     model = rows.model
     outcome = Outcome()
-    while outcome.batches < max_batches:
+    last: tuple | None = None  # (order value, pk) of the last row of the last batch
+
+    def next_ids() -> list[tuple]:
+        page = rows
+        if last is not None:
+            value, pk = last
+            if order == "pk":
+                page = page.filter(pk__gt=pk)
+            else:
+                page = page.filter(**{f"{order}__gte": value}).exclude(
+                    **{order: value, "pk__lte": pk}
+                )
+        fields = ("pk",) if order == "pk" else (order, "pk")
+        return list(page.order_by(*fields).values_list(*fields)[:batch])
+
+    def one_batch() -> int:
+        nonlocal last
         with transaction.atomic():
-            ids = list(rows.order_by("pk").values_list("pk", flat=True)[:batch])
-            if not ids:
-                return outcome
-            model._base_manager.filter(pk__in=ids).delete()
-        outcome.deleted += len(ids)
+            _batch_settings(pace)
+            found = next_ids()
+            if not found:
+                return 0
+            delete_rows(model, [row[-1] for row in found])
+        last = (found[-1][0], found[-1][-1])
+        return len(found)
+
+    while outcome.batches < max_batches:
+        if outcome.batches:
+            pace.rest()
+        try:
+            n = pace.timed(one_batch)
+        except (OperationalError, IntegrityError) as exc:
+            # lock_timeout, statement_timeout, or a row the batch held gained a reference
+            logger.warning(
+                "retention: a batch of %s gave up (%s: %s); the next run retries it",
+                model._meta.label_lower,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
+            metrics.SKIPPED.labels(model._meta.label_lower).inc()
+            outcome.more = outcome.skipped = True
+            return outcome
+        if not n:
+            return outcome
+        outcome.deleted += n
         outcome.batches += 1
-        if len(ids) < batch:
+        if n < batch:
             return outcome
     outcome.more = rows.exists()
     return outcome
@@ -178,6 +442,28 @@ def drop_snapshot_partitions(periods: dict[int, dict[str, int]], now: datetime) 
         return 0
 
 
+def purge_audit(
+    cutoff: datetime, tenant_id: int | None, *, batch: int, max_batches: int, pace: Pace
+) -> Outcome:
+    """Audit past `cutoff` (by age only, through audit.services), a batch at a time at the
+    job's pace."""
+    outcome = Outcome()
+    while outcome.batches < max_batches:
+        if outcome.batches:
+            pace.rest()
+        removed, more = pace.timed(
+            lambda: audit.purge_older(cutoff, tenant_id=tenant_id, batch_size=batch, max_batches=1)
+        )
+        outcome.deleted += removed
+        outcome.more = more
+        if not removed:
+            break
+        outcome.batches += 1
+        if not more:
+            break
+    return outcome
+
+
 def enforce_tenant(
     tenant_id: int,
     days: dict[str, int],
@@ -185,22 +471,32 @@ def enforce_tenant(
     now: datetime,
     batch: int = BATCH,
     max_batches: int = MAX_BATCHES,
+    pace: Pace | None = None,
 ) -> Report:
     """One tenant's rows past its periods; records what went in its audit log."""
     report = Report()
+    pace = pace or Pace()
 
     def cutoff(field_name: str) -> datetime:
         return now - timedelta(days=days[field_name])
 
-    def run(kind: str, rows: QuerySet) -> None:
-        outcome = delete_in_batches(rows, batch=batch, max_batches=max_batches)
+    def run(kind: str, rows: QuerySet, order: str = "pk") -> None:
+        outcome = delete_in_batches(
+            rows, batch=batch, max_batches=max_batches, pace=pace, order=order
+        )
         report.add(kind, outcome)
         if outcome.deleted:
             metrics.DELETED.labels(kind).inc(outcome.deleted)
 
     # incidents first: their alerts become deletable in the same run
     run("closed_incidents", closed_incidents(tenant_id, cutoff("closed_incidents_days")))
-    run("resolved_alerts", resolved_alerts(tenant_id, cutoff("resolved_alerts_days")))
+    # walked in the order of the (tenant, resolved_at) index: a tenant's old alerts, not every
+    # tenant's rows in primary-key order
+    run(
+        "resolved_alerts",
+        resolved_alerts(tenant_id, cutoff("resolved_alerts_days")),
+        order="resolved_at",
+    )
     run("deliveries", deliveries(tenant_id, cutoff("deliveries_days")))
     for kind, rows in feed_records(tenant_id, cutoff("feed_records_days")).items():
         run(kind, rows)
@@ -210,12 +506,12 @@ def enforce_tenant(
         "kpi_snapshots",
         KpiSnapshot.objects.filter(tenant_id=tenant_id, window_end__lt=cutoff("snapshots_days")),
     )
-    removed, more = audit.purge_older(
-        cutoff("audit_days"), tenant_id=tenant_id, batch_size=batch, max_batches=max_batches
+    audit_outcome = purge_audit(
+        cutoff("audit_days"), tenant_id, batch=batch, max_batches=max_batches, pace=pace
     )
-    report.add("audit", Outcome(removed, 0, more))
-    if removed:
-        metrics.DELETED.labels("audit").inc(removed)
+    report.add("audit", audit_outcome)
+    if audit_outcome.deleted:
+        metrics.DELETED.labels("audit").inc(audit_outcome.deleted)
     deleted = {kind: n for kind, n in report.counts.items() if n}
     if deleted:
         audit.record(
@@ -228,24 +524,35 @@ def enforce_tenant(
 
 
 def enforce_platform(
-    *, now: datetime, batch: int = BATCH, max_batches: int = MAX_BATCHES
+    *,
+    now: datetime,
+    batch: int = BATCH,
+    max_batches: int = MAX_BATCHES,
+    pace: Pace | None = None,
 ) -> Report:
     """The platform's own growing rows, by settings: audit entries without a tenant, expired
     sessions, old sign-in throttling records (job runs and samples have their own jobs)."""
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
     report = Report()
-    removed, more = audit.purge_older(
-        now - timedelta(days=settings.AUDIT_PLATFORM_RETENTION_DAYS),
-        tenant_id=None,
-        batch_size=batch,
-        max_batches=max_batches,
+    pace = pace or Pace()
+    report.add(
+        "platform_audit",
+        purge_audit(
+            now - timedelta(days=settings.AUDIT_PLATFORM_RETENTION_DAYS),
+            None,
+            batch=batch,
+            max_batches=max_batches,
+            pace=pace,
+        ),
     )
-    report.add("platform_audit", Outcome(removed, 0, more))
     report.add(
         "sessions",
         delete_in_batches(
-            Session.objects.filter(expire_date__lt=now), batch=batch, max_batches=max_batches
+            Session.objects.filter(expire_date__lt=now),
+            batch=batch,
+            max_batches=max_batches,
+            pace=pace,
         ),
     )
     signins = now - timedelta(days=settings.SIGNIN_RECORD_RETENTION_DAYS)
@@ -260,35 +567,39 @@ def enforce_platform(
                 model.objects.filter(attempt_time__lt=signins),
                 batch=batch,
                 max_batches=max_batches,
+                pace=pace,
             ),
         )
     return report
 
 
 def enforce(
-    *, now: datetime | None = None, batch: int = BATCH, max_batches: int = MAX_BATCHES
+    *,
+    now: datetime | None = None,
+    batch: int = BATCH,
+    max_batches: int = MAX_BATCHES,
+    pace: Pace | None = None,
 ) -> dict:
-    """Every tenant, then the platform; returns the counts deleted by kind, the batches run and
-    the kinds the cap left unfinished (the next run continues them)."""
+    """Every tenant, then the platform; returns the counts deleted by kind, the batches run,
+    the kinds the cap left unfinished and those a batch gave up on (the next run continues
+    them), and the seconds spent in batches and in the duty cycle's pauses. `pace`: the
+    settings' (RETENTION_DUTY and the timeouts) unless given."""
     now = now or timezone.now()
+    pace = pace or Pace.from_settings()
     total = Report()
     periods = policies()
     dropped = drop_snapshot_partitions(periods, now)
     for tenant_id, days in periods.items():
-        tenant_report = enforce_tenant(
-            tenant_id, days, now=now, batch=batch, max_batches=max_batches
+        total.merge(
+            enforce_tenant(
+                tenant_id, days, now=now, batch=batch, max_batches=max_batches, pace=pace
+            )
         )
-        for kind, n in tenant_report.counts.items():
-            total.counts[kind] = total.counts.get(kind, 0) + n
-        total.batches += tenant_report.batches
-        total.unfinished.extend(k for k in tenant_report.unfinished if k not in total.unfinished)
-    platform = enforce_platform(now=now, batch=batch, max_batches=max_batches)
+    platform = enforce_platform(now=now, batch=batch, max_batches=max_batches, pace=pace)
     for kind, n in platform.counts.items():
-        total.counts[kind] = total.counts.get(kind, 0) + n
         if n:
             metrics.DELETED.labels(kind).inc(n)
-    total.batches += platform.batches
-    total.unfinished.extend(platform.unfinished)
+    total.merge(platform)
     metrics.RUNS.inc()
     return {
         **total.counts,
@@ -296,6 +607,9 @@ def enforce(
         "batches": total.batches,
         "tenants": len(periods),
         "unfinished": len(total.unfinished),
+        "skipped": len(total.skipped),
+        "busy_s": round(pace.busy, 3),
+        "paused_s": round(pace.paused, 3),
     }
 
 
