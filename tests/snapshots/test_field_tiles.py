@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from watchfloor.operations.models import AttendanceRecord, Device, Ticket, WorkOrder
-from watchfloor.snapshots import compute, partitions, tiles
+from watchfloor.snapshots import compute, tiles
 from watchfloor.snapshots.queries import SnapshotFilters
 from watchfloor.tenancy.models import Client, Site
 
@@ -177,7 +177,6 @@ def test_seven_day_trend_for_a_longer_range(estate):
     _small_estate(estate)
     compute.compute_window(END - timedelta(minutes=5))
     compute.compute_window(END)
-    partitions.refresh_views()
     for rng in ("6h", "24h", "7d", "30d"):
         week = tiles.field_tiles(estate.user("admin"), SnapshotFilters(), rng, now=NOW)
         assert week.range == "7d" and len(week.points) == 168 and week.step_seconds == 3600

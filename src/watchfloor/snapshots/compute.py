@@ -6,7 +6,9 @@ aggregate each over open tickets, open work orders, shifts in progress, devices,
 geofence events and the open alerts. A site's row is its group; a client's row (site null) is
 the sum of its sites' rows plus its records without a site. Rows are written with one bulk
 insert after deleting the window's previous rows, in one transaction: computing a window again
-replaces it (idempotent), and readers see the old rows or the new ones, never half.
+replaces it (idempotent), and readers see the old rows or the new ones, never half. The same
+transaction rolls the window into the tenant totals, its hour and the clients' health
+(snapshots/rollups.py).
 
 Definitions (docs/architecture.md "KPI snapshots"), all as of `window_end`:
 - tickets open: status OPEN/IN_PROGRESS/ON_HOLD; overdue: open with `sla_due_at` < window_end;
@@ -46,7 +48,7 @@ from watchfloor.operations.models import (
     WorkOrder,
     WorkOrderStatus,
 )
-from watchfloor.snapshots import partitions
+from watchfloor.snapshots import partitions, rollups
 from watchfloor.snapshots.models import COUNT_MEASURES, WINDOW, KpiSnapshot
 from watchfloor.tenancy.models import Client, Site, Tenant
 
@@ -75,8 +77,8 @@ def _n(**q) -> Count:
     return Count("id", filter=Q(**q))
 
 
-def _grouped(qs, **aggregates) -> list[dict]:
-    return list(qs.values("client_id", "site_id").order_by().annotate(**aggregates))
+def _grouped(qs, **aggregates):
+    return qs.values("client_id", "site_id").order_by().annotate(**aggregates)
 
 
 def _policy(tenant_id: int) -> OperationsPolicy:
@@ -100,6 +102,11 @@ def _offline(policy: OperationsPolicy, end: datetime) -> Q:
 
 
 def _tenant_groups(tenant_id: int, end: datetime) -> list[list[dict]]:
+    return [list(qs) for qs in _tenant_queries(tenant_id, end)]
+
+
+def _tenant_queries(tenant_id: int, end: datetime) -> list:
+    """The grouped queries of one tenant's window (not evaluated): one per feed and alerts."""
     policy = _policy(tenant_id)
     tickets = Ticket.objects.filter(tenant_id=tenant_id, status__in=TICKET_OPEN_STATUSES)
     overdue = {"sla_due_at__lt": end}
@@ -240,4 +247,10 @@ def compute_window(
         )
         KpiSnapshot.objects.bulk_create(rows, batch_size=BATCH)
         written = len(rows)
-    return {"window_end": end.isoformat(), "tenants": len(tenant_ids), "rows": written}
+        rolled = rollups.roll_window(end, tenant_ids)
+    return {
+        "window_end": end.isoformat(),
+        "tenants": len(tenant_ids),
+        "rows": written,
+        "rolled": rolled,
+    }

@@ -6,9 +6,9 @@
 - devices: 20 × offline / total (integer division);
 - open alerts: 10 per CRITICAL, 4 per HIGH, 5 per security anomaly, at most 20.
 
-All integer arithmetic, so `score()` here (SQLite, and any row in memory) and `SQL` (the
-PostgreSQL materialized view `snapshots_client_health`, migration 0003 keeps a frozen copy)
-give the same number; tests/snapshots check it on PostgreSQL.
+All integer arithmetic, so `score()` here (any row in memory) and `sql(vendor)` (what the
+snapshot job writes into `snapshots_client_health`, snapshots/rollups.py) give the same number;
+tests/snapshots check it on both databases.
 """
 
 from __future__ import annotations
@@ -51,3 +51,10 @@ SQL = """GREATEST(0, 100
     ELSE 0 END
   - CASE WHEN devices_total > 0 THEN (20 * devices_offline) / devices_total ELSE 0 END
   - LEAST(20, 10 * alerts_open_critical + 4 * alerts_open_high + 5 * security_anomalies))"""
+
+
+def sql(vendor: str) -> str:
+    """`SQL` for a database: SQLite spells GREATEST and LEAST as its many-argument MAX, MIN."""
+    if vendor == "postgresql":
+        return SQL
+    return SQL.replace("GREATEST(", "MAX(").replace("LEAST(", "MIN(")

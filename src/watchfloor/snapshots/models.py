@@ -1,4 +1,4 @@
-"""Snapshots app: time-windowed KPI snapshots (partitions, materialized views) and retention.
+"""Snapshots app: time-windowed KPI snapshots (partitions, rollup tables) and retention.
 
 `RetentionPolicy` is one row per tenant: how many days each kind of stored row is kept. The
 daily `retention.enforce` job (snapshots/retention.py) deletes what is past its period, in
@@ -259,14 +259,12 @@ class KpiSnapshot(models.Model):
         return f"KPIs of client {self.client_id} site {self.site_id} at {self.window_end}"
 
 
-class _ViewRow(models.Model):
-    """A row of a PostgreSQL materialized view (migration 0003): read-only, no table on SQLite."""
+class _RollupRow(models.Model):
+    """A row the snapshot job derives from the snapshot table (snapshots/rollups.py): a plain
+    table on both databases, written in the same transaction as the window it derives from."""
 
     tenant = models.ForeignKey(
-        "tenancy.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
-    )
-    client = models.ForeignKey(
-        "tenancy.Client", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        "tenancy.Tenant", on_delete=models.CASCADE, db_constraint=False, related_name="+"
     )
 
     objects = TenantQuerySet.as_manager()
@@ -279,16 +277,29 @@ def _level() -> models.FloatField:
     return models.FloatField()
 
 
-class KpiHourly(_ViewRow):
-    """`snapshots_kpi_hourly`: one client's or site's hour (site_key 0: the client's row) over
-    the last 8 days; levels averaged over the hour's windows, geofence counts summed."""
+def _sum() -> models.BigIntegerField:
+    return models.BigIntegerField()
 
-    pk = models.CompositePrimaryKey("tenant_id", "client_id", "site_key", "hour")
+
+class KpiHourly(_RollupRow):
+    """`snapshots_kpi_hourly`: one client's or site's hour (site_key 0: the client's row) over
+    the last `rollups.KEEP` days; levels averaged over the hour's windows, geofence counts
+    summed. The hour is the one a window's end falls in (a window ending on the hour closes the
+    hour before). Recomputed from the snapshots for the hour a window touches (rollups.py)."""
+
+    client = models.ForeignKey(
+        "tenancy.Client",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     site_key = models.BigIntegerField()
     site = models.ForeignKey(
         "tenancy.Site",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         null=True,
         related_name="+",
     )
@@ -303,17 +314,59 @@ class KpiHourly(_ViewRow):
     placement = ON_SITE
 
     class Meta:
-        managed = False
         db_table = "snapshots_kpi_hourly"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "client", "site_key", "hour"], name="kpi_hourly_key"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "hour"], name="kpi_hourly_time")]
 
     def __str__(self) -> str:
         return f"hourly KPIs of client {self.client_id} site {self.site_id} at {self.hour}"
 
 
-class ClientHealth(_ViewRow):
-    """`snapshots_client_health`: each client's newest snapshot of the last day, scored."""
+# what a tenant total sums: "" every client row (the whole tenant); "city" / "state" the site
+# rows of one city or state (key: UPPER of it, as the database computes it)
+TOTAL_DIMENSIONS = ("", "city", "state")
 
-    pk = models.CompositePrimaryKey("tenant_id", "client_id")
+
+class KpiTotal(_RollupRow):
+    """`snapshots_kpi_total`: one window's measures summed over the whole tenant (dimension
+    "", key "") or over the site rows of one city or state — what the 1-hour and 7-day series
+    of a user who sees every client read instead of summing ~1,000 rows per window. Never read
+    for a user scoped to some clients or sites (queries.py falls back to their own rows)."""
+
+    window_end = models.DateTimeField()
+    dimension = models.CharField(max_length=8, blank=True)
+    key = models.TextField(blank=True)
+    summed_rows = models.BigIntegerField()  # the snapshot rows summed
+    locals().update({name: _sum() for name in COUNT_MEASURES})
+
+    class Meta:
+        db_table = "snapshots_kpi_total"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "dimension", "key", "window_end"], name="kpi_total_key"
+            )
+        ]
+        indexes = [models.Index(fields=["window_end"], name="kpi_total_window_end")]
+
+    def __str__(self) -> str:
+        return f"KPI total {self.dimension or 'tenant'} {self.key} at {self.window_end}"
+
+
+class ClientHealth(_RollupRow):
+    """`snapshots_client_health`: each client's newest client row, scored (health.py); kept by
+    the snapshot job (a window replaces a client's row unless the row is newer)."""
+
+    client = models.ForeignKey(
+        "tenancy.Client",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     window_end = models.DateTimeField()
     score = models.IntegerField()
     sync_health = models.IntegerField(null=True)
@@ -323,8 +376,10 @@ class ClientHealth(_ViewRow):
     placement = Placement(client="client_id", site=None)
 
     class Meta:
-        managed = False
         db_table = "snapshots_client_health"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "client"], name="client_health_key")
+        ]
 
     def __str__(self) -> str:
         return f"health {self.score} of client {self.client_id} at {self.window_end}"

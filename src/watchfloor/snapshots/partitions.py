@@ -1,4 +1,4 @@
-"""PostgreSQL storage of the KPI snapshots: monthly partitions and the two materialized views.
+"""PostgreSQL storage of the KPI snapshots: monthly partitions.
 
 - `ensure_partitions(at)`: the partition of `at`'s month and the next `AHEAD` months exist
   (the `snapshots.compute` job calls it before every insert; one catalog query when nothing
@@ -7,12 +7,9 @@
 - `drop_partitions_before(cutoff)`: retention by `DROP TABLE` of whole months that end on or
   before `cutoff` (helper F's retention job calls it with the longest snapshot period of any
   tenant; rows of shorter periods are deleted by row, see snapshots/retention*).
-- `refresh_views()`: `REFRESH MATERIALIZED VIEW CONCURRENTLY` of the hourly rollup and the
-  client health score (the `snapshots.refresh_views` job, every 5 minutes); readers are never
-  blocked.
 
-On SQLite every function here does nothing (there are no partitions and no views: queries.py
-computes the same answers with plain queries).
+On SQLite every function here does nothing (there are no partitions). The hourly rollup, the
+tenant totals and the client health are plain tables on both databases (snapshots/rollups.py).
 """
 
 from __future__ import annotations
@@ -29,9 +26,6 @@ from watchfloor.snapshots.models import SNAPSHOT_TABLE
 log = logging.getLogger(__name__)
 
 AHEAD = 2  # months created ahead of the current one
-HOURLY_VIEW = "snapshots_kpi_hourly"
-HEALTH_VIEW = "snapshots_client_health"
-VIEWS = (HOURLY_VIEW, HEALTH_VIEW)
 _NAME = re.compile(rf"^{SNAPSHOT_TABLE}_p(\d{{4}})(\d{{2}})$")
 
 
@@ -116,13 +110,3 @@ def drop_partitions_before(cutoff: datetime) -> list[str]:
     if dropped:
         log.info("snapshot partitions dropped: %s", ", ".join(dropped))
     return dropped
-
-
-def refresh_views() -> dict:
-    """Refresh both materialized views concurrently (PostgreSQL); {"refreshed": n}."""
-    if not is_partitioned():
-        return {"refreshed": 0}
-    with connection.cursor() as cursor:
-        for view in VIEWS:
-            cursor.execute(f'REFRESH MATERIALIZED VIEW CONCURRENTLY "{view}"')
-    return {"refreshed": len(VIEWS)}

@@ -9,10 +9,12 @@ Signatures kept stable for the overview tiles and reports (helper E builds on th
   a site-level filter applies (or the user sees sites, not clients); each client row carries
   its health score (snapshots/health.py).
 - `series(user, measure, range_, f, now=None) -> Series`: a measure over "1h" (12 five-minute
-  points from the snapshots) or "7d" (168 hourly points: PostgreSQL reads the hourly rollup
-  view, SQLite groups the snapshots), summed over the matching clients/sites.
-- `client_health(user, f, now=None) -> list[HealthRow]`: each client's newest score (PostgreSQL:
-  the `snapshots_client_health` view; SQLite: the same formula over the newest rows).
+  points) or "7d" (168 hourly points), summed over the matching clients/sites. A user who sees
+  every client, with no filter or one city or one state, reads the tenant totals (12 rows for
+  an hour, 2,016 for 7 days, whatever the number of clients); anyone else reads their own rows:
+  the snapshots for 1 hour, the hourly rollup for 7 days (snapshots/rollups.py keeps both).
+- `client_health(user, f, now=None) -> list[HealthRow]`: each client's newest score (the
+  `snapshots_client_health` table the snapshot job keeps).
 
 Filters (`SnapshotFilters`) are the overview's: client codes, city, state (case-insensitive),
 officer in charge (user id), one site code. Every function runs a fixed number of queries
@@ -26,9 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from django.db import connection
-from django.db.models import Max, QuerySet, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Max, QuerySet, Sum, Value
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from watchfloor.access.scope import ScopeKind, scope_of
@@ -42,7 +43,9 @@ from watchfloor.snapshots.models import (
     ClientHealth,
     KpiHourly,
     KpiSnapshot,
+    KpiTotal,
 )
+from watchfloor.snapshots.rollups import hour_of
 from watchfloor.tenancy.models import Client, Site
 
 RANGES: dict[str, tuple[timedelta, timedelta]] = {  # span, step
@@ -220,6 +223,44 @@ def _columns(measure: str) -> tuple[str, ...]:
     return ("devices_synced", "devices_total") if measure == "sync_health" else (measure,)
 
 
+def _totals(user, f: SnapshotFilters) -> QuerySet[KpiTotal] | None:
+    """The tenant totals that answer `f` for `user`, or None: only for a user who sees every
+    client (a user scoped to some clients or sites must never read sums that include others),
+    and only for no filter (dimension "") or one city or one state alone."""
+    scope = scope_of(user)
+    if scope.kind != ScopeKind.ALL_CLIENTS or scope.tenant_id is None:
+        return None
+    if f.clients or f.site or f.officer is not None or (f.city and f.state):
+        return None
+    qs = KpiTotal.objects.filter(tenant_id=scope.tenant_id)
+    if f.city:
+        return qs.filter(dimension="city", key=Upper(Value(f.city)))
+    if f.state:
+        return qs.filter(dimension="state", key=Upper(Value(f.state)))
+    return qs.filter(dimension="", key="")
+
+
+def window_sums(
+    user,
+    f: SnapshotFilters,
+    columns: tuple[str, ...],
+    since: datetime,
+    until: datetime | None = None,
+    *,
+    raw: bool = False,
+) -> dict[datetime, dict]:
+    """{window end: {column: sum}} over the windows ending in (since, until], summed over the
+    matching rows: from the tenant totals where they answer (`_totals`), else (or `raw`) the
+    snapshots."""
+    totals = None if raw else _totals(user, f)
+    qs: QuerySet = totals if totals is not None else _filtered(snapshots_for(user), user, f)
+    qs = qs.filter(window_end__gt=since)
+    if until is not None:
+        qs = qs.filter(window_end__lte=until)
+    rows = qs.values("window_end").order_by().annotate(**{c: Sum(c) for c in columns})
+    return {r["window_end"]: dict(r) for r in rows}
+
+
 def series(
     user,
     measure: str,
@@ -237,13 +278,7 @@ def series(
     if range_ == "1h":
         end = latest_closed_window(now)
         starts = [end - step * i for i in range(11, -1, -1)]
-        qs = _filtered(snapshots_for(user), user, f).filter(
-            window_end__gt=end - span, window_end__lte=end
-        )
-        grouped = {
-            r["window_end"]: r
-            for r in qs.values("window_end").order_by().annotate(**{c: Sum(c) for c in columns})
-        }
+        grouped = window_sums(user, f, columns, end - span, end)
         points = [
             Point(at, _value(measure, grouped[at]) if at in grouped else None) for at in starts
         ]
@@ -255,31 +290,14 @@ def series(
     return Series(measure, range_, int(step.total_seconds()), points)
 
 
-def _hourly(user, f: SnapshotFilters, columns: tuple[str, ...], since: datetime) -> dict:
-    """{hour start: {column: value}} summed over the matching rows (hour = the hour a window's
-    end falls in; a window ending on the hour closes the hour before)."""
-    if connection.vendor == "postgresql":
-        qs = _filtered(KpiHourly.objects.restrict(scope_of(user)), user, f).filter(hour__gte=since)
-        rows = qs.values("hour").order_by().annotate(**{c: Sum(c) for c in columns})
-        return {r["hour"]: r for r in rows}
-    # SQLite: per window sums, then per hour: levels averaged over windows, flows summed
-    qs = _filtered(snapshots_for(user), user, f).filter(window_end__gt=since)
-    per_window = (
-        qs.values("window_end")
-        .order_by()
-        .annotate(**{c: Sum(c) for c in columns})
-        .annotate(hour=TruncHour("window_end"))
-    )
+def by_hour(per_window: dict[datetime, dict], columns: tuple[str, ...]) -> dict:
+    """Per-window sums grouped by the hour each window closes in: levels averaged over the
+    hour's windows, flows (geofence counts) summed."""
     acc: dict[datetime, list[dict]] = defaultdict(list)
-    for r in per_window:
-        end = r["window_end"]
-        start = end.replace(minute=0, second=0, microsecond=0)
-        if start == end:
-            start -= timedelta(hours=1)
-        acc[start].append(r)
-    out = {}
-    for hour, windows in acc.items():
-        out[hour] = {
+    for end, r in per_window.items():
+        acc[hour_of(end)].append(r)
+    return {
+        hour: {
             c: (
                 sum(w[c] or 0 for w in windows)
                 if c in FLOW_MEASURES
@@ -287,7 +305,20 @@ def _hourly(user, f: SnapshotFilters, columns: tuple[str, ...], since: datetime)
             )
             for c in columns
         }
-    return out
+        for hour, windows in acc.items()
+    }
+
+
+def _hourly(user, f: SnapshotFilters, columns: tuple[str, ...], since: datetime) -> dict:
+    """{hour start: {column: value}} summed over the matching rows (hour = the hour a window's
+    end falls in; a window ending on the hour closes the hour before): the tenant totals'
+    windows grouped by hour where they answer (≤ 2,016 rows for 7 days), else the hourly
+    rollup (one row per client or site and hour)."""
+    if _totals(user, f) is not None:
+        return by_hour(window_sums(user, f, columns, since), columns)
+    qs = _filtered(KpiHourly.objects.restrict(scope_of(user)), user, f).filter(hour__gte=since)
+    rows = qs.values("hour").order_by().annotate(**{c: Sum(c) for c in columns})
+    return {r["hour"]: r for r in rows}
 
 
 @dataclass
@@ -319,28 +350,10 @@ def client_health(user, f: SnapshotFilters, *, now: datetime | None = None) -> l
         ]
         return sorted(rows, key=lambda r: (r.score, r.client_code))
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
-        qs = ClientHealth.objects.restrict(scope_of(user)).filter(
-            window_end__gt=now - LATEST_LOOKBACK
-        )
-        if f.clients:
-            qs = qs.filter(client__code__in=f.clients)
-        return [
-            HealthRow(
-                h.client_id, h.client.code, h.client.name, h.window_end, h.score, h.sync_health
-            )
-            for h in qs.select_related("client").order_by("score", "client__code")
-        ]
-    found = latest(user, f, "client", now=now)
-    rows = [
-        HealthRow(
-            r.client_id,
-            r.client_code,
-            r.client_name,
-            found.window_end,  # type: ignore[arg-type]
-            r.health_score or 0,
-            r.measures.get("sync_health"),
-        )
-        for r in found.rows
+    qs = ClientHealth.objects.restrict(scope_of(user)).filter(window_end__gt=now - LATEST_LOOKBACK)
+    if f.clients:
+        qs = qs.filter(client__code__in=f.clients)
+    return [
+        HealthRow(h.client_id, h.client.code, h.client.name, h.window_end, h.score, h.sync_health)
+        for h in qs.select_related("client").order_by("score", "client__code")
     ]
-    return sorted(rows, key=lambda r: (r.score, r.client_code))

@@ -72,7 +72,7 @@ from watchfloor.operations.models import (
     Ticket,
     WorkOrder,
 )
-from watchfloor.snapshots import metrics
+from watchfloor.snapshots import metrics, rollups
 from watchfloor.snapshots.models import DEFAULTS, KpiSnapshot, RetentionPolicy
 from watchfloor.tenancy.models import Tenant
 
@@ -632,6 +632,10 @@ def _with(parent: str) -> str:
     return f"removed with its {parent}"
 
 
+_ROLLUP_KEPT = (
+    f"KPI snapshot rollups: the last {rollups.KEEP.days} days, older rows deleted by the job "
+    "snapshots.refresh_views every 5 minutes"
+)
 CONFIGURATION = "configuration people keep (one row per thing configured): not pruned"
 ESTATE = "the estate (tenants, clients, sites, people): not pruned, removed when deleted"
 
@@ -664,6 +668,11 @@ def table_retention() -> dict[str, str]:
         "snapshots_kpisnapshot": _policy(
             "snapshots_days", "KPI snapshots (monthly partitions dropped on PostgreSQL)"
         ),
+        # derived from the snapshots by each snapshots.compute run (snapshots/rollups.py)
+        "snapshots_kpi_total": _ROLLUP_KEPT,
+        "snapshots_kpi_hourly": _ROLLUP_KEPT,
+        "snapshots_client_health": "one row per client, its newest snapshot scored; "
+        + _ROLLUP_KEPT,
         "audit_auditlog": _policy("audit_days", "audit, by age only")
         + f"; entries without a tenant {settings.AUDIT_PLATFORM_RETENTION_DAYS} days "
         "(WATCHFLOOR_AUDIT_PLATFORM_RETENTION_DAYS)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from watchfloor.snapshots import compute, partitions
+from watchfloor.snapshots import compute, partitions, rollups
 
 
 def compute_snapshots() -> dict:
@@ -13,7 +13,10 @@ def compute_snapshots() -> dict:
 
 
 def refresh_views() -> dict:
-    """`snapshots.refresh_views`, every 5 minutes: the hourly rollup and client health views
-    (PostgreSQL; nothing on SQLite), and the partitions ahead."""
-    created = partitions.ensure_partitions(timezone.now())
-    return {**partitions.refresh_views(), "partitions_created": len(created)}
+    """`snapshots.refresh_views`, every 5 minutes (the name is the jobs page's, from when the
+    rollups were materialized views): the partitions ahead (PostgreSQL) and the rollup rows
+    older than `rollups.KEEP` deleted. The rollups themselves are written by each
+    `snapshots.compute` run (snapshots/rollups.py)."""
+    now = timezone.now()
+    created = partitions.ensure_partitions(now)
+    return {"pruned": rollups.prune(now), "partitions_created": len(created)}

@@ -3,9 +3,10 @@ devices, from the newest KPI snapshot in the user's scope, with a trend per tile
 
 `field_tiles(user, f, range_, now=None)` answers in a fixed number of queries whatever the size
 of the estate (one or two to find the newest window, one aggregate over its rows, one grouped
-query for the trends): the filters, the scope and the level (client rows, or site rows summed
-when a site-level filter applies or the user sees sites only) are `snapshots.queries`' own, so
-the tiles drill down by client, city, state, officer and site exactly like the alert tiles.
+query for the trends, over the tenant totals where they answer: queries.window_sums): the
+filters, the scope and the level (client rows, or site rows summed when a site-level filter
+applies or the user sees sites only) are `snapshots.queries`' own, so the tiles drill down by
+client, city, state, officer and site exactly like the alert tiles.
 
 When no snapshot exists in the last day, `figures` is None: the page says so (never zeros).
 Trends are the last hour (12 five-minute points) or, for an overview range longer than an hour,
@@ -31,6 +32,7 @@ from watchfloor.snapshots.queries import (
     _filtered,
     _hourly,
     snapshots_for,
+    window_sums,
 )
 
 PRIORITIES = ("p1", "p2", "p3", "p4")
@@ -146,13 +148,7 @@ def field_tiles(
     if range_ == "1h":
         last = latest_closed_window(now)
         points = [last - step * i for i in range(11, -1, -1)]
-        grouped = {
-            r["window_end"]: r
-            for r in rows.filter(window_end__gt=last - span, window_end__lte=last)
-            .values("window_end")
-            .order_by()
-            .annotate(**{c: Sum(c) for c in COLUMNS})
-        }
+        grouped = window_sums(user, f, COLUMNS, last - span, last)
     else:
         hour_now = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         points = [hour_now - step * i for i in range(167, -1, -1)]
