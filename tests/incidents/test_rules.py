@@ -410,3 +410,35 @@ def test_concurrent_batches_never_open_two_incidents_for_one_group(estate, key, 
     assert errors == []
     incident = Incident.objects.get()
     assert members(incident) == set(ids)
+
+
+def test_on_a_drainer_thread_without_a_scheduler_the_rules_run_after_the_fold(
+    estate, key, task_queue, settings, django_capture_on_commit_callbacks
+):
+    """Embedded jobs under a forking server: the drainers run in gunicorn's workers, where no
+    scheduler takes a queued task; the rules run on the drainer after its commit instead of
+    being dropped (left to the 30 s sweep). Elsewhere they are queued."""
+    from watchfloor.alerts import staging
+    from watchfloor.jobs.runtime import set_task_sink
+
+    settings.JOBS_BACKEND = "embedded"
+    set_task_sink(None)  # this process has no scheduler, no Celery, no sink
+    site = estate.sites[0].code
+    with staging.drainer_thread():
+        send(
+            key,
+            [trigger(site=site, severity=Severity.CRITICAL, entity_id="a")],
+            django_capture_on_commit_callbacks,
+        )
+    alert = Alert.objects.get()
+    assert members(Incident.objects.get()) == {alert.id}
+    set_task_sink(task_queue)
+    task_queue.rules_inline = False
+    with staging.drainer_thread():
+        send(
+            key,
+            [trigger(site=site, severity=Severity.CRITICAL, entity_id="b")],
+            django_capture_on_commit_callbacks,
+        )
+    assert [call[0] for call in task_queue.calls] == [rules.RULES_TASK]  # queued: a sink takes it
+    assert not staging.draining_here()

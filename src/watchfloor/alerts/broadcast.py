@@ -7,6 +7,8 @@ costs no query per alert. Names are not masked here: each receiver masks for its
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from watchfloor.alerts.models import Alert
 from watchfloor.tenancy.queries import person_name, site_info
 
@@ -15,7 +17,7 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def alert_payload(alert: Alert) -> dict:
+def alert_payload(alert: Alert | SimpleNamespace) -> dict:
     return {
         "id": alert.id,
         "client_id": alert.client_id,
@@ -61,7 +63,7 @@ def place_fields(site, client=None) -> dict:
     }
 
 
-def feed_row(alert: Alert) -> dict:
+def feed_row(alert: Alert | SimpleNamespace) -> dict:
     """The alert as a live feed shows it (unmasked), without a query per alert."""
     return {
         **alert_payload(alert),
@@ -70,6 +72,12 @@ def feed_row(alert: Alert) -> dict:
     }
 
 
-def alert_event(kind: str, alert: Alert, **extra) -> dict:
+def alert_event(kind: str, alert: Alert | SimpleNamespace, **extra) -> dict:
     """`kind` is alert.created, alert.updated or alert.resolved."""
     return {"type": kind, "tenant_id": alert.tenant_id, "alert": feed_row(alert), **extra}
+
+
+def values_event(kind: str, values: dict) -> dict:
+    """`alert_event` from an alert's feed fields read back as a dict of attribute names
+    (`alerts.writes.FEED_FIELDS`: the set-based repeat path builds no model instance)."""
+    return alert_event(kind, SimpleNamespace(**values))

@@ -75,6 +75,9 @@ class Correlator:
             if group.root_id is not None:
                 alert.parent_id = group.root_id
             elif group.root is not alert:
+                # a new root of this batch: its id is known when it was reserved (PostgreSQL),
+                # else after the insert (`link_parents`)
+                alert.parent_id = group.root.id
                 self._pending.append((alert, group))
 
     def _site_groups(self, site_ids: set[int]) -> dict[int, _Group]:
@@ -169,8 +172,10 @@ class Correlator:
                 alert.correlation_id = winner.correlation_id or alert.correlation_id
                 alert.parent_id = winner.parent_id or winner.id
                 fields = ["parent", "correlation_id"]
-            else:
+            elif alert.parent_id != group.parent_id():
                 alert.parent_id = group.parent_id()
+            else:
+                continue  # inserted with its parent set (the root's id was reserved)
             children.append(alert)
         if children:
             update_alerts(children, fields)

@@ -8,10 +8,13 @@ and `ingest` runs it at once over one batch (the demo's seeding, the services th
 themselves, tests of the fold's semantics). There is one route through the fold:
 
 For a batch: locate (client/site codes → rows, one query each) → fingerprint → fold repeats inside
-the batch → in one transaction: lock the active alerts of those fingerprints → suppress by
-maintenance window or back-pressure → correlate new alerts → insert new alerts in one statement
-(`ON CONFLICT` on the partial unique index absorbs a concurrent writer's insert of the same
-fingerprint) → update the existing ones in one statement → publish after commit.
+the batch → in one transaction: count the plain repeats in one statement (`writes.bump_repeats`:
+an open alert that says the same and no window hides; only its counters move, no model instance)
+→ lock the active alerts of the other fingerprints → suppress by maintenance window or
+back-pressure → correlate new alerts (their ids reserved first on PostgreSQL, so children are
+inserted with their parent) → insert new alerts in one statement (`ON CONFLICT` on the partial
+unique index absorbs a concurrent writer's insert of the same fingerprint) → update the existing
+ones in one statement → publish after commit.
 
 Events of one fingerprint that follow each other in a batch (trigger, then resolve) are applied in
 rounds: round k applies the k-th run of each fingerprint, so order is kept and each round is still
@@ -33,7 +36,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from watchfloor.alerts import hooks, metrics
-from watchfloor.alerts.broadcast import alert_event
+from watchfloor.alerts.broadcast import alert_event, values_event
 from watchfloor.alerts.correlation import Correlator, absorb_storms_after_commit
 from watchfloor.alerts.events import BatchInvalid, Event, EventAction
 from watchfloor.alerts.fingerprints import content_hash, fingerprint_of
@@ -45,8 +48,10 @@ from watchfloor.alerts.models import (
 )
 from watchfloor.alerts.transitions import Step, next_status, status_after
 from watchfloor.alerts.writes import (
+    bump_repeats,
     insert_new_alerts,
     lock_active_alerts,
+    reserve_alert_ids,
     update_alerts,
 )
 from watchfloor.events import publish_on_commit
@@ -115,6 +120,13 @@ class Run:
     where: Located
     count: int = 1
     first_at: datetime | None = None
+    _digest: str | None = None
+
+    def digest(self) -> str:
+        """The content hash of the run's latest event, computed once."""
+        if self._digest is None:
+            self._digest = content_hash(self.event)
+        return self._digest
 
 
 # --- locate -------------------------------------------------------------------------------------
@@ -236,7 +248,7 @@ def _runs(prepared: list[Prepared]) -> list[dict[str, Run]]:
         if runs and runs[-1].action == event.action:
             run = runs[-1]
             run.count += 1
-            run.event, run.where = event, where
+            run.event, run.where, run._digest = event, where, None
             if at and (run.first_at is None or at < run.first_at):
                 run.first_at = at
         else:
@@ -345,7 +357,7 @@ def _new_alert(batch: _Batch, run: Run) -> Alert:
         title=e.title or e.type,
         description=e.description,
         fingerprint=run.fingerprint,
-        content_hash=content_hash(e),
+        content_hash=run.digest(),
         entity_type=e.entity_type,
         entity_id=e.entity_id,
         labels=e.labels,
@@ -408,7 +420,7 @@ def _repeat(batch: _Batch, alert: Alert, run: Run) -> tuple[set[str], str | None
     ):
         alert.maintenance_window = window
         changed.add("maintenance_window")
-    digest = content_hash(e)
+    digest = run.digest()
     if digest != alert.content_hash:
         alert.content_hash = digest
         alert.type, alert.severity = e.type, e.severity
@@ -492,11 +504,45 @@ def _apply_to_all(batch: _Batch, pairs: list[tuple[Alert | None, Run]]) -> None:
         update_alerts(to_update, sorted(update_fields))
 
 
+def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> set[str]:
+    """Fold the round's plain repeats in one statement (`writes.bump_repeats`); returns their
+    fingerprints. A trigger no maintenance window hides is tried; the statement takes the ones
+    whose active alert is open and says the same (only its counters move, as `_repeat` would
+    move them), and the rest go through the locked path. Counted and published like `_repeat`'s
+    plain case: deduplicated, one `alert.updated` each, no alert-change hook (nothing the rules
+    read changed)."""
+    tried = [
+        run
+        for run in runs.values()
+        if run.action == EventAction.TRIGGER and _window(batch, run) is None
+    ]
+    if not tried:
+        return set()
+    rows = bump_repeats(
+        batch.key.tenant_id, [(r.fingerprint, r.digest(), r.count) for r in tried], batch.now
+    )
+    result = batch.result
+    done = set()
+    for values in rows:
+        fp = values["fingerprint"]
+        run = runs[fp]
+        done.add(fp)
+        result.deduplicated += run.count
+        result.outcomes.append((fp, values["id"], Outcome.DEDUPLICATED))
+        batch.events.append(values_event("alert.updated", values))
+    return done
+
+
 def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
-    existing = {a.fingerprint: a for a in lock_active_alerts(batch.key.tenant_id, list(runs))}
+    plain = _bump_plain_repeats(batch, runs)
+    rest = [fp for fp in runs if fp not in plain]
+    if not rest:
+        return
+    existing = {a.fingerprint: a for a in lock_active_alerts(batch.key.tenant_id, rest)}
     pairs: list[tuple[Alert | None, Run]] = []
     new_runs: list[Run] = []
-    for fp, run in runs.items():
+    for fp in rest:
+        run = runs[fp]
         alert = existing.get(fp)
         if alert is None and run.action == EventAction.TRIGGER:
             new_runs.append(run)
@@ -510,6 +556,10 @@ def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
 def _create(batch: _Batch, new_runs: list[Run]) -> None:
     result = batch.result
     candidates = [_new_alert(batch, run) for run in new_runs]
+    ids = reserve_alert_ids(len(candidates))
+    if ids is not None:
+        for alert, pk in zip(candidates, ids, strict=True):
+            alert.id = pk
     correlator = Correlator(
         batch.key.tenant_id, batch.now, timedelta(seconds=settings.ALERT_CORRELATION_WINDOW)
     )

@@ -374,6 +374,26 @@ def drain_pending(max_rounds: int = 10_000) -> int:
 # --- the worker ---------------------------------------------------------------------------------
 
 
+_drainer = threading.local()
+
+
+def draining_here() -> bool:
+    """Whether this thread is a fold worker's (`FoldWorker.run`): the hooks a fold calls after
+    its commit run on it, off any request (alerts.hooks; the incident rules ask)."""
+    return getattr(_drainer, "active", False)
+
+
+@contextlib.contextmanager
+def drainer_thread():
+    """Mark the current thread as a drainer's for the block (`draining_here`)."""
+    before = draining_here()
+    _drainer.active = True
+    try:
+        yield
+    finally:
+        _drainer.active = before
+
+
 class FoldWorker:
     """A thread that drains staging continuously (see the module's docstring)."""
 
@@ -402,6 +422,10 @@ class FoldWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def run(self) -> None:
+        with drainer_thread():
+            self._run()
+
+    def _run(self) -> None:
         failures = 0
         try:
             while not self._stop.is_set():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from django.db import connection
 
-from watchfloor.alerts.models import Alert, Status
+from watchfloor.alerts.models import OPEN_STATUSES, Alert, Status
 
 # Rows per statement on SQLite: 40 columns × 500 rows stays under its parameter limit.
 SQLITE_CHUNK = 500
@@ -91,6 +91,22 @@ def lock_active_alerts(tenant_id: int, fingerprints: list[str]) -> list[Alert]:
     return list(Alert.objects.raw(sql, [tenant_id, *fingerprints]))
 
 
+def reserve_alert_ids(n: int) -> list[int] | None:
+    """`n` ids from the alerts' sequence (PostgreSQL; None on SQLite), so a batch knows its new
+    alerts' ids before it inserts them: a child correlated under a new root of the same batch
+    is inserted with its parent already set, instead of an UPDATE of every such child after the
+    insert (a non-HOT update: `parent` is indexed). An id a lost insert race leaves unused is a
+    gap in the sequence, as a rolled-back insert leaves."""
+    if connection.vendor != "postgresql" or n < 1:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Alert._meta.db_table, n],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     """Insert `alerts` (one per fingerprint); sets their ids. Returns fingerprint → inserted.
 
@@ -104,6 +120,8 @@ def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     if not alerts:
         return {}
     fields = _insert_fields()
+    if all(a.id is not None for a in alerts):  # ids reserved first (`reserve_alert_ids`)
+        fields = [Alert._meta.pk, *fields]
     qn = connection.ops.quote_name
     table = qn(Alert._meta.db_table)
     columns = ", ".join(_column(f) for f in fields)
@@ -177,3 +195,108 @@ def update_alerts(alerts: list[Alert], field_names: list[str]) -> None:
                 f" WHERE {table}.id = v.column1",
                 [v for row in chunk for v in row],
             )
+
+
+# What a live event shows of an alert (`broadcast.alert_payload`), read back by `bump_repeats`.
+FEED_FIELDS = (
+    "id",
+    "tenant",
+    "client",
+    "site",
+    "source",
+    "type",
+    "severity",
+    "status",
+    "title",
+    "fingerprint",
+    "occurrence_count",
+    "suppressed_count",
+    "suppression_reason",
+    "correlation_id",
+    "parent",
+    "escalation_level",
+    "assignee",
+    "first_seen_at",
+    "last_seen_at",
+    "acknowledged_at",
+    "resolved_at",
+)
+
+
+def _converters(fields, table: str) -> list[tuple]:
+    """Per field, (its column, what the ORM applies to a value read back): SQLite's text
+    datetimes, UUIDs…; nothing for most PostgreSQL columns."""
+    out = []
+    for f in fields:
+        col = f.get_col(table)
+        out.append(
+            (col, [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)])
+        )
+    return out
+
+
+def bump_repeats(tenant_id: int, repeats: list[tuple[str, str, int]], now) -> list[dict]:
+    """Fold plain repeats set-based: `repeats` is (fingerprint, content hash, occurrences).
+
+    A repeat is plain when the active alert of its fingerprint is open (not suppressed, no
+    suppression reason kept) and says the same (same content hash): then only its counters move
+    (`occurrence_count += n`, `last_seen_at`, `updated_at`; no index covers them, so PostgreSQL
+    updates in place). One statement for all of them, no model instance: the rows are locked in
+    id order like `lock_active_alerts` (PostgreSQL), updated, and read back as dicts of
+    FEED_FIELDS (attribute names) for the live events. Fingerprints not returned are not plain
+    (or have no active alert): the caller takes them through the locked path. The caller's
+    window check (a maintenance window that matches the event hides it: not plain) comes first.
+    """
+    if not repeats:
+        return []
+    opts = Alert._meta
+    qn = connection.ops.quote_name
+    table = qn(opts.db_table)
+    fields = [opts.get_field(name) for name in FEED_FIELDS]
+    # PostgreSQL: qualified (the CTE has an id too); SQLite's RETURNING names bare columns
+    returning = ", ".join(f"{table}.{_column(f)}" for f in fields)
+    bare = ", ".join(_column(f) for f in fields)
+    open_statuses = ", ".join(_status_literal(s) for s in OPEN_STATUSES)
+    stamp = opts.get_field("last_seen_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            fps, hashes, counts = (list(col) for col in zip(*repeats, strict=True))
+            cursor.execute(
+                f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
+                " JOIN unnest(%s::varchar[], %s::varchar[], %s::int[]) AS v(fp, h, n)"
+                " ON a.fingerprint = v.fp AND a.content_hash = v.h"
+                f" WHERE a.tenant_id = %s AND {_active('a')} AND a.status IN ({open_statuses})"
+                " AND a.suppression_reason = '' ORDER BY a.id FOR NO KEY UPDATE OF a)"
+                f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n,"
+                f" last_seen_at = %s, updated_at = %s FROM locked WHERE {table}.id = locked.id"
+                f" RETURNING {returning}",
+                [fps, hashes, counts, tenant_id, stamp, stamp],
+            )
+            rows = cursor.fetchall()
+        else:
+            rows = []
+            for start in range(0, len(repeats), SQLITE_CHUNK):
+                chunk = repeats[start : start + SQLITE_CHUNK]
+                values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+                # SQLite's RETURNING may name only the updated table's columns
+                cursor.execute(
+                    f"UPDATE {table} SET occurrence_count = occurrence_count + v.column3,"  # noqa: S608
+                    f" last_seen_at = %s, updated_at = %s FROM (VALUES {values}) AS v"
+                    f" WHERE {table}.tenant_id = %s AND {table}.fingerprint = v.column1"
+                    f" AND {table}.content_hash = v.column2 AND {_active(table)}"
+                    f" AND {table}.status IN ({open_statuses})"
+                    f" AND {table}.suppression_reason = '' RETURNING {bare}",
+                    [stamp, stamp, *(v for row in chunk for v in row), tenant_id],
+                )
+                rows.extend(cursor.fetchall())
+    names = [f.attname for f in fields]
+    converters = _converters(fields, opts.db_table)
+    out = []
+    for row in rows:
+        values = {}
+        for name, value, (col, convert) in zip(names, row, converters, strict=True):
+            for c in convert:
+                value = c(value, col, connection)
+            values[name] = value
+        out.append(values)
+    return out

@@ -342,6 +342,14 @@ def enqueue_many(path: str, calls: list[tuple[tuple[int, ...], datetime | None]]
         transaction.on_commit(partial(_dispatch_many, path, [(tuple(a), e) for a, e in calls]))
 
 
+def queues_here() -> bool:
+    """Whether a task enqueued in this process is taken by something: a test's sink, Celery,
+    or this process's embedded scheduler. False in a process of a forking server (gunicorn's
+    workers: the embedded scheduler runs in a process of its own), where `enqueue` leaves the
+    task to the periodic jobs that catch its work up."""
+    return _sink is not None or settings.JOBS_BACKEND == "celery" or _local_scheduler is not None
+
+
 def _dispatch(path: str, args: tuple[int, ...], eta: datetime | None) -> None:
     _dispatch_many(path, [(args, eta)])
 

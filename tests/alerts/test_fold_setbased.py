@@ -1,0 +1,126 @@
+"""The fold's set-based repeat path (issue 14): plain repeats are counted by one UPDATE without
+model instances, and everything else still takes the locked path with its full semantics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from support_alerts import acknowledge, key_for, publisher, resolve, trigger
+from watchfloor.alerts import pipeline, writes
+from watchfloor.alerts.broadcast import alert_event
+from watchfloor.alerts.models import Alert, Status
+from watchfloor.alerts.pipeline import ingest
+
+__all__ = ["key_for", "publisher"]
+
+
+@pytest.fixture
+def key(estate, key_for):
+    return key_for(estate)
+
+
+def _event(estate, n: int, **kw):
+    return trigger(site=estate.sites[n % 2].code, fingerprint=f"fp-{n}", **kw)
+
+
+def test_plain_repeats_publish_the_same_feed_row_as_the_stored_alert(
+    estate, key, publisher, django_capture_on_commit_callbacks
+):
+    """The live event built from the UPDATE's RETURNING row (no model) is the event the model
+    path would send for the row as stored: ids, counts, times, correlation, names."""
+    ingest([_event(estate, n) for n in range(3)], key=key)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = ingest([_event(estate, 0), _event(estate, 1), _event(estate, 1)], key=key)
+    assert (result.created, result.deduplicated) == (0, 3)
+    sent = {e["alert"]["fingerprint"]: e for e in publisher.of_type("alert.updated")}
+    assert set(sent) == {"fp-0", "fp-1"}
+    for fp, count in (("fp-0", 2), ("fp-1", 3)):
+        stored = Alert.objects.get(fingerprint=fp)
+        assert stored.occurrence_count == count
+        expected = alert_event("alert.updated", stored)
+        assert sent[fp]["alert"] == expected["alert"]
+        assert sent[fp]["tenant_id"] == estate.tenant.id
+    assert Alert.objects.get(fingerprint="fp-2").occurrence_count == 1
+
+
+def test_only_plain_repeats_are_bumped(estate, key):
+    """Open, same content: bumped. Changed content, a suppressed alert, an unknown fingerprint:
+    not returned (the locked path takes them)."""
+    now = timezone.now()
+    ingest([_event(estate, n) for n in range(3)], key=key)
+    Alert.objects.filter(fingerprint="fp-2").update(
+        status=Status.SUPPRESSED, suppression_reason="backpressure"
+    )
+    same = Alert.objects.get(fingerprint="fp-0").content_hash
+    rows = writes.bump_repeats(
+        estate.tenant.id,
+        [("fp-0", same, 4), ("fp-1", "0" * 64, 1), ("fp-2", same, 1), ("nope", same, 1)],
+        now,
+    )
+    assert [(r["fingerprint"], r["occurrence_count"]) for r in rows] == [("fp-0", 5)]
+    assert rows[0]["last_seen_at"] == now and isinstance(rows[0]["id"], int)
+    assert Alert.objects.get(fingerprint="fp-1").occurrence_count == 1
+
+
+def test_repeats_of_acknowledged_alerts_stay_acknowledged_and_counted(estate, key):
+    ingest([_event(estate, 0)], key=key)
+    ingest([acknowledge("fp-0")], key=key)
+    result = ingest([_event(estate, 0), _event(estate, 0)], key=key)
+    assert result.deduplicated == 2
+    alert = Alert.objects.get()
+    assert (alert.status, alert.occurrence_count) == (Status.ACKNOWLEDGED, 3)
+
+
+def test_trigger_resolve_trigger_in_one_batch_keeps_order_and_counts(estate, key):
+    """Round 1 bumps the open alert, round 2 resolves it, round 3 opens a new one."""
+    ingest([_event(estate, 0)], key=key)
+    result = ingest(
+        [_event(estate, 0), _event(estate, 0), resolve("fp-0"), _event(estate, 0)], key=key
+    )
+    assert (result.deduplicated, result.resolved, result.created) == (2, 1, 1)
+    old, new = Alert.objects.filter(fingerprint="fp-0").order_by("id")
+    assert (old.status, old.occurrence_count) == (Status.RESOLVED, 3)
+    assert (new.status, new.occurrence_count) == (Status.NEW, 1)
+
+
+def test_a_repeat_in_a_maintenance_window_is_not_bumped_but_suppressed(estate, key):
+    from watchfloor.maintenance.models import MaintenanceWindow
+
+    ingest([_event(estate, 0)], key=key)
+    site = estate.sites[0]
+    MaintenanceWindow.objects.create(
+        tenant=estate.tenant,
+        client_id=site.client_id,
+        site=site,
+        title="works",
+        starts_at=timezone.now() - timedelta(minutes=5),
+        ends_at=timezone.now() + timedelta(hours=1),
+    )
+    from watchfloor.ttl import clear_all
+
+    clear_all()
+    result = ingest([_event(estate, 0)], key=key)
+    assert (result.suppressed, result.deduplicated) == (1, 0)
+    alert = Alert.objects.get()
+    assert (alert.occurrence_count, alert.suppressed_count) == (2, 1)
+
+
+def test_plain_repeats_take_no_model_instances(estate, key, monkeypatch):
+    """The set-based path is the one taken: a plain repeat never reaches the locked read."""
+    ingest([_event(estate, n) for n in range(5)], key=key)
+    locked: list[list[str]] = []
+    real = pipeline.lock_active_alerts
+
+    def spy(tenant_id, fps):
+        locked.append(list(fps))
+        return real(tenant_id, fps)
+
+    monkeypatch.setattr(pipeline, "lock_active_alerts", spy)
+    result = ingest([_event(estate, n) for n in range(5)], key=key)
+    assert (result.deduplicated, locked) == (5, [])
+    ingest([_event(estate, 0, title="changed"), _event(estate, 1)], key=key)
+    assert locked == [["fp-0"]]
+    assert Alert.objects.get(fingerprint="fp-0").title == "changed"
