@@ -291,12 +291,12 @@ def bump_repeats(tenant_id: int, repeats: list[tuple[str, str, int]], now) -> li
                 rows.extend(cursor.fetchall())
     names = [f.attname for f in fields]
     converters = _converters(fields, opts.db_table)
-    out = []
+    out: list[dict] = []
     for row in rows:
-        values = {}
+        read: dict = {}
         for name, value, (col, convert) in zip(names, row, converters, strict=True):
             for c in convert:
                 value = c(value, col, connection)
-            values[name] = value
-        out.append(values)
+            read[name] = value
+        out.append(read)
     return out
