@@ -69,9 +69,18 @@ def run(cmd: Sequence[str], *, env: dict[str, str] | None = None, check: bool = 
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port: the first free one of BENCH_PORTS ("8770-8779", an engineer's own range
+    on a shared machine) when set, else any the system gives."""
+    low, _, high = os.environ.get("BENCH_PORTS", "").partition("-")
+    candidates = range(int(low), int(high or low) + 1) if low else [0]
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
 
 
 # --- tools -----------------------------------------------------------------------------------

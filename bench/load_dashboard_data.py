@@ -13,7 +13,8 @@
   resolved alerts carry their timestamps and durations (0.5–30 min to acknowledge, up to ~8 h to
   resolve), so "today" has real MTTA/MTTR figures whenever the benchmark runs.
 
-Run alone to (re)build the database `watchfloor_bench_dash` and print what it holds:
+Run alone to (re)build the database `$BENCH_DB_dash` (`watchfloor_bench_dash` without BENCH_DB;
+Redis db BENCH_REDIS_DB, 12 without it) and print what it holds:
 
     uv run python bench/load_dashboard_data.py [--rows N]
 
@@ -32,8 +33,10 @@ from typing import Any
 
 import harness as h
 
-BENCH_DB = "watchfloor_bench_dash"
-REDIS_DB = 12
+# BENCH_DB (one per engineer on a shared machine) + "_dash", and BENCH_REDIS_DB; by default
+# watchfloor_bench_dash and Redis db 12
+BENCH_DB = os.environ.get("BENCH_DB", "watchfloor_bench") + "_dash"
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "12"))
 # harness functions read these module globals when called: the overview bench keeps its own
 # database, so it never drops the one the other benchmarks use.
 h.BENCH_DB = BENCH_DB

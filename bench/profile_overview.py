@@ -24,10 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    # the database load_dashboard_data.py builds: BENCH_DB + "_dash", Redis db BENCH_REDIS_DB
+    dash_db = os.environ.get("BENCH_DB", "watchfloor_bench") + "_dash"
+    os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{dash_db}")
     os.environ.setdefault(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/watchfloor_bench_dash"
+        "REDIS_URL", f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '12')}"
     )
-    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/12")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
     os.environ.setdefault("WATCHFLOOR_ALLOWED_HOSTS", "testserver")
     import django

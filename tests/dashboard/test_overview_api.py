@@ -15,7 +15,7 @@ from support_alerts import key_for, trigger
 from support_api import V1, error_code, error_fields, session_client
 from watchfloor.access.services import assign_scope
 from watchfloor.alerts.broadcast import alert_payload
-from watchfloor.alerts.models import Alert, Severity, Status
+from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status
 from watchfloor.alerts.overview_queries import start_of_day
 from watchfloor.alerts.pipeline import ingest
 from watchfloor.alerts.services import (
@@ -669,8 +669,25 @@ def test_the_tenant_summary_answers_as_the_sql_does(seeded, key_for, role):
         OverviewFilters(state="CO", clients=("grow-0",)),
         OverviewFilters(officer=seeded.user("operator").pk),
         OverviewFilters(site=site.code),
+        # time ranges: the summary's buckets of last_seen_at
+        OverviewFilters(range="1h"),
+        OverviewFilters(range="6h", city="austin"),
+        OverviewFilters(range="24h", clients=("grow-1",)),
+        OverviewFilters(range="7d"),
+        OverviewFilters(range="30d", site=site.code),
     ]
     now = timezone.now()
+    # last seen at every distance from now (and acknowledged/resolved today, some of them)
+    ids = list(
+        Alert.objects.filter(tenant=seeded.tenant).order_by("id").values_list("id", flat=True)
+    )
+    ages = [timedelta(minutes=5), timedelta(hours=2), timedelta(hours=12), timedelta(days=3)]
+    ages += [timedelta(days=20), timedelta(days=90)]
+    for n, age in enumerate(ages):
+        Alert.objects.filter(pk__in=ids[n :: len(ages)]).update(last_seen_at=now - age)
+    if role == "supervisor":  # every client: the ranges do leave alerts out
+        within_hour = kpis(user, OverviewFilters(range="1h"), now=now)["open"]["total"]
+        assert 0 < within_hour < kpis(user, OverviewFilters(), now=now)["open"]["total"]
     for f in cases:
         assert kpis(user, f, now=now) == kpis(user, f, now=now, summary=False), f
         assert site_health(user, f, now=now) == site_health(user, f, now=now, summary=False), f
@@ -889,3 +906,76 @@ def test_feed_answers_differ_by_status_and_limit(seeded, api, shared):
     both = ok(sup.get(FEED, status=["RESOLVED", "NEW"]))["alerts"]
     assert len(both) == 6
     assert ok(sup.get(FEED, status=["NEW", "RESOLVED"]))["alerts"] == both
+
+
+def test_an_unchanged_answer_is_a_304_to_its_etag(seeded, api, client, token_for):
+    """Each answer carries a weak ETag over what it says (not when it was computed); asked
+    again with it, an answer that says the same is an empty 304, a changed one a 200."""
+    auth = {"HTTP_AUTHORIZATION": token_for(seeded.user("supervisor"))}
+    for path in (KPIS, SITES, FEED):
+        first = client.get(path, **auth)
+        etag = first["ETag"]
+        assert first.status_code == 200 and etag.startswith('W/"')
+        assert first["Cache-Control"] == "private, no-cache"
+        again = client.get(path, HTTP_IF_NONE_MATCH=etag, **auth)
+        assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
+        # the strong form and a list of tags match too; another tag does not
+        assert client.get(path, HTTP_IF_NONE_MATCH=f'"x", {etag[2:]}', **auth).status_code == 304
+        assert client.get(path, HTTP_IF_NONE_MATCH='W/"other"', **auth).status_code == 200
+    etags = {path: client.get(path, **auth)["ETag"] for path in (KPIS, SITES, FEED)}
+    Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.RESOLVED)
+    for path, etag in etags.items():
+        changed = client.get(path, HTTP_IF_NONE_MATCH=etag, **auth)
+        assert changed.status_code == 200 and changed["ETag"] != etag, path
+    # a caller of another scope does not get a 304 for an answer that is not its own
+    other = {"HTTP_AUTHORIZATION": token_for(seeded.user("viewer"))}
+    viewer = client.get(KPIS, HTTP_IF_NONE_MATCH=etags[KPIS], **other)
+    assert viewer.status_code == 200
+
+
+def test_a_summary_another_process_renewed_is_taken_from_the_cache(seeded, shared, monkeypatch):
+    """Processes share the tenant summary through the cache: a process whose own copy is
+    missing (a new worker) or old takes the one another process stored, without computing."""
+    from watchfloor.alerts import overview_queries as q
+
+    tenant, now = seeded.tenant.pk, timezone.now()
+    first = q.tenant_summary(tenant, now)  # computed, held here and put in the cache
+    q.SUMMARIES.invalidate()  # another process: nothing held
+
+    def must_not_compute(*args):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(q, "_load_summary", must_not_compute)
+    taken = q.tenant_summary(tenant, now)
+    assert taken == first and taken is not first  # a copy from the cache
+    # the cache down: this process computes its own (degrade), and answers
+    monkeypatch.undo()
+    q.SUMMARIES.invalidate()
+    from watchfloor import degrade
+
+    def cache_down(*args):
+        raise ConnectionError("the cache is down")
+
+    monkeypatch.setattr(q, "_shared_summary", cache_down)
+    try:
+        assert q.tenant_summary(tenant, now) == first
+        assert degrade.is_down("cache")
+    finally:
+        degrade.reset()
+
+
+def test_the_feed_in_severity_order_reads_by_severity_and_matches_the_sql_order(seeded, key_for):
+    """The default order (most severe first, then longest open) from the per-severity union
+    is the order one CASE sort gives, cut at any limit."""
+    from watchfloor.alerts.overview_queries import FEED_ORDERS, OverviewFilters, feed
+
+    grow(seeded, key_for, clients=2, sites_per_client=3, alerts_per_site=5)
+    user = User.objects.get(pk=seeded.user("supervisor").pk)
+    open_alerts = Alert.objects.filter(tenant=seeded.tenant, status__in=OPEN_STATUSES)
+    expected = list(open_alerts.order_by(*FEED_ORDERS["severity"]).values_list("id", flat=True))
+    assert len(expected) > 20
+    for limit in (1, 7, 20, 500):
+        rows = feed(user, OverviewFilters(), limit=limit)
+        assert [r["id"] for r in rows] == expected[:limit], limit
+    city = feed(user, OverviewFilters(city="austin"), limit=500)
+    assert city and all(r["city"].lower() == "austin" for r in city)

@@ -174,10 +174,10 @@ def start_of_day(now: datetime) -> datetime:
 
 
 def kpis(user, f: OverviewFilters, *, now: datetime | None = None, summary: bool = True) -> dict:
-    """The tiles: from the tenant's summary (TenantSummary) unless a time range is filtered on
-    (or `summary=False`: the same figures by SQL, which tests compare)."""
+    """The tiles: from the tenant's summary (TenantSummary), or with `summary=False` the same
+    figures by SQL (which tests compare)."""
     now = now or timezone.now()
-    if summary and not f.range:
+    if summary:
         return _kpis_from_summary(user, f, now)
     alerts = filtered_alerts(user, f, now)
     is_open = Q(status__in=OPEN_STATUSES)
@@ -227,8 +227,7 @@ def site_health(
 ) -> dict:
     """Every site in scope that matches the filters (healthy ones too), with its open alerts,
     and the clients of the drill-down with their totals; ordered by client code, site code.
-    The counts come from the tenant's summary unless a time range is filtered on (or
-    `summary=False`)."""
+    The counts come from the tenant's summary (or by SQL with `summary=False`)."""
     now = now or timezone.now()
     pii = has_capability(user, Capability.VIEW_PII)
     site_rows = list(
@@ -257,11 +256,12 @@ def site_health(
     clients = list(clients_qs.order_by("code").values_list("id", "code", "name"))
     per_site: dict[int, dict[str, int]] = {}
     per_client: dict[int, dict[str, int]] = {}
-    if summary and not f.range:  # from the tenant's summary of active alerts
+    if summary:  # from the tenant's summary of active alerts
         client_ids = {client_id for client_id, _, _ in clients}
         site_ids = {row[0] for row in site_rows} if f.site_level else None
         admits = _admits(user, client_ids, site_ids)
-        for (client_id, site_id), counters in tenant_summary(user.tenant_id, now).active.items():
+        held = tenant_summary(user.tenant_id, now).active[f.range]
+        for (client_id, site_id), counters in held.items():
             if not admits(client_id, site_id):
                 continue
             open_by_severity = counters[: len(SEVERITIES)]
@@ -364,31 +364,70 @@ def _open_counts(user, f: OverviewFilters, now: datetime, clients: list, site_ro
 # --- the tenant's active alerts, summarised once and shared by every filter ------------------
 
 
+# The summary's time buckets: an alert last seen within RANGES[RANGE_ORDER[i]] but not within
+# the range before it is in bucket i; older ones in bucket len(RANGE_ORDER). A time range
+# filter (`last_seen_at >= now - range`) is then the sum of buckets 0..i.
+RANGE_ORDER: Final = tuple(sorted(RANGES, key=RANGES.__getitem__))
+
+Place = tuple[int | None, int | None]  # (client id, site id)
+
+
 @dataclass(frozen=True)
 class TenantSummary:
     """A tenant's active alerts folded per (client id, site id) — at most one row per site and
-    one per client for its site-less alerts — and today's acknowledgements and resolutions.
+    one per client for its site-less alerts — and today's acknowledgements and resolutions,
+    each for any time ("") and for every time range of RANGES (last seen within it, as of `at`).
 
-    `active[(client_id, site_id)]` = open alerts per severity (SEVERITIES order), then
+    `active[range][(client_id, site_id)]` = open alerts per severity (SEVERITIES order), then
     unacknowledged past their escalation delay, then suppressed by maintenance;
-    `acknowledged` / `resolved`[(client_id, site_id)] = (count, durations counted, summed
-    duration in seconds). Three grouped queries over the partial indexes the tiles already read;
-    every scope and filter without a time range (client codes, city, state, officer, site) is
-    then answered in memory from at most ~1,000 rows, so the people of a tenant with sixty
-    different filter sets cost one computation per renewal, not sixty.
+    `acknowledged` / `resolved`[range][(client_id, site_id)] = (count, durations counted,
+    summed duration in seconds). Three grouped queries (by place and time bucket) over the
+    partial indexes the tiles already read; every scope and filter (client codes, city, state,
+    officer, site, a time range) is then answered in memory from at most ~1,000 rows, so the
+    people of a tenant with sixty different filter sets cost one computation per renewal, not
+    sixty. Figures are as of `at` (when it was computed, at most OVERVIEW_SUMMARY_SECONDS old).
     """
 
-    active: dict[tuple[int | None, int | None], tuple[int, ...]]
-    acknowledged: dict[tuple[int | None, int | None], tuple[int, int, float]]
-    resolved: dict[tuple[int | None, int | None], tuple[int, int, float]]
+    at: datetime
+    active: dict[str, dict[Place, tuple[int, ...]]]
+    acknowledged: dict[str, dict[Place, tuple[int, int, float]]]
+    resolved: dict[str, dict[Place, tuple[int, int, float]]]
+
+
+def _bucket(now: datetime) -> Case:
+    """The time bucket of an alert's last_seen_at (RANGE_ORDER) as of `now`."""
+    return Case(
+        *(
+            When(last_seen_at__gte=now - RANGES[name], then=Value(i))
+            for i, name in enumerate(RANGE_ORDER)
+        ),
+        default=Value(len(RANGE_ORDER)),
+        output_field=IntegerField(),
+    )
+
+
+def _by_range(rows: Iterable[tuple], width: int) -> dict[str, dict[Place, tuple]]:
+    """(client id, site id, bucket, *counters) rows summed per place for any time ("") and for
+    each range (the buckets up to its own)."""
+    out: dict[str, dict[Place, list]] = {name: {} for name in ("", *RANGE_ORDER)}
+    for client_id, site_id, bucket, *counters in rows:
+        place = (client_id, site_id)
+        for name in ("", *RANGE_ORDER[bucket:]):
+            held = out[name].get(place)
+            if held is None:
+                out[name][place] = list(counters)
+            else:
+                for i in range(width):
+                    held[i] += counters[i]
+    return {name: {k: tuple(v) for k, v in rows_.items()} for name, rows_ in out.items()}
 
 
 def _load_summary(tenant_id: int, now: datetime) -> TenantSummary:
-    alerts = Alert.objects.filter(tenant_id=tenant_id)
+    alerts = Alert.objects.filter(tenant_id=tenant_id).annotate(bucket=_bucket(now))
     is_open = Q(status__in=OPEN_STATUSES)
     rows = (
         alerts.exclude(status=Status.RESOLVED)
-        .values("client_id", "site_id")
+        .values("client_id", "site_id", "bucket")
         .annotate(
             **{f"open_{s}": Count("status", filter=is_open & Q(severity=s)) for s in SEVERITIES},
             overdue=Count("status", filter=overdue_condition(now)),
@@ -402,33 +441,44 @@ def _load_summary(tenant_id: int, now: datetime) -> TenantSummary:
         .values_list(
             "client_id",
             "site_id",
+            "bucket",
             *(f"open_{s}" for s in SEVERITIES),
             "overdue",
             "maintenance",
         )
         .order_by()
     )
-    active = {(row[0], row[1]): tuple(row[2:]) for row in rows}
+    active = _by_range(rows, len(SEVERITIES) + 2)
     midnight = start_of_day(now)
 
     def today(column: str, duration: str) -> dict:
         grouped = (
             alerts.filter(**{f"{column}__gte": midnight})
-            .values("client_id", "site_id")
+            .values("client_id", "site_id", "bucket")
             .annotate(n=Count(column), timed=Count(duration), total=Sum(duration))
-            .values_list("client_id", "site_id", "n", "timed", "total")
+            .values_list("client_id", "site_id", "bucket", "n", "timed", "total")
             .order_by()
         )
-        return {
-            (client_id, site_id): (n, timed, total.total_seconds() if total is not None else 0.0)
-            for client_id, site_id, n, timed, total in grouped
-        }
+        return _by_range(
+            (
+                (client_id, site_id, bucket, n, timed, _total_seconds(total))
+                for client_id, site_id, bucket, n, timed, total in grouped
+            ),
+            3,
+        )
 
     return TenantSummary(
+        at=now,
         active=active,
         acknowledged=today("acknowledged_at", "time_to_acknowledge"),
         resolved=today("resolved_at", "time_to_resolve"),
     )
+
+
+def _total_seconds(total: timedelta | float | None) -> float:
+    if total is None:
+        return 0.0
+    return total.total_seconds() if isinstance(total, timedelta) else float(total)
 
 
 # per process, one entry per tenant: (watermark and day, time.time() when stored, summary)
@@ -438,46 +488,111 @@ _renewing_guard = threading.Lock()
 
 
 def tenant_summary(tenant_id: int, now: datetime) -> TenantSummary:
-    """The tenant's TenantSummary, kept per process like a shared answer: renewed after
-    OVERVIEW_SUMMARY_SECONDS (at least OVERVIEW_CACHE_SECONDS), at once when the watermark moves
-    (anything created, acknowledged, assigned, escalated, resolved) and at midnight UTC;
-    computed for every call when OVERVIEW_CACHE_SECONDS is 0. One request of a process renews
-    it; meanwhile the others of that process wait for it,
-    or, when only its age is against it (same watermark), use the one held. Its age counts from
-    when it was stored, so a renewal slower than the setting (a loaded machine) is still used."""
+    """The tenant's TenantSummary (see held_summary)."""
+    return held_summary(tenant_id, now)[1]
+
+
+def held_summary(
+    tenant_id: int, now: datetime, tenant_watermark: tuple | None = None
+) -> tuple[float, TenantSummary]:
+    """(when it was stored, the tenant's TenantSummary), renewed after
+    OVERVIEW_SUMMARY_SECONDS (at least OVERVIEW_CACHE_SECONDS), at once when the watermark
+    moves (anything created, acknowledged, assigned, escalated, resolved) and at midnight UTC;
+    computed for every call when OVERVIEW_CACHE_SECONDS is 0.
+
+    Held per process, and shared between processes through the cache (Redis in production):
+    a process whose copy grew old takes the shared one when another process renewed it, so a
+    tenant costs one computation per renewal, not one per process. One request of a process
+    renews it; meanwhile the others of that process wait for it, or, when only its age is
+    against it (same watermark), use the one held. Its age counts from when it was stored, so
+    a renewal slower than the setting (a loaded machine) is still used. With the cache down,
+    each process computes its own (degrade: logged once). `tenant_watermark`: the tenant's
+    watermark when the caller has just read it."""
     if settings.OVERVIEW_CACHE_SECONDS <= 0:
-        return _load_summary(tenant_id, now)
+        return time.time(), _load_summary(tenant_id, now)
     # a renewal is one unfiltered aggregate (~0.15 s quiet, ~1 s on a loaded 2-core machine):
     # renewed every second it kept a process busy (bench/dashboard.py, 2026-12-04 15:31)
     ttl = max(settings.OVERVIEW_CACHE_SECONDS, settings.OVERVIEW_SUMMARY_SECONDS)
-    mark = (watermark(tenant_id), start_of_day(now))
+    if tenant_watermark is None:
+        tenant_watermark = watermark(tenant_id)
+    mark = (tenant_watermark, start_of_day(now))
 
-    def current(fresh: bool) -> TenantSummary | None:
-        held = SUMMARIES.get_or_load(tenant_id, lambda: None)
-        if held is None or held[0] != mark:
+    def held(fresh: bool) -> tuple[float, TenantSummary] | None:
+        entry = SUMMARIES.get_or_load(tenant_id, lambda: None)
+        if entry is None or entry[0] != mark:
             return None
-        return held[2] if not fresh or time.time() - held[1] < ttl else None
+        return entry[1:] if not fresh or time.time() - entry[1] < ttl else None
 
-    summary = current(fresh=True)
-    if summary is not None:
-        return summary
+    def hold(stored_at: float, summary: TenantSummary) -> None:
+        entry = (mark, stored_at, summary)
+        SUMMARIES.invalidate(tenant_id)
+        SUMMARIES.get_or_load(tenant_id, lambda: entry)
+
+    found = held(fresh=True)
+    if found is not None:
+        return found
     with _renewing_guard:
         lock = _renewing.setdefault(tenant_id, threading.Lock())
     if not lock.acquire(blocking=False):
-        summary = current(fresh=False)  # only grew old: use it while another request renews
-        if summary is not None:
-            return summary
+        found = held(fresh=False)  # only grew old: use it while another request renews
+        if found is not None:
+            return found
         lock.acquire()  # the watermark moved: wait for the renewal under way
     try:
-        summary = current(fresh=True)  # renewed while this one waited
-        if summary is None:
-            summary = _load_summary(tenant_id, now)
-            entry = (mark, time.time(), summary)
-            SUMMARIES.invalidate(tenant_id)
-            SUMMARIES.get_or_load(tenant_id, lambda: entry)
-        return summary
+        found = held(fresh=True)  # renewed while this one waited
+        if found is None:
+
+            def compute() -> tuple[float, TenantSummary]:
+                return time.time(), _load_summary(tenant_id, now)
+
+            stored_at, summary = guarded_call(
+                "aggregation",
+                "cache",
+                lambda: _shared_summary(tenant_id, mark, ttl, compute, held(fresh=False)),
+                compute,
+            )
+            hold(stored_at, summary)
+            found = (stored_at, summary)
+        return found
     finally:
         lock.release()
+
+
+def _shared_summary(
+    tenant_id: int,
+    mark: tuple,
+    ttl: float,
+    compute: Callable[[], tuple[float, TenantSummary]],
+    held: tuple[float, TenantSummary] | None,
+) -> tuple[float, TenantSummary]:
+    """(stored at, summary): the copy another process put in the cache if it has this `mark`
+    and is younger than `ttl`; else computed here (one process at a time) and put there. While
+    another process renews a summary that only grew old, the one `held` here answers."""
+    key = f"overview:summary:{tenant_id}"
+    deadline = time.monotonic() + SHARED_WAIT_SECONDS
+    pause = 0.005
+    while True:
+        stamp = cache.get(f"{key}:stamp")
+        if stamp is not None and stamp[0] == mark and time.time() - stamp[1] < ttl:
+            shared = cache.get(key)
+            if isinstance(shared, tuple) and shared[0] == stamp:
+                return stamp[1], shared[1]
+        if cache.add(f"{key}:computing", 1, timeout=max(10, int(SHARED_WAIT_SECONDS * 2))):
+            try:
+                stored_at, summary = compute()
+                keep = max(60, int(ttl * 10))
+                stamp = (mark, stored_at)
+                cache.set(key, (stamp, summary), timeout=keep)
+                cache.set(f"{key}:stamp", stamp, timeout=keep)
+            finally:
+                cache.delete(f"{key}:computing")
+            return stored_at, summary
+        if held is not None:  # another process renews one that only grew old: keep ours
+            return held
+        if time.monotonic() > deadline:
+            return compute()
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _admits(
@@ -514,7 +629,7 @@ def _kpis_from_summary(user, f: OverviewFilters, now: datetime) -> dict:
     width = len(SEVERITIES)
     totals = [0] * (width + 2)
     critical_sites = 0
-    for (client_id, site_id), counters in summary.active.items():
+    for (client_id, site_id), counters in summary.active[f.range].items():
         if not admits(client_id, site_id):
             continue
         for i, n in enumerate(counters):
@@ -530,8 +645,8 @@ def _kpis_from_summary(user, f: OverviewFilters, now: datetime) -> dict:
                 n, timed, total = n + count, timed + with_duration, total + seconds
         return n, (total / timed if timed else None)
 
-    acknowledged, mtta = today(summary.acknowledged)
-    resolved, mttr = today(summary.resolved)
+    acknowledged, mtta = today(summary.acknowledged[f.range])
+    resolved, mttr = today(summary.resolved[f.range])
     by_severity = dict(zip(SEVERITIES, totals[:width], strict=True))
     return {
         "open": {"total": sum(by_severity.values()), "by_severity": by_severity},
@@ -613,21 +728,63 @@ def feed(
     otherwise."""
     now = now or timezone.now()
     pii = has_capability(user, Capability.VIEW_PII)
-    alerts = (
-        _feed_alerts(user, f, statuses, now)
-        .select_related("client", "site", "assignee")
-        .only(*FEED_ONLY)
-        .order_by(*FEED_ORDERS[order])[:limit]
-    )
+    matching = _feed_alerts(user, f, statuses, now)
+    if order == "severity":
+        ids = _ids_by_severity(matching, limit)
+        found = {
+            a.pk: a
+            for a in Alert.objects.filter(pk__in=ids)
+            .select_related("client", "site", "assignee")
+            .only(*FEED_ONLY)
+            .order_by()
+        }
+        alerts = [found[pk] for pk in ids if pk in found]
+    else:
+        alerts = list(
+            matching.select_related("client", "site", "assignee")
+            .only(*FEED_ONLY)
+            .order_by(*FEED_ORDERS[order])[:limit]
+        )
     return [feed_row(a, pii) for a in alerts]
+
+
+def _ids_by_severity(matching: QuerySet[Alert], limit: int) -> list[int]:
+    """The ids of the first `limit` alerts of `matching` in the severity order, in one
+    statement: per severity (and one part for any other value) the first `limit` by first seen
+    and id — which the index alert_active_severity_age (tenant, severity, first_seen_at, id)
+    reads in order, stopping at `limit` — put together and cut to `limit`. Sorting every
+    matching row by a CASE instead read the heap row of each of a large tenant's ~26,000 active
+    alerts (docs/benchmarks.md, 2026-12-04 overview)."""
+    parts, params = [], []
+    known = list(SEVERITIES)
+    for rank in range(len(known) + 1):
+        only = Q(severity=known[rank]) if rank < len(known) else ~Q(severity__in=known)
+        sub = (
+            matching.filter(only)
+            .order_by("first_seen_at", "id")
+            .values_list("first_seen_at", "id")[:limit]
+        )
+        sql, sub_params = sub.query.sql_with_params()
+        # the ORM's own SQL with its parameters kept apart; rank is an int of this loop
+        parts.append(f"SELECT {rank} AS r, p{rank}.* FROM ({sql}) p{rank}")  # noqa: S608
+        params.extend(sub_params)
+    union = " UNION ALL ".join(parts)
+    statement = f"SELECT u.* FROM ({union}) u ORDER BY 1, 2, 3 LIMIT %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, limit])
+        return [row[2] for row in cursor.fetchall()]
 
 
 def feed_total(
     user, f: OverviewFilters, *, statuses: tuple[str, ...] = (), now: datetime | None = None
 ) -> int:
-    """How many alerts the feed's filters match, shown or not (one COUNT over the partial
-    indexes the tiles read)."""
-    return _feed_alerts(user, f, statuses, now or timezone.now()).count()
+    """How many alerts the feed's filters match, shown or not: for the open alerts (no
+    `statuses`) the tiles' total from the tenant's summary, else one COUNT over the partial
+    indexes the tiles read."""
+    now = now or timezone.now()
+    if not statuses or set(statuses) == set(OPEN_STATUSES):
+        return _kpis_from_summary(user, f, now)["open"]["total"]
+    return _feed_alerts(user, f, statuses, now).count()
 
 
 # --- one answer per scope and filters, shared ----------------------------------------------------
@@ -673,7 +830,13 @@ def _answer_key(kind: str, user, f: OverviewFilters, extra: tuple = ()) -> str:
 
 
 def shared_answer(
-    kind: str, user, f: OverviewFilters, compute: Callable[[], bytes], *, extra: tuple = ()
+    kind: str,
+    user,
+    f: OverviewFilters,
+    compute: Callable[[], bytes],
+    *,
+    extra: tuple = (),
+    summarised: bool = False,
 ) -> bytes:
     """`compute()` (an encoded answer), computed once and shared by every caller who asks the
     same `kind` with the same filters (and `extra` parameters), scope and PII view.
@@ -688,6 +851,12 @@ def shared_answer(
     so a change that makes a hundred open pages re-read costs one computation, not a hundred;
     an answer that only expired is served as it is while one caller renews it. With
     OVERVIEW_CACHE_SECONDS = 0, `compute()` runs for every call.
+
+    `summarised`: the answer is computed from the tenant's summary alone (tiles and map; see
+    TenantSummary), so it stays right as long as that summary does: it is kept past its
+    OVERVIEW_CACHE_SECONDS until the summary is renewed (OVERVIEW_SUMMARY_SECONDS, or at once
+    on a step). Sixty filter sets cost sixty computations per renewal of the summary, not per
+    second.
     """
     ttl = settings.OVERVIEW_CACHE_SECONDS
     if ttl <= 0:
@@ -697,23 +866,58 @@ def shared_answer(
     return guarded_call(
         "aggregation",
         "cache",
-        lambda: _shared_through_cache(kind, user, f, compute, extra, ttl),
+        lambda: _shared_through_cache(kind, user, f, compute, extra, ttl, summarised),
         compute,
     )
 
 
+# per process: the last body read or computed for each answer key, with its stamp
+BODIES = TtlCache("overview-bodies", ttl=3600, max_entries=256)
+
+
+def _body(key: str, stamp: tuple) -> bytes | None:
+    """The body of the answer `stamp` names: this process's copy when it holds that one,
+    else read from the cache (and held)."""
+    held = BODIES.get_or_load(key, lambda: None)
+    if held is not None and held[0] == stamp:
+        return held[1]
+    body = cache.get(key)
+    if body is not None:
+        _hold_body(key, stamp, body)
+    return body
+
+
+def _hold_body(key: str, stamp: tuple, body: bytes) -> None:
+    BODIES.invalidate(key)
+    BODIES.get_or_load(key, lambda: (stamp, body))
+
+
 def _shared_through_cache(
-    kind: str, user, f: OverviewFilters, compute: Callable[[], bytes], extra: tuple, ttl: float
+    kind: str,
+    user,
+    f: OverviewFilters,
+    compute: Callable[[], bytes],
+    extra: tuple,
+    ttl: float,
+    summarised: bool = False,
 ) -> bytes:
     key = _answer_key(kind, user, f, extra)
     mark = watermark(user.tenant_id)
+    # the summary the answer would be computed from (renewed here when due): an answer
+    # computed from this very one is still right, whatever its age
+    basis = held_summary(user.tenant_id, timezone.now(), mark)[0] if summarised else None
     deadline = time.monotonic() + SHARED_WAIT_SECONDS
     pause = 0.005
     while True:
-        # the small stamp first: waiters poll it, the body (up to ~300 kB) is read once
+        # the small stamp first: waiters poll it, the body (up to ~300 kB) is read once per
+        # process and computation (BODIES holds the last one this process read or computed)
         stamp = cache.get(f"{key}:stamp")
-        if stamp is not None and stamp[0] == mark and time.time() - stamp[1] < ttl:
-            body = cache.get(key)
+        if (
+            stamp is not None
+            and stamp[0] == mark
+            and (time.time() - stamp[1] < ttl or (basis is not None and stamp[2:] == (basis,)))
+        ):
+            body = _body(key, stamp)
             if body is not None:
                 return body
         if cache.add(f"{key}:computing", 1, timeout=max(10, int(SHARED_WAIT_SECONDS * 2))):
@@ -721,15 +925,17 @@ def _shared_through_cache(
                 started = time.time()
                 body = compute()
                 keep = max(60, int(ttl * 10))
+                stamp = (mark, started, basis)
                 cache.set(key, body, timeout=keep)
-                cache.set(f"{key}:stamp", (mark, started), timeout=keep)
+                cache.set(f"{key}:stamp", stamp, timeout=keep)
+                _hold_body(key, stamp, body)
             finally:
                 cache.delete(f"{key}:computing")
             return body
         if stamp is not None and stamp[0] == mark:
             # another request is renewing an answer that only grew old (no step since): serve
             # it meanwhile rather than hold a sync worker, which serves one request at a time
-            body = cache.get(key)
+            body = _body(key, stamp)
             if body is not None:
                 return body
         if time.monotonic() > deadline:

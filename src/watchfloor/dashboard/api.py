@@ -8,7 +8,10 @@ create, acknowledge, assign, escalate or resolve (overview_queries.shared_answer
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+import hashlib
+import re
+
+from django.http import HttpResponse, HttpResponseNotModified
 from django.utils import timezone
 from ninja import Query, Router
 from pydantic import BaseModel
@@ -30,8 +33,30 @@ def _encode(model: type[BaseModel], data: dict) -> bytes:
     return model.model_validate(data).model_dump_json().encode()
 
 
-def _json(body: bytes) -> HttpResponse:
-    return HttpResponse(body, content_type="application/json")
+# the moment an answer was computed is not part of what it says: left out of its ETag
+_GENERATED_AT = re.compile(rb'"generated_at":"[^"]*"')
+
+
+def _json(request, body: bytes) -> HttpResponse:
+    """The answer with a weak ETag (a hash of the body without `generated_at`) and
+    `Cache-Control: private, no-cache`: a browser keeps it and asks again with If-None-Match,
+    and an answer that says the same (the page's re-reads every refresh interval and after
+    each change) comes back as an empty 304."""
+    digest = hashlib.blake2b(_GENERATED_AT.sub(b"", body), digest_size=16).hexdigest()
+    etag = f'W/"{digest}"'
+    if digest in _etags(request.headers.get("If-None-Match", "")):
+        response = HttpResponseNotModified()
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _etags(header: str) -> set[str]:
+    """The opaque tags of an If-None-Match header, weak or strong alike (RFC 9110's weak
+    comparison, the one GET uses)."""
+    return {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()}
 
 
 @router.get("/overview/kpis", response=KpisOut)
@@ -41,9 +66,14 @@ def overview_kpis(request, filters: Query[OverviewQuery]):
     user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
     return _json(
+        request,
         overview_queries.shared_answer(
-            "kpis", user, f, lambda: _encode(KpisOut, overview_queries.kpis(user, f))
-        )
+            "kpis",
+            user,
+            f,
+            lambda: _encode(KpisOut, overview_queries.kpis(user, f)),
+            summarised=True,
+        ),
     )
 
 
@@ -53,9 +83,14 @@ def overview_sites(request, filters: Query[OverviewQuery]):
     user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
     return _json(
+        request,
         overview_queries.shared_answer(
-            "sites", user, f, lambda: _encode(SitesOut, overview_queries.site_health(user, f))
-        )
+            "sites",
+            user,
+            f,
+            lambda: _encode(SitesOut, overview_queries.site_health(user, f)),
+            summarised=True,
+        ),
     )
 
 
@@ -72,11 +107,14 @@ def overview_feed(request, filters: Query[FeedQuery]):
         if len(rows) < limit:  # everything fits: no need to count
             total = len(rows)
         else:
-            total = overview_queries.feed_total(user, f, statuses=statuses)
+            # the open alerts' total comes from the tenant's summary (at most a few seconds
+            # old): never fewer than the rows shown
+            total = max(len(rows), overview_queries.feed_total(user, f, statuses=statuses))
         return _encode(FeedOut, {"alerts": rows, "total": total})
 
     return _json(
-        overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit, order))
+        request,
+        overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit, order)),
     )
 
 

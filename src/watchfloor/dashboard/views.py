@@ -56,8 +56,36 @@ def home(request):
         "alerts_url": reverse("dashboard:alerts"),  # the tiles and the feed link to it
         "incidents_url": reverse("dashboard:incidents"),  # the SLA tile links to it
     }
-    context = {"nav": "overview", "config": config}
+    context = {"nav": "overview", "config": config, "overview_modules": OVERVIEW_MODULES}
     return render(request, "dashboard/overview.html", context)
+
+
+# what overview.js imports, at every depth (modulepreload links; a test checks the list is whole)
+OVERVIEW_MODULES = [
+    f"watchfloor/js/{name}.js"
+    for name in (
+        "http",
+        "live",
+        "sitemap",
+        "outline",
+        *(
+            f"overview/{part}"
+            for part in (
+                "actions",
+                "critical",
+                "dom",
+                "feed",
+                "field",
+                "filters",
+                "incidents",
+                "keys",
+                "maintenance",
+                "map",
+                "tiles",
+            )
+        ),
+    )
+]
 
 
 @require_safe
