@@ -87,6 +87,37 @@ READY_OBSERVER = (
     "  }"
     "}).observe(document, {subtree: true, attributes: true, childList: true});"
 )
+# What the page loaded by the time all three were ready: the navigation's marks, how many requests
+# and bytes (transfer size: 0 from the cache), when the last script and stylesheet arrived, and
+# when each overview answer arrived (responseEnd, ms from navigation start) and how long the
+# server took for it (responseStart - requestStart).
+PAGE_MARKS = r"""() => {
+  const n = performance.getEntriesByType('navigation')[0];
+  const all = performance.getEntriesByType('resource');
+  const upTo = Math.max(...Object.values(window.__wfReady));
+  const before = all.filter((r) => r.startTime <= upTo);
+  const last = (kind) => Math.max(0, ...before.filter((r) => r.initiatorType === kind
+    || (kind === 'script' && r.name.endsWith('.js'))).map((r) => r.responseEnd));
+  const api = {};
+  for (const r of before) {
+    const m = r.name.match(/\/api\/v1\/overview\/(\w+)/);
+    if (m) api[m[1]] = [Math.round(r.responseEnd), Math.round(r.responseStart - r.requestStart)];
+  }
+  return {
+    ready: window.__wfReady,
+    nav: {response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd,
+          server: n.responseStart - n.requestStart},
+    markers: document.querySelectorAll('.leaflet-marker-icon, .leaflet-interactive').length,
+    feed_rows: document.querySelectorAll('.alert-row').length,
+    resources: {
+      requests: 1 + before.length,
+      kib: Math.round((n.transferSize + before.reduce((t, r) => t + r.transferSize, 0)) / 1024),
+      scripts_done_ms: Math.round(last('script')),
+      css_done_ms: Math.round(last('link')),
+      api_end_and_server_ms: api,
+    },
+  };
+}"""
 ALL_READY = " && ".join(f"document.body?.dataset.{k} === '1'" for k in READY_FLAGS)
 
 
@@ -460,23 +491,17 @@ def first_load(base_url: str, password: str, runs: int) -> dict[str, Any]:
                 ):
                     go()
                     page.wait_for_function(ALL_READY, timeout=60_000, polling=10)
-                    marks = page.evaluate(
-                        "() => ({ready: window.__wfReady, nav: (() => {"
-                        " const n = performance.getEntriesByType('navigation')[0];"
-                        " return {response_end: n.responseEnd,"
-                        " dom_content_loaded: n.domContentLoadedEventEnd}; })(),"
-                        " markers: document.querySelectorAll('.leaflet-marker-icon,"
-                        " .leaflet-interactive').length,"
-                        " feed_rows: document.querySelectorAll('.alert-row').length})"
-                    )
+                    marks = page.evaluate(PAGE_MARKS)
                     ready = {k: round(v, 1) for k, v in marks["ready"].items()}
                     row[label] = {
                         "all_ready_ms": max(ready.values()),
                         **{f"{k}_ms": ready[k] for k in READY_FLAGS},
                         "html_ms": round(marks["nav"]["response_end"], 1),
+                        "html_server_ms": round(marks["nav"]["server"], 1),
                         "dom_content_loaded_ms": round(marks["nav"]["dom_content_loaded"], 1),
                         "map_markers": marks["markers"],
                         "feed_rows": marks["feed_rows"],
+                        **marks["resources"],
                     }
                 row["page_errors"] = errors
                 results.append(row)
@@ -713,6 +738,22 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
             f"{'met' if s['cold']['max_all_ready_ms'] < 1000 else 'NOT met'} "
             f"(slowest empty-cache run {s['cold']['max_all_ready_ms']} ms).\n"
         )
+        cold = sorted((r["cold"] for r in fl["runs"]), key=lambda c: c["all_ready_ms"])
+        mid = cold[len(cold) // 2]
+        if "requests" in mid:
+            answers = ", ".join(
+                f"{name} at {end} ms (server {server} ms)"
+                for name, (end, server) in sorted(mid["api_end_and_server_ms"].items())
+            )
+            first += (
+                f"\nWhere the median empty-cache run's time went: {mid['requests']} requests, "
+                f"{mid['kib']} KiB transferred; the HTML answered at {mid['html_ms']} ms (server "
+                f"{mid['html_server_ms']} ms), stylesheets done at {mid['css_done_ms']} ms, "
+                f"scripts at {mid['scripts_done_ms']} ms, DOMContentLoaded "
+                f"{mid['dom_content_loaded_ms']} ms; answers: {answers}; tiles "
+                f"{mid['tilesReady_ms']}, map {mid['mapReady_ms']}, feed {mid['feedReady_ms']} ms."
+                "\n"
+            )
     elif fl:
         first = f"\nFirst load: skipped ({fl['skipped']}).\n"
     explained = ""
