@@ -32,6 +32,7 @@ from typing import Final
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Avg, Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
@@ -764,10 +765,15 @@ def _ids_by_severity(matching: QuerySet[Alert], limit: int) -> list[int]:
             .order_by("first_seen_at", "id")
             .values_list("first_seen_at", "id")[:limit]
         )
-        sql, sub_params = sub.query.sql_with_params()
+        try:
+            sql, sub_params = sub.query.sql_with_params()
+        except EmptyResultSet:  # e.g. no client matched the filter's codes: nothing to read
+            continue
         # the ORM's own SQL with its parameters kept apart; rank is an int of this loop
         parts.append(f"SELECT {rank} AS r, p{rank}.* FROM ({sql}) p{rank}")  # noqa: S608
         params.extend(sub_params)
+    if not parts:
+        return []
     union = " UNION ALL ".join(parts)
     statement = f"SELECT u.* FROM ({union}) u ORDER BY 1, 2, 3 LIMIT %s"  # noqa: S608
     with connection.cursor() as cursor:
