@@ -7,6 +7,10 @@ import re
 
 import pytest
 
+from support_alerts import key_for, trigger
+
+__all__ = ["key_for"]  # a fixture
+
 
 def config_of(response) -> dict:
     match = re.search(
@@ -99,3 +103,56 @@ def test_the_page_preloads_every_module_overview_js_imports(client, estate):
     page = client.get("/").content.decode()
     preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', page))
     assert len(expected) > 10 and preloaded == expected
+
+
+def preload_of(response) -> dict | None:
+    match = re.search(
+        r'<script id="overview-preload" type="application/json">(.*?)</script>',
+        response.content.decode(),
+        re.S,
+    )
+    return json.loads(match.group(1)) if match else None
+
+
+@pytest.mark.parametrize("role", ["supervisor", "executive", "viewer"])
+def test_the_unfiltered_page_carries_the_apis_answers(client, estate, role, token_for, key_for):
+    """The page opened without filters carries the tiles, map and feed the API answers the
+    same person (scope and masking alike), so it draws them without asking."""
+    from watchfloor.alerts.pipeline import ingest
+
+    site = estate.sites[0]
+    ingest(
+        [trigger("GUARD_CALL", site=site.code, title="Call jane.doe@example.com")],
+        key=key_for(estate),
+    )
+    user = estate.user(role)
+    client.force_login(user)
+    pre = preload_of(client.get("/"))
+    assert pre is not None and pre["feed_limit"] == 200 and pre["feed_sort"] == "severity"
+    client.logout()
+    auth = {"HTTP_AUTHORIZATION": token_for(user)}
+    assert pre["kpis"]["open"] == client.get("/api/v1/overview/kpis", **auth).json()["open"]
+    assert pre["sites"]["sites"] == client.get("/api/v1/overview/sites", **auth).json()["sites"]
+    feed = client.get("/api/v1/overview/feed", {"limit": 200}, **auth).json()
+    assert pre["feed"] == feed
+    titles = " ".join(row["title"] for row in pre["feed"]["alerts"])
+    if role != "viewer":  # the viewer's one site is another
+        assert ("jane.doe@example.com" in titles) == (role == "supervisor")  # masked w/o PII
+
+
+def test_a_filtered_page_carries_no_answers(client, estate):
+    client.force_login(estate.user("supervisor"))
+    assert preload_of(client.get("/", {"client": estate.clients[0].code})) is None
+    assert preload_of(client.get("/", {"range": "1h"})) is None
+    assert preload_of(client.get("/")) is not None
+
+
+def test_the_preloaded_answers_cannot_close_their_script(client, estate):
+    from watchfloor.tenancy.models import Site
+
+    Site.objects.filter(pk=estate.sites[0].pk).update(name="</script><script>alert(1)</script>&")
+    client.force_login(estate.user("supervisor"))
+    response = client.get("/")
+    assert b"<script>alert(1)" not in response.content
+    names = [s["name"] for s in preload_of(response)["sites"]["sites"]]
+    assert "</script><script>alert(1)</script>&" in names

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.alerts import overview_queries
+from watchfloor.alerts.overview_queries import OverviewFilters
 from watchfloor.alerts.overview_schemas import FeedOut, FeedQuery, KpisOut, OverviewQuery, SitesOut
 from watchfloor.dashboard.incident_list import sla_counts
 from watchfloor.snapshots.tiles import field_tiles
@@ -59,49 +60,33 @@ def _etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/").strip('"') for tag in header.split(",") if tag.strip()}
 
 
-@router.get("/overview/kpis", response=KpisOut)
-def overview_kpis(request, filters: Query[OverviewQuery]):
-    """Open alerts by severity, unacknowledged past their escalation delay, suppressed by
-    maintenance, sites with a critical alert, MTTA/MTTR and counts since midnight UTC."""
-    user, f = request.auth, filters.filters()
-    require_capability(user, Capability.VIEW)
-    return _json(
-        request,
-        overview_queries.shared_answer(
-            "kpis",
-            user,
-            f,
-            lambda: _encode(KpisOut, overview_queries.kpis(user, f)),
-            summarised=True,
-        ),
+# The encoded answers, for the endpoints below and for the overview page, which carries the
+# unfiltered ones in its HTML (views.home): the same bytes, shared the same way.
+
+
+def kpis_answer(user, f: OverviewFilters) -> bytes:
+    return overview_queries.shared_answer(
+        "kpis",
+        user,
+        f,
+        lambda: _encode(KpisOut, overview_queries.kpis(user, f)),
+        summarised=True,
     )
 
 
-@router.get("/overview/sites", response=SitesOut)
-def overview_sites(request, filters: Query[OverviewQuery]):
-    """Every site matching the filters with its worst open alert, and the clients' totals."""
-    user, f = request.auth, filters.filters()
-    require_capability(user, Capability.VIEW)
-    return _json(
-        request,
-        overview_queries.shared_answer(
-            "sites",
-            user,
-            f,
-            lambda: _encode(SitesOut, overview_queries.site_health(user, f)),
-            summarised=True,
-        ),
+def sites_answer(user, f: OverviewFilters) -> bytes:
+    return overview_queries.shared_answer(
+        "sites",
+        user,
+        f,
+        lambda: _encode(SitesOut, overview_queries.site_health(user, f)),
+        summarised=True,
     )
 
 
-@router.get("/overview/feed", response=FeedOut)
-def overview_feed(request, filters: Query[FeedQuery]):
-    """The first `limit` open alerts (or the `status` values given) in `sort` order — by default
-    most severe first, then longest open — and `total`, how many match in all."""
-    user, f = request.auth, filters.filters()
-    require_capability(user, Capability.VIEW)
-    statuses, limit, order = tuple(sorted(set(filters.status))), filters.limit, filters.sort
-
+def feed_answer(
+    user, f: OverviewFilters, statuses: tuple[str, ...], limit: int, order: str
+) -> bytes:
     def compute() -> bytes:
         rows = overview_queries.feed(user, f, statuses=statuses, order=order, limit=limit)
         if len(rows) < limit:  # everything fits: no need to count
@@ -112,10 +97,34 @@ def overview_feed(request, filters: Query[FeedQuery]):
             total = max(len(rows), overview_queries.feed_total(user, f, statuses=statuses))
         return _encode(FeedOut, {"alerts": rows, "total": total})
 
-    return _json(
-        request,
-        overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit, order)),
-    )
+    return overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit, order))
+
+
+@router.get("/overview/kpis", response=KpisOut)
+def overview_kpis(request, filters: Query[OverviewQuery]):
+    """Open alerts by severity, unacknowledged past their escalation delay, suppressed by
+    maintenance, sites with a critical alert, MTTA/MTTR and counts since midnight UTC."""
+    user, f = request.auth, filters.filters()
+    require_capability(user, Capability.VIEW)
+    return _json(request, kpis_answer(user, f))
+
+
+@router.get("/overview/sites", response=SitesOut)
+def overview_sites(request, filters: Query[OverviewQuery]):
+    """Every site matching the filters with its worst open alert, and the clients' totals."""
+    user, f = request.auth, filters.filters()
+    require_capability(user, Capability.VIEW)
+    return _json(request, sites_answer(user, f))
+
+
+@router.get("/overview/feed", response=FeedOut)
+def overview_feed(request, filters: Query[FeedQuery]):
+    """The first `limit` open alerts (or the `status` values given) in `sort` order — by default
+    most severe first, then longest open — and `total`, how many match in all."""
+    user, f = request.auth, filters.filters()
+    require_capability(user, Capability.VIEW)
+    statuses = tuple(sorted(set(filters.status)))
+    return _json(request, feed_answer(user, f, statuses, filters.limit, filters.sort))
 
 
 class IncidentTileOut(BaseModel):

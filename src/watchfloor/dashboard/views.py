@@ -12,6 +12,8 @@ from django.views.decorators.http import require_safe
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import ScopeKind, capabilities_of, has_capability, scope_kind
+from watchfloor.alerts.overview_queries import FEED_DEFAULT_ORDER, OverviewFilters
+from watchfloor.dashboard.api import feed_answer, kpis_answer, sites_answer
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.preferences import cached_preferences
 from watchfloor.dashboard.queries import Filters, estate_page, overview_choices
@@ -46,9 +48,10 @@ def home(request):
     if not has_capability(user, Capability.VIEW):
         return forbidden(request, Capability.VIEW)
     capabilities = sorted(c.value for c in capabilities_of(user))
+    preferences = cached_preferences(request).as_dict()
     config = {
         "choices": overview_choices(user),
-        "preferences": cached_preferences(request).as_dict(),
+        "preferences": preferences,
         "capabilities": capabilities,
         "ws_path": "/ws/dashboard/",
         "tiles": {"url": settings.MAP_TILE_URL, "attribution": settings.MAP_TILE_ATTRIBUTION},
@@ -56,8 +59,48 @@ def home(request):
         "alerts_url": reverse("dashboard:alerts"),  # the tiles and the feed link to it
         "incidents_url": reverse("dashboard:incidents"),  # the SLA tile links to it
     }
-    context = {"nav": "overview", "config": config, "overview_modules": OVERVIEW_MODULES}
+    context = {
+        "nav": "overview",
+        "config": config,
+        "overview_modules": OVERVIEW_MODULES,
+        "preloaded": _preloaded(request, user, preferences),
+    }
     return render(request, "dashboard/overview.html", context)
+
+
+# what the page's script asks for its feed (overview.js FEED_LIMIT, the default sort)
+PRELOAD_FEED_LIMIT = 200
+PRELOAD_FEED_SORT = FEED_DEFAULT_ORDER
+# filter parameters of the page's address (overview/filters.js): any of them, no preload
+_FILTER_PARAMS = ("client", "city", "state", "officer", "site", "range", "sort")
+
+
+def _preloaded(request, user, preferences: dict) -> str | None:
+    """The unfiltered tiles, map and feed answers (the same shared bytes the API answers), for
+    the page to draw at once instead of asking for them after its scripts ran; None when the
+    page opens with filters (its address's, or the person's saved default ones), which the page
+    then asks for as usual. The page also asks as usual when its own saved filters
+    (localStorage) differ. Escaped like json_script: no `<`, `>` or `&` reaches the HTML."""
+    saved = preferences.get("default_filters") or {}
+    if any(key in request.GET for key in _FILTER_PARAMS) or any(saved.values()):
+        return None
+    f = OverviewFilters()
+    body = b"".join(
+        [
+            b'{"kpis":',
+            kpis_answer(user, f),
+            b',"sites":',
+            sites_answer(user, f),
+            b',"feed":',
+            feed_answer(user, f, (), PRELOAD_FEED_LIMIT, PRELOAD_FEED_SORT),
+            b',"feed_limit":%d,"feed_sort":"%s"}'
+            % (PRELOAD_FEED_LIMIT, PRELOAD_FEED_SORT.encode()),
+        ]
+    ).decode()
+    return body.translate(_JSON_SCRIPT_ESCAPES)
+
+
+_JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 
 # what overview.js imports, at every depth (modulepreload links; a test checks the list is whole)

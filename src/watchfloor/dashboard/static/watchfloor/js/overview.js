@@ -37,6 +37,16 @@ const say = (text) => {
 
 let filters = F.initialFilters(prefs.default_filters);
 let generation = 0; // answers to an older set of filters are dropped
+// the unfiltered tiles, map and feed answers, carried in the page's HTML (views.home): the first
+// load draws them at once when the filters are none and the feed's order and size are the
+// page's defaults; any later load asks the API
+let preloaded = JSON.parse($("#overview-preload")?.textContent || "null");
+function takePreloaded() {
+  const pre = preloaded;
+  preloaded = null;
+  const fits = pre && F.apiQuery(filters) === "" && pre.feed_sort === filters.sort && pre.feed_limit === FEED_LIMIT;
+  return fits ? pre : null;
+}
 
 const sitesView = new SitesView($("#map"), config.tiles, (next) => applyFilters(next));
 const feed = new Feed({
@@ -82,10 +92,11 @@ function showSites(data) {
 }
 
 let feedRequest = 0; // a newer request for the feed makes the answers to older ones moot
-function loadFeed() {
+function loadFeed(given = null) {
   const request = ++feedRequest;
   const qs = F.apiQuery(filters, { limit: FEED_LIMIT, sort: filters.sort });
-  return apiFetch(`/api/v1/overview/feed?${qs}`).then((answer) => {
+  const asked = given ? Promise.resolve(given) : apiFetch(`/api/v1/overview/feed?${qs}`);
+  return asked.then((answer) => {
     if (request === feedRequest) feed.replace(answer.alerts, answer.total);
   });
 }
@@ -95,10 +106,12 @@ async function resync() {
   const asOf = generation;
   const qs = F.apiQuery(filters);
   const current = (draw) => (data) => asOf === generation && draw(data);
+  const pre = takePreloaded();
+  const ask = (kind) => (pre ? Promise.resolve(pre[kind]) : apiFetch(`/api/v1/overview/${kind}?${qs}`));
   const parts = [
-    apiFetch(`/api/v1/overview/kpis?${qs}`).then(current(showKpis)),
-    apiFetch(`/api/v1/overview/sites?${qs}`).then(current(showSites)),
-    loadFeed(),
+    ask("kpis").then(current(showKpis)),
+    ask("sites").then(current(showSites)),
+    loadFeed(pre?.feed),
     loadIncidentTile(),
     loadField(qs).then(current((data) => renderField(data, prefs.time_zone || ""))),
   ];
