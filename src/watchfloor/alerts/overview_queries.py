@@ -756,7 +756,8 @@ def _ids_by_severity(matching: QuerySet[Alert], limit: int) -> list[int]:
     reads in order, stopping at `limit` — put together and cut to `limit`. Sorting every
     matching row by a CASE instead read the heap row of each of a large tenant's ~26,000 active
     alerts (docs/benchmarks.md, 2026-12-04 overview)."""
-    parts, params = [], []
+    parts: list[str] = []
+    params: list = []
     known = list(SEVERITIES)
     for rank in range(len(known) + 1):
         only = Q(severity=known[rank]) if rank < len(known) else ~Q(severity__in=known)

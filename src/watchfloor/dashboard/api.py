@@ -45,6 +45,7 @@ def _json(request, body: bytes) -> HttpResponse:
     each change) comes back as an empty 304."""
     digest = hashlib.blake2b(_GENERATED_AT.sub(b"", body), digest_size=16).hexdigest()
     etag = f'W/"{digest}"'
+    response: HttpResponse
     if digest in _etags(request.headers.get("If-None-Match", "")):
         response = HttpResponseNotModified()
     else:
