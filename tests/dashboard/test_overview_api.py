@@ -736,6 +736,9 @@ def test_shared_answers_expire(seeded, api, shared, monkeypatch, settings):
     Alert.objects.filter(type="GEOFENCE_BREACH").update(status=Status.RESOLVED)
     later = overview_queries.time.time() + settings.OVERVIEW_CACHE_SECONDS + 1
     monkeypatch.setattr(overview_queries.time, "time", lambda: later)
+    # the tiles come from the tenant summary: the request that finds it grown old is answered
+    # from it and renews it once answered; the next one shows the change
+    ok(sup.get(KPIS))
     assert ok(sup.get(KPIS))["open"]["total"] == first["open"]["total"] - 4
 
 
@@ -979,3 +982,39 @@ def test_the_feed_in_severity_order_reads_by_severity_and_matches_the_sql_order(
         assert [r["id"] for r in rows] == expected[:limit], limit
     city = feed(user, OverviewFilters(city="austin"), limit=500)
     assert city and all(r["city"].lower() == "austin" for r in city)
+
+
+def test_a_summary_that_only_grew_old_is_renewed_after_the_response(
+    seeded, api, shared, monkeypatch
+):
+    """The request that finds the tenant summary old (same watermark, not long ago) is answered
+    from it, and the summary is renewed once that response is sent (close), not before."""
+    from watchfloor.alerts import overview_queries as q
+
+    tenant = seeded.tenant.pk
+    sup = api(seeded.user("supervisor"))
+    first = ok(sup.get(KPIS))
+    held_at, summary = q.held_summary(tenant, timezone.now())
+    loads = []
+    real = q._load_summary
+    monkeypatch.setattr(q, "_load_summary", lambda *a: loads.append(1) or real(*a))
+    later = q.time.time() + q.settings.OVERVIEW_CACHE_SECONDS + 1
+    monkeypatch.setattr(q.time, "time", lambda: later)
+    # inside a request: the old one answers, its renewal waits
+    with q.renewals_after_response() as renewals:
+        assert q.held_summary(tenant, timezone.now()) == (held_at, summary)
+    assert not loads and list(renewals) == [tenant]
+    # through the API: answered, then renewed when the test client closes the response
+    assert ok(sup.get(KPIS))["open"] == first["open"] and loads == [1]
+    assert q.held_summary(tenant, timezone.now())[0] == later
+    # a step (the watermark moved) is never answered from the old summary, inside a request too
+    acknowledge_alert(Alert.objects.filter(status=Status.NEW).first(), actor=seeded.user("admin"))
+    with q.renewals_after_response() as renewals:
+        renewed = q.held_summary(tenant, timezone.now())[1]
+    assert loads == [1, 1] and not renewals
+    assert sum(n for n, _, _ in renewed.acknowledged[""].values()) == 1
+    # long grown old (past STALE_RENEWALS periods): renewed on the request
+    monkeypatch.setattr(q.time, "time", lambda: later + 10 * q.settings.OVERVIEW_CACHE_SECONDS)
+    with q.renewals_after_response() as renewals:
+        q.held_summary(tenant, timezone.now())
+    assert loads == [1, 1, 1] and not renewals

@@ -98,7 +98,12 @@ def feed_answer(
             total = max(len(rows), overview_queries.feed_total(user, f, statuses=statuses))
         return _encode(FeedOut, {"alerts": rows, "total": total})
 
-    return overview_queries.shared_answer("feed", user, f, compute, extra=(statuses, limit, order))
+    # renewed with the tenant summary (its total comes from it): every step at once, repeats
+    # (occurrence counts, last seen) within OVERVIEW_SUMMARY_SECONDS; the open page gets
+    # those live over the WebSocket, the feed's answer is its first load and resyncs
+    return overview_queries.shared_answer(
+        "feed", user, f, compute, extra=(statuses, limit, order), summarised=True
+    )
 
 
 @router.get("/overview/kpis", response=KpisOut)
@@ -107,7 +112,9 @@ def overview_kpis(request, filters: Query[OverviewQuery]):
     maintenance, sites with a critical alert, MTTA/MTTR and counts since midnight UTC."""
     user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
-    return _json(request, kpis_answer(user, f))
+    with overview_queries.renewals_after_response() as later:
+        body = kpis_answer(user, f)
+    return overview_queries.renew_after(_json(request, body), later)
 
 
 @router.get("/overview/sites", response=SitesOut)
@@ -115,7 +122,9 @@ def overview_sites(request, filters: Query[OverviewQuery]):
     """Every site matching the filters with its worst open alert, and the clients' totals."""
     user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
-    return _json(request, sites_answer(user, f))
+    with overview_queries.renewals_after_response() as later:
+        body = sites_answer(user, f)
+    return overview_queries.renew_after(_json(request, body), later)
 
 
 @router.get("/overview/feed", response=FeedOut)
@@ -125,7 +134,9 @@ def overview_feed(request, filters: Query[FeedQuery]):
     user, f = request.auth, filters.filters()
     require_capability(user, Capability.VIEW)
     statuses = tuple(sorted(set(filters.status)))
-    return _json(request, feed_answer(user, f, statuses, filters.limit, filters.sort))
+    with overview_queries.renewals_after_response() as later:
+        body = feed_answer(user, f, statuses, filters.limit, filters.sort)
+    return overview_queries.renew_after(_json(request, body), later)
 
 
 class IncidentTileOut(BaseModel):

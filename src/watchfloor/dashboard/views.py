@@ -12,7 +12,12 @@ from django.views.decorators.http import require_safe
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import ScopeKind, capabilities_of, has_capability, scope_kind
-from watchfloor.alerts.overview_queries import FEED_DEFAULT_ORDER, OverviewFilters
+from watchfloor.alerts.overview_queries import (
+    FEED_DEFAULT_ORDER,
+    OverviewFilters,
+    renew_after,
+    renewals_after_response,
+)
 from watchfloor.dashboard.api import feed_answer, kpis_answer, sites_answer
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.preferences import cached_preferences
@@ -59,13 +64,15 @@ def home(request):
         "alerts_url": reverse("dashboard:alerts"),  # the tiles and the feed link to it
         "incidents_url": reverse("dashboard:incidents"),  # the SLA tile links to it
     }
+    with renewals_after_response() as later:
+        preloaded = _preloaded(request, user, preferences)
     context = {
         "nav": "overview",
         "config": config,
         "overview_modules": OVERVIEW_MODULES,
-        "preloaded": _preloaded(request, user, preferences),
+        "preloaded": preloaded,
     }
-    return render(request, "dashboard/overview.html", context)
+    return renew_after(render(request, "dashboard/overview.html", context), later)
 
 
 # what the page's script asks for its feed (overview.js FEED_LIMIT, the default sort)
