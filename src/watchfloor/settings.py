@@ -250,6 +250,11 @@ OPERATIONS_MAX_BATCH = int(os.environ.get("WATCHFLOOR_OPERATIONS_MAX_BATCH", "10
 OPERATIONS_CHANGE_HOOKS = env_list(
     "WATCHFLOOR_OPERATIONS_CHANGE_HOOKS", "watchfloor.operations.rules.on_records_changed"
 )
+# The feed rules' job judges only what can have changed since its last run; every this many hours
+# (per tenant) it judges everything again instead (records deleted under an alert); 0: never.
+OPERATIONS_RULES_FULL_PASS_HOURS = float(
+    os.environ.get("WATCHFLOOR_OPERATIONS_RULES_FULL_PASS_HOURS", "24")
+)
 # Staging (alerts.staging): an ingestion request is answered once its batch is durable in the
 # staging table; fold workers drain it. Past either bound ingestion answers 503 + Retry-After.
 ALERT_STAGING_MAX_LAG = float(os.environ.get("WATCHFLOOR_STAGING_MAX_LAG", "30"))

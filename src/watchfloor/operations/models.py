@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Now
 
 from watchfloor.tenancy.models import ON_SITE, Client, Site, TenantScoped
 
@@ -30,6 +31,10 @@ class FeedRecord(TenantScoped):
     source_updated_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField()
     created_at = models.DateTimeField()
+    # every write of the row, the upsert's and any other (the feed rules' job judges the records
+    # changed since its last run by it: `FeedRulesMark`)
+    # (the database's default serves rows written outside the ORM, and existing rows at migration)
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     placement = ON_SITE
 
@@ -78,6 +83,7 @@ class Ticket(FeedRecord):
         indexes = [
             models.Index(fields=["tenant", "status", "sla_due_at"], name="ticket_status_sla"),
             models.Index(fields=["client", "status"], name="ticket_client_status"),
+            models.Index(fields=["tenant", "updated_at"], name="ticket_changed"),
         ]
 
 
@@ -114,6 +120,7 @@ class WorkOrder(FeedRecord):
         indexes = [
             models.Index(fields=["tenant", "status", "deadline_at"], name="work_order_status_due"),
             models.Index(fields=["client", "status"], name="work_order_client_status"),
+            models.Index(fields=["tenant", "updated_at"], name="work_order_changed"),
         ]
 
 
@@ -167,6 +174,7 @@ class Device(FeedRecord):
         indexes = [
             models.Index(fields=["tenant", "last_seen_at"], name="device_last_seen"),
             models.Index(fields=["site", "device_type"], name="device_site_type"),
+            models.Index(fields=["tenant", "updated_at"], name="device_changed"),
         ]
 
 
@@ -198,6 +206,8 @@ class AttendanceRecord(FeedRecord):
             ),
             models.Index(fields=["site", "shift_start"], name="attendance_site_start"),
             models.Index(fields=["tenant", "person_ref", "shift_start"], name="attendance_person"),
+            models.Index(fields=["tenant", "shift_end"], name="attendance_end"),
+            models.Index(fields=["tenant", "updated_at"], name="attendance_changed"),
         ]
 
 
@@ -227,6 +237,7 @@ class GeofenceEvent(FeedRecord):
         indexes = [
             models.Index(fields=["tenant", "occurred_at"], name="geofence_tenant_time"),
             models.Index(fields=["site", "occurred_at"], name="geofence_site_time"),
+            models.Index(fields=["tenant", "updated_at"], name="geofence_changed"),
         ]
 
 
@@ -266,6 +277,28 @@ class Heartbeat(TenantScoped):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="heartbeat_name_unique")
+        ]
+
+
+class FeedRulesMark(TenantScoped):
+    """Where the `operations.feed_rules` job left a tenant (one row per tenant): its next run
+    judges only what can have changed since.
+
+    `checked_at`: the rules' time of the last run (conditions that begin or end with time are
+    looked for in (checked_at, now]); `changes_from`: records with `updated_at` from here on are
+    judged again (the last run's start on the clock, less an overlap for writes that committed
+    late); `policy_updated_at`: the tenant's `OperationsPolicy.updated_at` the run used (another
+    value: the next run is a full pass); `full_at`: the last full pass (every record that may
+    hold and every active rule alert judged)."""
+
+    checked_at = models.DateTimeField()
+    changes_from = models.DateTimeField()
+    policy_updated_at = models.DateTimeField(null=True, blank=True)
+    full_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="feed_rules_mark_one_per_tenant")
         ]
 
 

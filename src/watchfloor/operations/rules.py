@@ -15,9 +15,13 @@ A condition raises once:
 
 Two ways in, both set-based (a bounded number of queries per batch of `BATCH` records, never one
 per record):
-- `run_feed_rules()`, the `operations.feed_rules` job (every minute), over all tenants: the time-
-  based conditions (SLA, deadlines, silence, missing guards, site health) for records that hold
-  a coarse SQL filter and have no active alert, then every active rule alert judged again;
+- `run_feed_rules()`, the `operations.feed_rules` job (every minute), over all tenants. Its
+  steady run judges only what can have changed since the tenant's last run (`FeedRulesMark`):
+  records written since, conditions that began or ended with time in between (a due time, a
+  deadline, a silence threshold, a grace period, a shift's end: index range queries), and the
+  site rules (grouped queries). A tenant's first run, a changed policy and a daily
+  reconciliation are full passes: every record that may hold (a coarse SQL filter) with no
+  active alert, then every active rule alert judged again;
 - `on_records_changed(kind, tenant_id, ids)`, called by the feed upserts after they commit: the
   changed records judged at once (a ticket escalated or closed, a breach event, a new position).
 """
@@ -48,6 +52,7 @@ from watchfloor.operations.models import (
     AttendanceStatus,
     Device,
     DeviceStatus,
+    FeedRulesMark,
     GeofenceEvent,
     GeofenceEventKind,
     OperationsPolicy,
@@ -55,7 +60,7 @@ from watchfloor.operations.models import (
     Ticket,
     WorkOrder,
 )
-from watchfloor.tenancy.models import Client, Site
+from watchfloor.tenancy.models import Client, Site, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +140,21 @@ class Policies:
 Judge = Callable[[list, Policies, datetime], dict[int, Verdict]]
 
 
+# a condition that may have begun or ended with time in (since, now], for these tenants
+Window = Callable[[datetime, datetime, Policies, list[int]], Q]
+
+
 @dataclass(frozen=True)
 class RecordRule:
     """A rule over one kind of record. `coarse` is the job's SQL pre-filter (a superset of the
-    records that hold); `judge` decides, for a batch of records, which hold and how."""
+    records that hold); `judge` decides, for a batch of records, which hold and how.
+
+    For the steady run (records judged only when something can have changed): `holds` is a
+    superset of the records that hold with no look-back (a changed record outside it and without
+    an active alert has nothing to settle; None: `coarse`); `begins` finds the records whose
+    condition may have begun with time in (since, now] (a due time passed, a silence grew past
+    its threshold); `ends` those whose condition may have ended with time (a shift ended). A
+    condition that begins or ends only when its record changes needs neither."""
 
     type: str
     kind: str
@@ -149,6 +165,14 @@ class RecordRule:
     judge: Judge
     coarse: Callable[[datetime, Policies], Q] | None  # None: not scanned by the job
     related: tuple[str, ...] = ()
+    holds: Callable[[datetime, Policies], Q] | None = None
+    begins: Window | None = None
+    ends: Window | None = None
+
+    def holds_sql(self, now: datetime, policies: Policies) -> Q:
+        if self.holds is not None:
+            return self.holds(now, policies)
+        return self.coarse(now, policies) if self.coarse is not None else Q()
 
     def prefix(self, tenant_id: int) -> str:
         return f"ops:{self.code}:{tenant_id}:"
@@ -177,6 +201,29 @@ class RecordRule:
 
 
 # --- judges -------------------------------------------------------------------------------------
+
+
+def _within(name: str, since: datetime, now: datetime, offset: timedelta = timedelta(0)) -> Q:
+    """`name + offset` in (since, now]: a time that passed between two runs."""
+    return Q(**{f"{name}__gt": since - offset, f"{name}__lte": now - offset})
+
+
+def _tenants_by(
+    policies: Policies, tenants: list[int], read: Callable[[OperationsPolicy], Any]
+) -> dict[Any, list[int]]:
+    """The tenants grouped by a policy value: one term per distinct value, not per tenant."""
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for tenant_id in tenants:
+        groups[read(policies.of(tenant_id))].append(tenant_id)
+    return groups
+
+
+def _any(terms: list[Q]) -> Q:
+    found = Q(pk__in=[])
+    for term in terms:
+        found |= term
+    return found
+
 
 SLA_SEVERITY: dict[str, str] = {
     Priority.P1: Severity.CRITICAL,
@@ -228,6 +275,19 @@ def coarse_sla(now: datetime, policies: Policies) -> Q:
     )
 
 
+def begins_sla(since: datetime, now: datetime, policies: Policies, tenants: list[int]) -> Q:
+    # a due time from the policy only for tickets stored without one (the upsert sets it)
+    hours = {policies.of(t).sla_hours(x) for t in tenants for x in Priority.values}
+    return Q(status__in=TICKET_OPEN_STATUSES) & (
+        _within("sla_due_at", since, now)
+        | Q(
+            sla_due_at__isnull=True,
+            opened_at__gt=since - timedelta(hours=max(hours)),
+            opened_at__lte=now - timedelta(hours=min(hours)),
+        )
+    )
+
+
 def judge_escalated(tickets: list[Ticket], policies: Policies, now: datetime) -> dict[int, Verdict]:
     found = {}
     for t in tickets:
@@ -268,6 +328,10 @@ def coarse_overdue(now: datetime, policies: Policies) -> Q:
     return Q(status__in=WORK_ORDER_OPEN_STATUSES, deadline_at__lte=now)
 
 
+def begins_overdue(since: datetime, now: datetime, policies: Policies, tenants: list[int]) -> Q:
+    return Q(status__in=WORK_ORDER_OPEN_STATUSES) & _within("deadline_at", since, now)
+
+
 def _shortest_silence(p: OperationsPolicy) -> int:
     by_type = [v for v in (p.device_silence_by_type or {}).values() if isinstance(v, int) and v > 0]
     return min([p.device_silence_minutes, *by_type])
@@ -295,6 +359,30 @@ def judge_offline(devices: list[Device], policies: Policies, now: datetime) -> d
 def coarse_offline(now: datetime, policies: Policies) -> Q:
     shortest = policies.least(_shortest_silence)
     return _OPEN_DEVICE & Q(last_seen_at__lte=now - timedelta(minutes=shortest))
+
+
+def _silences(p: OperationsPolicy) -> tuple[int, tuple[tuple[str, int], ...]]:
+    """(default minutes, (type, minutes)…): what `OperationsPolicy.silence_minutes` reads."""
+    by_type = p.device_silence_by_type or {}
+    typed = ((k, v) for k, v in by_type.items() if isinstance(v, int) and v > 0)
+    return p.device_silence_minutes, tuple(sorted(typed))
+
+
+def begins_offline(since: datetime, now: datetime, policies: Policies, tenants: list[int]) -> Q:
+    """Devices whose last sighting plus their type's silence passed in (since, now]: one term
+    per distinct silence setting (tenants sharing one share the term)."""
+    terms = []
+    for (minutes, typed), group in _tenants_by(policies, tenants, _silences).items():
+        other_types = Q(tenant_id__in=group)
+        if typed:
+            other_types &= ~Q(device_type__in=[k for k, _ in typed])
+        terms.append(other_types & _within("last_seen_at", since, now, timedelta(minutes=minutes)))
+        for device_type, type_minutes in typed:
+            terms.append(
+                Q(tenant_id__in=group, device_type=device_type)
+                & _within("last_seen_at", since, now, timedelta(minutes=type_minutes))
+            )
+    return _OPEN_DEVICE & _any(terms)
 
 
 EARTH_RADIUS_KM = 6371.0088
@@ -343,6 +431,10 @@ def coarse_spoof(now: datetime, policies: Policies) -> Q:
     return Q(previously_located_at__isnull=False, located_at__gte=now - SPOOF_LOOKBACK)
 
 
+def holds_spoof(now: datetime, policies: Policies) -> Q:
+    return Q(previously_located_at__isnull=False, located_at__isnull=False)
+
+
 def judge_missing(
     records: list[AttendanceRecord], policies: Policies, now: datetime
 ) -> dict[int, Verdict]:
@@ -372,6 +464,22 @@ def coarse_missing(now: datetime, policies: Policies) -> Q:
         Q(status=AttendanceStatus.MISSING)
         | Q(status=AttendanceStatus.EXPECTED, shift_start__lte=now - timedelta(minutes=grace))
     )
+
+
+def begins_missing(since: datetime, now: datetime, policies: Policies, tenants: list[int]) -> Q:
+    """EXPECTED shifts whose start plus the tenant's grace passed in (since, now]."""
+    terms = [
+        Q(tenant_id__in=group) & _within("shift_start", since, now, timedelta(minutes=grace))
+        for grace, group in _tenants_by(
+            policies, tenants, lambda p: p.attendance_grace_minutes
+        ).items()
+    ]
+    expected = Q(status=AttendanceStatus.EXPECTED, checked_in_at__isnull=True, shift_end__gt=now)
+    return expected & _any(terms)
+
+
+def ends_missing(since: datetime, now: datetime, policies: Policies, tenants: list[int]) -> Q:
+    return _within("shift_end", since, now)
 
 
 def judge_breach(
@@ -425,9 +533,30 @@ def coarse_breach(now: datetime, policies: Policies) -> Q:
     return Q(kind=GeofenceEventKind.BREACH, occurred_at__gte=now - GEOFENCE_LOOKBACK)
 
 
+def holds_breach(now: datetime, policies: Policies) -> Q:
+    return Q(kind=GeofenceEventKind.BREACH)
+
+
+def ends_breach(since: datetime, now: datetime, policies: Policies, tenants: list[int]) -> Q:
+    """Breaches whose shift ended in (since, now]."""
+    return Q(
+        kind=GeofenceEventKind.BREACH,
+        attendance__shift_end__gt=since,
+        attendance__shift_end__lte=now,
+    )
+
+
 RECORD_RULES: tuple[RecordRule, ...] = (
     RecordRule(
-        BuiltinType.SLA_BREACH, TICKET, Ticket, "ticket", "sla", "ticket", judge_sla, coarse_sla
+        BuiltinType.SLA_BREACH,
+        TICKET,
+        Ticket,
+        "ticket",
+        "sla",
+        "ticket",
+        judge_sla,
+        coarse_sla,
+        begins=begins_sla,
     ),
     RecordRule(
         BuiltinType.TICKET_ESCALATED,
@@ -448,6 +577,7 @@ RECORD_RULES: tuple[RecordRule, ...] = (
         "work_order",
         judge_overdue,
         coarse_overdue,
+        begins=begins_overdue,
     ),
     RecordRule(
         BuiltinType.DEVICE_OFFLINE,
@@ -458,6 +588,7 @@ RECORD_RULES: tuple[RecordRule, ...] = (
         "device",
         judge_offline,
         coarse_offline,
+        begins=begins_offline,
     ),
     RecordRule(
         BuiltinType.DEVICE_SPOOF,
@@ -468,6 +599,7 @@ RECORD_RULES: tuple[RecordRule, ...] = (
         "device",
         judge_spoof,
         coarse_spoof,
+        holds=holds_spoof,
     ),
     RecordRule(
         BuiltinType.ATTENDANCE_MISSING,
@@ -478,6 +610,8 @@ RECORD_RULES: tuple[RecordRule, ...] = (
         "attendance",
         judge_missing,
         coarse_missing,
+        begins=begins_missing,
+        ends=ends_missing,
     ),
     RecordRule(
         BuiltinType.GEOFENCE_BREACH,
@@ -489,6 +623,8 @@ RECORD_RULES: tuple[RecordRule, ...] = (
         judge_breach,
         coarse_breach,
         related=("attendance",),
+        holds=holds_breach,
+        ends=ends_breach,
     ),
 )
 
@@ -502,6 +638,8 @@ class Outbox:
 
     triggers: list[Finding] = field(default_factory=list)
     resolves: list[tuple[int, str, str]] = field(default_factory=list)  # tenant, fp, type
+    # the conditions judged in this run: one record reached by two ways is judged once
+    judged: set[str] = field(default_factory=set)
 
     def send(self, now: datetime) -> dict[str, int]:
         codes = _codes(self.triggers)
@@ -583,8 +721,10 @@ def _existing(fingerprints: dict[str, datetime], tenant_ids: set[int]) -> tuple[
 def _settle(rule: RecordRule, records: list, policies: Policies, now: datetime, out: Outbox):
     """Judge a batch of records: trigger the conditions that hold and have no alert yet, resolve
     the active alerts of those that no longer hold."""
+    records = [r for r in records if rule.fingerprint(r.tenant_id, r.pk) not in out.judged]
     if not records:
         return
+    out.judged.update(rule.fingerprint(r.tenant_id, r.pk) for r in records)
     verdicts = rule.judge(records, policies, now)
     far = now + timedelta(days=1)
     wanted = {
@@ -632,26 +772,42 @@ def _active_rule_alerts(type_: str, tenant_id: int | None = None) -> QuerySet:
     return rows.filter(tenant_id=tenant_id) if tenant_id is not None else rows
 
 
-def _scan(rule: RecordRule, policies: Policies, now: datetime, out: Outbox) -> None:
-    """The job's pass for one rule: raise the conditions that began, resolve those that ended."""
+# for `_judge_where`: the record's condition has an active alert, or has none
+HAS_ALERT = Q(has_alert=True)
+NO_ALERT = Q(has_alert=False)
+
+
+def _judge_where(rule: RecordRule, where: Q, policies: Policies, now: datetime, out: Outbox):
+    """Judge the rule's records that match `where` (which may use HAS_ALERT / NO_ALERT: the
+    partial unique index on tenant + fingerprint answers it per record), BATCH at a time."""
+    has_alert = Exists(
+        Alert.objects.filter(tenant_id=OuterRef("tenant_id"), fingerprint=OuterRef("fp")).exclude(
+            status=Status.RESOLVED
+        )
+    )
+    rows = rule.model.objects.alias(fp=rule.fingerprint_sql(), has_alert=has_alert).filter(where)
+    for chunk in _chunks(rows, rule.related):
+        _settle(rule, chunk, policies, now, out)
+
+
+def _scan(
+    rule: RecordRule,
+    policies: Policies,
+    now: datetime,
+    out: Outbox,
+    tenants: list[int] | None = None,
+) -> None:
+    """The full pass for one rule (of `tenants`, None: all): raise the conditions that began,
+    resolve those that ended — every active alert of the rule judged again on its record."""
+    mine = Q(tenant_id__in=tenants) if tenants is not None else Q()
     if rule.coarse is not None:
-        fp = rule.fingerprint_sql()
-        has_alert = Exists(
-            Alert.objects.filter(
-                tenant_id=OuterRef("tenant_id"), fingerprint=OuterRef("fp")
-            ).exclude(status=Status.RESOLVED)
-        )
-        candidates = (
-            rule.model.objects.filter(rule.coarse(now, policies)).annotate(fp=fp).filter(~has_alert)
-        )
-        for rows in _chunks(candidates, rule.related):
-            _settle(rule, rows, policies, now, out)
+        _judge_where(rule, mine & rule.coarse(now, policies) & NO_ALERT, policies, now, out)
     # every active alert of the rule, judged again on its record (gone: resolved)
     last = 0
     while True:
         alerts = list(
             _active_rule_alerts(rule.type)
-            .filter(id__gt=last)
+            .filter(mine, id__gt=last)
             .order_by("id")
             .values_list("id", "tenant_id", "fingerprint")[:BATCH]
         )
@@ -808,15 +964,159 @@ def _settle_sites(policies: Policies, now: datetime, out: Outbox, tenant_id: int
 # --- entry points -------------------------------------------------------------------------------
 
 
-def run_feed_rules(now: datetime | None = None) -> dict[str, int]:
-    """Every rule over every tenant (the `operations.feed_rules` job)."""
-    now = now or timezone.now()
-    policies = Policies()
-    out = Outbox()
+# a record written by a transaction that committed this long after its `updated_at` was set is
+# still judged by the next run (a feed upsert commits within seconds; the clocks of the writers
+# may differ by a little)
+CHANGES_OVERLAP = timedelta(minutes=2)
+
+
+def _full_pass_reason(
+    mark: FeedRulesMark | None, policy: OperationsPolicy | None, now: datetime
+) -> str | None:
+    """Why the tenant needs every record judged (None: only what can have changed)."""
+    if mark is None:
+        return "first run"
+    if (policy.updated_at if policy is not None else None) != mark.policy_updated_at:
+        return "policy changed"
+    if now < mark.checked_at:
+        return "clock behind the last run"
+    every = settings.OPERATIONS_RULES_FULL_PASS_HOURS
+    if every > 0 and now - mark.full_at >= timedelta(hours=every):
+        return "reconciliation"
+    return None
+
+
+def _steady(
+    policies: Policies,
+    tenants: list[int],
+    since: datetime,
+    changes_from: datetime,
+    now: datetime,
+    out: Outbox,
+) -> None:
+    """The steady run over tenants left at the same marks: only what can have changed.
+
+    - records written since `changes_from` whose condition may hold without an alert, or that
+      have an active alert (a changed record that neither may hold nor has an alert has nothing
+      to settle, and is left in SQL);
+    - breaches another record's change may settle: the same guard or device entered (or left)
+      the site since, or the breach's shift record changed;
+    - conditions that began with time in (since, now] (`RecordRule.begins`), with no alert yet;
+    - conditions that ended with time in (since, now] (`RecordRule.ends`), with an active one.
+    An active alert whose record did not change and whose condition cannot end with time is
+    not read at all. Records deleted under an active alert (retention) are left to the
+    reconciling full pass (`OPERATIONS_RULES_FULL_PASS_HOURS`)."""
+    mine = Q(tenant_id__in=tenants)
+    changed = mine & Q(updated_at__gte=changes_from)
     for rule in RECORD_RULES:
-        _scan(rule, policies, now, out)
+        may_hold = rule.holds_sql(now, policies)
+        _judge_where(rule, changed & ((may_hold & NO_ALERT) | HAS_ALERT), policies, now, out)
+    breach = next(r for r in RECORD_RULES if r.type == BuiltinType.GEOFENCE_BREACH)
+    moves = (
+        GeofenceEvent.objects.filter(changed)
+        .exclude(kind=GeofenceEventKind.BREACH)
+        .order_by()
+        .values_list("person_ref", "device_id")
+        .distinct()
+    )
+    refs_and_devices = list(moves)
+    refs = sorted({ref for ref, _ in refs_and_devices if ref})
+    devices = sorted({device for _, device in refs_and_devices if device})
+    recent = Q(occurred_at__gte=now - GEOFENCE_LOOKBACK)
+    settles = mine & Q(kind=GeofenceEventKind.BREACH) & (HAS_ALERT | recent)
+    shift_changed = Q(attendance__updated_at__gte=changes_from)
+    _judge_where(breach, settles & shift_changed, policies, now, out)
+    for start in range(0, max(len(refs), len(devices)), BATCH):
+        who = Q(person_ref__in=refs[start : start + BATCH])
+        who |= Q(device_id__in=devices[start : start + BATCH])
+        _judge_where(breach, settles & who, policies, now, out)
+    for rule in RECORD_RULES:
+        if rule.begins is not None:
+            began = mine & rule.begins(since, now, policies, tenants) & NO_ALERT
+            _judge_where(rule, began, policies, now, out)
+        if rule.ends is not None:
+            ended = mine & rule.ends(since, now, policies, tenants) & HAS_ALERT
+            _judge_where(rule, ended, policies, now, out)
+
+
+def run_feed_rules(
+    now: datetime | None = None, *, full: bool = False, stats: dict | None = None
+) -> dict[str, int]:
+    """The `operations.feed_rules` job: every rule over every tenant.
+
+    A tenant the job has seen before (`FeedRulesMark`) gets the steady run (`_steady`: only
+    what can have changed since); a full pass (every record that may hold, every active rule
+    alert judged again) on its first run, after its policy changed, when `now` is before its
+    last run, every `OPERATIONS_RULES_FULL_PASS_HOURS` (reconciliation: records deleted under
+    an alert), or for every tenant with `full=True`. The site rules are grouped queries over
+    all sites, run in full each time. The marks advance once the run's alerts are sent: a run
+    that fails is judged again, in full, by the next one.
+
+    Returns {"raised", "resolved"}; `stats`, when given, is filled with how the run went
+    (tenants in full and steady, records judged)."""
+    now = now or timezone.now()
+    started = timezone.now()  # the clock `updated_at` is written with (`now` may be a test's)
+    policies = Policies()
+    marks = {m.tenant_id: m for m in FeedRulesMark.objects.all()}
+    full_tenants: dict[str, list[int]] = defaultdict(list)
+    steady: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
+    tenant_ids = list(Tenant.objects.order_by("id").values_list("id", flat=True))
+    for tenant_id in tenant_ids:
+        mark = marks.get(tenant_id)
+        reason = "asked" if full else _full_pass_reason(mark, policies.rows.get(tenant_id), now)
+        if reason is not None or mark is None:
+            full_tenants[reason or "first run"].append(tenant_id)
+        else:
+            steady[(mark.checked_at, mark.changes_from)].append(tenant_id)
+    out = Outbox()
+    in_full = [t for group in full_tenants.values() for t in group]
+    if in_full:
+        for rule in RECORD_RULES:
+            _scan(rule, policies, now, out, in_full)
+    for (since, changes_from), tenants in steady.items():
+        _steady(policies, tenants, since, changes_from, now, out)
     _settle_sites(policies, now, out)
-    return out.send(now)
+    judged = len(out.judged)
+    counts = out.send(now)
+    _advance(marks, tenant_ids, set(in_full), policies, now, started - CHANGES_OVERLAP)
+    if stats is not None:
+        stats.update(
+            full={reason: len(group) for reason, group in full_tenants.items()},
+            steady=sum(len(group) for group in steady.values()),
+            judged=judged,
+        )
+    return counts
+
+
+def _advance(
+    marks: dict[int, FeedRulesMark],
+    tenant_ids: list[int],
+    in_full: set[int],
+    policies: Policies,
+    now: datetime,
+    changes_from: datetime,
+) -> None:
+    """Every tenant's mark moves to this run (one upsert)."""
+    rows = []
+    for tenant_id in tenant_ids:
+        policy = policies.rows.get(tenant_id)
+        mark = marks.get(tenant_id)
+        rows.append(
+            FeedRulesMark(
+                tenant_id=tenant_id,
+                checked_at=now,
+                changes_from=changes_from,
+                policy_updated_at=policy.updated_at if policy is not None else None,
+                full_at=now if tenant_id in in_full or mark is None else mark.full_at,
+            )
+        )
+    FeedRulesMark.objects.bulk_create(
+        rows,
+        batch_size=1000,
+        update_conflicts=True,
+        unique_fields=["tenant"],
+        update_fields=["checked_at", "changes_from", "policy_updated_at", "full_at"],
+    )
 
 
 def evaluate_records(

@@ -416,6 +416,7 @@ def upsert_records(kind: str, records: list[dict], *, actor, now: datetime | Non
                     "site",
                     "source_updated_at",
                     "received_at",
+                    "updated_at",  # auto_now: the time of this write (the feed rules read it)
                 ],
             )
             ids = dict(

@@ -694,6 +694,7 @@ def table_retention() -> dict[str, str]:
         "jobs_joblease": "one row per scheduled job",
         "operations_heartbeat": "one row per heartbeat configured: not pruned",
         "operations_operationspolicy": "one row per tenant",
+        "operations_feedrulesmark": "one row per tenant (where the feed rules' job left it)",
         "incidents_incidentpolicy": "one row per tenant",
         "snapshots_retentionpolicy": "one row per tenant",
         "dashboard_dashboardsettings": "one row per person",
