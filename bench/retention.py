@@ -14,19 +14,22 @@ The shipped server (`watchfloor serve`) takes bench/ingest.py's load: 100-alert 
 batches from a pool of 10,000 fingerprints, `--connections` connections. Ingestion is staged
 (a 2xx means staged): the figure is alerts FOLDED per second, as bench/ingest.py counts it (the
 answered alerts over the measured seconds plus the seconds the fold needs after wrk stops to
-drain staging). First a measured run without retention (the baseline); then the job starts in
-its own process (`watchfloor shell`, as the scheduler runs it, its per-run cap lifted so it
-deletes them all, at the shipped pace unless `--duty`), and `--windows` measured runs of the
-same load follow while it deletes; then the load stops and the job is waited for (at most
-`--job-timeout` s) and what is left is checked.
+drain staging). The job starts in its own process (`watchfloor shell`, as the scheduler runs
+it, its per-run cap lifted so it deletes them all, at the shipped pace unless `--duty`), and
+`--pairs` pairs of measured runs follow in A B B A order: A with the job held between two
+batches (a file it checks), B beside it deleting; the ratio is the mean of B over the mean of A,
+so the drift of a shared machine's other work falls on both. Then the load stops, the paced job
+is stopped and the rest deleted unpaced (or, `--wait-job`, waited for), and what is left is
+checked.
 
-Prints both figures and the ratio per window; writes bench/results/retention.json; appends a
-dated section to docs/benchmarks.md (unless --no-record).
+Prints both figures, the ratio and the job's CPU share; writes bench/results/retention.json;
+appends a dated section to docs/benchmarks.md (unless --no-record).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -100,10 +103,26 @@ WHERE fingerprint LIKE 'old-%' AND id % {every} = 0
 
 # Run by `watchfloor shell -c`: says when it starts deleting, then the job's result as JSON.
 JOB_SNIPPET = """
-import json, sys, time
+import json, os, time
+from django.db import connection
 from watchfloor.snapshots import retention
-pace = retention.Pace.from_settings()
-print("started", pace.duty, flush=True)
+HOLD = os.environ.get("BENCH_RETENTION_HOLD", "")
+
+
+class HeldPace(retention.Pace):
+    # the bench's baseline runs between the job's: it holds between two batches while the
+    # hold file exists (no transaction open, nothing locked)
+    def rest(self):
+        super().rest()
+        while HOLD and os.path.exists(HOLD):
+            time.sleep(0.05)
+
+
+pace = HeldPace.from_settings()
+with connection.cursor() as cursor:
+    cursor.execute("SELECT pg_backend_pid()")
+    backend = cursor.fetchone()[0]
+print("started", pace.duty, backend, flush=True)
 t = time.monotonic()
 counts = retention.enforce(max_batches=10**6, pace=pace)
 print(json.dumps({"counts": counts, "seconds": round(time.monotonic() - t, 2),
@@ -215,6 +234,34 @@ def measured_run(wf, requests_file, headers, args, label: str, *, wait_quiet: bo
     return row
 
 
+class JobCpu:
+    """CPU seconds of the job: its processes (uv, Python) and its PostgreSQL backend."""
+
+    def __init__(self, pid: int, backend: int):
+        import psutil
+
+        self.procs = []
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            self.procs = [root, *root.children(recursive=True)]
+        with contextlib.suppress(psutil.Error):
+            self.procs.append(psutil.Process(backend))
+
+    def seconds(self) -> float:
+        total = 0.0
+        for p in self.procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except Exception:  # noqa: S112 (a process gone: its last reading is lost)
+                continue
+        return total
+
+
+def old_left() -> int:
+    return int(h.psql("SELECT count(*) FROM alerts_alert WHERE fingerprint LIKE 'old-%'"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--alerts", type=int, default=1_000_000, help="resolved alerts to delete")
@@ -223,7 +270,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--windows", type=int, default=2, help="measured runs while the job deletes (default 2)"
+        "--pairs",
+        type=int,
+        default=2,
+        help="pairs of measured runs, one with the job held, one beside it, in A B B A order "
+        "(default 2)",
     )
     parser.add_argument(
         "--duty",
@@ -235,8 +286,8 @@ def main() -> None:
     parser.add_argument(
         "--wait-job",
         action="store_true",
-        help="after the windows, wait for the paced job to finish (default: stop it and delete "
-        "the rest unpaced with the load off)",
+        help="after the measured runs, wait for the paced job to finish (default: stop it and "
+        "delete the rest unpaced with the load off)",
     )
     parser.add_argument("--quiet-timeout", type=float, default=h.QUIET_TIMEOUT)
     parser.add_argument("--no-record", action="store_true", help="do not append to the docs")
@@ -280,9 +331,9 @@ def main() -> None:
             )
             report["command_server"] = " ".join(wf.cmd)
             report["loadavg_before_baseline"] = [round(x, 2) for x in os.getloadavg()]
-            report["without"] = measured_run(
-                wf, requests_file, headers, args, "without retention", wait_quiet=True
-            )
+            hold = work / "hold"
+            hold.touch()  # the job holds after its first batch until a "with" run
+            job_env["BENCH_RETENTION_HOLD"] = str(hold)
             h.log("start retention.enforce beside the load")
             job_log = work / "retention-job.log"
             job = subprocess.Popen(  # noqa: S603 (our own command)
@@ -300,39 +351,52 @@ def main() -> None:
             if not line:
                 raise SystemExit(f"retention job did not start: {seen} {job_log.read_text()}")
             report["duty"] = float(line.split()[1])
+            cpu = JobCpu(job.pid, int(line.split()[2]))
             job_started = time.monotonic()
-            report["with"] = []
-            for i in range(args.windows):
-                left_before = int(
-                    h.psql("SELECT count(*) FROM alerts_alert WHERE fingerprint LIKE 'old-%'")
-                )
+            time.sleep(2)  # its first batch, then it holds
+            # A B B A …: the baseline and the runs beside the job alternate, so the drift of a
+            # shared machine's other work falls on both
+            order = []
+            for i in range(args.pairs):
+                order += [False, True] if i % 2 == 0 else [True, False]
+            report["without"], report["with"] = [], []
+            for n, beside in enumerate(order):
+                if beside:
+                    hold.unlink(missing_ok=True)
+                else:
+                    hold.touch()
+                    time.sleep(1)  # the batch in flight ends
+                left_before, cpu_before, t0 = old_left(), cpu.seconds(), time.monotonic()
                 row = measured_run(
                     wf,
                     requests_file,
                     headers,
                     args,
-                    f"with retention (window {i + 1}/{args.windows})",
-                    wait_quiet=False,
+                    f"run {n + 1}/{len(order)}, {'beside the job' if beside else 'job held'}",
+                    wait_quiet=n == 0,
                 )
-                left_after = int(
-                    h.psql("SELECT count(*) FROM alerts_alert WHERE fingerprint LIKE 'old-%'")
-                )
+                wall = time.monotonic() - t0
+                row["wall_s"] = round(wall, 1)
+                row["job_cpu_pct_of_one_core"] = round(100 * (cpu.seconds() - cpu_before) / wall, 1)
+                row["old_alerts_deleted_during"] = left_before - old_left()
                 row["job_running_at_end"] = job.poll() is None
-                row["old_alerts_deleted_during"] = left_before - left_after
-                row["old_alerts_left_at_end"] = left_after
                 row["seconds_since_job_start"] = round(time.monotonic() - job_started, 1)
-                report["with"].append(row)
+                h.log(
+                    f"  job: {row['old_alerts_deleted_during']:,} old alerts deleted, "
+                    f"{row['job_cpu_pct_of_one_core']} % of a core"
+                )
+                report["with" if beside else "without"].append(row)
+            hold.unlink(missing_ok=True)
         # the load is off. --wait-job: wait (bounded) for the paced job to delete the rest;
         # else stop it (our own process) and delete the rest unpaced (duty 1): its rows/s is the
         # job's speed when nothing else runs, and the bench keeps the shared machine minutes,
         # not the paced job's tens of minutes
-        left_now = int(h.psql("SELECT count(*) FROM alerts_alert WHERE fingerprint LIKE 'old-%'"))
-        paced_s = time.monotonic() - job_started
+        beside_s = sum(w["wall_s"] for w in report["with"])
         report["paced"] = {
-            "deleted": report["before"]["old_alerts"] - left_now,
-            "seconds": round(paced_s, 1),
+            "deleted": sum(w["old_alerts_deleted_during"] for w in report["with"]),
+            "seconds": round(beside_s, 1),
         }
-        report["paced"]["rows_per_s"] = round(report["paced"]["deleted"] / paced_s, 1)
+        report["paced"]["rows_per_s"] = round(report["paced"]["deleted"] / beside_s, 1)
         if args.wait_job:
             try:
                 out, _ = job.communicate(timeout=args.job_timeout)
@@ -371,17 +435,27 @@ def main() -> None:
         )
 
     duty_label = report.get("duty")
-    base = report["without"]["alerts_per_s"]
-    ratios = [round(w["alerts_per_s"] / base, 3) if base else 0.0 for w in report["with"]]
-    report["ratios"] = ratios
-    ratio = min(ratios) if ratios else 0.0
+
+    def mean(rows: list[dict]) -> float:
+        return sum(r["alerts_per_s"] for r in rows) / len(rows) if rows else 0.0
+
+    base, beside = mean(report["without"]), mean(report["with"])
+    ratio = beside / base if base else 0.0
+    report["ratio"] = round(ratio, 3)
     kept = report["before"]["memberships"]
     left = report["after"]["old_alerts"]
     verdict = "within 10 %" if ratio >= 0.9 else "NOT within 10 %"
-    windows = "; ".join(
-        f"window {i + 1}: {w['alerts_per_s']:,.0f} alerts/s ({r:.1%}), "
-        f"{w['old_alerts_deleted_during']:,} old alerts deleted during it"
-        for i, (w, r) in enumerate(zip(report["with"], ratios, strict=True))
+
+    def run_line(r: dict) -> str:
+        return (
+            f"{r['alerts_per_s']:,.0f} (other {r['cpu_pct_of_one_core']['other_pct']:.0f} %, job "
+            f"{r['job_cpu_pct_of_one_core']:.0f} %)"
+        )
+
+    windows = (
+        f"job held: {', '.join(run_line(r) for r in report['without'])}; beside the job: "
+        f"{', '.join(run_line(r) for r in report['with'])} alerts/s folded (CPU in % of one "
+        f"core; A B B A order)"
     )
     paced = report["paced"]
     if report.get("job"):
@@ -403,14 +477,15 @@ def main() -> None:
             f"the rest {n:,} unpaced in {secs:,.0f} s ({n / secs if secs else 0:,.0f} rows/s)"
         )
     summary = (
-        f"ingestion {base:,.0f} alerts/s folded without retention; while it deleted: {windows} "
-        f"(worst {ratio:.1%}: {verdict}); {rest}; {left} old alerts left (expected {kept}: the "
-        f"members of an open incident), dangling escalations/deliveries {report['dangling']}"
+        f"ingestion {base:,.0f} alerts/s folded with the job held, {beside:,.0f} beside it: "
+        f"{ratio:.1%} ({verdict}); {windows}; {rest}; {left} old alerts left (expected {kept}: "
+        f"the members of an open incident), dangling escalations/deliveries {report['dangling']}"
     )
     print(summary)
     h.write_json("retention", report)
     if not args.no_record:
         w0 = report["with"][0] if report["with"] else {}
+        b0 = report["without"][0] if report["without"] else {}
         h.append_docs(
             f"\n## Retention while ingestion runs ({report['date']})\n\n"
             f"`{report['command']}`\n\n{h.machine_line(machine)}; commit `{machine['commit']}`; "
@@ -426,9 +501,9 @@ def main() -> None:
             f"run, alerts folded per second (answered ÷ measured seconds + the fold's drain "
             f"after wrk stopped), server `{report['command_server']}`; the job in its own "
             f"process (`retention.enforce`, its per-run cap lifted).\n"
-            f"- CPU (% of one core) without: {report['without']['cpu_pct_of_one_core']}; with "
-            f"(window 1): {w0.get('cpu_pct_of_one_core')}. PostgreSQL sessions without: "
-            f"{report['without']['pg_sessions']}; with: {w0.get('pg_sessions')}.\n"
+            f"- CPU (% of one core), first run held: {b0.get('cpu_pct_of_one_core')}; first run "
+            f"beside: {w0.get('cpu_pct_of_one_core')}. PostgreSQL sessions held: "
+            f"{b0.get('pg_sessions')}; beside: {w0.get('pg_sessions')}.\n"
         )
 
 
