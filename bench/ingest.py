@@ -380,9 +380,12 @@ def first_pass(
     with ThreadPoolExecutor(max_workers=connections) as pool:
         answers = list(pool.map(send, bodies))
     answered_s = time.monotonic() - t0
+    settle_s = None
     if server.name.startswith("watchfloor"):
         wait_for_fold()  # the first pass ends when its alerts are folded, not answered
     secs = time.monotonic() - t0
+    if server.name.startswith("watchfloor"):
+        settle_s = settle()  # the last fold's incident rules, after it committed
     latencies = sorted(ms for ms, _ in answers)
     failures = sum(status != 200 for _, status in answers)
     alerts = sum(body.count('"labels"') for body in bodies)
@@ -393,6 +396,7 @@ def first_pass(
         "non_200": failures,
         "seconds": round(secs, 2),
         "answered_seconds": round(answered_s, 2),
+        "settle_s": settle_s,
         "alerts_per_s": round(alerts / secs, 1),
         "latency_ms": {
             "p50": round(latencies[len(latencies) // 2], 2),
@@ -435,6 +439,23 @@ def wait_for_fold(timeout: float = 600) -> dict[str, Any]:
     }
 
 
+def settle(timeout: float = 120) -> float:
+    """Seconds after staging drained until the server's database work is done: no session of
+    the bench database active or inside a transaction, twice in a row 50 ms apart. The incident
+    rules run on the drainer after each fold's commit, so the last fold's rules end here, after
+    the drain the figures count (reported beside them as `settle_s`, not added)."""
+    t0 = time.monotonic()
+    quiet = 0
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+    )
+    while quiet < 2 and time.monotonic() - t0 < timeout:
+        quiet = quiet + 1 if int(h.psql(sql)) == 0 else 0
+        time.sleep(0.05)
+    return round(time.monotonic() - t0, 3)
+
+
 def run_phases(
     server: h.Server, files: dict[str, Path], headers: dict[str, str], args
 ) -> dict[str, Any]:
@@ -465,6 +486,7 @@ def run_phases(
             # needs after wrk stopped are added to the measured ones (a lower bound: work left
             # from the warm-up is folded in them too); `answered_alerts_per_s` keeps wrk's.
             fold = wait_for_fold()
+            fold["settle_s"] = settle()
             row["fold"] = fold
             row["answered_alerts_per_s"] = row["alerts_per_s"]
             row["alerts_per_s"] = round(
@@ -472,7 +494,8 @@ def run_phases(
             )
             h.log(
                 f"{server.name}: {phase}: fold drained {fold['pending_events_at_stop']:,} "
-                f"pending events in {fold['drain_s']} s after wrk stopped"
+                f"pending events in {fold['drain_s']} s after wrk stopped; its database work "
+                f"(the last fold's incident rules) ended {fold['settle_s']} s later"
             )
         row["warmup"] = warm.as_dict()
         row["attempts"] = attempts
@@ -713,6 +736,17 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
                     f"{fmt(off['phases'][phase]['alerts_per_s'])} alerts/s = {ratio:.2f}× "
                     f"({'within' if ratio >= 0.9 else 'NOT within'} 10 %)"
                 )
+        check = base.get("check", {})
+        if "incidents" in check:
+            settles = [
+                str(row["fold"].get("settle_s")) for row in base["phases"].values() if "fold" in row
+            ]
+            parts.append(
+                f"with the rules on, {check.get('alerts_in_incidents', 0):,} alerts were in "
+                f"{check['incidents']:,} incidents at the end (the rules run on the drainer "
+                "after each fold's commit, inside the counted seconds, except the last fold's: "
+                f"its database work ended {', '.join(settles) or '?'} s after the drain)"
+            )
         rules_lines.append(f"{base['label']}, incident rules on ÷ off: {'; '.join(parts)}.")
     rules_text = (
         "\nIncident rules on vs off (`--rules-off`; target: within 10 %): "

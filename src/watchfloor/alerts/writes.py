@@ -12,7 +12,7 @@ thousands of placeholders per request (profiled: ~8 ms of a 100-alert request). 
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Status
 
@@ -58,12 +58,62 @@ def _column_type(field) -> str:
     return field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
 
 
-def _values(alert: Alert, fields) -> list:
-    return [f.get_db_prep_save(getattr(alert, f.attname), connection) for f in fields]
+def _db():
+    """This thread's connection itself: `django.db.connection` is a proxy that looks it up on
+    every attribute access, and every field's `get_db_prep_save` reads several (profiled: ~1 s
+    of a 10,000-alert first pass)."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
-def _pg_arrays(rows: list[list], width: int) -> list[list]:
-    return [[row[i] for row in rows] for i in range(width)]
+# Fields whose `get_db_prep_save` hands back a plain str or int unchanged (None stays None).
+_PASS_THROUGH = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "CharField",
+    "ForeignKey",
+    "IntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SmallIntegerField",
+    "TextField",
+    "URLField",
+}
+
+
+def _column_values(alerts: list[Alert], field, db) -> list:
+    """One column's values for `alerts`, as the database takes them."""
+    values = [getattr(a, field.attname) for a in alerts]
+    if field.get_internal_type() in _PASS_THROUGH:
+        return [
+            v if v is None or type(v) is str or type(v) is int else field.get_db_prep_save(v, db)
+            for v in values
+        ]
+    return [field.get_db_prep_save(v, db) for v in values]
+
+
+def _rows(alerts: list[Alert], fields) -> list[list]:
+    """Per alert, its values of `fields` (for SQLite's VALUES lists)."""
+    db = _db()
+    columns = [_column_values(alerts, f, db) for f in fields]
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
+def _pg_execute(sql: str, params: list) -> list[tuple]:
+    """Run one statement with array parameters sent as binary, server-side bound (PostgreSQL).
+
+    Django's cursor binds client-side: psycopg renders every array element into the SQL text,
+    quoting and escaping each in Python (profiled: 1.8 s of a 10,000-alert first pass's 9.6).
+    Bound by the server, in binary, nothing is escaped; the SQL text is the same whatever the
+    batch size, so psycopg prepares it after a few runs. Same connection and transaction."""
+    import psycopg
+
+    db = _db()
+    db.ensure_connection()
+    # Django's error classes (a deadlock is an OperationalError the fold retries)
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def lock_active_alerts(tenant_id: int, fingerprints: list[str]) -> list[Alert]:
@@ -129,17 +179,18 @@ def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     tail = _UPSERT_TAIL.format(table=table, inserted="(xmax = 0)" if postgres else "1")
     by_fp = {a.fingerprint: a for a in alerts}
     ordered = sorted(alerts, key=lambda a: a.fingerprint)  # one lock order for all writers
-    rows = [_values(a, fields) for a in ordered]
     statements: list[tuple[str, list]] = []
     if postgres:
+        db = _db()
         arrays = ", ".join(f"%s::{_column_type(f)}[]" for f in fields)
         statements.append(
             (
                 f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})" + tail,  # noqa: S608
-                _pg_arrays(rows, len(fields)),
+                [_column_values(ordered, f, db) for f in fields],
             )
         )
     else:
+        rows = _rows(ordered, fields)
         row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
         for start in range(0, len(rows), SQLITE_CHUNK):
             chunk = rows[start : start + SQLITE_CHUNK]
@@ -149,8 +200,12 @@ def insert_new_alerts(alerts: list[Alert]) -> dict[str, bool]:
     inserted: dict[str, bool] = {}
     with connection.cursor() as cursor:
         for sql, params in statements:
-            cursor.execute(sql, params)
-            for pk, fp, was_inserted in cursor.fetchall():
+            if postgres:
+                returned = _pg_execute(sql, params)
+            else:
+                cursor.execute(sql, params)
+                returned = cursor.fetchall()
+            for pk, fp, was_inserted in returned:
                 alert = by_fp[fp]
                 alert.id = pk
                 alert._state.adding = False
@@ -172,18 +227,19 @@ def update_alerts(alerts: list[Alert], field_names: list[str]) -> None:
     fields = [opts.get_field(name) for name in field_names]
     qn = connection.ops.quote_name
     table = qn(opts.db_table)
-    rows = [[a.pk, *_values(a, fields)] for a in alerts]
+    if connection.vendor == "postgresql":
+        db = _db()
+        arrays = ", ".join(["%s::bigint[]"] + [f"%s::{_column_type(f)}[]" for f in fields])
+        names = ", ".join(["id"] + [f"c{i}" for i in range(len(fields))])
+        assign = ", ".join(f"{_column(f)} = v.c{i}" for i, f in enumerate(fields))
+        _pg_execute(
+            f"UPDATE {table} SET {assign} FROM unnest({arrays}) AS v({names})"  # noqa: S608
+            f" WHERE {table}.id = v.id",
+            [[a.pk for a in alerts], *(_column_values(alerts, f, db) for f in fields)],
+        )
+        return
+    rows = [[a.pk, *row] for a, row in zip(alerts, _rows(alerts, fields), strict=True)]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays = ", ".join(["%s::bigint[]"] + [f"%s::{_column_type(f)}[]" for f in fields])
-            names = ", ".join(["id"] + [f"c{i}" for i in range(len(fields))])
-            assign = ", ".join(f"{_column(f)} = v.c{i}" for i, f in enumerate(fields))
-            cursor.execute(
-                f"UPDATE {table} SET {assign} FROM unnest({arrays}) AS v({names})"  # noqa: S608
-                f" WHERE {table}.id = v.id",
-                _pg_arrays(rows, len(fields) + 1),
-            )
-            return
         # SQLite names a VALUES list's columns column1, column2, …
         assign = ", ".join(f"{_column(f)} = v.column{i + 2}" for i, f in enumerate(fields))
         row_sql = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
@@ -261,7 +317,7 @@ def bump_repeats(tenant_id: int, repeats: list[tuple[str, str, int]], now) -> li
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             fps, hashes, counts = (list(col) for col in zip(*repeats, strict=True))
-            cursor.execute(
+            rows = _pg_execute(
                 f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
                 " JOIN unnest(%s::varchar[], %s::varchar[], %s::int[]) AS v(fp, h, n)"
                 " ON a.fingerprint = v.fp AND a.content_hash = v.h"
@@ -272,7 +328,6 @@ def bump_repeats(tenant_id: int, repeats: list[tuple[str, str, int]], now) -> li
                 f" RETURNING {returning}",
                 [fps, hashes, counts, tenant_id, stamp, stamp],
             )
-            rows = cursor.fetchall()
         else:
             rows = []
             for start in range(0, len(repeats), SQLITE_CHUNK):
