@@ -17,6 +17,12 @@ appends to docs/benchmarks.md (unless --no-record).
 
     uv run python bench/incidents_list.py              # PostgreSQL on 127.0.0.1
     uv run python bench/incidents_list.py --sqlite
+    uv run python bench/incidents_list.py --reuse --profile   # where the page's time goes
+
+`BENCH_DB` names the PostgreSQL database (default `watchfloor_bench_incidents`); `BENCH_REDIS_DB`
+set runs the app with `REDIS_URL=redis://127.0.0.1:6379/<db>` (its cache in Redis, as in
+production; the db is flushed first). `--reuse` keeps a database an earlier run loaded with the
+same `--rows`. `--profile` prints cProfile's top functions of the default page (not a figure).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-PG_DB = "watchfloor_bench_incidents"
+PG_DB = os.environ.get("BENCH_DB", "watchfloor_bench_incidents")  # one per engineer
 
 QUERIES = [
     ("the page, default (newest first)", "/incidents/"),
@@ -64,9 +70,19 @@ def _setup(args) -> str:
         import psycopg
 
         with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not (args.reuse and exists):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = url
+    redis_db = os.environ.get("BENCH_REDIS_DB")
+    if redis_db:
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{int(redis_db)}"
+        import redis
+
+        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    else:
+        os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
     import django
 
@@ -211,6 +227,59 @@ def _load(rows: int, seed: int) -> dict:
     }
 
 
+def _loaded(rows: int) -> dict | None:
+    """What `_load` returned, from a database an earlier run loaded with `rows` (`--reuse`)."""
+    from watchfloor.incidents.models import Incident
+    from watchfloor.tenancy.models import Client, Tenant, User
+
+    tenant = Tenant.objects.filter(slug="bench").first()
+    if tenant is None:
+        return None
+    if Incident.objects.filter(tenant=tenant).count() != rows:
+        raise SystemExit(f"--reuse: the database holds another load than --rows {rows}")
+    return {
+        "user": User.objects.get(username="bench-supervisor"),
+        "client": Client.objects.get(tenant=tenant, code="c3").pk,
+        "incidents": rows,
+        "open": Incident.objects.open().count(),
+        "load_seconds": 0.0,
+    }
+
+
+def _profile(user, path: str, requests: int, top: int = 30) -> None:
+    """cProfile over `requests` requests of `path` (after a warm-up): the statements of one
+    request and the top functions by cumulative and own time."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    browser = Client()
+    browser.force_login(user)
+    for _ in range(10):
+        browser.get(path)
+    with CaptureQueriesContext(connection) as queries:
+        browser.get(path)
+    print(f"== {path}: {len(queries)} statements")
+    for q in queries.captured_queries:
+        print(f"   {1000 * float(q['time']):6.2f} ms  {q['sql'][:140]}")
+    prof = cProfile.Profile()
+    started = time.perf_counter()
+    prof.enable()
+    for _ in range(requests):
+        browser.get(path)
+    prof.disable()
+    wall = (time.perf_counter() - started) * 1000 / requests
+    print(f"   {wall:.2f} ms per request under cProfile")
+    for sort in ("cumulative", "tottime"):
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(sort).print_stats(top)
+        print(buf.getvalue())
+
+
 def _measure(user, path: str, warmup: int, requests: int) -> dict | None:
     from django.test import Client
 
@@ -266,11 +335,17 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--reuse", action="store_true", help="keep a database loaded before")
+    parser.add_argument("--profile", action="store_true", help="cProfile the page, no figures")
+    parser.add_argument("--top", type=int, default=30, help="functions listed by --profile")
     args = parser.parse_args()
     url = _setup(args)
     from django.db import connection
 
-    data = _load(args.rows, args.seed)
+    data = (_loaded(args.rows) if args.reuse else None) or _load(args.rows, args.seed)
+    if args.profile:
+        _profile(data["user"], "/incidents/", args.requests, args.top)
+        return 0
     engine = connection.vendor
     print(
         f"{engine}: {data['incidents']} incidents ({data['open']} open) loaded in "
@@ -308,13 +383,23 @@ def main() -> int:
     (BENCH / "results" / "incidents_list.json").write_text(json.dumps(out, indent=2))
     if not args.no_record:
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        command = "uv run python bench/incidents_list.py" + (" --sqlite" if args.sqlite else "")
+        env = " ".join(
+            f"{k}={os.environ[k]}" for k in ("BENCH_DB", "BENCH_REDIS_DB") if os.environ.get(k)
+        )
+        command = (
+            f"{env + ' ' if env else ''}uv run python bench/incidents_list.py"
+            f" --requests {args.requests} --warmup {args.warmup}"
+            + (" --sqlite" if args.sqlite else "")
+            + (f" --rows {args.rows}" if args.rows != 10_000 else "")
+        )
+        cache = "Redis" if os.environ.get("REDIS_URL") else "local memory"
         lines = [
             "",
             f"## Incidents list, {data['incidents']:,} incidents ({engine}), {when}",
             "",
             f"`{command}` at {commit}; {machine}. In process (Django test client, one database",
-            f"connection, no HTTP server), the supervisor signed in; {args.requests} requests per "
+            f"connection, no HTTP server; cache: {cache}), "
+            f"the supervisor signed in; {args.requests} requests per "
             "query after a warm-up. Target (#11 §7): p95 < 50 ms.",
             "",
             "| query | path | p50 ms | p95 ms | p99 ms | CPU p50 ms (this process) |",

@@ -1,5 +1,6 @@
 """The one context processor for the top bar of every signed-in page (dashboard/app.html):
-the user's tenant, role names, whether they run the platform (the Platform link), theme
+the user's tenant, role names, whether they run the platform (the Platform link) or may
+configure (the Deliveries and Jobs links), theme
 (`system`, `light`, `dark`) and time zone (an IANA name, or "" when they chose none:
 `<body data-time-zone>`, read by js/time.js).
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from django.utils.functional import SimpleLazyObject
 
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.scope import has_capability
 from watchfloor.dashboard.preferences import cached_preferences
 from watchfloor.platform.operators import is_platform_operator
 
@@ -26,4 +29,7 @@ def top_bar(request) -> dict:
         "time_zone": SimpleLazyObject(lambda: cached_preferences(request).time_zone),
         # the Platform link (dashboard/platform/): staff without a tenant, no query
         "platform_operator": is_platform_operator(user),
+        # the Deliveries and Jobs links: the capability as access.scope caches it (the user's,
+        # for a few seconds per process), not `perms` (two permission queries on every page)
+        "nav_configure": lambda: has_capability(user, Capability.CONFIGURE),
     }

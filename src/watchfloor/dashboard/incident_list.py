@@ -11,18 +11,22 @@ the page's incidents in one grouped query (not a GROUP BY over every matching in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import html
+from dataclasses import dataclass, replace
 from datetime import datetime
+from types import SimpleNamespace
 
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
+from django.db.models.signals import post_delete, post_save
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from watchfloor.access.masking import mask_text, person_label
-from watchfloor.access.scope import visible_clients, visible_sites
+from watchfloor.access.scope import ScopeKind, scope_of, visible_clients, visible_sites
 from watchfloor.alerts.models import Severity
 from watchfloor.bounds import text_problem
 from watchfloor.incidents import queries
@@ -33,6 +37,8 @@ from watchfloor.incidents.models import (
     IncidentStatus,
 )
 from watchfloor.incidents.queries import filter_incidents, filter_sla, incidents_visible, sla_state
+from watchfloor.tenancy.models import Client, Site
+from watchfloor.ttl import TtlCache
 
 PAGE_SIZE = 50
 Q_MAX = 200
@@ -184,7 +190,12 @@ def sla_counts(user, now: datetime) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Row:
-    incident: Incident
+    """One incident of the page, ready to print: `html` is its table row (the template's
+    per-row work was most of the page's CPU, docs/decisions.md "Incidents page")."""
+
+    id: int
+    severity: str
+    status: str
     title: str
     external_ref: str
     place: str
@@ -192,11 +203,59 @@ class Row:
     alert_count: int
     sla: str  # ok / at_risk / breached; "" once it is resolved or closed
     opened: datetime
-    # ready to print (the template's per-row work is most of the page's CPU)
     url: str = ""
     status_label: str = ""
     opened_iso: str = ""
     opened_text: str = ""
+
+
+SLA_BADGES = {
+    "breached": mark_safe('<span class="sla sla--breached">Breached</span>'),
+    "at_risk": mark_safe('<span class="sla sla--at_risk">At risk</span>'),
+    "ok": mark_safe('<span class="sla sla--ok">On track</span>'),
+    "": mark_safe('<span class="muted">—</span>'),
+}
+# one row of the incidents table (dashboard/_incidents_body.html prints `listing.rows_html`)
+ROW_HTML = (
+    '<tr data-incident-id="{id}">'
+    '<td><span class="sev sev--{sev_class}">{severity}</span></td>'
+    '<td class="break"><a href="{url}">#{id} {title}</a>{ref}'
+    '<span class="sub narrow-only">{place}</span></td>'
+    '<td class="wide-only">{place}</td>'
+    '<td><span class="status status--{status_class}">{status_label}</span></td>'
+    "<td>{sla}</td>"
+    '<td class="num wide-only">{alert_count}</td>'
+    '<td class="wide-only">{commander}</td>'
+    '<td class="num wide-only"><time datetime="{opened_iso}">{opened_text}</time></td>'
+    "</tr>"
+)
+
+
+def row_html(r: Row) -> SafeString:
+    """The row's `<tr>`, every value escaped (the standard library's html.escape, which is what
+    Django's `escape` calls, without its lazy-string wrapper: ~700 calls a page)."""
+    return mark_safe(  # every value below is escaped, or a fixed badge
+        ROW_HTML.format(
+            id=r.id,
+            sev_class=_esc(r.severity.lower()),
+            severity=_esc(r.severity),
+            url=_esc(r.url),
+            title=_esc(r.title),
+            ref=f'<span class="sub">{_esc(r.external_ref)}</span>' if r.external_ref else "",
+            place=_esc(r.place),
+            status_class=_esc(r.status.lower()),
+            status_label=_esc(r.status_label),
+            sla=SLA_BADGES.get(r.sla, SLA_BADGES["ok"]),
+            alert_count=int(r.alert_count),
+            commander=_esc(r.commander or "—"),
+            opened_iso=_esc(r.opened_iso),
+            opened_text=_esc(r.opened_text),
+        )
+    )
+
+
+def _esc(text: str) -> str:
+    return html.escape(str(text), quote=True)
 
 
 @dataclass
@@ -204,15 +263,18 @@ class ListPage:
     rows: list[Row]
     page: PageInfo
     total: int
-    choices: dict = field(default_factory=dict)
+
+    @property
+    def rows_html(self) -> SafeString:
+        return mark_safe("".join(row_html(r) for r in self.rows))  # each row escaped
 
 
-def _place(incident: Incident) -> str:
-    if incident.client is None:
+def _place(client_name: str | None, site_name: str | None) -> str:
+    if client_name is None:
         return "Several clients"
-    if incident.site is None:
-        return incident.client.name
-    return f"{incident.client.name} · {incident.site.name}"
+    if site_name is None:
+        return client_name
+    return f"{client_name} · {site_name}"
 
 
 NEWEST = ("-opened_at", "-id")
@@ -242,14 +304,14 @@ class PageInfo:
         return self.number + 1
 
 
-def _by_severity(qs: QuerySet[Incident], start: int) -> tuple[list[Incident], int]:
-    """One page most severe first: the counts per severity (one grouped query), then only the
-    severities the page spans, each newest first from the tenant's opened_at index — never a
-    sort of every matching row by a computed rank."""
-    counts = dict(qs.order_by().values_list("severity").annotate(n=Count("id")))
+def _by_severity(matching: QuerySet, qs: QuerySet, start: int) -> tuple[list[dict], int]:
+    """One page most severe first: the counts per severity (one grouped query over `matching`,
+    without the row's joins), then only the severities the page spans, each newest first from
+    the tenant's opened_at index — never a sort of every matching row by a computed rank."""
+    counts = dict(matching.order_by().values_list("severity").annotate(n=Count("id")))
     total = sum(counts.values())
     known = [s.value for s in Severity]
-    rows: list[Incident] = []
+    rows: list[dict] = []
     order = [*known, *sorted(set(counts) - set(known))]
     for severity in order:
         n = counts.get(severity, 0)
@@ -297,39 +359,54 @@ ROW_FIELDS = (
     "commander__last_name",
     "commander__username",
 )
+OPEN = frozenset(OPEN_INCIDENT_STATUSES)
 
 
 def incident_page(user, f: IncidentFilters, *, now: datetime, pii: bool) -> ListPage:
-    qs = _matching(user, f).select_related("client", "site", "commander").only(*ROW_FIELDS)
+    # rows as dicts (`values`): no Incident, Client, Site and User built per row
+    matching = _matching(user, f)
+    qs = matching.values(*ROW_FIELDS)
     start = (f.page - 1) * PAGE_SIZE
     if f.sort == "severity":
-        incidents, total = _by_severity(qs, start)
+        incidents, total = _by_severity(matching, qs, start)
     else:
-        total = qs.count()
+        total = matching.count()  # counted without the row's joins
         incidents = list(qs.order_by(*NEWEST)[start : start + PAGE_SIZE])
     num_pages = max(1, -(-total // PAGE_SIZE))
     if f.page > num_pages and total:  # past the end: the last page, as a paginator would
         return incident_page(user, replace(f, page=num_pages), now=now, pii=pii)
-    counts = alert_counts([i.pk for i in incidents])
+    counts = alert_counts([i["id"] for i in incidents])
     prefix = reverse("dashboard:incidents")  # /incidents/: each row's link is <prefix><id>/
     labels = dict(IncidentStatus.choices)
-    rows = [
-        Row(
-            incident=i,
-            title=i.title if pii else mask_text(i.title),
-            external_ref=i.external_ref if pii else mask_text(i.external_ref),
-            place=_place(i),
-            commander=(person_label(i.commander, pii) or "") if i.commander_id else "",
-            alert_count=counts.get(i.pk, 0),
-            sla=overall(sla_state(i, now)) if i.is_open else "",
-            opened=i.opened_at,
-            url=f"{prefix}{i.pk}/",
-            status_label=labels.get(i.status, i.status),
-            opened_iso=i.opened_at.isoformat(),
-            opened_text=f"{timezone.localtime(i.opened_at):%Y-%m-%d %H:%M}",
+    rows = []
+    for i in incidents:
+        fields = SimpleNamespace(**i)  # what sla_state reads of an incident
+        commander = None
+        if i["commander__username"] is not None:
+            commander = SimpleNamespace(
+                first_name=i["commander__first_name"],
+                last_name=i["commander__last_name"],
+                username=i["commander__username"],
+            )
+        opened = i["opened_at"]
+        rows.append(
+            Row(
+                id=i["id"],
+                severity=i["severity"],
+                status=i["status"],
+                title=i["title"] if pii else mask_text(i["title"]),
+                external_ref=i["external_ref"] if pii else mask_text(i["external_ref"]),
+                place=_place(i["client__name"], i["site__name"]),
+                commander=person_label(commander, pii) or "",
+                alert_count=counts.get(i["id"], 0),
+                sla=overall(sla_state(fields, now)) if i["status"] in OPEN else "",
+                opened=opened,
+                url=f"{prefix}{i['id']}/",
+                status_label=labels.get(i["status"], i["status"]),
+                opened_iso=opened.isoformat(),
+                opened_text=f"{timezone.localtime(opened):%Y-%m-%d %H:%M}",
+            )
         )
-        for i in incidents
-    ]
     return ListPage(rows=rows, page=PageInfo(f.page, num_pages), total=total)
 
 
@@ -341,21 +418,71 @@ def _options(pairs, chosen: set[int]) -> str:
     )
 
 
+# The filter's client and site options of users who see every client of their tenant (the
+# supervisors and admins of a large estate: every client and site), per tenant and per process
+# for OPTIONS.ttl seconds, printed once. A client or site saved or deleted in this process
+# empties it at once (`forget_options`); another process, or a bulk write (the demo data), is
+# seen within the TTL. Users with assigned clients or sites read their own (shorter) lists each
+# time: their assignments change without a signal (bulk writes).
+OPTIONS = TtlCache("incident-filter-options", ttl=10, max_entries=1000)
+
+
+@dataclass(frozen=True)
+class Options:
+    clients: tuple[tuple[int, str], ...]
+    sites: tuple[tuple[int, str], ...]
+    clients_html: str  # the <option>s with none selected
+    sites_html: str
+
+
+def _load_options(user) -> Options:
+    clients = tuple(visible_clients(user).order_by("name").values_list("id", "name"))
+    sites = tuple(visible_sites(user).order_by("name").values_list("id", "name"))
+    return Options(clients, sites, _options(clients, set()), _options(sites, set()))
+
+
+def filter_options(user) -> Options:
+    scope = scope_of(user)
+    if scope.kind != ScopeKind.ALL_CLIENTS:
+        return _load_options(user)
+    return OPTIONS.get_or_load(scope.tenant_id, lambda: _load_options(user))
+
+
+def forget_options(**_: object) -> None:
+    # now, and after the commit (a page read in between would load the uncommitted state's
+    # predecessor and keep it for the TTL)
+    OPTIONS.invalidate()
+    transaction.on_commit(OPTIONS.invalidate)
+
+
+for _model in (Client, Site):
+    post_save.connect(forget_options, sender=_model, dispatch_uid=f"incident-options-{_model}")
+    post_delete.connect(forget_options, sender=_model, dispatch_uid=f"incident-options-d{_model}")
+
+
 def list_choices(user, f: IncidentFilters) -> dict:
-    """What the filter form offers: the user's clients and sites as (id, name, selected)."""
+    """What the filter form offers: the user's clients and sites as <option>s (the chosen ones
+    selected), and the fixed choices."""
+    options = filter_options(user)
     client_ids, site_ids = set(f.client), set(f.site)
-    clients = visible_clients(user).order_by("name").values_list("id", "name")
-    sites = visible_sites(user).order_by("name").values_list("id", "name")
     return {
         # printed here, not by a template loop: an estate has a thousand sites
-        "client_options": _options(clients, client_ids),
-        "site_options": _options(sites, site_ids),
-        "statuses": [(s.value, s.label) for s in IncidentStatus],
-        "severities": [s.value for s in Severity],
+        "client_options": _options(options.clients, client_ids)
+        if client_ids
+        else mark_safe(options.clients_html),
+        "site_options": _options(options.sites, site_ids)
+        if site_ids
+        else mark_safe(options.sites_html),
+        "statuses": STATUS_CHOICES,
+        "severities": SEVERITIES,
         "sla_states": list(SLA_STATES.items()),
         "sorts": list(SORTS.items()),
         "open_choices": list(OPEN_CHOICES.items()),
     }
+
+
+STATUS_CHOICES = [(s.value, s.label) for s in IncidentStatus]
+SEVERITIES = [s.value for s in Severity]
 
 
 def open_incident_of(user, alert_id: int) -> Incident | None:

@@ -12,6 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -79,7 +80,20 @@ def _target_state(done_at, due_at, risk_at, breached_at, now: datetime) -> str:
     return OK
 
 
-def sla_state(incident: Incident, now: datetime) -> dict:
+class SlaFields(Protocol):
+    """What `sla_state` reads of an incident (an Incident, or a row of its values)."""
+
+    acknowledged_at: datetime | None
+    ack_due_at: datetime | None
+    ack_risk_at: datetime | None
+    ack_breached_at: datetime | None
+    resolved_at: datetime | None
+    resolve_due_at: datetime | None
+    resolve_risk_at: datetime | None
+    resolve_breached_at: datetime | None
+
+
+def sla_state(incident: SlaFields, now: datetime) -> dict:
     """Per target ("acknowledge", "resolve") "ok", "at_risk" (past 75 % of the target's time,
     not met) or "breached" (met late, or past due), and the worst of the two as "state"."""
     ack = _target_state(
