@@ -53,7 +53,7 @@ def main() -> int:
     from watchfloor.alerts.models import Alert
     from watchfloor.operations import rules
 
-    tenant, clients, sites, _admin = load_estate(args.clients)
+    tenant, clients, sites, *_ = load_estate(args.clients)
     with connection.cursor() as cursor:
         feeds = load_feeds(cursor, tenant.id, clients[0].id, sites[0].id, len(sites), args.records)
         # the estate was written an hour ago, not during the runs (else every steady run would
