@@ -126,6 +126,9 @@ def explain(tenant_id: int, end) -> None:
             print("\n".join(row[0] for row in cursor.fetchall()), "\n", flush=True)
 
 
+# the feed tables' indexes for the snapshot's grouped queries (operations 0004; the shifts in
+# progress read attendance_end, (tenant, shift_end), of operations 0003)
+KPI_INDEXES = ("ticket_open_kpi", "work_order_open_kpi", "device_kpi", "attendance_end")
 FEED_TABLES = (
     "operations_ticket",
     "operations_workorder",
@@ -305,6 +308,16 @@ def main() -> int:
         "--records (migrate, empty the snapshot tables, skip the load)",
     )
     parser.add_argument(
+        "--compare-indexes",
+        action="store_true",
+        help="time the snapshot without the feed tables' KPI indexes first, then with them",
+    )
+    parser.add_argument(
+        "--no-availability",
+        action="store_true",
+        help="leave out the availability reports (seconds a call at 1,000 clients over 7 days)",
+    )
+    parser.add_argument(
         "--explain", action="store_true", help="EXPLAIN ANALYZE the snapshot's grouped queries"
     )
     args = parser.parse_args()
@@ -345,6 +358,30 @@ def main() -> int:
             h.log(f"loaded: {feeds['load_seconds']}")
             cursor.execute("ANALYZE")
     end = compute.latest_closed_window()
+    without = []
+    if args.compare_indexes:
+        # the snapshot without the feed tables' KPI indexes first, then with them
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname, pg_get_indexdef(c.oid) FROM pg_class c WHERE c.relname IN "
+                f"({', '.join(repr(n) for n in KPI_INDEXES)})"
+            )
+            kpi_defs = cursor.fetchall()
+            for name, _ in kpi_defs:
+                cursor.execute(f'DROP INDEX "{name}"')
+        if args.explain:
+            explain(tenant.id, end)
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            compute.compute_window(end)
+            without.append(round(time.perf_counter() - started, 2))
+            h.log(f"snapshot without the KPI indexes: {without[-1]} s")
+        with connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute("SET maintenance_work_mem = '512MB'")
+            for _, sql in kpi_defs:
+                cursor.execute(sql)
+            h.log(f"KPI indexes built in {time.perf_counter() - started:.1f} s")
     if args.explain:
         explain(tenant.id, end)
     runs = []
@@ -430,6 +467,8 @@ def main() -> int:
             ReportRange.build(preset="7d", now=now),
         ),
     }.items():
+        if args.no_availability and name.startswith("availability"):
+            continue
         fn()  # warm
         figures[name] = timed(fn, args.repeat)
         h.log(f"{name}: {figures[name]}")
@@ -475,6 +514,7 @@ def main() -> int:
         "feed_records": args.records,
         "feeds": feeds,
         "snapshot_seconds": runs,
+        "snapshot_seconds_without_kpi_indexes": without,
         "rollup_ms_per_window": roll_runs,
         "rollup_ms_per_window_full_history": steady,
         "rollup_rebuild_seconds": rebuild_s,
@@ -498,7 +538,12 @@ PostgreSQL, in process (no HTTP), one connection. {args.clients:,} clients, {len
 {args.records:,} feed records ({feeds["rows"]}).
 
 - One snapshot (every client and site, {report["snapshot_rows_per_window"]:,} rows):
-  {", ".join(f"{s} s" for s in runs)} (target < 5 s).
+  {", ".join(f"{s} s" for s in runs)} (target < 5 s){
+        "; without the feed tables' KPI indexes (operations 0004, attendance_end): "
+        + ", ".join(f"{s} s" for s in without)
+        if without
+        else ""
+    }.
   Of a run, the rollups (tenant totals, the window's hour, client health; snapshots/rollups.py):
   {", ".join(f"{s} ms" for s in roll_runs)}; with {args.history_days} days of history behind:
   {", ".join(f"{s} ms" for s in steady)}.

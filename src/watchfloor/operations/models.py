@@ -84,6 +84,13 @@ class Ticket(FeedRecord):
             models.Index(fields=["tenant", "status", "sla_due_at"], name="ticket_status_sla"),
             models.Index(fields=["client", "status"], name="ticket_client_status"),
             models.Index(fields=["tenant", "updated_at"], name="ticket_changed"),
+            # the KPI snapshot's grouped count of open tickets, as an index-only scan
+            models.Index(
+                fields=["tenant", "client", "site"],
+                include=["priority", "sla_due_at", "id"],
+                condition=models.Q(status__in=TICKET_OPEN_STATUSES),
+                name="ticket_open_kpi",
+            ),
         ]
 
 
@@ -121,6 +128,13 @@ class WorkOrder(FeedRecord):
             models.Index(fields=["tenant", "status", "deadline_at"], name="work_order_status_due"),
             models.Index(fields=["client", "status"], name="work_order_client_status"),
             models.Index(fields=["tenant", "updated_at"], name="work_order_changed"),
+            # the KPI snapshot's grouped count of open work orders, as an index-only scan
+            models.Index(
+                fields=["tenant", "client", "site"],
+                include=["status", "deadline_at", "id"],
+                condition=models.Q(status__in=WORK_ORDER_OPEN_STATUSES),
+                name="work_order_open_kpi",
+            ),
         ]
 
 
@@ -175,6 +189,13 @@ class Device(FeedRecord):
             models.Index(fields=["tenant", "last_seen_at"], name="device_last_seen"),
             models.Index(fields=["site", "device_type"], name="device_site_type"),
             models.Index(fields=["tenant", "updated_at"], name="device_changed"),
+            # the KPI snapshot's grouped count of devices in service, as an index-only scan
+            models.Index(
+                fields=["tenant", "client", "site"],
+                include=["status", "device_type", "last_seen_at", "last_sync_at", "id"],
+                condition=~models.Q(status="RETIRED"),
+                name="device_kpi",
+            ),
         ]
 
 
