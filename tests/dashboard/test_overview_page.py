@@ -114,10 +114,21 @@ def preload_of(response) -> dict | None:
     return json.loads(match.group(1)) if match else None
 
 
+def ask_api(client, token: str) -> dict:
+    """The page's three unfiltered answers from the API (computed and shared)."""
+    auth = {"HTTP_AUTHORIZATION": token}
+    return {
+        "kpis": client.get("/api/v1/overview/kpis", **auth).json(),
+        "sites": client.get("/api/v1/overview/sites", **auth).json(),
+        "feed": client.get("/api/v1/overview/feed", {"limit": 200}, **auth).json(),
+    }
+
+
 @pytest.mark.parametrize("role", ["supervisor", "executive", "viewer"])
-def test_the_unfiltered_page_carries_the_apis_answers(client, estate, role, token_for, key_for):
-    """The page opened without filters carries the tiles, map and feed the API answers the
-    same person (scope and masking alike), so it draws them without asking."""
+def test_the_unfiltered_page_carries_the_held_answers(client, estate, role, token_for, key_for):
+    """The page opened without filters carries the tiles, map and feed answers someone of the
+    same scope and PII view was given (held: never computed for the page), byte for byte what
+    the API answers that person, masking included; with none held it carries none."""
     from watchfloor.alerts.pipeline import ingest
 
     site = estate.sites[0]
@@ -127,31 +138,43 @@ def test_the_unfiltered_page_carries_the_apis_answers(client, estate, role, toke
     )
     user = estate.user(role)
     client.force_login(user)
+    assert preload_of(client.get("/")) is None  # nothing held yet: the page asks
+    answers = ask_api(client, token_for(user))
     pre = preload_of(client.get("/"))
     assert pre is not None and pre["feed_limit"] == 200 and pre["feed_sort"] == "severity"
-    client.logout()
-    auth = {"HTTP_AUTHORIZATION": token_for(user)}
-    assert pre["kpis"]["open"] == client.get("/api/v1/overview/kpis", **auth).json()["open"]
-    assert pre["sites"]["sites"] == client.get("/api/v1/overview/sites", **auth).json()["sites"]
-    feed = client.get("/api/v1/overview/feed", {"limit": 200}, **auth).json()
-    assert pre["feed"] == feed
+    assert {k: pre[k] for k in ("kpis", "sites", "feed")} == answers
     titles = " ".join(row["title"] for row in pre["feed"]["alerts"])
     if role != "viewer":  # the viewer's one site is another
         assert ("jane.doe@example.com" in titles) == (role == "supervisor")  # masked w/o PII
 
 
-def test_a_filtered_page_carries_no_answers(client, estate):
-    client.force_login(estate.user("supervisor"))
+def test_the_page_carries_no_held_answer_after_a_step(client, estate, token_for, key_for):
+    from watchfloor.alerts.pipeline import ingest
+
+    user = estate.user("supervisor")
+    client.force_login(user)
+    ask_api(client, token_for(user))
+    assert preload_of(client.get("/")) is not None
+    ingest([trigger("GUARD_CALL", site=estate.sites[0].code)], key=key_for(estate))
+    assert preload_of(client.get("/")) is None  # a new alert: the held ones are not current
+
+
+def test_a_filtered_page_carries_no_answers(client, estate, token_for):
+    user = estate.user("supervisor")
+    client.force_login(user)
+    ask_api(client, token_for(user))
     assert preload_of(client.get("/", {"client": estate.clients[0].code})) is None
     assert preload_of(client.get("/", {"range": "1h"})) is None
     assert preload_of(client.get("/")) is not None
 
 
-def test_the_preloaded_answers_cannot_close_their_script(client, estate):
+def test_the_preloaded_answers_cannot_close_their_script(client, estate, token_for):
     from watchfloor.tenancy.models import Site
 
     Site.objects.filter(pk=estate.sites[0].pk).update(name="</script><script>alert(1)</script>&")
-    client.force_login(estate.user("supervisor"))
+    user = estate.user("supervisor")
+    client.force_login(user)
+    ask_api(client, token_for(user))
     response = client.get("/")
     assert b"<script>alert(1)" not in response.content
     names = [s["name"] for s in preload_of(response)["sites"]["sites"]]

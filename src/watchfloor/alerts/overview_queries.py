@@ -894,6 +894,33 @@ def _answer_key(kind: str, user, f: OverviewFilters, extra: tuple = ()) -> str:
     return f"overview:{kind}:{user.tenant_id}:{_scope_key(user)}:{pii}:{filters}"
 
 
+# How old a held answer the overview page's HTML may carry (held_answer): it then re-reads the
+# tiles and map at once (cheap: shared answers, and 304s for what did not change).
+HELD_ANSWER_SECONDS = 60.0
+
+
+def held_answer(
+    kind: str, user, f: OverviewFilters, *, extra: tuple = (), tenant_watermark: tuple | None = None
+) -> bytes | None:
+    """The shared answer (see shared_answer) some caller already computed for this `kind`,
+    filters, scope and PII view, if nothing was created, acknowledged, assigned, escalated or
+    resolved in the tenant since (`watermark`) and it is younger than HELD_ANSWER_SECONDS;
+    else None. Never computes: the overview page's HTML carries what is held, and the page
+    asks for the rest."""
+    if settings.OVERVIEW_CACHE_SECONDS <= 0:
+        return None
+
+    def read() -> bytes | None:
+        key = _answer_key(kind, user, f, extra)
+        stamp = cache.get(f"{key}:stamp")
+        mark = tenant_watermark if tenant_watermark is not None else watermark(user.tenant_id)
+        if stamp is None or stamp[0] != mark or time.time() - stamp[1] > HELD_ANSWER_SECONDS:
+            return None
+        return _body(key, stamp)
+
+    return guarded_call("aggregation", "cache", read, lambda: None)
+
+
 def shared_answer(
     kind: str,
     user,

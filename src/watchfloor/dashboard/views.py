@@ -15,10 +15,9 @@ from watchfloor.access.scope import ScopeKind, capabilities_of, has_capability, 
 from watchfloor.alerts.overview_queries import (
     FEED_DEFAULT_ORDER,
     OverviewFilters,
-    renew_after,
-    renewals_after_response,
+    held_answer,
+    watermark,
 )
-from watchfloor.dashboard.api import feed_answer, kpis_answer, sites_answer
 from watchfloor.dashboard.denied import forbidden
 from watchfloor.dashboard.preferences import cached_preferences
 from watchfloor.dashboard.queries import Filters, estate_page, overview_choices
@@ -64,15 +63,13 @@ def home(request):
         "alerts_url": reverse("dashboard:alerts"),  # the tiles and the feed link to it
         "incidents_url": reverse("dashboard:incidents"),  # the SLA tile links to it
     }
-    with renewals_after_response() as later:
-        preloaded = _preloaded(request, user, preferences)
     context = {
         "nav": "overview",
         "config": config,
         "overview_modules": OVERVIEW_MODULES,
-        "preloaded": preloaded,
+        "preloaded": _preloaded(request, user, preferences),
     }
-    return renew_after(render(request, "dashboard/overview.html", context), later)
+    return render(request, "dashboard/overview.html", context)
 
 
 # what the page's script asks for its feed (overview.js FEED_LIMIT, the default sort)
@@ -83,28 +80,35 @@ _FILTER_PARAMS = ("client", "city", "state", "officer", "site", "range", "sort")
 
 
 def _preloaded(request, user, preferences: dict) -> str | None:
-    """The unfiltered tiles, map and feed answers (the same shared bytes the API answers), for
-    the page to draw at once instead of asking for them after its scripts ran; None when the
-    page opens with filters (its address's, or the person's saved default ones), which the page
-    then asks for as usual. The page also asks as usual when its own saved filters
+    """The unfiltered tiles, map and feed answers that are held (the same shared bytes the API
+    answers: `overview_queries.held_answer`, never computed here, so the HTML does not wait for
+    them), for the page to draw at once instead of asking for them after its scripts ran; the
+    page asks for any that is missing, and re-reads tiles and map at once after drawing held
+    ones. None when none is held, or when the page opens with filters (its address's, or the
+    person's saved default ones); the page also asks as usual when its own saved filters
     (localStorage) differ. Escaped like json_script: no `<`, `>` or `&` reaches the HTML."""
     saved = preferences.get("default_filters") or {}
     if any(key in request.GET for key in _FILTER_PARAMS) or any(saved.values()):
         return None
     f = OverviewFilters()
-    body = b"".join(
-        [
-            b'{"kpis":',
-            kpis_answer(user, f),
-            b',"sites":',
-            sites_answer(user, f),
-            b',"feed":',
-            feed_answer(user, f, (), PRELOAD_FEED_LIMIT, PRELOAD_FEED_SORT),
-            b',"feed_limit":%d,"feed_sort":"%s"}'
-            % (PRELOAD_FEED_LIMIT, PRELOAD_FEED_SORT.encode()),
-        ]
-    ).decode()
-    return body.translate(_JSON_SCRIPT_ESCAPES)
+    mark = watermark(user.tenant_id)
+    found = {
+        "kpis": held_answer("kpis", user, f, tenant_watermark=mark),
+        "sites": held_answer("sites", user, f, tenant_watermark=mark),
+        "feed": held_answer(
+            "feed",
+            user,
+            f,
+            extra=((), PRELOAD_FEED_LIMIT, PRELOAD_FEED_SORT),
+            tenant_watermark=mark,
+        ),
+    }
+    parts = [b'"%s":%s' % (kind.encode(), body) for kind, body in found.items() if body]
+    if not parts:
+        return None
+    tail = b'"feed_limit":%d,"feed_sort":"%s"' % (PRELOAD_FEED_LIMIT, PRELOAD_FEED_SORT.encode())
+    body = b"{" + b",".join([*parts, tail]) + b"}"
+    return body.decode().translate(_JSON_SCRIPT_ESCAPES)
 
 
 _JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}

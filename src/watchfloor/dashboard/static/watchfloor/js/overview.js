@@ -37,9 +37,10 @@ const say = (text) => {
 
 let filters = F.initialFilters(prefs.default_filters);
 let generation = 0; // answers to an older set of filters are dropped
-// the unfiltered tiles, map and feed answers, carried in the page's HTML (views.home): the first
-// load draws them at once when the filters are none and the feed's order and size are the
-// page's defaults; any later load asks the API
+// the unfiltered tiles, map and feed answers the server held (views.home; any may be missing),
+// carried in the page's HTML: the first load draws them at once when the filters are none and
+// the feed's order and size are the page's defaults, asks for the missing ones, and re-reads
+// tiles and map at once (they may be up to a minute old); any later load asks the API
 let preloaded = JSON.parse($("#overview-preload")?.textContent || "null");
 function takePreloaded() {
   const pre = preloaded;
@@ -107,7 +108,8 @@ async function resync() {
   const qs = F.apiQuery(filters);
   const current = (draw) => (data) => asOf === generation && draw(data);
   const pre = takePreloaded();
-  const ask = (kind) => (pre ? Promise.resolve(pre[kind]) : apiFetch(`/api/v1/overview/${kind}?${qs}`));
+  const ask = (kind) => (pre?.[kind] ? Promise.resolve(pre[kind]) : apiFetch(`/api/v1/overview/${kind}?${qs}`));
+  if (pre?.kpis || pre?.sites) scheduleRefresh();
   const parts = [
     ask("kpis").then(current(showKpis)),
     ask("sites").then(current(showSites)),
