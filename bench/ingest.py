@@ -141,6 +141,8 @@ SERVER_VARIANTS = {
     "serve": "watchfloor serve --workers {workers} (uvicorn, ASGI; the shipped command)",
     "serve-warning": "watchfloor serve --workers {workers} --log-level warning (no access log)",
     "serve-wsgi": "watchfloor serve --wsgi --workers {workers} (gunicorn gevent workers, shipped)",
+    "serve-no-group": "watchfloor serve --workers {workers} with WATCHFLOOR_STAGE_GROUP_COMMIT=0 "
+    "(each request its own staging INSERT and commit)",
     "serve-metrics-off": "watchfloor serve --workers {workers} with WATCHFLOOR_METRICS=off "
     "(no request metrics middleware, no multiprocess metric files)",
     "gunicorn-wsgi": "gunicorn watchfloor.wsgi -w {workers} (sync WSGI workers, run directly)",
@@ -189,7 +191,12 @@ def watchfloor_command(variant: str, port: int, workers: int) -> list[str]:
             *("uv", "run", "--frozen", "watchfloor", "serve", "--asgi", "--host", "127.0.0.1"),
             *("--port", str(port), "--workers", str(workers)),
         ]
-    if variant in ("serve", "serve-warning", "serve-metrics-off"):
+    if variant in (
+        "serve",
+        "serve-warning",
+        "serve-metrics-off",
+        "serve-no-group",
+    ):
         cmd = [
             "uv",
             "run",
@@ -224,7 +231,10 @@ def watchfloor_command(variant: str, port: int, workers: int) -> list[str]:
 
 
 # environment a variant adds to the shipped command's
-VARIANT_ENV = {"serve-metrics-off": {"WATCHFLOOR_METRICS": "off"}}
+VARIANT_ENV = {
+    "serve-metrics-off": {"WATCHFLOOR_METRICS": "off"},
+    "serve-no-group": {"WATCHFLOOR_STAGE_GROUP_COMMIT": "0"},
+}
 
 
 def start_watchfloor(work: Path, env: dict[str, str], variant: str, workers: int) -> h.Server:

@@ -9,6 +9,11 @@ request, the share spent inside PostgreSQL round trips (psycopg's `execute`/`com
 top functions by own time and by cumulative time; writes bench/results/profile_ingest.json.
 
 Not a throughput figure (one request at a time, profiler overhead included): a breakdown.
+
+`--roads` instead drives the production WSGI application (`watchfloor.wsgi`, as gunicorn calls
+it) with single-alert requests, one at a time, without the test client: the CPU per request
+(`time.process_time`, no profiler) of the full Django handler and of the lean ingestion road
+(watchfloor.front), then a cProfile of the lean road.
 """
 
 from __future__ import annotations
@@ -114,6 +119,90 @@ def _inner(args) -> None:
     Path(os.environ["BENCH_OUT"]).write_text(json.dumps(out, indent=2))
 
 
+def _environ(body: bytes, key: str) -> dict:
+    import io as _io
+
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v2/alerts",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Bearer {key}",
+        "HTTP_HOST": "127.0.0.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.input": _io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+
+
+def _roads(args) -> None:
+    """CPU per single-alert request through each road of the WSGI application, then a profile
+    of the lean one."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
+    import django
+
+    django.setup()
+    from watchfloor.alerts import staging
+    from watchfloor.wsgi import application
+
+    key = os.environ["BENCH_KEY"]
+    sites = [(f"C{c:03d}", f"C{c:03d}-S{s:02d}") for c in range(20) for s in range(10)]
+    pool = ingest.alert_pool(sites, datetime.now(UTC))
+    singles = [
+        b.encode() for b in ingest.request_bodies(pool, batch=1, count=4 * args.singles, seed=2)
+    ]
+
+    def call(app, body: bytes) -> None:
+        status: list[str] = []
+        out = b"".join(app(_environ(body, key), lambda s, h, exc=None: status.append(s)))
+        if not status[0].startswith("200"):
+            raise SystemExit(f"answered {status[0]}: {out[:300]!r}")
+
+    roads = {"full": application.app, "lean": application}
+    out: dict[str, Any] = {}
+    n = args.singles
+    for name, app in roads.items():
+        for body in singles[:50]:  # warm: caches, the pool, imports
+            call(app, body)
+        staging.drain_pending()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for body in singles[:n]:
+            call(app, body)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        out[name] = {
+            "requests": n,
+            "cpu_ms": round(1000 * cpu / n, 3),
+            "wall_ms": round(1000 * wall / n, 3),
+        }
+        print(
+            f"== {name} road: {1000 * cpu / n:.3f} ms CPU, {1000 * wall / n:.3f} ms wall per "
+            f"single-alert request (one at a time, {n} requests)",
+            flush=True,
+        )
+        staging.drain_pending()
+    prof = cProfile.Profile()
+    prof.enable()
+    for body in singles[n : 2 * n]:
+        call(application, body)
+    prof.disable()
+    for sort in ("tottime", "cumulative"):
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).strip_dirs().sort_stats(sort).print_stats(args.top)
+        print(buf.getvalue()[-8000:])
+    staging.drain_pending()
+    Path(os.environ["BENCH_OUT"]).write_text(json.dumps(out, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -122,10 +211,15 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60, help="repeat batches profiled")
     parser.add_argument("--singles", type=int, default=1000, help="repeat singles profiled")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--roads",
+        action="store_true",
+        help="CPU per single-alert request through the WSGI application, full and lean road",
+    )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        _inner(args)
+        (_roads if args.roads else _inner)(args)
         return
     with h.workdir("wf-bench-profile-") as work:
         h.reset_database()
@@ -133,7 +227,11 @@ def main() -> None:
         estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
         env["BENCH_KEY"] = estate.secrets["key_alertmanager"]
         h.RESULTS.mkdir(exist_ok=True)
-        env["BENCH_OUT"] = str(h.RESULTS / "profile_ingest.json")
+        env["BENCH_OUT"] = str(
+            h.RESULTS / ("profile_roads.json" if args.roads else "profile_ingest.json")
+        )
+        # no fold thread in this process: drain_pending() folds between the measured loops
+        env["WATCHFLOOR_FOLD_IN_PROCESS"] = "0"
         cmd = [
             "uv",
             "run",
@@ -145,6 +243,7 @@ def main() -> None:
             f"--batches={args.batches}",
             f"--singles={args.singles}",
             f"--top={args.top}",
+            *(["--roads"] if args.roads else []),
         ]
         subprocess.run(cmd, env=env, cwd=h.ROOT, check=True)  # noqa: S603
     h.log(f"wrote {env['BENCH_OUT']}")

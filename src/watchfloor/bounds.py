@@ -64,10 +64,9 @@ def value_problem(value: Any, *, max_depth: int = MAX_DEPTH) -> tuple[str, str] 
     stack: list[tuple[Any, tuple, int]] = [(value, (), 0)]
     while stack:
         item, path, depth = stack.pop()
-        where = ".".join(str(p) for p in path)
         if isinstance(item, dict | list | tuple):
             if depth >= max_depth:
-                return where, f"Nested deeper than {max_depth} levels."
+                return _dotted(path), f"Nested deeper than {max_depth} levels."
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             for key, child in pairs:
                 if isinstance(key, str) and (problem := text_problem(key)):
@@ -86,5 +85,10 @@ def value_problem(value: Any, *, max_depth: int = MAX_DEPTH) -> tuple[str, str] 
         elif isinstance(item, datetime):
             problem = time_problem(item)
         if problem:
-            return where, problem
+            return _dotted(path), problem
     return None
+
+
+def _dotted(path: tuple) -> str:
+    """Only built for the problem found (the walk of a valid body builds none)."""
+    return ".".join(str(p) for p in path)

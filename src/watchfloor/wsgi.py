@@ -1,9 +1,14 @@
-"""WSGI entry point, for serving the HTTP API from gunicorn (gevent workers)."""
+"""WSGI entry point, for serving the HTTP API from gunicorn (gevent workers): Django's handler,
+with ingestion POSTs on a short middleware chain (watchfloor.front)."""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
 
-application = get_wsgi_application()
+import django
+
+django.setup(set_prefix=False)
+
+from watchfloor.front import wsgi_application  # noqa: E402
+
+application = wsgi_application()

@@ -220,9 +220,9 @@ def run_gunicorn(*, ws_socket: str | None = None, **kwargs) -> None:
                 self.cfg.set(name, value)
 
         def load(self):
-            from django.core.wsgi import get_wsgi_application
+            from watchfloor.front import wsgi_application
 
-            application = get_wsgi_application()
+            application = wsgi_application()
             warm_up()
             if ws_socket is None:
                 return application
