@@ -43,6 +43,7 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
     h.reset_database()
     env = {**os.environ, "DATABASE_URL": f"postgres://{h.PG_USER}@{h.PG_HOST}:5432/{h.BENCH_DB}"}
     env.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
@@ -129,6 +130,7 @@ def main() -> int:
         ],
         "steady_median_s": round(statistics.median(steady), 4),
         "full_median_s": round(statistics.median(full), 3) if full else None,
+        "loadavg_before": load_before,
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "machine": h.machine_facts(),
         "commit": h.git_commit(),
@@ -150,8 +152,7 @@ def main() -> int:
 ## {h.now_utc()} — feed rules job, steady run (#13 §1)
 
 `{h.command_line()}` at {report["commit"]}; {h.machine_line(report["machine"])}.
-Load average before the run {report["machine"]["loadavg_before"]}, after
-{report["loadavg_after"]}.
+Load average before the run {report["loadavg_before"]}, after {report["loadavg_after"]}.
 PostgreSQL, {args.clients} clients ({2 * args.clients} sites), {args.records:,} feed records
 ({feeds["rows"]}); {open_rule_alerts:,} open rule alerts after the first run.
 
