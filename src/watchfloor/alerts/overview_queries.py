@@ -53,6 +53,7 @@ from watchfloor.alerts.broadcast import alert_payload, place_fields
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status, SuppressionReason
 from watchfloor.alerts.queries import alerts_for
+from watchfloor.alerts.writes import FEED_FIELDS
 from watchfloor.circuit import guarded_call
 from watchfloor.tenancy.models import Client, Site
 from watchfloor.tenancy.queries import sites_for
@@ -722,29 +723,10 @@ def _kpis_from_summary(user, f: OverviewFilters, now: datetime) -> dict:
 
 # --- the live feed -----------------------------------------------------------------------------
 
-# The columns alert_payload reads, and the names a row shows: one query, no deferred loads.
+# The columns alert_payload reads (`writes.FEED_FIELDS`, one list for both paths), and the names a
+# row shows: one query, no deferred loads.
 FEED_ONLY = (
-    "id",
-    "tenant_id",
-    "client_id",
-    "site_id",
-    "source",
-    "type",
-    "severity",
-    "status",
-    "title",
-    "fingerprint",
-    "occurrence_count",
-    "suppressed_count",
-    "suppression_reason",
-    "correlation_id",
-    "parent_id",
-    "escalation_level",
-    "assignee_id",
-    "first_seen_at",
-    "last_seen_at",
-    "acknowledged_at",
-    "resolved_at",
+    *(Alert._meta.get_field(name).attname for name in FEED_FIELDS),
     "client__code",
     "client__name",
     "site__code",
