@@ -1018,3 +1018,63 @@ def test_a_summary_that_only_grew_old_is_renewed_after_the_response(
     with q.renewals_after_response() as renewals:
         q.held_summary(tenant, timezone.now())
     assert loads == [1, 1, 1] and not renewals
+
+
+@pytest.mark.parametrize("role", ["supervisor", "operator", "viewer", "executive"])
+def test_the_feed_from_the_tenant_summary_answers_as_the_sql_does(seeded, key_for, role):
+    """The feed's open alerts chosen from the summary's ordered list (scope and filters in
+    memory) are the rows, in the same order, and the total the SQL gives, for each kind of
+    scope, filter, order, status set and limit."""
+    from watchfloor.alerts.overview_queries import OverviewFilters, feed_with_total
+
+    grow(seeded, key_for, clients=3, sites_per_client=4, alerts_per_site=4)
+    user = User.objects.get(pk=seeded.user(role).pk)
+    site = Site.objects.filter(tenant=seeded.tenant).order_by("code").first()
+    now = timezone.now()
+    ids = list(
+        Alert.objects.filter(tenant=seeded.tenant).order_by("id").values_list("id", flat=True)
+    )
+    ages = [timedelta(minutes=5), timedelta(hours=2), timedelta(hours=12), timedelta(days=3)]
+    for n, age in enumerate(ages):  # last seen and first seen at several distances, with ties
+        Alert.objects.filter(pk__in=ids[n :: len(ages)]).update(
+            last_seen_at=now - age, first_seen_at=now - age - timedelta(minutes=n % 2)
+        )
+    Alert.objects.filter(pk__in=ids[5::9]).update(severity="DISASTER")  # outside Severity
+    cases = [
+        OverviewFilters(),
+        OverviewFilters(clients=(seeded.clients[0].code,)),
+        OverviewFilters(clients=("grow-1", "grow-2")),
+        OverviewFilters(clients=("nobody",)),
+        OverviewFilters(city="austin"),
+        OverviewFilters(state="CO", clients=("grow-0",)),
+        OverviewFilters(officer=seeded.user("operator").pk),
+        OverviewFilters(site=site.code),
+        OverviewFilters(range="1h"),
+        OverviewFilters(range="6h", city="austin"),
+        OverviewFilters(range="24h", clients=("grow-1",)),
+    ]
+    shown = 0
+    for f in cases:
+        for order in ("severity", "-last_seen", "-first_seen"):
+            for statuses in ((), ("ASSIGNED",), ("NEW", "ACKNOWLEDGED")):
+                for limit in (3, 500):
+                    kw = {"statuses": statuses, "order": order, "limit": limit, "now": now}
+                    by_summary = feed_with_total(user, f, **kw)
+                    assert by_summary == feed_with_total(user, f, summary=False, **kw), (f, kw)
+                    shown += len(by_summary[0])
+    assert shown > 100
+
+
+def test_the_feed_from_the_summary_reads_its_rows_through_the_scope(
+    seeded, api, key_for, monkeypatch
+):
+    """The summary's list holds every open alert of the tenant; the rows it picks for a scoped
+    user are read through `alerts_for`: even a wrong scope decision in memory shows nothing
+    outside the user's scope."""
+    from watchfloor.alerts import overview_queries as q
+
+    monkeypatch.setattr(q, "_admits", lambda user, clients, sites: lambda c, s: True)
+    operator = {r["id"] for r in ok(api(seeded.user("operator")).get(FEED))["alerts"]}
+    assert operator == set(
+        Alert.objects.filter(client=seeded.clients[0]).values_list("id", flat=True)
+    )

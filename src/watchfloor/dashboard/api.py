@@ -89,13 +89,11 @@ def feed_answer(
     user, f: OverviewFilters, statuses: tuple[str, ...], limit: int, order: str
 ) -> bytes:
     def compute() -> bytes:
-        rows = overview_queries.feed(user, f, statuses=statuses, order=order, limit=limit)
-        if len(rows) < limit:  # everything fits: no need to count
-            total = len(rows)
-        else:
-            # the open alerts' total comes from the tenant's summary (at most a few seconds
-            # old): never fewer than the rows shown
-            total = max(len(rows), overview_queries.feed_total(user, f, statuses=statuses))
+        # the open alerts' rows and total come from the tenant's summary (at most a few
+        # seconds old); the total is never fewer than the rows shown
+        rows, total = overview_queries.feed_with_total(
+            user, f, statuses=statuses, order=order, limit=limit
+        )
         return _encode(FeedOut, {"alerts": rows, "total": total})
 
     # renewed with the tenant summary (its total comes from it): every step at once, repeats
