@@ -70,16 +70,26 @@ def _inner(args) -> None:
             return int(cursor.fetchone()[0])
 
     def fold(name: str, bodies: list[str], profile: bool) -> dict[str, Any]:
-        alerts = stage(bodies)
-        staging.forget_lag()
+        # --chunk N: stage and fold N requests at a time on a drainer's thread, as the server's
+        # fold workers do under load, so the incident rules run inline after each fold
+        chunk = args.chunk or len(bodies)
         prof = cProfile.Profile() if profile else None
-        t0 = time.perf_counter()
-        if prof:
-            prof.enable()
-        folded = staging.drain_pending()
-        if prof:
-            prof.disable()
-        wall = time.perf_counter() - t0
+        alerts = folded = 0
+        wall = 0.0
+        for start in range(0, len(bodies), chunk):
+            alerts += stage(bodies[start : start + chunk])
+            staging.forget_lag()
+            t0 = time.perf_counter()
+            if prof:
+                prof.enable()
+            if args.chunk:
+                with staging.drainer_thread():
+                    folded += staging.drain_pending()
+            else:
+                folded += staging.drain_pending()
+            if prof:
+                prof.disable()
+            wall += time.perf_counter() - t0
         assert folded == alerts, (folded, alerts)
         row: dict[str, Any] = {
             "alerts": alerts,
@@ -128,6 +138,16 @@ def main() -> None:
     parser.add_argument(
         "--profile-first", action="store_true", help="profile the first pass too (not timed)"
     )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=0,
+        help="fold this many staged requests at a time on a drainer's thread (the incident "
+        "rules then run after each fold, as in the server); default: all at once, rules queued",
+    )
+    parser.add_argument(
+        "--rules-off", action="store_true", help="the incident rules' hook off (ingest.py's arm)"
+    )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
@@ -141,6 +161,11 @@ def main() -> None:
         env["WATCHFLOOR_FOLD_IN_PROCESS"] = "false"  # this process folds, when told
         h.RESULTS.mkdir(exist_ok=True)
         env["BENCH_OUT"] = str(h.RESULTS / "profile_fold.json")
+        if args.rules_off:
+            env["WATCHFLOOR_ALERT_CHANGE_HOOKS"] = ""
+        if args.chunk:
+            # no scheduler in this process takes a queued task: the rules run on the drainer
+            env["WATCHFLOOR_JOBS_BACKEND"] = "embedded"
         cmd = [
             "uv",
             "run",
@@ -152,6 +177,7 @@ def main() -> None:
             f"--top={args.top}",
             f"--seed={args.seed}",
             *(["--profile-first"] if args.profile_first else []),
+            f"--chunk={args.chunk}",
         ]
         h.log(f"load average before: {os.getloadavg()}")
         subprocess.run(cmd, env=env, cwd=h.ROOT, check=True)  # noqa: S603

@@ -44,11 +44,14 @@ def incident_payload(incident: Incident, *, alert_count: int | None = None) -> d
     }
 
 
-def incident_event(kind: str, incident: Incident, **extra) -> dict:
-    """`kind` is incident.created or incident.updated."""
+def incident_event(
+    kind: str, incident: Incident, *, alert_count: int | None = None, **extra
+) -> dict:
+    """`kind` is incident.created or incident.updated; `alert_count` when the caller knows it
+    (else it is counted)."""
     return {
         "type": kind,
         "tenant_id": incident.tenant_id,
-        "incident": incident_payload(incident),
+        "incident": incident_payload(incident, alert_count=alert_count),
         **extra,
     }

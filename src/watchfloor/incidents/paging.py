@@ -77,6 +77,12 @@ def absorb_alert_chains(incident_ids, now: datetime | None = None) -> int:
     return _stop_chains(members, now)
 
 
+def stop_chains_of(members: list[tuple[int, int, int]], now: datetime) -> int:
+    """Stop the chains of these (alert id, incident id, tenant id) that just joined an open
+    incident (the rules' set-based join: only what joined, not every member again)."""
+    return _stop_chains(members, now)
+
+
 def _stop_chains(members: list[tuple[int, int, int]], now: datetime) -> int:
     if not members:
         return 0

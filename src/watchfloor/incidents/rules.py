@@ -18,7 +18,8 @@ How they run: the alerts app cannot import incidents, so it tells its committed 
 `settings.ALERT_CHANGE_HOOKS` (`alerts.hooks`), which names `on_alert_changes` here. The work is
 set-based per batch: one query reads the batch's alerts with their membership, one the policy,
 one the open incidents of their groups and one the groups' ungrouped alerts; only the groups that
-open or join an incident write, in one transaction. Two batches racing to open an incident for
+open or join an incident write, in one transaction, all of them at once (`rule_writes`: a
+constant number of statements however many groups a fold touched). Two batches racing to open an incident for
 one group queue on an advisory lock per group (PostgreSQL) and the second joins the first's.
 
 A failure never reaches the ingestion request (it is committed already: `alerts.hooks` logs it
@@ -45,7 +46,7 @@ from django.utils import timezone
 from watchfloor.alerts import staging
 from watchfloor.alerts.hooks import AlertChanges
 from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status
-from watchfloor.incidents import paging, services
+from watchfloor.incidents import paging, rule_writes, services
 from watchfloor.incidents.models import (
     EventKind,
     Incident,
@@ -231,39 +232,25 @@ def _group(tenant_id: int, fresh: list[dict], now: datetime) -> RulesReport:
     with transaction.atomic():
         if reopen:
             report += _reopen(tenant_id, fresh, reopen, touched)
+            # the incident pages now, not each alert (incidents.paging)
+            paging.absorb_alert_chains(touched, now)
         if acting:
             _lock_groups(tenant_id, acting)
             # read again under the locks: a concurrent batch may have opened or joined meanwhile
             open_by_group = _open_incidents(tenant_id, acting)
             members = _ungrouped(tenant_id, acting, excluded)
-            for group in sorted(acting, key=str):
-                report += _act_on_group(tenant_id, policy, group, open_by_group, members, touched)
-        # the incident pages now, not each alert (incidents.paging)
-        paging.absorb_alert_chains(touched, now)
-    return report
-
-
-def _act_on_group(tenant_id, policy, group, open_by_group, members, touched) -> RulesReport:
-    report = RulesReport()
-    alert_ids = [m["id"] for m in members.get(group, [])]
-    if not alert_ids:
-        return report
-    incident = open_by_group.get(group)
-    alerts = list(Alert.objects.filter(id__in=alert_ids).order_by("id"))
-    if incident is not None:
-        joined = services.add_alerts(incident, alerts, actor=None, reason="correlation group")
-        report.joined += len(joined)
-        touched.add(incident.id)
-        return report
-    origin = _qualifies(policy, members.get(group, []))
-    if origin is None:
-        return report
-    incident = services.open_incident(
-        alerts, actor=None, origin=origin, tenant=tenant_id, correlation_id=group
-    )
-    touched.add(incident.id)
-    report.opened += 1
-    report.joined += len(alerts)
+            plan = rule_writes.GroupWrite(members=members)
+            for group in acting:
+                if not members.get(group):
+                    continue
+                if group in open_by_group:
+                    plan.join[group] = open_by_group[group]
+                elif (origin := _qualifies(policy, members[group])) is not None:
+                    plan.open[group] = origin
+            # every group in a constant number of statements; stops the joined alerts' chains
+            outcome = rule_writes.write_groups(tenant_id, policy, plan, now)
+            report.opened += outcome.opened
+            report.joined += outcome.joined
     return report
 
 
@@ -333,7 +320,7 @@ def _ungrouped(tenant_id: int, groups: set, excluded: set[str]) -> dict:
     if excluded:
         qs = qs.exclude(type__in=excluded)
     members: dict = defaultdict(list)
-    for row in qs.order_by("id").values("id", "severity", "correlation_id"):
+    for row in qs.order_by("id").values("id", "severity", "title", "type", "correlation_id"):
         members[row["correlation_id"]].append(row)
     return members
 
@@ -345,8 +332,11 @@ def _lock_groups(tenant_id: int, groups: set) -> None:
         return
     keys = sorted({_group_key(tenant_id, g) for g in groups})
     with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [GROUP_LOCK_CLASS, key])
+        # one statement for every group; unnest keeps the array's (sorted) order
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, k)) FROM unnest(%s::integer[]) AS k",
+            [GROUP_LOCK_CLASS, keys],
+        )
 
 
 def _group_key(tenant_id: int, group: uuid.UUID | str) -> int:

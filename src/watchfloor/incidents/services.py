@@ -178,7 +178,7 @@ def _targets(policy: IncidentPolicy, severity: str) -> dict[str, int]:
     return {t: int(chosen.get(t) or fallback[t]) for t in SLA_TARGETS}
 
 
-def _set_dues(incident: Incident, policy: IncidentPolicy) -> list[str]:
+def set_sla_dues(incident: Incident, policy: IncidentPolicy) -> list[str]:
     """The SLA moments of the targets not met yet, from its opening and current severity."""
     minutes = _targets(policy, incident.severity)
     fields: list[str] = []
@@ -197,7 +197,7 @@ def _set_dues(incident: Incident, policy: IncidentPolicy) -> list[str]:
 # --- membership -------------------------------------------------------------------------------
 
 
-def _worst(severities: Iterable[str]) -> str | None:
+def worst_severity(severities: Iterable[str]) -> str | None:
     ranked = sorted((Severity(s) for s in severities), key=lambda s: s.rank)
     return ranked[0].value if ranked else None
 
@@ -219,7 +219,7 @@ def _recompute(incident: Incident, *, actor=None, now=None) -> tuple[list[str], 
         return [], []
     fields: list[str] = []
     events = []
-    worst = _worst(r[0] for r in rows)
+    worst = worst_severity(r[0] for r in rows)
     if worst and worst != incident.severity:
         events.append(
             _event(
@@ -233,7 +233,7 @@ def _recompute(incident: Incident, *, actor=None, now=None) -> tuple[list[str], 
         incident.severity = worst
         fields.append("severity")
         if incident.is_open:
-            fields += _set_dues(incident, policy_for(incident.tenant_id))
+            fields += set_sla_dues(incident, policy_for(incident.tenant_id))
     clients = {r[1] for r in rows}
     sites = {r[2] for r in rows}
     client_id = clients.pop() if len(clients) == 1 else None
@@ -345,7 +345,7 @@ def open_incident(
     incident = Incident(
         tenant_id=tenant_id,
         title=title,
-        severity=_worst(a.severity for a in alerts) or Severity.MEDIUM,
+        severity=worst_severity(a.severity for a in alerts) or Severity.MEDIUM,
         status=IncidentStatus.NEW,
         origin=origin,
         correlation_id=correlation_id,
@@ -353,7 +353,7 @@ def open_incident(
         opened_by=actor,
         updated_at=now,
     )
-    _set_dues(incident, policy_for(tenant_id))
+    set_sla_dues(incident, policy_for(tenant_id))
     incident.save()
     _timeline(
         [
