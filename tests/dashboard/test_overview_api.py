@@ -737,8 +737,10 @@ def test_shared_answers_expire(seeded, api, shared, monkeypatch, settings):
     later = overview_queries.time.time() + settings.OVERVIEW_CACHE_SECONDS + 1
     monkeypatch.setattr(overview_queries.time, "time", lambda: later)
     # the tiles come from the tenant summary: the request that finds it grown old is answered
-    # from it and renews it once answered; the next one shows the change
-    ok(sup.get(KPIS))
+    # from it and renews it once answered; the next one gets the answer computed from the old
+    # summary (no step since) and renews that once answered; the one after shows the change
+    assert ok(sup.get(KPIS))["open"]["total"] == first["open"]["total"]
+    assert ok(sup.get(KPIS))["open"]["total"] == first["open"]["total"]
     assert ok(sup.get(KPIS))["open"]["total"] == first["open"]["total"] - 4
 
 
@@ -1078,3 +1080,59 @@ def test_the_feed_from_the_summary_reads_its_rows_through_the_scope(
     assert operator == set(
         Alert.objects.filter(client=seeded.clients[0]).values_list("id", flat=True)
     )
+
+
+def test_the_feed_answer_from_rows_encoded_once_is_the_feeds_encoding(seeded, api, shared):
+    """The feed's body, put together from rows encoded once per summary, is byte for byte
+    FeedOut's encoding of the rows and total the feed computes, for a full and a cut answer."""
+    from watchfloor.alerts.overview_queries import OverviewFilters, feed_with_total
+    from watchfloor.alerts.overview_schemas import FeedOut
+    from watchfloor.dashboard.api import _encode
+
+    user = User.objects.get(pk=seeded.user("supervisor").pk)
+    for limit in (3, 100):
+        body = api(user).get(FEED, limit=limit).content
+        rows, total = feed_with_total(user, OverviewFilters(), limit=limit)
+        assert body == _encode(FeedOut, {"alerts": rows, "total": total}), limit
+        assert len(rows) == min(limit, 10) and total == 10
+
+
+def test_feed_rows_encoded_once_are_shown_only_within_each_callers_scope(
+    seeded, api, shared, monkeypatch
+):
+    """Rows encoded for one caller are kept for every caller with the same PII view, whatever
+    their scope: each caller's ids are checked through `alerts_for` before a held row is used,
+    even when the scope decision in memory admits everything."""
+    from watchfloor.alerts import overview_queries as q
+
+    everything = ok(api(seeded.user("executive")).get(FEED))["alerts"]  # all clients, no PII
+    assert len(everything) == 10
+    monkeypatch.setattr(q, "_admits", lambda user, clients, sites: lambda c, s: True)
+    operator = {r["id"] for r in ok(api(seeded.user("operator")).get(FEED, limit=99))["alerts"]}
+    assert operator == set(
+        Alert.objects.filter(client=seeded.clients[0]).values_list("id", flat=True)
+    )
+    viewer = {r["id"] for r in ok(api(seeded.user("viewer")).get(FEED, limit=98))["alerts"]}
+    assert viewer == set(Alert.objects.filter(site=seeded.sites[2]).values_list("id", flat=True))
+
+
+def test_renewals_run_one_at_a_time_per_process():
+    """A request that finds renewals under way in its process hands its own to the one running
+    them and returns; each renewal runs once (one per key), after those before it, and a failed
+    one does not stop the others."""
+    from watchfloor.alerts import overview_queries as q
+
+    ran = []
+
+    def first():
+        ran.append("first started")
+        # another request's renewals while this one runs: handed over, not run here
+        q._run_renewals({"second": lambda: ran.append("second"), "third": lambda: ran.append("x")})
+        ran.append("first done")
+
+    def failing():
+        raise RuntimeError("renewal failed")
+
+    q._run_renewals({"first": first, "failing": failing, "third": lambda: ran.append("third")})
+    assert ran == ["first started", "first done", "third", "second"]
+    assert not q._pending and not q._draining
