@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from watchfloor import sql_rows
 from watchfloor.alerts.models import Alert, Severity
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record_many
@@ -87,17 +88,20 @@ def _stop_chains(members: list[tuple[int, int, int]], now: datetime) -> int:
     if not members:
         return 0
     incident_of = {alert_id: incident_id for alert_id, incident_id, _t in members}
-    existing = set(
-        AlertEscalation.objects.filter(alert_id__in=list(incident_of)).values_list(
-            "alert_id", flat=True
-        )
-    )
-    taken = 0
     with transaction.atomic():
-        active = list(
-            AlertEscalation.objects.select_for_update(skip_locked=True)
-            .filter(alert_id__in=list(existing), state=EscalationState.ACTIVE)
-            .order_by("alert_id")
+        # alerts without a chain get a stopped one (the sweep never opens it); the insert says
+        # which had none, the rest may have an active chain to stop
+        fresh = _insert_stopped_chains(members, now)
+        taken = len(fresh)
+        existing = [a for a in incident_of if a not in fresh]
+        active = (
+            list(
+                AlertEscalation.objects.select_for_update(skip_locked=True)
+                .filter(alert_id__in=existing, state=EscalationState.ACTIVE)
+                .order_by("alert_id")
+            )
+            if existing
+            else []
         )
         for escalation in active:
             escalation.state = EscalationState.STOPPED
@@ -109,22 +113,27 @@ def _stop_chains(members: list[tuple[int, int, int]], now: datetime) -> int:
             AlertEscalation.objects.bulk_update(
                 active, ["state", "stop_reason", "next_at", "token", "updated_at"]
             )
-        fresh = [
-            AlertEscalation(
-                alert_id=alert_id,
-                tenant_id=tenant_id,
-                policy_version=None,
-                state=EscalationState.STOPPED,
-                stop_reason=f"in incident #{incident_id}",
-                created_at=now,
-                updated_at=now,
-            )
-            for alert_id, incident_id, tenant_id in members
-            if alert_id not in existing
-        ]
-        AlertEscalation.objects.bulk_create(fresh, ignore_conflicts=True)
-        taken = len(active) + len(fresh)
+        taken += len(active)
     return taken
+
+
+def _insert_stopped_chains(members: list[tuple[int, int, int]], now: datetime) -> set[int]:
+    """A STOPPED chain for each alert that has none; returns the alerts that got one."""
+    rows = sorted(
+        (alert_id, tenant_id, EscalationState.STOPPED, f"in incident #{incident_id}", now, now)
+        for alert_id, incident_id, tenant_id in members
+    )
+    columns = ("alert_id", "tenant_id", "state", "stop_reason", "created_at", "updated_at")
+    if sql_rows.supported():
+        inserted = sql_rows.insert_rows(AlertEscalation, columns, rows, returning=("alert_id",))
+        return {alert_id for (alert_id,) in inserted}
+    ids = [r[0] for r in rows]
+    had = set(AlertEscalation.objects.filter(alert_id__in=ids).values_list("alert_id", flat=True))
+    AlertEscalation.objects.bulk_create(
+        [AlertEscalation(**dict(zip(columns, r, strict=True))) for r in rows if r[0] not in had],
+        ignore_conflicts=True,
+    )
+    return {a for a in ids if a not in had}
 
 
 def _unabsorbed_members():

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
 from django.db.models import Count, Min, Q
 
+from watchfloor import sql_rows
 from watchfloor.alerts.models import Severity
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record_many
@@ -40,7 +40,6 @@ from watchfloor.incidents.models import (
 )
 
 JOIN_REASON = "correlation group"
-INSERT_CHUNK = 1000  # rows per multi-row INSERT (5 parameters a row: within every limit)
 
 
 @dataclass
@@ -86,18 +85,14 @@ def write_groups(
     opened = {g: i for g, i in opened.items() if i.pk not in empty}
     incidents = {**{i.pk: i for i in opened.values()}, **joining}
     incidents = {pk: i for pk, i in incidents.items() if joined.get(pk)}
-    IncidentEvent.objects.bulk_create(
+    _timeline(
+        tenant_id,
         [
-            IncidentEvent(
-                tenant_id=tenant_id,
-                incident_id=pk,
-                at=now,
-                kind=EventKind.ALERT_JOINED,
-                details={"alert_id": alert_id, "reason": reason[pk]},
-            )
+            (pk, EventKind.ALERT_JOINED, {"alert_id": alert_id, "reason": reason[pk]})
             for pk in sorted(incidents)
             for alert_id in joined[pk]
-        ]
+        ],
+        now,
     )
     opened_ids = {i.pk for i in opened.values()}
     counts = _recompute(tenant_id, policy, incidents, opened_ids, now)
@@ -139,6 +134,22 @@ def write_groups(
     outcome.joined = sum(len(joined[pk]) for pk in incidents)
     outcome.touched = set(incidents)
     return outcome
+
+
+def _timeline(tenant_id: int, lines: list[tuple[int, str, dict]], now: datetime) -> None:
+    """Append (incident id, kind, details) lines at `now`, in this order (ids ascend with it)."""
+    if not sql_rows.supported():
+        IncidentEvent.objects.bulk_create(
+            IncidentEvent(tenant_id=tenant_id, incident_id=pk, at=now, kind=k, details=d)
+            for pk, k, d in lines
+        )
+        return
+    sql_rows.insert_rows(
+        IncidentEvent,
+        ("tenant_id", "incident_id", "at", "kind", "body", "details"),
+        [(tenant_id, pk, now, kind, "", details) for pk, kind, details in lines],
+        ignore_conflicts=False,
+    )
 
 
 def _lock_open(tenant_id: int, ids: set[int]) -> dict[int, Incident]:
@@ -186,17 +197,17 @@ def _open_incidents(
         if incident.pk is None:  # a database that returns no ids from a multi-row insert
             incident.save()
     opened = dict(zip(groups, created, strict=True))
-    IncidentEvent.objects.bulk_create(
+    _timeline(
+        tenant_id,
         [
-            IncidentEvent(
-                tenant_id=tenant_id,
-                incident_id=opened[g].pk,
-                at=now,
-                kind=EventKind.OPENED,
-                details={"origin": plan.open[g], "alerts": len(plan.members[g])},
+            (
+                opened[g].pk,
+                EventKind.OPENED,
+                {"origin": plan.open[g], "alerts": len(plan.members[g])},
             )
             for g in groups
-        ]
+        ],
+        now,
     )
     return opened
 
@@ -211,35 +222,21 @@ def _insert_memberships(
     rows = sorted({(a, pk) for pk, ids in wanted.items() for a in ids})
     if not _insert_returns_rows():
         return _insert_memberships_orm(tenant_id, rows, now)
-    qn = connection.ops.quote_name
-    table = qn(IncidentAlert._meta.db_table)
-    columns = ", ".join(
-        qn(c) for c in ("tenant_id", "incident_id", "alert_id", "open", "joined_at")
+    inserted = sql_rows.insert_rows(
+        IncidentAlert,
+        ("tenant_id", "incident_id", "alert_id", "open", "joined_at"),
+        [(tenant_id, pk, alert_id, True, now) for alert_id, pk in rows],
+        returning=("incident_id", "alert_id"),
     )
-    at = connection.ops.adapt_datetimefield_value(now)
     joined: dict[int, list[int]] = defaultdict(list)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            part = rows[start : start + INSERT_CHUNK]
-            params: list[Any] = []
-            for alert_id, pk in part:
-                params += [tenant_id, pk, alert_id, True, at]
-            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(part))
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608 (names are ours)
-                f"ON CONFLICT DO NOTHING RETURNING {qn('incident_id')}, {qn('alert_id')}",
-                params,
-            )
-            for pk, alert_id in cursor.fetchall():
-                joined[pk].append(alert_id)
-    for ids in joined.values():
-        ids.sort()
+    for pk, alert_id in sorted(inserted):
+        joined[pk].append(alert_id)
     return joined
 
 
 def _insert_returns_rows() -> bool:
     """PostgreSQL, and SQLite from 3.35 (INSERT … RETURNING)."""
-    return bool(connection.features.can_return_rows_from_bulk_insert)
+    return sql_rows.supported()
 
 
 def _insert_memberships_orm(
@@ -297,7 +294,7 @@ def _recompute(
     }
     fields: set[str] = set()
     changed: list[Incident] = []
-    timeline = []
+    timeline: list[tuple[int, str, dict]] = []
     for pk, incident in incidents.items():
         incident.updated_at = now
         row = places.get(pk)
@@ -307,15 +304,8 @@ def _recompute(
         worst = services.worst_severity(severities[pk])
         if worst and worst != incident.severity:
             if pk not in opened:  # a new incident opens at the severity it has
-                timeline.append(
-                    IncidentEvent(
-                        tenant_id=tenant_id,
-                        incident_id=pk,
-                        at=now,
-                        kind=EventKind.SEVERITY,
-                        details={"from": incident.severity, "to": worst},
-                    )
-                )
+                details = {"from": incident.severity, "to": worst}
+                timeline.append((pk, EventKind.SEVERITY, details))
             incident.severity = worst
             moved.add("severity")
             moved.update(services.set_sla_dues(incident, policy))
@@ -329,7 +319,7 @@ def _recompute(
         if moved:
             changed.append(incident)
             fields |= moved
-    IncidentEvent.objects.bulk_create(timeline)
+    _timeline(tenant_id, timeline, now)
     # every incident's updated_at in one statement; the few whose derived fields moved in one more
     Incident.objects.filter(pk__in=sorted(incidents)).update(updated_at=now)
     if changed:

@@ -19,8 +19,9 @@ How they run: the alerts app cannot import incidents, so it tells its committed 
 set-based per batch: one query reads the batch's alerts with their membership, one the policy,
 one the open incidents of their groups and one the groups' ungrouped alerts; only the groups that
 open or join an incident write, in one transaction, all of them at once (`rule_writes`: a
-constant number of statements however many groups a fold touched). Two batches racing to open an incident for
-one group queue on an advisory lock per group (PostgreSQL) and the second joins the first's.
+constant number of statements however many groups a fold touched). Two batches racing to open
+an incident for one group queue on an advisory lock per group (PostgreSQL) and the second joins
+the first's.
 
 A failure never reaches the ingestion request (it is committed already: `alerts.hooks` logs it
 once as an outage); `sweep` (every 30 s, `incidents.tasks.sweep_incident_rules`) runs the same

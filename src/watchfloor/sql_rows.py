@@ -1,0 +1,76 @@
+"""Multi-row INSERT … ON CONFLICT DO NOTHING RETURNING for hot set-based writers.
+
+`bulk_create` builds a model instance per row and cannot say which rows a conflict skipped; a
+writer that inserts hundreds of rows per fold (the incident rules: memberships, timeline lines,
+escalation chains) needs neither. This takes plain tuples, fills the model's Python defaults
+for the columns it is not given, adapts each value through its field (datetimes, JSON), and
+returns the RETURNING rows: the ones inserted. PostgreSQL and SQLite ≥ 3.35 both take it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, models
+from django.db.models.fields import NOT_PROVIDED
+
+CHUNK_PARAMETERS = 30_000  # parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535
+
+
+def supported() -> bool:
+    """Whether this database returns rows from a multi-row insert (else use the ORM)."""
+    return bool(connection.features.can_return_rows_from_bulk_insert)
+
+
+def _defaults(model: type[models.Model], given: Sequence[str]) -> list[tuple[models.Field, Any]]:
+    """The columns not given that need a value: the fields with a Python default."""
+    out = []
+    for f in model._meta.concrete_fields:
+        if f.attname in given or f.name in given:
+            continue
+        if f.default is not NOT_PROVIDED:  # an AutoField has none: the database numbers it
+            out.append((f, f.get_default()))
+    return out
+
+
+def insert_rows(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    returning: Sequence[str] = (),
+    ignore_conflicts: bool = True,
+) -> list[tuple]:
+    """Insert `rows` (values in `columns`' order, by attname: `incident_id`) and return the
+    `returning` columns of the rows inserted (a row a conflict skipped returns nothing)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    meta = model._meta
+    fields = [meta.get_field(name) for name in columns]  # get_field takes attnames too
+    extra = _defaults(model, columns)
+    qn = connection.ops.quote_name
+    names = [f.column for f in fields] + [f.column for f, _v in extra]
+    fixed = [f.get_db_prep_save(v, connection) for f, v in extra]
+    per_row = len(names)
+    chunk = max(1, CHUNK_PARAMETERS // per_row)
+    # table and column names come from the model, quoted; every value is a parameter
+    sql_head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(n) for n in names)}) VALUES "  # noqa: S608
+    sql_tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    if returning:
+        sql_tail += " RETURNING " + ", ".join(qn(meta.get_field(r).column) for r in returning)
+    placeholder = "(" + ", ".join(["%s"] * per_row) + ")"
+    out: list[tuple] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            params: list[Any] = []
+            for row in part:
+                values = zip(fields, row, strict=True)
+                params += [f.get_db_prep_save(v, connection) for f, v in values]
+                params += fixed
+            cursor.execute(sql_head + ", ".join([placeholder] * len(part)) + sql_tail, params)
+            if returning:
+                out += [tuple(r) for r in cursor.fetchall()]
+    return out
