@@ -10,7 +10,7 @@ returns the RETURNING rows: the ones inserted. PostgreSQL and SQLite ≥ 3.35 bo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 from django.db.models.fields import NOT_PROVIDED
@@ -21,6 +21,11 @@ CHUNK_PARAMETERS = 30_000  # parameters per statement: under SQLite's 32,766 and
 def supported() -> bool:
     """Whether this database returns rows from a multi-row insert (else use the ORM)."""
     return bool(connection.features.can_return_rows_from_bulk_insert)
+
+
+def _field(model: type[models.Model], name: str) -> models.Field:
+    """A concrete field by name or attname (`incident` or `incident_id`)."""
+    return cast(models.Field, model._meta.get_field(name))
 
 
 def _defaults(model: type[models.Model], given: Sequence[str]) -> list[tuple[models.Field, Any]]:
@@ -48,10 +53,10 @@ def insert_rows(
     if not rows:
         return []
     meta = model._meta
-    fields = [meta.get_field(name) for name in columns]  # get_field takes attnames too
+    fields = [_field(model, name) for name in columns]
     extra = _defaults(model, columns)
     qn = connection.ops.quote_name
-    names = [f.column for f in fields] + [f.column for f, _v in extra]
+    names = [str(f.column) for f in fields] + [str(f.column) for f, _v in extra]
     fixed = [f.get_db_prep_save(v, connection) for f, v in extra]
     per_row = len(names)
     chunk = max(1, CHUNK_PARAMETERS // per_row)
@@ -59,7 +64,7 @@ def insert_rows(
     sql_head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(n) for n in names)}) VALUES "  # noqa: S608
     sql_tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     if returning:
-        sql_tail += " RETURNING " + ", ".join(qn(meta.get_field(r).column) for r in returning)
+        sql_tail += " RETURNING " + ", ".join(qn(str(_field(model, r).column)) for r in returning)
     placeholder = "(" + ", ".join(["%s"] * per_row) + ")"
     out: list[tuple] = []
     with connection.cursor() as cursor:
