@@ -23,6 +23,33 @@ def supported() -> bool:
     return bool(connection.features.can_return_rows_from_bulk_insert)
 
 
+# fields whose values go to the driver as they are (ints, text, booleans, foreign keys to ints):
+# adapting 800 rows of them per call through get_db_prep_save was a tenth of the writer's time
+AS_IS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+        "CharField",
+        "TextField",
+        "BooleanField",
+    }
+)
+
+
+def _as_is(f: models.Field) -> bool:
+    if f.is_relation:
+        target = f.target_field  # type: ignore[attr-defined]
+        return target.get_internal_type() in AS_IS
+    return f.get_internal_type() in AS_IS
+
+
 def _field(model: type[models.Model], name: str) -> models.Field:
     """A concrete field by name or attname (`incident` or `incident_id`)."""
     return cast(models.Field, model._meta.get_field(name))
@@ -58,6 +85,7 @@ def insert_rows(
     qn = connection.ops.quote_name
     names = [str(f.column) for f in fields] + [str(f.column) for f, _v in extra]
     fixed = [f.get_db_prep_save(v, connection) for f, v in extra]
+    adapters = [None if _as_is(f) else f.get_db_prep_save for f in fields]
     per_row = len(names)
     chunk = max(1, CHUNK_PARAMETERS // per_row)
     # table and column names come from the model, quoted; every value is a parameter
@@ -72,8 +100,8 @@ def insert_rows(
             part = rows[start : start + chunk]
             params: list[Any] = []
             for row in part:
-                values = zip(fields, row, strict=True)
-                params += [f.get_db_prep_save(v, connection) for f, v in values]
+                values = zip(adapters, row, strict=True)
+                params += [v if a is None else a(v, connection) for a, v in values]
                 params += fixed
             cursor.execute(sql_head + ", ".join([placeholder] * len(part)) + sql_tail, params)
             if returning:
