@@ -1136,3 +1136,27 @@ def test_renewals_run_one_at_a_time_per_process():
     q._run_renewals({"first": first, "failing": failing, "third": lambda: ran.append("third")})
     assert ran == ["first started", "first done", "third", "second"]
     assert not q._pending and not q._draining
+
+
+def test_under_gevent_renewals_run_in_a_greenlet_of_their_own(monkeypatch):
+    """In `serve`'s gevent workers the renewals run in a thread (a greenlet there) of their
+    own, not on the connection whose response collected them, which then closes its database
+    connections (back to the pool)."""
+    import threading
+
+    from watchfloor.alerts import overview_queries as q
+
+    monkeypatch.setattr(q, "_under_gevent", lambda: True)
+    closed = threading.Event()
+    monkeypatch.setattr(q.connections, "close_all", closed.set)
+    release, ran = threading.Event(), []
+
+    def renew():
+        ran.append(threading.get_ident())
+        release.wait(30)
+
+    q._run_renewals({"one": renew})  # returns while the renewal waits
+    release.set()
+    assert closed.wait(30)
+    assert ran and ran[0] != threading.get_ident()
+    assert not q._pending and not q._draining

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -36,7 +37,7 @@ from typing import Final
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import (
     Avg,
     BigIntegerField,
@@ -560,10 +561,11 @@ def _open_alerts(tenant_id: int) -> tuple[OpenRow, ...]:
             (*row[:5], _micros(row[5]), _micros(row[6]))
             for row in alerts.values_list(*columns, "first_seen_at", "last_seen_at")
         )
-    out = [
-        (rank.get(severity, other), first_us, pk, client_id, site_id, status, last_us)
-        for pk, client_id, site_id, severity, status, first_us, last_us in rows
-    ]
+    out: list[OpenRow] = []
+    for n, (pk, client_id, site_id, severity, status, first_us, last_us) in enumerate(rows, 1):
+        out.append((rank.get(severity, other), first_us, pk, client_id, site_id, status, last_us))
+        if n % 2000 == 0:
+            time.sleep(0)  # gevent: the worker's waiting requests run between 2,000 rows
     out.sort(key=_OPEN_ORDER_KEYS[FEED_DEFAULT_ORDER])
     return tuple(out)
 
@@ -708,8 +710,9 @@ _draining = False
 
 
 def _run_renewals(renewals: dict[Hashable, Callable[[], object]]) -> None:
-    """Run `renewals`, one renewal at a time in this process: when another request is already
-    running some, they are handed to it and this one returns at once. Right after a summary,
+    """Run `renewals`, one renewal at a time in this process: when some are already running,
+    they are handed over and this call returns at once; under gevent they run in a greenlet of
+    their own (the response's connection is not held), else on this thread. Right after a summary,
     every filter set's answer is due; run side by side in a gevent worker, forty of them took
     turns with the requests waiting there, so one request waited for all forty's Python
     (0.5 s); one after the other, with a yield between two, a request waits for at most one."""
@@ -720,6 +723,30 @@ def _run_renewals(renewals: dict[Hashable, Callable[[], object]]) -> None:
         if _draining:
             return
         _draining = True
+    if _under_gevent():
+        # a greenlet of its own: the connection whose response ran them is free for its next
+        # request (the drain of forty renewals took ~0.5 s, which that connection waited)
+        threading.Thread(target=_drain_then_close, name="overview-renewals", daemon=True).start()
+    else:
+        _drain()
+
+
+def _under_gevent() -> bool:
+    """Whether gevent patched the standard library (`serve`'s gunicorn workers): a thread is
+    then a greenlet of this worker."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("threading"))
+
+
+def _drain_then_close() -> None:
+    try:
+        _drain()
+    finally:
+        connections.close_all()  # this greenlet's database connection goes back to the pool
+
+
+def _drain() -> None:
+    global _draining
     try:
         while True:
             with _pending_guard:
