@@ -223,6 +223,10 @@ ACK_LINK_INCIDENT_HANDLER = "watchfloor.incidents.services.acknowledge_incident_
 ALERT_CHANGE_HOOKS = env_list(
     "WATCHFLOOR_ALERT_CHANGE_HOOKS", "watchfloor.incidents.rules.on_alert_changes"
 )
+# A fold worker hands its folds' committed changes to those hooks merged: when it goes idle, or
+# once the oldest is this old, or this many alert ids have collected (alerts.hooks.coalescing).
+HOOK_COALESCE_SECONDS = float(os.environ.get("WATCHFLOOR_HOOK_COALESCE_SECONDS", "0.5"))
+HOOK_COALESCE_IDS = int(os.environ.get("WATCHFLOOR_HOOK_COALESCE_IDS", "20000"))
 # The incident rules' sweep (every 30 s) looks again at open alerts first seen within this many
 # seconds that no incident holds (what a failed rules call left), at most this many a run.
 INCIDENT_RULES_LOOKBACK = int(os.environ.get("WATCHFLOOR_INCIDENT_RULES_LOOKBACK", "3600"))

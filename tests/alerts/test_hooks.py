@@ -9,7 +9,7 @@ import pytest
 
 from support_alerts import key_for, resolve, trigger
 from watchfloor import degrade
-from watchfloor.alerts import services
+from watchfloor.alerts import hooks, services
 from watchfloor.alerts.models import Alert, Severity
 from watchfloor.alerts.pipeline import ingest
 
@@ -105,3 +105,64 @@ def test_a_failing_hook_never_fails_the_ingestion_and_is_logged_once(
     outages = [r for r in caplog.records if "unavailable" in r.getMessage()]
     assert len(outages) == 1 and "explode" in outages[0].getMessage()
     settings.ALERT_CHANGE_HOOKS = [f"{__name__}.remember"]
+
+
+# --- coalescing on a fold worker -------------------------------------------------------------
+
+
+def test_a_coalescing_thread_hands_the_changes_over_merged_per_tenant_when_flushed(
+    estate, other_estate, key, key_for, settings, django_capture_on_commit_callbacks
+):
+    settings.HOOK_COALESCE_SECONDS = 3600
+    settings.HOOK_COALESCE_IDS = 10_000
+    other = key_for(other_estate)
+    site, far = estate.sites[0].code, other_estate.sites[0].code
+    with hooks.coalescing():
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([trigger(site=site, entity_id="a")], key=key)
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([trigger(site=site, entity_id="b")], key=key)
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([trigger(site=far, entity_id="z")], key=other)
+        a = Alert.objects.get(entity_id="a")
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([resolve(a.fingerprint)], key=key)
+        assert SEEN == []  # collected, not told
+        assert hooks.flush() == 0  # not due yet
+        assert SEEN == []
+        assert hooks.flush(force=True) == 2  # the worker went idle
+    mine = next(c for c in SEEN if c.tenant_id == estate.tenant.id)
+    theirs = next(c for c in SEEN if c.tenant_id == other_estate.tenant.id)
+    b = Alert.objects.get(entity_id="b")
+    assert sorted(mine.created) == sorted([a.id, b.id]) and mine.resolved == (a.id,)
+    assert theirs.created == (Alert.objects.get(entity_id="z").id,)
+    assert len(SEEN) == 2  # nothing left for the end of the block
+
+
+@pytest.mark.parametrize("bound", ["ids", "age"])
+def test_changes_are_due_by_count_or_age(
+    estate, key, settings, bound, django_capture_on_commit_callbacks
+):
+    settings.HOOK_COALESCE_SECONDS = 0 if bound == "age" else 3600
+    settings.HOOK_COALESCE_IDS = 2 if bound == "ids" else 10_000
+    site = estate.sites[0].code
+    with hooks.coalescing():
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([trigger(site=site, entity_id="a"), trigger(site=site, entity_id="b")], key=key)
+        assert hooks.flush() == 1
+        assert len(SEEN) == 1 and len(SEEN[0].created) == 2
+
+
+def test_what_is_left_when_the_block_ends_is_handed_over(
+    estate, key, settings, django_capture_on_commit_callbacks
+):
+    settings.HOOK_COALESCE_SECONDS = 3600
+    with hooks.coalescing():
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([trigger(site=estate.sites[0].code, entity_id="a")], key=key)
+        assert SEEN == []
+    assert [c.created for c in SEEN] == [(Alert.objects.get().id,)]
+    # outside a coalescing block the hooks are called at the commit, as before
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest([trigger(site=estate.sites[0].code, entity_id="b")], key=key)
+    assert len(SEEN) == 2

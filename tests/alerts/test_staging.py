@@ -265,3 +265,33 @@ def test_concurrent_drainers_count_every_occurrence_once(estate, other_estate, k
             == 2 * per_sender
         )
     assert Alert.objects.filter(status=Status.NEW).count() == 2 * (10 + 2 * per_sender)
+
+
+TOLD: list = []
+
+
+def tell(changes) -> None:
+    TOLD.append(changes)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_fold_worker_hands_its_folds_changes_to_the_hooks_when_idle(estate, key_for, settings):
+    """The worker coalesces its folds' changes (alerts.hooks.coalescing) and hands them over
+    once nothing is left to fold: every created alert reaches the hooks, none twice."""
+    TOLD.clear()
+    settings.ALERT_CHANGE_HOOKS = [f"{__name__}.tell"]
+    settings.HOOK_COALESCE_SECONDS = 3600  # only going idle hands them over
+    key = key_for(estate)
+    site = estate.sites[0].code
+    staging.stage([trigger(site=site, entity_id=str(i)) for i in range(3)], key=key)
+    staging.stage([trigger(site=site, entity_id="3")], key=key)
+    connection.close()
+    worker = staging.FoldWorker(poll=0.05).start()
+    try:
+        wait_for(lambda: sum(len(c.created) for c in TOLD) == 4, 30, "the hooks told")
+    finally:
+        worker.stop()
+    created = [a for c in TOLD for a in c.created]
+    assert sorted(created) == sorted(
+        _settled(lambda: list(Alert.objects.values_list("id", flat=True)))
+    )

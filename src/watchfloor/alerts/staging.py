@@ -47,6 +47,7 @@ from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
 from watchfloor import degrade
+from watchfloor.alerts import hooks
 from watchfloor.alerts.events import Event, EventAction
 from watchfloor.alerts.models import Severity, StagedBatch
 from watchfloor.alerts.pipeline import (
@@ -535,7 +536,7 @@ class FoldWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def run(self) -> None:
-        with drainer_thread():
+        with drainer_thread(), hooks.coalescing():
             self._run()
 
     def _run(self) -> None:
@@ -553,10 +554,21 @@ class FoldWorker:
                     continue
                 degrade.record_success(FOLD_COMPONENT)
                 failures = 0
+                # the hooks (incident rules) get the folds' changes merged: now when nothing
+                # is left to fold, else once they are due (alerts.hooks.coalescing)
+                self._flush_hooks(force=not folded.batches)
                 if not folded.batches:
                     self._wait()
         finally:
+            self._flush_hooks(force=True)  # what the last folds committed
             self._close_listener()
+            connection.close()
+
+    def _flush_hooks(self, *, force: bool) -> None:
+        try:
+            hooks.flush(force=force)
+        except Exception as exc:  # call_hooks contains its hooks' failures; this is a bug
+            log.exception("fold worker: flushing the alert hooks failed: %s", type(exc).__name__)
             connection.close()
 
     def _wait(self) -> None:
