@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Final
 
 from django.conf import settings
@@ -901,7 +902,11 @@ FEED_ONLY = (
 )
 
 
-def feed_row(alert: Alert, pii: bool) -> dict:
+# FEED_ONLY's alert columns (attribute names), then the names it reads through the relations
+_ALERT_NAMES = tuple(Alert._meta.get_field(name).attname for name in FEED_FIELDS)
+
+
+def feed_row(alert: Alert | SimpleNamespace, pii: bool) -> dict:
     """alert_payload(alert) plus the client, site and assignee names, masked for the reader."""
     row = alert_payload(alert)
     client, site, assignee = alert.client, alert.site, alert.assignee
@@ -1036,15 +1041,33 @@ def visible_ids(user, ids: Iterable[int]) -> set[int]:
 
 def feed_rows(user, ids: Iterable[int], pii: bool) -> dict[int, dict]:
     """The feed rows (feed_row) of those of `ids` in the user's scope, read through
-    `alerts_for`, masked unless `pii`."""
-    return {
-        a.pk: feed_row(a, pii)
-        for a in alerts_for(user)
-        .filter(pk__in=list(ids))
-        .select_related("client", "site", "assignee")
-        .only(*FEED_ONLY)
-        .order_by()
-    }
+    `alerts_for`, masked unless `pii`. Read as plain values into namespaces with the names
+    feed_row reads: 200 `Alert` instances with their client, site and assignee cost ~20 ms of
+    Python per answer, in a gevent worker that serves nobody meanwhile."""
+    out: dict[int, dict] = {}
+    for values in alerts_for(user).filter(pk__in=list(ids)).values_list(*FEED_ONLY).order_by():
+        alert = SimpleNamespace(**dict(zip(_ALERT_NAMES, values[: len(_ALERT_NAMES)], strict=True)))
+        client_code, client_name, site_code, site_name, city, state, *person = values[
+            len(_ALERT_NAMES) :
+        ]
+        alert.client = (
+            SimpleNamespace(code=client_code, name=client_name)
+            if alert.client_id is not None
+            else None
+        )
+        alert.site = (
+            SimpleNamespace(code=site_code, name=site_name, city=city, state=state)
+            if alert.site_id is not None
+            else None
+        )
+        username, first_name, last_name = person
+        alert.assignee = (
+            SimpleNamespace(username=username, first_name=first_name, last_name=last_name)
+            if alert.assignee_id is not None
+            else None
+        )
+        out[alert.id] = feed_row(alert, pii)
+    return out
 
 
 def _feed_by_sql(
