@@ -4,7 +4,8 @@
 writer that inserts hundreds of rows per fold (the incident rules: memberships, timeline lines,
 escalation chains) needs neither. This takes plain tuples, fills the model's Python defaults
 for the columns it is not given, adapts each value through its field (datetimes, JSON), and
-returns the RETURNING rows: the ones inserted. PostgreSQL and SQLite ≥ 3.35 both take it.
+returns the RETURNING rows: the ones inserted. On PostgreSQL one statement over column arrays
+(`unnest`), bound in binary; on SQLite ≥ 3.35 multi-row VALUES in parameter-limit chunks.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.fields import NOT_PROVIDED
 
 CHUNK_PARAMETERS = 30_000  # parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535
@@ -93,6 +94,21 @@ def insert_rows(
     sql_tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     if returning:
         sql_tail += " RETURNING " + ", ".join(qn(str(_field(model, r).column)) for r in returning)
+    if connection.vendor == "postgresql":
+        # one statement whatever the count: a column array each, bound by the server in binary
+        # (Django's client-side binding renders every value into the SQL text: 10,000 rows took
+        # ~0.4 s to send and parse)
+        db_fields = [*fields, *(f for f, _v in extra)]
+        arrays: list[list[Any]] = [[] for _ in db_fields]
+        for row in rows:
+            values = zip(adapters, row, strict=True)
+            for i, value in enumerate(v if a is None else a(v, connection) for a, v in values):
+                arrays[i].append(value)
+        for i, value in enumerate(fixed, start=len(fields)):
+            arrays[i] = [value] * len(rows)
+        casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in db_fields)
+        sql = f"{sql_head.removesuffix(' VALUES ')} SELECT * FROM unnest({casts}){sql_tail}"  # noqa: S608
+        return [tuple(r) for r in pg_execute(sql, arrays)]
     placeholder = "(" + ", ".join(["%s"] * per_row) + ")"
     out: list[tuple] = []
     with connection.cursor() as cursor:
@@ -107,3 +123,20 @@ def insert_rows(
             if returning:
                 out += [tuple(r) for r in cursor.fetchall()]
     return out
+
+
+def pg_execute(sql: str, params: list) -> list[tuple]:
+    """Run one statement with array parameters sent as binary, server-side bound (PostgreSQL).
+
+    Django's cursor binds client-side: psycopg renders every array element into the SQL text,
+    quoting and escaping each in Python (profiled: 1.8 s of a 10,000-alert first pass's 9.6).
+    Bound by the server, in binary, nothing is escaped; the SQL text is the same whatever the
+    batch size, so psycopg prepares it after a few runs. Same connection and transaction."""
+    import psycopg
+
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the per-access proxy
+    db.ensure_connection()
+    # Django's error classes (a deadlock is an OperationalError the fold retries)
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall() if cursor.description is not None else []
