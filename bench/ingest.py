@@ -906,6 +906,9 @@ def run_watchfloor(
     h.reset_database()
     suffix = ("-jobs" if with_jobs else "") + ("-rules-off" if rules_off else "")
     env = h.watchfloor_env(work / f"home-{variant}{suffix}")
+    for item in args.server_env:
+        name, _, value = item.partition("=")
+        env[name] = value
     if rules_off:
         env["WATCHFLOOR_ALERT_CHANGE_HOOKS"] = ""
         env["WATCHFLOOR_INCIDENT_RULES_LOOKBACK"] = "0"
@@ -1045,6 +1048,14 @@ def main() -> None:
         action="store_true",
         help="run each Watchfloor variant once more with the incident rules off "
         "(their hook and their 30 s sweep): the ratio rules on ÷ off is reported",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a WATCHFLOOR_ setting for every Watchfloor server of the run (repeatable; "
+        "recorded in the report), e.g. WATCHFLOOR_HOOK_COALESCE_SECONDS=0",
     )
     parser.add_argument(
         "--no-record", action="store_true", help="do not append to docs/benchmarks.md"
