@@ -225,7 +225,9 @@ ALERT_CHANGE_HOOKS = env_list(
 )
 # A fold worker hands its folds' committed changes to those hooks merged: when it goes idle, or
 # once the oldest is this old, or this many alert ids have collected (alerts.hooks.coalescing).
-HOOK_COALESCE_SECONDS = float(os.environ.get("WATCHFLOOR_HOOK_COALESCE_SECONDS", "0.5"))
+# 0 (the default) hands them over after every fold: measured faster on 2 cores (a storm's first
+# pass with the rules on 0.80x of off at 0, 0.75x at 0.5 s; docs/decisions.md).
+HOOK_COALESCE_SECONDS = float(os.environ.get("WATCHFLOOR_HOOK_COALESCE_SECONDS", "0"))
 HOOK_COALESCE_IDS = int(os.environ.get("WATCHFLOOR_HOOK_COALESCE_IDS", "20000"))
 # The incident rules' sweep (every 30 s) looks again at open alerts first seen within this many
 # seconds that no incident holds (what a failed rules call left), at most this many a run.
