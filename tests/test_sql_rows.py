@@ -63,3 +63,22 @@ def test_chunks_stay_within_the_parameter_limit(estate, alert_ids, monkeypatch):
 def test_nothing_to_insert_runs_nothing(db, django_assert_num_queries):
     with django_assert_num_queries(0):
         assert sql_rows.insert_rows(AlertEscalation, COLUMNS, []) == []
+
+
+@pytest.mark.django_db
+def test_pg_execute_binds_text_and_json_in_binary_exactly():
+    """pg_execute sends every `%s` as binary (no escaping in Python): quotes, backslashes,
+    braces, non-ASCII and NULLs in text and JSON arrays come back as sent; `%%` stays literal."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_execute is PostgreSQL's path (DATABASE_URL unset: SQLite)")
+    from psycopg.types.json import Jsonb
+
+    texts = ['a"b', "back\\slash", "{brace,comma}", "é ü 北", None, ""]
+    docs = [{"k": 'q"uote', "n": [1, {"x": "\\"}]}, {}, None]
+    rows = sql_rows.pg_execute(
+        "SELECT %s::varchar[], %s::jsonb[], %s::int + 1, '100%%'",
+        [texts, [None if d is None else Jsonb(d) for d in docs], 41],
+    )
+    assert rows == [(texts, docs, 42, "100%")]

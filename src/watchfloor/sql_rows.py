@@ -10,12 +10,15 @@ returns the RETURNING rows: the ones inserted. On PostgreSQL one statement over 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.fields import NOT_PROVIDED
 
+# `%s` not preceded by `%` (a literal `%%s` stays): pg_execute binds these as `%b`
+_BINARY_PLACEHOLDER = re.compile(r"(?<!%)%s")
 CHUNK_PARAMETERS = 30_000  # parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535
 
 
@@ -130,13 +133,17 @@ def pg_execute(sql: str, params: list) -> list[tuple]:
 
     Django's cursor binds client-side: psycopg renders every array element into the SQL text,
     quoting and escaping each in Python (profiled: 1.8 s of a 10,000-alert first pass's 9.6).
-    Bound by the server, in binary, nothing is escaped; the SQL text is the same whatever the
-    batch size, so psycopg prepares it after a few runs. Same connection and transaction."""
+    Bound by the server, nothing is rendered into the SQL; the text is the same whatever the
+    batch size, so psycopg prepares it after a few runs. Same connection and transaction.
+
+    Every `%s` is sent as `%b` (binary): under `%s` psycopg dumps a list of strings or JSON as a
+    text array, escaping each element's quotes with a regex in Python, ~23 us an element
+    (10,000 JSON values: 227 ms; in binary 3.6 ms). The SQL's casts name every type."""
     import psycopg
 
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the per-access proxy
     db.ensure_connection()
     # Django's error classes (a deadlock is an OperationalError the fold retries)
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
-        cursor.execute(sql, params, binary=True)
+        cursor.execute(_BINARY_PLACEHOLDER.sub("%b", sql), params, binary=True)
         return cursor.fetchall() if cursor.description is not None else []
