@@ -220,6 +220,9 @@ ALERT_STORM_SITES = int(os.environ.get("WATCHFLOOR_STORM_SITES", "3"))
 # what a one-click acknowledge link in a page about an incident calls (oncall cannot import
 # incidents): (incident id, *, actor) -> False when it was no longer NEW
 ACK_LINK_INCIDENT_HANDLER = "watchfloor.incidents.services.acknowledge_incident_from_link"
+# an Exists() over an alert row (OuterRef("pk")): true when something else pages for the alert,
+# so the escalation sweep opens no chain of its own for it (an open incident holds it)
+ESCALATION_HOLDER = "watchfloor.incidents.paging.held_by_open_incident"
 ALERT_CHANGE_HOOKS = env_list(
     "WATCHFLOOR_ALERT_CHANGE_HOOKS", "watchfloor.incidents.rules.on_alert_changes"
 )

@@ -135,3 +135,31 @@ def test_trigger_is_installed():
             [TABLE],
         )
         assert ("audit_auditlog_append_only",) in cur.fetchall()
+
+
+def test_record_many_appends_every_entry_as_record_would(estate):
+    """One statement for a batch (the incident rules append one per incident): tenant, entity,
+    details (secrets scrubbed), the request's IP and agent, and the time of the append."""
+    from watchfloor.audit.context import RequestContext, _current
+    from watchfloor.audit.services import record_many
+
+    token = _current.set(RequestContext(ip="2001:db8::7", user_agent="rules/1"))
+    try:
+        before = timezone.now()
+        record_many(
+            [
+                {"action": Action.EXPORT, "tenant": estate.tenant.id, "entity": estate.sites[0],
+                 "details": {"ids": [1, 2], "note": 'a "quoted" \\ word', "api_token": "x"}},
+                {"action": Action.RESOLVE, "tenant": estate.tenant, "details": None},
+            ]
+        )  # fmt: skip
+    finally:
+        _current.reset(token)
+    first, second = AuditLog.objects.filter(user_agent="rules/1").order_by("id")
+    assert (first.tenant_id, first.actor_id, first.action) == (estate.tenant.id, None, "export")
+    assert (first.entity_type, first.entity_id) == ("tenancy.site", str(estate.sites[0].pk))
+    assert first.details == {"ids": [1, 2], "note": 'a "quoted" \\ word', "api_token": "[redacted]"}
+    assert (first.ip, first.user_agent) == ("2001:db8::7", "rules/1")
+    assert first.created_at >= before and second.created_at == first.created_at
+    assert (second.tenant_id, second.entity_type, second.details) == (estate.tenant.id, "", {})
+    record_many([])  # nothing to append: no statement

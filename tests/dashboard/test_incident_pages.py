@@ -696,3 +696,37 @@ def test_timeline_says_why_an_alert_joined_in_words():
 
     for origin in Origin.values:
         assert JOIN_REASONS[origin] and "_" not in JOIN_REASONS[origin]
+
+
+def test_a_rules_line_names_every_alert_that_joined_up_to_a_limit():
+    """The rules write one `alert_joined` line per call with `alert_ids`; a person's line has
+    one `alert_id`. Both read in words with links; past LINKS_SHOWN the rest are counted."""
+    from datetime import UTC, datetime
+
+    from watchfloor.dashboard.incident_views import LINKS_SHOWN, _line
+    from watchfloor.incidents.models import EventKind, Origin
+
+    at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    ids = list(range(1, LINKS_SHOWN + 6))
+    many = _line(
+        {"kind": EventKind.ALERT_JOINED, "at": at,
+         "details": {"alert_ids": ids, "reason": Origin.ALERT_GROUP}},
+        {},
+    )  # fmt: skip
+    assert many.text.startswith(f"added {len(ids)} alerts (") and "alert_group" not in many.text
+    assert [t for t, _href in many.links] == [f"alert #{i}" for i in ids[:LINKS_SHOWN]]
+    assert many.links[0][1] == "/alerts/1/" and many.more == 5
+    one = _line(
+        {"kind": EventKind.ALERT_JOINED, "at": at, "details": {"alert_ids": [7], "reason": ""}},
+        {},
+    )
+    assert (one.text, [t for t, _h in one.links], one.more) == ("added an alert:", ["alert #7"], 0)
+    person = _line(
+        {"kind": EventKind.ALERT_JOINED, "at": at, "details": {"alert_id": 9, "reason": ""}},
+        {},
+    )
+    assert (person.text, person.link, person.links) == (
+        "added an alert:",
+        ("alert #9", "/alerts/9/"),
+        (),
+    )

@@ -12,7 +12,7 @@ from support_alerts import trigger
 from watchfloor.alerts.models import Alert, Severity
 from watchfloor.alerts.pipeline import ingest
 from watchfloor.audit.models import AuditLog
-from watchfloor.incidents import paging, services
+from watchfloor.incidents import paging, rules, services
 from watchfloor.incidents.models import EventKind, Incident, IncidentEscalation
 from watchfloor.oncall import escalation
 from watchfloor.oncall.messages import incident_page_message
@@ -71,12 +71,17 @@ def test_alerts_in_an_incident_stop_paging_and_the_incident_pages_once(
 ):
     capture = django_capture_on_commit_callbacks
     incident = open_incident_of_three(estate, key, capture)
+    # the alerts get no chain of their own: the escalation sweep skips what an open incident
+    # holds, and the incidents' paging sweep gives each its stopped chain
+    assert not AlertEscalation.objects.exists()
+    soon = T0 + timedelta(seconds=10)
+    assert at(soon, capture, escalation.sweep, soon)["opened"] == 0
+    at(T0 + timedelta(seconds=20), capture, paging.sweep, T0 + timedelta(seconds=20))
     chains = AlertEscalation.objects.all()
     assert chains.count() == 3
     assert {(c.state, c.stop_reason) for c in chains} == {
         (EscalationState.STOPPED, f"in incident #{incident.id}")
     }
-    at(T0 + timedelta(seconds=20), capture, paging.sweep, T0 + timedelta(seconds=20))
     chain = IncidentEscalation.objects.get()
     assert chain.state == EscalationState.ACTIVE
     assert chain.next_at == T0 + timedelta(minutes=15)  # the default's CRITICAL delay
@@ -165,6 +170,28 @@ def test_a_reopened_incident_pages_again_from_the_first_step(
 
 
 def test_an_alert_joining_later_stops_its_own_chain(
+    estate, key, officer, task_queue, django_capture_on_commit_callbacks, settings
+):
+    capture = django_capture_on_commit_callbacks
+    incident = open_incident_of_three(estate, key, capture)
+    site = estate.sites[0].code
+    later = T0 + timedelta(minutes=1)
+    # the rules do not run at once (a failed call: the rules' sweep catches up), and the
+    # escalation sweep gives the alert its own active chain meanwhile
+    settings.ALERT_CHANGE_HOOKS = []
+    at(later, capture, lambda: ingest([trigger("POWER", site=site)], key=key, now=later))
+    power = Alert.objects.get(type="POWER")
+    assert at(later, capture, escalation.sweep, later)["opened"] == 1
+    assert AlertEscalation.objects.get(alert=power).state == EscalationState.ACTIVE
+    at(later, capture, lambda: rules.apply_rules(estate.tenant.id, candidates=[power.id]))
+    chain = AlertEscalation.objects.get(alert=power)
+    assert (chain.state, chain.stop_reason) == (
+        EscalationState.STOPPED,
+        f"in incident #{incident.id}",
+    )
+
+
+def test_an_alert_joining_before_its_chain_never_gets_an_active_one(
     estate, key, officer, task_queue, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
@@ -173,6 +200,9 @@ def test_an_alert_joining_later_stops_its_own_chain(
     later = T0 + timedelta(minutes=1)
     at(later, capture, lambda: ingest([trigger("POWER", site=site)], key=key, now=later))
     power = Alert.objects.get(type="POWER")
+    assert not AlertEscalation.objects.filter(alert=power).exists()
+    assert at(later, capture, escalation.sweep, later)["opened"] == 0
+    at(later, capture, paging.sweep, later)
     chain = AlertEscalation.objects.get(alert=power)
     assert (chain.state, chain.stop_reason) == (
         EscalationState.STOPPED,

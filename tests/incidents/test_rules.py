@@ -113,8 +113,9 @@ def test_a_storm_opens_one_incident_holding_it_and_later_alerts_join(
     )
     assert Incident.objects.count() == 1
     assert len(members(incident)) == 4
-    joined = incident.events.filter(kind=EventKind.ALERT_JOINED)
-    assert joined.count() == 4
+    # a timeline line per rules call, naming every alert that joined in it
+    joined = incident.events.filter(kind=EventKind.ALERT_JOINED).order_by("id")
+    assert [len(e.details["alert_ids"]) for e in joined] == [3, 1]
 
 
 def test_excluded_types_are_never_grouped(estate, key, policy, django_capture_on_commit_callbacks):

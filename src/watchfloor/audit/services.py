@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils import timezone
 
+from watchfloor import sql_rows
 from watchfloor.audit.context import current_request_context
 from watchfloor.audit.models import Action, AuditLog
 
@@ -120,23 +122,43 @@ def _delete_ids(ids: list[int]) -> None:
 
 def record_many(entries: list[dict[str, Any]]) -> None:
     """Append many entries in one statement (a job's batch): each dict takes `record`'s keyword
-    arguments. Only for entries without an actor, like a job's own steps."""
+    arguments. Only for entries without an actor, like a job's own steps. Plain rows through
+    `sql_rows` (binary arrays on PostgreSQL): the incident rules append one per incident, with
+    every alert id that joined in its details, many times a second under a storm."""
+    if not entries:
+        return
     ctx = current_request_context()
+    now = timezone.now()
     rows = []
     for entry in entries:
         entity = entry.get("entity")
         tenant = entry.get("tenant")
         rows.append(
-            AuditLog(
-                **({"tenant_id": tenant} if isinstance(tenant, int) else {"tenant": tenant}),
-                actor=None,
-                actor_label="",
-                action=str(entry["action"]),
-                entity_type=entity._meta.label_lower if entity is not None else "",
-                entity_id=str(entity.pk) if entity is not None else "",
-                details=_scrub(entry.get("details") or {}),
-                ip=ctx.ip,
-                user_agent=ctx.user_agent,
+            (
+                tenant if isinstance(tenant, int) or tenant is None else tenant.pk,
+                None,
+                "",
+                str(entry["action"]),
+                entity._meta.label_lower if entity is not None else "",
+                str(entity.pk) if entity is not None else "",
+                _scrub(entry.get("details") or {}),
+                ctx.ip,
+                ctx.user_agent,
+                now,
             )
         )
-    AuditLog.objects.bulk_create(rows)
+    sql_rows.insert_rows(AuditLog, _MANY_COLUMNS, rows, ignore_conflicts=False)
+
+
+_MANY_COLUMNS = (
+    "tenant_id",
+    "actor_id",
+    "actor_label",
+    "action",
+    "entity_type",
+    "entity_id",
+    "details",
+    "ip",
+    "user_agent",
+    "created_at",
+)

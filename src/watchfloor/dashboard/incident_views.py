@@ -176,6 +176,9 @@ def _status_word(value) -> str:
         return str(value).lower()
 
 
+LINKS_SHOWN = 20  # alerts linked on one timeline line; the rest are counted
+
+
 @dataclass(frozen=True)
 class Line:
     """One timeline entry in words: who did what, when."""
@@ -186,6 +189,8 @@ class Line:
     text: str
     body: str = ""
     link: tuple[str, str] | None = None
+    links: tuple[tuple[str, str], ...] = ()  # several alerts: the first LINKS_SHOWN of them
+    more: int = 0  # how many alerts beyond `links`
 
 
 def _line(entry, names: dict[int, str]) -> Line:
@@ -195,6 +200,8 @@ def _line(entry, names: dict[int, str]) -> Line:
     actor = entry.get("actor")
     who = (actor.get("full_name") or actor.get("username") or "someone") if actor else "Watchfloor"
     text, link = "", None
+    links: tuple[tuple[str, str], ...] = ()
+    more = 0
 
     def alert_link(key: str = "alert_id") -> tuple[str, str] | None:
         alert_id = details.get(key)
@@ -223,9 +230,18 @@ def _line(entry, names: dict[int, str]) -> Line:
     elif kind == EventKind.NOTE:
         text = "added a note"
     elif kind == EventKind.ALERT_JOINED:
-        text, link = "added an alert:", alert_link()
-        if details.get("reason"):
-            text = f"added an alert ({JOIN_REASONS.get(details['reason'], details['reason'])}):"
+        why = details.get("reason")
+        why = f" ({JOIN_REASONS.get(why, why)})" if why else ""
+        ids = [a for a in details.get("alert_ids") or () if isinstance(a, int)]
+        if ids:  # the rules: every alert that joined in one go, one line
+            noun = "an alert" if len(ids) == 1 else f"{len(ids)} alerts"
+            text = f"added {noun}{why}:"
+            links = tuple(
+                (f"alert #{a}", reverse("dashboard:alert", args=[a])) for a in ids[:LINKS_SHOWN]
+            )
+            more = len(ids) - len(links)
+        else:
+            text, link = f"added an alert{why}:", alert_link()
     elif kind == EventKind.ALERT_LEFT:
         text, link = "took an alert out:", alert_link()
         if details.get("to_incident"):
@@ -279,6 +295,8 @@ def _line(entry, names: dict[int, str]) -> Line:
         text=text,
         body=entry.get("body") or "",
         link=link,
+        links=links,
+        more=more,
     )
 
 

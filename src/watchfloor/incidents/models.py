@@ -228,7 +228,9 @@ class EventKind(models.TextChoices):
     OPENED = "opened"
     STATUS = "status"  # details: {"from": …, "to": …}
     NOTE = "note"  # body: the note (internal: never on a client's status page)
-    ALERT_JOINED = "alert_joined"  # details: {"alert_id", "reason"}
+    # details: {"alert_id", "reason"} (a person), or {"alert_ids", "reason"} (the rules: every
+    # alert that joined in one rules call, one line)
+    ALERT_JOINED = "alert_joined"
     ALERT_LEFT = "alert_left"  # details: {"alert_id", "to_incident"?}
     ALERT_RESOLVED = "alert_resolved"
     SEVERITY = "severity"  # details: {"from", "to"}

@@ -2,8 +2,10 @@
 not each alert.
 
 - `absorb_alert_chains`: an alert in an open incident stops its own escalation chain (reason
-  "in incident #n"); one that has none yet gets a stopped one, so the escalation sweep never
-  opens it. Called by the rules as alerts join, and by the sweep for alerts people added.
+  "in incident #n"); one that has none yet gets a stopped one. Called by the rules when they
+  reopen, and by the sweep for every member without one. The rules' set-based join stops only
+  the active chains (`stop_active_chains`): the escalation sweep never opens a chain for an
+  alert an open incident holds (`held_by_open_incident`, settings.ESCALATION_HOLDER).
 - `open_incident_escalations`: every open, unacknowledged incident without one gets its
   `IncidentEscalation`: the escalation policy of its client (else the tenant's default) in the
   version in force when the incident opened — later edits change only later incidents.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -78,10 +80,16 @@ def absorb_alert_chains(incident_ids, now: datetime | None = None) -> int:
     return _stop_chains(members, now)
 
 
-def stop_chains_of(members: list[tuple[int, int, int]], now: datetime) -> int:
-    """Stop the chains of these (alert id, incident id, tenant id) that just joined an open
-    incident (the rules' set-based join: only what joined, not every member again)."""
-    return _stop_chains(members, now)
+def stop_active_chains(members: list[tuple[int, int, int]], now: datetime) -> int:
+    """Stop the active chains of these (alert id, incident id, tenant id) that just joined an
+    open incident (the rules' set-based join). An alert without a chain gets none here: the
+    escalation sweep never opens one for an alert an open incident holds, and this module's
+    sweep gives it its stopped chain. Returns how many chains were stopped."""
+    if not members:
+        return 0
+    incident_of = {alert_id: incident_id for alert_id, incident_id, _t in members}
+    with transaction.atomic():
+        return _stop_active(incident_of, list(incident_of), now)
 
 
 def _stop_chains(members: list[tuple[int, int, int]], now: datetime) -> int:
@@ -92,29 +100,45 @@ def _stop_chains(members: list[tuple[int, int, int]], now: datetime) -> int:
         # alerts without a chain get a stopped one (the sweep never opens it); the insert says
         # which had none, the rest may have an active chain to stop
         fresh = _insert_stopped_chains(members, now)
-        taken = len(fresh)
         existing = [a for a in incident_of if a not in fresh]
-        active = (
-            list(
-                AlertEscalation.objects.select_for_update(skip_locked=True)
-                .filter(alert_id__in=existing, state=EscalationState.ACTIVE)
-                .order_by("alert_id")
+        return len(fresh) + _stop_active(incident_of, existing, now)
+
+
+def _stop_active(incident_of: dict[int, int], alert_ids: list[int], now: datetime) -> int:
+    """Stop the active chains of these alerts (a chain another transaction holds is skipped:
+    the sweep takes it over later)."""
+    if not alert_ids:
+        return 0
+    if connection.vendor == "postgresql":
+        # which have an active chain, the ids as one array bound by the server (a storm's fold
+        # asks for thousands; an IN list that long bound client-side cost more than the query)
+        ids = [
+            alert_id
+            for (alert_id,) in sql_rows.pg_execute(
+                f"SELECT alert_id FROM {AlertEscalation._meta.db_table}"  # noqa: S608 (model)
+                " WHERE alert_id = ANY(%s::bigint[]) AND state = %s",
+                [sorted(alert_ids), EscalationState.ACTIVE.value],
             )
-            if existing
-            else []
+        ]
+        if not ids:
+            return 0
+        alert_ids = ids
+    active = list(
+        AlertEscalation.objects.select_for_update(skip_locked=True)
+        .filter(alert_id__in=alert_ids, state=EscalationState.ACTIVE)
+        .order_by("alert_id")
+    )
+    for escalation in active:
+        escalation.state = EscalationState.STOPPED
+        escalation.stop_reason = f"in incident #{incident_of[escalation.alert_id]}"
+        escalation.next_at = None
+        escalation.token += 1
+        escalation.updated_at = now
+    if active:
+        AlertEscalation.objects.bulk_update(
+            active, ["state", "stop_reason", "next_at", "token", "updated_at"]
         )
-        for escalation in active:
-            escalation.state = EscalationState.STOPPED
-            escalation.stop_reason = f"in incident #{incident_of[escalation.alert_id]}"
-            escalation.next_at = None
-            escalation.token += 1
-            escalation.updated_at = now
-        if active:
-            AlertEscalation.objects.bulk_update(
-                active, ["state", "stop_reason", "next_at", "token", "updated_at"]
-            )
-        taken += len(active)
-    return taken
+    return len(active)
 
 
 def _insert_stopped_chains(members: list[tuple[int, int, int]], now: datetime) -> set[int]:
@@ -152,6 +176,24 @@ def _unabsorbed_members():
             AlertEscalation.objects.filter(alert_id=OuterRef("alert_id")).exclude(
                 state=EscalationState.ACTIVE
             )
+        )
+    )
+
+
+def held_by_open_incident() -> Exists:
+    """settings.ESCALATION_HOLDER: over an alert row (`OuterRef("pk")`), whether an open incident
+    holds it. The escalation sweep opens no chain for such an alert: the incident pages."""
+    return Exists(
+        IncidentAlert.objects.filter(
+            alert_id=OuterRef("pk"),
+            open=True,
+            left_at__isnull=True,
+            incident__status__in=(
+                IncidentStatus.NEW,
+                IncidentStatus.ACKNOWLEDGED,
+                IncidentStatus.ASSIGNED,
+                IncidentStatus.IN_PROGRESS,
+            ),
         )
     )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count
 
 from watchfloor import sql_rows
 from watchfloor.alerts.models import Severity
@@ -44,10 +44,11 @@ JOIN_REASON = "correlation group"
 
 @dataclass
 class GroupWrite:
-    """What one rules call writes: groups to join (their open incident) and groups to open
-    (the origin), each with its ungrouped member rows (id, severity, title, type)."""
+    """What one rules call writes: groups to join (the id of their open incident) and groups to
+    open (the origin), each with its ungrouped member rows (id, severity, title, type, client_id,
+    site_id)."""
 
-    join: dict[Any, Incident] = field(default_factory=dict)
+    join: dict[Any, int] = field(default_factory=dict)
     open: dict[Any, str] = field(default_factory=dict)
     members: dict[Any, list[dict]] = field(default_factory=dict)
 
@@ -64,20 +65,20 @@ def write_groups(
 ) -> GroupOutcome:
     """Open and join every group of `plan` (inside the caller's transaction)."""
     outcome = GroupOutcome()
-    joining = _lock_open(tenant_id, {i.pk for i in plan.join.values()})
-    wanted: dict[int, list[int]] = {}  # incident id -> alert ids it should take
+    joining = _lock_open(tenant_id, set(plan.join.values()))
+    rows: dict[int, dict[int, dict]] = {}  # incident id -> its joining alerts' rows by id
     reason: dict[int, str] = {}
-    for group, incident in plan.join.items():
-        if incident.pk in joining and plan.members.get(group):
-            wanted[incident.pk] = [m["id"] for m in plan.members[group]]
-            reason[incident.pk] = JOIN_REASON
+    for group, incident_id in plan.join.items():
+        if incident_id in joining and plan.members.get(group):
+            rows[incident_id] = {m["id"]: m for m in plan.members[group]}
+            reason[incident_id] = JOIN_REASON
     opened = _open_incidents(tenant_id, policy, plan, now)
     for group, incident in opened.items():
-        wanted[incident.pk] = [m["id"] for m in plan.members[group]]
+        rows[incident.pk] = {m["id"]: m for m in plan.members[group]}
         reason[incident.pk] = plan.open[group]
-    if not wanted:
+    if not rows:
         return outcome
-    joined = _insert_memberships(tenant_id, wanted, now)
+    joined = _insert_memberships(tenant_id, {pk: list(r) for pk, r in rows.items()}, now)
     empty = [i.pk for i in opened.values() if not joined.get(i.pk)]
     if empty:  # every alert of it went to another incident meanwhile (a person): no incident
         IncidentEvent.objects.filter(incident_id__in=empty).delete()
@@ -85,17 +86,20 @@ def write_groups(
     opened = {g: i for g, i in opened.items() if i.pk not in empty}
     incidents = {**{i.pk: i for i in opened.values()}, **joining}
     incidents = {pk: i for pk, i in incidents.items() if joined.get(pk)}
+    # one line per incident for the alerts that joined it in this call (a storm's first pass
+    # joins thousands: a line each was a third of the rules' writes)
     _timeline(
         tenant_id,
         [
-            (pk, EventKind.ALERT_JOINED, {"alert_id": alert_id, "reason": reason[pk]})
+            (pk, EventKind.ALERT_JOINED, {"alert_ids": joined[pk], "reason": reason[pk]})
             for pk in sorted(incidents)
-            for alert_id in joined[pk]
         ],
         now,
     )
     opened_ids = {i.pk for i in opened.values()}
-    counts = _recompute(tenant_id, policy, incidents, opened_ids, now)
+    joined_rows = {pk: [rows[pk][a] for a in joined[pk]] for pk in incidents}
+    _derive(tenant_id, policy, incidents, opened_ids, joined_rows, now)
+    counts = _alert_counts(incidents, opened_ids, joined)
     audit = []
     events = []
     for pk in sorted(incidents):
@@ -127,7 +131,10 @@ def write_groups(
         events.append(incident_event(kind, incident, alert_count=counts[pk], actor_id=None))
     record_many(audit)
     publish_on_commit(events)
-    paging.stop_chains_of(
+    # an alert that joined stops escalating on its own: a chain it has is stopped here; one it
+    # does not have yet is never opened (the escalation sweep skips alerts an open incident
+    # holds, and the incidents' paging sweep gives them their stopped chain)
+    paging.stop_active_chains(
         [(alert_id, pk, tenant_id) for pk in sorted(incidents) for alert_id in joined[pk]], now
     )
     outcome.opened = len(opened)
@@ -180,9 +187,12 @@ def _open_incidents(
     fresh = []
     for group in groups:
         members = plan.members[group]
+        client_id, site_id = _place(members)
         incident = Incident(
             tenant_id=tenant_id,
             title=_title(members),
+            client_id=client_id,
+            site_id=site_id,
             severity=services.worst_severity(m["severity"] for m in members) or Severity.MEDIUM,
             status=IncidentStatus.NEW,
             origin=plan.open[group],
@@ -265,54 +275,51 @@ def _insert_memberships_orm(
     return joined
 
 
-def _recompute(
+def _place(rows: list[dict]) -> tuple[int | None, int | None]:
+    """Client and site of alerts (`services`' rule): the one client they share, else none; the
+    one site they share when they share a client, else none."""
+    clients = {r["client_id"] for r in rows}
+    sites = {r["site_id"] for r in rows}
+    client_id = clients.pop() if len(clients) == 1 else None
+    site_id = sites.pop() if len(sites) == 1 and client_id is not None else None
+    return client_id, site_id
+
+
+def _derive(
     tenant_id: int,
     policy: IncidentPolicy,
     incidents: dict[int, Incident],
     opened: set[int],
+    joined_rows: dict[int, list[dict]],
     now: datetime,
-) -> dict[int, int]:
-    """Severity, client and site of each incident from its members (`services`' rule, in two
-    grouped queries for all of them), saved in one statement with `updated_at`; a severity
-    that moved on an incident that was open already gets its timeline entry and new SLA dues.
-    Returns incident id -> how many alerts it holds."""
-    members = IncidentAlert.objects.filter(incident_id__in=list(incidents), left_at__isnull=True)
-    severities: dict[int, list[str]] = defaultdict(list)
-    for pk, severity in members.values_list("incident_id", "alert__severity").distinct():
-        severities[pk].append(severity)
-    places = {
-        row["incident_id"]: row
-        for row in members.values("incident_id").annotate(
-            alerts=Count("id"),
-            clients=Count("alert__client_id", distinct=True),
-            no_client=Count("id", filter=Q(alert__client_id__isnull=True)),
-            client=Min("alert__client_id"),
-            sites=Count("alert__site_id", distinct=True),
-            no_site=Count("id", filter=Q(alert__site_id__isnull=True)),
-            site=Min("alert__site_id"),
-        )
-    }
+) -> None:
+    """Severity, client and site of each incident after its alerts joined, from the rows in
+    hand (no read): an open incident's fields already hold for its earlier members, and a join
+    can only raise the severity and narrow nothing. A severity that moved on an incident that
+    was open already gets its timeline entry and new SLA dues. Saved in one UPDATE of
+    `updated_at` and one `bulk_update` of the incidents whose fields moved."""
     fields: set[str] = set()
     changed: list[Incident] = []
     timeline: list[tuple[int, str, dict]] = []
     for pk, incident in incidents.items():
         incident.updated_at = now
-        row = places.get(pk)
-        if row is None:
-            continue
+        new = joined_rows[pk]
         moved: set[str] = set()
-        worst = services.worst_severity(severities[pk])
+        if pk in opened:  # its fields were set from the group's rows: those that joined decide
+            worst = services.worst_severity(r["severity"] for r in new)
+            client_id, site_id = _place(new)
+        else:
+            worst = services.worst_severity([incident.severity, *(r["severity"] for r in new)])
+            same = {incident.client_id} == {r["client_id"] for r in new}
+            client_id = incident.client_id if same else None
+            site_ok = client_id is not None and {incident.site_id} == {r["site_id"] for r in new}
+            site_id = incident.site_id if site_ok else None
         if worst and worst != incident.severity:
             if pk not in opened:  # a new incident opens at the severity it has
-                details = {"from": incident.severity, "to": worst}
-                timeline.append((pk, EventKind.SEVERITY, details))
+                timeline.append((pk, EventKind.SEVERITY, {"from": incident.severity, "to": worst}))
             incident.severity = worst
             moved.add("severity")
             moved.update(services.set_sla_dues(incident, policy))
-        one_client = row["clients"] == 1 and not row["no_client"]
-        client_id = row["client"] if one_client else None
-        one_site = row["sites"] == 1 and not row["no_site"]
-        site_id = row["site"] if one_site and client_id is not None else None
         if (client_id, site_id) != (incident.client_id, incident.site_id):
             incident.client_id, incident.site_id = client_id, site_id
             moved.update({"client", "site"})
@@ -324,4 +331,20 @@ def _recompute(
     Incident.objects.filter(pk__in=sorted(incidents)).update(updated_at=now)
     if changed:
         Incident.objects.bulk_update(changed, sorted(fields))
-    return {pk: row["alerts"] for pk, row in places.items()}
+
+
+def _alert_counts(
+    incidents: dict[int, Incident], opened: set[int], joined: dict[int, list[int]]
+) -> dict[int, int]:
+    """incident id -> how many alerts it holds: a new one holds what joined; the others are
+    counted in one grouped query."""
+    counts = {pk: len(joined[pk]) for pk in opened}
+    earlier = sorted(set(incidents) - opened)
+    if earlier:
+        counts.update(
+            IncidentAlert.objects.filter(incident_id__in=earlier, left_at__isnull=True)
+            .values("incident_id")
+            .annotate(n=Count("id"))
+            .values_list("incident_id", "n")
+        )
+    return counts

@@ -25,9 +25,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
@@ -142,11 +144,15 @@ def _new_escalation(alert_row: dict, book: _PolicyBook, now: datetime) -> tuple:
 
 
 def _unescalated_alerts():
-    return (
+    qs = (
         Alert.objects.filter(status__in=ESCALATING, acknowledged_at__isnull=True)
         .exclude(Exists(AlertEscalation.objects.filter(alert_id=OuterRef("pk"))))
         .order_by()
     )
+    if settings.ESCALATION_HOLDER:
+        # an alert something else pages for (an open incident holds it) gets no chain of its own
+        qs = qs.exclude(import_string(settings.ESCALATION_HOLDER)())
+    return qs
 
 
 def open_escalations(now: datetime) -> int:
