@@ -82,3 +82,39 @@ def test_pg_execute_binds_text_and_json_in_binary_exactly():
         [texts, [None if d is None else Jsonb(d) for d in docs], 41],
     )
     assert rows == [(texts, docs, 42, "100%")]
+
+
+def test_insert_models_sets_primary_keys_in_order_and_saves_every_column(estate, alert_ids):
+    from watchfloor.incidents.models import Incident, IncidentStatus, Origin
+
+    made = [
+        Incident(
+            tenant_id=estate.tenant.id,
+            title=f'storm "{n}"',
+            severity="HIGH",
+            status=IncidentStatus.NEW,
+            origin=Origin.ALERT_GROUP,
+            client_id=estate.sites[n].client_id,
+            site_id=estate.sites[n].id,
+            opened_at=T0,
+            updated_at=T0,
+        )
+        for n in range(3)
+    ]
+    sql_rows.insert_models(made)
+    assert all(i.pk is not None and not i._state.adding for i in made)
+    assert [i.pk for i in made] == sorted(i.pk for i in made)
+    for incident in made:
+        stored = Incident.objects.get(pk=incident.pk)
+        assert (stored.title, stored.site_id, stored.opened_at) == (
+            incident.title,
+            incident.site_id,
+            T0,
+        )
+        assert (stored.summary, stored.reopen_count, stored.closed_at) == ("", 0, None)
+    sql_rows.insert_models([])  # nothing: no statement
+
+
+def test_rows_of_the_wrong_length_are_refused(estate, alert_ids):
+    with pytest.raises(ValueError, match="every row needs"):
+        sql_rows.insert_rows(AlertEscalation, COLUMNS, [(alert_ids[0], estate.tenant.id)])

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count
 
 from watchfloor import sql_rows
@@ -81,24 +82,28 @@ def write_groups(
     joined = _insert_memberships(tenant_id, {pk: list(r) for pk, r in rows.items()}, now)
     empty = [i.pk for i in opened.values() if not joined.get(i.pk)]
     if empty:  # every alert of it went to another incident meanwhile (a person): no incident
-        IncidentEvent.objects.filter(incident_id__in=empty).delete()
         Incident.objects.filter(pk__in=empty).delete()
     opened = {g: i for g, i in opened.items() if i.pk not in empty}
     incidents = {**{i.pk: i for i in opened.values()}, **joining}
     incidents = {pk: i for pk, i in incidents.items() if joined.get(pk)}
-    # one line per incident for the alerts that joined it in this call (a storm's first pass
-    # joins thousands: a line each was a third of the rules' writes)
-    _timeline(
-        tenant_id,
-        [
-            (pk, EventKind.ALERT_JOINED, {"alert_ids": joined[pk], "reason": reason[pk]})
-            for pk in sorted(incidents)
-        ],
-        now,
-    )
     opened_ids = {i.pk for i in opened.values()}
+    group_of = {i.pk: g for g, i in opened.items()}
     joined_rows = {pk: [rows[pk][a] for a in joined[pk]] for pk in incidents}
-    _derive(tenant_id, policy, incidents, opened_ids, joined_rows, now)
+    severity_lines = _derive(policy, incidents, opened_ids, joined_rows, now)
+    # the whole call's timeline in one insert, in order per incident: OPENED, then one
+    # ALERT_JOINED line for the alerts that joined in this call (a storm's first pass joins
+    # thousands: a line each was a third of the rules' writes), then a severity change
+    lines: list[tuple[int, str, dict]] = []
+    for pk in sorted(incidents):
+        if pk in opened_ids:
+            group = group_of[pk]
+            details = {"origin": plan.open[group], "alerts": len(plan.members[group])}
+            lines.append((pk, EventKind.OPENED, details))
+        lines.append((pk, EventKind.ALERT_JOINED, {"alert_ids": joined[pk], "reason": reason[pk]}))
+        if pk in severity_lines:
+            lines.append((pk, EventKind.SEVERITY, severity_lines[pk]))
+    _timeline(tenant_id, lines, now)
+    _save_derived(incidents, now)
     counts = _alert_counts(incidents, opened_ids, joined)
     audit = []
     events = []
@@ -180,7 +185,7 @@ def _title(members: list[dict]) -> str:
 def _open_incidents(
     tenant_id: int, policy: IncidentPolicy, plan: GroupWrite, now: datetime
 ) -> dict[Any, Incident]:
-    """group -> a new incident for it (with its OPENED timeline entry), in group order."""
+    """group -> a new incident for it, in group order (its timeline is the caller's)."""
     groups = [g for g in sorted(plan.open, key=str) if plan.members.get(g)]
     if not groups:
         return {}
@@ -202,24 +207,14 @@ def _open_incidents(
         )
         services.set_sla_dues(incident, policy)
         fresh.append(incident)
-    created = Incident.objects.bulk_create(fresh)
-    for incident in created:
-        if incident.pk is None:  # a database that returns no ids from a multi-row insert
-            incident.save()
-    opened = dict(zip(groups, created, strict=True))
-    _timeline(
-        tenant_id,
-        [
-            (
-                opened[g].pk,
-                EventKind.OPENED,
-                {"origin": plan.open[g], "alerts": len(plan.members[g])},
-            )
-            for g in groups
-        ],
-        now,
-    )
-    return opened
+    if sql_rows.supported():
+        sql_rows.insert_models(fresh)
+    else:
+        Incident.objects.bulk_create(fresh)
+        for incident in fresh:
+            if incident.pk is None:  # a database that returns no ids from a multi-row insert
+                incident.save()
+    return dict(zip(groups, fresh, strict=True))
 
 
 def _insert_memberships(
@@ -286,25 +281,20 @@ def _place(rows: list[dict]) -> tuple[int | None, int | None]:
 
 
 def _derive(
-    tenant_id: int,
     policy: IncidentPolicy,
     incidents: dict[int, Incident],
     opened: set[int],
     joined_rows: dict[int, list[dict]],
     now: datetime,
-) -> None:
-    """Severity, client and site of each incident after its alerts joined, from the rows in
-    hand (no read): an open incident's fields already hold for its earlier members, and a join
-    can only raise the severity and narrow nothing. A severity that moved on an incident that
-    was open already gets its timeline entry and new SLA dues. Saved in one UPDATE of
-    `updated_at` and one `bulk_update` of the incidents whose fields moved."""
-    fields: set[str] = set()
-    changed: list[Incident] = []
-    timeline: list[tuple[int, str, dict]] = []
+) -> dict[int, dict]:
+    """Severity, client and site of each incident after its alerts joined, set on the instances
+    from the rows in hand (no read): an open incident's fields already hold for its earlier
+    members, and a join can only raise the severity. A severity that moved gets new SLA dues;
+    returns incident id -> the SEVERITY line's details for an incident open before this call."""
+    lines: dict[int, dict] = {}
     for pk, incident in incidents.items():
         incident.updated_at = now
         new = joined_rows[pk]
-        moved: set[str] = set()
         if pk in opened:  # its fields were set from the group's rows: those that joined decide
             worst = services.worst_severity(r["severity"] for r in new)
             client_id, site_id = _place(new)
@@ -316,21 +306,50 @@ def _derive(
             site_id = incident.site_id if site_ok else None
         if worst and worst != incident.severity:
             if pk not in opened:  # a new incident opens at the severity it has
-                timeline.append((pk, EventKind.SEVERITY, {"from": incident.severity, "to": worst}))
+                lines[pk] = {"from": incident.severity, "to": worst}
             incident.severity = worst
-            moved.add("severity")
-            moved.update(services.set_sla_dues(incident, policy))
-        if (client_id, site_id) != (incident.client_id, incident.site_id):
-            incident.client_id, incident.site_id = client_id, site_id
-            moved.update({"client", "site"})
-        if moved:
-            changed.append(incident)
-            fields |= moved
-    _timeline(tenant_id, timeline, now)
-    # every incident's updated_at in one statement; the few whose derived fields moved in one more
-    Incident.objects.filter(pk__in=sorted(incidents)).update(updated_at=now)
-    if changed:
-        Incident.objects.bulk_update(changed, sorted(fields))
+            services.set_sla_dues(incident, policy)
+        incident.client_id, incident.site_id = client_id, site_id
+    return lines
+
+
+_DERIVED = (
+    "severity",
+    "client_id",
+    "site_id",
+    "ack_due_at",
+    "ack_risk_at",
+    "resolve_due_at",
+    "resolve_risk_at",
+    "updated_at",
+)
+_DERIVED_TYPES = (
+    "varchar",
+    "bigint",
+    "bigint",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+)
+
+
+def _save_derived(incidents: dict[int, Incident], now: datetime) -> None:
+    """Every touched incident's derived fields and `updated_at` in one statement (PostgreSQL:
+    an UPDATE from column arrays; elsewhere the ORM's bulk update)."""
+    ordered = [incidents[pk] for pk in sorted(incidents)]
+    if connection.vendor != "postgresql":
+        Incident.objects.bulk_update(ordered, [f.removesuffix("_id") for f in _DERIVED])
+        return
+    table = Incident._meta.db_table
+    sets = ", ".join(f"{c} = v.{c}" for c in _DERIVED)
+    arrays = ", ".join(f"%s::{t}[]" for t in ("bigint", *_DERIVED_TYPES))
+    sql_rows.pg_execute(
+        f"UPDATE {table} SET {sets} FROM unnest({arrays})"  # noqa: S608 (model identifiers)
+        f" AS v(id, {', '.join(_DERIVED)}) WHERE {table}.id = v.id",
+        [[i.pk for i in ordered], *([getattr(i, c) for i in ordered] for c in _DERIVED)],
+    )
 
 
 def _alert_counts(
