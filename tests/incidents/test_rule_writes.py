@@ -177,7 +177,7 @@ def test_the_statements_do_not_grow_with_the_groups(estate, key):
         assert report.opened == len(sites) and report.joined == len(ids)
         return len(queries)
 
-    incident_services.policy_for(estate.tenant.id)  # made once, before either count
+    rules._policy(estate.tenant.id)  # made and cached once, before either count
     one = statements(estate.sites[:1])
     four = statements(estate.sites[:4])
     assert four == one, (one, four)

@@ -51,6 +51,7 @@ from watchfloor.alerts.models import OPEN_STATUSES, Alert, Severity, Status
 from watchfloor.incidents import paging, rule_writes, services
 from watchfloor.incidents.models import (
     OPEN_INCIDENT_STATUSES,
+    RULES_POLICIES,
     EventKind,
     Incident,
     IncidentAlert,
@@ -207,7 +208,8 @@ def apply_rules(
 
 
 def _policy(tenant_id: int) -> IncidentPolicy:
-    return services.policy_for(tenant_id)
+    """The tenant's policy, cached a few seconds (`RULES_POLICIES`; its save invalidates it)."""
+    return RULES_POLICIES.get_or_load(tenant_id, lambda: services.policy_for(tenant_id))
 
 
 def _qualifies(policy: IncidentPolicy, members: list[dict]) -> str | None:
