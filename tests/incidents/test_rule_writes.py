@@ -238,3 +238,24 @@ def test_the_read_back_path_joins_like_the_returning_path(estate, key, monkeypat
     _ingest(key, [trigger(site=site, entity_id="3")], at=T0 + timedelta(minutes=1))
     rules.apply_rules(estate.tenant.id, candidates=_ids(entity_id="3"))
     assert _members(incident) == _ids()
+
+
+@pytest.mark.django_db
+def test_memberships_keep_their_constraints_and_lose_only_the_repeated_indexes():
+    """Migration 0007 drops Django's own indexes on alert/incident/tenant (the Meta indexes
+    lead with those columns) and, on PostgreSQL, the tenant's foreign key; "one open incident
+    per alert" and "once per incident" stay."""
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, IncidentAlert._meta.db_table)
+    assert found["incident_alert_one_open_incident"]["unique"]
+    assert found["incident_alert_once"]["unique"]
+    assert {"incident_alert_alert", "incident_alert_incident"} <= set(found)
+    indexed = sorted(
+        tuple(c["columns"])
+        for c in found.values()
+        if c["index"] and not c["unique"] and not c["primary_key"]
+    )
+    assert indexed == [("alert_id",), ("incident_id", "joined_at")]
+    if connection.vendor == "postgresql":
+        keys = {tuple(c["columns"]) for c in found.values() if c["foreign_key"]}
+        assert ("tenant_id",) not in keys and ("alert_id",) in keys and ("incident_id",) in keys
