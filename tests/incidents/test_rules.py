@@ -465,3 +465,24 @@ def test_the_rules_cache_the_policy_and_a_change_applies_at_once(estate, key, se
 
 def _all_ids():
     return list(Alert.objects.values_list("id", flat=True))
+
+
+def test_a_group_with_an_open_incident_takes_the_calls_alerts_and_the_sweep_the_rest(
+    estate, key, settings
+):
+    """A call joins its own alerts to their group's open incident without reading the group's
+    other ungrouped alerts (that read grew with a storm); one a failed call left waiting joins
+    when the rules' sweep passes it in."""
+    settings.ALERT_CHANGE_HOOKS = []
+    site = estate.sites[0].code
+    ingest([trigger(site=site, severity=Severity.CRITICAL, entity_id="a")], key=key)
+    rules.apply_rules(estate.tenant.id, candidates=_all_ids())
+    incident = Incident.objects.get()
+    ingest([trigger(site=site, entity_id="b")], key=key)  # its rules call never ran
+    ingest([trigger(site=site, entity_id="c")], key=key)
+    b, c = (Alert.objects.get(entity_id=e) for e in ("b", "c"))
+    assert b.correlation_id == c.correlation_id == incident.correlation_id
+    assert rules.apply_rules(estate.tenant.id, candidates=[c.id]).joined == 1
+    assert members(incident) == {Alert.objects.get(entity_id="a").id, c.id}
+    assert rules.sweep()["joined"] == 1
+    assert members(incident) == {a.id for a in Alert.objects.all()}

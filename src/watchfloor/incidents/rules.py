@@ -130,7 +130,17 @@ class RulesReport:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-_ROW_FIELDS = ("id", "status", "type", "severity", "fingerprint", "correlation_id")
+_ROW_FIELDS = (
+    "id",
+    "status",
+    "type",
+    "severity",
+    "fingerprint",
+    "correlation_id",
+    "title",
+    "client_id",
+    "site_id",
+)
 
 
 def _alert_rows(tenant_id: int, ids: set[int]) -> list[dict[str, Any]]:
@@ -237,7 +247,14 @@ def _group(tenant_id: int, fresh: list[dict], now: datetime) -> RulesReport:
         )
     groups = {r["correlation_id"] for r in fresh if r["fingerprint"] not in reopen}
     open_by_group = _open_incidents(tenant_id, groups) if groups else {}
-    members = _ungrouped(tenant_id, groups, excluded) if groups else {}
+    # a group with an open incident takes this call's alerts; only a group without one needs
+    # all its waiting alerts (the threshold counts them). Reading every group's ungrouped alerts
+    # grew with the storm: each fold of a first pass scanned all the alerts so far.
+    waiting = groups - open_by_group.keys()
+    members = _ungrouped(tenant_id, waiting, excluded) if waiting else {}
+    for r in fresh:
+        if r["correlation_id"] in open_by_group and r["fingerprint"] not in reopen:
+            members.setdefault(r["correlation_id"], []).append(r)
     # the groups that write: an open incident to join, or enough to open one
     acting = {
         g
