@@ -270,11 +270,15 @@ def _group(tenant_id: int, fresh: list[dict], now: datetime) -> RulesReport:
             # the incident pages now, not each alert (incidents.paging)
             paging.absorb_alert_chains(touched, now)
         if acting:
-            _lock_groups(tenant_id, acting)
-            # under the locks, which incident each group has now: a concurrent call may have
-            # opened one meanwhile (then this one joins it). The members need no second read:
-            # one a concurrent call took is skipped by the membership insert's conflict.
-            open_by_group = _open_incidents(tenant_id, acting)
+            # a group that may open an incident is locked, then asked again whether it has one:
+            # a concurrent call may have opened it meanwhile (then this one joins it). A group
+            # that joins needs no lock: its incident's row is locked by the write. The members
+            # need no second read: one a concurrent call took is skipped by the membership
+            # insert's conflict.
+            opening = acting - open_by_group.keys()
+            if opening:
+                _lock_groups(tenant_id, opening)
+                open_by_group = {**open_by_group, **_open_incidents(tenant_id, opening)}
             plan = rule_writes.GroupWrite(members={g: members[g] for g in acting})
             for group in acting:
                 if group in open_by_group:
