@@ -31,6 +31,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from watchfloor import sql_rows
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.masking import mask_text
 from watchfloor.access.scope import Reach, ScopeKind, require_capability, scope_of
@@ -214,12 +215,13 @@ def _insert_escalations(rows: list[tuple]) -> None:
     columns = [list(column) for column in zip(*rows, strict=True)]
     arrays = ", ".join(f"%s::{t}[]" for t in _INSERT_TYPES)
     table = AlertEscalation._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(_INSERT_COLUMNS)})"  # noqa: S608 (model identifiers)
-            f" SELECT * FROM unnest({arrays}) ON CONFLICT (alert_id) DO NOTHING",
-            columns,
-        )
+    # bound by the server in binary (sql_rows.pg_execute): a Django cursor renders the arrays
+    # into the SQL text, escaping each string in Python
+    sql_rows.pg_execute(
+        f"INSERT INTO {table} ({', '.join(_INSERT_COLUMNS)})"  # noqa: S608 (model identifiers)
+        f" SELECT * FROM unnest({arrays}) ON CONFLICT (alert_id) DO NOTHING",
+        columns,
+    )
 
 
 # --- 2. taking steps ---------------------------------------------------------------------------
@@ -462,15 +464,15 @@ def _save_escalations(escalations: list[AlertEscalation]) -> None:
     rows = [[getattr(e, c) for c in columns] for e in escalations]
     table = AlertEscalation._meta.db_table
     sets = ", ".join(f"{c} = v.{c}" for c in ESCALATION_FIELDS)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{_PG_TYPES[c]}[]" for c in columns)
+        sql_rows.pg_execute(
+            f"UPDATE {table} SET {sets} FROM unnest({arrays})"  # noqa: S608 (identifiers from the model)
+            f" AS v({', '.join(columns)}) WHERE {table}.alert_id = v.alert_id",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{_PG_TYPES[c]}[]" for c in columns)
-            cursor.execute(
-                f"UPDATE {table} SET {sets} FROM unnest({arrays})"  # noqa: S608 (identifiers from the model)
-                f" AS v({', '.join(columns)}) WHERE {table}.alert_id = v.alert_id",
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-            return
         row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
         for start in range(0, len(rows), 500):
             chunk = rows[start : start + 500]
