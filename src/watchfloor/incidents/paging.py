@@ -32,6 +32,7 @@ from watchfloor.audit.models import Action
 from watchfloor.audit.services import record_many
 from watchfloor.incidents import services
 from watchfloor.incidents.models import (
+    OPEN_INCIDENT_STATUSES,
     EventKind,
     Incident,
     IncidentAlert,
@@ -69,12 +70,7 @@ def absorb_alert_chains(incident_ids, now: datetime | None = None) -> int:
             incident_id__in=list(incident_ids),
             open=True,
             left_at__isnull=True,
-            incident__status__in=(
-                IncidentStatus.NEW,
-                IncidentStatus.ACKNOWLEDGED,
-                IncidentStatus.ASSIGNED,
-                IncidentStatus.IN_PROGRESS,
-            ),
+            incident__status__in=OPEN_INCIDENT_STATUSES,
         ).values_list("alert_id", "incident_id", "tenant_id")
     )
     return _stop_chains(members, now)
@@ -165,12 +161,7 @@ def _unabsorbed_members():
     return IncidentAlert.objects.filter(
         open=True,
         left_at__isnull=True,
-        incident__status__in=(
-            IncidentStatus.NEW,
-            IncidentStatus.ACKNOWLEDGED,
-            IncidentStatus.ASSIGNED,
-            IncidentStatus.IN_PROGRESS,
-        ),
+        incident__status__in=OPEN_INCIDENT_STATUSES,
     ).exclude(
         Exists(
             AlertEscalation.objects.filter(alert_id=OuterRef("alert_id")).exclude(
@@ -188,12 +179,7 @@ def held_by_open_incident() -> Exists:
             alert_id=OuterRef("pk"),
             open=True,
             left_at__isnull=True,
-            incident__status__in=(
-                IncidentStatus.NEW,
-                IncidentStatus.ACKNOWLEDGED,
-                IncidentStatus.ASSIGNED,
-                IncidentStatus.IN_PROGRESS,
-            ),
+            incident__status__in=OPEN_INCIDENT_STATUSES,
         )
     )
 
