@@ -267,6 +267,41 @@ def test_concurrent_drainers_count_every_occurrence_once(estate, other_estate, k
     assert Alert.objects.filter(status=Status.NEW).count() == 2 * (10 + 2 * per_sender)
 
 
+def _listener():
+    import psycopg
+
+    params = connections["default"].get_connection_params()
+    for name in ("cursor_factory", "context", "prepare_threshold", "server_side_binding"):
+        params.pop(name, None)
+    listener = psycopg.connect(**params, autocommit=True)
+    listener.execute(f"LISTEN {staging.CHANNEL}")
+    return listener
+
+
+def _woken(listener) -> int:
+    return sum(1 for _ in listener.notifies(timeout=0.5, stop_after=1))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_fold_that_leaves_batches_pending_wakes_the_other_drainers(estate, key, settings):
+    """A drainer that found the tenant locked by a fold went back to sleep; the fold's commit
+    wakes it while batches remain (the folding drainer runs the hooks next), and only then."""
+    settings.ALERT_FOLD_MAX_BATCHES = 1  # one batch per fold: the second stays pending
+    site = estate.sites[0].code
+    staging.stage([trigger(site=site, fingerprint="a")], key=key)
+    staging.stage([trigger(site=site, fingerprint="b")], key=key)
+    listener = _listener()
+    try:
+        assert staging.drain_once().batches == 1
+        assert _woken(listener) == 1, "a batch is still pending: the drainers are woken"
+        assert staging.drain_once().batches == 1
+        assert _woken(listener) == 0, "nothing left: nobody is woken"
+    finally:
+        listener.close()
+    assert set(Alert.objects.values_list("fingerprint", flat=True)) == {"a", "b"}
+
+
 TOLD: list = []
 
 
