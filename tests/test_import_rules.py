@@ -70,7 +70,17 @@ def test_lower_layers_never_import_the_top_layer(path):
 
 
 # Leaf modules at the package root that import no Watchfloor app: any layer may use them.
-LEAVES = {"ttl", "events", "bounds", "degrade", "ratelimit", "presence", "circuit", "sql_rows"}
+LEAVES = {
+    "ttl",
+    "events",
+    "bounds",
+    "degrade",
+    "ratelimit",
+    "presence",
+    "circuit",
+    "sql_rows",
+    "heap",
+}
 
 # The API kernel (`api/`: strict schema base, field types, error format, pagination) imports no
 # Watchfloor app, so every app, base apps included, may use it (#10, "Structure").

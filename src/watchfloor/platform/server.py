@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import gc
 import logging
 import os
 import re
@@ -19,8 +18,9 @@ import uvicorn
 from django.conf import settings
 from uvicorn.config import LOGGING_CONFIG
 
+from watchfloor.heap import tune_gc
+
 ASGI_APP = "watchfloor.asgi:application"
-GC_THRESHOLD = (50_000, 20, 100)
 
 # Integration keys may travel as the last path segment (for tools that cannot set a header), and
 # the access log writes every path: secrets are cut down to their kind before a line is written.
@@ -70,7 +70,7 @@ def run_uvicorn(
     # A full garbage collection stops the event loop for ~140 ms with 1,000 WebSockets open,
     # and those pauses were the slowest live deliveries (bench/websocket.py --gc-log); rarer
     # young-generation collections remove them (p99 408 -> 188 ms, docs/benchmarks.md).
-    gc.set_threshold(*GC_THRESHOLD)
+    tune_gc()
     uvicorn.run(
         ASGI_APP,
         host=host,
@@ -224,6 +224,7 @@ def run_gunicorn(*, ws_socket: str | None = None, **kwargs) -> None:
 
             application = wsgi_application()
             warm_up()
+            tune_gc()  # in the worker (the app loads after the fork): its heap is warmed now
             if ws_socket is None:
                 return application
             from watchfloor.platform.ws_splice import WebSocketSplice

@@ -14,6 +14,7 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 
 from watchfloor.alerts.staging import FoldWorker, drain_pending
+from watchfloor.heap import tune_gc
 
 
 class Command(BaseCommand):
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        tune_gc()
         workers = [FoldWorker(name=f"fold-{i + 1}").start() for i in range(options["drainers"])]
         self.stdout.write(f"Folding staged ingestion with {len(workers)} drainer(s).")
         self.stdout.flush()
