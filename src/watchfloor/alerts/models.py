@@ -45,7 +45,12 @@ class Severity(models.TextChoices):
     @property
     def rank(self) -> int:
         """0 for CRITICAL … 4 for INFO: lower is worse."""
-        return list(Severity).index(self)
+        return SEVERITY_RANK[self.value]
+
+
+# severity value -> its rank (`Severity.rank`) without building the enum: the incident rules rank
+# every alert of a fold (an enum lookup and a list per alert were 60 ms of a 10,000-alert pass)
+SEVERITY_RANK: dict[str, int] = {s.value: i for i, s in enumerate(Severity)}
 
 
 class Status(models.TextChoices):

@@ -24,7 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Count
 
 from watchfloor import sql_rows
-from watchfloor.alerts.models import Severity
+from watchfloor.alerts.models import SEVERITY_RANK, Severity
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record_many
 from watchfloor.events import publish_on_commit
@@ -203,7 +203,7 @@ def _lock_open(tenant_id: int, ids: set[int]) -> tuple[dict[int, Incident], dict
 
 
 def _title(members: list[dict]) -> str:
-    first = min(members, key=lambda m: (Severity(m["severity"]).rank, m["id"]))
+    first = min(members, key=lambda m: (SEVERITY_RANK[m["severity"]], m["id"]))
     return (first["title"] or "")[: services.TITLE_MAX] or first["type"]
 
 

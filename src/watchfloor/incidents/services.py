@@ -26,7 +26,7 @@ from django.utils import timezone
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import require_capability
 from watchfloor.alerts import services as alert_services
-from watchfloor.alerts.models import Alert, Severity, Status
+from watchfloor.alerts.models import SEVERITY_RANK, Alert, Severity, Status
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
 from watchfloor.bounds import text_problem
@@ -198,8 +198,8 @@ def set_sla_dues(incident: Incident, policy: IncidentPolicy) -> list[str]:
 
 
 def worst_severity(severities: Iterable[str]) -> str | None:
-    ranked = sorted((Severity(s) for s in severities), key=lambda s: s.rank)
-    return ranked[0].value if ranked else None
+    """The worst of these severity values (None when there are none)."""
+    return min(severities, key=SEVERITY_RANK.__getitem__, default=None)
 
 
 def _members(incident: Incident):
