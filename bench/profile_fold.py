@@ -42,8 +42,16 @@ def _inner(args) -> None:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
     django.setup()
+    if os.environ.get("BENCH_GC_THRESHOLD"):  # an experiment: gc.set_threshold(a, b, c)
+        import gc
+
+        gc.set_threshold(*(int(x) for x in os.environ["BENCH_GC_THRESHOLD"].split(",")))
+        gc.freeze()
     from django.db import connection
     from django.test import Client
+
+    timers = _wrap_timed(args.time)
+    gc_time = _gc_timer()
 
     from watchfloor.alerts import staging
 
@@ -105,7 +113,13 @@ def _inner(args) -> None:
             f"({1e6 * wall / alerts:.0f} us an alert); alerts stored: {stored_alerts():,}",
             flush=True,
         )
+        report_timers(name)
+        print(f"   {name}: gc collections (generation: [count, s]): {gc_time}", flush=True)
+        row["gc"] = {str(k): v for k, v in gc_time.items()}
+        gc_time.clear()
         if prof:
+            if args.dump:
+                prof.dump_stats(f"{args.dump}.{name}")
             stats = pstats.Stats(prof)
             db = sum(
                 v[3]
@@ -122,12 +136,73 @@ def _inner(args) -> None:
             print(f"   psycopg execute/commit: {db:.3f} s of {wall:.3f} s", flush=True)
         return row
 
+    def report_timers(name: str) -> None:
+        for path, acc in timers.items():
+            print(f"   {name}: {path}: {acc[1]} calls, {acc[0]:.3f} s", flush=True)
+            acc[0], acc[1] = 0.0, 0
+
     out = {
         "first_pass": fold("first_pass", first, args.profile_first),
         "repeats": fold("repeats", rest[: args.batches], False),
         "repeats_profiled": fold("repeats", rest[args.batches : 2 * args.batches], True),
     }
     Path(os.environ["BENCH_OUT"]).write_text(json.dumps(out, indent=2))
+
+
+def _gc_timer() -> dict[int, list]:
+    """generation -> [collections, seconds] from gc.callbacks (the caller resets it per kind;
+    collections while staging count too)."""
+    import gc
+
+    out: dict[int, list] = {}
+    started = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        row = out.setdefault(info["generation"], [0, 0.0])
+        row[0] += 1
+        row[1] = round(row[1] + time.perf_counter() - started[0], 4)
+
+    gc.callbacks.append(callback)
+    return out
+
+
+def _wrap_timed(paths: list[str]) -> dict[str, list]:
+    """Wrap each dotted `module.function` (or `module.Class.method`) to add up its wall time
+    (--time): unprofiled figures for a few functions, where cProfile's own cost and its GC
+    attribution mislead. Wraps the name where it is looked up (a caller that imported it by
+    name elsewhere keeps the original)."""
+    import functools
+    import importlib
+
+    timers: dict[str, list] = {}
+    for path in paths:
+        parts = path.split(".")
+        for cut in range(len(parts) - 1, 0, -1):  # the longest importable prefix: a module
+            try:
+                module = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ImportError:
+                continue
+        for name in parts[cut:-1]:  # then attributes: a class's method
+            module = getattr(module, name)
+        attr = parts[-1]
+        original = getattr(module, attr)
+        acc = timers[path] = [0.0, 0]
+
+        @functools.wraps(original)
+        def timed(*a, _original=original, _acc=acc, **kw):
+            t0 = time.perf_counter()
+            try:
+                return _original(*a, **kw)
+            finally:
+                _acc[0] += time.perf_counter() - t0
+                _acc[1] += 1
+
+        setattr(module, attr, timed)
+    return timers
 
 
 def main() -> None:
@@ -147,6 +222,16 @@ def main() -> None:
     )
     parser.add_argument(
         "--rules-off", action="store_true", help="the incident rules' hook off (ingest.py's arm)"
+    )
+    parser.add_argument(
+        "--time",
+        action="append",
+        default=[],
+        metavar="MODULE.FUNCTION",
+        help="add up this function's wall time per kind (repeatable; unprofiled)",
+    )
+    parser.add_argument(
+        "--dump", help="also write each profile's raw stats to DUMP.<kind> (pstats, snakeviz)"
     )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,6 +263,8 @@ def main() -> None:
             f"--seed={args.seed}",
             *(["--profile-first"] if args.profile_first else []),
             f"--chunk={args.chunk}",
+            *(f"--time={t}" for t in args.time),
+            *([f"--dump={Path(args.dump).resolve()}"] if args.dump else []),
         ]
         h.log(f"load average before: {os.getloadavg()}")
         subprocess.run(cmd, env=env, cwd=h.ROOT, check=True)  # noqa: S603
