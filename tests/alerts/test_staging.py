@@ -302,6 +302,58 @@ def test_a_fold_that_leaves_batches_pending_wakes_the_other_drainers(estate, key
     assert set(Alert.objects.values_list("fingerprint", flat=True)) == {"a", "b"}
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_requests_waiting_for_the_group_writer_leave_the_pool_to_the_leader(
+    estate, key, monkeypatch
+):
+    """As many waiting requests as the pool has connections, each holding one from an earlier
+    query, and a leader without one: the leader still writes (the waiters gave theirs back).
+    Kept, the leader waited out the pool's timeout and its group failed."""
+    pool = connection.pool
+    assert pool is not None, "the PostgreSQL settings use psycopg's pool"
+    writer = staging.GroupWriter()
+    monkeypatch.setattr(staging, "_writer", writer)
+    real_insert = staging._insert
+    go = threading.Event()
+    first = threading.Event()
+
+    def insert(rows):
+        if not first.is_set():  # the leader: no connection of its own until the waiters queue
+            first.set()
+            connection.close()
+            assert go.wait(30)
+        real_insert(rows)
+
+    monkeypatch.setattr(staging, "_insert", insert)
+    site = estate.sites[0].code
+    waiters = pool.max_size - 1  # this test's own connection holds one
+    errors: list[BaseException] = []
+
+    def send(n: int, query_first: bool) -> None:
+        try:
+            if query_first:
+                Alert.objects.exists()  # holds a pooled connection from here on
+            staging.stage([trigger(site=site, fingerprint=f"w{n}")], key=key)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    leader = threading.Thread(target=send, args=(0, False))
+    leader.start()
+    assert first.wait(30)
+    threads = [threading.Thread(target=send, args=(n, True)) for n in range(1, waiters + 1)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(writer._queue) == waiters, 30, "every request queued behind the leader")
+    go.set()
+    for t in [leader, *threads]:
+        t.join(60)
+    assert not errors, errors
+    assert StagedBatch.objects.count() == waiters + 1
+
+
 TOLD: list = []
 
 

@@ -223,6 +223,7 @@ class GroupWriter:
             lead = not self._writing
             self._writing = True
         if not lead:
+            _release_pooled_connection()
             try:
                 me.done.wait()
             except BaseException:  # this request's greenlet or thread is being killed
@@ -277,6 +278,23 @@ class GroupWriter:
             raise stopped
         if me.error is not None:
             raise me.error
+
+
+def _release_pooled_connection() -> None:
+    """Give this request's pooled database connection back while it waits for its group's
+    leader (it takes one again if it leads or queries later). A waiting request that kept one
+    could starve the leader: with as many waiters holding connections as the pool's
+    `max_size`, the leader's INSERT waits out the pool's timeout (10 s) and its group answers
+    503 (tests/alerts/test_staging.py; the likely cause of a 10 s stall with three 503s seen
+    once in `bench/ingest.py`'s first pass). Inside a transaction, or without a pool, it keeps
+    its connection."""
+    if (
+        connection.vendor == "postgresql"
+        and connection.connection is not None
+        and not connection.in_atomic_block
+        and getattr(connection, "pool", None) is not None
+    ):
+        connection.close()
 
 
 _writer = GroupWriter()
