@@ -707,8 +707,19 @@ def now_utc() -> str:
 
 @contextlib.contextmanager
 def workdir(prefix: str) -> Iterator[Path]:
+    """A temporary directory for a run (servers' homes and logs). With `BENCH_KEEP_LOGS=DIR`
+    the servers' logs in it are copied under DIR when the run ends (a failed request's cause)."""
     with tempfile.TemporaryDirectory(prefix=prefix) as d:
-        yield Path(d)
+        try:
+            yield Path(d)
+        finally:
+            keep = os.environ.get("BENCH_KEEP_LOGS")
+            if keep:
+                target = Path(keep) / f"{prefix}{dt.datetime.now():%Y%m%d-%H%M%S}"
+                for found in Path(d).rglob("*.log"):
+                    dest = target / found.relative_to(d)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(found, dest)
 
 
 # --- profiling -------------------------------------------------------------------------------

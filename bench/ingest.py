@@ -23,6 +23,7 @@ import os
 import random
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -402,12 +403,15 @@ def first_pass(
     secs = time.monotonic() - t0
     latencies = sorted(ms for ms, _ in answers)
     failures = sum(status != 200 for _, status in answers)
+    # which answers, and how late: a failure's cause is in the server's log (BENCH_KEEP_LOGS)
+    failed = Counter(status for _, status in answers if status != 200)
     alerts = sum(body.count('"labels"') for body in bodies)
     out = {
         "requests": len(bodies),
         "connections": connections,
         "alerts": alerts,
         "non_200": failures,
+        "non_200_statuses": {str(k): v for k, v in sorted(failed.items())},
         "seconds": round(secs, 2),
         "answered_seconds": round(answered_s, 2),
         "settle_s": settle_s,
@@ -421,6 +425,7 @@ def first_pass(
         f"{server.name}: first pass, {alerts:,} new alerts in {len(bodies)} requests on "
         f"{connections} connections: {secs:.1f}s = {out['alerts_per_s']:,.0f} alerts/s "
         f"(answered in {answered_s:.1f}s), p50 {out['latency_ms']['p50']} ms, non-200: {failures}"
+        + (f" {dict(failed)}" if failed else "")
     )
     return out
 
