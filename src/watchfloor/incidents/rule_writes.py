@@ -175,10 +175,11 @@ def _lock_open(tenant_id: int, ids: set[int]) -> tuple[dict[int, Incident], dict
         # one statement, ids bound by the server and rows in binary: a storm's fold joins a
         # hundred incidents, and their dozen timestamps each parsed from text were most of this
         meta = Incident._meta
-        names = [f.attname for f in meta.concrete_fields]
+        names = [f.attname for f in meta.concrete_fields]  # what from_db takes
+        columns = [str(f.column) for f in meta.concrete_fields]  # what the table calls them
         members = IncidentAlert._meta.db_table
         rows = sql_rows.pg_execute(
-            f"SELECT {', '.join('i.' + n for n in names)},"  # noqa: S608 (model identifiers)
+            f"SELECT {', '.join('i.' + c for c in columns)},"  # noqa: S608 (model identifiers)
             f" (SELECT count(*) FROM {members} m WHERE m.incident_id = i.id"
             " AND m.left_at IS NULL)"
             f" FROM {meta.db_table} i WHERE i.tenant_id = %s AND i.id = ANY(%s::bigint[])"
@@ -296,13 +297,8 @@ def _insert_memberships_orm(
 
 
 def _place(rows: list[dict]) -> tuple[int | None, int | None]:
-    """Client and site of alerts (`services`' rule): the one client they share, else none; the
-    one site they share when they share a client, else none."""
-    clients = {r["client_id"] for r in rows}
-    sites = {r["site_id"] for r in rows}
-    client_id = clients.pop() if len(clients) == 1 else None
-    site_id = sites.pop() if len(sites) == 1 and client_id is not None else None
-    return client_id, site_id
+    """Client and site of these alert rows (`services.place_of`, the one rule)."""
+    return services.place_of((r["client_id"], r["site_id"]) for r in rows)
 
 
 def _derive(

@@ -211,6 +211,19 @@ def _members(incident: Incident):
     )
 
 
+def place_of(places: Iterable[tuple[int | None, int | None]]) -> tuple[int | None, int | None]:
+    """An incident's client and site from its alerts' (client id, site id): the one client they
+    share, else none; the one site they share when they share a client, else none."""
+    clients: set[int | None] = set()
+    sites: set[int | None] = set()
+    for client_id, site_id in places:
+        clients.add(client_id)
+        sites.add(site_id)
+    client = clients.pop() if len(clients) == 1 else None
+    site = sites.pop() if len(sites) == 1 and client is not None else None
+    return client, site
+
+
 def _recompute(incident: Incident, *, actor=None, now=None) -> tuple[list[str], list]:
     """Severity, client and site from the member alerts (kept when it holds none). Returns the
     changed fields and the timeline entries to add."""
@@ -234,10 +247,7 @@ def _recompute(incident: Incident, *, actor=None, now=None) -> tuple[list[str], 
         fields.append("severity")
         if incident.is_open:
             fields += set_sla_dues(incident, policy_for(incident.tenant_id))
-    clients = {r[1] for r in rows}
-    sites = {r[2] for r in rows}
-    client_id = clients.pop() if len(clients) == 1 else None
-    site_id = sites.pop() if len(sites) == 1 and client_id is not None else None
+    client_id, site_id = place_of((r[1], r[2]) for r in rows)
     if (client_id, site_id) != (incident.client_id, incident.site_id):
         incident.client_id, incident.site_id = client_id, site_id
         fields += ["client", "site"]
