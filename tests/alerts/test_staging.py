@@ -267,17 +267,6 @@ def test_concurrent_drainers_count_every_occurrence_once(estate, other_estate, k
     assert Alert.objects.filter(status=Status.NEW).count() == 2 * (10 + 2 * per_sender)
 
 
-def _listener():
-    import psycopg
-
-    params = connections["default"].get_connection_params()
-    for name in ("cursor_factory", "context", "prepare_threshold", "server_side_binding"):
-        params.pop(name, None)
-    listener = psycopg.connect(**params, autocommit=True)
-    listener.execute(f"LISTEN {staging.CHANNEL}")
-    return listener
-
-
 def _woken(listener) -> int:
     return sum(1 for _ in listener.notifies(timeout=0.5, stop_after=1))
 
@@ -291,7 +280,7 @@ def test_a_fold_that_leaves_batches_pending_wakes_the_other_drainers(estate, key
     site = estate.sites[0].code
     staging.stage([trigger(site=site, fingerprint="a")], key=key)
     staging.stage([trigger(site=site, fingerprint="b")], key=key)
-    listener = _listener()
+    listener = staging.listening_connection()
     try:
         assert staging.drain_once().batches == 1
         assert _woken(listener) == 1, "a batch is still pending: the drainers are woken"

@@ -614,15 +614,7 @@ class FoldWorker:
         if self._listener is not None:
             return True
         try:
-            import psycopg
-
-            params = connections["default"].get_connection_params()
-            params.pop("cursor_factory", None)
-            params.pop("context", None)
-            params.pop("prepare_threshold", None)
-            params.pop("server_side_binding", None)
-            self._listener = psycopg.connect(**params, autocommit=True)
-            self._listener.execute(f"LISTEN {CHANNEL}")
+            self._listener = listening_connection()
         except Exception as exc:
             log.info("fold worker: LISTEN unavailable (%s); polling", type(exc).__name__)
             self._listener = None
@@ -634,6 +626,19 @@ class FoldWorker:
             with contextlib.suppress(Exception):  # closing a broken connection
                 self._listener.close()
             self._listener = None
+
+
+def listening_connection():
+    """A connection of its own (outside Django's pool, autocommit) that LISTENs on `CHANNEL`:
+    how a drainer on PostgreSQL is woken when batches are staged or left pending."""
+    import psycopg
+
+    params = connections["default"].get_connection_params()
+    for name in ("cursor_factory", "context", "prepare_threshold", "server_side_binding"):
+        params.pop(name, None)
+    listener = psycopg.connect(**params, autocommit=True)
+    listener.execute(f"LISTEN {CHANNEL}")
+    return listener
 
 
 _in_process: FoldWorker | None = None
