@@ -8,6 +8,7 @@ Fast jobs come from chaos_jobs.py (WATCHFLOOR_JOBS_SCHEDULE), not the production
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -264,7 +265,8 @@ class Load:
                 return answer.status
         except urllib.error.HTTPError as error:
             return error.code
-        except (OSError, ConnectionError) as error:
+        except (OSError, ConnectionError, http.client.HTTPException) as error:
+            # killed mid-answer (e.g. IncompleteRead after the status line): not answered
             return type(error).__name__
 
     def counts(self) -> tuple[Counter, Counter]:
