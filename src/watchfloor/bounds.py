@@ -8,6 +8,7 @@ encode it), integers must fit a signed 64-bit column, numbers be finite, datetim
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -92,3 +93,23 @@ def value_problem(value: Any, *, max_depth: int = MAX_DEPTH) -> tuple[str, str] 
 def _dotted(path: tuple) -> str:
     """Only built for the problem found (the walk of a valid body builds none)."""
     return ".".join(str(p) for p in path)
+
+
+def json_strings_storable(raw: bytes) -> bool:
+    """Whether no string `json.loads(raw)` decodes can hold a NUL or a lone surrogate, read off
+    the raw text in C-speed searches instead of a walk of every decoded string.
+
+    A decoded string holds one only from a `\\u0000` or `\\uD800`-`\\uDFFF` escape, or from
+    raw surrogate bytes (json decodes bytes with "surrogatepass"; their lead byte is 0xED); a raw
+    NUL is refused by the decoder. Conservative: False means "walk to find out" (an escaped
+    backslash before `u0000`, an escaped surrogate pair, Hangul text, a UTF-16 body).
+    """
+    if b"\xed" in raw or json.detect_encoding(raw) != "utf-8":
+        return False
+    at = raw.find(b"\\u")
+    while at != -1:
+        digits = raw[at + 2 : at + 6].lower()
+        if digits == b"0000" or digits.startswith(b"d"):
+            return False
+        at = raw.find(b"\\u", at + 2)
+    return True

@@ -33,7 +33,6 @@ answer 503 with Retry-After, instead of letting the table grow without limit.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import OperationalError, connection, connections
 from django.utils import timezone
@@ -114,12 +114,15 @@ def _encode_one(p: Prepared) -> list:
 
 
 def encode(prepared: list[Prepared]) -> str:
-    return json.dumps([_encode_one(p) for p in prepared], separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON (orjson: ~6x json's encoder, which was an eighth of a batch request's CPU).
+    Everything in it passed the edge's checks, so orjson's refusals (a lone surrogate, an
+    integer past 64 bits) cannot occur."""
+    return orjson.dumps([_encode_one(p) for p in prepared]).decode()
 
 
 def decode(text: str) -> list[Prepared]:
     out = []
-    for row in json.loads(text):
+    for row in orjson.loads(text):
         (action, type_, severity, title, description, own_fp, client_code, site_code) = row[:8]
         (entity_type, entity_id, labels, annotations, source_url, runbook_url, at) = row[8:15]
         client_id, site_id, fp = row[15:18]

@@ -45,7 +45,7 @@ from watchfloor.alerts.integrations import alertmanager, native, pagerduty
 from watchfloor.alerts.integrations.auth import authenticate, bearer_of, safe_path
 from watchfloor.alerts.staging import Backlogged, Staged, stage
 from watchfloor.api.errors import error_body
-from watchfloor.api.parsing import NestedTooDeep, loads_bounded
+from watchfloor.api.parsing import NestedTooDeep, loads_screened
 from watchfloor.bounds import value_problem
 from watchfloor.ratelimit import Limited, check
 
@@ -64,18 +64,19 @@ def _error(status: int, code: str, message: str, fields: dict | None = None) -> 
     return _json(status, error_body(code, message, fields))
 
 
-def _read_body(request: HttpRequest):
-    """The decoded JSON body, or `_TOO_LARGE` / `_MALFORMED` / a `NestedTooDeep`."""
+def _read_body(request: HttpRequest) -> tuple[object, bool]:
+    """The decoded JSON body (or `_TOO_LARGE` / `_MALFORMED` / a `NestedTooDeep`), and whether
+    it is known storable without `_unstorable`'s walk (`loads_screened`)."""
     try:
         raw = request.body
     except RequestDataTooBig:
-        return _TOO_LARGE
+        return _TOO_LARGE, False
     try:
-        return loads_bounded(raw)
+        return loads_screened(raw)
     except NestedTooDeep as exc:
-        return exc
+        return exc, False
     except (ValueError, UnicodeDecodeError):
-        return _MALFORMED
+        return _MALFORMED, False
 
 
 def _unstorable(data: object) -> dict[str, str]:
@@ -182,7 +183,7 @@ def _ingest_request(
     if limited := check("integration_key", key.pk):
         metrics.record_rejected(source, "rate_limited")
         return _quiet(_too_many(limited), request, key_in_path)
-    data = _read_body(request)
+    data, storable = _read_body(request)
     if data is _TOO_LARGE:
         metrics.record_rejected(source, "too_large")
         return _quiet(_too_large(), request, key_in_path)
@@ -196,7 +197,7 @@ def _ingest_request(
         )
         return _quiet(response, request, key_in_path)
     try:
-        if unstorable := _unstorable(data):
+        if not storable and (unstorable := _unstorable(data)):
             raise BatchInvalid(unstorable)
         events = parse(data)
         try:
@@ -315,7 +316,7 @@ def pagerduty_enqueue(request: HttpRequest) -> HttpResponse:
     source = SourceKind.PAGERDUTY
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    data = _read_body(request)
+    data, storable = _read_body(request)
     if data is _TOO_LARGE:
         metrics.record_rejected(source, "too_large")
         return _pd_invalid(
@@ -328,7 +329,7 @@ def pagerduty_enqueue(request: HttpRequest) -> HttpResponse:
         return _pd_invalid(
             [str(data) if isinstance(data, NestedTooDeep) else "The body is not valid JSON."]
         )
-    if unstorable := _unstorable(data):
+    if not storable and (unstorable := _unstorable(data)):
         # before the routing key is looked up: it may be the value that cannot be stored
         metrics.record_rejected(source, "invalid")
         return _pd_invalid([f"{name}: {message}" for name, message in unstorable.items()])

@@ -1,0 +1,94 @@
+"""`loads_screened`: the ingestion edge skips its walk of every decoded value only when the raw
+text proves the walk would find nothing. Sound: whatever the walk would refuse, the screen sends
+to the walk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from watchfloor.api.parsing import NestedTooDeep, loads_screened
+from watchfloor.bounds import MAX_DEPTH, value_problem
+
+ALERT = {
+    "labels": {"alertname": "HostDown", "instance": "gw-1:9100", "site": "são-paulo"},
+    "annotations": {"summary": "CPU > 90% & rising <fast>", "description": "emoji 🚨"},
+    "startsAt": "2026-12-05T07:00:00Z",
+    "generatorURL": "http://prometheus:9090/graph",
+}
+
+# Each is refused by the walk; the screen must not call any of them storable.
+UNSTORABLE = [
+    rb'{"a": "x\u0000y"}',
+    rb'{"a\u0000": 1}',
+    rb'{"a": "\ud800"}',
+    rb'{"a": "\uDFFF tail"}',
+    rb'{"a": "\udc00\ud800"}',
+    b'{"a": "\xed\xa0\x80"}',  # a surrogate's raw bytes (json decodes bytes with surrogatepass)
+    b'["\xed\xbf\xbf"]',
+    b'{"n": 9223372036854775808}',
+    b'{"n": -9223372036854775809}',
+    b'{"n": 100000000000000000000000}',
+    b'{"n": 1e999}',
+    b'{"n": -1e999}',
+    b'{"n": NaN}',
+    b'{"n": Infinity}',
+    b"[-Infinity]",
+    json.dumps({"a": "x\x00y"}).encode("utf-16"),  # UTF-16: not screened at all
+]
+
+# Storable, and the screen says so: the walk is skipped for bodies like these.
+SCREENED = [
+    json.dumps([ALERT] * 3, ensure_ascii=False).encode(),
+    # Go's encoder (Alertmanager, Prometheus) escapes <, > and & like this
+    rb'[{"annotations": {"summary": "load \u003e 90 \u0026 \u003cfast\u003e"}}]',
+    b'{"n": 9223372036854775807, "m": -9223372036854775808, "f": 1.5e300, "z": 0}',
+]
+
+# Storable, yet walked (the screen is conservative): still accepted.
+WALKED_BUT_FINE = [
+    json.dumps([ALERT] * 3).encode(),  # the emoji escaped as a surrogate pair
+    rb'{"a": "\\u0000 is written as text"}',  # an escaped backslash, then "u0000"
+    rb'{"a": "\ud83d\udea8"}',  # an escaped surrogate pair: one emoji
+    '{"a": "\ud55c\uad6d\uc5b4"}'.encode(),  # Hangul: lead byte 0xED
+]
+
+
+@pytest.mark.parametrize("raw", UNSTORABLE)
+def test_what_the_walk_refuses_is_never_screened_as_storable(raw):
+    data, storable = loads_screened(raw)
+    assert value_problem(data) is not None
+    assert storable is False
+
+
+@pytest.mark.parametrize("raw", SCREENED)
+def test_ordinary_bodies_skip_the_walk(raw):
+    data, storable = loads_screened(raw)
+    assert value_problem(data) is None
+    assert storable is True
+
+
+@pytest.mark.parametrize("raw", WALKED_BUT_FINE)
+def test_doubtful_bodies_are_walked_and_pass(raw):
+    data, storable = loads_screened(raw)
+    assert storable is False
+    assert value_problem(data) is None
+
+
+def test_the_screen_decodes_like_json_loads():
+    raw = json.dumps([ALERT, {"n": [1, 2.5, -3, True, None]}]).encode()
+    assert loads_screened(raw)[0] == json.loads(raw)
+
+
+def test_too_deep_is_still_refused():
+    with pytest.raises(NestedTooDeep):
+        loads_screened(b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1))
+    with pytest.raises(NestedTooDeep):
+        loads_screened(b"[" * 5000 + b"]" * 5000)
+
+
+def test_malformed_is_a_value_error():
+    for raw in (b'{"a": "x\x00y"}', b'{"a": 1', b"\xff\xfe\xfa"):
+        with pytest.raises(ValueError):
+            loads_screened(raw)
