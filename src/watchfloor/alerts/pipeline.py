@@ -201,11 +201,16 @@ def _locate(events: list[Event], key, *, strict: bool) -> list[Located]:
 
 @dataclass(slots=True)
 class Prepared:
-    """An event validated, located and fingerprinted: what the staging table keeps."""
+    """An event validated, located, fingerprinted and hashed: what the staging table keeps.
+
+    `digest` is the event's content hash, computed by the request that staged it so the fold
+    (one drainer per tenant at a time) does not; None for a batch staged without it (before
+    the hash moved to the request), which the fold then computes."""
 
     event: Event
     where: Located
     fingerprint: str
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +238,7 @@ def prepare(events: list[Event], *, key, strict_codes: bool = True) -> list[Prep
         return []
     located = _locate(events, key, strict=strict_codes)
     return [
-        Prepared(event, where, fingerprint_of(event, site_id=where.site_id))
+        Prepared(event, where, fingerprint_of(event, site_id=where.site_id), content_hash(event))
         for event, where in zip(events, located, strict=True)
     ]
 
@@ -248,12 +253,19 @@ def _runs(prepared: list[Prepared]) -> list[dict[str, Run]]:
         if runs and runs[-1].action == event.action:
             run = runs[-1]
             run.count += 1
-            run.event, run.where, run._digest = event, where, None
+            run.event, run.where, run._digest = event, where, item.digest
             if at and (run.first_at is None or at < run.first_at):
                 run.first_at = at
         else:
             runs.append(
-                Run(action=event.action, fingerprint=fp, event=event, where=where, first_at=at)
+                Run(
+                    action=event.action,
+                    fingerprint=fp,
+                    event=event,
+                    where=where,
+                    first_at=at,
+                    _digest=item.digest,
+                )
             )
     rounds: list[dict[str, Run]] = []
     for fp, runs in per_fp.items():

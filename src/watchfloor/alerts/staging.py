@@ -86,7 +86,7 @@ class Backlogged(Exception):
 
 
 # --- encoding -----------------------------------------------------------------------------------
-# One event = one JSON list, columns in this order; located and fingerprinted already.
+# One event = one JSON list, columns in this order; located, fingerprinted and hashed already.
 
 
 def _encode_one(p: Prepared) -> list:
@@ -110,6 +110,7 @@ def _encode_one(p: Prepared) -> list:
         p.where.client_id,
         p.where.site_id,
         p.fingerprint,
+        p.digest,
     ]
 
 
@@ -126,6 +127,7 @@ def decode(text: str) -> list[Prepared]:
         (action, type_, severity, title, description, own_fp, client_code, site_code) = row[:8]
         (entity_type, entity_id, labels, annotations, source_url, runbook_url, at) = row[8:15]
         client_id, site_id, fp = row[15:18]
+        digest = row[18] if len(row) > 18 else None  # staged before the hash was
         event = Event(
             action=EventAction(action),
             type=type_,
@@ -143,7 +145,7 @@ def decode(text: str) -> list[Prepared]:
             runbook_url=runbook_url,
             occurred_at=datetime.fromisoformat(at) if at else None,
         )
-        out.append(Prepared(event, Located(client_id=client_id, site_id=site_id), fp))
+        out.append(Prepared(event, Located(client_id=client_id, site_id=site_id), fp, digest))
     return out
 
 
