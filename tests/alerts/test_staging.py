@@ -167,6 +167,17 @@ def test_the_fold_is_bounded_per_transaction(estate, key, settings):
     assert Alert.objects.count() == 3
 
 
+def test_the_bound_counts_events_in_order_and_always_takes_one_batch(estate, key, settings):
+    settings.ALERT_FOLD_MAX_EVENTS = 5
+    site = estate.sites[0].code
+    for n, fp in ((3, "a"), (1, "b"), (3, "c"), (1, "d"), (7, "e"), (1, "f")):
+        staging.stage([trigger(site=site, fingerprint=fp)] * n, key=key)
+    taken = [staging.drain_once() for _ in range(5)]
+    # 3+1 (the next 3 would pass 5), then 3+1 (not the 7), then the 7 alone, then 1
+    assert [(t.batches, t.events) for t in taken] == [(2, 4), (2, 4), (1, 7), (1, 1), (0, 0)]
+    assert Alert.objects.count() == 6
+
+
 def test_past_the_bound_ingestion_answers_503_and_stores_nothing(
     client, estate, plain_key, settings
 ):
@@ -398,3 +409,14 @@ def test_a_fold_worker_hands_its_folds_changes_to_the_hooks_when_idle(estate, ke
     assert sorted(created) == sorted(
         _settled(lambda: list(Alert.objects.values_list("id", flat=True)))
     )
+
+
+@pytest.mark.postgres
+def test_staged_events_are_compressed_with_lz4_on_postgresql():
+    """Migration 0013 (bench/staging_compression.py: about half pglz's insert time)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attcompression FROM pg_attribute"
+            " WHERE attrelid = 'alerts_stagedbatch'::regclass AND attname = 'events'"
+        )
+        assert cursor.fetchone()[0] == "l"
