@@ -276,9 +276,6 @@ ALERT_FOLD_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_FOLD_MAX_EVENTS", "5000")
 ALERT_FOLD_POLL = float(os.environ.get("WATCHFLOOR_FOLD_POLL", "0.1"))
 # A web process starts its own fold worker on its first staged batch.
 ALERT_FOLD_IN_PROCESS = env_bool("WATCHFLOOR_FOLD_IN_PROCESS", True)
-# Under `watchfloor serve` (gunicorn + the WebSocket process), whether gunicorn's gevent workers
-# fold too; off, the WebSocket process's drainer (a real thread) folds alone.
-ALERT_FOLD_IN_WEB_WORKERS = env_bool("WATCHFLOOR_FOLD_IN_WEB_WORKERS", True)
 # Concurrent ingestion requests of one process stage their batches in one multi-row INSERT and
 # one commit (alerts.staging.GroupWriter); each is answered after that commit.
 ALERT_STAGE_GROUP_COMMIT = env_bool("WATCHFLOOR_STAGE_GROUP_COMMIT", True)

@@ -650,21 +650,13 @@ def listening_connection():
 
 _in_process: FoldWorker | None = None
 _start_lock = threading.Lock()
-_folded_elsewhere = False  # this process stages only; another process of the server folds
-
-
-def fold_elsewhere() -> None:
-    """This process starts no fold worker (`serve`'s gunicorn workers, when the WebSocket
-    process folds for them: `ALERT_FOLD_IN_WEB_WORKERS`)."""
-    global _folded_elsewhere
-    _folded_elsewhere = True
 
 
 def ensure_in_process_worker() -> FoldWorker | None:
     """Start this process's fold worker if `ALERT_FOLD_IN_PROCESS` and none runs (a forked
     child gets its own)."""
     global _in_process
-    if not settings.ALERT_FOLD_IN_PROCESS or _folded_elsewhere:
+    if not settings.ALERT_FOLD_IN_PROCESS:
         return None
     worker = _in_process
     if worker is not None and worker.pid == os.getpid() and worker.alive():

@@ -227,10 +227,6 @@ def run_gunicorn(*, ws_socket: str | None = None, **kwargs) -> None:
             tune_gc()  # in the worker (the app loads after the fork): its heap is warmed now
             if ws_socket is None:
                 return application
-            if not settings.ALERT_FOLD_IN_WEB_WORKERS:
-                from watchfloor.alerts.staging import fold_elsewhere
-
-                fold_elsewhere()
             from watchfloor.platform.ws_splice import WebSocketSplice
 
             return WebSocketSplice(application, ws_socket, trust_forwarded=trust_forwarded)
