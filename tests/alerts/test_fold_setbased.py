@@ -124,3 +124,38 @@ def test_plain_repeats_take_no_model_instances(estate, key, monkeypatch):
     ingest([_event(estate, 0, title="changed"), _event(estate, 1)], key=key)
     assert locked == [["fp-0"]]
     assert Alert.objects.get(fingerprint="fp-0").title == "changed"
+
+
+def test_a_new_alert_is_built_as_the_model_would_build_it(estate):
+    from watchfloor.alerts.pipeline import _unsaved_alert
+
+    now = timezone.now()
+    values = dict(
+        tenant_id=estate.tenant.id,
+        client_id=estate.sites[0].client_id,
+        site_id=estate.sites[0].id,
+        source="native",
+        type="door",
+        severity="HIGH",
+        status=Status.NEW,
+        title="Door forced",
+        fingerprint="fp-built",
+        content_hash="h",
+        labels={"a": "b"},
+        annotations={},
+        first_seen_at=now,
+        last_seen_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    built, model = _unsaved_alert(values), Alert(**values)
+
+    def state(alert):
+        return {k: v for k, v in vars(alert).items() if k != "_state"}
+
+    assert state(built) == state(model)
+    assert (built._state.adding, built._state.db) == (True, None)
+    built.save()
+    assert state(Alert.objects.get(pk=built.pk)) == state(built) | {"id": built.pk}
+    with pytest.raises(TypeError):
+        _unsaved_alert({k: v for k, v in values.items() if k != "labels"})

@@ -12,6 +12,8 @@ thousands of placeholders per request (profiled: ~8 ms of a 100-alert request). 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from watchfloor import sql_rows
@@ -85,9 +87,18 @@ _PASS_THROUGH = {
 def _column_values(alerts: list[Alert], field, db) -> list:
     """One column's values for `alerts`, as the database takes them."""
     values = [getattr(a, field.attname) for a in alerts]
-    if field.get_internal_type() in _PASS_THROUGH:
+    kind = field.get_internal_type()
+    if kind in _PASS_THROUGH:
         return [
             v if v is None or type(v) is str or type(v) is int else field.get_db_prep_save(v, db)
+            for v in values
+        ]
+    if kind == "DateTimeField" and db.vendor == "postgresql":
+        # an aware datetime is what Django hands psycopg unchanged (a naive one gets its warning)
+        return [
+            v
+            if v is None or (type(v) is datetime and v.tzinfo is not None)
+            else field.get_db_prep_save(v, db)
             for v in values
         ]
     return [field.get_db_prep_save(v, db) for v in values]
