@@ -248,8 +248,11 @@ def _regroup(tenant_id: int, since: datetime, storms: list[tuple]) -> None:
         )
         now = timezone.now()
         moved: list[int] = []
+        by_pair: dict[tuple, list[tuple]] = defaultdict(list)  # in id order, as read
+        for row in rows:
+            by_pair[(row[1], row[2])].append(row)
         for client_id, kind, corr, _root in storms:
-            pair = [r for r in rows if (r[1], r[2]) == (client_id, kind)]
+            pair = by_pair.get((client_id, kind))
             if not pair:
                 continue
             # batches that formed the same storm at once converge on one group: the one of
