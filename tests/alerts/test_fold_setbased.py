@@ -159,3 +159,13 @@ def test_a_new_alert_is_built_as_the_model_would_build_it(estate):
     assert state(Alert.objects.get(pk=built.pk)) == state(built) | {"id": built.pk}
     with pytest.raises(TypeError):
         _unsaved_alert({k: v for k, v in values.items() if k != "labels"})
+
+
+def test_labels_and_annotations_are_stored_as_sent(estate, key):
+    """The insert hands the JSON columns over as text (orjson on PostgreSQL): non-ASCII,
+    quotes, backslashes and empty maps come back equal."""
+    labels = {"site": "são-paulo", "quote": 'a"b', "path": "C:\\x", "emoji": "🚨", "": "empty"}
+    ingest([_event(estate, 7, labels=labels, annotations={})], key=key)
+    stored = Alert.objects.get(fingerprint="fp-7")
+    assert (stored.labels, stored.annotations) == (labels, {})
+    assert Alert.objects.filter(labels__site="são-paulo", labels__emoji="🚨").count() == 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import orjson
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from watchfloor import sql_rows
@@ -93,6 +94,10 @@ def _column_values(alerts: list[Alert], field, db) -> list:
             v if v is None or type(v) is str or type(v) is int else field.get_db_prep_save(v, db)
             for v in values
         ]
+    if kind == "JSONField" and db.vendor == "postgresql" and field.encoder is None:
+        # the JSON text itself (orjson), cast by the statement's `::jsonb[]`: Django's Jsonb
+        # wrapper would run json.dumps per value inside psycopg's array dumper
+        return [v if v is None else orjson.dumps(v).decode() for v in values]
     if kind == "DateTimeField" and db.vendor == "postgresql":
         # an aware datetime is what Django hands psycopg unchanged (a naive one gets its warning)
         return [
