@@ -80,6 +80,8 @@ def test_the_content_hash_is_staged_by_the_request_and_kept_by_the_fold(estate, 
     event = trigger(site=estate.sites[0].code, fingerprint="h1", labels={"a": "b"})
     [prepared] = staging.prepare([event], key=key)
     assert prepared.digest == content_hash(event)
+    [resolved] = staging.prepare([resolve("h1")], key=key)
+    assert resolved.digest is None  # nothing compares a resolve's content
     staging.stage([event], key=key)
     assert json.loads(StagedBatch.objects.get().events)[0][18] == prepared.digest
     staging.drain_pending()

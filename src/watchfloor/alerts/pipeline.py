@@ -204,9 +204,10 @@ def _locate(events: list[Event], key, *, strict: bool) -> list[Located]:
 class Prepared:
     """An event validated, located, fingerprinted and hashed: what the staging table keeps.
 
-    `digest` is the event's content hash, computed by the request that staged it so the fold
-    (one drainer per tenant at a time) does not; None for a batch staged without it (before
-    the hash moved to the request), which the fold then computes."""
+    `digest` is a trigger's content hash, computed by the request that staged it so the fold
+    (one drainer per tenant at a time) does not; None for other actions (nothing compares
+    their content) and in a batch staged before the hash moved to the request (the fold then
+    computes it when a trigger needs it)."""
 
     event: Event
     where: Located
@@ -239,7 +240,13 @@ def prepare(events: list[Event], *, key, strict_codes: bool = True) -> list[Prep
         return []
     located = _locate(events, key, strict=strict_codes)
     return [
-        Prepared(event, where, fingerprint_of(event, site_id=where.site_id), content_hash(event))
+        Prepared(
+            event,
+            where,
+            fingerprint_of(event, site_id=where.site_id),
+            # only a trigger's content is compared with the stored alert's
+            content_hash(event) if event.action == EventAction.TRIGGER else None,
+        )
         for event, where in zip(events, located, strict=True)
     ]
 

@@ -115,7 +115,7 @@ def _encode_one(p: Prepared) -> list:
 
 
 def encode(prepared: list[Prepared]) -> str:
-    """Compact JSON (orjson: ~6x json's encoder, which was an eighth of a batch request's CPU).
+    """Compact JSON, by orjson (json's encoder was 12.7 % of a batch request's samples).
     Everything in it passed the edge's checks, so orjson's refusals (a lone surrogate, an
     integer past 64 bits) cannot occur."""
     return orjson.dumps([_encode_one(p) for p in prepared]).decode()

@@ -1,7 +1,7 @@
 """Compress staged batches' `events` with lz4 instead of pglz on PostgreSQL: every ingestion
 request writes ~85 KB of it and the fold reads it back once. Measured by
-bench/staging_compression.py (docs/benchmarks.md): insert 1.61 → 0.86 ms a 100-alert batch,
-read 0.18 → 0.11 ms, ~10 % more bytes stored. A PostgreSQL built without lz4 keeps pglz (the
+bench/staging_compression.py (docs/benchmarks.md): insert 1.475 → 0.704 ms a 100-alert batch,
+read 0.155 → 0.114 ms, ~10 % more bytes stored. A PostgreSQL built without lz4 keeps pglz (the
 migration notes it and goes on); other databases have no TOAST."""
 
 import logging
