@@ -363,8 +363,16 @@ def preflight(server: h.Server, body: str, headers: dict[str, str]) -> str:
     return answer.decode(errors="replace")[:200]
 
 
+PROFILED_FIRST_PASS_S = 12  # py-spy's window over a profiled first pass (it takes 3-5 s)
+
+
 def first_pass(
-    server: h.Server, bodies: list[str], headers: dict[str, str], connections: int = 16
+    server: h.Server,
+    bodies: list[str],
+    headers: dict[str, str],
+    connections: int = 16,
+    *,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Send every fingerprint once, 100 per request, from `connections` connections; timed.
 
@@ -372,9 +380,16 @@ def first_pass(
     sending new fingerprints at once. The phases that follow are then the steady state the issue
     describes: repeats of known fingerprints. Watchfloor's pass ends when the fold has stored
     every alert, not when the last answer came. `--cold` skips it, and the first pass then
-    happens during the warm-up.
+    happens during the warm-up. `profile`: py-spy samples every server process during the
+    pass (raw stacks written there; the figure of a profiled pass is not comparable).
     """
     from concurrent.futures import ThreadPoolExecutor
+
+    spy = None
+    if profile is not None:
+        profile.parent.mkdir(exist_ok=True)
+        spy = h.start_pyspy(server.proc.pid, PROFILED_FIRST_PASS_S, profile)
+        time.sleep(2)  # py-spy attaches to every process first
 
     def send(body: str) -> tuple[float, int]:
         t = time.monotonic()
@@ -401,6 +416,8 @@ def first_pass(
         settle()
         settle_s = round(time.monotonic() - drained, 3)
     secs = time.monotonic() - t0
+    if spy is not None:
+        spy.communicate(timeout=120)
     latencies = sorted(ms for ms, _ in answers)
     failures = sum(status != 200 for _, status in answers)
     # which answers, and how late: a failure's cause is in the server's log (BENCH_KEEP_LOGS)
@@ -416,6 +433,7 @@ def first_pass(
         "answered_seconds": round(answered_s, 2),
         "settle_s": settle_s,
         "alerts_per_s": round(alerts / secs, 1),
+        "profiled": profile is not None,
         "latency_ms": {
             "p50": round(latencies[len(latencies) // 2], 2),
             "max": round(latencies[-1], 2),
@@ -947,7 +965,18 @@ def run_watchfloor(
             first = preflight(wf, bodies["batched"][0], headers)
             h.log(f"watchfloor preflight: {first!r}")
             seeded = (
-                None if args.cold else first_pass(wf, first_pass_bodies, headers, args.connections)
+                None
+                if args.cold
+                else first_pass(
+                    wf,
+                    first_pass_bodies,
+                    headers,
+                    args.connections,
+                    # --profile: the pass happens once, so it is the profiled one (not comparable)
+                    profile=h.RESULTS / f"ingest-profile-{variant}{suffix}-first-pass.txt"
+                    if args.profile
+                    else None,
+                )
             )
             phases = run_phases(wf, files, headers, args)
             label = "Watchfloor " + SERVER_VARIANTS[variant].format(workers=workers).split(" (")[

@@ -23,21 +23,20 @@ class NestedTooDeep(ValueError):
 
 
 def depth_exceeds(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether containers in `value` nest more than `limit` deep (iterative, no recursion)."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        children: Iterable[Any]
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+    """Whether containers in `value` nest more than `limit` deep (iterative, no recursion).
+    Only containers go on the stack: a body's leaves (thousands of strings) are looked at once."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    level = [value]
+    for _depth in range(limit):
+        nested: list[Any] = []
+        for item in level:
+            children: Iterable[Any] = item.values() if type(item) is dict else item
+            nested += [c for c in children if type(c) is dict or type(c) is list]
+        if not nested:
+            return False
+        level = nested
+    return True
 
 
 def loads_bounded(raw: bytes | str, **hooks: Any) -> Any:
