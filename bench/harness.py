@@ -486,6 +486,24 @@ class CpuMeter:
         return out
 
 
+def cpu_by_process(server: Server) -> dict[str, float]:
+    """CPU seconds so far of each server process (by its command line, shortened) and of the
+    bench database's PostgreSQL processes together: two snapshots' difference says which
+    process a phase's work went to (`cpu_spent`)."""
+    out: dict[str, float] = {}
+    for p in server.processes():
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            name = " ".join(p.cmdline()[1:4])[-60:] + f" [{p.pid}]"
+            out[name] = t.user + t.system
+    out["postgres"] = sum(_cpu_by_pid(_postgres_procs()).values())
+    return out
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(v - before.get(k, 0.0), 2) for k, v in after.items() if v - before.get(k, 0.0)}
+
+
 def machine_busy_pct(seconds: float = 2.0) -> float:
     """Percent of one core the whole machine used over `seconds` (idle and iowait excluded)."""
     a = psutil.cpu_times()

@@ -402,6 +402,7 @@ def first_pass(
         )
         return 1000 * (time.monotonic() - t), status
 
+    cpu_before = h.cpu_by_process(server) if server.name.startswith("watchfloor") else {}
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=connections) as pool:
         answers = list(pool.map(send, bodies))
@@ -416,6 +417,8 @@ def first_pass(
         settle()
         settle_s = round(time.monotonic() - drained, 3)
     secs = time.monotonic() - t0
+    # which process the pass's work went to (CPU seconds; the server's processes by command)
+    cpu = h.cpu_spent(cpu_before, h.cpu_by_process(server)) if cpu_before else {}
     if spy is not None:
         spy.communicate(timeout=120)
     latencies = sorted(ms for ms, _ in answers)
@@ -434,6 +437,7 @@ def first_pass(
         "settle_s": settle_s,
         "alerts_per_s": round(alerts / secs, 1),
         "profiled": profile is not None,
+        "cpu_s": cpu,
         "latency_ms": {
             "p50": round(latencies[len(latencies) // 2], 2),
             "max": round(latencies[-1], 2),
@@ -444,6 +448,7 @@ def first_pass(
         f"{connections} connections: {secs:.1f}s = {out['alerts_per_s']:,.0f} alerts/s "
         f"(answered in {answered_s:.1f}s), p50 {out['latency_ms']['p50']} ms, non-200: {failures}"
         + (f" {dict(failed)}" if failed else "")
+        + (f"; CPU s: {cpu}" if cpu else "")
     )
     return out
 
