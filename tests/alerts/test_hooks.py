@@ -166,3 +166,30 @@ def test_what_is_left_when_the_block_ends_is_handed_over(
     with django_capture_on_commit_callbacks(execute=True):
         ingest([trigger(site=estate.sites[0].code, entity_id="b")], key=key)
     assert len(SEEN) == 2
+
+
+# --- preloading ----------------------------------------------------------------------------------
+
+
+def test_preload_imports_each_hook_and_records_one_that_cannot_be_imported(settings, caplog):
+    settings.ALERT_CHANGE_HOOKS = [
+        "json.dumps",  # importable: nothing to record
+        "watchfloor.no_such_module.hook",
+    ]
+    with caplog.at_level(logging.WARNING, logger="watchfloor.outage"):
+        hooks.preload()  # never raises: a broken hook must not stop a server or a fold
+        hooks.preload()
+    outages = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(outages) == 1 and "no_such_module" in outages[0].getMessage()
+    assert degrade.is_down("alert hook watchfloor.no_such_module.hook")
+    assert not degrade.is_down("alert hook json.dumps")
+
+
+def test_a_fold_worker_preloads_the_hooks_before_its_first_fold(settings, monkeypatch):
+    from watchfloor.alerts import staging
+
+    calls: list[str] = []
+    monkeypatch.setattr(hooks, "preload", lambda: calls.append("preload"))
+    monkeypatch.setattr(staging.FoldWorker, "_run", lambda self: calls.append("fold"))
+    staging.FoldWorker(poll=0.01).run()
+    assert calls == ["preload", "fold"]

@@ -571,6 +571,7 @@ class FoldWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def run(self) -> None:
+        hooks.preload()  # inherited from a server that preloaded them before forking: no cost
         with drainer_thread(), hooks.coalescing():
             self._run()
 
@@ -683,6 +684,7 @@ def start_for_server(*, forking: bool) -> FoldWorker | None:
     folded once, now, before serving (the server closes this connection before it forks)."""
     if not settings.ALERT_FOLD_IN_PROCESS:
         return None
+    hooks.preload()  # before forking: every worker inherits the imported hooks
     if forking:
         try:
             folded = drain_pending()
