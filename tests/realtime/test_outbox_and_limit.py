@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from watchfloor.realtime.outbox import Outbox
+from watchfloor.realtime.outbox import Chunk, Outbox, encode
 from watchfloor.realtime.ratelimit import SlidingWindowLimit
 from watchfloor.realtime.viewer import mask_event
 
@@ -30,13 +30,46 @@ def test_one_entry_per_alert_with_its_latest_row_under_the_most_telling_type():
 def test_past_the_limit_the_oldest_changes_are_counted_not_sent():
     box = Outbox()
     for i in range(10):
-        box.add(alert_event("alert.created", i))
+        box.add(alert_event("alert.updated", i))
     box.add({"type": "maintenance.started", "tenant_id": 1, "window": {"id": 5}})
     box.add(alert_event("alert.updated", 0))  # alert 0 changed last: it is the newest now
     update = box.take(3)
     assert update.truncated == 7
     assert update.events[0]["type"] == "maintenance.started"  # never dropped
     assert [e["alert"]["id"] for e in update.events[1:]] == [0, 9, 8]
+
+
+def test_alerts_that_open_or_resolve_go_before_any_number_of_counter_bumps():
+    """A flood of repeats moves thousands of alerts' counters in every update; a new alert
+    (or one that resolved) among them still goes out, with its latest row."""
+    box = Outbox()
+    box.add(alert_event("alert.created", 7000, occurrence_count=1))
+    box.add(alert_event("alert.resolved", 7001, status="RESOLVED"))
+    for _ in range(3):  # three dispatches of a flood of repeats
+        box.add_chunk(
+            Chunk.of(
+                [(e, encode(e)) for e in (alert_event("alert.updated", n) for n in range(2000))]
+            )
+        )
+    box.add(alert_event("alert.updated", 7000, occurrence_count=2))  # the new one repeated
+    update = box.take(50)
+    first = [(e["type"], e["alert"]["id"]) for e in update.events[:2]]
+    assert first == [("alert.resolved", 7001), ("alert.created", 7000)]  # newest first
+    assert update.events[1]["alert"]["occurrence_count"] == 2  # its latest row
+    assert len(update.events) == 50
+    assert update.truncated == 2002 - 50
+    # the rest are the newest counter bumps, one per alert
+    assert [e["alert"]["id"] for e in update.events[2:5]] == [1999, 1998, 1997]
+
+
+def test_past_the_limit_the_newest_openings_go_first():
+    box = Outbox()
+    for i in range(10):
+        box.add(alert_event("alert.created", i))
+    box.add(alert_event("alert.updated", 0))
+    update = box.take(3)
+    assert [e["alert"]["id"] for e in update.events] == [9, 8, 7]
+    assert update.truncated == 7
 
 
 def test_the_rate_limit_counts_messages_in_a_sliding_minute():
@@ -125,9 +158,12 @@ def test_chunks_shared_by_reference_coalesce_across_dispatches():
         box.add_chunk(second)
     update = a.take(1)
     assert update.truncated == 1
-    assert [(e["type"], e["alert"]) for e in update.events] == [("alert.updated", {"id": 2})]
+    # the new alert before the other change, with its latest row, under the most telling type
+    assert [(e["type"], e["alert"]) for e in update.events] == [
+        ("alert.created", {"id": 1, "n": 2})
+    ]
     update = b.take(5)
     assert [(e["type"], e["alert"]) for e in update.events] == [
+        ("alert.created", {"id": 1, "n": 2}),
         ("alert.updated", {"id": 2}),
-        ("alert.created", {"id": 1, "n": 2}),  # latest row, under the most telling type
     ]

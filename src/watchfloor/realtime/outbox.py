@@ -2,8 +2,12 @@
 
 During a burst the pipeline may change the same alert many times, and a storm may touch
 thousands of alerts; a browser only needs each alert's latest state. The outbox hands out one
-entry per alert (its latest row, under the most telling event type), newest first, at most
-`limit` per update, saying how many it left out so the page can re-read its feed instead.
+entry per alert (its latest row, under the most telling event type), at most `limit` per update,
+saying how many it left out so the page can re-read its feed instead: first the alerts that
+opened or resolved, newest first, then the other changes, newest first. Under a flood of repeats
+(every repeat moves an alert's counters) a new alert is never crowded out by counter bumps: with
+the newest changes first, a new alert's update lost to them, and the page's re-read waits for
+the flood to calm (bench/live_under_load.py).
 
 Events arrive in chunks (what one dispatch gave one group of identical viewers, see
 `realtime.viewer`), built and encoded once per group and shared by reference: adding is O(1) per
@@ -33,6 +37,8 @@ class Chunk:
     others: list[tuple[dict, str]] = field(default_factory=list)  # maintenance and the like
     ids: frozenset[int] = frozenset()
     ranks: dict[int, int] = field(default_factory=dict)  # alert id -> highest rank in chunk
+    latest: dict[int, int] = field(default_factory=dict)  # alert id -> index of its last entry
+    pivotal: tuple[int, ...] = ()  # alerts that opened or resolved here, newest first
 
     @classmethod
     def of(cls, entries: list[tuple[dict, str]]) -> Chunk:
@@ -43,10 +49,13 @@ class Chunk:
                 chunk.others.append((event, text))
                 continue
             key, rank = alert["id"], RANK[event["type"]]
+            chunk.latest[key] = len(chunk.alerts)
             chunk.alerts.append((event, text, key))
             if rank > chunk.ranks.get(key, -1):
                 chunk.ranks[key] = rank
         chunk.ids = frozenset(chunk.ranks)
+        pivotal = (key for event, _, key in reversed(chunk.alerts) if RANK[event["type"]])
+        chunk.pivotal = tuple(dict.fromkeys(pivotal))
         return chunk
 
     def __len__(self) -> int:
@@ -82,11 +91,22 @@ class Outbox:
         self.add_chunk(Chunk.of([(event, text or encode(event))]))
 
     def take(self, limit: int) -> Update:
-        """Everything pending, at most `limit` alert events (the most recently changed)."""
+        """Everything pending, at most `limit` alert events: the alerts that opened or resolved
+        first, then the most recently changed. Bounded by `limit` and the number of chunks."""
         chunks, self.chunks = self.chunks, []
         taken: list[tuple[dict, str, int]] = []
         seen: set[int] = set()
-        for chunk in reversed(chunks):  # newest first: the first sight of an id is its latest
+        newest_first = chunks[::-1]
+        for chunk in newest_first:
+            for key in chunk.pivotal:
+                if len(taken) >= limit:
+                    break
+                if key not in seen:
+                    seen.add(key)
+                    taken.append(_latest(newest_first, key))
+            if len(taken) >= limit:
+                break
+        for chunk in newest_first:  # newest first: the first sight of an id is its latest
             for entry in reversed(chunk.alerts):
                 if len(taken) >= limit:
                     break
@@ -109,3 +129,12 @@ class Outbox:
             events.append(event)
             texts.append(text)
         return Update(events=events, texts=texts, truncated=truncated)
+
+
+def _latest(newest_first: list[Chunk], key: int) -> tuple[dict, str, int]:
+    """The alert's latest entry: in the newest chunk that holds it."""
+    for chunk in newest_first:
+        index = chunk.latest.get(key)
+        if index is not None:
+            return chunk.alerts[index]
+    raise KeyError(key)
