@@ -59,15 +59,20 @@ def probe(pool: ws.ClientPool, sender, seconds: float, rate: float, seq0: int) -
 def figures(sends: list[dict], conns: list[dict]) -> dict[str, Any]:
     """From the 2xx and from the send to the last client's arrival, per probe alert."""
     from_answer, from_send, reached_all, reached_none = [], [], 0, 0
+    to_publish: list[float] = []
+    from_publish: list[float] = []
     for s in sends:
-        arrivals = [
-            c["arrivals"][str(s["seq"])][0] for c in conns if str(s["seq"]) in c["arrivals"]
-        ]
+        key = str(s["seq"])
+        arrivals = [c["arrivals"][key][0] for c in conns if key in c["arrivals"]]
         reached_none += not arrivals and 200 <= s["status"] < 300
         if conns and len(arrivals) == len(conns):
             reached_all += 1
             from_answer.append(1000 * (max(arrivals) - s["t_answer"]))
             from_send.append(1000 * (max(arrivals) - s["t_send"]))
+            published = [c["arrivals"][key][1] for c in conns if c["arrivals"][key][1]]
+            if published:  # the server's stamp at its publish, after the fold's commit
+                to_publish.append(1000 * (min(published) - s["t_answer"]))
+                from_publish.append(1000 * (max(arrivals) - min(published)))
 
     def dist(values: list[float]) -> dict[str, float | None]:
         p50, p99 = ws.pct(values, 50), ws.pct(values, 99)
@@ -86,6 +91,8 @@ def figures(sends: list[dict], conns: list[dict]) -> dict[str, Any]:
         "answered_2xx_reached_no_client": reached_none,
         "answer_to_last_client_ms": dist(from_answer),
         "send_to_last_client_ms": dist(from_send),
+        "answer_to_publish_ms": dist(to_publish),
+        "publish_to_last_client_ms": dist(from_publish),
         "post_answer_ms": dist(answers),
     }
 
@@ -195,7 +202,8 @@ def summarise(report: dict[str, Any]) -> str:
             f"| {name} | {r['reached_every_client']}/{r['alerts']} "
             f"({r['alerts'] - r['non_2xx']}, {r['answered_2xx_reached_no_client']}) | "
             f"{a['p50']} | {a['p99']} | "
-            f"{a['max']} | {s['p99']} | {r['post_answer_ms']['p99']} |"
+            f"{a['max']} | {r['answer_to_publish_ms']['p99']} | "
+            f"{r['publish_to_last_client_ms']['p99']} | {s['p99']} | {r['post_answer_ms']['p99']} |"
         )
 
     p99 = loaded["answer_to_last_client_ms"]["p99"]
@@ -230,8 +238,9 @@ def summarise(report: dict[str, Any]) -> str:
             "",
             "| arm | reached all clients (2xx, none reached) | 2xx → last client p50 ms | "
             "p99 ms | max ms | "
+            "2xx → publish p99 ms | publish → last client p99 ms | "
             "send → last client p99 ms | POST answer p99 ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             row("idle", idle),
             row("loaded", loaded),
             "",
