@@ -56,15 +56,41 @@ def probe(pool: ws.ClientPool, sender, seconds: float, rate: float, seq0: int) -
         return [f.result(timeout=120) for f in futures]
 
 
+def sample_lag(out: list[dict], stop: threading.Event, every: float = 0.5) -> None:
+    """The staging table's oldest batch age and pending events, every `every` s (psql)."""
+    sql = (
+        "SELECT round(extract(epoch FROM now() - min(received_at))::numeric, 2),"
+        " count(*), coalesce(sum(event_count), 0) FROM alerts_stagedbatch"
+    )
+    while not stop.wait(every):
+        age, _, events = h.psql(sql).split("|")
+        out.append({"t": round(time.time(), 2), "age_s": float(age or 0), "events": int(events)})
+
+
 def figures(sends: list[dict], conns: list[dict]) -> dict[str, Any]:
     """From the 2xx and from the send to the last client's arrival, per probe alert."""
     from_answer, from_send, reached_all, reached_none = [], [], 0, 0
     to_publish: list[float] = []
+    per_alert: list[dict] = []
     from_publish: list[float] = []
     for s in sends:
         key = str(s["seq"])
         arrivals = [c["arrivals"][key][0] for c in conns if key in c["arrivals"]]
         reached_none += not arrivals and 200 <= s["status"] < 300
+        stamps = [c["arrivals"][key][1] for c in conns if key in c["arrivals"]]
+        per_alert.append(
+            {
+                "t_answer": round(s["t_answer"], 3),
+                "status": s["status"],
+                "reached": len(arrivals),
+                "published_after_2xx_ms": round(1000 * (min(stamps) - s["t_answer"]), 1)
+                if any(stamps)
+                else None,
+                "last_after_2xx_ms": round(1000 * (max(arrivals) - s["t_answer"]), 1)
+                if arrivals
+                else None,
+            }
+        )
         if conns and len(arrivals) == len(conns):
             reached_all += 1
             from_answer.append(1000 * (max(arrivals) - s["t_answer"]))
@@ -94,6 +120,7 @@ def figures(sends: list[dict], conns: list[dict]) -> dict[str, Any]:
         "answer_to_publish_ms": dist(to_publish),
         "publish_to_last_client_ms": dist(from_publish),
         "post_answer_ms": dist(answers),
+        "per_alert": per_alert,
     }
 
 
@@ -107,7 +134,17 @@ def arm(pool, sender, args, seq0: int, *, load=None) -> dict[str, Any]:
         worker = threading.Thread(target=lambda: loaded.update(load()), daemon=True)
         worker.start()
         time.sleep(args.load_lead)  # the load is at full speed before the first probe
+    lags: list[dict] = []
+    sampling = threading.Event()
+    sampler = None
+    if load is not None:
+        sampler = threading.Thread(target=sample_lag, args=(lags, sampling), daemon=True)
+        sampler.start()
     sends = probe(pool, sender, args.seconds, args.rate, seq0)
+    sampling.set()
+    if sampler is not None:
+        sampler.join()
+        loaded["staging_lag"] = lags
     if worker is not None:
         worker.join()
         loaded["fold"] = ingest.wait_for_fold()
