@@ -43,7 +43,7 @@ from watchfloor.alerts import metrics
 from watchfloor.alerts.events import BatchInvalid, Event
 from watchfloor.alerts.integrations import alertmanager, native, pagerduty
 from watchfloor.alerts.integrations.auth import authenticate, bearer_of, safe_path
-from watchfloor.alerts.staging import Backlogged, Staged, stage
+from watchfloor.alerts.staging import Backlogged, Staged, refuse_when_backlogged, stage
 from watchfloor.api.errors import error_body
 from watchfloor.api.parsing import NestedTooDeep, loads_screened
 from watchfloor.bounds import value_problem
@@ -183,6 +183,14 @@ def _ingest_request(
     if limited := check("integration_key", key.pk):
         metrics.record_rejected(source, "rate_limited")
         return _quiet(_too_many(limited), request, key_in_path)
+    try:
+        # before the body is decoded and validated: under a backlog the CPU is the fold's, not
+        # the refused requests' (measured: 85 % of a loaded run's requests refused after their
+        # parse, the fold stalled, an accepted alert reached the screens 5 s after its 2xx)
+        refuse_when_backlogged()
+    except Backlogged as exc:
+        metrics.record_rejected(source, "backlogged")  # one per request: its body is unread
+        return _quiet(_backlogged(exc), request, key_in_path)
     data, storable = _read_body(request)
     if data is _TOO_LARGE:
         metrics.record_rejected(source, "too_large")
