@@ -431,3 +431,69 @@ def test_staged_events_are_compressed_with_lz4_on_postgresql():
             " WHERE attrelid = 'alerts_stagedbatch'::regclass AND attname = 'events'"
         )
         assert cursor.fetchone()[0] == "l"
+
+
+# --- flow control: held while the fold is behind ----------------------------------------------
+
+
+@pytest.fixture
+def lag_sequence(monkeypatch, settings):
+    """`staging.lag` answers these seconds in turn (the last one from then on)."""
+    settings.ALERT_STAGING_HOLD_LAG = 0.5
+    settings.ALERT_STAGING_HOLD_SECONDS = 0.3
+    monkeypatch.setattr(staging, "HOLD_POLL", 0.01)
+    monkeypatch.setattr(staging, "LAG_CHECK_EVERY", 0.0)
+    staging.forget_lag()
+    answers: list[float] = []
+    reads: list[float] = []
+
+    def fake_lag(now=None):
+        seconds = answers.pop(0) if len(answers) > 1 else answers[0]
+        reads.append(seconds)
+        return staging.Lag(seconds, 1 if seconds else 0, 10 if seconds else 0)
+
+    monkeypatch.setattr(staging, "lag", fake_lag)
+    yield answers, reads
+    staging.forget_lag()
+
+
+def test_a_request_is_let_in_at_once_while_the_fold_keeps_up(lag_sequence):
+    answers, reads = lag_sequence
+    answers.extend([0.4])
+    staging.admit()
+    assert len(reads) == 1
+
+
+def test_a_request_is_held_until_the_fold_catches_up(lag_sequence):
+    answers, reads = lag_sequence
+    answers.extend([2.0, 1.5, 0.9, 0.2])
+    staging.admit()  # returns: no Backlogged
+    assert reads[-1] == 0.2 and len(reads) >= 4
+
+
+def test_a_request_held_past_its_bound_is_refused_with_retry_after(lag_sequence):
+    answers, _ = lag_sequence
+    answers.extend([3.0])
+    with pytest.raises(staging.Backlogged) as refused:
+        staging.admit()
+    assert refused.value.retry_after >= 1 and "behind" in refused.value.reason
+
+
+def test_past_the_hard_bound_a_request_is_refused_without_waiting(lag_sequence, settings):
+    answers, reads = lag_sequence
+    settings.ALERT_STAGING_MAX_LAG = 1.0
+    answers.extend([5.0])
+    with pytest.raises(staging.Backlogged):
+        staging.admit()
+    assert len(reads) == 1
+
+
+def test_a_held_request_is_answered_202_once_the_fold_caught_up(
+    client, estate, plain_key, lag_sequence
+):
+    answers, _ = lag_sequence
+    answers.extend([1.0, 1.0, 0.0])
+    plain, _ = plain_key(estate, "native")
+    response = _post(client, {"type": "X", "severity": "low", "title": "t"}, plain)
+    assert response.status_code == 202, response.content
+    assert StagedBatch.objects.count() + Alert.objects.count() == 1

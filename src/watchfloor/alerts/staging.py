@@ -360,16 +360,47 @@ def lag(now: datetime | None = None) -> Lag:
 
 
 _lag_seen: tuple[float, Lag] | None = None
-LAG_CHECK_EVERY = 1.0  # seconds: how stale the back-pressure check may be in one process
+LAG_CHECK_EVERY = 0.25  # seconds: how stale the back-pressure check may be in one process
+HOLD_POLL = 0.05  # seconds between a held request's looks at the lag
 
 
-def refuse_when_backlogged() -> None:
-    """Raise Backlogged past the bounds; reads the lag at most once a second per process."""
+def _current_lag() -> Lag:
+    """The lag, read at most every LAG_CHECK_EVERY seconds per process (one aggregate)."""
     global _lag_seen
     now = time.monotonic()
     if _lag_seen is None or now - _lag_seen[0] > LAG_CHECK_EVERY:
         _lag_seen = (now, lag())
-    current = _lag_seen[1]
+    return _lag_seen[1]
+
+
+def admit() -> None:
+    """Let a request in: at once while the fold keeps up; held while it is more than
+    `ALERT_STAGING_HOLD_LAG` seconds behind, until it catches up (at most
+    `ALERT_STAGING_HOLD_SECONDS`, then Backlogged); Backlogged at once past the hard bounds.
+
+    Flow control instead of refusal: senders with N connections are slowed to the fold's pace,
+    so what was answered 2xx is on the screens within about the hold bound, the first pass of
+    a storm gets no 503, and the CPU goes to the fold instead of to requests that would be
+    refused after their parse (bench/live_under_load.py, docs/decisions.md). A held request
+    reads nothing, holds no pooled connection and sleeps (a gevent worker's greenlet, a thread
+    under uvicorn); the endpoints call this before reading the body."""
+    if refuse_when_backlogged().seconds <= settings.ALERT_STAGING_HOLD_LAG:
+        return
+    deadline = time.monotonic() + settings.ALERT_STAGING_HOLD_SECONDS
+    while True:
+        _release_pooled_connection()
+        time.sleep(HOLD_POLL)
+        current = refuse_when_backlogged()
+        if current.seconds <= settings.ALERT_STAGING_HOLD_LAG:
+            return
+        if time.monotonic() >= deadline:
+            raise Backlogged(1, f"The fold is {current.seconds:.1f} s behind.")
+
+
+def refuse_when_backlogged() -> Lag:
+    """Raise Backlogged past the hard bounds (the lag read at most every LAG_CHECK_EVERY s);
+    the lag it checked."""
+    current = _current_lag()
     if current.seconds > settings.ALERT_STAGING_MAX_LAG:
         raise Backlogged(
             max(1, int(settings.ALERT_STAGING_MAX_LAG / 2)),
@@ -377,6 +408,7 @@ def refuse_when_backlogged() -> None:
         )
     if current.events > settings.ALERT_STAGING_MAX_EVENTS:
         raise Backlogged(5, f"{current.events} events wait to be folded.")
+    return current
 
 
 def forget_lag() -> None:
