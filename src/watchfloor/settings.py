@@ -270,7 +270,7 @@ ALERT_STAGING_MAX_LAG = float(os.environ.get("WATCHFLOOR_STAGING_MAX_LAG", "30")
 ALERT_STAGING_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_STAGING_MAX_EVENTS", "200000"))
 # Flow control below those bounds: while the fold is more than HOLD_LAG seconds behind, an
 # ingestion request waits (at most HOLD_SECONDS, then 503) before it is read and staged.
-ALERT_STAGING_HOLD_LAG = float(os.environ.get("WATCHFLOOR_STAGING_HOLD_LAG", "0.5"))
+ALERT_STAGING_HOLD_LAG = float(os.environ.get("WATCHFLOOR_STAGING_HOLD_LAG", "0.25"))
 ALERT_STAGING_HOLD_SECONDS = float(os.environ.get("WATCHFLOOR_STAGING_HOLD_SECONDS", "5"))
 # One fold takes at most this many batches / events of one tenant (group commit's upper bound).
 ALERT_FOLD_MAX_BATCHES = int(os.environ.get("WATCHFLOOR_FOLD_MAX_BATCHES", "500"))
