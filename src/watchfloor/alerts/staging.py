@@ -716,8 +716,8 @@ def start_for_server(*, forking: bool) -> FoldWorker | None:
     folded once, now, before serving (the server closes this connection before it forks)."""
     if not settings.ALERT_FOLD_IN_PROCESS:
         return None
-    hooks.preload()  # before forking: every worker inherits the imported hooks
     if forking:
+        hooks.preload()  # every worker inherits them (a worker of its own preloads in `run`)
         try:
             folded = drain_pending()
         except Exception as exc:  # the database is down: the children's workers catch up

@@ -43,6 +43,7 @@ class Chunk:
     @classmethod
     def of(cls, entries: list[tuple[dict, str]]) -> Chunk:
         chunk = cls()
+        pivotal: list[int] = []
         for event, text in entries:
             alert = event.get("alert")
             if alert is None:
@@ -51,11 +52,12 @@ class Chunk:
             key, rank = alert["id"], RANK[event["type"]]
             chunk.latest[key] = len(chunk.alerts)
             chunk.alerts.append((event, text, key))
+            if rank:
+                pivotal.append(key)
             if rank > chunk.ranks.get(key, -1):
                 chunk.ranks[key] = rank
         chunk.ids = frozenset(chunk.ranks)
-        pivotal = (key for event, _, key in reversed(chunk.alerts) if RANK[event["type"]])
-        chunk.pivotal = tuple(dict.fromkeys(pivotal))
+        chunk.pivotal = tuple(dict.fromkeys(reversed(pivotal)))
         return chunk
 
     def __len__(self) -> int:
