@@ -78,7 +78,23 @@ class IngestionHandler(WSGIHandler):
             if hasattr(middleware, "process_exception"):
                 self._exception_middleware.append(middleware.process_exception)
             handler = convert_exception_to_response(middleware)
-        self._middleware_chain = handler
+        self._middleware_chain = _with_content_length(handler)
+
+
+def _with_content_length(get_response: Callable) -> Callable:
+    """Content-Length on every answer that is not streamed, as the full road's CommonMiddleware
+    sets it. Without it gunicorn sends the answer chunked: headers, the chunk, and the closing
+    empty chunk, three writes to the socket (measured: 6 % of a single-alert request's
+    samples, docs/decisions.md) instead of two."""
+
+    def handler(request):
+        response = get_response(request)
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
+
+    handler.__wrapped__ = get_response  # type: ignore[attr-defined]  # the chain stays walkable
+    return handler
 
 
 class Front:

@@ -105,7 +105,7 @@ def test_an_api_token_over_its_limit_gets_429(limits, estate, client, token_for)
 
 @pytest.mark.django_db
 def test_the_cache_down_lets_ingestion_through(limits, estate, client, monkeypatch):
-    def unreachable(key):
+    def unreachable(key, n=1):
         raise RedisConnectionError("Error 111 connecting. Connection refused.")
 
     monkeypatch.setattr(ratelimit, "_count", unreachable)
@@ -119,3 +119,67 @@ def test_zero_switches_a_limit_off(settings, estate, client):
     settings.RATE_LIMITS = {"integration_key": 0, "api_token": 0}
     plain = issue(estate)
     assert [native(client, plain, n).status_code for n in range(4)] == [202] * 4
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    ticking = Clock()
+    monkeypatch.setattr(ratelimit.time, "monotonic", ticking)
+    return ticking
+
+
+def shared_count(kind: str, identity) -> int:
+    from django.core.cache import cache
+
+    window = int(ratelimit.time.time() // ratelimit.WINDOW_SECONDS)
+    return cache.get(f"ratelimit:{kind}:{identity}:{window}") or 0
+
+
+@pytest.mark.django_db
+def test_a_process_adds_its_requests_to_the_shared_count_in_batches(settings, clock):
+    settings.RATE_LIMITS = {"integration_key": 1000}
+    assert ratelimit.check("integration_key", 7) is None
+    assert shared_count("integration_key", 7) == 1  # the first request of a window syncs
+    for _ in range(9):
+        assert ratelimit.check("integration_key", 7) is None
+    assert shared_count("integration_key", 7) == 1  # kept here within SYNC_EVERY
+    clock.now += ratelimit.SYNC_EVERY
+    assert ratelimit.check("integration_key", 7) is None
+    assert shared_count("integration_key", 7) == 11  # every request counted, none twice
+
+
+@pytest.mark.django_db
+def test_near_the_limit_every_request_counts_what_other_processes_added(settings, clock):
+    from django.core.cache import cache
+
+    settings.RATE_LIMITS = {"integration_key": 10}
+    assert ratelimit.check("integration_key", 8) is None  # shared 1
+    window = int(ratelimit.time.time() // ratelimit.WINDOW_SECONDS)
+    cache.incr(f"ratelimit:integration_key:8:{window}", 6)  # another process: shared 7
+    answers = [ratelimit.check("integration_key", 8) for _ in range(8)]
+    # Alone, this process would let 9 more through. Its 7th request brings its estimate (1
+    # shared + 7 here) to 80 % of the limit: it adds them and reads 14, over the limit.
+    assert answers[:6] == [None] * 6
+    assert all(isinstance(a, ratelimit.Limited) for a in answers[6:])
+    assert shared_count("integration_key", 8) == 1 + 6 + 8  # and each later request at once
+
+
+@pytest.mark.django_db
+def test_a_new_window_starts_from_zero(settings, clock, monkeypatch):
+    settings.RATE_LIMITS = {"integration_key": 2}
+    assert [ratelimit.check("integration_key", 9) is None for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    later = ratelimit.time.time() + ratelimit.WINDOW_SECONDS
+    monkeypatch.setattr(ratelimit.time, "time", lambda: later)
+    assert ratelimit.check("integration_key", 9) is None
