@@ -47,7 +47,7 @@ from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
 from watchfloor import degrade
-from watchfloor.alerts import hooks
+from watchfloor.alerts import hooks, upkeep
 from watchfloor.alerts.events import Event, EventAction
 from watchfloor.alerts.models import Severity, StagedBatch
 from watchfloor.alerts.pipeline import (
@@ -625,6 +625,7 @@ class FoldWorker:
                 # the hooks (incident rules) get the folds' changes merged: now when nothing
                 # is left to fold, else once they are due (alerts.hooks.coalescing)
                 self._flush_hooks(force=not folded.batches)
+                self._tend()
                 if not folded.batches:
                     self._wait()
         finally:
@@ -638,6 +639,13 @@ class FoldWorker:
         except Exception as exc:  # call_hooks contains its hooks' failures; this is a bug
             log.exception("fold worker: flushing the alert hooks failed: %s", type(exc).__name__)
             connection.close()
+
+    def _tend(self) -> None:
+        """Statistics and dead rows autovacuum has not seen to yet (alerts.upkeep)."""
+        try:
+            upkeep.tend()
+        except Exception as exc:  # tend contains database errors; this is a bug
+            log.exception("fold worker: the table upkeep failed: %s", type(exc).__name__)
 
     def _wait(self) -> None:
         if connection.vendor == "postgresql" and self._listen():
