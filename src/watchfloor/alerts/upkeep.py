@@ -10,9 +10,12 @@ milliseconds, so without a vacuum each look for pending batches walks what was d
 Autovacuum does both, but only after its nap (a minute by default) and its thresholds: the
 first storm of a fresh install, or a tenant's first, runs on no statistics, and a server run
 with autovacuum off never gets them. So the drainers look, at most every `CHECK_EVERY`
-seconds per process, at `pg_stat_user_tables` and do what autovacuum's default thresholds
-say is due: ANALYZE `alerts_alert` (never analyzed, or changed by more than 50 rows + 10 %
-since), VACUUM the staging table (more than `STAGING_DEAD_ROWS` dead rows). One process at a
+seconds per process, at `pg_stat_user_tables` and do what is due: ANALYZE `alerts_alert` when
+it was never analyzed or its row count moved by more than 50 rows + 10 % since (autovacuum's
+default thresholds, applied to the rows' number only: a repeat's counter bump changes no
+statistic the plans use, and counting those re-analyzed a 10,000-alert table every second
+under single-alert load, 193 ms each), VACUUM the staging table (more than
+`STAGING_DEAD_ROWS` dead rows). One process at a
 time (a session advisory lock); a failure (no privilege, say) is logged once and stops the
 upkeep in that process. With autovacuum keeping up, nothing is due and a look is one read of
 the statistics view. PostgreSQL only.
@@ -42,16 +45,16 @@ _disabled = False
 @dataclass(frozen=True)
 class TableState:
     name: str
-    analyzed_rows: float  # pg_class.reltuples: -1 when never analyzed
-    changed_since_analyze: int
+    analyzed_rows: float  # pg_class.reltuples: the rows at the last ANALYZE, -1 when never
+    live_rows: int  # the statistics collector's count now
     dead_rows: int
 
 
 def analyze_due(state: TableState) -> bool:
-    base = max(state.analyzed_rows, 0.0)
     if state.analyzed_rows < 0:  # never analyzed: due once anything is in it
-        return state.changed_since_analyze >= ANALYZE_BASE
-    return state.changed_since_analyze > ANALYZE_BASE + ANALYZE_SHARE * base
+        return state.live_rows >= ANALYZE_BASE
+    moved = abs(state.live_rows - state.analyzed_rows)
+    return moved > ANALYZE_BASE + ANALYZE_SHARE * state.analyzed_rows
 
 
 def vacuum_due(state: TableState) -> bool:
@@ -60,7 +63,7 @@ def vacuum_due(state: TableState) -> bool:
 
 def _states(cursor, names: list[str]) -> dict[str, TableState]:
     cursor.execute(
-        "SELECT s.relname, c.reltuples, s.n_mod_since_analyze, s.n_dead_tup"
+        "SELECT s.relname, c.reltuples, s.n_live_tup, s.n_dead_tup"
         " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
         " WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)",
         [names],
