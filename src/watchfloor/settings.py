@@ -275,6 +275,9 @@ ALERT_STAGING_HOLD_SECONDS = float(os.environ.get("WATCHFLOOR_STAGING_HOLD_SECON
 # One fold takes at most this many batches / events of one tenant (group commit's upper bound).
 ALERT_FOLD_MAX_BATCHES = int(os.environ.get("WATCHFLOOR_FOLD_MAX_BATCHES", "500"))
 ALERT_FOLD_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_FOLD_MAX_EVENTS", "5000"))
+# A request's events are staged by fold partition (by fingerprint): a tenant's partitions fold
+# on different drainers at once (alerts.staging; 1 folds each tenant on one drainer at a time).
+ALERT_FOLD_PARTITIONS = int(os.environ.get("WATCHFLOOR_FOLD_PARTITIONS", "2"))
 # A fold worker sleeps at most this long when nothing woke it (batches staged by another process
 # on SQLite; a lost NOTIFY on PostgreSQL).
 ALERT_FOLD_POLL = float(os.environ.get("WATCHFLOOR_FOLD_POLL", "0.1"))
