@@ -397,11 +397,12 @@ LAG_CHECK_EVERY = 0.25  # seconds: how stale the back-pressure check may be in o
 HOLD_POLL = 0.05  # seconds between a held request's looks at the lag
 
 
-def _current_lag() -> Lag:
-    """The lag, read at most every LAG_CHECK_EVERY seconds per process (one aggregate)."""
+def _current_lag(max_age: float | None = None) -> Lag:
+    """The lag, read at most every `max_age` seconds per process (one aggregate; by default
+    LAG_CHECK_EVERY)."""
     global _lag_seen
     now = time.monotonic()
-    if _lag_seen is None or now - _lag_seen[0] > LAG_CHECK_EVERY:
+    if _lag_seen is None or now - _lag_seen[0] > (LAG_CHECK_EVERY if max_age is None else max_age):
         _lag_seen = (now, lag())
     return _lag_seen[1]
 
@@ -416,24 +417,28 @@ def admit() -> None:
     a storm gets no 503, and the CPU goes to the fold instead of to requests that would be
     refused after their parse (bench/live_under_load.py, docs/decisions.md). A held request
     reads nothing, holds no pooled connection and sleeps (a gevent worker's greenlet, a thread
-    under uvicorn); the endpoints call this before reading the body."""
+    under uvicorn); the endpoints call this before reading the body. Held requests look at a
+    lag at most HOLD_POLL old (one read per process for all of them), so they go on as soon as
+    the fold has caught up: with the LAG_CHECK_EVERY reading they slept up to 0.25 s past it,
+    and the fold, its backlog done, waited for them (measured: a third of the batched rate,
+    docs/decisions.md)."""
     if refuse_when_backlogged().seconds <= settings.ALERT_STAGING_HOLD_LAG:
         return
     deadline = time.monotonic() + settings.ALERT_STAGING_HOLD_SECONDS
     while True:
         _release_pooled_connection()
         time.sleep(HOLD_POLL)
-        current = refuse_when_backlogged()
+        current = refuse_when_backlogged(max_age=HOLD_POLL)
         if current.seconds <= settings.ALERT_STAGING_HOLD_LAG:
             return
         if time.monotonic() >= deadline:
             raise Backlogged(1, f"The fold is {current.seconds:.1f} s behind.")
 
 
-def refuse_when_backlogged() -> Lag:
-    """Raise Backlogged past the hard bounds (the lag read at most every LAG_CHECK_EVERY s);
-    the lag it checked."""
-    current = _current_lag()
+def refuse_when_backlogged(max_age: float | None = None) -> Lag:
+    """Raise Backlogged past the hard bounds (the lag read at most every `max_age` s, by default
+    LAG_CHECK_EVERY); the lag it checked."""
+    current = _current_lag(max_age)
     if current.seconds > settings.ALERT_STAGING_MAX_LAG:
         raise Backlogged(
             max(1, int(settings.ALERT_STAGING_MAX_LAG / 2)),
