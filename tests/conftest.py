@@ -22,10 +22,11 @@ def _fast_hasher(settings):
 def _clear_cache():
     from django.core.cache import cache
 
-    from watchfloor import ratelimit
+    from watchfloor import circuit, ratelimit
 
     cache.clear()
     ratelimit.reset()  # what this process counted and has not added to the cleared cache
+    circuit.forget_readings()  # closed readings of the cleared cache
     yield
 
 
@@ -183,6 +184,8 @@ def _fold_after_ingestion(settings, monkeypatch):
     # next request (flow control, staging.admit) until it timed out: its own tests set the bound
     settings.ALERT_STAGING_HOLD_LAG = 3600.0
     staging.forget_lag()
+    # the pipeline's tests check back-pressure at each batch; its own test sets the recheck
+    settings.ALERT_BACKPRESSURE_RECHECK = 0.0
     original = test_client.Client.request
 
     def request(self, **request):

@@ -194,3 +194,23 @@ def test_two_cache_clients_share_one_circuit(monkeypatch):
             assert circuit.allow(NAME)
     finally:
         first.clear()
+
+
+def test_a_closed_reading_is_reused_for_a_second_and_a_local_failure_forgets_it(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(circuit.time, "monotonic", lambda: clock[0])
+    reads = []
+    real_read = circuit._read
+    monkeypatch.setattr(circuit, "_read", lambda name: reads.append(name) or real_read(name))
+    assert circuit.allow(NAME) and circuit.allow(NAME)
+    assert reads == [NAME]  # the second call answered from this process's reading
+    circuit._open(NAME, circuit.now())  # another process opened it
+    assert circuit.allow(NAME)  # within CLOSED_REUSE: not seen yet
+    clock[0] += circuit.CLOSED_REUSE
+    assert not circuit.allow(NAME)  # seen at the next read
+    circuit.reset(NAME)
+    assert circuit.allow(NAME)
+    circuit.record(NAME, ok=False)  # this process's own failure: read again at once
+    reads.clear()
+    assert circuit.allow(NAME)
+    assert reads == [NAME]

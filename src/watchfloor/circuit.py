@@ -20,7 +20,10 @@ State in the cache, per circuit: `<name>:state` holds (state, opened_at) while n
 `add`, so only one caller wins it; it expires after a cooldown in case its holder died). A
 registry key lists the circuits that have failed lately, for `states()` (the platform page and
 the `watchfloor_circuit_state` gauge). The closed, healthy path costs one `get_many` per call
-(`admit`), nothing more when it succeeds.
+(`admit`), nothing more when it succeeds, and a process reuses a closed, failure-free reading
+for `CLOSED_REUSE` seconds (its own failure forgets it at once): the fold publishes after every
+commit, and that read was 7 % of a single-alert fold's samples (docs/decisions.md). A circuit
+another process opened is refused here within that second.
 
 The cache itself down (Redis unreachable) is no reason to refuse anything: the breaker then lets
 every call through and keeps no count; `watchfloor.degrade` logs the cache's outage once, and
@@ -141,12 +144,24 @@ def allow(name: str) -> bool:
     return admit(name) is not None
 
 
+CLOSED_REUSE = 1.0  # seconds a process answers from a closed, failure-free reading
+_closed_at: dict[str, float] = {}  # circuit → monotonic time of that reading, this process
+
+
 def admit(name: str) -> CircuitState | None:
     """`allow`, answering the state the call was let through in (for `record`'s `before`),
     or None when it is refused."""
+    seen = _closed_at.get(name)
+    if seen is not None and time.monotonic() - seen < CLOSED_REUSE:
+        return CircuitState(name, CLOSED, 0, None, None)
     current = state(name)
     if current.state == CLOSED:
+        if current.failures:
+            _closed_at.pop(name, None)
+        else:
+            _closed_at[name] = time.monotonic()
         return current
+    _closed_at.pop(name, None)
     if current.state == HALF_OPEN:
         _state_key, _failures_key, trial_key = _keys(name)
         cooldown = max(1, int(settings.CIRCUIT_COOLDOWN))
@@ -185,6 +200,8 @@ def record(name: str, *, ok: bool, before: CircuitState | None = None) -> Circui
     then costs no cache call at all."""
     if ok and before is not None and before.state == CLOSED and not before.failures:
         return before
+    if not ok:
+        _closed_at.pop(name, None)
     state_key, failures_key, trial_key = _keys(name)
     values = _read(name)
     at = now()
@@ -242,6 +259,12 @@ def _note(name: str) -> None:
 def reset(name: str) -> None:
     """Close a circuit by hand (a platform operator, or tests)."""
     _cache_call(lambda: cache.delete_many(list(_keys(name))), None)
+    _closed_at.pop(name, None)
+
+
+def forget_readings() -> None:
+    """Read every circuit from the cache at its next call (tests, after the cache is cleared)."""
+    _closed_at.clear()
 
 
 def states() -> list[CircuitState]:

@@ -238,6 +238,8 @@ INCIDENT_RULES_LOOKBACK = int(os.environ.get("WATCHFLOOR_INCIDENT_RULES_LOOKBACK
 INCIDENT_RULES_SWEEP_BATCH = int(os.environ.get("WATCHFLOOR_INCIDENT_RULES_SWEEP_BATCH", "5000"))
 # Past this many NEW alerts in a tenant, new INFO alerts are stored as SUPPRESSED.
 ALERT_BACKPRESSURE_THRESHOLD = int(os.environ.get("WATCHFLOOR_BACKPRESSURE_THRESHOLD", "1000"))
+# Seconds a tenant found at the threshold is taken as still there without counting again.
+ALERT_BACKPRESSURE_RECHECK = float(os.environ.get("WATCHFLOOR_BACKPRESSURE_RECHECK", "1.0"))
 # The longest a maintenance window may last, in days.
 MAINTENANCE_MAX_DAYS = int(os.environ.get("WATCHFLOOR_MAINTENANCE_MAX_DAYS", "30"))
 # Requests per minute per integration key and per API token (0: no limit); past it, 429 with
@@ -275,9 +277,6 @@ ALERT_STAGING_HOLD_SECONDS = float(os.environ.get("WATCHFLOOR_STAGING_HOLD_SECON
 # One fold takes at most this many batches / events of one tenant (group commit's upper bound).
 ALERT_FOLD_MAX_BATCHES = int(os.environ.get("WATCHFLOOR_FOLD_MAX_BATCHES", "500"))
 ALERT_FOLD_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_FOLD_MAX_EVENTS", "5000"))
-# A request's events are staged by fold partition (by fingerprint): a tenant's partitions fold
-# on different drainers at once (alerts.staging; 1 folds each tenant on one drainer at a time).
-ALERT_FOLD_PARTITIONS = int(os.environ.get("WATCHFLOOR_FOLD_PARTITIONS", "2"))
 # A fold worker sleeps at most this long when nothing woke it (batches staged by another process
 # on SQLite; a lost NOTIFY on PostgreSQL).
 ALERT_FOLD_POLL = float(os.environ.get("WATCHFLOOR_FOLD_POLL", "0.1"))

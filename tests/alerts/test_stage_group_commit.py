@@ -40,7 +40,7 @@ def _writers(writer, rows):
 
     def run(row):
         try:
-            writer.write([[row]])
+            writer.write([row])
             outcome[row] = "written"
         except OperationalError as exc:
             outcome[row] = exc
@@ -91,7 +91,7 @@ def test_a_failed_group_fails_its_requests_only(monkeypatch):
     assert outcome == {0: "written"}
     assert all(isinstance(later[r], OperationalError) for r in (1, 2, 3))
     # the writer recovers: the next request is a group of its own and is written
-    writer.write([[9]])
+    writer.write([9])
     assert gate.groups[-1] == [9]
 
 

@@ -160,7 +160,6 @@ def test_batches_of_two_keys_keep_their_source_and_order(estate, key, key_for):
 
 def test_the_fold_is_bounded_per_transaction(estate, key, settings):
     settings.ALERT_FOLD_MAX_EVENTS = 2
-    settings.ALERT_FOLD_PARTITIONS = 1
     site = estate.sites[0].code
     for fp in ("a", "b", "c"):
         staging.stage([trigger(site=site, fingerprint=fp)], key=key)
@@ -172,7 +171,6 @@ def test_the_fold_is_bounded_per_transaction(estate, key, settings):
 
 def test_the_bound_counts_events_in_order_and_always_takes_one_batch(estate, key, settings):
     settings.ALERT_FOLD_MAX_EVENTS = 5
-    settings.ALERT_FOLD_PARTITIONS = 1  # one partition: the takes follow the staging order
     site = estate.sites[0].code
     for n, fp in ((3, "a"), (1, "b"), (3, "c"), (1, "d"), (7, "e"), (1, "f")):
         staging.stage([trigger(site=site, fingerprint=fp)] * n, key=key)
@@ -499,79 +497,3 @@ def test_a_held_request_is_answered_202_once_the_fold_caught_up(
     response = _post(client, {"type": "X", "severity": "low", "title": "t"}, plain)
     assert response.status_code == 202, response.content
     assert StagedBatch.objects.count() + Alert.objects.count() == 1
-
-
-# --- fold partitions ----------------------------------------------------------------------------
-
-
-def test_a_fingerprint_has_one_partition_in_every_process():
-    assert staging.partition_of("x", 1) == 0
-    # crc32, not Python's hash() (salted per process): fixed values
-    assert [staging.partition_of(fp, 4) for fp in ("a", "b", "c", "d")] == [3, 1, 3, 0]
-
-
-def test_a_request_is_staged_one_row_per_partition_each_fingerprint_whole_and_in_order(
-    estate, key, settings
-):
-    settings.ALERT_FOLD_PARTITIONS = 4
-    site = estate.sites[0].code
-    fps = [f"fp{n}" for n in range(12)]
-    events = [trigger(site=site, fingerprint=fp) for fp in fps]
-    events += [resolve(fp, site_code=site) for fp in fps[:6]]  # after their triggers
-    staging.stage(events, key=key)
-    rows = list(StagedBatch.objects.order_by("id"))
-    assert sorted(r.part for r in rows) == sorted({staging.partition_of(fp, 4) for fp in fps})
-    assert sum(r.event_count for r in rows) == len(events)
-    ordered = 0
-    for row in rows:
-        decoded = staging.decode(row.events)
-        assert {staging.partition_of(p.fingerprint, 4) for p in decoded} == {row.part}
-        seen = [(p.event.fingerprint, p.event.action.value) for p in decoded]
-        for fp in fps[:6]:
-            if (fp, "resolve") in seen:
-                assert seen.index((fp, "trigger")) < seen.index((fp, "resolve"))
-                ordered += 1
-    assert ordered == 6  # every resolve is in its trigger's row, after it
-    staging.drain_pending()
-    assert Alert.objects.filter(status=Status.RESOLVED).count() == 6
-    assert Alert.objects.exclude(status=Status.RESOLVED).count() == 6
-    assert not StagedBatch.objects.exists()
-
-
-def test_batches_staged_before_partitions_fold_in_partition_zero(estate, key, settings):
-    settings.ALERT_FOLD_PARTITIONS = 1
-    staging.stage([trigger(site=estate.sites[0].code, fingerprint="old")], key=key)
-    assert StagedBatch.objects.get().part == 0
-    settings.ALERT_FOLD_PARTITIONS = 8
-    staging.stage([trigger(site=estate.sites[0].code, fingerprint="new")], key=key)
-    staging.drain_pending()
-    assert set(Alert.objects.values_list("fingerprint", flat=True)) == {"old", "new"}
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_tenants_partitions_fold_on_different_drainers_at_once(estate, key_for, settings):
-    """Partition 0 held by another drainer (its advisory lock, in another session): this
-    drainer folds partition 1 of the same tenant instead of waiting."""
-    import psycopg
-
-    settings.ALERT_FOLD_PARTITIONS = 2
-    settings.ALERT_FOLD_IN_PROCESS = False
-    key = key_for(estate)
-    site = estate.sites[0].code
-    fps = [f"p{n}" for n in range(20)]
-    staging.stage([trigger(site=site, fingerprint=fp) for fp in fps], key=key)
-    by_part = {part: [fp for fp in fps if staging.partition_of(fp, 2) == part] for part in (0, 1)}
-    assert by_part[0] and by_part[1]
-    params = connections["default"].get_connection_params()
-    for name in ("cursor_factory", "context", "prepare_threshold", "server_side_binding"):
-        params.pop(name, None)
-    with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s, %s)", staging.drain_lock(estate.tenant.id, 0))
-        folded = staging.drain_once()
-        assert folded.events == len(by_part[1])
-        assert set(Alert.objects.values_list("fingerprint", flat=True)) == set(by_part[1])
-        assert staging.drain_once().batches == 0  # partition 0 is another drainer's
-        other.execute("SELECT pg_advisory_unlock(%s, %s)", staging.drain_lock(estate.tenant.id, 0))
-    staging.drain_pending()
-    assert set(Alert.objects.values_list("fingerprint", flat=True)) == set(fps)

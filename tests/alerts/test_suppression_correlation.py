@@ -126,6 +126,28 @@ def test_past_the_threshold_new_info_alerts_are_suppressed(estate, key, settings
     assert Alert.objects.get(entity_id="high").status == Status.NEW
 
 
+def test_a_tenant_at_the_threshold_is_counted_again_after_the_recheck_interval(
+    estate, key, settings, monkeypatch
+):
+    from watchfloor.alerts import pipeline
+
+    clock = [500.0]
+    monkeypatch.setattr(pipeline.time, "monotonic", lambda: clock[0])
+    pipeline.forget_pressure()
+    settings.ALERT_BACKPRESSURE_THRESHOLD = 3
+    settings.ALERT_BACKPRESSURE_RECHECK = 1.0
+    site = estate.sites[0].code
+    ingest([trigger(site=site, fingerprint=f"d{i}") for i in range(3)], key=key)
+    info = trigger(site=site, fingerprint="info", severity=Severity.INFO)
+    assert ingest([info], key=key).suppressed == 1  # counted: 3 NEW, at the threshold
+    Alert.objects.filter(fingerprint="d0").update(status=Status.ACKNOWLEDGED)  # 2 NEW now
+    assert ingest([info], key=key).suppressed == 1  # within the second: not counted again
+    clock[0] += 1.0
+    ingest([info], key=key)  # counted again: below the threshold, the alert opens
+    assert Alert.objects.get(fingerprint="info").status == Status.NEW
+    pipeline.forget_pressure()
+
+
 def test_below_the_threshold_info_alerts_open(estate, key, settings):
     settings.ALERT_BACKPRESSURE_THRESHOLD = 3
     ingest([trigger(site=estate.sites[0].code, severity=Severity.INFO)], key=key)

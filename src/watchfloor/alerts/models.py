@@ -357,11 +357,7 @@ class StagedBatch(TenantScoped):
     received_at = models.DateTimeField()
     event_count = models.PositiveIntegerField()
     events = models.TextField()
-    # the fold partition of every event in the row (alerts.staging.partition_of: by fingerprint,
-    # so one fingerprint's events stay in one partition, in order); a tenant's partitions fold
-    # on different drainers at once
-    part = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["tenant", "part", "id"], name="staged_tenant_part_id")]
+        indexes = [models.Index(fields=["tenant", "id"], name="staged_tenant_id")]

@@ -12,17 +12,11 @@ occurrence counts, trigger-then-resolve order kept) and deletes them, all in one
 more is pending, the more one fold takes (group commit): at low load an alert goes through in
 milliseconds, under load batches grow by themselves.
 
-Several drainers may run at once (threads, processes, nodes). A request's events are staged in
-up to `ALERT_FOLD_PARTITIONS` rows, one per fold partition, chosen by fingerprint
-(`partition_of`), so one fingerprint's events are always in one partition, in arrival order. On
-PostgreSQL each fold takes the advisory lock of one tenant's partition
-(`pg_try_advisory_xact_lock`), so a partition is folded by one drainer at a time, in order (a
-sender's resolve never overtakes its trigger), while the tenant's other partitions and other
-tenants go to the other drainers. The fold is safe beside another fold of the same tenant (it
-was written for concurrent requests: deadlocks retried, correlation regrouped in its own
-transaction, the incident rules lock per group); what the partitions add is that a tenant's
-storm is no longer folded on one drainer at a time (docs/decisions.md). On SQLite, BEGIN
-IMMEDIATE serializes them.
+Several drainers may run at once (threads, processes, nodes): on PostgreSQL each fold takes its
+tenant's advisory lock (`pg_try_advisory_xact_lock`), so a tenant's batches are folded by one
+drainer at a time, in order (a sender's resolve never overtakes its trigger), while other tenants'
+batches go to the other drainers; drainers never wait on each other's alert rows (no deadlock
+between them). On SQLite, BEGIN IMMEDIATE serializes them.
 
 `FoldWorker` drains continuously: it folds while anything is pending, then sleeps until woken
 (LISTEN on PostgreSQL; an in-process event for batches staged in this process) or for at most
@@ -43,7 +37,6 @@ import logging
 import os
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,9 +64,7 @@ from watchfloor.alerts.pipeline import (
 log = logging.getLogger(__name__)
 
 CHANNEL = "watchfloor_staging"  # the PostgreSQL NOTIFY channel
-DRAIN_LOCK_CLASS = 0x57F2  # first key of the advisory lock a drainer holds on a tenant's partition
-PART_LOCK_STEP = 0x100  # partition p's lock class: DRAIN_LOCK_CLASS + p * PART_LOCK_STEP
-MAX_PARTITIONS = 64
+DRAIN_LOCK_CLASS = 0x57F2  # first key of the advisory lock a drainer holds on a tenant
 FOLD_COMPONENT = "ingestion fold"
 
 
@@ -172,43 +163,19 @@ def _table() -> str:
     return connection.ops.quote_name(StagedBatch._meta.db_table)
 
 
-_COLUMNS = "(tenant_id, integration_key_id, source, received_at, event_count, events, part)"
+_COLUMNS = "(tenant_id, integration_key_id, source, received_at, event_count, events)"
 
 
-def partitions() -> int:
-    return max(1, min(MAX_PARTITIONS, settings.ALERT_FOLD_PARTITIONS))
-
-
-def partition_of(fingerprint: str, parts: int) -> int:
-    """The fold partition of a fingerprint: the same in every process and across restarts
-    (crc32, not Python's per-process salted hash)."""
-    return zlib.crc32(fingerprint.encode()) % parts if parts > 1 else 0
-
-
-def _split(prepared: list[Prepared]) -> list[tuple[int, list[Prepared]]]:
-    """The request's events by partition, each partition's in the request's order."""
-    parts = partitions()
-    if parts == 1:
-        return [(0, prepared)]
-    by_part: dict[int, list[Prepared]] = {}
-    for p in prepared:
-        by_part.setdefault(partition_of(p.fingerprint, parts), []).append(p)
-    return sorted(by_part.items())
-
-
-def _rows(sender: Sender, prepared: list[Prepared], now: datetime) -> list[list]:
+def _row(sender: Sender, payload: str, count: int, now: datetime) -> list:
     stamp = StagedBatch._meta.get_field("received_at").get_db_prep_save(now, connection)
-    return [
-        [sender.tenant_id, sender.id, sender.source, stamp, len(events), encode(events), part]
-        for part, events in _split(prepared)
-    ]
+    return [sender.tenant_id, sender.id, sender.source, stamp, count, payload]
 
 
 def _insert(rows: list[list]) -> None:
     """One statement, autocommitted (outside an atomic block): every row is committed when this
     returns. On PostgreSQL the same statement wakes the drainers (one NOTIFY, at its commit)."""
     table = _table()
-    marks = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    marks = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
     params = [value for row in rows for value in row]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -222,13 +189,12 @@ def _insert(rows: list[list]) -> None:
 
 
 class _Waiting:
-    """One request's rows (one per fold partition) in the group writer's queue, and how its
-    write ended."""
+    """One request's row in the group writer's queue, and how its write ended."""
 
-    __slots__ = ("done", "error", "lead", "rows")
+    __slots__ = ("done", "error", "lead", "row")
 
-    def __init__(self, rows: list[list]):
-        self.rows = rows
+    def __init__(self, row: list):
+        self.row = row
         self.done = threading.Event()
         self.lead = False  # woken to write the next group instead of being written
         self.error: BaseException | None = None
@@ -255,8 +221,8 @@ class GroupWriter:
         self.groups = 0  # groups written by this process (tests, the bench's figures)
         self.rows = 0
 
-    def write(self, rows: list[list]) -> None:
-        me = _Waiting(rows)
+    def write(self, row: list) -> None:
+        me = _Waiting(row)
         with self._lock:
             self._queue.append(me)
             lead = not self._writing
@@ -293,7 +259,7 @@ class GroupWriter:
             group, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
         stopped: BaseException | None = None
         try:
-            _insert([row for w in group for row in w.rows])
+            _insert([w.row for w in group])
         except Exception as exc:  # the database refused or is gone: each request's 503
             for waiting in group:
                 waiting.error = exc
@@ -339,13 +305,14 @@ def _release_pooled_connection() -> None:
 _writer = GroupWriter()
 
 
-def _append(rows: list[list]) -> None:
-    """The request's rows, committed when this returns: through the process's group writer
+def _append(sender: Sender, payload: str, count: int, now: datetime) -> None:
+    """The request's batch, committed when this returns: through the process's group writer
     (`ALERT_STAGE_GROUP_COMMIT`), or alone in one statement inside a caller's transaction."""
+    row = _row(sender, payload, count, now)
     if settings.ALERT_STAGE_GROUP_COMMIT and not connection.in_atomic_block:
-        _writer.write(rows)
+        _writer.write(row)
     else:
-        _insert(rows)
+        _insert([row])
 
 
 def stage(events: list[Event], *, key, strict_codes: bool = True) -> Staged:
@@ -355,7 +322,7 @@ def stage(events: list[Event], *, key, strict_codes: bool = True) -> Staged:
     if not prepared:
         return Staged(0)
     refuse_when_backlogged()
-    _append(_rows(sender_of(key), prepared, timezone.now()))
+    _append(sender_of(key), encode(prepared), len(prepared), timezone.now())
     global _staged_here
     _staged_here += 1
     if not connection.in_atomic_block:
@@ -466,31 +433,23 @@ class _Row:
     events: str
 
 
-def drain_lock(tenant_id: int, part: int) -> tuple[int, int]:
-    """The advisory lock keys of one tenant's partition (partition 0's are the tenant's lock of
-    the versions before partitions)."""
-    return DRAIN_LOCK_CLASS + part * PART_LOCK_STEP, tenant_id
-
-
-def _pick(cursor) -> tuple[int, int] | None:
-    """(tenant, partition) of the oldest pending batch this drainer may fold now (PostgreSQL:
-    whose advisory lock it got without waiting), or None."""
+def _pick_tenant(cursor) -> int | None:
+    """The tenant of the oldest pending batch this drainer may fold now (PostgreSQL: whose
+    advisory lock it got without waiting), or None."""
     table = _table()
-    cursor.execute(f"SELECT tenant_id, part FROM {table} ORDER BY id LIMIT 64")  # noqa: S608
-    pending = list(dict.fromkeys((row[0], row[1]) for row in cursor.fetchall()))
+    cursor.execute(f"SELECT tenant_id FROM {table} ORDER BY id LIMIT 64")  # noqa: S608
+    tenants = list(dict.fromkeys(row[0] for row in cursor.fetchall()))
     if connection.vendor != "postgresql":
-        return pending[0] if pending else None
-    for tenant_id, part in pending:
-        cursor.execute(
-            "SELECT pg_try_advisory_xact_lock(%s, %s)", list(drain_lock(tenant_id, part))
-        )
+        return tenants[0] if tenants else None
+    for tenant_id in tenants:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [DRAIN_LOCK_CLASS, tenant_id])
         if cursor.fetchone()[0]:
-            return tenant_id, part
+            return tenant_id
     return None
 
 
-def _take(cursor, tenant_id: int, part: int) -> list[_Row]:
-    """The partition's oldest batches, up to ALERT_FOLD_MAX_EVENTS events (always at least one).
+def _take(cursor, tenant_id: int) -> list[_Row]:
+    """The tenant's oldest batches, up to ALERT_FOLD_MAX_EVENTS events (always at least one).
 
     The bound is applied in the database (a running sum) before any `events` text is read: a
     backlog of 100-event batches used to read ALERT_FOLD_MAX_BATCHES rows (~28 MB) to fold the
@@ -500,11 +459,11 @@ def _take(cursor, tenant_id: int, part: int) -> list[_Row]:
     cursor.execute(
         f"WITH picked AS (SELECT id FROM (SELECT id, event_count,"  # noqa: S608
         f" sum(event_count) OVER (ORDER BY id) AS running FROM {table}"
-        " WHERE tenant_id = %s AND part = %s ORDER BY id LIMIT %s) head"
+        " WHERE tenant_id = %s ORDER BY id LIMIT %s) head"
         " WHERE running <= %s OR running = event_count)"
         f" SELECT b.id, b.integration_key_id, b.source, b.event_count, b.events FROM {table} b"
         " JOIN picked ON picked.id = b.id ORDER BY b.id",
-        [tenant_id, part, settings.ALERT_FOLD_MAX_BATCHES, settings.ALERT_FOLD_MAX_EVENTS],
+        [tenant_id, settings.ALERT_FOLD_MAX_BATCHES, settings.ALERT_FOLD_MAX_EVENTS],
     )
     return [_Row(*row) for row in cursor.fetchall()]
 
@@ -565,11 +524,10 @@ def drain_once() -> Folded:
 
     def work() -> tuple[Folded, list]:
         with connection.cursor() as cursor:
-            picked = _pick(cursor)
-            rows = _take(cursor, *picked) if picked is not None else []
-        if picked is None or not rows:
+            tenant_id = _pick_tenant(cursor)
+            rows = _take(cursor, tenant_id) if tenant_id is not None else []
+        if tenant_id is None or not rows:
             return Folded(), []
-        tenant_id = picked[0]
         batches = fold(_segments(tenant_id, rows))
         with connection.cursor() as cursor:
             _delete(cursor, [r.id for r in rows])
