@@ -60,6 +60,7 @@ from watchfloor.alerts.pipeline import (
     sender_of,
     with_deadlock_retries,
 )
+from watchfloor.sql_rows import pg_execute
 
 log = logging.getLogger(__name__)
 
@@ -175,17 +176,22 @@ def _insert(rows: list[list]) -> None:
     """One statement, autocommitted (outside an atomic block): every row is committed when this
     returns. On PostgreSQL the same statement wakes the drainers (one NOTIFY, at its commit)."""
     table = _table()
-    marks = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
     params = [value for row in rows for value in row]
+    if connection.vendor == "postgresql":
+        # bound by the server (sql_rows.pg_execute): the events text (~57 KB a 100-alert
+        # batch) is sent as it is, not quoted into the SQL in Python (7 % of a batch request)
+        marks = ", ".join(
+            ["(%s::bigint, %s::bigint, %s::text, %s::timestamptz, %s::int, %s::text)"] * len(rows)
+        )
+        pg_execute(
+            f"WITH staged AS (INSERT INTO {table} {_COLUMNS} VALUES {marks} RETURNING id)"  # noqa: S608
+            " SELECT pg_notify(%s::text, '') WHERE EXISTS (SELECT 1 FROM staged)",
+            [*params, CHANNEL],
+        )
+        return
+    marks = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH staged AS (INSERT INTO {table} {_COLUMNS} VALUES {marks} RETURNING id)"  # noqa: S608
-                " SELECT pg_notify(%s, '') WHERE EXISTS (SELECT 1 FROM staged)",
-                [*params, CHANNEL],
-            )
-        else:
-            cursor.execute(f"INSERT INTO {table} {_COLUMNS} VALUES {marks}", params)  # noqa: S608
+        cursor.execute(f"INSERT INTO {table} {_COLUMNS} VALUES {marks}", params)  # noqa: S608
 
 
 class _Waiting:
