@@ -393,8 +393,8 @@ def admit() -> None:
     under uvicorn); the endpoints call this before reading the body. Held requests look at a
     lag at most HOLD_POLL old (one read per process for all of them), so they go on as soon as
     the fold has caught up: with the LAG_CHECK_EVERY reading they slept up to 0.25 s past it,
-    and the fold, its backlog done, waited for them (measured: a third of the batched rate,
-    docs/decisions.md)."""
+    and the fold, its backlog done, waited for them (measured: batched 15,378 → 18,729
+    alerts/s in the next run, docs/decisions.md)."""
     if refuse_when_backlogged().seconds <= settings.ALERT_STAGING_HOLD_LAG:
         return
     deadline = time.monotonic() + settings.ALERT_STAGING_HOLD_SECONDS
