@@ -101,6 +101,11 @@ def _window_for(name: str, window: int) -> _Window:
         if len(_windows) >= MAX_TRACKED:
             for stale in [k for k, v in _windows.items() if v.window != window]:
                 del _windows[stale]
+            if len(_windows) >= MAX_TRACKED:
+                # as many identities in this window (a spray of addresses at the status pages):
+                # start afresh rather than scan the table at every new one; what is dropped is
+                # at most SYNC_EVERY of each identity's requests, not yet added
+                _windows.clear()
         state = _windows[name] = _Window(window)
     return state
 

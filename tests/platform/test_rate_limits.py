@@ -183,3 +183,15 @@ def test_a_new_window_starts_from_zero(settings, clock, monkeypatch):
     later = ratelimit.time.time() + ratelimit.WINDOW_SECONDS
     monkeypatch.setattr(ratelimit.time, "time", lambda: later)
     assert ratelimit.check("integration_key", 9) is None
+
+
+@pytest.mark.django_db
+def test_a_full_table_of_identities_in_one_window_starts_afresh(settings, clock, monkeypatch):
+    settings.RATE_LIMITS = {"status_page": 60}
+    monkeypatch.setattr(ratelimit, "MAX_TRACKED", 3)
+    for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        assert ratelimit.check("status_page", address) is None
+    assert len(ratelimit._windows) == 3
+    assert ratelimit.check("status_page", "192.0.2.4") is None
+    assert list(ratelimit._windows) == ["status_page:192.0.2.4"]
+    assert shared_count("status_page", "192.0.2.1") == 1  # synced before it was dropped

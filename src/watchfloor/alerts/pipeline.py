@@ -330,9 +330,8 @@ class _Batch:
             self._new_count += n
 
 
-_under_pressure: dict[
-    int, float
-] = {}  # tenant → when this process last counted it at the threshold
+# tenant → when this process last counted it at the back-pressure threshold
+_under_pressure: dict[int, float] = {}
 
 
 def _new_alerts_up_to_threshold(tenant_id: int) -> int:
