@@ -422,6 +422,60 @@ def test_a_fold_worker_hands_its_folds_changes_to_the_hooks_when_idle(estate, ke
     )
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_standby_fold_worker_folds_only_what_the_primary_left_behind(
+    estate, key_for, settings, monkeypatch
+):
+    """The split server's gevent workers (staging.stand_by): a batch younger than
+    ALERT_FOLD_STANDBY_LAG is the WebSocket process's drainer's; an older one, left by a
+    drainer that is gone or behind, the standby folds."""
+    monkeypatch.setattr(staging, "_standby", True)
+    monkeypatch.setattr(staging, "STANDBY_POLL", 0.02)
+    settings.ALERT_FOLD_STANDBY_LAG = 3600
+    key = key_for(estate)
+    staging.stage([trigger(site=estate.sites[0].code, fingerprint="left")], key=key)
+    connection.close()
+    staging.forget_lag()
+    looks = []
+    read_lag = staging._current_lag
+    monkeypatch.setattr(staging, "_current_lag", lambda **kw: looks.append(1) or read_lag(**kw))
+    worker = staging.FoldWorker(poll=0.02).start()
+    try:
+        wait_for(lambda: len(looks) >= 5, 30, "the standby looked at the lag five times")
+        assert _settled(lambda: StagedBatch.objects.count()) == 1
+        assert not _settled(lambda: Alert.objects.exists())
+        settings.ALERT_FOLD_STANDBY_LAG = 0  # the batch is now older than the bound
+        wait_for(lambda: not StagedBatch.objects.exists(), 30, "the standby folded it")
+    finally:
+        worker.stop()
+    assert _settled(lambda: Alert.objects.get(fingerprint="left").occurrence_count) == 1
+    assert worker._listener is None  # a standby never LISTENs
+
+
+def test_the_split_servers_workers_stand_by_and_the_others_fold(monkeypatch):
+    """`run_gunicorn` makes its workers standbys only when a WebSocket process drains beside
+    them (`serve --wsgi` has none: its workers are the drainers)."""
+    from gunicorn.app.base import BaseApplication
+
+    from watchfloor.platform import server
+
+    loaded = {}
+
+    def run(app):
+        monkeypatch.setattr(staging, "_standby", False)
+        app.load()
+        loaded["standby"] = staging._standby
+
+    monkeypatch.setattr(BaseApplication, "run", run)
+    monkeypatch.setattr(server, "warm_up", lambda: None)
+    monkeypatch.setattr(server, "tune_gc", lambda: None)
+    options = {"host": "127.0.0.1", "port": 0, "workers": 1}
+    server.run_gunicorn(**options)
+    assert loaded == {"standby": False}
+    server.run_gunicorn(ws_socket="/nonexistent/ws.sock", **options)
+    assert loaded == {"standby": True}
+
+
 @pytest.mark.postgres
 def test_staged_events_are_compressed_with_lz4_on_postgresql():
     """Migration 0013 (bench/staging_compression.py: about half pglz's insert time)."""

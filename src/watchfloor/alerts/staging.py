@@ -23,7 +23,8 @@ between them). On SQLite, BEGIN IMMEDIATE serializes them.
 `ALERT_FOLD_POLL` seconds (batches staged by a process that cannot wake it). A web process starts
 one on its first staged batch (`ALERT_FOLD_IN_PROCESS`), `watchfloor serve` at start (pending
 batches of a killed node are folded without waiting for new traffic), and `watchfloor pipeline`
-runs drainers by themselves for scale-out.
+runs drainers by themselves for scale-out. In the split server (`serve` with Redis) the
+WebSocket process's drainer folds and the gevent workers' drainers stand by (`stand_by`).
 
 Back-pressure: when the oldest pending batch is older than `ALERT_STAGING_MAX_LAG` seconds or more
 than `ALERT_STAGING_MAX_EVENTS` events are pending, `stage` raises `Backlogged` and the endpoints
@@ -586,6 +587,24 @@ def drainer_thread():
         _drainer.active = before
 
 
+_standby = False
+STANDBY_POLL = 0.25  # seconds between a standby drainer's looks at the lag
+
+
+def stand_by(on: bool = True) -> None:
+    """Make this process's fold worker a standby: it folds only while the oldest pending batch
+    is older than `ALERT_FOLD_STANDBY_LAG`, and it is not woken by each staged batch.
+
+    For the split server's gevent workers: a gevent worker is one thread, and a fold greenlet
+    there runs its Python (tens of ms for a fold of thousands of events) between database
+    waits with every request of the worker waiting, the group writer's leader included (a
+    staging INSERT of 2 ms in isolation took 14-18 ms there). The WebSocket process's drainer,
+    a thread of its own beside an idle event loop, folds instead; the standbys take over when
+    that process is gone (restarting) or behind. Measured in docs/decisions.md."""
+    global _standby
+    _standby = on
+
+
 class FoldWorker:
     """A thread that drains staging continuously (see the module's docstring)."""
 
@@ -623,6 +642,10 @@ class FoldWorker:
         try:
             while not self._stop.is_set():
                 try:
+                    if self._idle_standby():
+                        self._flush_hooks(force=True)  # what this standby's own folds changed
+                        self._stop.wait(STANDBY_POLL)
+                        continue
                     folded = drain_once()
                 except Exception as exc:  # the database is down, say: degrade, retry
                     degrade.record_failure(FOLD_COMPONENT, exc)
@@ -644,6 +667,13 @@ class FoldWorker:
             self._close_listener()
             connection.close()
 
+    def _idle_standby(self) -> bool:
+        """A standby (`stand_by`) while the fold keeps up: the lag is the one the requests'
+        back-pressure reads (one aggregate per process at most every STANDBY_POLL)."""
+        if not _standby:
+            return False
+        return _current_lag(max_age=STANDBY_POLL).seconds <= settings.ALERT_FOLD_STANDBY_LAG
+
     def _flush_hooks(self, *, force: bool) -> None:
         try:
             hooks.flush(force=force)
@@ -659,7 +689,9 @@ class FoldWorker:
             log.exception("fold worker: the table upkeep failed: %s", type(exc).__name__)
 
     def _wait(self) -> None:
-        if connection.vendor == "postgresql" and self._listen():
+        # a standby never LISTENs: it would leave notifications unread while it stands by, and
+        # a listener that reads none holds PostgreSQL's notification queue back
+        if connection.vendor == "postgresql" and not _standby and self._listen():
             try:
                 for _ in self._listener.notifies(timeout=self.poll, stop_after=1):
                     pass

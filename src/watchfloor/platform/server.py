@@ -227,7 +227,10 @@ def run_gunicorn(*, ws_socket: str | None = None, **kwargs) -> None:
             tune_gc()  # in the worker (the app loads after the fork): its heap is warmed now
             if ws_socket is None:
                 return application
+            from watchfloor.alerts.staging import stand_by
             from watchfloor.platform.ws_splice import WebSocketSplice
+
+            stand_by()  # the WebSocket process's drainer folds (alerts.staging.stand_by)
 
             return WebSocketSplice(application, ws_socket, trust_forwarded=trust_forwarded)
 
