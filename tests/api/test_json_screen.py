@@ -92,3 +92,29 @@ def test_malformed_is_a_value_error():
     for raw in (b'{"a": "x\x00y"}', b'{"a": 1', b"\xff\xfe\xfa"):
         with pytest.raises(ValueError):
             loads_screened(raw)
+
+
+@pytest.mark.parametrize("raw", SCREENED[:2])
+def test_ordinary_bodies_are_decoded_by_orjson(raw, monkeypatch):
+    """The hot path: `json.loads` and its number hooks are not called for them."""
+    from watchfloor.api import parsing
+
+    expected = json.loads(raw)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("json.loads called")
+
+    monkeypatch.setattr(parsing.json, "loads", refuse)
+    assert loads_screened(raw) == (expected, True)
+
+
+@pytest.mark.parametrize("raw", UNSTORABLE + SCREENED + WALKED_BUT_FINE)
+def test_both_decoders_give_what_json_loads_gives(raw):
+    assert repr(loads_screened(raw)[0]) == repr(json.loads(raw))  # repr: NaN is not NaN
+
+
+def test_past_int64_is_never_a_float():
+    """orjson would decode 2**64 as a float: such a body goes to `json.loads`, whose hook
+    notes it, and the walk names it."""
+    data, storable = loads_screened(b'{"n": 18446744073709551616}')
+    assert data == {"n": 18446744073709551616} and storable is False
