@@ -284,7 +284,7 @@ ALERT_FOLD_POLL = float(os.environ.get("WATCHFLOOR_FOLD_POLL", "0.1"))
 ALERT_FOLD_IN_PROCESS = env_bool("WATCHFLOOR_FOLD_IN_PROCESS", True)
 # The split server's gevent workers keep their fold workers on standby: they fold only while the
 # oldest pending batch is older than this (the WebSocket process's drainer is gone or behind).
-ALERT_FOLD_STANDBY_LAG = float(os.environ.get("WATCHFLOOR_FOLD_STANDBY_LAG", "1.0"))
+ALERT_FOLD_STANDBY_LAG = float(os.environ.get("WATCHFLOOR_FOLD_STANDBY_LAG", "0.5"))
 # Concurrent ingestion requests of one process stage their batches in one multi-row INSERT and
 # one commit (alerts.staging.GroupWriter); each is answered after that commit.
 ALERT_STAGE_GROUP_COMMIT = env_bool("WATCHFLOOR_STAGE_GROUP_COMMIT", True)
