@@ -221,7 +221,11 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 user = get_user_model().objects.get(username="benchadmin")
 store = import_module(settings.SESSION_ENGINE).SessionStore()
 store[SESSION_KEY] = str(user.pk)
-store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+# the backend a sign-in records: the first that loads users (the sign-in throttle's does not)
+from django.utils.module_loading import import_string
+store[BACKEND_SESSION_KEY] = next(
+    path for path in settings.AUTHENTICATION_BACKENDS if hasattr(import_string(path), "get_user")
+)
 store[HASH_SESSION_KEY] = user.get_session_auth_hash()
 store.create()
 print(f"{settings.SESSION_COOKIE_NAME}={store.session_key}")
