@@ -14,6 +14,7 @@ from watchfloor.alerts.runbook_api import router as runbooks_router
 from watchfloor.api.docs import LocalSwagger
 from watchfloor.api.errors import install_error_handlers
 from watchfloor.api.parsing import BoundedJsonParser
+from watchfloor.api.rendering import FastJSONRenderer
 from watchfloor.audit.api import router as audit_router
 from watchfloor.dashboard.api import router as overview_router
 from watchfloor.dashboard.preferences_api import router as dashboard_settings_router
@@ -48,6 +49,7 @@ api = NinjaAPI(
     docs_url="/docs",
     docs=LocalSwagger(),
     parser=BoundedJsonParser(),
+    renderer=FastJSONRenderer(),
 )
 install_error_handlers(api)
 install_access_handlers(api)

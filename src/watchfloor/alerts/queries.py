@@ -29,7 +29,12 @@ from watchfloor.alerts.models import (
 from watchfloor.maintenance.label_matchers import Matcher, MatchOp
 
 # What a list row shows besides the alert itself: one JOIN each, never a query per row.
-LIST_RELATED = ("client", "site", "assignee", "acknowledged_by", "resolved_by")
+LIST_RELATED = ("client", "site")
+# The people a row names come in one more query (`attach_people`), not as three more JOINs: with
+# six relations PostgreSQL's planner spent ~2 ms on every page, the query itself 0.2 ms (four
+# relations: 0.2 ms to plan; docs/benchmarks.md, "the alerts list's planning").
+LIST_PEOPLE = ("assignee", "acknowledged_by", "resolved_by")
+DETAIL_PEOPLE = (*LIST_PEOPLE, "escalated_by", "assigned_by")
 _PERSON = ("id", "username", "first_name", "last_name")
 # The columns a list row reads (labels, annotations, description… are the detail's): fewer
 # columns fetched and decoded per row (profiled: JSON and timestamps dominated a 50-row page).
@@ -47,8 +52,9 @@ LIST_ONLY = (
     "site__name",
     "site__city",
     "site__state",
-    *(f"{rel}__{col}" for rel in ("assignee", "acknowledged_by", "resolved_by") for col in _PERSON),
 )
+# For reads of many pages at once (the CSV export, the window's paginator): joined.
+_PEOPLE_ONLY = tuple(f"{rel}__{col}" for rel in LIST_PEOPLE for col in _PERSON)
 
 
 def alerts_for(user) -> AlertQuerySet:
@@ -61,13 +67,25 @@ def alerts_for(user) -> AlertQuerySet:
 def access_alert(user, alert_id) -> Alert:
     """The alert, or the same 404 whether it is missing, another tenant's or out of scope."""
     try:
-        return (
-            alerts_for(user)
-            .select_related(*LIST_RELATED, "escalated_by", "assigned_by")
-            .get(pk=alert_id)
-        )
+        alert = alerts_for(user).select_related(*LIST_RELATED).get(pk=alert_id)
     except (Alert.DoesNotExist, ValueError, TypeError):
         raise Http404("Not found.") from None
+    attach_people([alert], DETAIL_PEOPLE)
+    return alert
+
+
+def attach_people(alerts: list[Alert], fields: tuple[str, ...] = LIST_PEOPLE) -> list[Alert]:
+    """Set the people `fields` name on each alert (as `select_related` would), read in one query
+    (none when no alert names anyone)."""
+    ids = {getattr(a, f"{name}_id") for a in alerts for name in fields} - {None}
+    people = (
+        {p.pk: p for p in get_user_model().objects.filter(pk__in=ids).only(*_PERSON)} if ids else {}
+    )
+    relations = [Alert._meta.get_field(name) for name in fields]
+    for alert in alerts:
+        for relation in relations:
+            relation.set_cached_value(alert, people.get(getattr(alert, relation.attname)))
+    return alerts
 
 
 @dataclass
@@ -162,8 +180,13 @@ def filter_by_matchers(qs: QuerySet[Alert], matchers: list[Matcher]) -> QuerySet
     return qs
 
 
-def alert_list(user, filters: AlertFilters) -> QuerySet[Alert]:
-    return filter_alerts(alerts_for(user), filters).select_related(*LIST_RELATED).only(*LIST_ONLY)
+def alert_list(user, filters: AlertFilters, *, people: bool = True) -> QuerySet[Alert]:
+    """The filtered alerts with what a list row shows; `people=False` leaves the people to
+    `attach_people` (one page: fewer relations to plan)."""
+    qs = filter_alerts(alerts_for(user), filters)
+    if not people:
+        return qs.select_related(*LIST_RELATED).only(*LIST_ONLY)
+    return qs.select_related(*LIST_RELATED, *LIST_PEOPLE).only(*LIST_ONLY, *_PEOPLE_ONLY)
 
 
 def alert_page(
@@ -171,26 +194,32 @@ def alert_page(
 ) -> Page:
     """One sorted keyset page of the alerts the user may see (the API's and the page's list)."""
     try:
-        return page_of(alert_list(user, filters), sort=sort, cursor=cursor, limit=limit)
+        page = page_of(
+            alert_list(user, filters, people=False), sort=sort, cursor=cursor, limit=limit
+        )
     except DataError:
         if not any(m.op.is_regex for m in filters.labels):
             raise
         # a regex Python accepts that the database's engine refuses (label_sql rewrites the
         # known differences): the caller's input, so a 422 on `labels`, not a 500
         raise InvalidListQuery("labels", "The database cannot run this regex.") from None
+    attach_people(page.items)
+    return page
 
 
 def correlation_group(user, alert: Alert, *, limit: int = 100) -> list[Alert]:
     """The other alerts of the alert's correlation group that the user may see, oldest first."""
     if alert.correlation_id is None:
         return []
-    return list(
-        alerts_for(user)
-        .filter(correlation_id=alert.correlation_id)
-        .exclude(pk=alert.pk)
-        .select_related(*LIST_RELATED)
-        .only(*LIST_ONLY)
-        .order_by("id")[:limit]
+    return attach_people(
+        list(
+            alerts_for(user)
+            .filter(correlation_id=alert.correlation_id)
+            .exclude(pk=alert.pk)
+            .select_related(*LIST_RELATED)
+            .only(*LIST_ONLY)
+            .order_by("id")[:limit]
+        )
     )
 
 

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from watchfloor.tenancy import row_loading
+
 code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
     "Use letters, digits, '.', '_' and '-', starting with a letter or digit.",
@@ -100,6 +102,10 @@ class TenantScoped(models.Model):
 
     class Meta:
         abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        return row_loading.from_db(cls, super().from_db, db, field_names, values)
 
 
 class ClientQuerySet(TenantQuerySet):
