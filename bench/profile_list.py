@@ -2,9 +2,10 @@
 
 The companion of alerts_list.py. It loads the same data (default 1,000,000 alerts), then in a child
 process on production settings sends list requests through Django's full stack with the test
-client, one at a time, under cProfile: the first page, a site filter, a deep cursor. Per query it
-prints the SQL statements per request (with their time), the wall time per request, the share
-inside psycopg round trips, and the top functions; writes bench/results/profile_list.json.
+client, one at a time: first without the profiler (this process's CPU and the wall time per
+request: the server side's cost, PostgreSQL's own CPU not included), then under cProfile. Per
+query it prints the SQL statements per request (with their time), both times, the share inside
+psycopg round trips, and the top functions; writes bench/results/profile_list.json.
 
 Not a throughput figure (one request at a time, profiler overhead included): a breakdown.
 """
@@ -50,6 +51,11 @@ def _inner(args) -> None:
             {"ms": round(1000 * float(q["time"]), 2), "sql": q["sql"][:300]}
             for q in queries.captured_queries
         ]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for i in range(args.requests):
+            client.get(paths[i % len(paths)])
+        plain_cpu = (time.process_time() - cpu0) / args.requests
+        plain_wall = (time.perf_counter() - wall0) / args.requests
         prof = cProfile.Profile()
         t0 = time.perf_counter()
         prof.enable()
@@ -72,13 +78,19 @@ def _inner(args) -> None:
             "path": paths[0],
             "statements_per_request": statements,
             "ms_per_request_under_cprofile": round(1000 * wall / args.requests, 2),
+            "ms_per_request_without_profiler": {
+                "process_cpu": round(1000 * plain_cpu, 2),
+                "wall": round(1000 * plain_wall, 2),
+            },
             "psycopg_share_pct": round(100 * db / wall, 1),
             "top_by_own_time": tops[0],
             "top_by_cumulative_time": tops[1],
         }
         print(
-            f"== {name} ({paths[0]}): {1000 * wall / args.requests:.2f} ms per request under "
-            f"cProfile, psycopg execute {100 * db / wall:.0f} %; statements per request:"
+            f"== {name} ({paths[0]}): without the profiler {1000 * plain_cpu:.2f} ms of this "
+            f"process's CPU and {1000 * plain_wall:.2f} ms wall per request; "
+            f"{1000 * wall / args.requests:.2f} ms per request under cProfile, psycopg execute "
+            f"{100 * db / wall:.0f} %; statements per request:"
         )
         for s in statements:
             print(f"   {s['ms']:7.2f} ms  {s['sql'][:150]}")

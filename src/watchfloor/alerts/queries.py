@@ -32,7 +32,7 @@ from watchfloor.maintenance.label_matchers import Matcher, MatchOp
 LIST_RELATED = ("client", "site")
 # The people a row names come in one more query (`attach_people`), not as three more JOINs: with
 # six relations PostgreSQL's planner spent ~2 ms on every page, the query itself 0.2 ms (four
-# relations: 0.2 ms to plan; docs/benchmarks.md, "the alerts list's planning").
+# relations: 0.2 ms to plan; docs/benchmarks.md, "the alerts list's CPU").
 LIST_PEOPLE = ("assignee", "acknowledged_by", "resolved_by")
 DETAIL_PEOPLE = (*LIST_PEOPLE, "escalated_by", "assigned_by")
 _PERSON = ("id", "username", "first_name", "last_name")

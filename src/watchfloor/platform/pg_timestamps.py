@@ -32,6 +32,11 @@ C_LOADER = _c_loader()
 
 if C_LOADER is not None:
     from psycopg.adapt import Loader
+    from psycopg.postgres import types
+    from psycopg.pq import Format
+
+    TIMESTAMPTZ = types["timestamptz"].oid
+    TEXT = Format.TEXT
 
     class UtcTimestamptzLoader(Loader):
         """Loads with the C loader's bound `load` (no Python frame per value). `timezone` is
@@ -54,12 +59,9 @@ def use_c_timestamps(sender, connection, **kwargs) -> None:
     raw = connection.connection
     if raw.info.parameter_status("TimeZone") != "UTC":
         return
-    from psycopg.postgres import types
-    from psycopg.pq import Format
-
-    oid = types["timestamptz"].oid
-    if raw.adapters.get_loader(oid, Format.TEXT) is not UtcTimestamptzLoader:
-        raw.adapters.register_loader(oid, UtcTimestamptzLoader)
+    adapters = raw.adapters
+    if adapters.get_loader(TIMESTAMPTZ, TEXT) is not UtcTimestamptzLoader:
+        adapters.register_loader(TIMESTAMPTZ, UtcTimestamptzLoader)
 
 
 def install() -> None:
