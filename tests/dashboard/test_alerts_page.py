@@ -274,3 +274,20 @@ def test_csv_rows_are_only_the_users_scope(seeded, other_estate, key_for):
     assert {int(r["id"]) for r in rows} == set(
         Alert.objects.filter(tenant=seeded.tenant).values_list("id", flat=True)
     )
+
+
+def test_a_row_escapes_what_it_shows_and_links_its_alert(seeded, key_for):
+    hostile = '<script>alert("x")</script> & <b>bold</b>'
+    ingest(
+        [trigger("SYNC_DEGRADED", site=seeded.sites[0].code, title=hostile)] * 3,
+        key=key_for(seeded),
+    )
+    alert = Alert.objects.get(title=hostile)
+    page = html(signed_in(seeded.user("admin")).get("/alerts/"))
+    row = next(r for r in page.split("<tr>") if f'href="/alerts/{alert.id}/"' in r)
+    assert "<script>" not in row and "&lt;script&gt;" in row and "&amp; &lt;b&gt;bold" in row
+    assert "SYNC_DEGRADED" in row and "×3" in row  # occurrences past the first
+    assert f'value="{alert.id}"' in row  # the admin may pick rows
+    assert "Austin, TX" in row  # the site's city and state
+    viewer = html(signed_in(seeded.user("executive")).get("/alerts/"))
+    assert 'name="ids"' not in viewer  # no pick box without the capability

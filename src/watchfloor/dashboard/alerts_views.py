@@ -20,6 +20,8 @@ from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST, require_safe
 from pydantic import ValidationError
 
@@ -34,6 +36,7 @@ from watchfloor.alerts.schemas import AlertListQuery
 from watchfloor.api.schemas import INT64_MAX
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
+from watchfloor.dashboard.alerts_rows import rows_html
 from watchfloor.dashboard.denied import forbidden
 
 PAGE_SIZE = 50
@@ -110,18 +113,33 @@ def _row(alert: Alert, *, now: datetime, pii: bool) -> Row:
     )
 
 
-def _choices(user, pii: bool) -> dict:
+def _options(choices: list[tuple[int, str]], chosen: set[str]) -> SafeString:
+    """`<option>`s, escaped, the chosen ones selected: built here rather than by a template loop,
+    which cost the page most of its CPU with 1,000 sites (docs/benchmarks.md, "the alerts list's
+    CPU")."""
+    return format_html_join(
+        "",
+        '<option value="{}"{}>{}</option>',
+        ((value, " selected" if str(value) in chosen else "", label) for value, label in choices),
+    )
+
+
+def _choices(user, pii: bool, selected: dict[str, set[str]], params: dict[str, str]) -> dict:
     """What the filter form offers: the user's clients and sites and the people of the tenant."""
-    people = (
-        get_user_model()
+    people = [
+        (p.id, _person(p, pii))
+        for p in get_user_model()
         .objects.filter(tenant_id=user.tenant_id, is_active=True)
         .only("id", "username", "first_name", "last_name")
         .order_by("first_name", "last_name", "username")[:500]
-    )
+    ]
+    clients = visible_clients(user).order_by("name").values_list("id", "name")
+    sites = visible_sites(user).order_by("name").values_list("id", "name")
     return {
-        "clients": list(visible_clients(user).only("id", "name").order_by("name")),
-        "sites": list(visible_sites(user).only("id", "name", "client_id").order_by("name")),
-        "people": [(p.id, _person(p, pii)) for p in people],
+        "client_options": _options(list(clients), selected["client"]),
+        "site_options": _options(list(sites), selected["site"]),
+        "officer_options": _options(people, {params.get("officer", "")}),
+        "assignee_options": _options(people, selected["assignee"]),
         "statuses": [s.value for s in Status],
         "severities": [s.value for s in Severity],
         "sorts": list(SORT_LABELS.items()),
@@ -157,24 +175,29 @@ def alerts_page(request):
     kept = {k: v for k, v in params.items() if k != "cursor"}
     view = QueryDict(mutable=True)
     view.update(kept)
+    selected = _selected(params)
+    rows = [_row(a, now=now, pii=pii) for a in page.items] if page else []
+    can_pick = has_capability(user, Capability.ACK_ALERTS) or has_capability(
+        user, Capability.ASSIGN_INCIDENTS
+    )
     context = {
         "nav": "alerts",
         "params": params,
-        "selected": _selected(params),
+        "selected": selected,
         "errors": errors,
-        "rows": [_row(a, now=now, pii=pii) for a in page.items] if page else [],
+        "rows": rows,
+        "rows_html": rows_html(rows, can_pick=can_pick),
         "page": page,
         "paged": "cursor" in params,
         "view_query": view.urlencode(),
         "can_ack": has_capability(user, Capability.ACK_ALERTS),
         "can_open_incident": has_capability(user, Capability.ASSIGN_INCIDENTS),
-        "can_pick": has_capability(user, Capability.ACK_ALERTS)
-        or has_capability(user, Capability.ASSIGN_INCIDENTS),
+        "can_pick": can_pick,
         "can_export": has_capability(user, Capability.EXPORT),
         "can_view_pii": pii,
         "sort": params.get("sort", DEFAULT_SORT),
         "zone": timezone.get_current_timezone_name(),
-        **_choices(user, pii),
+        **_choices(user, pii, selected, params),
     }
     return render(request, "dashboard/alerts.html", context, status=400 if errors else 200)
 
