@@ -20,8 +20,6 @@ from django.http import HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
-from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST, require_safe
 from pydantic import ValidationError
 
@@ -36,7 +34,7 @@ from watchfloor.alerts.schemas import AlertListQuery
 from watchfloor.api.schemas import INT64_MAX
 from watchfloor.audit.models import Action
 from watchfloor.audit.services import record
-from watchfloor.dashboard.alerts_rows import rows_html
+from watchfloor.dashboard.alerts_rows import options_html, rows_html
 from watchfloor.dashboard.denied import forbidden
 
 PAGE_SIZE = 50
@@ -113,17 +111,6 @@ def _row(alert: Alert, *, now: datetime, pii: bool) -> Row:
     )
 
 
-def _options(choices: list[tuple[int, str]], chosen: set[str]) -> SafeString:
-    """`<option>`s, escaped, the chosen ones selected: built here rather than by a template loop,
-    which cost the page most of its CPU with 1,000 sites (docs/benchmarks.md, "the alerts list's
-    CPU")."""
-    return format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        ((value, " selected" if str(value) in chosen else "", label) for value, label in choices),
-    )
-
-
 def _choices(user, pii: bool, selected: dict[str, set[str]], params: dict[str, str]) -> dict:
     """What the filter form offers: the user's clients and sites and the people of the tenant."""
     people = [
@@ -136,10 +123,10 @@ def _choices(user, pii: bool, selected: dict[str, set[str]], params: dict[str, s
     clients = visible_clients(user).order_by("name").values_list("id", "name")
     sites = visible_sites(user).order_by("name").values_list("id", "name")
     return {
-        "client_options": _options(list(clients), selected["client"]),
-        "site_options": _options(list(sites), selected["site"]),
-        "officer_options": _options(people, {params.get("officer", "")}),
-        "assignee_options": _options(people, selected["assignee"]),
+        "client_options": options_html(list(clients), selected["client"]),
+        "site_options": options_html(list(sites), selected["site"]),
+        "officer_options": options_html(people, {params.get("officer", "")}),
+        "assignee_options": options_html(people, selected["assignee"]),
         "statuses": [s.value for s in Status],
         "severities": [s.value for s in Severity],
         "sorts": list(SORT_LABELS.items()),
