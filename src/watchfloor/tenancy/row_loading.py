@@ -16,7 +16,8 @@ from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.signals import post_init, pre_init
 
-_PLAIN: dict[type, bool] = {}
+# per model: its concrete fields' attribute names when its rows may load plainly, else None
+_PLAIN: dict[type, tuple[str, ...] | None] = {}
 
 
 def _attribute(cls: type, name: str):
@@ -47,18 +48,17 @@ def _init_receivers(cls) -> bool:
 def from_db(cls, base_from_db, db: str | None, field_names, values):
     """`cls.from_db`: the row's values under their attribute names (`field_names`, the loaded
     columns; deferred ones stay absent and load on access, as Django's own instances do)."""
-    plain = _PLAIN.get(cls)
-    if plain is None:
-        plain = _PLAIN[cls] = is_plain(cls)
-    if not plain or _init_receivers(cls):
+    if cls not in _PLAIN:
+        _PLAIN[cls] = tuple(f.attname for f in cls._meta.concrete_fields) if is_plain(cls) else None
+    attnames = _PLAIN[cls]
+    if attnames is None or _init_receivers(cls):
         return base_from_db(db, field_names, values)
     instance = cls.__new__(cls)
     state = ModelState()
     state.adding = False
     state.db = db
     instance.__dict__["_state"] = state
-    fields = cls._meta.concrete_fields
-    if len(values) == len(fields):  # every column, in the model's order (as Django reads it)
-        field_names = [f.attname for f in fields]
+    if len(values) == len(attnames):  # every column, in the model's order (as Django reads it)
+        field_names = attnames
     instance.__dict__.update(zip(field_names, values, strict=True))
     return instance
