@@ -65,6 +65,10 @@ def _inner(args) -> None:
     rest = batches[len(first) :]
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_HOST="127.0.0.1")
 
+    for statement in args.sql_before:  # an experiment on the schema, before anything is staged
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+
     def stage(bodies: list[str]) -> int:
         for body in bodies:
             r = client.post("/api/v2/alerts", data=body, content_type="application/json")
@@ -233,6 +237,14 @@ def main() -> None:
     parser.add_argument(
         "--dump", help="also write each profile's raw stats to DUMP.<kind> (pstats, snakeviz)"
     )
+    parser.add_argument(
+        "--sql-before",
+        action="append",
+        default=[],
+        metavar="SQL",
+        help="run this statement on the bench database before staging (repeatable; an "
+        "experiment on the schema, such as dropping an index)",
+    )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
@@ -244,6 +256,10 @@ def main() -> None:
         estate = h.setup_watchfloor(env, key_sources=["alertmanager"])
         env["BENCH_KEY"] = estate.secrets["key_alertmanager"]
         env["WATCHFLOOR_FOLD_IN_PROCESS"] = "false"  # this process folds, when told
+        # it stages everything before it folds: the flow control would hold, then refuse, the
+        # requests once the staged batches' age passed its bounds
+        env["WATCHFLOOR_STAGING_HOLD_LAG"] = "1e9"
+        env["WATCHFLOOR_STAGING_MAX_LAG"] = "1e9"
         h.RESULTS.mkdir(exist_ok=True)
         env["BENCH_OUT"] = str(h.RESULTS / "profile_fold.json")
         if args.rules_off:
@@ -264,6 +280,7 @@ def main() -> None:
             *(["--profile-first"] if args.profile_first else []),
             f"--chunk={args.chunk}",
             *(f"--time={t}" for t in args.time),
+            *(f"--sql-before={q}" for q in args.sql_before),
             *([f"--dump={Path(args.dump).resolve()}"] if args.dump else []),
         ]
         h.log(f"load average before: {os.getloadavg()}")
