@@ -476,6 +476,19 @@ def test_the_split_servers_workers_stand_by_and_the_others_fold(monkeypatch):
     assert loaded == {"standby": True}
 
 
+def test_the_websocket_process_imports_everything_before_it_serves_and_folds(monkeypatch):
+    """In the split server the uvicorn process folds: it warms up like a gunicorn worker, then
+    freezes that heap, before uvicorn starts (its drainer's first fold imported Celery)."""
+    from watchfloor.platform import server
+
+    calls = []
+    monkeypatch.setattr(server, "warm_up", lambda: calls.append("warm_up"))
+    monkeypatch.setattr(server, "tune_gc", lambda: calls.append("tune_gc"))
+    monkeypatch.setattr(server.uvicorn, "run", lambda *a, **kw: calls.append("uvicorn.run"))
+    server.run_uvicorn(host="127.0.0.1", port=0)
+    assert calls == ["warm_up", "tune_gc", "uvicorn.run"]
+
+
 @pytest.mark.postgres
 def test_staged_events_are_compressed_with_lz4_on_postgresql():
     """Migration 0013 (bench/staging_compression.py: about half pglz's insert time)."""

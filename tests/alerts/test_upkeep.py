@@ -3,6 +3,8 @@ thresholds say they are due and it has not run (alerts.upkeep)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -102,3 +104,42 @@ def test_a_refused_upkeep_stops_in_this_process(monkeypatch, caplog):
     assert "fold upkeep stopped" in caplog.text
     monkeypatch.undo()
     assert upkeep.tend(force=True) == []  # disabled until reset
+
+
+def test_the_fold_tends_on_a_thread_of_its_own_one_at_a_time(monkeypatch):
+    """The fold worker's look (`tend_in_background`): `tend` runs on another thread, which
+    gives its connection back; no second one starts while one runs, nor within CHECK_EVERY."""
+    import threading
+
+    upkeep.reset()
+    release = threading.Event()
+    ran: list[str] = []
+    closed: list[str] = []
+
+    def tend():
+        ran.append(threading.current_thread().name)
+        upkeep._last_look = time.monotonic()  # what tend records when it looks
+        release.wait(10)
+        return []
+
+    class Connection:  # the upkeep thread's own: PostgreSQL's, given back when it is done
+        vendor = "postgresql"
+
+        def close(self):
+            closed.append(threading.current_thread().name)
+
+    monkeypatch.setattr(upkeep, "tend", tend)
+    monkeypatch.setattr(upkeep, "connection", Connection())
+    try:
+        assert upkeep.tend_in_background()
+        assert not upkeep.tend_in_background()  # one is running (and it looked just now)
+        upkeep._last_look = float("-inf")  # due again, but the first one still runs
+        assert not upkeep.tend_in_background()
+        release.set()
+        upkeep._thread.join(10)
+        assert ran == closed == ["watchfloor-upkeep"]
+        upkeep._last_look = time.monotonic()
+        assert not upkeep.tend_in_background()  # looked within CHECK_EVERY
+    finally:
+        release.set()
+        upkeep.reset()

@@ -682,10 +682,11 @@ class FoldWorker:
             connection.close()
 
     def _tend(self) -> None:
-        """Statistics and dead rows autovacuum has not seen to yet (alerts.upkeep)."""
+        """Statistics and dead rows autovacuum has not seen to yet (alerts.upkeep), on a
+        thread of their own: the fold goes on meanwhile."""
         try:
-            upkeep.tend()
-        except Exception as exc:  # tend contains database errors; this is a bug
+            upkeep.tend_in_background()
+        except Exception as exc:  # starting a thread failed; the next look tries again
             log.exception("fold worker: the table upkeep failed: %s", type(exc).__name__)
 
     def _wait(self) -> None:

@@ -70,6 +70,10 @@ def run_uvicorn(
     # A full garbage collection stops the event loop for ~140 ms with 1,000 WebSockets open,
     # and those pauses were the slowest live deliveries (bench/websocket.py --gc-log); rarer
     # young-generation collections remove them (p99 408 -> 188 ms, docs/benchmarks.md).
+    # Imported first, as in a gunicorn worker: in the split server this process folds, and its
+    # first fold imported Celery's task sending and the rest lazily on the drainer's thread
+    # (py-spy over a first pass: 0.54 s of it; docs/decisions.md).
+    warm_up()
     tune_gc()
     uvicorn.run(
         ASGI_APP,
