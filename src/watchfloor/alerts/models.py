@@ -167,14 +167,9 @@ class Alert(TenantScoped):
     acknowledged_by = _actor()
     assigned_at = models.DateTimeField(null=True, blank=True)
     assigned_by = _actor()
-    assignee = models.ForeignKey(  # indexed where set (alert_assignee): most alerts have none
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-    )
+    # the same column as an actor's, but looked up by: indexed where set (alert_assignee), as
+    # most alerts have no assignee
+    assignee = _actor()
     escalated_at = models.DateTimeField(null=True, blank=True)
     escalated_by = _actor()
     escalation_level = models.PositiveSmallIntegerField(default=0)
