@@ -8,11 +8,11 @@ INSERT … SELECT from it then does what the statement did, conflicts and RETURN
 Measured on 5,000 new alerts: 573 ms instead of 792 (docs/decisions.md).
 
 The staging table lives as long as the connection (CREATE … IF NOT EXISTS before each COPY),
-named after the column list (a migration that changes a column makes a new one), emptied by
-the INSERT itself (`DELETE … RETURNING`), so a transaction may use it more than once, and at
-every commit. JSON
-columns travel as text and are cast by the INSERT: COPY's binary jsonb would need psycopg to
-encode each value again.
+named after the column list (a migration that changes a column makes a new one), and is emptied
+by the INSERT itself (`DELETE … RETURNING`: a transaction may use it more than once) and at every
+commit. JSON columns travel as text and are cast by the INSERT: COPY's binary jsonb would need
+psycopg to encode each value again. The database role needs the TEMPORARY privilege (PostgreSQL
+grants it to PUBLIC; docs/operations.md).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def _column(field) -> str:
 
 def _column_type(field) -> str:
     """The PostgreSQL type of a field's column, for `%s::<type>[]` casts."""
-    return field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+    return copy_rows.column_type(field)
 
 
 def _db():
