@@ -5,10 +5,12 @@ to the walk."""
 from __future__ import annotations
 
 import json
+import random
+import re
 
 import pytest
 
-from watchfloor.api.parsing import NestedTooDeep, loads_screened
+from watchfloor.api.parsing import NestedTooDeep, has_long_digit_run, loads_screened
 from watchfloor.bounds import MAX_DEPTH, value_problem
 
 ALERT = {
@@ -118,3 +120,32 @@ def test_past_int64_is_never_a_float():
     notes it, and the walk names it."""
     data, storable = loads_screened(b'{"n": 18446744073709551616}')
     assert data == {"n": 18446744073709551616} and storable is False
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"1" * 18,
+        b"1" * 19,
+        b"x" + b"9" * 19 + b"x",
+        b"123456789012345678.9",
+        b"1234567890123456789",
+        b'{"n": 0000000000000000000}',
+        "٠١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩".encode(),  # Arabic-Indic digits: not ASCII digits
+        b"12345678901234567 8901",
+        b"-9223372036854775808",
+        b"[1,2,3,4,5,6,7,8,9,10]",
+    ],
+)
+def test_the_digit_run_check_finds_what_the_regular_expression_finds(raw):
+    assert has_long_digit_run(raw) is bool(re.search(rb"\d{19}", raw))
+
+
+def test_the_digit_run_check_agrees_on_random_bytes():
+    rng = random.Random(14)
+    alphabet = b"0123456789-.e x\xd9\xa0"
+    for _ in range(3000):
+        raw = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        raw = raw.replace(b" ", b"9" * rng.randint(0, 20), 1)
+        assert has_long_digit_run(raw) is bool(re.search(rb"\d{19}", raw)), raw

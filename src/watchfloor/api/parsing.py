@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -90,8 +89,17 @@ def loads_screened(raw: bytes) -> tuple[Any, bool]:
 
 
 # a run of 19 digits: every integer outside int64 has one (as may a long float or a string)
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_ZEROS = b"0" * 19
 _UNVOUCHED = object()
+
+
+def has_long_digit_run(raw: bytes) -> bool:
+    """Whether `raw` holds 19 ASCII digits in a row (what `re.search(rb"\\d{19}", raw)` finds).
+    Every digit becomes "0" and bytes.find looks for nineteen of them: 33 µs for a 100-alert
+    body (58 KB) against the regular expression's 514 µs, which was 13 % of a batch request's
+    samples (py-spy, docs/decisions.md)."""
+    return raw.translate(_DIGITS_AS_ZERO).find(_NINETEEN_ZEROS) != -1
 
 
 def _loads_plain(raw: bytes) -> Any:
@@ -100,7 +108,7 @@ def _loads_plain(raw: bytes) -> Any:
     float that overflows) and lone surrogates; past int64 it would give a float, so a body with
     19 digits in a row goes to `json.loads` instead. Measured: `json.loads` with the hooks was
     8.8 % of a 100-alert request's samples (docs/decisions.md)."""
-    if type(raw) is not bytes or _LONG_DIGITS.search(raw) or not json_strings_storable(raw):
+    if type(raw) is not bytes or has_long_digit_run(raw) or not json_strings_storable(raw):
         return _UNVOUCHED
     try:
         data = orjson.loads(raw)
