@@ -3,6 +3,7 @@ drains it into alerts, in order, in groups, exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -13,8 +14,8 @@ from django.db import OperationalError, connection, connections
 
 from support_alerts import key_for, publisher, resolve, trigger
 from watchfloor.alerts import staging
-from watchfloor.alerts.events import BatchInvalid
-from watchfloor.alerts.models import Alert, StagedBatch, Status
+from watchfloor.alerts.events import BatchInvalid, Event, EventAction
+from watchfloor.alerts.models import Alert, Severity, StagedBatch, Status
 
 __all__ = ["key_for", "publisher"]
 
@@ -72,6 +73,34 @@ def test_encode_decode_keeps_every_field(estate, key):
     [back] = staging.decode(staging.encode(prepared))
     assert back == prepared[0]
     assert back.where.site_id == site.id and back.event.occurred_at == at
+
+
+def test_decode_builds_each_field_from_its_own_column(estate, key):
+    """decode builds an Event positionally: every field differs here, so a column read into
+    another field, or Event's fields reordered, fails."""
+    assert tuple(f.name for f in dataclasses.fields(Event)) == staging._EVENT_FIELDS
+    site = estate.sites[0]
+    event = Event(
+        action=EventAction.TRIGGER,
+        type="type-1",
+        severity=Severity.HIGH,
+        title="title-2",
+        description="description-3",
+        fingerprint="fingerprint-4",
+        client_code=site.client.code,
+        site_code=site.code,
+        entity_type="entity-type-5",
+        entity_id="entity-id-6",
+        labels={"label": "7"},
+        annotations={"annotation": "8"},
+        source_url="https://example.com/9",
+        runbook_url="https://example.com/10",
+        occurred_at=datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC),
+    )
+    [prepared] = staging.prepare([event], key=key)
+    [back] = staging.decode(staging.encode([prepared]))
+    assert back == prepared and back.event == event
+    assert type(back.event.action) is EventAction and type(back.event.severity) is Severity
 
 
 def test_the_content_hash_is_staged_by_the_request_and_kept_by_the_fold(estate, key):

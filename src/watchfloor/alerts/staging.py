@@ -123,31 +123,46 @@ def encode(prepared: list[Prepared]) -> str:
     return orjson.dumps([_encode_one(p) for p in prepared]).decode()
 
 
+# The first 15 staged columns are Event's fields in its own order, so `decode` builds it from
+# them positionally (keywords cost a third more of the fold's decode); a test holds the two
+# orders together.
+_EVENT_FIELDS = (
+    "action", "type", "severity", "title", "description", "fingerprint", "client_code",
+    "site_code", "entity_type", "entity_id", "labels", "annotations", "source_url",
+    "runbook_url", "occurred_at",
+)  # fmt: skip
+_ACTIONS = EventAction._value2member_map_
+_SEVERITIES = Severity._value2member_map_
+
+
 def decode(text: str) -> list[Prepared]:
+    """The staged rows back as Prepared events. The fold's decode of a 100-event batch: 186 µs
+    against 342 µs with keywords and enum calls (timeit, docs/decisions.md)."""
     out = []
+    parse_time = datetime.fromisoformat
     for row in orjson.loads(text):
         (action, type_, severity, title, description, own_fp, client_code, site_code) = row[:8]
         (entity_type, entity_id, labels, annotations, source_url, runbook_url, at) = row[8:15]
         client_id, site_id, fp = row[15:18]
         digest = row[18] if len(row) > 18 else None  # staged before the hash was
         event = Event(
-            action=EventAction(action),
-            type=type_,
-            severity=Severity(severity),
-            title=title,
-            description=description,
-            fingerprint=own_fp,
-            client_code=client_code,
-            site_code=site_code,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            labels=labels,
-            annotations=annotations,
-            source_url=source_url,
-            runbook_url=runbook_url,
-            occurred_at=datetime.fromisoformat(at) if at else None,
+            _ACTIONS.get(action) or EventAction(action),
+            type_,
+            _SEVERITIES.get(severity) or Severity(severity),
+            title,
+            description,
+            own_fp,
+            client_code,
+            site_code,
+            entity_type,
+            entity_id,
+            labels,
+            annotations,
+            source_url,
+            runbook_url,
+            parse_time(at) if at else None,
         )
-        out.append(Prepared(event, Located(client_id=client_id, site_id=site_id), fp, digest))
+        out.append(Prepared(event, Located(client_id, site_id), fp, digest))
     return out
 
 
