@@ -146,8 +146,8 @@ def _environ(body: bytes, key: str) -> dict:
 
 
 def _roads(args) -> None:
-    """CPU per single-alert request through each road of the WSGI application, then a profile
-    of the lean one."""
+    """CPU per request (`--batch` alerts each) through each road of the WSGI application and
+    the CPU of the fold of what they staged, then a profile of the lean road."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "watchfloor.settings")
     # no drainer runs in this process while it times requests (the fold is drained between the
     # roads): the flow control would hold, then refuse, the requests once the lag passed its bound
@@ -160,17 +160,24 @@ def _roads(args) -> None:
     from watchfloor.wsgi import application
 
     key = os.environ["BENCH_KEY"]
-    sites = [(f"C{c:03d}", f"C{c:03d}-S{s:02d}") for c in range(20) for s in range(10)]
-    pool = ingest.alert_pool(sites, datetime.now(UTC))
-    singles = [
-        b.encode() for b in ingest.request_bodies(pool, batch=1, count=4 * args.singles, seed=2)
-    ]
 
     def call(app, body: bytes) -> None:
         status: list[str] = []
         out = b"".join(app(_environ(body, key), lambda s, h, exc=None: status.append(s)))
         if not status[0].startswith("200"):
             raise SystemExit(f"answered {status[0]}: {out[:300]!r}")
+
+    sites = [(f"C{c:03d}", f"C{c:03d}-S{s:02d}") for c in range(20) for s in range(10)]
+    pool = ingest.alert_pool(sites, datetime.now(UTC))
+    size = args.batch
+    singles = [
+        b.encode() for b in ingest.request_bodies(pool, batch=size, count=4 * args.singles, seed=2)
+    ]
+    if size > 1:  # the pool's first pass, folded, so every timed alert is a repeat
+        first = ingest.request_bodies(pool, batch=ingest.BATCH, count=100, seed=1)
+        for body in first[: ingest.FINGERPRINTS // ingest.BATCH]:
+            call(application, body.encode())
+        staging.drain_pending()
 
     roads = {"full": application.app, "lean": application}
     out: dict[str, Any] = {}
@@ -183,17 +190,22 @@ def _roads(args) -> None:
         for body in singles[:n]:
             call(app, body)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        fold_cpu0 = time.process_time()
+        folded = staging.drain_pending()
+        fold_cpu = time.process_time() - fold_cpu0
         out[name] = {
             "requests": n,
+            "alerts_per_request": size,
             "cpu_ms": round(1000 * cpu / n, 3),
             "wall_ms": round(1000 * wall / n, 3),
+            "fold_cpu_us_per_alert": round(1e6 * fold_cpu / max(folded, 1), 1),
         }
         print(
             f"== {name} road: {1000 * cpu / n:.3f} ms CPU, {1000 * wall / n:.3f} ms wall per "
-            f"single-alert request (one at a time, {n} requests)",
+            f"{size}-alert request (one at a time, {n} requests); then the fold of their "
+            f"{folded:,} alerts: {1e6 * fold_cpu / max(folded, 1):.1f} µs of CPU an alert",
             flush=True,
         )
-        staging.drain_pending()
     prof = cProfile.Profile()
     prof.enable()
     for body in singles[n : 2 * n]:
@@ -214,6 +226,13 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=60, help="repeat batches profiled")
     parser.add_argument("--singles", type=int, default=1000, help="repeat singles profiled")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="--roads: alerts per request (default 1; with more, the pool's first pass is "
+        "folded first, so the timed alerts are repeats)",
+    )
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
         "--roads",
@@ -246,6 +265,7 @@ def main() -> None:
             f"--first={args.first}",
             f"--batches={args.batches}",
             f"--singles={args.singles}",
+            f"--batch={args.batch}",
             f"--top={args.top}",
             *(["--roads"] if args.roads else []),
         ]
