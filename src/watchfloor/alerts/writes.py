@@ -349,11 +349,19 @@ def bump_repeats(tenant_id: int, repeats: list[tuple[str, str, int]], now) -> li
                 )
                 rows.extend(cursor.fetchall())
     names = [f.attname for f in fields]
-    converters = _converters(fields, opts.db_table)
+    # only the columns with a converter are visited (none of them on PostgreSQL but the UUID)
+    converting = [
+        (name, index, col, convert)
+        for index, (name, (col, convert)) in enumerate(
+            zip(names, _converters(fields, opts.db_table), strict=True)
+        )
+        if convert
+    ]
     out: list[dict] = []
     for row in rows:
-        read: dict = {}
-        for name, value, (col, convert) in zip(names, row, converters, strict=True):
+        read = dict(zip(names, row, strict=True))
+        for name, index, col, convert in converting:
+            value = row[index]
             for c in convert:
                 value = c(value, col, connection)
             read[name] = value
