@@ -47,24 +47,13 @@ class Limited:
     retry_after: int
 
 
-def _write_client(backend, full_key: str):
-    """The Redis client for the counters, made once per cache connection: Django's
-    `get_client()` builds a new `redis.Redis` at every call, and its ~170 response callbacks
-    cost 0.3 ms of CPU, a fifth of an ingestion request's (bench/profile_ingest.py --roads)."""
-    client = backend.__dict__.get("_watchfloor_counter_client")
-    if client is None:
-        client = backend.get_client(full_key, write=True)
-        backend.__dict__["_watchfloor_counter_client"] = client
-    return client
-
-
 def _count(key: str, n: int = 1) -> int:
     """This window's shared count for `key`, after adding `n` requests."""
     backend = getattr(cache, "_cache", None)
     if getattr(backend, "get_client", None) is not None:
         # Redis: one INCRBY (Django's incr() is EXISTS + INCR, two round trips)
         full_key = cache.make_and_validate_key(key)
-        client = _write_client(backend, full_key)
+        client = backend.get_client(full_key, write=True)  # kept per pool (redis_cache)
         count = client.incrby(full_key, n)
         if count == n:
             client.expire(full_key, WINDOW_SECONDS * 2)

@@ -177,7 +177,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "watchfloor.platform.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "watchfloor",
             # a Redis that hangs instead of refusing holds a request at most this long; callers

@@ -30,7 +30,7 @@ def redis_server(settings, monkeypatch):
     settings.REDIS_URL = server.url
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "watchfloor.platform.redis_cache.RedisCache",  # the shipped one
             "LOCATION": server.url,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
@@ -191,3 +191,25 @@ def test_maintenance_starts_are_announced_while_the_cache_is_down(
     with django_capture_on_commit_callbacks(execute=True):
         assert announce_transitions(now=now) == 1
     assert [e["window"]["id"] for e in recorder.of_type("maintenance.started")] == [window.id]
+
+
+def test_the_cache_keeps_one_redis_client_through_an_outage(redis_server):
+    """One `redis.Redis` per pool instead of one per call (watchfloor.platform.redis_cache),
+    and that client works again once Redis is back."""
+    import redis
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    backend = cache._cache
+    assert backend.get_client() is backend.get_client(write=True)
+    cache.set("kept", 1)
+    assert cache.get("kept") == 1
+    client = backend.get_client()
+
+    redis_server.stop()
+    with pytest.raises(redis.exceptions.ConnectionError):
+        cache.get("kept")
+    redis_server.start()
+    cache.set("kept", 2)
+    assert cache.get("kept") == 2
+    assert backend.get_client() is client
