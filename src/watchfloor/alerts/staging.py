@@ -131,8 +131,8 @@ _EVENT_FIELDS = (
     "site_code", "entity_type", "entity_id", "labels", "annotations", "source_url",
     "runbook_url", "occurred_at",
 )  # fmt: skip
-_ACTIONS = EventAction._value2member_map_
-_SEVERITIES = Severity._value2member_map_
+_ACTIONS = {action.value: action for action in EventAction}
+_SEVERITIES = {severity.value: severity for severity in Severity}
 
 
 def decode(text: str) -> list[Prepared]:
