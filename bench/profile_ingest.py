@@ -206,6 +206,7 @@ def _roads(args) -> None:
             f"{folded:,} alerts: {1e6 * fold_cpu / max(folded, 1):.1f} µs of CPU an alert",
             flush=True,
         )
+    out["fold_sizes"] = _fold_sizes(args, staging, lambda body: call(application, body), singles)
     prof = cProfile.Profile()
     prof.enable()
     for body in singles[n : 2 * n]:
@@ -219,6 +220,38 @@ def _roads(args) -> None:
     Path(os.environ["BENCH_OUT"]).write_text(json.dumps(out, indent=2))
 
 
+def _fold_sizes(args, staging, send, bodies: list[bytes]) -> dict[str, Any]:
+    """The fold's cost against its size (`--fold-sizes`): requests staged K at a time, each K
+    folded by one `drain_pending` (one fold), as a drainer takes what arrived during its last
+    fold. CPU is this process's; wall adds PostgreSQL's statements and the commit's flush."""
+    out: dict[str, Any] = {}
+    for size in (int(k) for k in args.fold_sizes.split(",") if k):
+        cpu = wall = 0.0
+        folded = 0
+        sent = 0
+        while sent + size <= args.singles:
+            for body in bodies[sent : sent + size]:
+                send(body)
+            sent += size
+            cpu0, t0 = time.process_time(), time.perf_counter()
+            folded += staging.drain_pending()
+            cpu += time.process_time() - cpu0
+            wall += time.perf_counter() - t0
+        if not folded:
+            continue
+        out[str(size)] = {
+            "alerts": folded,
+            "cpu_us_per_alert": round(1e6 * cpu / folded, 1),
+            "wall_us_per_alert": round(1e6 * wall / folded, 1),
+        }
+        print(
+            f"== folds of {size} staged request(s) ({folded:,} alerts): {1e6 * cpu / folded:.1f} "
+            f"µs CPU, {1e6 * wall / folded:.1f} µs wall an alert",
+            flush=True,
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -226,6 +259,12 @@ def main() -> None:
     )
     parser.add_argument("--batches", type=int, default=60, help="repeat batches profiled")
     parser.add_argument("--singles", type=int, default=1000, help="repeat singles profiled")
+    parser.add_argument(
+        "--fold-sizes",
+        default="",
+        help="--roads: also fold the staged requests K at a time for each K of this "
+        "comma-separated list (the fold's cost against its size)",
+    )
     parser.add_argument(
         "--batch",
         type=int,
@@ -266,6 +305,7 @@ def main() -> None:
             f"--batches={args.batches}",
             f"--singles={args.singles}",
             f"--batch={args.batch}",
+            f"--fold-sizes={args.fold_sizes}",
             f"--top={args.top}",
             *(["--roads"] if args.roads else []),
         ]
