@@ -3,6 +3,7 @@ node; the outage is logged once with its recovery, never per request (#12 sectio
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from datetime import timedelta
@@ -213,3 +214,36 @@ def test_the_cache_keeps_one_redis_client_through_an_outage(redis_server):
     cache.set("kept", 2)
     assert cache.get("kept") == 2
     assert backend.get_client() is client
+
+
+def test_the_publisher_keeps_one_client_per_pool(redis_server, monkeypatch):
+    import redis
+
+    publisher = RedisPublisher()
+    client = publisher._client()
+    assert publisher._client() is client
+    listener = redis.Redis.from_url(redis_server.url).pubsub(ignore_subscribe_messages=True)
+    listener.psubscribe(f"{hub.channel_prefix()}*")
+    listener.get_message(timeout=1)
+    publisher.send([{"tenant_id": 1, "type": "one"}])  # one tenant: no pipeline
+    publisher.send([{"tenant_id": 1, "type": "x"}, {"tenant_id": 2, "type": "y"}])
+    heard = []
+    for _ in range(20):
+        message = listener.get_message(timeout=0.5)
+        if message is not None:
+            heard.append((message["channel"].decode(), json.loads(message["data"])))
+        if len(heard) == 3:
+            break
+    prefix = hub.channel_prefix()
+    assert sorted(heard, key=str) == sorted(
+        [
+            (f"{prefix}1", [{"tenant_id": 1, "type": "one"}]),
+            (f"{prefix}1", [{"tenant_id": 1, "type": "x"}]),
+            (f"{prefix}2", [{"tenant_id": 2, "type": "y"}]),
+        ],
+        key=str,
+    )
+    listener.close()
+    monkeypatch.setattr(RedisPublisher, "_pool", None)  # a new pool (another Redis URL, say)
+    assert publisher._client() is not client
+    assert publisher._client().connection_pool is RedisPublisher._pool

@@ -239,6 +239,7 @@ class RedisPublisher(Publisher):
     """
 
     _pool = None
+    _redis = None  # the client of `_pool`, made once: redis.Redis() copies ~170 callbacks
     _lock = threading.Lock()
 
     def _client(self):
@@ -254,7 +255,10 @@ class RedisPublisher(Publisher):
                     socket_connect_timeout=2,
                     socket_timeout=5,
                 )
-        return redis.Redis(connection_pool=RedisPublisher._pool)
+            client = RedisPublisher._redis
+            if client is None or client.connection_pool is not RedisPublisher._pool:
+                client = RedisPublisher._redis = redis.Redis(connection_pool=RedisPublisher._pool)
+        return client
 
     def send(self, events: list[dict]) -> None:
         """PUBLISH through Redis; with Redis down, this node's own pages still get the events
@@ -272,6 +276,10 @@ class RedisPublisher(Publisher):
             by_tenant[event["tenant_id"]].append(event)
         client = self._client()
         prefix = channel_prefix()
+        if len(by_tenant) == 1:  # a fold's events are one tenant's: no pipeline to build
+            [(tenant_id, batch)] = by_tenant.items()
+            client.publish(f"{prefix}{tenant_id}", encode_events(batch))
+            return
         with client.pipeline(transaction=False) as pipe:
             for tenant_id, batch in by_tenant.items():
                 pipe.publish(f"{prefix}{tenant_id}", encode_events(batch))
