@@ -156,7 +156,7 @@ def _roads(args) -> None:
     import django
 
     django.setup()
-    from watchfloor.alerts import staging
+    from watchfloor.alerts import staging, upkeep
     from watchfloor.wsgi import application
 
     key = os.environ["BENCH_KEY"]
@@ -186,6 +186,7 @@ def _roads(args) -> None:
         for body in singles[:50]:  # warm: caches, the pool, imports
             call(app, body)
         staging.drain_pending()
+        upkeep.tend(force=True)  # fresh statistics, as the server's drainers keep them
         cpu0, t0 = time.process_time(), time.perf_counter()
         for body in singles[:n]:
             call(app, body)
@@ -225,7 +226,10 @@ def _fold_sizes(args, staging, send, bodies: list[bytes]) -> dict[str, Any]:
     folded by one `drain_pending` (one fold), as a drainer takes what arrived during its last
     fold. CPU is this process's; wall adds PostgreSQL's statements and the commit's flush."""
     out: dict[str, Any] = {}
+    from watchfloor.alerts import upkeep
+
     for size in (int(k) for k in args.fold_sizes.split(",") if k):
+        upkeep.tend(force=True)
         cpu = wall = 0.0
         folded = 0
         sent = 0
