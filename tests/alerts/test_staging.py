@@ -371,6 +371,33 @@ def test_a_fold_that_leaves_batches_pending_wakes_the_other_drainers(estate, key
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_fold_s_delete_wakes_drainers_for_batches_before_and_after_its_own(estate, key):
+    """The "still pending" check reads the first rows by id: a batch left before the folded
+    ones (another tenant's, locked by another drainer) counts as much as one after them."""
+    from django.db import transaction
+
+    site = estate.sites[0].code
+    for fp in ("a", "b", "c"):
+        staging.stage([trigger(site=site, fingerprint=fp)], key=key)
+    first, middle, last = StagedBatch.objects.order_by("id").values_list("id", flat=True)
+    listener = staging.listening_connection()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            staging._delete(cursor, [middle])
+        assert _woken(listener) == 1, "one before and one after are pending"
+        with transaction.atomic(), connection.cursor() as cursor:
+            staging._delete(cursor, [last])
+        assert _woken(listener) == 1, "one before is pending"
+        with transaction.atomic(), connection.cursor() as cursor:
+            staging._delete(cursor, [first])
+        assert _woken(listener) == 0, "nothing left"
+    finally:
+        listener.close()
+    assert not StagedBatch.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_requests_waiting_for_the_group_writer_leave_the_pool_to_the_leader(
     estate, key, monkeypatch
 ):
