@@ -107,7 +107,7 @@ def test_map_draws_the_bundled_outline_without_tiles(server, browser):
         assert countries.count() > 150  # Natural Earth 1:110m admin-0
         assert states.count() == 51  # 50 states and DC
         # the outline is drawn under the markers, which stay clickable
-        assert page.locator("#map path.site-marker").count() > 0
+        assert page.locator("#map path.site-marker, #map .site-cluster").count() > 0
         pane = page.locator(".leaflet-outline-pane")
         assert int(pane.evaluate("p => getComputedStyle(p).zIndex")) < 400
         screenshot(page, "overview-outline")

@@ -136,7 +136,7 @@ def test_header_stays_above_the_map_when_scrolling(server, tabs, viewport):
     assert abs(y - target_y) < 2, (y, target_y)
     assert topmost_is_inside(page, x, y, ".topbar")
     # and a marker scrolled under the header is covered by it too
-    marker = page.locator("#map path.site-marker").first
+    marker = page.locator("#map path.site-marker, #map .site-cluster").first
     found = box(marker)
     page.evaluate("dy => window.scrollBy(0, dy)", found["y"] + found["height"] / 2 - target_y)
     found = box(marker)

@@ -1,4 +1,5 @@
-"""The overview in Chromium: KPI tiles, one map marker per site in scope, filters in the URL.
+"""The overview in Chromium: KPI tiles, every site in scope on the map (a marker of its own, or
+in a numbered cluster with the sites close to it), filters in the URL.
 
 Saves overview.png in test-artifacts/ (and docs/screenshots/ with WATCHFLOOR_SCREENSHOTS=docs).
 """
@@ -25,18 +26,45 @@ KPI_NAMES = (
     "mtta",
     "mttr",
 )
-MARKERS = "#map path.site-marker"
+MARKERS = "#map path.site-marker"  # a site drawn by itself
+CLUSTERS = "#map .site-cluster__count"  # the label of sites close together, drawn as one
+LEVELS = ("critical", "high", "medium", "low", "info", "ok")  # worst first, as js/sitemap.js
 
 
 def marker_levels(page) -> Counter:
-    """How many markers of each level (`site-marker--critical` … `--ok`) the map draws."""
+    """Every site the map draws, by level: each marker's own (`site-marker--critical` …
+    `--ok`) and each cluster's sites (its `data-levels`). On the way it checks that a cluster's
+    number is the count of its sites and that it wears the colour of the worst of them."""
     classes = page.locator(MARKERS).evaluate_all("paths => paths.map(p => p.getAttribute('class'))")
     levels = Counter()
     for names in classes:
         found = [n.split("--", 1)[1] for n in names.split() if n.startswith("site-marker--")]
         assert len(found) == 1, names
         levels[found[0]] += 1
+    clusters = page.locator(CLUSTERS).evaluate_all(
+        "labels => labels.map(l => [l.parentElement.className, l.dataset.count,"
+        " l.dataset.levels, l.textContent])"
+    )
+    for outer, count, by_level, text in clusters:
+        members = Counter({k: int(n) for k, n in (p.split(":") for p in by_level.split())})
+        assert sum(members.values()) == int(count) == int(text) > 1, (count, by_level, text)
+        worst = next(level for level in LEVELS if members[level])
+        assert f"site-cluster--{worst}" in outer.split(), (outer, by_level)
+        levels += members
     return levels
+
+
+def wait_for_sites_drawn(page, count: int) -> None:
+    """Until the map accounts for `count` sites (markers, and the sites inside clusters)."""
+    page.wait_for_function(
+        """([markers, clusters, count]) => {
+          let drawn = document.querySelectorAll(markers).length;
+          for (const label of document.querySelectorAll(clusters))
+            drawn += Number(label.dataset.count);
+          return drawn === count;
+        }""",
+        arg=[MARKERS, CLUSTERS, count],
+    )
 
 
 def api_levels(sites: list[dict]) -> Counter:
@@ -84,15 +112,17 @@ def test_tiles_and_one_marker_per_site(server, tabs, unique):
 
     sites = server.api("admin", "GET", "/api/v1/overview/sites").body["sites"]
     assert len(sites) == data["site_count"] == 200
-    expect(page.locator(MARKERS)).to_have_count(len(sites))
+    wait_for_sites_drawn(page, len(sites))
     assert marker_levels(page) == api_levels(sites)
     assert {"critical", "high", "medium", "low", "ok"} <= set(marker_levels(page))
     screenshot(page, "overview", docs=True, full_page=True)
 
     # hovering a marker names its site; clicking it drills down to that site
-    x, y = _uncovered_marker(page)
+    _zoom_until_a_marker_shows(page)
+    x, y = _uncovered(page, MARKERS)
     page.mouse.move(x, y)
     tooltip = page.locator(".leaflet-tooltip")
+    expect(tooltip).to_have_count(1)  # a clicked cluster's own fades out (200 ms)
     expect(tooltip).to_be_visible()
     code = tooltip.locator("strong").inner_text()
     assert code in {s["code"] for s in sites}
@@ -103,22 +133,72 @@ def test_tiles_and_one_marker_per_site(server, tabs, unique):
     assert tab.failures == []
 
 
-def _uncovered_marker(page) -> tuple[float, float]:
-    """The centre of a marker that no other marker covers there (a real hover reaches it). The
-    map is scrolled into view first: below the fold (under the field tiles) no point is hit."""
+def _zoom_until_a_marker_shows(page) -> None:
+    """Click clusters (each click zooms to the sites it holds) until a site's own marker is
+    drawn: at the first view every site may be inside a cluster."""
+    for _ in range(8):
+        if page.locator(MARKERS).count():
+            return
+        zoom = page.locator("#map").get_attribute("data-zoom")
+        page.mouse.click(*_uncovered(page, CLUSTERS))
+        expect(page.locator("#map")).not_to_have_attribute("data-zoom", zoom or "")
+    assert page.locator(MARKERS).count(), "clusters all the way down"
+
+
+def _uncovered(page, selector: str) -> tuple[float, float]:
+    """The centre of a marker or cluster (`selector`) inside the map's view that nothing else
+    covers there (a real hover or click reaches it). The map is scrolled into view first: below
+    the fold (under the field tiles) no point is hit."""
     page.locator("#map").scroll_into_view_if_needed()
-    point = page.locator(MARKERS).first.evaluate(
-        """(first) => {
-          for (const path of first.ownerSVGElement.querySelectorAll("path.site-marker")) {
-            const r = path.getBoundingClientRect();
+    point = page.evaluate(
+        """(selector) => {
+          const map = document.querySelector("#map").getBoundingClientRect();
+          for (const node of document.querySelectorAll(selector)) {
+            const r = node.getBoundingClientRect();
             const x = r.left + r.width / 2, y = r.top + r.height / 2;
-            if (r.width > 0 && document.elementFromPoint(x, y) === path) return [x, y];
+            if (r.width === 0 || x < map.left || x > map.right || y < map.top || y > map.bottom)
+              continue;
+            const hit = document.elementFromPoint(x, y);
+            if (hit && (hit === node || node.contains(hit) || hit.contains(node))) return [x, y];
           }
           return null;
-        }"""
+        }""",
+        selector,
     )
-    assert point, "every marker is covered by another one"
+    assert point, f"every {selector} is covered by something else or out of view"
     return point[0], point[1]
+
+
+def test_sites_close_together_are_one_cluster_named_on_hover_opened_by_a_click(server, tabs):
+    tab = tabs.open("admin")
+    page = tab.page
+    wait_until_rendered(page)
+    sites = server.api("admin", "GET", "/api/v1/overview/sites").body["sites"]
+    wait_for_sites_drawn(page, len(sites))
+    # 200 sites in 40 cities: at the national view a city's sites are one cluster
+    assert page.locator(CLUSTERS).count() > 0
+    x, y = _uncovered(page, CLUSTERS)
+    count, by_level = page.evaluate(
+        """([x, y]) => {
+          const label = document.elementFromPoint(x, y).closest(".site-cluster")
+            .querySelector(".site-cluster__count");
+          return [Number(label.dataset.count), label.dataset.levels];
+        }""",
+        [x, y],
+    )
+    worst = by_level.split()[0].split(":")[0]
+    page.mouse.move(x, y)
+    tooltip = page.locator(".leaflet-tooltip")
+    expect(tooltip).to_be_visible()
+    expect(tooltip.locator("strong")).to_have_text(f"{count} sites")
+    expect(tooltip).to_contain_text(f"worst {worst.upper()}" if worst != "ok" else "No open alert")
+    zoom = float(page.locator("#map").get_attribute("data-zoom"))
+    page.mouse.click(x, y)
+    expect(page.locator("#map")).not_to_have_attribute("data-zoom", str(zoom).removesuffix(".0"))
+    assert float(page.locator("#map").get_attribute("data-zoom")) > zoom
+    wait_for_sites_drawn(page, len(sites))  # zoomed in, every site is still accounted for
+    assert marker_levels(page) == api_levels(sites)
+    assert tab.failures == []
 
 
 def test_markers_follow_the_users_scope(server, tabs):
@@ -131,7 +211,7 @@ def test_markers_follow_the_users_scope(server, tabs):
     sites = server.api("bt-scoped", "GET", "/api/v1/overview/sites").body["sites"]
     assert {s["client_code"] for s in sites} == {own}
     assert sorted(s["code"] for s in sites) == data["sites"][own]
-    expect(page.locator(MARKERS)).to_have_count(len(sites))
+    wait_for_sites_drawn(page, len(sites))
     assert marker_levels(page) == api_levels(sites)
     # the client filter offers only the user's own client
     options = page.locator("#filters select[name=client] option")
@@ -146,7 +226,7 @@ def test_filters_are_kept_in_the_url_and_across_reloads(server, tabs):
     tab = tabs.open("supervisor")
     page = tab.page
     wait_until_rendered(page)
-    expect(page.locator(MARKERS)).to_have_count(data["site_count"])
+    wait_for_sites_drawn(page, data["site_count"])
 
     form = page.locator("#filters")
     form.locator("select[name=client]").select_option([own, other])
@@ -158,13 +238,13 @@ def test_filters_are_kept_in_the_url_and_across_reloads(server, tabs):
     assert sorted(query["client"]) == sorted([own, other]), page.url
     assert query["range"] == ["24h"]
     wanted = len(data["sites"][own]) + len(data["sites"][other])
-    expect(page.locator(MARKERS)).to_have_count(wanted)
+    wait_for_sites_drawn(page, wanted)
     api = server.api("supervisor", "GET", f"/api/v1/overview/sites?client={own},{other}&range=24h")
     assert len(api.body["sites"]) == wanted
 
     page.reload()
     wait_until_rendered(page)
-    expect(page.locator(MARKERS)).to_have_count(wanted)
+    wait_for_sites_drawn(page, wanted)
     selected = form.locator("select[name=client]").evaluate(
         "s => [...s.selectedOptions].map(o => o.value)"
     )
@@ -174,10 +254,10 @@ def test_filters_are_kept_in_the_url_and_across_reloads(server, tabs):
     # the same user's next visit without a query string starts from the last filters too
     page.goto(f"{server.url}/")
     wait_until_rendered(page)
-    expect(page.locator(MARKERS)).to_have_count(wanted)
+    wait_for_sites_drawn(page, wanted)
     expect(page).to_have_url(re.compile(r"range=24h"))
 
     form.get_by_role("button", name="Clear").click()
-    expect(page.locator(MARKERS)).to_have_count(data["site_count"])
+    wait_for_sites_drawn(page, data["site_count"])
     expect(page).to_have_url(f"{server.url}/")
     assert tab.failures == []
