@@ -108,6 +108,9 @@ PAGE_MARKS = r"""() => {
     nav: {response_end: n.responseEnd, dom_content_loaded: n.domContentLoadedEventEnd,
           server: n.responseStart - n.requestStart},
     markers: document.querySelectorAll('.leaflet-marker-icon, .leaflet-interactive').length,
+    sites_drawn: document.querySelectorAll('path.site-marker').length
+      + [...document.querySelectorAll('.site-cluster__count')]
+          .reduce((t, l) => t + Number(l.dataset.count), 0),
     feed_rows: document.querySelectorAll('.alert-row').length,
     resources: {
       requests: 1 + before.length,
@@ -499,7 +502,8 @@ def first_load(base_url: str, password: str, runs: int) -> dict[str, Any]:
                         "html_ms": round(marks["nav"]["response_end"], 1),
                         "html_server_ms": round(marks["nav"]["server"], 1),
                         "dom_content_loaded_ms": round(marks["nav"]["dom_content_loaded"], 1),
-                        "map_markers": marks["markers"],
+                        "map_markers": marks["markers"],  # a site's marker or a cluster
+                        "map_sites": marks["sites_drawn"],
                         "feed_rows": marks["feed_rows"],
                         **marks["resources"],
                     }
@@ -728,8 +732,9 @@ def summarise(report: dict[str, Any]) -> tuple[str, str]:
         one = fl["runs"][0]["cold"]
         first = (
             f"\nFirst load of `/` in headless Chromium ({len(fl['runs'])} runs, page from "
-            f"`{fl['page_commit'].split(' ')[0]}`, as the supervisor: {one['map_markers']} map "
-            f"markers, {one['feed_rows']} feed rows): time from navigation start until tiles, "
+            f"`{fl['page_commit'].split(' ')[0]}`, as the supervisor: "
+            f"{one.get('map_sites', '?')} sites on the map as {one['map_markers']} markers and "
+            f"clusters, {one['feed_rows']} feed rows): time from navigation start until tiles, "
             f"map and feed are all ready — empty cache: median **{s['cold']['median_all_ready_ms']}"
             f" ms** (runs: {runs}; tiles {s['cold']['median_tilesReady_ms']}, map "
             f"{s['cold']['median_mapReady_ms']}, feed {s['cold']['median_feedReady_ms']} ms); "
