@@ -34,7 +34,8 @@ LEVELS = ("critical", "high", "medium", "low", "info", "ok")  # worst first, as 
 def marker_levels(page) -> Counter:
     """Every site the map draws, by level: each marker's own (`site-marker--critical` …
     `--ok`) and each cluster's sites (its `data-levels`). On the way it checks that a cluster's
-    number is the count of its sites and that it wears the colour of the worst of them."""
+    number is the count of its sites and that it is painted the legend's colour of the worst of
+    them."""
     classes = page.locator(MARKERS).evaluate_all("paths => paths.map(p => p.getAttribute('class'))")
     levels = Counter()
     for names in classes:
@@ -42,14 +43,21 @@ def marker_levels(page) -> Counter:
         assert len(found) == 1, names
         levels[found[0]] += 1
     clusters = page.locator(CLUSTERS).evaluate_all(
-        "labels => labels.map(l => [l.parentElement.className, l.dataset.count,"
-        " l.dataset.levels, l.textContent])"
+        "labels => labels.map(l => [getComputedStyle(l.parentElement).backgroundColor,"
+        " l.dataset.count, l.dataset.levels, l.textContent])"
     )
-    for outer, count, by_level, text in clusters:
+    # the colour a cluster is painted, as the legend paints each level (low and info are one)
+    legend = {
+        level: page.locator(f".legend .swatch--{'low' if level == 'info' else level}").evaluate(
+            "s => getComputedStyle(s).backgroundColor"
+        )
+        for level in LEVELS
+    }
+    for painted, count, by_level, text in clusters:
         members = Counter({k: int(n) for k, n in (p.split(":") for p in by_level.split())})
         assert sum(members.values()) == int(count) == int(text) > 1, (count, by_level, text)
         worst = next(level for level in LEVELS if members[level])
-        assert f"site-cluster--{worst}" in outer.split(), (outer, by_level)
+        assert painted == legend[worst], (painted, by_level, legend)
         levels += members
     return levels
 

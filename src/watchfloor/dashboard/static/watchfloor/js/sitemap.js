@@ -149,7 +149,8 @@ function clusterIcon(cluster) {
   const byLevel = LEVELS.filter((l) => levels[l]).map((l) => `${l}:${levels[l]}`).join(" ");
   return L.divIcon({
     html: `<span class="site-cluster__count" data-count="${count}" data-levels="${byLevel}">${count}</span>`,
-    className: `site-cluster site-cluster--${worst} site-cluster--${size}`,
+    // the size's modifier is `size-…`: `site-cluster--medium` is the severity's colour
+    className: `site-cluster site-cluster--${worst} site-cluster--size-${size}`,
     iconSize: L.point(...{ small: [30, 30], medium: [36, 36], large: [44, 44] }[size]),
   });
 }
