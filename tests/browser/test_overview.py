@@ -209,6 +209,30 @@ def test_sites_close_together_are_one_cluster_named_on_hover_opened_by_a_click(s
     assert tab.failures == []
 
 
+def test_a_cluster_is_a_button_named_by_what_it_holds_and_enter_zooms_in(server, tabs):
+    tab = tabs.open("admin")
+    page = tab.page
+    wait_until_rendered(page)
+    sites = server.api("admin", "GET", "/api/v1/overview/sites").body["sites"]
+    wait_for_sites_drawn(page, len(sites))
+    x, y = _uncovered(page, CLUSTERS)
+    count = page.evaluate(
+        "([x, y]) => Number(document.elementFromPoint(x, y).closest('.site-cluster')"
+        ".querySelector('.site-cluster__count').dataset.count)",
+        [x, y],
+    )
+    named = page.get_by_role("button", name=re.compile(rf"^{count} sites: .+\. Zoom in\.$"))
+    assert named.count() >= 1
+    page.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y).closest('.site-cluster').focus()", [x, y]
+    )
+    zoom = float(page.locator("#map").get_attribute("data-zoom"))
+    page.keyboard.press("Enter")
+    expect(page.locator("#map")).not_to_have_attribute("data-zoom", str(zoom).removesuffix(".0"))
+    assert float(page.locator("#map").get_attribute("data-zoom")) > zoom
+    assert tab.failures == []
+
+
 def test_markers_follow_the_users_scope(server, tabs):
     data = server.data
     own = data["own_client"]

@@ -61,14 +61,17 @@ export class SiteMap {
       removeOutsideVisibleBounds: false,
       iconCreateFunction: clusterIcon,
     }).addTo(this.map);
-    // a cluster names what it holds on hover or focus, as a site's marker does: one tooltip of
-    // the map's, closed when the pointer leaves or the zoom (a click) takes the cluster apart
+    // a cluster names what it holds on hover, as a site's marker does: one tooltip of the map's,
+    // closed when the pointer leaves or the zoom (a click) takes the cluster apart. From the
+    // keyboard a cluster is a button (Tab, then Enter zooms in) whose name says the same.
     const tip = L.tooltip({ direction: "right", offset: [14, 0] });
-    this.layer.on("clustermouseover clusterfocus", (e) => {
-      tip.setLatLng(e.layer.getLatLng()).setContent(clusterSummary(e.layer)).openOn(this.map);
+    this.layer.on("clustermouseover", (e) => {
+      const { count, open, worst } = clusterLevels(e.layer);
+      const summary = `<strong>${count} sites</strong><br>${openLine(open, worst)}<br>`;
+      tip.setLatLng(e.layer.getLatLng()).setContent(`${summary}<span class="muted">Click to zoom in</span>`).openOn(this.map);
     });
     const closeTip = () => this.map.closeTooltip(tip);
-    this.layer.on("clustermouseout clusterblur", closeTip);
+    this.layer.on("clustermouseout", closeTip);
     this.map.on("zoomstart", closeTip);
     this.map.on("tooltipopen", (e) => e.tooltip !== tip && closeTip()); // a site's own
     this.closeTip = closeTip;
@@ -144,11 +147,15 @@ function markerFacts(site) {
 /** A cluster's icon: the count of its sites on the colour of the worst of them. The count and
  * the sites by level are on the label (`data-count`, `data-levels`) for the browser tests. */
 function clusterIcon(cluster) {
-  const { count, levels, worst } = clusterLevels(cluster);
+  const { count, levels, open, worst } = clusterLevels(cluster);
   const size = count < 10 ? "small" : count < 100 ? "medium" : "large";
   const byLevel = LEVELS.filter((l) => levels[l]).map((l) => `${l}:${levels[l]}`).join(" ");
+  // the number is what is seen; a screen reader reads the hidden line (the button's name)
+  const said = `${count} sites: ${openLine(open, worst)}. Zoom in.`;
   return L.divIcon({
-    html: `<span class="site-cluster__count" data-count="${count}" data-levels="${byLevel}">${count}</span>`,
+    html:
+      `<span class="site-cluster__count" aria-hidden="true" data-count="${count}" data-levels="${byLevel}">${count}</span>` +
+      `<span class="site-cluster__said">${said}</span>`,
     // the size's modifier is `size-…`: `site-cluster--medium` is the severity's colour
     className: `site-cluster site-cluster--${worst} site-cluster--size-${size}`,
     iconSize: L.point(...{ small: [30, 30], medium: [36, 36], large: [44, 44] }[size]),
@@ -165,10 +172,8 @@ function clusterLevels(cluster) {
   return { count: cluster.getChildCount(), levels, open, worst: LEVELS.find((l) => levels[l]) || "ok" };
 }
 
-function clusterSummary(cluster) {
-  const { count, open, worst } = clusterLevels(cluster);
-  const state = open ? `${open} open, worst ${worst.toUpperCase()}` : "No open alert";
-  return `<strong>${count} sites</strong><br>${state}<br><span class="muted">Click to zoom in</span>`;
+function openLine(open, worst) {
+  return open ? `${open} open, worst ${worst.toUpperCase()}` : "No open alert";
 }
 
 function rank(severity) {
