@@ -120,7 +120,9 @@ export class SiteMap {
     // fit once per set of sites, so a live refresh does not move the map under the user's hand
     const key = placed.map((s) => s.code).join(",");
     if (placed.length && key !== this.fitted) {
-      this.map.fitBounds(coreBounds(placed), { padding: [24, 24], maxZoom: 11 });
+      // at once, not animated: the view is final when the sites are (the browser tests read
+      // the zoom before a cluster's click; an animated fit moved it under them)
+      this.map.fitBounds(coreBounds(placed), { padding: [24, 24], maxZoom: 11, animate: false });
       this.fitted = key;
     }
   }
