@@ -177,14 +177,18 @@ def _uncovered(page, selector: str) -> tuple[float, float]:
     return point[0], point[1]
 
 
-def test_sites_close_together_are_one_cluster_named_on_hover_opened_by_a_click(server, tabs):
+def _admin_overview_drawn(server, tabs):
+    """The admin's overview with every site drawn: (tab, page, the API's sites)."""
     tab = tabs.open("admin")
     page = tab.page
     wait_until_rendered(page)
     sites = server.api("admin", "GET", "/api/v1/overview/sites").body["sites"]
     wait_for_sites_drawn(page, len(sites))
-    # 200 sites in 40 cities: at the national view a city's sites are one cluster
-    assert page.locator(CLUSTERS).count() > 0
+    return tab, page, sites
+
+
+def _cluster_in_view(page) -> tuple[float, float, int, str]:
+    """A cluster nothing covers: its centre, its number and its sites by level."""
     x, y = _uncovered(page, CLUSTERS)
     count, by_level = page.evaluate(
         """([x, y]) => {
@@ -194,6 +198,19 @@ def test_sites_close_together_are_one_cluster_named_on_hover_opened_by_a_click(s
         }""",
         [x, y],
     )
+    return x, y, count, by_level
+
+
+def _expect_zoomed_in_from(page, zoom: float) -> None:
+    expect(page.locator("#map")).not_to_have_attribute("data-zoom", str(zoom).removesuffix(".0"))
+    assert float(page.locator("#map").get_attribute("data-zoom")) > zoom
+
+
+def test_sites_close_together_are_one_cluster_named_on_hover_opened_by_a_click(server, tabs):
+    tab, page, sites = _admin_overview_drawn(server, tabs)
+    # 200 sites in 40 cities: at the national view a city's sites are one cluster
+    assert page.locator(CLUSTERS).count() > 0
+    x, y, count, by_level = _cluster_in_view(page)
     worst = by_level.split()[0].split(":")[0]
     page.mouse.move(x, y)
     tooltip = page.locator(".leaflet-tooltip")
@@ -202,25 +219,15 @@ def test_sites_close_together_are_one_cluster_named_on_hover_opened_by_a_click(s
     expect(tooltip).to_contain_text(f"worst {worst.upper()}" if worst != "ok" else "No open alert")
     zoom = float(page.locator("#map").get_attribute("data-zoom"))
     page.mouse.click(x, y)
-    expect(page.locator("#map")).not_to_have_attribute("data-zoom", str(zoom).removesuffix(".0"))
-    assert float(page.locator("#map").get_attribute("data-zoom")) > zoom
+    _expect_zoomed_in_from(page, zoom)
     wait_for_sites_drawn(page, len(sites))  # zoomed in, every site is still accounted for
     assert marker_levels(page) == api_levels(sites)
     assert tab.failures == []
 
 
 def test_a_cluster_is_a_button_named_by_what_it_holds_and_enter_zooms_in(server, tabs):
-    tab = tabs.open("admin")
-    page = tab.page
-    wait_until_rendered(page)
-    sites = server.api("admin", "GET", "/api/v1/overview/sites").body["sites"]
-    wait_for_sites_drawn(page, len(sites))
-    x, y = _uncovered(page, CLUSTERS)
-    count = page.evaluate(
-        "([x, y]) => Number(document.elementFromPoint(x, y).closest('.site-cluster')"
-        ".querySelector('.site-cluster__count').dataset.count)",
-        [x, y],
-    )
+    tab, page, _ = _admin_overview_drawn(server, tabs)
+    x, y, count, _ = _cluster_in_view(page)
     named = page.get_by_role("button", name=re.compile(rf"^{count} sites: .+\. Zoom in\.$"))
     assert named.count() >= 1
     page.evaluate(
@@ -228,8 +235,7 @@ def test_a_cluster_is_a_button_named_by_what_it_holds_and_enter_zooms_in(server,
     )
     zoom = float(page.locator("#map").get_attribute("data-zoom"))
     page.keyboard.press("Enter")
-    expect(page.locator("#map")).not_to_have_attribute("data-zoom", str(zoom).removesuffix(".0"))
-    assert float(page.locator("#map").get_attribute("data-zoom")) > zoom
+    _expect_zoomed_in_from(page, zoom)
     assert tab.failures == []
 
 
