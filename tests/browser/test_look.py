@@ -136,23 +136,32 @@ def test_header_stays_above_the_map_when_scrolling(server, tabs, viewport):
     assert abs(y - target_y) < 2, (y, target_y)
     assert topmost_is_inside(page, x, y, ".topbar")
     # and a marker (or a cluster) scrolled under the header is covered by it too: one inside
-    # the map's view (sites out of view stay in the layer, outside the screen)
-    drawn = page.locator("#map path.site-marker, #map .site-cluster")
-    inside = drawn.evaluate_all(
-        """(nodes) => {
+    # the map's view (sites out of view stay in the layer, outside the screen). Picked,
+    # scrolled and probed in one evaluation, so a live redraw of the map cannot swap it.
+    under = page.evaluate(
+        """(targetY) => {
           const map = document.querySelector("#map").getBoundingClientRect();
-          return nodes.findIndex((n) => {
-            const r = n.getBoundingClientRect(), x = r.left + r.width / 2;
-            return r.width > 0 && x > map.left && x < map.right;
+          const nodes = [...document.querySelectorAll("#map path.site-marker, #map .site-cluster")];
+          const centre = (n) => {
+            const r = n.getBoundingClientRect();
+            return {x: r.left + r.width / 2, y: r.top + r.height / 2, width: r.width};
+          };
+          const inside = nodes.find((n) => {
+            const c = centre(n);
+            return c.width > 0 && c.x > map.left && c.x < map.right
+              && c.y > map.top && c.y < map.bottom;
           });
-        }"""
+          if (!inside) return null;
+          window.scrollBy(0, centre(inside).y - targetY);
+          const c = centre(inside);
+          const top = document.elementFromPoint(c.x, targetY);
+          return {y: c.y, covered: Boolean(top && top.closest(".topbar"))};
+        }""",
+        target_y,
     )
-    assert inside >= 0, "no marker or cluster in the map's view"
-    marker = drawn.nth(inside)
-    found = box(marker)
-    page.evaluate("dy => window.scrollBy(0, dy)", found["y"] + found["height"] / 2 - target_y)
-    found = box(marker)
-    assert topmost_is_inside(page, found["x"] + found["width"] / 2, target_y, ".topbar")
+    assert under is not None, "no marker or cluster in the map's view"
+    assert abs(under["y"] - target_y) < 2, (under, target_y)
+    assert under["covered"], under
     assert tab.failures == []
 
 
