@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
+from watchfloor.alerts.list_rows import list_rows
 from watchfloor.alerts.models import Alert, Severity
 from watchfloor.bounds import time_problem
 
@@ -157,14 +158,14 @@ def _by_severity(qs: QuerySet[Alert], values: list[Any] | None, *, forward: bool
     keys = _keys("severity")[1:]
     ranks = list(range(len(Severity) + 1))
     rows: list[Alert] = []
+    order = [(column, not forward) for column, _ in keys]
     for rank in ranks if forward else reversed(ranks):
         if values is not None and (rank < values[0] if forward else rank > values[0]):
             continue
         part = qs.filter(_severity_is(rank))
         if values is not None and rank == values[0]:
             part = part.filter(_beyond(keys, values[1:], forward=forward))
-        order = ("first_seen_at", "id") if forward else ("-first_seen_at", "-id")
-        for alert in part.order_by(*order)[: want - len(rows)]:
+        for alert in list_rows(part, order, want - len(rows)):
             alert.severity_rank = rank  # type: ignore[attr-defined]  # as the CASE annotates
             rows.append(alert)
         if len(rows) >= want:
@@ -175,19 +176,22 @@ def _by_severity(qs: QuerySet[Alert], values: list[Any] | None, *, forward: bool
 def page_of(
     qs: QuerySet[Alert], *, sort: str = DEFAULT_SORT, cursor: str | None, limit: int | None
 ) -> Page:
-    """One page of `qs` in `sort` order, after or before the cursor's row."""
+    """One page of `qs` (filtered, in scope) in `sort` order, after or before the cursor's
+    row; each row with what a list row shows (`list_rows`)."""
     limit = page_limit(limit)
-    ordered = sorted_alerts(qs, sort)
+    if sort not in SORTS:
+        raise InvalidListQuery("sort", f"Use one of {', '.join(SORTS)}.")
     direction, values = decode_cursor(cursor, sort) if cursor else ("after", None)
     forward = direction == "after"
     if sort == "severity":
         rows = _by_severity(qs, values, forward=forward, want=limit + 1)
     else:
+        keys = _keys(sort)
         if values is not None:
-            ordered = ordered.filter(_beyond(_keys(sort), values, forward=forward))
-        if not forward:
-            ordered = ordered.reverse()
-        rows = list(ordered[: limit + 1])
+            qs = qs.filter(_beyond(keys, values, forward=forward))
+        # read back: the keys reversed, the rows flipped below
+        order = keys if forward else [(column, not descending) for column, descending in keys]
+        rows = list_rows(qs, order, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     if not forward:

@@ -17,6 +17,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import audience, holds, scope_of
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.label_sql import sql_regex
+from watchfloor.alerts.list_rows import NOT_LISTED, RELATED_COLUMNS
 from watchfloor.alerts.listing import DEFAULT_SORT, InvalidListQuery, Page, page_of
 from watchfloor.alerts.models import (
     OPEN_STATUSES,
@@ -29,7 +30,7 @@ from watchfloor.alerts.models import (
 from watchfloor.maintenance.label_matchers import Matcher, MatchOp
 
 # What a list row shows besides the alert itself: one JOIN each, never a query per row.
-LIST_RELATED = ("client", "site")
+LIST_RELATED = tuple(RELATED_COLUMNS)
 # The people a row names come in one more query (`attach_people`), not as three more JOINs: with
 # six relations PostgreSQL's planner spent ~2 ms on every page, the query itself 0.2 ms (four
 # relations: 0.2 ms to plan; docs/benchmarks.md, "the alerts list's CPU").
@@ -38,20 +39,10 @@ DETAIL_PEOPLE = (*LIST_PEOPLE, "escalated_by", "assigned_by")
 _PERSON = ("id", "username", "first_name", "last_name")
 # The columns a list row reads (labels, annotations, description… are the detail's): fewer
 # columns fetched and decoded per row (profiled: JSON and timestamps dominated a 50-row page).
+# A page reads them through `list_rows`; the CSV export and the window's paginator through these.
 LIST_ONLY = (
-    *(
-        f.name
-        for f in Alert._meta.concrete_fields
-        if f.name not in {"labels", "annotations", "description", "resolution_note"}
-    ),
-    "client__id",
-    "client__code",
-    "client__name",
-    "site__id",
-    "site__code",
-    "site__name",
-    "site__city",
-    "site__state",
+    *(f.name for f in Alert._meta.concrete_fields if f.name not in NOT_LISTED),
+    *(f"{relation}__{name}" for relation, names in RELATED_COLUMNS.items() for name in names),
 )
 # For reads of many pages at once (the CSV export, the window's paginator): joined.
 _PEOPLE_ONLY = tuple(f"{rel}__{col}" for rel in LIST_PEOPLE for col in _PERSON)
@@ -180,12 +171,10 @@ def filter_by_matchers(qs: QuerySet[Alert], matchers: list[Matcher]) -> QuerySet
     return qs
 
 
-def alert_list(user, filters: AlertFilters, *, people: bool = True) -> QuerySet[Alert]:
-    """The filtered alerts with what a list row shows; `people=False` leaves the people to
-    `attach_people` (one page: fewer relations to plan)."""
+def alert_list(user, filters: AlertFilters) -> QuerySet[Alert]:
+    """The filtered alerts with what a list row shows and the people it names, joined (reads of
+    many pages: the CSV export, the window's paginator; one page reads through `alert_page`)."""
     qs = filter_alerts(alerts_for(user), filters)
-    if not people:
-        return qs.select_related(*LIST_RELATED).only(*LIST_ONLY)
     return qs.select_related(*LIST_RELATED, *LIST_PEOPLE).only(*LIST_ONLY, *_PEOPLE_ONLY)
 
 
@@ -195,7 +184,7 @@ def alert_page(
     """One sorted keyset page of the alerts the user may see (the API's and the page's list)."""
     try:
         page = page_of(
-            alert_list(user, filters, people=False), sort=sort, cursor=cursor, limit=limit
+            filter_alerts(alerts_for(user), filters), sort=sort, cursor=cursor, limit=limit
         )
     except DataError:
         if not any(m.op.is_regex for m in filters.labels):

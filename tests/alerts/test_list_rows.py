@@ -1,0 +1,128 @@
+"""A page's rows from `list_rows` (one statement around the ORM's query of ids) are the rows the
+ORM itself reads with `select_related` and `only`: the same alerts in the same order, the same
+values, the client and site cached, the other columns deferred."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from support_incidents import make_alert
+from watchfloor.alerts.list_rows import ALERT_COLUMNS, RELATED_COLUMNS, list_rows
+from watchfloor.alerts.listing import SORTS, page_of
+from watchfloor.alerts.models import Alert, Severity, Status
+from watchfloor.alerts.queries import LIST_ONLY, LIST_RELATED
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alerts(estate):
+    """Alerts with ties on every sort key, without a client or a site, with every kind of
+    value a converter handles (timestamps, a UUID, nulls)."""
+    base = timezone.now().replace(microsecond=123456)
+    made = []
+    for n in range(14):
+        kw = {}
+        if n % 5 == 0:
+            kw.update(site=None, client=None)
+        alert = make_alert(
+            estate,
+            n,
+            severity=list(Severity)[n % len(Severity)],
+            status=Status.ACKNOWLEDGED if n % 3 == 0 else Status.NEW,
+            **kw,
+        )
+        if n % 5 == 0:  # make_alert puts every alert on a site: this one has neither
+            Alert.objects.filter(pk=alert.pk).update(site=None, client=None)
+        moment = base - timedelta(minutes=n // 3)  # three alerts share each moment
+        Alert.objects.filter(pk=alert.pk).update(
+            first_seen_at=moment,
+            last_seen_at=base - timedelta(seconds=n % 4),
+            acknowledged_at=moment if n % 3 == 0 else None,
+            correlation_id="2f1b9a1e-5c55-4bcb-9a9c-8a0b5e0d7f6a" if n % 2 else None,
+        )
+        made.append(alert)
+    return made
+
+
+def _orm(qs, order, count):
+    by = [f"-{c}" if d else c for c, d in order]
+    return list(qs.select_related(*LIST_RELATED).only(*LIST_ONLY).order_by(*by)[:count])
+
+
+def _read(alert) -> dict:
+    out = {name: getattr(alert, name) for name in ALERT_COLUMNS}
+    for relation, columns in RELATED_COLUMNS.items():
+        target = getattr(alert, relation)
+        out[relation] = target and {c: getattr(target, c) for c in columns}
+    return out
+
+
+ORDERS = [
+    [*((column, descending) for column, descending in keys), ("id", keys[-1][1])]
+    for keys in SORTS.values()
+    if "severity_rank" not in dict(keys)
+]
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda o: ",".join(f"{c}:{d}" for c, d in o))
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("count", [1, 5, 50])
+def test_rows_are_the_orms_in_its_order(estate, alerts, order, reverse, count):
+    if reverse:
+        order = [(column, not descending) for column, descending in order]
+    qs = Alert.objects.filter(tenant=estate.tenant)
+    expected = _orm(qs, order, count)
+    got = list_rows(qs, order, count)
+    assert [a.pk for a in got] == [a.pk for a in expected]
+    assert [_read(a) for a in got] == [_read(a) for a in expected]
+
+
+def test_a_row_holds_its_client_and_site_and_defers_the_rest(estate, alerts):
+    qs = Alert.objects.filter(tenant=estate.tenant)
+    with CaptureQueriesContext(connection) as queries:
+        rows = list_rows(qs, [("first_seen_at", True), ("id", True)], 50)
+        seen = [(a.client and a.client.name, a.site and a.site.city) for a in rows]
+    assert len(queries) == 1  # the client and site came with the row
+    assert len(rows) == len(alerts)
+    assert any(c is None for c, _s in seen) and any(c is not None for c, _s in seen)
+    alert = rows[0]
+    assert alert._state.adding is False and alert._state.db == "default"
+    assert "labels" not in alert.__dict__  # deferred, as `only` leaves it
+    with CaptureQueriesContext(connection) as queries:
+        assert alert.labels == Alert.objects.get(pk=alert.pk).labels
+    assert len(queries) == 2  # the deferred column loaded on access, then the check's own read
+
+
+def test_the_filters_and_scope_of_the_queryset_hold(estate, other_estate, alerts):
+    make_alert(other_estate, 99)
+    qs = Alert.objects.filter(tenant=estate.tenant, status=Status.ACKNOWLEDGED, site__isnull=False)
+    rows = list_rows(qs, [("last_seen_at", False), ("id", False)], 50)
+    assert sorted(a.pk for a in rows) == sorted(a.pk for a in qs)
+    assert rows and all(a.tenant_id == estate.tenant.id for a in rows)
+
+
+def test_pages_walk_every_row_once_both_ways(estate, alerts):
+    qs = Alert.objects.filter(tenant=estate.tenant)
+    for sort in SORTS:
+        seen, cursor = [], None
+        while True:
+            page = page_of(qs, sort=sort, cursor=cursor, limit=4)
+            seen += [a.pk for a in page.items]
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        assert sorted(seen) == sorted(a.pk for a in alerts), sort
+        assert len(seen) == len(set(seen)), sort
+        last = [a.pk for a in page.items]
+        back, cursor = [], page.prev_cursor
+        while cursor:
+            page = page_of(qs, sort=sort, cursor=cursor, limit=4)
+            back = [a.pk for a in page.items] + back
+            cursor = page.prev_cursor
+        assert back == seen[: len(seen) - len(last)], sort
