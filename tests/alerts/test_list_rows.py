@@ -4,6 +4,7 @@ values, the client and site cached, the other columns deferred."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -12,12 +13,35 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from support_incidents import make_alert
+from watchfloor.alerts import list_rows as list_rows_module
 from watchfloor.alerts.list_rows import ALERT_COLUMNS, RELATED_COLUMNS, list_rows
-from watchfloor.alerts.listing import SORTS, page_of
+from watchfloor.alerts.listing import SORTS, page_of, sorted_alerts
 from watchfloor.alerts.models import Alert, Severity, Status
-from watchfloor.alerts.queries import LIST_ONLY, LIST_RELATED
+from watchfloor.alerts.queries import (
+    LIST_ONLY,
+    LIST_RELATED,
+    AlertFilters,
+    alert_page,
+    alerts_for,
+    filter_alerts,
+)
+from watchfloor.maintenance.label_matchers import Matcher, MatchOp
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=["direct", "around"])
+def form(request, monkeypatch):
+    """Both statements: the ORM's text with the row's SELECT list (what runs), and the rows
+    read around the query of ids (what runs should that text ever start otherwise)."""
+    if request.param == "around":
+        shape = list_rows_module._shape
+
+        def no_head(ops):
+            return dataclasses.replace(shape(ops), head="(a text no query starts with)")
+
+        monkeypatch.setattr(list_rows_module, "_shape", no_head)
+    return request.param
 
 
 @pytest.fixture
@@ -73,7 +97,7 @@ ORDERS = [
 @pytest.mark.parametrize("order", ORDERS, ids=lambda o: ",".join(f"{c}:{d}" for c, d in o))
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("count", [1, 5, 50])
-def test_rows_are_the_orms_in_its_order(estate, alerts, order, reverse, count):
+def test_rows_are_the_orms_in_its_order(estate, alerts, form, order, reverse, count):
     if reverse:
         order = [(column, not descending) for column, descending in order]
     qs = Alert.objects.filter(tenant=estate.tenant)
@@ -83,12 +107,13 @@ def test_rows_are_the_orms_in_its_order(estate, alerts, order, reverse, count):
     assert [_read(a) for a in got] == [_read(a) for a in expected]
 
 
-def test_a_row_holds_its_client_and_site_and_defers_the_rest(estate, alerts):
+def test_a_row_holds_its_client_and_site_and_defers_the_rest(estate, alerts, form):
     qs = Alert.objects.filter(tenant=estate.tenant)
     with CaptureQueriesContext(connection) as queries:
         rows = list_rows(qs, [("first_seen_at", True), ("id", True)], 50)
         seen = [(a.client and a.client.name, a.site and a.site.city) for a in rows]
     assert len(queries) == 1  # the client and site came with the row
+    assert (" IN (SELECT" in queries[0]["sql"]) == (form == "around")
     assert len(rows) == len(alerts)
     assert any(c is None for c, _s in seen) and any(c is not None for c, _s in seen)
     alert = rows[0]
@@ -99,7 +124,7 @@ def test_a_row_holds_its_client_and_site_and_defers_the_rest(estate, alerts):
     assert len(queries) == 2  # the deferred column loaded on access, then the check's own read
 
 
-def test_the_filters_and_scope_of_the_queryset_hold(estate, other_estate, alerts):
+def test_the_filters_and_scope_of_the_queryset_hold(estate, other_estate, alerts, form):
     make_alert(other_estate, 99)
     qs = Alert.objects.filter(tenant=estate.tenant, status=Status.ACKNOWLEDGED, site__isnull=False)
     rows = list_rows(qs, [("last_seen_at", False), ("id", False)], 50)
@@ -107,7 +132,7 @@ def test_the_filters_and_scope_of_the_queryset_hold(estate, other_estate, alerts
     assert rows and all(a.tenant_id == estate.tenant.id for a in rows)
 
 
-def test_pages_walk_every_row_once_both_ways(estate, alerts):
+def test_pages_walk_every_row_once_both_ways(estate, alerts, form):
     qs = Alert.objects.filter(tenant=estate.tenant)
     for sort in SORTS:
         seen, cursor = [], None
@@ -126,3 +151,27 @@ def test_pages_walk_every_row_once_both_ways(estate, alerts):
             back = [a.pk for a in page.items] + back
             cursor = page.prev_cursor
         assert back == seen[: len(seen) - len(last)], sort
+
+
+FILTERS = [
+    AlertFilters(),
+    AlertFilters(active=True, severity=["CRITICAL", "HIGH"]),
+    AlertFilters(city="x", state="y", officer=1, q="alert 1"),
+    AlertFilters(overdue=True, since=timezone.now() - timedelta(days=1)),
+    AlertFilters(
+        labels=[Matcher.build("env", MatchOp.REGEX, "pro.*"), Matcher.build("a", MatchOp.EQUAL, "")]
+    ),
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+@pytest.mark.parametrize("sort", list(SORTS))
+def test_every_filter_and_sort_takes_the_direct_statement(estate, alerts, filters, sort):
+    user = estate.user("admin")
+    with CaptureQueriesContext(connection) as queries:
+        page = alert_page(user, filters, sort=sort, cursor=None, limit=3)
+    reads = [q["sql"] for q in queries.captured_queries if "wf_r0" in q["sql"]]
+    assert reads, [q["sql"] for q in queries.captured_queries]
+    assert not any(" IN (SELECT" in sql for sql in reads), reads
+    expected = list(sorted_alerts(filter_alerts(alerts_for(user), filters), sort)[:3])
+    assert [a.pk for a in page.items] == [a.pk for a in expected]

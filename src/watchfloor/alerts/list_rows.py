@@ -4,15 +4,19 @@ Django compiles a queryset's SELECT again for every query: for a list row (about
 the alert, its client's and site's) that was 0.8 ms of a page's ~1.1 ms of SQL compiling, and
 `get_order_by` hashes every selected column (docs/benchmarks.md, "the alerts list's CPU"). Here
 the ORM still compiles what a request decides, the scope, the filters, the order and the page's
-bound, but as a query of ids alone (0.3 ms); the columns, joins and converters of a row are
-worked out once per connection and wrapped around it:
+bound, but as a query of ids alone (0.3 ms); its SELECT list is then replaced by the row's
+columns and joins, worked out once per connection:
 
-    SELECT <row columns> FROM alerts_alert a LEFT JOIN client c … LEFT JOIN site s …
-    WHERE a.id IN (<the ORM's ordered, limited query of ids>) ORDER BY <the same keys>
+    SELECT "alerts_alert"."id", …, wf_r0."name", … FROM "alerts_alert"
+      LEFT OUTER JOIN "tenancy_client" wf_r0 ON … LEFT OUTER JOIN "tenancy_site" wf_r1 ON …
+      <the ORM's joins, WHERE, ORDER BY and LIMIT, as compiled>
 
-One round trip, as before. Rows become instances through each model's `from_db` (the plain
-loader of `tenancy.row_loading`), with the client and site cached on the alert as
-`select_related` leaves them; the columns not read stay deferred and load on access.
+The same statement PostgreSQL planned before (one table of alerts: wrapping the query of ids
+as a subquery cost the planner 0.15 ms more a page, measured). Should the ORM's text ever not
+start as expected, the rows are read around it as a subquery instead. One round trip, as
+before. Rows become instances through each model's `from_db` (the plain loader of
+`tenancy.row_loading`), with the client and site cached on the alert as `select_related` leaves
+them; the columns not read stay deferred and load on access.
 """
 
 from __future__ import annotations
@@ -47,9 +51,9 @@ class _Part:
 
 @dataclass(frozen=True)
 class _Shape:
-    select: str
-    tables: str
-    alias: str  # the outer alert table's alias
+    head: str  # how the ORM's query of ids starts: its SELECT list and table
+    select: str  # the row's columns and joins instead
+    table: str  # the alerts table, quoted
     parts: tuple[_Part, ...]
     converters: tuple[tuple[int, tuple[Callable, ...], Any], ...]  # (column, converters, expr)
 
@@ -61,10 +65,11 @@ def _shape(ops: Any) -> _Shape:
     connection = ops.connection
     qn = ops.quote_name
     opts = Alert._meta
+    table = qn(opts.db_table)
     selected: list[str] = []
     parts: list[_Part] = []
     converters = []
-    tables = [f"{qn(opts.db_table)} a"]
+    joins = []
 
     def add(model, table_alias: str, names: Sequence[str], relation=None) -> None:
         parts.append(_Part(model, tuple(names), len(selected), relation))
@@ -76,18 +81,27 @@ def _shape(ops: Any) -> _Shape:
                 converters.append((len(selected), tuple(convert), col))
             selected.append(f"{table_alias}.{qn(field.column)}")
 
-    add(Alert, "a", ALERT_COLUMNS)
+    # the id first: the ORM's ORDER BY may name it by its position ("1 DESC")
+    assert ALERT_COLUMNS[0] == "id", ALERT_COLUMNS
+    add(Alert, table, ALERT_COLUMNS)
     for n, (name, columns) in enumerate(RELATED_COLUMNS.items()):
         relation = opts.get_field(name)
         model = relation.related_model
-        table_alias = f"r{n}"
+        table_alias = f"wf_r{n}"  # Django's own aliases are table names and T<n>
         target = qn(relation.target_field.column)
-        tables.append(
+        joins.append(
             f"LEFT OUTER JOIN {qn(model._meta.db_table)} {table_alias}"
-            f" ON (a.{qn(relation.column)} = {table_alias}.{target})"
+            f" ON ({table}.{qn(relation.column)} = {table_alias}.{target})"
         )
         add(model, table_alias, columns, relation)
-    return _Shape(", ".join(selected), " ".join(tables), "a", tuple(parts), tuple(converters))
+    # table and column names from the models, quoted; no value is in the text
+    return _Shape(
+        head=f"SELECT {table}.{qn('id')} AS {qn('id')} FROM {table}",  # noqa: S608
+        select=f"SELECT {', '.join(selected)} FROM {table} {' '.join(joins)}",  # noqa: S608
+        table=table,
+        parts=tuple(parts),
+        converters=tuple(converters),
+    )
 
 
 def list_rows(qs: QuerySet[Alert], order: Sequence[tuple[str, bool]], count: int) -> list[Alert]:
@@ -98,19 +112,23 @@ def list_rows(qs: QuerySet[Alert], order: Sequence[tuple[str, bool]], count: int
     db = qs.db
     connection = connections[db]
     inner, params = ids.query.get_compiler(using=db).as_sql()
-    shape = _shape(connection.ops)
-    qn = connection.ops.quote_name
-    ordering = ", ".join(
-        f"{shape.alias}.{qn(_column(name))} {'DESC' if down else 'ASC'}" for name, down in order
-    )
-    sql = (
-        f"SELECT {shape.select} FROM {shape.tables}"  # noqa: S608  (names from the models)
-        f" WHERE {shape.alias}.{qn(_column('id'))} IN ({inner}) ORDER BY {ordering}"
-    )
+    sql = _statement(_shape(connection.ops), inner, order, connection.ops.quote_name)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [_instance(shape, row, connection, db) for row in rows]
+    return [_instance(_shape(connection.ops), row, connection, db) for row in rows]
+
+
+def _statement(shape: _Shape, inner: str, order: Sequence[tuple[str, bool]], qn) -> str:
+    if inner.startswith(shape.head + " "):
+        return shape.select + inner[len(shape.head) :]
+    # the rows around the query of ids (its own "alerts_alert" is the subquery's)
+    ordering = ", ".join(
+        f"{shape.table}.{qn(_column(name))} {'DESC' if down else 'ASC'}" for name, down in order
+    )
+    return (
+        f"{shape.select} WHERE {shape.table}.{qn(_column('id'))} IN ({inner}) ORDER BY {ordering}"
+    )
 
 
 def _column(name: str) -> str:
