@@ -31,7 +31,7 @@ from django.db.models import Model, QuerySet
 
 from watchfloor.alerts.models import Alert
 
-# what a list row reads: the relation and its columns (attnames), the alert's first
+# what a list row reads of its client and site (attnames; the id first: a null id is no row)
 RELATED_COLUMNS = {
     "client": ("id", "code", "name"),
     "site": ("id", "code", "name", "city", "state"),
@@ -112,11 +112,12 @@ def list_rows(qs: QuerySet[Alert], order: Sequence[tuple[str, bool]], count: int
     db = qs.db
     connection = connections[db]
     inner, params = ids.query.get_compiler(using=db).as_sql()
-    sql = _statement(_shape(connection.ops), inner, order, connection.ops.quote_name)
+    shape = _shape(connection.ops)
+    sql = _statement(shape, inner, order, connection.ops.quote_name)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [_instance(_shape(connection.ops), row, connection, db) for row in rows]
+    return [_instance(shape, row, connection, db) for row in rows]
 
 
 def _statement(shape: _Shape, inner: str, order: Sequence[tuple[str, bool]], qn) -> str:

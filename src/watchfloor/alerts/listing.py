@@ -137,10 +137,14 @@ def page_limit(limit: int | None) -> int:
     return limit
 
 
-def sorted_alerts(qs: QuerySet[Alert], sort: str) -> QuerySet[Alert]:
-    """The queryset in the sort's order (the CSV export reads it whole, in the page's order)."""
+def _check_sort(sort: str) -> None:
     if sort not in SORTS:
         raise InvalidListQuery("sort", f"Use one of {', '.join(SORTS)}.")
+
+
+def sorted_alerts(qs: QuerySet[Alert], sort: str) -> QuerySet[Alert]:
+    """The queryset in the sort's order (the CSV export reads it whole, in the page's order)."""
+    _check_sort(sort)
     if sort == "severity":
         qs = qs.annotate(severity_rank=SEVERITY_RANK)
     return qs.order_by(*(f"-{c}" if d else c for c, d in _keys(sort)))
@@ -179,8 +183,7 @@ def page_of(
     """One page of `qs` (filtered, in scope) in `sort` order, after or before the cursor's
     row; each row with what a list row shows (`list_rows`)."""
     limit = page_limit(limit)
-    if sort not in SORTS:
-        raise InvalidListQuery("sort", f"Use one of {', '.join(SORTS)}.")
+    _check_sort(sort)
     direction, values = decode_cursor(cursor, sort) if cursor else ("after", None)
     forward = direction == "after"
     if sort == "severity":
