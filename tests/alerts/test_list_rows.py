@@ -124,6 +124,19 @@ def test_a_row_holds_its_client_and_site_and_defers_the_rest(estate, alerts, for
     assert len(queries) == 2  # the deferred column loaded on access, then the check's own read
 
 
+def test_a_page_builds_each_client_and_site_once(estate, alerts, form):
+    qs = Alert.objects.filter(tenant=estate.tenant)
+    rows = list_rows(qs, [("first_seen_at", True), ("id", True)], 50)
+    for relation in RELATED_COLUMNS:
+        targets = [getattr(a, relation) for a in rows if getattr(a, relation) is not None]
+        by_id = {t.pk: t for t in targets}
+        assert len(by_id) < len(targets)  # the fixture puts several alerts on one site
+        assert all(t is by_id[t.pk] for t in targets)  # one instance per client and site
+    # a second page builds its own: nothing is shared between pages (or requests)
+    again = list_rows(qs, [("first_seen_at", True), ("id", True)], 50)
+    assert not {id(a.site) for a in rows if a.site} & {id(a.site) for a in again if a.site}
+
+
 def test_the_filters_and_scope_of_the_queryset_hold(estate, other_estate, alerts, form):
     make_alert(other_estate, 99)
     qs = Alert.objects.filter(tenant=estate.tenant, status=Status.ACKNOWLEDGED, site__isnull=False)

@@ -16,7 +16,8 @@ as a subquery cost the planner 0.15 ms more a page, measured). Should the ORM's 
 start as expected, the rows are read around it as a subquery instead. One round trip, as
 before. Rows become instances through each model's `from_db` (the plain loader of
 `tenancy.row_loading`), with the client and site cached on the alert as `select_related` leaves
-them; the columns not read stay deferred and load on access.
+them, except that a page builds each distinct client and site once and its alerts share it;
+the columns not read stay deferred and load on access.
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def list_rows(qs: QuerySet[Alert], order: Sequence[tuple[str, bool]], count: int
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [_instance(shape, row, connection, db) for row in rows]
+    related: dict[tuple[int, Any], Model] = {}
+    return [_instance(shape, row, connection, db, related) for row in rows]
 
 
 def _statement(shape: _Shape, inner: str, order: Sequence[tuple[str, bool]], qn) -> str:
@@ -136,7 +138,11 @@ def _column(name: str) -> str:
     return str(Alert._meta.get_field(name).column)
 
 
-def _instance(shape: _Shape, row: tuple, connection, db: str) -> Alert:
+def _instance(
+    shape: _Shape, row: tuple, connection, db: str, related: dict[tuple[int, Any], Model]
+) -> Alert:
+    """`related` holds the page's clients and sites by (part, id): one instance each, shared by
+    the page's alerts (a page of one site's alerts builds one site, not fifty)."""
     if shape.converters:
         converted = list(row)
         for index, convert, expression in shape.converters:
@@ -145,10 +151,14 @@ def _instance(shape: _Shape, row: tuple, connection, db: str) -> Alert:
                 value = converter(value, expression, connection)
             converted[index] = value
         row = tuple(converted)
-    main, *related = shape.parts
+    main, *others = shape.parts
     alert = Alert.from_db(db, main.names, row[main.start : main.start + len(main.names)])
-    for part in related:
-        values = row[part.start : part.start + len(part.names)]
-        target = None if values[0] is None else part.model.from_db(db, part.names, values)
+    for n, part in enumerate(others):
+        pk = row[part.start]
+        if pk is None:
+            target = None
+        elif (target := related.get((n, pk))) is None:
+            values = row[part.start : part.start + len(part.names)]
+            target = related[n, pk] = part.model.from_db(db, part.names, values)
         part.relation.set_cached_value(alert, target)
     return alert

@@ -16,7 +16,7 @@ import datetime
 from typing import Any
 
 import orjson
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
@@ -41,3 +41,16 @@ class FastJSONRenderer(JSONRenderer):
             return orjson.dumps(data, default=_default, option=_OPTIONS)
         except orjson.JSONEncodeError:
             return super().render(request, data, response_status=response_status)
+
+
+_RENDERER = FastJSONRenderer()
+CONTENT_TYPE = f"{_RENDERER.media_type}; charset={_RENDERER.charset}"
+
+
+def built_response(data: Any, status: int = 200) -> HttpResponse:
+    """A body the view built to its route's response schema, rendered as ninja would render it
+    but without ninja validating it again: for a dict, ninja builds the schema's models from it
+    and dumps them back to the same dict (on a 50-row alerts page, 350 models and 0.3 ms of a
+    request's ~6 ms of CPU). Only for bodies whose shape a test holds to the schema."""
+    content = _RENDERER.render(None, data, response_status=status)  # type: ignore[arg-type]
+    return HttpResponse(content, status=status, content_type=CONTENT_TYPE)
