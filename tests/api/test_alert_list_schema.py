@@ -15,6 +15,7 @@ from support_incidents import make_alert
 from watchfloor.alerts import api as alert_api
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.alerts.schemas import AlertPage
+from watchfloor.api import rendering
 from watchfloor.api.rendering import FastJSONRenderer
 
 pytestmark = pytest.mark.django_db
@@ -79,9 +80,9 @@ def _captured(monkeypatch) -> list:
     bodies = []
     build = alert_api.built_response
 
-    def capture(data, status=200):
+    def capture(data, status=200, **kw):
         bodies.append(data)
-        return build(data, status)
+        return build(data, status, **kw)
 
     monkeypatch.setattr(alert_api, "built_response", capture)
     return bodies
@@ -107,9 +108,19 @@ def test_the_body_is_what_validating_it_to_the_schema_writes(
 
 
 def test_every_kind_of_value_is_in_the_body(api, estate, alerts, monkeypatch):
-    """The comparison above is not vacuous: the page holds every shape of the fixture."""
+    """The comparison above is not vacuous: the page holds every shape of the fixture, and its
+    timestamps were written by orjson natively (`rendering.native_timestamps`)."""
     bodies = _captured(monkeypatch)
+    native = []
+    write = rendering.native_timestamps
+
+    def spy(*args):
+        native.append(write(*args))
+        return native[-1]
+
+    monkeypatch.setattr(rendering, "native_timestamps", spy)
     api(estate.user("admin")).get("/api/v1/alerts")
+    assert len(native) == 1 and native[0] is not None
     items = bodies[0]["items"]
     assert len(items) == len(alerts)
     for key in ("client", "site", "acknowledged_by", "assignee", "resolved_by", "parent_id"):

@@ -161,12 +161,10 @@ def list_alerts(request, filters: Query[AlertListQuery]):
         raise _invalid(exc.field, str(exc)) from None
     pii = has_capability(user, Capability.VIEW_PII)
     # built to AlertPage (tests/api/test_alert_list_schema.py holds it there): not validated again
+    items = [alert_out(a, pii) for a in page.items]
     return built_response(
-        {
-            "items": [alert_out(a, pii) for a in page.items],
-            "next_cursor": page.next_cursor,
-            "prev_cursor": page.prev_cursor,
-        }
+        {"items": items, "next_cursor": page.next_cursor, "prev_cursor": page.prev_cursor},
+        rows=items,
     )
 
 
