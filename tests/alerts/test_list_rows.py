@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from support_incidents import make_alert
 from watchfloor.alerts import list_rows as list_rows_module
-from watchfloor.alerts.list_rows import ALERT_COLUMNS, RELATED_COLUMNS, list_rows
+from watchfloor.alerts.list_rows import ALERT_COLUMNS, RELATED_COLUMNS, PlainRow, list_rows
 from watchfloor.alerts.listing import SORTS, page_of, sorted_alerts
 from watchfloor.alerts.models import Alert, Severity, Status
 from watchfloor.alerts.queries import (
@@ -23,6 +23,7 @@ from watchfloor.alerts.queries import (
     AlertFilters,
     alert_page,
     alerts_for,
+    attach_people,
     filter_alerts,
 )
 from watchfloor.maintenance.label_matchers import Matcher, MatchOp
@@ -97,14 +98,34 @@ ORDERS = [
 @pytest.mark.parametrize("order", ORDERS, ids=lambda o: ",".join(f"{c}:{d}" for c, d in o))
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("count", [1, 5, 50])
-def test_rows_are_the_orms_in_its_order(estate, alerts, form, order, reverse, count):
+@pytest.mark.parametrize("plain", [False, True], ids=["instances", "plain"])
+def test_rows_are_the_orms_in_its_order(estate, alerts, form, order, reverse, count, plain):
     if reverse:
         order = [(column, not descending) for column, descending in order]
     qs = Alert.objects.filter(tenant=estate.tenant)
     expected = _orm(qs, order, count)
-    got = list_rows(qs, order, count)
-    assert [a.pk for a in got] == [a.pk for a in expected]
+    got = list_rows(qs, order, count, plain=plain)
+    assert all(isinstance(a, PlainRow if plain else Alert) for a in got)
+    assert [a.id for a in got] == [a.pk for a in expected]
     assert [_read(a) for a in got] == [_read(a) for a in expected]
+
+
+def test_plain_rows_share_their_client_and_site_and_take_people(estate, alerts, form):
+    admin = estate.user("admin")
+    Alert.objects.filter(pk=alerts[1].pk).update(assignee=admin, acknowledged_by=admin)
+    qs = Alert.objects.filter(tenant=estate.tenant)
+    with CaptureQueriesContext(connection) as queries:
+        rows = attach_people(list_rows(qs, [("first_seen_at", True), ("id", True)], 50, plain=True))
+    assert len(queries) == 2  # the rows, then the people
+    sites = [a.site for a in rows if a.site is not None]
+    assert len({id(s) for s in sites}) == len({s.id for s in sites}) < len(sites)
+    assert all(isinstance(s, PlainRow) for s in sites)
+    by_id = {a.id: a for a in rows}
+    assert by_id[alerts[1].pk].assignee.username == admin.username
+    assert by_id[alerts[1].pk].resolved_by is None
+    assert by_id[alerts[2].pk].assignee is None
+    with pytest.raises(AttributeError):
+        rows[0].labels  # noqa: B018  # a plain row holds what a row shows, nothing loads
 
 
 def test_a_row_holds_its_client_and_site_and_defers_the_rest(estate, alerts, form):

@@ -5,6 +5,7 @@ without `noc:view_pii`."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -12,8 +13,12 @@ import pytest
 from django.utils import timezone
 
 from support_incidents import make_alert
+from watchfloor.access.capabilities import Capability
+from watchfloor.access.scope import has_capability
 from watchfloor.alerts import api as alert_api
+from watchfloor.alerts.api import alert_out
 from watchfloor.alerts.models import Alert, Severity, Status
+from watchfloor.alerts.queries import AlertFilters, alert_page
 from watchfloor.alerts.schemas import AlertPage
 from watchfloor.api import rendering
 from watchfloor.api.rendering import FastJSONRenderer
@@ -142,3 +147,19 @@ def test_the_headers_are_ninjas(api, estate, alerts):
     listed = reader.get("/api/v1/alerts")
     counted = reader.get("/api/v1/alerts/counts")  # answered through ninja's own response
     assert listed["Content-Type"] == counted["Content-Type"] == "application/json; charset=utf-8"
+
+
+@pytest.mark.parametrize("role", ["admin", "operator"])
+@pytest.mark.parametrize("sort", ["-first_seen", "severity"])
+def test_the_plain_rows_give_what_model_instances_give(api, estate, alerts, role, sort):
+    """The list reads plain rows (`list_rows.PlainRow`); `alert_out` of the same page read as
+    model instances writes the same items."""
+    user = estate.user(role)
+    body = api(user).get("/api/v1/alerts", sort=sort, limit="4").json()
+    page = alert_page(user, AlertFilters(), sort=sort, cursor=None, limit=4)
+    pii = has_capability(user, Capability.VIEW_PII)
+    expected = FastJSONRenderer().render(
+        None, [alert_out(a, pii) for a in page.items], response_status=200
+    )
+    assert body["items"] == json.loads(expected)
+    assert len(body["items"]) == 4

@@ -56,6 +56,8 @@ def _seconds(value):
 
 
 def alert_out(alert: Alert, pii: bool) -> dict:
+    """An alert as a list row shows it: from an `Alert` or a `list_rows.PlainRow` (the list's
+    rows, which carry the same attributes)."""
     client, site = alert.client, alert.site
     return {
         "id": alert.id,
@@ -156,6 +158,7 @@ def list_alerts(request, filters: Query[AlertListQuery]):
             sort=filters.sort or DEFAULT_SORT,
             cursor=filters.cursor,
             limit=filters.limit,
+            plain=True,  # alert_out reads only what a row shows
         )
     except InvalidListQuery as exc:
         raise _invalid(exc.field, str(exc)) from None

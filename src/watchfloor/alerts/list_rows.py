@@ -105,9 +105,28 @@ def _shape(ops: Any) -> _Shape:
     )
 
 
-def list_rows(qs: QuerySet[Alert], order: Sequence[tuple[str, bool]], count: int) -> list[Alert]:
+class PlainRow:
+    """A list row without a model instance (`list_rows(plain=True)`, the list API's): the
+    columns read as attributes, the client and site as plain rows (or None), the people as
+    `attach_people` sets them; nothing more loads on access. Building one is a dict; a model
+    instance, read back through descriptors, was about a fifth of a served list request
+    (py-spy, docs/decisions.md)."""
+
+    def __repr__(self) -> str:
+        return f"PlainRow({self.__dict__.get('id')})"
+
+
+def _plain(names: tuple[str, ...], values: Sequence[Any]) -> PlainRow:
+    row = PlainRow.__new__(PlainRow)
+    row.__dict__ = dict(zip(names, values, strict=True))
+    return row
+
+
+def list_rows(
+    qs: QuerySet[Alert], order: Sequence[tuple[str, bool]], count: int, *, plain: bool = False
+) -> list[Any]:
     """The first `count` alerts of `qs` in `order` ((column, descending) keys ending with a
-    unique one), each with what a list row shows."""
+    unique one), each with what a list row shows: model instances, or `PlainRow`s if `plain`."""
     by = [f"-{column}" if descending else column for column, descending in order]
     ids = qs.order_by(*by).values_list("id", flat=True)[:count]
     db = qs.db
@@ -118,7 +137,9 @@ def list_rows(qs: QuerySet[Alert], order: Sequence[tuple[str, bool]], count: int
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    related: dict[tuple[int, Any], Model] = {}
+    related: dict[tuple[int, Any], Any] = {}
+    if plain:
+        return [_plain_row(shape, row, connection, related) for row in rows]
     return [_instance(shape, row, connection, db, related) for row in rows]
 
 
@@ -138,19 +159,39 @@ def _column(name: str) -> str:
     return str(Alert._meta.get_field(name).column)
 
 
+def _converted(shape: _Shape, row: tuple, connection) -> tuple:
+    if not shape.converters:
+        return row
+    converted = list(row)
+    for index, convert, expression in shape.converters:
+        value = converted[index]
+        for converter in convert:
+            value = converter(value, expression, connection)
+        converted[index] = value
+    return tuple(converted)
+
+
+def _plain_row(shape: _Shape, row: tuple, connection, related: dict[tuple[int, Any], Any]):
+    row = _converted(shape, row, connection)
+    main, *others = shape.parts
+    alert = _plain(main.names, row[main.start : main.start + len(main.names)])
+    for n, part in enumerate(others):
+        pk = row[part.start]
+        if pk is None:
+            target = None
+        elif (target := related.get((n, pk))) is None:
+            values = row[part.start : part.start + len(part.names)]
+            target = related[n, pk] = _plain(part.names, values)
+        alert.__dict__[part.relation.name] = target
+    return alert
+
+
 def _instance(
-    shape: _Shape, row: tuple, connection, db: str, related: dict[tuple[int, Any], Model]
+    shape: _Shape, row: tuple, connection, db: str, related: dict[tuple[int, Any], Any]
 ) -> Alert:
     """`related` holds the page's clients and sites by (part, id): one instance each, shared by
     the page's alerts (a page of one site's alerts builds one site, not fifty)."""
-    if shape.converters:
-        converted = list(row)
-        for index, convert, expression in shape.converters:
-            value = converted[index]
-            for converter in convert:
-                value = converter(value, expression, connection)
-            converted[index] = value
-        row = tuple(converted)
+    row = _converted(shape, row, connection)
     main, *others = shape.parts
     alert = Alert.from_db(db, main.names, row[main.start : main.start + len(main.names)])
     for n, part in enumerate(others):

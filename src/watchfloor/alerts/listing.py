@@ -155,7 +155,9 @@ def _severity_is(rank: int) -> Q:
     return Q(severity=known[rank]) if rank < len(known) else ~Q(severity__in=known)
 
 
-def _by_severity(qs: QuerySet[Alert], values: list[Any] | None, *, forward: bool, want: int):
+def _by_severity(
+    qs: QuerySet[Alert], values: list[Any] | None, *, forward: bool, want: int, plain: bool
+):
     """Up to `want` rows in the `severity` sort after (or, reading back, before) the boundary:
     one query per severity, each ordered by first seen and id, so an index on (tenant,
     severity, first_seen_at, id) serves it instead of sorting every row by a CASE."""
@@ -169,8 +171,8 @@ def _by_severity(qs: QuerySet[Alert], values: list[Any] | None, *, forward: bool
         part = qs.filter(_severity_is(rank))
         if values is not None and rank == values[0]:
             part = part.filter(_beyond(keys, values[1:], forward=forward))
-        for alert in list_rows(part, order, want - len(rows)):
-            alert.severity_rank = rank  # type: ignore[attr-defined]  # as the CASE annotates
+        for alert in list_rows(part, order, want - len(rows), plain=plain):
+            alert.severity_rank = rank  # as the CASE annotates
             rows.append(alert)
         if len(rows) >= want:
             break
@@ -178,23 +180,28 @@ def _by_severity(qs: QuerySet[Alert], values: list[Any] | None, *, forward: bool
 
 
 def page_of(
-    qs: QuerySet[Alert], *, sort: str = DEFAULT_SORT, cursor: str | None, limit: int | None
+    qs: QuerySet[Alert],
+    *,
+    sort: str = DEFAULT_SORT,
+    cursor: str | None,
+    limit: int | None,
+    plain: bool = False,
 ) -> Page:
     """One page of `qs` (filtered, in scope) in `sort` order, after or before the cursor's
-    row; each row with what a list row shows (`list_rows`)."""
+    row; each row with what a list row shows (`list_rows`; `PlainRow`s if `plain`)."""
     limit = page_limit(limit)
     _check_sort(sort)
     direction, values = decode_cursor(cursor, sort) if cursor else ("after", None)
     forward = direction == "after"
     if sort == "severity":
-        rows = _by_severity(qs, values, forward=forward, want=limit + 1)
+        rows = _by_severity(qs, values, forward=forward, want=limit + 1, plain=plain)
     else:
         keys = _keys(sort)
         if values is not None:
             qs = qs.filter(_beyond(keys, values, forward=forward))
         # read back: the keys reversed, the rows flipped below
         order = keys if forward else [(column, not descending) for column, descending in keys]
-        rows = list_rows(qs, order, limit + 1)
+        rows = list_rows(qs, order, limit + 1, plain=plain)
     more = len(rows) > limit
     rows = rows[:limit]
     if not forward:

@@ -17,7 +17,7 @@ from watchfloor.access.capabilities import Capability
 from watchfloor.access.scope import audience, holds, scope_of
 from watchfloor.alerts.escalation import overdue_condition
 from watchfloor.alerts.label_sql import sql_regex
-from watchfloor.alerts.list_rows import NOT_LISTED, RELATED_COLUMNS
+from watchfloor.alerts.list_rows import NOT_LISTED, RELATED_COLUMNS, PlainRow
 from watchfloor.alerts.listing import DEFAULT_SORT, InvalidListQuery, Page, page_of
 from watchfloor.alerts.models import (
     OPEN_STATUSES,
@@ -66,14 +66,18 @@ def access_alert(user, alert_id) -> Alert:
 
 
 def attach_people(alerts: list[Alert], fields: tuple[str, ...] = LIST_PEOPLE) -> list[Alert]:
-    """Set the people `fields` name on each alert (as `select_related` would), read in one query
-    (none when no alert names anyone)."""
-    ids = {getattr(a, f"{name}_id") for a in alerts for name in fields} - {None}
+    """Set the people `fields` name on each alert (as `select_related` would; on a plain row,
+    as attributes), read in one query (none when no alert names anyone)."""
+    relations = [Alert._meta.get_field(name) for name in fields]
+    ids = {getattr(a, relation.attname) for a in alerts for relation in relations} - {None}
     people = (
         {p.pk: p for p in get_user_model().objects.filter(pk__in=ids).only(*_PERSON)} if ids else {}
     )
-    relations = [Alert._meta.get_field(name) for name in fields]
     for alert in alerts:
+        if isinstance(alert, PlainRow):
+            for relation in relations:
+                alert.__dict__[relation.name] = people.get(alert.__dict__[relation.attname])
+            continue
         for relation in relations:
             relation.set_cached_value(alert, people.get(getattr(alert, relation.attname)))
     return alerts
@@ -179,12 +183,23 @@ def alert_list(user, filters: AlertFilters) -> QuerySet[Alert]:
 
 
 def alert_page(
-    user, filters: AlertFilters, *, sort: str = DEFAULT_SORT, cursor: str | None, limit: int | None
+    user,
+    filters: AlertFilters,
+    *,
+    sort: str = DEFAULT_SORT,
+    cursor: str | None,
+    limit: int | None,
+    plain: bool = False,
 ) -> Page:
-    """One sorted keyset page of the alerts the user may see (the API's and the page's list)."""
+    """One sorted keyset page of the alerts the user may see (the API's and the page's list);
+    `plain` rows (`list_rows.PlainRow`) for a caller that only reads what a row shows."""
     try:
         page = page_of(
-            filter_alerts(alerts_for(user), filters), sort=sort, cursor=cursor, limit=limit
+            filter_alerts(alerts_for(user), filters),
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+            plain=plain,
         )
     except DataError:
         if not any(m.op.is_regex for m in filters.labels):
