@@ -172,34 +172,37 @@ def _converted(shape: _Shape, row: tuple, connection) -> tuple:
 
 
 def _plain_row(shape: _Shape, row: tuple, connection, related: dict[tuple[int, Any], Any]):
-    row = _converted(shape, row, connection)
-    main, *others = shape.parts
-    alert = _plain(main.names, row[main.start : main.start + len(main.names)])
-    for n, part in enumerate(others):
-        pk = row[part.start]
-        if pk is None:
-            target = None
-        elif (target := related.get((n, pk))) is None:
-            values = row[part.start : part.start + len(part.names)]
-            target = related[n, pk] = _plain(part.names, values)
+    def attach(part: _Part, alert: PlainRow, target: PlainRow | None) -> None:
         alert.__dict__[part.relation.name] = target
-    return alert
+
+    return _row(shape, row, connection, related, lambda part, v: _plain(part.names, v), attach)
 
 
 def _instance(
     shape: _Shape, row: tuple, connection, db: str, related: dict[tuple[int, Any], Any]
 ) -> Alert:
-    """`related` holds the page's clients and sites by (part, id): one instance each, shared by
-    the page's alerts (a page of one site's alerts builds one site, not fifty)."""
+    def build(part: _Part, values: Sequence[Any]) -> Model:
+        return part.model.from_db(db, part.names, values)
+
+    def attach(part: _Part, alert: Alert, target: Model | None) -> None:
+        part.relation.set_cached_value(alert, target)
+
+    return _row(shape, row, connection, related, build, attach)
+
+
+def _row(shape: _Shape, row: tuple, connection, related: dict[tuple[int, Any], Any], build, attach):
+    """The alert of `row` and its client and site, each made by `build(part, values)` and
+    attached by `attach(part, alert, target)`. `related` holds the page's clients and sites by
+    (part, id): one each, shared by the page's alerts (one site's alerts build one site)."""
     row = _converted(shape, row, connection)
     main, *others = shape.parts
-    alert = Alert.from_db(db, main.names, row[main.start : main.start + len(main.names)])
+    alert = build(main, row[main.start : main.start + len(main.names)])
     for n, part in enumerate(others):
         pk = row[part.start]
         if pk is None:
             target = None
         elif (target := related.get((n, pk))) is None:
             values = row[part.start : part.start + len(part.names)]
-            target = related[n, pk] = part.model.from_db(db, part.names, values)
-        part.relation.set_cached_value(alert, target)
+            target = related[n, pk] = build(part, values)
+        attach(part, alert, target)
     return alert
