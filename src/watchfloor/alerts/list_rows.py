@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from django.db import connections
@@ -138,9 +138,9 @@ def list_rows(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     related: dict[tuple[int, Any], Any] = {}
-    if plain:
-        return [_plain_row(shape, row, connection, related) for row in rows]
-    return [_instance(shape, row, connection, db, related) for row in rows]
+    build: Callable[[_Part, Sequence[Any]], Any] = _build_plain if plain else partial(_build, db)
+    attach: Callable[[_Part, Any, Any], None] = _attach_plain if plain else _attach_cached
+    return [_row(shape, row, connection, related, build, attach) for row in rows]
 
 
 def _statement(shape: _Shape, inner: str, order: Sequence[tuple[str, bool]], qn) -> str:
@@ -171,23 +171,20 @@ def _converted(shape: _Shape, row: tuple, connection) -> tuple:
     return tuple(converted)
 
 
-def _plain_row(shape: _Shape, row: tuple, connection, related: dict[tuple[int, Any], Any]):
-    def attach(part: _Part, alert: PlainRow, target: PlainRow | None) -> None:
-        alert.__dict__[part.relation.name] = target
-
-    return _row(shape, row, connection, related, lambda part, v: _plain(part.names, v), attach)
+def _build(db: str, part: _Part, values: Sequence[Any]) -> Model:
+    return part.model.from_db(db, part.names, values)
 
 
-def _instance(
-    shape: _Shape, row: tuple, connection, db: str, related: dict[tuple[int, Any], Any]
-) -> Alert:
-    def build(part: _Part, values: Sequence[Any]) -> Model:
-        return part.model.from_db(db, part.names, values)
+def _build_plain(part: _Part, values: Sequence[Any]) -> PlainRow:
+    return _plain(part.names, values)
 
-    def attach(part: _Part, alert: Alert, target: Model | None) -> None:
-        part.relation.set_cached_value(alert, target)
 
-    return _row(shape, row, connection, related, build, attach)
+def _attach_plain(part: _Part, alert: PlainRow, target: PlainRow | None) -> None:
+    alert.__dict__[part.relation.name] = target
+
+
+def _attach_cached(part: _Part, alert: Alert, target: Model | None) -> None:
+    part.relation.set_cached_value(alert, target)  # as select_related leaves it
 
 
 def _row(shape: _Shape, row: tuple, connection, related: dict[tuple[int, Any], Any], build, attach):

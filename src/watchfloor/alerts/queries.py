@@ -73,13 +73,14 @@ def attach_people(alerts: list[Alert], fields: tuple[str, ...] = LIST_PEOPLE) ->
     people = (
         {p.pk: p for p in get_user_model().objects.filter(pk__in=ids).only(*_PERSON)} if ids else {}
     )
+    plain = bool(alerts) and isinstance(alerts[0], PlainRow)  # a page is one kind or the other
     for alert in alerts:
-        if isinstance(alert, PlainRow):
-            for relation in relations:
-                alert.__dict__[relation.name] = people.get(alert.__dict__[relation.attname])
-            continue
         for relation in relations:
-            relation.set_cached_value(alert, people.get(getattr(alert, relation.attname)))
+            person = people.get(getattr(alert, relation.attname))
+            if plain:
+                alert.__dict__[relation.name] = person
+            else:
+                relation.set_cached_value(alert, person)
     return alerts
 
 
