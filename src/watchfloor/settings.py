@@ -274,7 +274,8 @@ ALERT_STAGING_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_STAGING_MAX_EVENTS", "
 # ingestion request waits (at most HOLD_SECONDS, then 503) before it is read and staged.
 ALERT_STAGING_HOLD_LAG = float(os.environ.get("WATCHFLOOR_STAGING_HOLD_LAG", "0.25"))
 ALERT_STAGING_HOLD_SECONDS = float(os.environ.get("WATCHFLOOR_STAGING_HOLD_SECONDS", "5"))
-# One fold takes at most this many batches / events of one tenant (group commit's upper bound).
+# A fold looks at the oldest this many pending batches (every tenant's) and takes one tenant's among
+# them, at most ALERT_FOLD_MAX_EVENTS events (group commit's upper bound).
 ALERT_FOLD_MAX_BATCHES = int(os.environ.get("WATCHFLOOR_FOLD_MAX_BATCHES", "500"))
 ALERT_FOLD_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_FOLD_MAX_EVENTS", "5000"))
 # A fold worker sleeps at most this long when nothing woke it (batches staged by another process

@@ -16,6 +16,7 @@ from support_alerts import key_for, publisher, resolve, trigger
 from watchfloor.alerts import staging
 from watchfloor.alerts.events import BatchInvalid, Event, EventAction
 from watchfloor.alerts.models import Alert, Severity, StagedBatch, Status
+from watchfloor.tenancy.models import Tenant
 
 __all__ = ["key_for", "publisher"]
 
@@ -207,6 +208,48 @@ def test_the_bound_counts_events_in_order_and_always_takes_one_batch(estate, key
     # 3+1 (the next 3 would pass 5), then 3+1 (not the 7), then the 7 alone, then 1
     assert [(t.batches, t.events) for t in taken] == [(2, 4), (2, 4), (1, 7), (1, 1), (0, 0)]
     assert Alert.objects.count() == 6
+
+
+def test_a_fold_takes_one_tenants_oldest_batches_out_of_an_interleaved_queue(
+    estate, other_estate, key_for, settings
+):
+    settings.ALERT_FOLD_MAX_BATCHES = 3  # the head the fold looks at: the 3 oldest batches
+    mine, theirs = key_for(estate), key_for(other_estate)
+    here, there = estate.sites[0].code, other_estate.sites[0].code
+    staging.stage([trigger(site=here, fingerprint="a1")], key=mine)
+    staging.stage([trigger(site=there, fingerprint="b1")], key=theirs)
+    staging.stage([resolve("a1")], key=mine)
+    staging.stage([trigger(site=there, fingerprint="b2")], key=theirs)
+    staging.stage([trigger(site=here, fingerprint="a1")], key=mine)
+    taken = [staging.drain_once() for _ in range(4)]
+    # the head [a1, b1, resolve a1]: the oldest tenant's two; then [b1, b2, a1 again]: the
+    # other's two; then the last batch alone
+    assert [(t.tenant_id, t.batches) for t in taken] == [
+        (estate.tenant.id, 2),
+        (other_estate.tenant.id, 2),
+        (estate.tenant.id, 1),
+        (None, 0),
+    ]
+    assert list(
+        Alert.objects.filter(tenant=estate.tenant).order_by("id").values_list("status", flat=True)
+    ) == [Status.RESOLVED, Status.NEW]
+    assert Alert.objects.filter(tenant=other_estate.tenant).count() == 2
+
+
+def test_a_tenant_deleted_takes_its_pending_batches_with_it(estate):
+    # the staging table has no foreign key in the database (the check took a share lock on
+    # the tenant's row at every request's commit): Django's cascade deletes the batches
+    gone = Tenant.objects.create(slug="gone", name="Gone")
+    for tenant in (gone, estate.tenant):
+        StagedBatch.objects.create(
+            tenant=tenant,
+            source="native",
+            received_at=datetime.now(UTC),
+            event_count=0,
+            events="[]",
+        )
+    gone.delete()
+    assert list(StagedBatch.objects.values_list("tenant_id", flat=True)) == [estate.tenant.id]
 
 
 def test_past_the_bound_ingestion_answers_503_and_stores_nothing(

@@ -363,9 +363,15 @@ class StagedBatch(TenantScoped):
     fold reads back (alerts.staging.encode): each event already located (client and site ids)
     and fingerprinted, so the fold never re-validates. No foreign key on the integration key: a
     key revoked or deleted while its batch waits must not lose the batch; `source` and the key's
-    id are copied.
+    id are copied. Nor one on the tenant, and no index but the primary key: the row lives for
+    milliseconds, every read of the fold goes by id (alerts.staging), and the constraint's check
+    took a share lock on the tenant's row at every request's commit (docs/decisions.md). A
+    tenant's deletion still takes its batches with it (Django's cascade).
     """
 
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
     integration_key_id = models.BigIntegerField(null=True, blank=True)
     source = models.CharField(max_length=20)
     received_at = models.DateTimeField()
@@ -374,4 +380,3 @@ class StagedBatch(TenantScoped):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["tenant", "id"], name="staged_tenant_id")]
