@@ -198,3 +198,4 @@ def _fold_after_ingestion(settings, monkeypatch):
     monkeypatch.setattr(test_client.Client, "request", request)
     yield
     staging.forget_lag()
+    staging.close_staging_connection()  # the test database is dropped with no session left

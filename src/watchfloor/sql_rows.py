@@ -161,6 +161,11 @@ def insert_models(objs: Sequence[models.Model]) -> None:
         obj._state.db = DEFAULT_DB_ALIAS
 
 
+def binary_placeholders(sql: str) -> str:
+    """The statement with every `%s` sent as binary (`%b`; see `pg_execute`)."""
+    return _BINARY_PLACEHOLDER.sub("%b", sql)
+
+
 def pg_execute(sql: str, params: list) -> list[tuple]:
     """Run one statement with array parameters sent as binary, server-side bound (PostgreSQL).
 
@@ -178,5 +183,5 @@ def pg_execute(sql: str, params: list) -> list[tuple]:
     db.ensure_connection()
     # Django's error classes (a deadlock is an OperationalError the fold retries)
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
-        cursor.execute(_BINARY_PLACEHOLDER.sub("%b", sql), params, binary=True)
+        cursor.execute(binary_placeholders(sql), params, binary=True)
         return cursor.fetchall() if cursor.description is not None else []

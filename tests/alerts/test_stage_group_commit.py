@@ -155,3 +155,42 @@ def test_concurrent_requests_stage_every_batch_once_in_their_groups(
     assert 1 <= writer.groups - groups_before <= 12
     StagedBatch.objects.all().delete()
     staging.forget_lag()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_staging_connection_serves_every_group_and_recovers_when_dropped(
+    estate, key_for, settings, monkeypatch
+):
+    """Outside a transaction the append goes through the process's own connection, not the
+    request's pooled one; when the database ends that session, its group's requests fail
+    (Django's OperationalError: a 503, nothing claimed stored) and the next group reconnects."""
+    settings.ALERT_FOLD_IN_PROCESS = False
+    monkeypatch.setattr(staging, "LAG_CHECK_EVERY", 3600.0)
+    staging.forget_lag()
+    staging.refuse_when_backlogged()
+    key = key_for(estate)
+    site = estate.sites[0].code
+
+    def stage(fingerprint: str) -> None:
+        staging.stage([trigger(site=site, fingerprint=fingerprint)], key=key)
+
+    def staging_pid() -> int:
+        return staging._staging_connection._conn.info.backend_pid
+
+    stage("a")  # the site's code is looked up (and kept) on the request's connection
+    first = staging_pid()
+    connection.close()
+    stage("b")
+    assert connection.connection is None  # a request with nothing to look up opens none
+    assert staging_pid() == first  # one session for every group
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+    with pytest.raises(OperationalError):
+        stage("lost")
+    stage("c")
+    assert staging_pid() != first
+    staged = StagedBatch.objects.values_list("events", flat=True)
+    assert sorted(staging.decode(text)[0].fingerprint for text in staged) == ["a", "b", "c"]
+    StagedBatch.objects.all().delete()
+    staging.forget_lag()

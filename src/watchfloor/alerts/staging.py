@@ -61,7 +61,7 @@ from watchfloor.alerts.pipeline import (
     sender_of,
     with_deadlock_retries,
 )
-from watchfloor.sql_rows import pg_execute
+from watchfloor.sql_rows import binary_placeholders, pg_execute
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,9 @@ def _row(sender: Sender, payload: str, count: int, now: datetime) -> list:
 
 def _insert(rows: list[list]) -> None:
     """One statement, autocommitted (outside an atomic block): every row is committed when this
-    returns. On PostgreSQL the same statement wakes the drainers (one NOTIFY, at its commit)."""
+    returns. On PostgreSQL the same statement wakes the drainers (one NOTIFY, at its commit).
+    Outside a transaction on PostgreSQL it goes through the process's staging connection
+    (`_StagingConnection`); inside one, through the caller's."""
     table = _table()
     params = [value for row in rows for value in row]
     if connection.vendor == "postgresql":
@@ -199,15 +201,80 @@ def _insert(rows: list[list]) -> None:
         marks = ", ".join(
             ["(%s::bigint, %s::bigint, %s::text, %s::timestamptz, %s::int, %s::text)"] * len(rows)
         )
-        pg_execute(
+        sql = (
             f"WITH staged AS (INSERT INTO {table} {_COLUMNS} VALUES {marks} RETURNING id)"  # noqa: S608
-            " SELECT pg_notify(%s::text, '') WHERE EXISTS (SELECT 1 FROM staged)",
-            [*params, CHANNEL],
+            " SELECT pg_notify(%s::text, '') WHERE EXISTS (SELECT 1 FROM staged)"
         )
+        if connection.in_atomic_block:
+            pg_execute(sql, [*params, CHANNEL])
+        else:
+            _staging_connection.execute(sql, [*params, CHANNEL])
         return
     marks = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} {_COLUMNS} VALUES {marks}", params)  # noqa: S608
+
+
+class _StagingConnection:
+    """The staging append's own PostgreSQL connection, one per process, in autocommit.
+
+    Only a group's leader writes, one group at a time (`GroupWriter`), so one connection serves
+    every request of the process; a request on the ingestion road then never checks a
+    connection out of the pool and back (Django's per-request connection handling: ~0.14 ms of
+    a 0.5 ms request's CPU, profiled in `bench/profile_ingest.py --roads`). Its statements are
+    prepared on the server after a few runs (one text per group size; Django's connections
+    prepare nothing, for the sake of poolers).
+
+    Opened on first use, in the process that uses it: a connection inherited across a fork is
+    left alone (closing it would end the parent's session). Any error closes it, the group's
+    requests answer 503 (Django's error classes, as before), and the next group opens a new
+    one."""
+
+    PREPARE_THRESHOLD = 2
+
+    def __init__(self) -> None:
+        self._conn: Any = None
+        self._pid = 0
+        self._inherited: list[Any] = []  # kept referenced: never finalized in this process
+
+    def execute(self, sql: str, params: list) -> None:
+        db = connections["default"]
+        import psycopg
+
+        with db.wrap_database_errors:  # psycopg's errors as Django's (the 503 path)
+            conn = self._open(db)
+            try:
+                with psycopg.Cursor(conn) as cursor:  # server-bound (Django's binds client-side)
+                    cursor.execute(binary_placeholders(sql), params, binary=True)
+            except BaseException:  # a failed or interrupted statement: start afresh
+                self.close()
+                raise
+
+    def _open(self, db) -> Any:
+        if self._conn is not None and self._pid != os.getpid():
+            self._inherited.append(self._conn)
+            self._conn = None
+        if self._conn is None or self._conn.closed:
+            import psycopg
+
+            params = db.get_connection_params()
+            params.update(autocommit=True, prepare_threshold=self.PREPARE_THRESHOLD)
+            self._conn = psycopg.Connection.connect(**params)
+            self._pid = os.getpid()
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+_staging_connection = _StagingConnection()
+
+
+def close_staging_connection() -> None:
+    _staging_connection.close()
 
 
 class _Waiting:
