@@ -115,19 +115,23 @@ def test_a_group_is_bounded(monkeypatch):
     assert set(later.values()) == {"written"}
 
 
+def _lag_read_once(settings, monkeypatch) -> None:
+    """No fold worker in this process, and the back-pressure check's read of the staging table
+    done now, for the whole test: on the SQLite test database (in-memory shared cache, no busy
+    timeout) a thread reading it while the group's leader inserts fails with "table is locked"
+    (CI, stop 19), which a file database in WAL mode, the embedded default, never does."""
+    settings.ALERT_FOLD_IN_PROCESS = False
+    monkeypatch.setattr(staging, "LAG_CHECK_EVERY", 3600.0)
+    staging.forget_lag()
+    staging.refuse_when_backlogged()
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_requests_stage_every_batch_once_in_their_groups(
     estate, key_for, settings, monkeypatch
 ):
     """Real threads, real database, outside any transaction: what a gunicorn worker does."""
-    settings.ALERT_FOLD_IN_PROCESS = False
-    # the back-pressure check reads the staging table at most once a second; read it now, for
-    # the whole test: on the SQLite test database (in-memory shared cache, no busy timeout) a
-    # thread reading it while the group's leader inserts fails with "table is locked" (CI,
-    # stop 19), which a file database in WAL mode, the embedded default, never does
-    monkeypatch.setattr(staging, "LAG_CHECK_EVERY", 3600.0)
-    staging.forget_lag()
-    staging.refuse_when_backlogged()
+    _lag_read_once(settings, monkeypatch)
     key = key_for(estate)
     site = estate.sites[0].code
     writer = staging._writer
@@ -165,10 +169,7 @@ def test_the_staging_connection_serves_every_group_and_recovers_when_dropped(
     """Outside a transaction the append goes through the process's own connection, not the
     request's pooled one; when the database ends that session, its group's requests fail
     (Django's OperationalError: a 503, nothing claimed stored) and the next group reconnects."""
-    settings.ALERT_FOLD_IN_PROCESS = False
-    monkeypatch.setattr(staging, "LAG_CHECK_EVERY", 3600.0)
-    staging.forget_lag()
-    staging.refuse_when_backlogged()
+    _lag_read_once(settings, monkeypatch)
     key = key_for(estate)
     site = estate.sites[0].code
 
