@@ -61,7 +61,7 @@ from watchfloor.alerts.pipeline import (
     sender_of,
     with_deadlock_retries,
 )
-from watchfloor.sql_rows import binary_placeholders, pg_execute
+from watchfloor.sql_rows import pg_execute
 
 log = logging.getLogger(__name__)
 
@@ -239,16 +239,13 @@ class _StagingConnection:
 
     def execute(self, sql: str, params: list) -> None:
         db = connections["default"]
-        import psycopg
-
-        with db.wrap_database_errors:  # psycopg's errors as Django's (the 503 path)
+        with db.wrap_database_errors:  # a failed connect as Django's error (the 503 path)
             conn = self._open(db)
-            try:
-                with psycopg.Cursor(conn) as cursor:  # server-bound (Django's binds client-side)
-                    cursor.execute(binary_placeholders(sql), params, binary=True)
-            except BaseException:  # a failed or interrupted statement: start afresh
-                self.close()
-                raise
+        try:
+            pg_execute(sql, params, on=conn)
+        except BaseException:  # a failed or interrupted statement: start afresh
+            self.close()
+            raise
 
     def _open(self, db) -> Any:
         if self._conn is not None and self._pid != os.getpid():
