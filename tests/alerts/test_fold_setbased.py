@@ -108,6 +108,109 @@ def test_a_repeat_in_a_maintenance_window_is_not_bumped_but_suppressed(estate, k
     assert (alert.occurrence_count, alert.suppressed_count) == (2, 1)
 
 
+def _window_over(estate, site, title="works"):
+    from watchfloor.maintenance.models import MaintenanceWindow
+    from watchfloor.ttl import clear_all
+
+    window = MaintenanceWindow.objects.create(
+        tenant=estate.tenant,
+        client_id=site.client_id,
+        site=site,
+        title=title,
+        starts_at=timezone.now() - timedelta(minutes=5),
+        ends_at=timezone.now() + timedelta(hours=1),
+    )
+    clear_all()
+    return window
+
+
+def test_hidden_repeats_of_an_alert_suppressed_by_that_window_are_bumped_set_based(
+    estate, key, publisher, monkeypatch, django_capture_on_commit_callbacks
+):
+    """An alert a window suppressed, repeated while that window still hides it: only its
+    counters move, so the set-based statement takes it (no locked read), counted as suppressed,
+    with the event the model path would send for the row as stored."""
+    window = _window_over(estate, estate.sites[0])
+    ingest([_event(estate, 0)], key=key)
+    assert Alert.objects.get().status == Status.SUPPRESSED
+    locked: list[list[str]] = []
+    real = pipeline.lock_active_alerts
+    monkeypatch.setattr(
+        pipeline, "lock_active_alerts", lambda t, fps: locked.append(list(fps)) or real(t, fps)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        result = ingest([_event(estate, 0), _event(estate, 0)], key=key)
+    assert (result.suppressed, result.deduplicated, locked) == (2, 0, [])
+    alert = Alert.objects.get()
+    assert (alert.status, alert.suppression_reason, alert.maintenance_window_id) == (
+        Status.SUPPRESSED,
+        "maintenance",
+        window.id,
+    )
+    assert (alert.occurrence_count, alert.suppressed_count) == (3, 3)
+    [sent] = publisher.of_type("alert.updated")
+    assert sent["alert"] == alert_event("alert.updated", alert)["alert"]
+
+
+def test_hidden_repeats_bumped_only_where_nothing_but_the_counters_moves(estate, key):
+    """With windows: open (same content) and suppressed by that very window are bumped, with
+    suppressed_count; suppressed by another window, by back-pressure, or changed content are
+    not returned (the locked path moves the reason, the window or the content)."""
+    ingest([_event(estate, n) for n in range(5)], key=key)
+    first = _window_over(estate, estate.sites[0])
+    other = _window_over(estate, estate.sites[0], title="other works")
+    Alert.objects.filter(fingerprint__in=["fp-1", "fp-2"]).update(
+        status=Status.SUPPRESSED, suppression_reason="maintenance", maintenance_window=first
+    )
+    Alert.objects.filter(fingerprint="fp-3").update(
+        status=Status.SUPPRESSED, suppression_reason="backpressure"
+    )
+    same = {a.fingerprint: a.content_hash for a in Alert.objects.all()}
+    rows = writes.bump_repeats(
+        estate.tenant.id,
+        [
+            ("fp-0", same["fp-0"], 2),  # open
+            ("fp-1", same["fp-1"], 3),  # suppressed by this window
+            ("fp-2", same["fp-2"], 1),  # suppressed by the first window, hidden by the other
+            ("fp-3", same["fp-3"], 1),  # back-pressure
+            ("fp-4", "0" * 64, 1),  # changed content
+        ],
+        timezone.now(),
+        window_id=[first.id, first.id, other.id, first.id, first.id],
+    )
+    got = {r["fingerprint"]: (r["occurrence_count"], r["suppressed_count"]) for r in rows}
+    assert got == {"fp-0": (3, 2), "fp-1": (4, 3)}
+    untouched = Alert.objects.filter(fingerprint__in=["fp-2", "fp-3", "fp-4"])
+    assert [(a.occurrence_count, a.suppressed_count) for a in untouched] == [(1, 0)] * 3
+
+
+def test_an_open_alert_a_new_window_covers_stays_open_and_counts_suppressed(estate, key):
+    """An open alert whose site a window now covers: bumped (still open, no reason kept), its
+    repeat counted as suppressed, as `_repeat` counts it."""
+    ingest([_event(estate, 0)], key=key)
+    _window_over(estate, estate.sites[0])
+    result = ingest([_event(estate, 0)], key=key)
+    assert (result.suppressed, result.deduplicated) == (1, 0)
+    alert = Alert.objects.get()
+    assert (alert.status, alert.suppression_reason) == (Status.NEW, "")
+    assert (alert.occurrence_count, alert.suppressed_count) == (2, 1)
+
+
+def test_values_events_are_the_events_values_event_builds(estate, key):
+    """The batch builder gives each row the event the one-row builder gives (site or none,
+    assignee or none, correlation or none)."""
+    from watchfloor.alerts.broadcast import values_event, values_events
+
+    ingest([_event(estate, n) for n in range(2)], key=key)
+    Alert.objects.filter(fingerprint="fp-1").update(site=None, assignee=estate.user("admin"))
+    now = timezone.now()
+    hashes = {a.fingerprint: a.content_hash for a in Alert.objects.all()}
+    rows = writes.bump_repeats(estate.tenant.id, [(fp, h, 1) for fp, h in hashes.items()], now)
+    assert len(rows) == 2
+    assert values_events("alert.updated", rows) == [values_event("alert.updated", r) for r in rows]
+    assert any(r["assignee_id"] for r in rows) and any(r["site_id"] is None for r in rows)
+
+
 def test_plain_repeats_take_no_model_instances(estate, key, monkeypatch):
     """The set-based path is the one taken: a plain repeat never reaches the locked read."""
     ingest([_event(estate, n) for n in range(5)], key=key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from watchfloor.alerts.models import Alert
-from watchfloor.tenancy.queries import person_name, site_info
+from watchfloor.tenancy.queries import person_name, site_directory, site_info
 
 
 def _iso(value) -> str | None:
@@ -81,3 +81,57 @@ def values_event(kind: str, values: dict) -> dict:
     """`alert_event` from an alert's feed fields read back as a dict of attribute names
     (`alerts.writes.FEED_FIELDS`: the set-based repeat path builds no model instance)."""
     return alert_event(kind, SimpleNamespace(**values))
+
+
+_NO_PLACE = place_fields(None)
+
+
+def values_events(kind: str, rows: list[dict]) -> list[dict]:
+    """`values_event` for many rows at once (a fold's plain repeats): the same events, each built
+    as one dict with the tenant's site directory read once per tenant instead of once per row
+    (11-12 µs an event went to the generic path's namespaces, merges and lookups)."""
+    events: list[dict] = []
+    directories: dict[int, dict] = {}
+    for v in rows:
+        tenant_id, site_id = v["tenant_id"], v["site_id"]
+        site = None
+        if site_id is not None:
+            sites = directories.get(tenant_id)
+            if sites is None:
+                sites = directories[tenant_id] = site_directory(tenant_id)
+            site = sites.get(site_id) or site_info(tenant_id, site_id)
+        place = _NO_PLACE if site is None else place_fields(site)
+        correlation, assignee = v["correlation_id"], v["assignee_id"]
+        first, last = v["first_seen_at"], v["last_seen_at"]
+        acked, resolved = v["acknowledged_at"], v["resolved_at"]
+        events.append(
+            {
+                "type": kind,
+                "tenant_id": tenant_id,
+                "alert": {
+                    "id": v["id"],
+                    "client_id": v["client_id"],
+                    "site_id": site_id,
+                    "source": v["source"],
+                    "type": v["type"],
+                    "severity": v["severity"],
+                    "status": v["status"],
+                    "title": v["title"],
+                    "fingerprint": v["fingerprint"],
+                    "occurrence_count": v["occurrence_count"],
+                    "suppressed_count": v["suppressed_count"],
+                    "suppression_reason": v["suppression_reason"],
+                    "correlation_id": str(correlation) if correlation else None,
+                    "parent_id": v["parent_id"],
+                    "escalation_level": v["escalation_level"],
+                    "assignee_id": assignee,
+                    "first_seen_at": first.isoformat() if first is not None else None,
+                    "last_seen_at": last.isoformat() if last is not None else None,
+                    "acknowledged_at": acked.isoformat() if acked is not None else None,
+                    "resolved_at": resolved.isoformat() if resolved is not None else None,
+                    **place,
+                    "assignee_name": person_name(tenant_id, assignee),
+                },
+            }
+        )
+    return events

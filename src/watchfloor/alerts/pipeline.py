@@ -37,7 +37,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from watchfloor.alerts import hooks, metrics
-from watchfloor.alerts.broadcast import alert_event, values_event
+from watchfloor.alerts.broadcast import alert_event, values_events
 from watchfloor.alerts.correlation import Correlator, absorb_storms_after_commit
 from watchfloor.alerts.events import BatchInvalid, Event, EventAction
 from watchfloor.alerts.fingerprints import content_hash, fingerprint_of
@@ -585,32 +585,61 @@ def _apply_to_all(batch: _Batch, pairs: list[tuple[Alert | None, Run]]) -> None:
 
 
 def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> set[str]:
-    """Fold the round's plain repeats in one statement (`writes.bump_repeats`); returns their
-    fingerprints. A trigger no maintenance window hides is tried; the statement takes the ones
-    whose active alert is open and says the same (only its counters move, as `_repeat` would
-    move them), and the rest go through the locked path. Counted and published like `_repeat`'s
-    plain case: deduplicated, one `alert.updated` each, no alert-change hook (nothing the rules
-    read changed)."""
-    tried = [
-        run
-        for run in runs.values()
-        if run.action == EventAction.TRIGGER and _window(batch, run) is None
-    ]
-    if not tried:
-        return set()
-    rows = bump_repeats(
-        batch.key.tenant_id, [(r.fingerprint, r.digest(), r.count) for r in tried], batch.now
+    """Fold the round's plain repeats set-based (`writes.bump_repeats`); returns their
+    fingerprints. Two kinds are tried, one statement each: a trigger no maintenance window
+    hides, and one a window hides (only its counters and `suppressed_count` move when its alert
+    is open, or suppressed by that same window). The statement takes the ones whose active alert
+    is in that state and says the same (as `_repeat` would move them), and the rest go through
+    the locked path. Counted and published like `_repeat`'s plain case: deduplicated (or
+    suppressed), one `alert.updated` each, no alert-change hook (nothing the rules read
+    changed)."""
+    shown: list[Run] = []
+    hidden: list[Run] = []
+    windows: list[int] = []
+    for run in runs.values():
+        if run.action != EventAction.TRIGGER:
+            continue
+        window = _window(batch, run)
+        if window is None:
+            shown.append(run)
+        else:
+            hidden.append(run)
+            windows.append(window.id)
+    done: set[str] = set()
+    if shown:
+        _count_bumped(batch, runs, done, _bump(batch, shown), None)
+    if hidden:
+        reason = SuppressionReason.MAINTENANCE
+        _count_bumped(batch, runs, done, _bump(batch, hidden, windows), reason)
+    return done
+
+
+def _bump(batch: _Batch, tried: list[Run], windows: list[int] | None = None) -> list[dict]:
+    return bump_repeats(
+        batch.key.tenant_id,
+        [(r.fingerprint, r.digest(), r.count) for r in tried],
+        batch.now,
+        window_id=windows,
     )
+
+
+def _count_bumped(
+    batch: _Batch, runs: dict[str, Run], done: set[str], rows: list[dict], reason
+) -> None:
     result = batch.result
-    done = set()
+    outcome = Outcome.SUPPRESSED if reason else Outcome.DEDUPLICATED
+    counted = 0
     for values in rows:
         fp = values["fingerprint"]
-        run = runs[fp]
         done.add(fp)
-        result.deduplicated += run.count
-        result.outcomes.append((fp, values["id"], Outcome.DEDUPLICATED))
-        batch.events.append(values_event("alert.updated", values))
-    return done
+        counted += runs[fp].count
+        result.outcomes.append((fp, values["id"], outcome))
+    if reason:
+        result.suppressed += counted
+        batch.suppressed_by[reason] += counted
+    else:
+        result.deduplicated += counted
+    batch.events.extend(values_events("alert.updated", rows))
 
 
 def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:

@@ -23,7 +23,7 @@ import orjson
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from watchfloor import copy_rows, sql_rows
-from watchfloor.alerts.models import OPEN_STATUSES, Alert, Status
+from watchfloor.alerts.models import OPEN_STATUSES, Alert, Status, SuppressionReason
 
 # Rows per statement on SQLite: 40 columns × 500 rows stays under its parameter limit.
 SQLITE_CHUNK = 500
@@ -324,7 +324,9 @@ def _feed_columns(ops) -> _FeedColumns:
     )
 
 
-def bump_repeats(tenant_id: int, repeats: list[tuple[str, str, int]], now) -> list[dict]:
+def bump_repeats(
+    tenant_id: int, repeats: list[tuple[str, str, int]], now, *, window_id: list[int] | None = None
+) -> list[dict]:
     """Fold plain repeats set-based: `repeats` is (fingerprint, content hash, occurrences).
 
     A repeat is plain when the active alert of its fingerprint is open (not suppressed, no
@@ -335,6 +337,11 @@ def bump_repeats(tenant_id: int, repeats: list[tuple[str, str, int]], now) -> li
     FEED_FIELDS (attribute names) for the live events. Fingerprints not returned are not plain
     (or have no active alert): the caller takes them through the locked path. The caller's
     window check (a maintenance window that matches the event hides it: not plain) comes first.
+
+    With `window_id` (one per repeat: the maintenance window that hides it now) the repeats are
+    hidden ones, and plain when nothing but the hidden counter moves as well: the active alert is
+    open as above, or suppressed by that very window (reason `maintenance`); then
+    `suppressed_count += n` too (what `pipeline._repeat` does to such an alert).
     """
     if not repeats:
         return []
@@ -342,34 +349,69 @@ def bump_repeats(tenant_id: int, repeats: list[tuple[str, str, int]], now) -> li
     feed = _feed_columns(connection.ops)
     table, returning, bare = feed.table, feed.returning, feed.bare
     open_statuses = ", ".join(_status_literal(s) for s in OPEN_STATUSES)
+    hidden = window_id is not None
+    suppressed = _status_literal(Status.SUPPRESSED)
+    maintenance = f"'{SuppressionReason.MAINTENANCE.value}'"
     stamp = opts.get_field("last_seen_at").get_db_prep_save(now, connection)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             fps, hashes, counts = (list(col) for col in zip(*repeats, strict=True))
-            rows = _pg_execute(
-                f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
-                " JOIN unnest(%s::varchar[], %s::varchar[], %s::int[]) AS v(fp, h, n)"
-                " ON a.fingerprint = v.fp AND a.content_hash = v.h"
-                f" WHERE a.tenant_id = %s AND {_active('a')} AND a.status IN ({open_statuses})"
-                " AND a.suppression_reason = '' ORDER BY a.id FOR NO KEY UPDATE OF a)"
-                f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n,"
-                f" last_seen_at = %s, updated_at = %s FROM locked WHERE {table}.id = locked.id"
-                f" RETURNING {returning}",
-                [fps, hashes, counts, tenant_id, stamp, stamp],
-            )
+            if hidden:
+                which = (
+                    f"((a.status IN ({open_statuses}) AND a.suppression_reason = '')"
+                    f" OR (a.status = {suppressed} AND a.suppression_reason = {maintenance}"
+                    " AND a.maintenance_window_id = v.w))"
+                )
+                hidden_sql = f", suppressed_count = {table}.suppressed_count + locked.n"
+                rows = _pg_execute(
+                    f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
+                    " JOIN unnest(%s::varchar[], %s::varchar[], %s::int[], %s::bigint[])"
+                    " AS v(fp, h, n, w) ON a.fingerprint = v.fp AND a.content_hash = v.h"
+                    f" WHERE a.tenant_id = %s AND {_active('a')} AND {which}"
+                    " ORDER BY a.id FOR NO KEY UPDATE OF a)"
+                    f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n"
+                    f"{hidden_sql}, last_seen_at = %s, updated_at = %s FROM locked"
+                    f" WHERE {table}.id = locked.id RETURNING {returning}",
+                    [fps, hashes, counts, list(window_id), tenant_id, stamp, stamp],
+                )
+            else:
+                rows = _pg_execute(
+                    f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
+                    " JOIN unnest(%s::varchar[], %s::varchar[], %s::int[]) AS v(fp, h, n)"
+                    " ON a.fingerprint = v.fp AND a.content_hash = v.h"
+                    f" WHERE a.tenant_id = %s AND {_active('a')}"
+                    f" AND a.status IN ({open_statuses}) AND a.suppression_reason = ''"
+                    " ORDER BY a.id FOR NO KEY UPDATE OF a)"
+                    f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n,"
+                    f" last_seen_at = %s, updated_at = %s FROM locked WHERE {table}.id = locked.id"
+                    f" RETURNING {returning}",
+                    [fps, hashes, counts, tenant_id, stamp, stamp],
+                )
         else:
             rows = []
-            for start in range(0, len(repeats), SQLITE_CHUNK):
-                chunk = repeats[start : start + SQLITE_CHUNK]
-                values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            t = table
+            if hidden:
+                which = (
+                    f"(({t}.status IN ({open_statuses}) AND {t}.suppression_reason = '')"
+                    f" OR ({t}.status = {suppressed} AND {t}.suppression_reason = {maintenance}"
+                    f" AND {t}.maintenance_window_id = v.column4))"
+                )
+                hidden_sql = ", suppressed_count = suppressed_count + v.column3"
+                marks = "(%s, %s, %s, %s)"
+                rows_in = [(*r, w) for r, w in zip(repeats, window_id, strict=True)]
+            else:
+                which = f"{t}.status IN ({open_statuses}) AND {t}.suppression_reason = ''"
+                hidden_sql, marks, rows_in = "", "(%s, %s, %s)", list(repeats)
+            for start in range(0, len(rows_in), SQLITE_CHUNK):
+                chunk = rows_in[start : start + SQLITE_CHUNK]
+                values = ", ".join([marks] * len(chunk))
                 # SQLite's RETURNING may name only the updated table's columns
                 cursor.execute(
-                    f"UPDATE {table} SET occurrence_count = occurrence_count + v.column3,"  # noqa: S608
-                    f" last_seen_at = %s, updated_at = %s FROM (VALUES {values}) AS v"
-                    f" WHERE {table}.tenant_id = %s AND {table}.fingerprint = v.column1"
-                    f" AND {table}.content_hash = v.column2 AND {_active(table)}"
-                    f" AND {table}.status IN ({open_statuses})"
-                    f" AND {table}.suppression_reason = '' RETURNING {bare}",
+                    f"UPDATE {t} SET occurrence_count = occurrence_count + v.column3"  # noqa: S608
+                    f"{hidden_sql}, last_seen_at = %s, updated_at = %s FROM (VALUES {values})"
+                    f" AS v WHERE {t}.tenant_id = %s AND {t}.fingerprint = v.column1"
+                    f" AND {t}.content_hash = v.column2 AND {_active(t)} AND {which}"
+                    f" RETURNING {bare}",
                     [stamp, stamp, *(v for row in chunk for v in row), tenant_id],
                 )
                 rows.extend(cursor.fetchall())

@@ -73,10 +73,16 @@ def _load_sites(tenant_id: int) -> dict[int, SiteInfo]:
     return {row[0]: SiteInfo(*row[1:]) for row in rows}
 
 
+def site_directory(tenant_id: int) -> dict[int, SiteInfo]:
+    """The tenant's sites by id as cached (a site created since may be missing: `site_info`
+    reloads for it)."""
+    return SITE_DIRECTORY.get_or_load(tenant_id, lambda: _load_sites(tenant_id))
+
+
 def site_info(tenant_id: int, site_id: int | None) -> SiteInfo | None:
     if site_id is None:
         return None
-    sites = SITE_DIRECTORY.get_or_load(tenant_id, lambda: _load_sites(tenant_id))
+    sites = site_directory(tenant_id)
     if site_id not in sites:  # created since the directory was loaded
         SITE_DIRECTORY.invalidate(tenant_id)
         sites = SITE_DIRECTORY.get_or_load(tenant_id, lambda: _load_sites(tenant_id))
