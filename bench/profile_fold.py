@@ -20,6 +20,7 @@ bench/results/profile_fold.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -53,7 +54,14 @@ def _inner(args) -> None:
     timers = _wrap_timed(args.time)
     gc_time = _gc_timer()
 
+    from watchfloor import events as live_events
     from watchfloor.alerts import staging
+
+    def background():
+        """The fold worker's publishing (`--background`), or the caller's thread's."""
+        if args.background:
+            return live_events.publishing_in_background()
+        return contextlib.nullcontext()
 
     key = os.environ["BENCH_KEY"]
     sites = [(f"C{c:03d}", f"C{c:03d}-S{s:02d}") for c in range(20) for s in range(10)]
@@ -94,11 +102,14 @@ def _inner(args) -> None:
             t0 = time.perf_counter()
             if prof:
                 prof.enable()
-            if args.chunk:
-                with staging.drainer_thread():
+            with background():
+                if args.chunk:
+                    with staging.drainer_thread():
+                        folded += staging.drain_pending()
+                else:
                     folded += staging.drain_pending()
-            else:
-                folded += staging.drain_pending()
+            if args.background:  # the fold's chain ends when its last events are out
+                live_events.flush_background(30)
             if prof:
                 prof.disable()
             wall += time.perf_counter() - t0
@@ -225,6 +236,11 @@ def main() -> None:
         "rules then run after each fold, as in the server); default: all at once, rules queued",
     )
     parser.add_argument(
+        "--background",
+        action="store_true",
+        help="publish the live events on the publisher thread, as the server's fold worker does",
+    )
+    parser.add_argument(
         "--rules-off", action="store_true", help="the incident rules' hook off (ingest.py's arm)"
     )
     parser.add_argument(
@@ -279,6 +295,7 @@ def main() -> None:
             f"--seed={args.seed}",
             *(["--profile-first"] if args.profile_first else []),
             f"--chunk={args.chunk}",
+            *(["--background"] if args.background else []),
             *(f"--time={t}" for t in args.time),
             *(f"--sql-before={q}" for q in args.sql_before),
             *([f"--dump={Path(args.dump).resolve()}"] if args.dump else []),

@@ -11,10 +11,13 @@ WebSocket layer (tests/test_import_rules.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 
 from django.conf import settings
@@ -75,8 +78,15 @@ def set_publisher(publisher: Publisher | None) -> None:
     _override = publisher
 
 
-def publish_on_commit(events: Iterable[dict]) -> None:
+Deferred = Callable[[], list[dict]]  # builds its events when they are sent
+
+
+def publish_on_commit(events: Iterable[dict | Deferred]) -> None:
     """Send `events` once the current transaction commits (at once outside a transaction).
+
+    An item may be a callable that builds its events (in order, in place of the item) when they
+    are sent: on a thread that publishes in the background (`publishing_in_background`), that
+    work leaves the committing thread too.
 
     A failing publisher never undoes a committed write: the error is logged and the events
     are left to the receivers' next resync.
@@ -84,14 +94,111 @@ def publish_on_commit(events: Iterable[dict]) -> None:
     batch = list(events)
     if not batch:
         return
+    if getattr(_background_here, "on", False):
+        transaction.on_commit(lambda: _BACKGROUND.put(batch))
+    else:
+        transaction.on_commit(lambda: _send(batch))
 
-    def send() -> None:
+
+def _expand(items: list[dict | Deferred]) -> list[dict]:
+    out: list[dict] = []
+    for item in items:
+        if callable(item):
+            out.extend(item())
+        else:
+            out.append(item)
+    return out
+
+
+def _send(items: list[dict | Deferred]) -> None:
+    try:
+        batch = _expand(items)
         published_at = time.time()  # receivers measure delivery latency from here
         for event in batch:
             event.setdefault("published_at", published_at)
-        try:
-            get_publisher().send(batch)
-        except Exception:
-            log.exception("publishing %d real-time events failed", len(batch))
+        get_publisher().send(batch)
+    except Exception:
+        log.exception("publishing %d real-time events failed", len(items))
 
-    transaction.on_commit(send)
+
+_background_here = threading.local()
+
+
+@contextlib.contextmanager
+def publishing_in_background():
+    """What the current thread publishes (building and sending its events) is done by one
+    publisher thread of this process, in the order it was committed, instead of on this thread.
+
+    For the fold worker (alerts.staging.FoldWorker): one tenant's folds run one after the
+    other, and building a fold's live events and publishing them was a sixth of that chain
+    (docs/decisions.md). The publisher thread works while the fold waits for PostgreSQL. Live
+    events are not durable anyway (receivers resync), so the few queued at a process's exit
+    are left to that resync; `flush_background` waits for them where it matters."""
+    before = getattr(_background_here, "on", False)
+    _background_here.on = True
+    try:
+        yield
+    finally:
+        _background_here.on = before
+
+
+def flush_background(timeout: float = 5.0) -> bool:
+    """Wait until everything handed to this process's publisher thread is sent."""
+    return _BACKGROUND.flush(timeout)
+
+
+class _BackgroundPublisher:
+    """One daemon thread per process (started on first use, again after a fork) sending the
+    batches put to it in order. The queue is bounded: a thread that outruns the publisher waits
+    for it instead of holding events without limit."""
+
+    def __init__(self, depth: int = 64):
+        self.depth = depth
+        self._lock = threading.Lock()
+        self._queue: queue.Queue | None = None
+        self._pid = 0
+
+    def put(self, items: list[dict | Deferred]) -> None:
+        self._current().put(items)
+
+    def flush(self, timeout: float) -> bool:
+        q = self._queue
+        if q is None or self._pid != os.getpid():
+            return True
+        deadline = time.monotonic() + timeout
+        with q.all_tasks_done:
+            while q.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                q.all_tasks_done.wait(left)
+        return True
+
+    def _current(self) -> queue.Queue:
+        with self._lock:
+            if self._queue is None or self._pid != os.getpid():
+                self._queue = queue.Queue(self.depth)
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._run, args=(self._queue,), name="watchfloor-publish", daemon=True
+                ).start()
+            return self._queue
+
+    @staticmethod
+    def _run(q: queue.Queue) -> None:
+        from django.db import connections
+
+        while True:
+            items = q.get()
+            try:
+                _send(items)
+            finally:
+                # a deferred build may have read a directory from the database: give the
+                # connection back rather than hold one per process idle
+                for conn in connections.all(initialized_only=True):
+                    if conn.connection is not None:
+                        conn.close()
+                q.task_done()
+
+
+_BACKGROUND = _BackgroundPublisher()

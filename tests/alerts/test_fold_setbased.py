@@ -196,6 +196,37 @@ def test_an_open_alert_a_new_window_covers_stays_open_and_counts_suppressed(esta
     assert (alert.occurrence_count, alert.suppressed_count) == (2, 1)
 
 
+def test_repeats_back_pressure_holds_are_bumped_set_based_while_it_lasts(
+    estate, key, settings, monkeypatch
+):
+    """An INFO alert back-pressure suppressed, repeated while the tenant is still at the
+    threshold: counted suppressed without the locked read; once below, the locked path opens
+    it (`_repeat` judges it again)."""
+    from watchfloor.alerts.models import Severity
+
+    pipeline.forget_pressure()
+    settings.ALERT_BACKPRESSURE_THRESHOLD = 3
+    ingest([_event(estate, n) for n in range(3)], key=key)
+    info = _event(estate, 9, severity=Severity.INFO)
+    assert ingest([info], key=key).suppressed == 1
+    locked: list[list[str]] = []
+    real = pipeline.lock_active_alerts
+    monkeypatch.setattr(
+        pipeline, "lock_active_alerts", lambda t, fps: locked.append(list(fps)) or real(t, fps)
+    )
+    result = ingest([info, info], key=key)
+    assert (result.suppressed, result.deduplicated, locked) == (2, 0, [])
+    alert = Alert.objects.get(fingerprint="fp-9")
+    assert (alert.status, alert.suppression_reason) == (Status.SUPPRESSED, "backpressure")
+    assert (alert.occurrence_count, alert.suppressed_count) == (3, 3)
+    pipeline.forget_pressure()
+    settings.ALERT_BACKPRESSURE_THRESHOLD = 10
+    ingest([info], key=key)
+    assert locked == [["fp-9"]]
+    assert Alert.objects.get(fingerprint="fp-9").status == Status.NEW
+    pipeline.forget_pressure()
+
+
 def test_values_events_are_the_events_values_event_builds(estate, key):
     """The batch builder gives each row the event the one-row builder gives (site or none,
     assignee or none, correlation or none)."""

@@ -55,7 +55,7 @@ from watchfloor.alerts.writes import (
     reserve_alert_ids,
     update_alerts,
 )
-from watchfloor.events import publish_on_commit
+from watchfloor.events import Deferred, publish_on_commit
 from watchfloor.maintenance.matcher import SuppressionMatcher
 from watchfloor.tenancy.models import Client, Site
 from watchfloor.ttl import TtlCache
@@ -296,7 +296,7 @@ class _Batch:
         self.source = key.source
         self.matcher = SuppressionMatcher.for_tenant(key.tenant_id, now)
         self.result = IngestResult()
-        self.events: list[dict] = []
+        self.events: list[dict | Deferred] = []
         self._new_count: int | None = None
         self.suppressed_by: dict[str, int] = defaultdict(int)
         self.storms: list[tuple] = []  # formed by this batch: regrouped after it commits
@@ -586,12 +586,13 @@ def _apply_to_all(batch: _Batch, pairs: list[tuple[Alert | None, Run]]) -> None:
 
 def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> set[str]:
     """Fold the round's plain repeats set-based (`writes.bump_repeats`); returns their
-    fingerprints. Two kinds are tried, one statement each: a trigger no maintenance window
-    hides, and one a window hides (only its counters and `suppressed_count` move when its alert
-    is open, or suppressed by that same window). The statement takes the ones whose active alert
-    is in that state and says the same (as `_repeat` would move them), and the rest go through
-    the locked path. Counted and published like `_repeat`'s plain case: deduplicated (or
-    suppressed), one `alert.updated` each, no alert-change hook (nothing the rules read
+    fingerprints. A statement for each kind: a trigger no maintenance window hides; one a
+    window hides (only its counters and `suppressed_count` move when its alert is open, or
+    suppressed by that same window); and, while the tenant is under back-pressure, an INFO
+    trigger of an alert back-pressure suppressed. Each statement takes the ones whose active
+    alert is in that state and says the same (as `_repeat` would move them), and the rest go
+    through the locked path. Counted and published like `_repeat`'s plain case: deduplicated
+    (or suppressed), one `alert.updated` each, no alert-change hook (nothing the rules read
     changed)."""
     shown: list[Run] = []
     hidden: list[Run] = []
@@ -609,17 +610,21 @@ def _bump_plain_repeats(batch: _Batch, runs: dict[str, Run]) -> set[str]:
     if shown:
         _count_bumped(batch, runs, done, _bump(batch, shown), None)
     if hidden:
-        reason = SuppressionReason.MAINTENANCE
-        _count_bumped(batch, runs, done, _bump(batch, hidden, windows), reason)
+        rows = _bump(batch, hidden, window_id=windows)
+        _count_bumped(batch, runs, done, rows, SuppressionReason.MAINTENANCE)
+    held = [r for r in shown if r.fingerprint not in done and r.event.severity == Severity.INFO]
+    if held and batch.new_alert_count() >= settings.ALERT_BACKPRESSURE_THRESHOLD:
+        rows = _bump(batch, held, backpressure=True)
+        _count_bumped(batch, runs, done, rows, SuppressionReason.BACKPRESSURE)
     return done
 
 
-def _bump(batch: _Batch, tried: list[Run], windows: list[int] | None = None) -> list[dict]:
+def _bump(batch: _Batch, tried: list[Run], **hidden) -> list[dict]:
     return bump_repeats(
         batch.key.tenant_id,
         [(r.fingerprint, r.digest(), r.count) for r in tried],
         batch.now,
-        window_id=windows,
+        **hidden,
     )
 
 
@@ -639,7 +644,8 @@ def _count_bumped(
         batch.suppressed_by[reason] += counted
     else:
         result.deduplicated += counted
-    batch.events.extend(values_events("alert.updated", rows))
+    # built when sent: on the fold worker, by the publisher thread (events.publish_on_commit)
+    batch.events.append(partial(values_events, "alert.updated", rows))
 
 
 def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:

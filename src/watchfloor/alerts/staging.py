@@ -61,6 +61,7 @@ from watchfloor.alerts.pipeline import (
     sender_of,
     with_deadlock_retries,
 )
+from watchfloor.events import flush_background, publishing_in_background
 from watchfloor.sql_rows import pg_execute
 
 log = logging.getLogger(__name__)
@@ -748,7 +749,7 @@ class FoldWorker:
 
     def run(self) -> None:
         hooks.preload()  # inherited from a server that preloaded them before forking: no cost
-        with drainer_thread(), hooks.coalescing():
+        with drainer_thread(), hooks.coalescing(), publishing_in_background():
             self._run()
 
     def _run(self) -> None:
@@ -778,6 +779,7 @@ class FoldWorker:
                     self._wait()
         finally:
             self._flush_hooks(force=True)  # what the last folds committed
+            flush_background()  # and their live events
             self._close_listener()
             connection.close()
 

@@ -324,8 +324,31 @@ def _feed_columns(ops) -> _FeedColumns:
     )
 
 
+def _bumpable(alias: str, window: str, *, windowed: bool, backpressure: bool) -> str:
+    """Which active alerts `bump_repeats` may bump: open with no reason kept (plain, or a
+    window now covers it), suppressed by the repeat's own window, or back-pressure suppressed."""
+    open_statuses = ", ".join(_status_literal(s) for s in OPEN_STATUSES)
+    suppressed = _status_literal(Status.SUPPRESSED)
+    shown = f"{alias}.status IN ({open_statuses}) AND {alias}.suppression_reason = ''"
+    if backpressure:
+        reason = SuppressionReason.BACKPRESSURE.value
+        return f"{alias}.status = {suppressed} AND {alias}.suppression_reason = '{reason}'"
+    if windowed:
+        reason = SuppressionReason.MAINTENANCE.value
+        return (
+            f"(({shown}) OR ({alias}.status = {suppressed} AND {alias}.suppression_reason ="
+            f" '{reason}' AND {alias}.maintenance_window_id = {window}))"
+        )
+    return shown
+
+
 def bump_repeats(
-    tenant_id: int, repeats: list[tuple[str, str, int]], now, *, window_id: list[int] | None = None
+    tenant_id: int,
+    repeats: list[tuple[str, str, int]],
+    now,
+    *,
+    window_id: list[int] | None = None,
+    backpressure: bool = False,
 ) -> list[dict]:
     """Fold plain repeats set-based: `repeats` is (fingerprint, content hash, occurrences).
 
@@ -338,80 +361,58 @@ def bump_repeats(
     (or have no active alert): the caller takes them through the locked path. The caller's
     window check (a maintenance window that matches the event hides it: not plain) comes first.
 
-    With `window_id` (one per repeat: the maintenance window that hides it now) the repeats are
-    hidden ones, and plain when nothing but the hidden counter moves as well: the active alert is
-    open as above, or suppressed by that very window (reason `maintenance`); then
-    `suppressed_count += n` too (what `pipeline._repeat` does to such an alert).
+    Hidden repeats, plain when nothing but the counters and `suppressed_count += n` moves (what
+    `pipeline._repeat` does to such an alert): with `window_id` (one per repeat, the maintenance
+    window that hides it now), an open alert or one suppressed by that very window; with
+    `backpressure` (the caller found the tenant under back-pressure), an alert back-pressure
+    suppressed.
     """
     if not repeats:
         return []
     opts = Alert._meta
     feed = _feed_columns(connection.ops)
     table, returning, bare = feed.table, feed.returning, feed.bare
-    open_statuses = ", ".join(_status_literal(s) for s in OPEN_STATUSES)
-    hidden = window_id is not None
-    suppressed = _status_literal(Status.SUPPRESSED)
-    maintenance = f"'{SuppressionReason.MAINTENANCE.value}'"
+    windowed = window_id is not None
+    windows: list[int] = list(window_id) if window_id is not None else []
     stamp = opts.get_field("last_seen_at").get_db_prep_save(now, connection)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            fps, hashes, counts = (list(col) for col in zip(*repeats, strict=True))
-            if hidden:
-                which = (
-                    f"((a.status IN ({open_statuses}) AND a.suppression_reason = '')"
-                    f" OR (a.status = {suppressed} AND a.suppression_reason = {maintenance}"
-                    " AND a.maintenance_window_id = v.w))"
-                )
-                hidden_sql = f", suppressed_count = {table}.suppressed_count + locked.n"
-                rows = _pg_execute(
-                    f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
-                    " JOIN unnest(%s::varchar[], %s::varchar[], %s::int[], %s::bigint[])"
-                    " AS v(fp, h, n, w) ON a.fingerprint = v.fp AND a.content_hash = v.h"
-                    f" WHERE a.tenant_id = %s AND {_active('a')} AND {which}"
-                    " ORDER BY a.id FOR NO KEY UPDATE OF a)"
-                    f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n"
-                    f"{hidden_sql}, last_seen_at = %s, updated_at = %s FROM locked"
-                    f" WHERE {table}.id = locked.id RETURNING {returning}",
-                    [fps, hashes, counts, list(window_id), tenant_id, stamp, stamp],
-                )
-            else:
-                rows = _pg_execute(
-                    f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
-                    " JOIN unnest(%s::varchar[], %s::varchar[], %s::int[]) AS v(fp, h, n)"
-                    " ON a.fingerprint = v.fp AND a.content_hash = v.h"
-                    f" WHERE a.tenant_id = %s AND {_active('a')}"
-                    f" AND a.status IN ({open_statuses}) AND a.suppression_reason = ''"
-                    " ORDER BY a.id FOR NO KEY UPDATE OF a)"
-                    f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n,"
-                    f" last_seen_at = %s, updated_at = %s FROM locked WHERE {table}.id = locked.id"
-                    f" RETURNING {returning}",
-                    [fps, hashes, counts, tenant_id, stamp, stamp],
-                )
-        else:
-            rows = []
-            t = table
-            if hidden:
-                which = (
-                    f"(({t}.status IN ({open_statuses}) AND {t}.suppression_reason = '')"
-                    f" OR ({t}.status = {suppressed} AND {t}.suppression_reason = {maintenance}"
-                    f" AND {t}.maintenance_window_id = v.column4))"
-                )
-                hidden_sql = ", suppressed_count = suppressed_count + v.column3"
-                marks = "(%s, %s, %s, %s)"
-                rows_in = [(*r, w) for r, w in zip(repeats, window_id, strict=True)]
-            else:
-                which = f"{t}.status IN ({open_statuses}) AND {t}.suppression_reason = ''"
-                hidden_sql, marks, rows_in = "", "(%s, %s, %s)", list(repeats)
+    hidden_sql = ""
+    if windowed or backpressure:
+        hidden_sql = f", suppressed_count = {table}.suppressed_count + %(n)s"
+    if connection.vendor == "postgresql":
+        which = _bumpable("a", "v.w", windowed=windowed, backpressure=backpressure)
+        fps, hashes, counts = (list(col) for col in zip(*repeats, strict=True))
+        arrays = [fps, hashes, counts, *([windows] if windowed else [])]
+        unnest = "%s::varchar[], %s::varchar[], %s::int[]" + (", %s::bigint[]" if windowed else "")
+        names_v = "fp, h, n" + (", w" if windowed else "")
+        rows = _pg_execute(
+            f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
+            f" JOIN unnest({unnest}) AS v({names_v})"
+            " ON a.fingerprint = v.fp AND a.content_hash = v.h"
+            f" WHERE a.tenant_id = %s AND {_active('a')} AND {which}"
+            " ORDER BY a.id FOR NO KEY UPDATE OF a)"
+            f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n"
+            f"{hidden_sql % {'n': 'locked.n'}}, last_seen_at = %s, updated_at = %s"
+            f" FROM locked WHERE {table}.id = locked.id RETURNING {returning}",
+            [*arrays, tenant_id, stamp, stamp],
+        )
+    else:
+        rows = []
+        which = _bumpable(table, "v.column4", windowed=windowed, backpressure=backpressure)
+        marks = "(%s, %s, %s, %s)" if windowed else "(%s, %s, %s)"
+        rows_in: list[tuple] = (
+            [(*r, w) for r, w in zip(repeats, windows, strict=True)] if windowed else repeats
+        )
+        with connection.cursor() as cursor:
             for start in range(0, len(rows_in), SQLITE_CHUNK):
                 chunk = rows_in[start : start + SQLITE_CHUNK]
                 values = ", ".join([marks] * len(chunk))
                 # SQLite's RETURNING may name only the updated table's columns
                 cursor.execute(
-                    f"UPDATE {t} SET occurrence_count = occurrence_count + v.column3"  # noqa: S608
-                    f"{hidden_sql}, last_seen_at = %s, updated_at = %s FROM (VALUES {values})"
-                    f" AS v WHERE {t}.tenant_id = %s AND {t}.fingerprint = v.column1"
-                    f" AND {t}.content_hash = v.column2 AND {_active(t)} AND {which}"
-                    f" RETURNING {bare}",
+                    f"UPDATE {table} SET occurrence_count = occurrence_count + v.column3"  # noqa: S608
+                    f"{hidden_sql % {'n': 'v.column3'}}, last_seen_at = %s, updated_at = %s"
+                    f" FROM (VALUES {values}) AS v WHERE {table}.tenant_id = %s"
+                    f" AND {table}.fingerprint = v.column1 AND {table}.content_hash = v.column2"
+                    f" AND {_active(table)} AND {which} RETURNING {bare}",
                     [stamp, stamp, *(v for row in chunk for v in row), tenant_id],
                 )
                 rows.extend(cursor.fetchall())
