@@ -149,10 +149,11 @@ def flush_background(timeout: float = 5.0) -> bool:
 
 class _BackgroundPublisher:
     """One daemon thread per process (started on first use, again after a fork) sending the
-    batches put to it in order. The queue is bounded: a thread that outruns the publisher waits
-    for it instead of holding events without limit."""
+    batches put to it in order. The queue holds two batches: a thread that outruns the publisher
+    waits for it, so a live event is never more than two folds behind its commit (the live
+    target is 1 s from the 2xx; a deep queue let the events lag under load)."""
 
-    def __init__(self, depth: int = 64):
+    def __init__(self, depth: int = 2):
         self.depth = depth
         self._lock = threading.Lock()
         self._queue: queue.Queue | None = None
