@@ -644,8 +644,8 @@ def _count_bumped(
         batch.suppressed_by[reason] += counted
     else:
         result.deduplicated += counted
-    # built when sent: on the fold worker, by the publisher thread (events.publish_on_commit)
-    batch.events.append(partial(values_events, "alert.updated", rows))
+    if rows:  # built when sent: on the fold worker, by the publisher thread
+        batch.events.append(partial(values_events, "alert.updated", rows))
 
 
 def _apply_round(batch: _Batch, runs: dict[str, Run]) -> None:
