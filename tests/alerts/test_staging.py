@@ -663,3 +663,22 @@ def test_a_held_request_is_answered_202_once_the_fold_caught_up(
     response = _post(client, {"type": "X", "severity": "low", "title": "t"}, plain)
     assert response.status_code == 202, response.content
     assert StagedBatch.objects.count() + Alert.objects.count() == 1
+
+
+def test_a_stale_head_is_read_again(estate, key, monkeypatch):
+    # another drainer folded the batches this drainer's head named before it got the tenant:
+    # none of them is taken, the head is read again, and what is pending is folded now
+    staging.stage([trigger(site=estate.sites[0].code, fingerprint="a")], key=key)
+    real_head, reads = staging._head, []
+
+    def head(cursor):
+        reads.append(1)
+        if len(reads) == 1:
+            return [(10**12, estate.tenant.id, 1)]  # a batch already folded and deleted
+        return real_head(cursor)
+
+    monkeypatch.setattr(staging, "_head", head)
+    folded = staging.drain_once()
+    assert (folded.tenant_id, folded.batches, len(reads)) == (estate.tenant.id, 1, 2)
+    assert Alert.objects.get(fingerprint="a").occurrence_count == 1
+    assert staging.drain_once().batches == 0
