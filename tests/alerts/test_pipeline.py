@@ -215,3 +215,60 @@ def test_metrics_count_per_source_only_committed_batches(estate, key_for):
         value("watchfloor_alerts_resolved_total", source="alertmanager") == before["resolved"] + 1
     )
     assert value("watchfloor_alerts_ingested_total", source="native") == before["native"]
+
+
+def _locate_queries(events, key):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from watchfloor.alerts.pipeline import prepare
+
+    with CaptureQueriesContext(connection) as queries:
+        prepared = prepare(events, key=key)
+    return [p.where for p in prepared], len(queries)
+
+
+def test_codes_are_read_once_per_tenant_not_once_per_code(estate, key):
+    # the first batch reads the tenant's site and client directories (one query each); a
+    # batch naming its other sites and clients then reads nothing
+    first, second = estate.sites[0], estate.sites[3]
+    _, queries = _locate_queries([trigger(site=first.code, client=estate.clients[0].code)], key)
+    assert queries == 2
+    where, queries = _locate_queries(
+        [trigger(site=second.code), trigger(client=estate.clients[1].code)], key
+    )
+    assert queries == 0
+    assert (where[0].site_id, where[0].client_id) == (second.id, second.client_id)
+    assert (where[1].site_id, where[1].client_id) == (None, estate.clients[1].id)
+
+
+def test_a_site_created_after_the_directory_was_read_is_found_at_once(estate, key):
+    from watchfloor.tenancy.models import Site
+
+    _locate_queries([trigger(site=estate.sites[0].code)], key)  # the directory is read
+    new = Site.objects.create(tenant=estate.tenant, client=estate.clients[0], code="late")
+    where, queries = _locate_queries([trigger(site="late")], key)
+    assert (where[0].site_id, queries) == (new.id, 1)
+    assert _locate_queries([trigger(site="late")], key)[1] == 0  # remembered
+    with pytest.raises(BatchInvalid) as caught:  # a code that does not exist is not remembered
+        _locate_queries([trigger(site="nowhere")], key)
+    assert caught.value.fields == {"0.site": "No site with code 'nowhere'."}
+
+
+def test_a_tenants_directory_never_locates_another_tenants_codes(
+    estate, other_estate, key, key_for
+):
+    from watchfloor.tenancy.models import Site
+
+    theirs = key_for(other_estate)
+    _locate_queries([trigger(site=estate.sites[0].code)], key)
+    _locate_queries([trigger(site=other_estate.sites[0].code)], theirs)
+    # the same code in both tenants: each locates its own
+    mine = Site.objects.create(tenant=estate.tenant, client=estate.clients[0], code="shared")
+    other = Site.objects.create(
+        tenant=other_estate.tenant, client=other_estate.clients[0], code="shared"
+    )
+    assert _locate_queries([trigger(site="shared")], key)[0][0].site_id == mine.id
+    assert _locate_queries([trigger(site="shared")], theirs)[0][0].site_id == other.id
+    with pytest.raises(BatchInvalid):
+        _locate_queries([trigger(site=other_estate.sites[1].code)], key)
