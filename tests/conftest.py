@@ -19,6 +19,14 @@ def _fast_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
+def _authorizations_read_per_request(settings):
+    """Each test clears the cache (below), and with it the authorization generation: the
+    process's subscription (access.authz_watch) would follow it only at the next announcement.
+    tests/access/test_authz_watch.py runs watches of its own."""
+    settings.AUTHZ_PUSH = False
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     from django.core.cache import cache
 

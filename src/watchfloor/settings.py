@@ -187,6 +187,10 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Each process follows the authorization generation (roles, permissions, tokens changed) by a
+# Redis subscription instead of one cache read per request (access.authz_watch); "off" reads it
+# per request (a Redis proxy without pub/sub).
+AUTHZ_PUSH = os.environ.get("WATCHFLOOR_AUTHZ_PUSH", "on").lower() != "off"
 # No Channels layer: live events reach WebSockets through realtime.hub (one Redis subscription
 # per process), measured faster than a Channels group per tenant (docs/decisions.md).
 CHANNEL_LAYERS: dict = {}

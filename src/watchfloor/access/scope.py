@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
+from watchfloor.access.authz_watch import WATCH, announce, redis_configured
 from watchfloor.access.capabilities import Capability
 from watchfloor.access.models import ClientAssignment, SiteAssignment
 from watchfloor.degrade import guarded
@@ -53,28 +54,37 @@ class ScopeKind(StrEnum):
 # otherwise answered from the cache): each process keeps them per user for
 # CAPABILITY_CACHE.ttl seconds, keyed by the "authorization generation", a counter in
 # the shared cache that every change of roles, permissions or tokens moves
-# (`forget_authorizations`). A role change is therefore seen by every process at its next
-# request; while the cache is down the generation is unknown and the entries live out their TTL.
+# (`forget_authorizations`). A role change is therefore seen by every process when the move's
+# announcement reaches it (`access.authz_watch`; without a subscription, at its next request);
+# while the cache is down the generation is unknown and the entries live out their TTL.
 CAPABILITY_CACHE = TtlCache("capabilities", ttl=5)
 AUTHZ_GENERATION_KEY = "access:authz-generation"
 
 
 def authz_generation() -> int | None:
-    """The shared authorization generation (one cache read), or None while the cache is down."""
+    """The shared authorization generation: as pushed to this process (`access.authz_watch`),
+    else one cache read; None while the cache is down."""
+    pushed = WATCH.current()
+    if pushed is not None:
+        return pushed
     return guarded("cache", lambda: int(cache.get(AUTHZ_GENERATION_KEY, 0)), lambda: None)
 
 
 def _bump_generation() -> None:
     try:
-        cache.incr(AUTHZ_GENERATION_KEY)
+        value = cache.incr(AUTHZ_GENERATION_KEY)
     except ValueError:  # no counter yet (or the cache was flushed)
         cache.add(AUTHZ_GENERATION_KEY, 1, timeout=None)
+        value = int(cache.get(AUTHZ_GENERATION_KEY, 1))
+    WATCH.moved(value)
+    if redis_configured():
+        announce()
 
 
 def forget_authorizations() -> None:
     """Roles, permissions, an account or a token changed: every process forgets the
-    capabilities and API tokens it holds (this one at once and after the commit, the others at
-    their next request through the shared generation)."""
+    capabilities and API tokens it holds (this one at once and after the commit, the others
+    when the shared generation's move is announced to them)."""
 
     def forget() -> None:
         ttl_forget_authorizations()
