@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 
-from watchfloor.alerts.models import Severity, Status
+from watchfloor.alerts.models import UNACKNOWLEDGED_CONDITION, Severity
 
 
 def escalation_delay(severity: str) -> timedelta | None:
@@ -34,5 +34,4 @@ def overdue_condition(now: datetime) -> Q:
         delay = escalation_delay(severity.value)
         if delay is not None:
             branches |= Q(severity=severity.value, first_seen_at__lt=now - delay)
-    unacknowledged = Q(status=Status.NEW) | Q(status=Status.ESCALATED, acknowledged_at__isnull=True)
-    return unacknowledged & branches
+    return UNACKNOWLEDGED_CONDITION & branches
