@@ -80,6 +80,7 @@ LEAVES = {
     "circuit",
     "sql_rows",
     "heap",
+    "pubsub",
 }
 
 # The API kernel (`api/`: strict schema base, field types, error format, pagination) imports no

@@ -26,7 +26,6 @@ at that process's next request. Without Redis (the embedded default), or with
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -34,10 +33,9 @@ import time
 from django.conf import settings
 
 from watchfloor.degrade import record_failure, record_success
+from watchfloor.pubsub import channel as pubsub_channel
 
-log = logging.getLogger(__name__)
-
-CHANNEL = "access:authz-generation"
+CHANNEL = "access:authz-generation"  # in the installation's namespace (watchfloor.pubsub)
 COMPONENT = "authorization updates (Redis)"
 CHECK_SECONDS = 5.0  # the generation read again this often, the subscription alive or not
 RETRY_SECONDS = 2.0  # after a broken subscription, the next attempt waits this long
@@ -102,7 +100,7 @@ class GenerationWatch:
         client = _client()
         pubsub = client.pubsub()
         try:
-            pubsub.subscribe(CHANNEL)
+            pubsub.subscribe(_channel())
             _await_confirmation(pubsub)
             self._set(run, _read())
             record_success(COMPONENT)
@@ -158,7 +156,11 @@ def _read() -> int:
 
 def announce() -> None:
     """Tell every process the generation moved (after the INCR). Failures are the caller's."""
-    _client().publish(CHANNEL, b"moved")
+    _client().publish(_channel(), b"moved")
+
+
+def _channel() -> str:
+    return pubsub_channel(CHANNEL)
 
 
 WATCH = GenerationWatch()

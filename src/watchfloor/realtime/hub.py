@@ -22,7 +22,6 @@ import logging
 import threading
 from collections import defaultdict
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import orjson
 from django.conf import settings
@@ -31,16 +30,14 @@ from watchfloor import presence
 from watchfloor.circuit import guarded_call
 from watchfloor.degrade import record_failure, record_success
 from watchfloor.events import Publisher
+from watchfloor.pubsub import channel as pubsub_channel
 
 log = logging.getLogger(__name__)
 
 
 def channel_prefix() -> str:
-    """Pub/sub ignores Redis database numbers, so the number is part of the channel name: two
-    installations sharing one Redis server on different databases never hear each other's
-    events (their tenant ids would otherwise collide)."""
-    db = (urlsplit(settings.REDIS_URL).path or "/0").strip("/") or "0"
-    return f"watchfloor:{db}:rt:"
+    """The live events' channels, `<prefix><tenant id>`, in this installation's namespace."""
+    return pubsub_channel("rt:")
 
 
 class Receiver(Protocol):
