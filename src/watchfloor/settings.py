@@ -285,6 +285,11 @@ ALERT_FOLD_MAX_EVENTS = int(os.environ.get("WATCHFLOOR_FOLD_MAX_EVENTS", "5000")
 # A fold worker sleeps at most this long when nothing woke it (batches staged by another process
 # on SQLite; a lost NOTIFY on PostgreSQL).
 ALERT_FOLD_POLL = float(os.environ.get("WATCHFLOOR_FOLD_POLL", "0.1"))
+# After a fold of fewer than GATHER_BELOW events that took everything pending, a fold worker
+# waits GATHER seconds before its next fold, so a stream of small batches is folded in fewer,
+# larger folds (alerts.staging.gathers_after; 0 turns it off).
+ALERT_FOLD_GATHER = float(os.environ.get("WATCHFLOOR_FOLD_GATHER", "0.02"))
+ALERT_FOLD_GATHER_BELOW = int(os.environ.get("WATCHFLOOR_FOLD_GATHER_BELOW", "100"))
 # A web process starts its own fold worker on its first staged batch.
 ALERT_FOLD_IN_PROCESS = env_bool("WATCHFLOOR_FOLD_IN_PROCESS", True)
 # The split server's gevent workers keep their fold workers on standby: they fold only while the

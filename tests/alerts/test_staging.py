@@ -236,6 +236,60 @@ def test_a_fold_takes_one_tenants_oldest_batches_out_of_an_interleaved_queue(
     assert Alert.objects.filter(tenant=other_estate.tenant).count() == 2
 
 
+def test_only_a_small_fold_that_took_everything_pending_gathers(
+    estate, other_estate, key_for, settings
+):
+    settings.ALERT_FOLD_GATHER, settings.ALERT_FOLD_GATHER_BELOW = 0.02, 3
+    mine, theirs = key_for(estate), key_for(other_estate)
+    here, there = estate.sites[0].code, other_estate.sites[0].code
+
+    staging.stage([trigger(site=here, fingerprint="a")], key=mine)
+    alone = staging.drain_once()
+    assert (alone.events, alone.left_pending) == (1, False)
+    assert staging.gathers_after(alone), "a trickle: wait for more before the next fold"
+
+    staging.stage([trigger(site=here, fingerprint="a")], key=mine)
+    staging.stage([trigger(site=there, fingerprint="b")], key=theirs)
+    first, second = staging.drain_once(), staging.drain_once()
+    assert first.left_pending and not staging.gathers_after(first), "another tenant waits"
+    assert not second.left_pending and staging.gathers_after(second)
+
+    settings.ALERT_FOLD_MAX_BATCHES = 1  # the head is full: more may be pending behind it
+    staging.stage([trigger(site=here, fingerprint="a")], key=mine)
+    assert not staging.gathers_after(staging.drain_once())
+    settings.ALERT_FOLD_MAX_BATCHES = 500
+
+    staging.stage([trigger(site=here, fingerprint=fp) for fp in "xyz"], key=mine)
+    big = staging.drain_once()
+    assert big.events == 3 and not big.left_pending
+    assert not staging.gathers_after(big), "a fold of GATHER_BELOW events goes straight on"
+
+    staging.stage([trigger(site=here, fingerprint="a")], key=mine)
+    settings.ALERT_FOLD_GATHER = 0
+    assert not staging.gathers_after(staging.drain_once()), "0 turns the pause off"
+    assert not staging.gathers_after(staging.drain_once()), "nothing folded: no pause"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_fold_worker_never_pauses_between_tenants_pending_at_once(
+    estate, other_estate, key_for, settings
+):
+    # a pause long enough that this test would time out if the worker paused after the first
+    # tenant's fold while the second's batch was pending
+    settings.ALERT_FOLD_GATHER = 60
+    mine, theirs = key_for(estate), key_for(other_estate)
+    staging.stage([trigger(site=estate.sites[0].code, fingerprint="a")], key=mine)
+    staging.stage([trigger(site=other_estate.sites[0].code, fingerprint="b")], key=theirs)
+    connection.close()
+    worker = staging.FoldWorker(poll=0.05).start()
+    try:
+        wait_for(lambda: not StagedBatch.objects.exists(), 30, "both tenants folded")
+    finally:
+        worker.stop()  # wakes a pausing worker at once
+    assert not worker.alive()
+    assert set(Alert.objects.values_list("fingerprint", flat=True)) == {"a", "b"}
+
+
 def test_a_tenant_deleted_takes_its_pending_batches_with_it(estate):
     # the staging table has no foreign key in the database (the check took a share lock on
     # the tenant's row at every request's commit): Django's cascade deletes the batches

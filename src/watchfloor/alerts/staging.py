@@ -20,7 +20,9 @@ between them). On SQLite, BEGIN IMMEDIATE serializes them.
 
 `FoldWorker` drains continuously: it folds while anything is pending, then sleeps until woken
 (LISTEN on PostgreSQL; an in-process event for batches staged in this process) or for at most
-`ALERT_FOLD_POLL` seconds (batches staged by a process that cannot wake it). A web process starts
+`ALERT_FOLD_POLL` seconds (batches staged by a process that cannot wake it). After a small fold
+that took everything pending it waits `ALERT_FOLD_GATHER` (20 ms) before the next, so that a
+stream of single alerts folds in fewer, larger folds (`gathers_after`). A web process starts
 one on its first staged batch (`ALERT_FOLD_IN_PROCESS`), `watchfloor serve` at start (pending
 batches of a killed node are folded without waiting for new traffic), and `watchfloor pipeline`
 runs drainers by themselves for scale-out. In the split server (`serve` with Redis) the
@@ -627,6 +629,9 @@ class Folded:
     batches: int = 0
     events: int = 0
     results: tuple[IngestResult, ...] = ()
+    # the head it was taken from held batches it did not take (another tenant's, past the
+    # fold's bounds) or was full: more is pending now
+    left_pending: bool = False
 
 
 def drain_once() -> Folded:
@@ -651,6 +656,8 @@ def drain_once() -> Folded:
         folded, batches = taken
         for batch in batches:  # counters move for committed folds only
             batch.count_metrics()
+        head_full = len(head) >= settings.ALERT_FOLD_MAX_BATCHES
+        folded.left_pending = head_full or folded.batches < len(head)
         return folded
     return Folded()
 
@@ -790,6 +797,8 @@ class FoldWorker:
                 self._tend()
                 if not folded.batches:
                     self._wait()
+                elif gathers_after(folded):
+                    self._stop.wait(settings.ALERT_FOLD_GATHER)
         finally:
             self._flush_hooks(force=True)  # what the last folds committed
             flush_background()  # and their live events
@@ -847,6 +856,25 @@ class FoldWorker:
             with contextlib.suppress(Exception):  # closing a broken connection
                 self._listener.close()
             self._listener = None
+
+
+def gathers_after(folded: Folded) -> bool:
+    """Whether a drainer waits `ALERT_FOLD_GATHER` before its next fold: after a small fold
+    (fewer than `ALERT_FOLD_GATHER_BELOW` events) that took everything pending.
+
+    A fold costs about 1.2 ms of CPU and eight round trips whatever its size (`bench/
+    profile_ingest.py --roads --fold-sizes`), and under a stream of single-alert requests the
+    next one found ~12 events each time: the fold's fixed cost was paid per dozen alerts. The
+    pause lets a stream gather into one fold (group commit's commit_delay, for the fold). It
+    never delays the first fold after an idle spell (the drainer is woken and folds at once,
+    the pause comes after), and never a backlog: a fold that left batches pending, another
+    tenant's included, goes straight on. Measured: docs/decisions.md (2026-12-07, the fold's
+    gather pause)."""
+    return (
+        settings.ALERT_FOLD_GATHER > 0
+        and not folded.left_pending
+        and 0 < folded.events < settings.ALERT_FOLD_GATHER_BELOW
+    )
 
 
 def listening_connection():
