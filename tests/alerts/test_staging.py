@@ -395,6 +395,29 @@ def test_a_batch_staged_while_no_worker_ran_is_folded_when_one_starts(estate, ke
     assert not worker.alive()
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_fold_worker_reports_each_folds_size_and_time(estate, key_for):
+    from prometheus_client import REGISTRY
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    folds, events = sample("watchfloor_fold_events_count"), sample("watchfloor_fold_events_sum")
+    timed = sample("watchfloor_fold_duration_seconds_count")
+    site = estate.sites[0].code
+    staging.stage([trigger(site=site, fingerprint=fp) for fp in "abc"], key=key_for(estate))
+    connection.close()
+    worker = staging.FoldWorker(poll=0.05).start()
+    try:
+        wait_for(lambda: not StagedBatch.objects.exists(), 30, "staging drained")
+    finally:
+        worker.stop()
+    # one fold of the three events; the worker's empty looks at the head are not folds
+    assert sample("watchfloor_fold_events_count") == folds + 1
+    assert sample("watchfloor_fold_events_sum") == events + 3
+    assert sample("watchfloor_fold_duration_seconds_count") == timed + 1
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_drainers_count_every_occurrence_once(estate, other_estate, key_for):

@@ -41,6 +41,7 @@ def _exposed_sample_names() -> set[str]:
     families = [
         *REGISTRY.collect(),
         *metrics.OpenAlertsCollector(ttl=3600).describe_all(),
+        *metrics.STAGING.describe_all(),
         *CIRCUITS.describe(),
     ]
     for family in families:

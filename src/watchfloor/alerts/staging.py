@@ -50,7 +50,7 @@ from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
 from watchfloor import degrade
-from watchfloor.alerts import hooks, upkeep
+from watchfloor.alerts import hooks, metrics, upkeep
 from watchfloor.alerts.events import Event, EventAction
 from watchfloor.alerts.models import Severity, StagedBatch
 from watchfloor.alerts.pipeline import (
@@ -781,7 +781,10 @@ class FoldWorker:
                         self._flush_hooks(force=True)  # what this standby's own folds changed
                         self._stop.wait(STANDBY_POLL)
                         continue
+                    started = time.perf_counter()
                     folded = drain_once()
+                    if folded.batches:
+                        metrics.record_fold(folded.events, time.perf_counter() - started)
                 except Exception as exc:  # the database is down, say: degrade, retry
                     degrade.record_failure(FOLD_COMPONENT, exc)
                     failures += 1
