@@ -303,3 +303,20 @@ def test_labels_and_annotations_are_stored_as_sent(estate, key):
     stored = Alert.objects.get(fingerprint="fp-7")
     assert (stored.labels, stored.annotations) == (labels, {})
     assert Alert.objects.filter(labels__site="são-paulo", labels__emoji="🚨").count() == 1
+
+
+def test_building_many_events_hands_the_gil_over_as_it_goes(estate, key, monkeypatch):
+    """The publisher thread builds a fold's events beside the fold thread: it lets the fold
+    take the GIL back every YIELD_EVERY events instead of holding it for a whole fold's."""
+    from watchfloor.alerts import broadcast
+
+    ingest([_event(estate, n) for n in range(7)], key=key)
+    hashes = {a.fingerprint: a.content_hash for a in Alert.objects.all()}
+    rows = writes.bump_repeats(
+        estate.tenant.id, [(fp, h, 1) for fp, h in hashes.items()], timezone.now()
+    )
+    slept: list[float] = []
+    monkeypatch.setattr(broadcast.time, "sleep", slept.append)
+    monkeypatch.setattr(broadcast, "YIELD_EVERY", 3)
+    assert len(broadcast.values_events("alert.updated", rows)) == 7
+    assert slept == [0, 0]  # after the 3rd and the 6th
