@@ -227,6 +227,86 @@ def test_v2_errors_name_the_index():
     assert caught.value.fields == {"body": "Expected a list of alerts."}
 
 
+def _firing(**changes):
+    alert = {
+        "labels": {"alertname": "GatewayDown", "instance": "gw-9:9100", "severity": "critical"},
+        "annotations": {"summary": "Gateway gw-9 is down", "description": "No answer."},
+        "startsAt": "2026-12-07T10:00:00Z",
+        "endsAt": "2099-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph",
+    }
+    alert.update(changes)
+    return alert
+
+
+def test_an_alert_sent_again_is_parsed_and_hashed_once():
+    """Prometheus re-sends each firing alert with the same contents (its endsAt moves): the
+    second parse is the remembered event, its content hash already known."""
+    from watchfloor.alerts.fingerprints import content_hash
+    from watchfloor.alerts.integrations.alertmanager import _remembered_event as remembered
+
+    now = timezone.now()
+    [first] = parse_v2_alerts([_firing()], now=now)
+    hits = remembered.cache_info().hits
+    [again] = parse_v2_alerts([_firing(endsAt="2099-06-01T00:00:00Z")], now=now)
+    assert remembered.cache_info().hits == hits + 1
+    assert again == first and again.digest == content_hash(first)
+    assert (again.action, again.title, again.site_code) == (EventAction.TRIGGER, first.title, "")
+
+
+@pytest.mark.parametrize(
+    "changes, field, expected",
+    [
+        ({"annotations": {"summary": "Gateway gw-9 is back?"}}, "title", "Gateway gw-9 is back?"),
+        (
+            {"startsAt": "2026-12-07T10:05:00Z"},
+            "occurred_at",
+            datetime(2026, 12, 7, 10, 5, tzinfo=UTC),
+        ),
+        (
+            {"generatorURL": "https://other.example/graph"},
+            "source_url",
+            "https://other.example/graph",
+        ),
+        ({"fingerprint": "own-fp-1"}, "fingerprint", "own-fp-1"),
+        ({"endsAt": "2020-01-01T00:00:00Z"}, "action", EventAction.RESOLVE),
+        (
+            {"labels": {"alertname": "GatewayDown", "instance": "gw-9:9100", "severity": "info"}},
+            "severity",
+            Severity.INFO,
+        ),
+    ],
+)
+def test_an_alert_that_says_anything_else_is_not_the_remembered_one(changes, field, expected):
+    now = timezone.now()
+    parse_v2_alerts([_firing()], now=now)
+    [changed] = parse_v2_alerts([_firing(**changes)], now=now)
+    assert getattr(changed, field) == expected
+    if field != "action":
+        from watchfloor.alerts.fingerprints import content_hash
+
+        assert changed.digest in (None, content_hash(changed))
+
+
+def test_a_problem_is_named_each_time_even_beside_an_equal_valid_alert():
+    """Only valid alerts are remembered, and a key equals only equal values: a label that is a
+    number is refused although "1" was accepted before."""
+    now = timezone.now()
+    labels = {"alertname": "Flap", "shard": "1"}
+    parse_v2_alerts([{"labels": labels}], now=now)
+    for _ in range(2):
+        with pytest.raises(BatchInvalid) as caught:
+            parse_v2_alerts(
+                [{"labels": labels}, {"labels": {"alertname": "Flap", "shard": 1}}], now=now
+            )
+        assert caught.value.fields == {
+            "1.labels": "Must be an object of strings ('shard' is not a string)."
+        }
+    with pytest.raises(BatchInvalid) as caught:  # an unhashable value: parsed, and named
+        parse_v2_alerts([{"labels": {"alertname": "Flap"}, "startsAt": {"at": 1}}], now=now)
+    assert caught.value.fields == {"0.startsAt": "Must be an ISO 8601 time string."}
+
+
 # --- routes ---------------------------------------------------------------------------------------
 
 

@@ -76,10 +76,33 @@ def test_encode_decode_keeps_every_field(estate, key):
     assert back.where.site_id == site.id and back.event.occurred_at == at
 
 
+def test_an_event_that_knows_its_columns_is_staged_as_the_same_bytes(estate, key):
+    """An event the Alertmanager parser remembers carries its staged columns (`staged`):
+    `encode` joins them into the very bytes it would dump, beside events that do not."""
+    from watchfloor.alerts.integrations.alertmanager import parse_v2_alerts
+
+    site = estate.sites[0]
+    alert = {
+        "labels": {"alertname": "Down", "site": site.code, "ü": "\u2603"},
+        "annotations": {"summary": "Down at the gate"},
+        "startsAt": "2026-12-07T10:00:00Z",
+    }
+    parse_v2_alerts([alert], now=datetime.now(UTC))
+    [known] = parse_v2_alerts([alert], now=datetime.now(UTC))
+    assert known.staged is not None
+    plain = trigger(site=site.code, labels={"x": "y"})
+    prepared = staging.prepare([known, plain, known], key=key)
+    dumped = json.dumps(
+        [staging._encode_one(p) for p in prepared], separators=(",", ":"), ensure_ascii=False
+    )
+    assert staging.encode(prepared) == dumped
+    assert staging.decode(staging.encode(prepared)) == prepared
+
+
 def test_decode_builds_each_field_from_its_own_column(estate, key):
     """decode builds an Event positionally: every field differs here, so a column read into
     another field, or Event's fields reordered, fails."""
-    assert tuple(f.name for f in dataclasses.fields(Event)) == staging._EVENT_FIELDS
+    assert tuple(f.name for f in dataclasses.fields(Event))[:15] == staging._EVENT_FIELDS
     site = estate.sites[0]
     event = Event(
         action=EventAction.TRIGGER,

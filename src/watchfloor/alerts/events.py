@@ -40,6 +40,11 @@ class Event:
     source_url: str = ""
     runbook_url: str = ""
     occurred_at: datetime | None = None
+    # a trigger's content hash when the parser already knows it (an alert it remembers,
+    # alerts.integrations.alertmanager); None means "compute it" (fingerprints.content_hash)
+    digest: str | None = field(default=None, repr=False, compare=False)
+    # its 15 fields above as staged (alerts.staging.encode_fields), for such an event too
+    staged: bytes | None = field(default=None, repr=False, compare=False)
 
 
 class BatchInvalid(Exception):

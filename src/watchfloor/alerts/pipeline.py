@@ -256,7 +256,7 @@ def prepare(events: list[Event], *, key, strict_codes: bool = True) -> list[Prep
             where,
             fingerprint_of(event, site_id=where.site_id),
             # only a trigger's content is compared with the stored alert's
-            content_hash(event) if event.action == EventAction.TRIGGER else None,
+            (event.digest or content_hash(event)) if event.action == EventAction.TRIGGER else None,
         )
         for event, where in zip(events, located, strict=True)
     ]

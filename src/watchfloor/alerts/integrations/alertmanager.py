@@ -27,6 +27,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from watchfloor.alerts.events import BatchInvalid, Event, EventAction, parse_severity
+from watchfloor.alerts.fingerprints import content_hash
 from watchfloor.alerts.integrations.native import (
     MAX_ENTITY_ID,
     MAX_FINGERPRINT,
@@ -40,6 +41,7 @@ from watchfloor.alerts.integrations.native import (
     string_map,
 )
 from watchfloor.alerts.models import Severity
+from watchfloor.alerts.staging import encode_fields
 
 # FNV-1a, 64 bit (the hash prometheus/common's model.LabelSet.Fingerprint uses).
 _FNV_OFFSET = 0xCBF29CE484222325
@@ -152,7 +154,66 @@ def parse_v2_alerts(data: object, *, now: datetime) -> list[Event]:
     return events
 
 
+# The alerts whose events a process remembers, by what they said (~4 KB each with their
+# fingerprints and staged columns, tracemalloc: ~64 MB when full).
+EVENTS_REMEMBERED = 16_384
+
+
+class _NotRemembered(Exception):
+    """The alert has a problem: parsed again where its location can be named."""
+
+
 def _alert_event(alert: dict, where: str, problems: Problems, *, resolved: bool) -> Event | None:
+    """The alert's event: the one remembered for an alert that said exactly the same, else
+    parsed (and remembered when valid)."""
+    labels, annotations = alert.get("labels"), alert.get("annotations")
+    if type(labels) is dict and (annotations is None or type(annotations) is dict):
+        said = (
+            tuple(labels.items()),
+            tuple(annotations.items()) if annotations else (),
+            alert.get("startsAt"),
+            alert.get("generatorURL", ""),
+            alert.get("fingerprint"),
+            resolved,
+        )
+        try:
+            return _remembered_event(said)
+        except (_NotRemembered, TypeError):  # a problem, or a value no key can hold
+            pass
+    return _parse_alert_event(alert, where, problems, resolved=resolved)
+
+
+@lru_cache(maxsize=EVENTS_REMEMBERED)
+def _remembered_event(said: tuple) -> Event:
+    """The event of a valid alert that said `said` (`_alert_event`'s key), with a trigger's
+    content hash: Prometheus re-sends every firing alert each evaluation interval with the
+    same labels, annotations, startsAt and generatorURL (its endsAt moves, and decides
+    `resolved` outside), so a server parses and hashes each alert once instead of at every
+    resend. A key only equals another whose values are equal: a valid alert's labels and
+    annotations are text, and only text equals text; the other values are read alike when
+    equal (1 and True are no URL and no fingerprint either way). The event is shared by every
+    request that sent it: nothing changes an Event once parsed."""
+    labels, annotations, starts_at, generator, own, resolved = said
+    alert = {
+        "labels": dict(labels),
+        "annotations": dict(annotations),
+        "startsAt": starts_at,
+        "generatorURL": generator,
+        "fingerprint": own,
+    }
+    problems = Problems()
+    event = _parse_alert_event(alert, "", problems, resolved=resolved)
+    if event is None:
+        raise _NotRemembered
+    if event.action == EventAction.TRIGGER:
+        event.digest = content_hash(event)
+    event.staged = encode_fields(event)
+    return event
+
+
+def _parse_alert_event(
+    alert: dict, where: str, problems: Problems, *, resolved: bool
+) -> Event | None:
     before = len(problems.fields)
     try:
         labels = string_map(alert.get("labels"), coerce=False)

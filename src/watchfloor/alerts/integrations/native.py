@@ -8,6 +8,7 @@ by location (`<index>.<field>`) into one `BatchInvalid`, so nothing of a bad bat
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -56,6 +57,13 @@ def parse_time(value: object) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ValueError("Must be an ISO 8601 time string.")
+    return _parse_time_text(value)
+
+
+@lru_cache(maxsize=1024)
+def _parse_time_text(value: str) -> datetime | None:
+    """`parse_time` of a string, remembered: the alerts of one rule evaluation share their
+    times (Prometheus sends one `endsAt` for all of them). A refusal is not remembered."""
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
