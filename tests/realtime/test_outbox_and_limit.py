@@ -167,3 +167,57 @@ def test_chunks_shared_by_reference_coalesce_across_dispatches():
         ("alert.created", {"id": 1, "n": 2}),
         ("alert.updated", {"id": 2}),
     ]
+
+
+def test_an_alert_event_is_rendered_when_an_update_takes_it_once_for_every_connection():
+    """A flood dispatches thousands of events an update never sends: each is masked and
+    encoded only when taken, and once for all the connections sharing the chunk."""
+    rendered: list[int] = []
+
+    def render(event: dict) -> tuple[dict, str]:
+        rendered.append(event["alert"]["id"])
+        shown = {**event, "alert": {**event["alert"], "title": "masked"}}
+        return shown, encode(shown)
+
+    flood = Chunk.of(
+        [(alert_event("alert.updated", n, title="Call 555-0100"), None) for n in range(2000)],
+        render,
+    )
+    assert rendered == []  # nothing rendered on arrival
+    a, b = Outbox(), Outbox()
+    for box in (a, b):
+        box.add_chunk(flood)
+    first, second = a.take(50), b.take(50)
+    assert sorted(rendered) == list(range(1950, 2000))  # the 50 sent, once for both
+    for update in (first, second):
+        assert [e["alert"]["id"] for e in update.events] == list(range(1999, 1949, -1))
+        assert {e["alert"]["title"] for e in update.events} == {"masked"}
+        assert "555-0100" not in update.message()
+        assert update.truncated == 1950
+
+
+def test_a_rendered_event_keeps_its_masking_under_the_more_telling_type():
+    def render(event: dict) -> tuple[dict, str]:
+        if "alert" not in event:
+            shown = {**event, "rendered": True}
+        else:
+            shown = {**event, "alert": {**event["alert"], "title": "masked"}}
+        return shown, encode(shown)
+
+    box = Outbox()
+    box.add_chunk(
+        Chunk.of([(alert_event("alert.created", 1, title="jane@example.com"), None)], render)
+    )
+    box.add_chunk(
+        Chunk.of([(alert_event("alert.updated", 1, title="jane@example.com"), None)], render)
+    )
+    box.add_chunk(
+        Chunk.of(
+            [({"type": "maintenance.started", "tenant_id": 1, "window": {"id": 3}}, None)], render
+        )
+    )
+    update = box.take(10)
+    assert [e["type"] for e in update.events] == ["maintenance.started", "alert.created"]
+    assert update.events[0]["rendered"]  # the other events are rendered on arrival
+    assert update.events[1]["alert"]["title"] == "masked"
+    assert "jane@example.com" not in update.message()

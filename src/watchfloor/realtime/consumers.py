@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import time
+from functools import partial
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
@@ -69,6 +70,17 @@ def _headers(scope) -> dict[str, str]:
 def _bearer(headers: dict[str, str]) -> str | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _render(viewer: Viewer, shared: dict, event: dict) -> tuple[dict, str]:
+    """The event as `viewer` sees it, with its JSON: masked once per event and encoded once per
+    shown event for every group of one dispatch (`shared`)."""
+    shown = viewer.shown(event, shared)
+    key = ("json", id(shown))
+    text = shared.get(key)
+    if text is None:
+        text = shared[key] = encode(shown)
+    return shown, text
 
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
@@ -315,23 +327,19 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     # --- events to the page --------------------------------------------------------------
     def offer(self, events: list[dict], shared: dict) -> None:
         """From the hub, in the event loop: keep what this user sees, send it soon. The events
-        are filtered, masked and encoded once per group of identical viewers (`shared` lives
-        for one dispatch); each connection only keeps a reference to its group's chunk."""
-        if self._closed:
-            return
+        are filtered once per group of identical viewers (`shared` lives for one dispatch);
+        each connection only keeps a reference to its group's chunk, whose alert events are
+        masked and encoded when an update first takes them (`outbox.Chunk`)."""
         viewer = self.viewer
+        if self._closed or viewer is None:
+            return
         chunk = shared.get(("chunk", viewer.group))
         if chunk is None:
-            entries = []
-            for event in events:
-                shown = viewer.view(event, shared)
-                if shown is not None:
-                    key = ("json", id(shown))
-                    text = shared.get(key)
-                    if text is None:
-                        text = shared[key] = encode(shown)
-                    entries.append((shown, text))
-            chunk = shared[("chunk", viewer.group)] = Chunk.of(entries)
+            sees = viewer.sees
+            chunk = shared[("chunk", viewer.group)] = Chunk.of(
+                [(event, None) for event in events if sees(event)],
+                partial(_render, viewer, shared),
+            )
         self.outbox.add_chunk(chunk)
         self._schedule_flush()
 

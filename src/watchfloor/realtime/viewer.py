@@ -106,20 +106,20 @@ class Viewer:
             self.subscribed is None or client_id in self.subscribed
         )
 
-    def view(self, event: dict, cache: dict) -> dict | None:
-        """The event as this user may see it, or None. `cache` is shared by the connections
-        a batch is dispatched to, so each event is masked once, not once per connection."""
+    def sees(self, event: dict) -> bool:
+        """Whether this user may see the event at all (its alert, window or incident is in
+        scope and subscribed to)."""
         if "alert" in event:
-            if not self.sees_alert(event["alert"]):
-                return None
-        elif "window" in event:
-            if not self.sees_window(event["window"]):
-                return None
-        elif "incident" in event:
-            if not self.sees_incident(event["incident"]):
-                return None
-        else:
-            return None
+            return self.sees_alert(event["alert"])
+        if "window" in event:
+            return self.sees_window(event["window"])
+        if "incident" in event:
+            return self.sees_incident(event["incident"])
+        return False
+
+    def shown(self, event: dict, cache: dict) -> dict:
+        """The event as this user sees it: itself, or masked without `noc:view_pii`. `cache` is
+        shared by the connections a batch is dispatched to, so each event is masked once."""
         if self.pii:
             return event
         key = id(event)
@@ -127,6 +127,10 @@ class Viewer:
         if masked is None:
             masked = cache[key] = mask_event(event)
         return masked
+
+    def view(self, event: dict, cache: dict) -> dict | None:
+        """The event as this user may see it, or None (`sees`, then `shown`)."""
+        return self.shown(event, cache) if self.sees(event) else None
 
 
 def mask_event(event: dict) -> dict:
