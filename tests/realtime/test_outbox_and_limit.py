@@ -221,3 +221,37 @@ def test_a_rendered_event_keeps_its_masking_under_the_more_telling_type():
     assert update.events[0]["rendered"]  # the other events are rendered on arrival
     assert update.events[1]["alert"]["title"] == "masked"
     assert "jane@example.com" not in update.message()
+
+
+def _viewer(pii: bool):
+    from watchfloor.access.scope import ScopeKind
+    from watchfloor.realtime.viewer import Viewer
+
+    caps = {"noc:view", "noc:view_pii"} if pii else {"noc:view"}
+    return Viewer(
+        user_id=1,
+        tenant_id=1,
+        kind=ScopeKind.ALL_CLIENTS,
+        capabilities=frozenset(caps),
+        client_ids=frozenset({1}),
+        site_ids=frozenset({10}),
+        client_codes={"A": 1},
+    )
+
+
+def test_a_cache_entry_is_used_only_for_the_object_it_was_made_for():
+    """The dispatch's cache outlives it (updates render later): an id freed and reused by
+    another object must never hand that object the first one's masked copy or JSON."""
+    from watchfloor.realtime.consumers import _render
+
+    event = alert_event("alert.updated", 1, client_id=1, site_id=10, title="jane@example.com")
+    stale = alert_event("alert.updated", 1, title="jane@example.com")
+    cache = {id(event): (stale, stale)}  # as if another object had had this id
+    masked = _viewer(pii=False).shown(event, cache)
+    assert masked is not stale and "jane@example.com" not in masked["alert"]["title"]
+
+    shared = {("json", id(event)): (stale, '{"leaked":true}')}
+    shown, text = _render(_viewer(pii=True), shared, event)
+    assert shown is event and text == encode(event)
+    again, text_again = _render(_viewer(pii=True), shared, event)  # now a hit, the same JSON
+    assert again is event and text_again is text

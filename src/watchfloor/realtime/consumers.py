@@ -74,12 +74,16 @@ def _bearer(headers: dict[str, str]) -> str | None:
 
 def _render(viewer: Viewer, shared: dict, event: dict) -> tuple[dict, str]:
     """The event as `viewer` sees it, with its JSON: masked once per event and encoded once per
-    shown event for every group of one dispatch (`shared`)."""
+    shown event for every group of one dispatch (`shared`). An entry holds the object its key
+    is the id of (see `Viewer.shown`): a masked copy made after another object was freed may
+    get that object's id, and must never be sent the other's JSON."""
     shown = viewer.shown(event, shared)
     key = ("json", id(shown))
-    text = shared.get(key)
-    if text is None:
-        text = shared[key] = encode(shown)
+    hit = shared.get(key)
+    if hit is not None and hit[0] is shown:
+        return shown, hit[1]
+    text = encode(shown)
+    shared[key] = (shown, text)
     return shown, text
 
 

@@ -119,13 +119,17 @@ class Viewer:
 
     def shown(self, event: dict, cache: dict) -> dict:
         """The event as this user sees it: itself, or masked without `noc:view_pii`. `cache` is
-        shared by the connections a batch is dispatched to, so each event is masked once."""
+        shared by the connections a batch is dispatched to, so each event is masked once. It
+        outlives the dispatch (updates render when they take an event), so an entry holds the
+        event it was made for: its id is not reused while the cache lives, and a hit is
+        checked to be that very event."""
         if self.pii:
             return event
-        key = id(event)
-        masked = cache.get(key)
-        if masked is None:
-            masked = cache[key] = mask_event(event)
+        hit = cache.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        masked = mask_event(event)
+        cache[id(event)] = (event, masked)
         return masked
 
     def view(self, event: dict, cache: dict) -> dict | None:
