@@ -248,6 +248,8 @@ WS_RESTART_DELAY = 1.0
 # exit codes of a WebSocket process that was asked to stop (uvicorn exits 0 on SIGINT/SIGTERM)
 STOPPED_CODES = {0, -2, -15}
 CHILD_ENV = "WATCHFLOOR_SERVE_CHILD"  # set in the WebSocket process: the CLI leaves metrics be
+# set in the WebSocket process when a fold process runs beside it: its drainer stands by
+FOLD_ELSEWHERE_ENV = "WATCHFLOOR_SERVE_FOLD_ELSEWHERE"
 
 
 def _die_with_parent() -> None:
@@ -278,25 +280,88 @@ def ws_process_command(socket_path: str, log_level: str) -> list[str]:
     ]
 
 
-class WebSocketProcess:
-    """The uvicorn process of `run_split`: started before gunicorn, restarted if it dies, stopped
+class ChildProcess:
+    """A process of `run_split` beside gunicorn: started before it, restarted if it dies, stopped
     (SIGTERM, then SIGKILL after the grace period) when `serve` stops."""
 
-    def __init__(self, socket_path: str, log_level: str):
-        self.socket_path = socket_path
+    name = "child"
+
+    def __init__(self, log_level: str):
         self.log_level = log_level
         self.process: subprocess.Popen | None = None
         self.stopping = False
         self._watcher: threading.Thread | None = None
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, CHILD_ENV: "1"}
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            self.command(), env=self.env(), preexec_fn=_die_with_parent
+        )
+
+    def watch(self) -> None:
+        """Restart the process whenever it exits unasked (in a thread; a greenlet once gevent
+        patched the standard library)."""
+
+        def loop():
+            while not self.stopping:
+                assert self.process is not None
+                code = self.process.wait()
+                if self.stopping or code in STOPPED_CODES:
+                    # asked to stop (Ctrl-C or a SIGTERM to the whole process group): `serve`
+                    # itself is stopping, and stops gunicorn's side too
+                    return
+                log.error("The %s process exited with %s; restarting it.", self.name, code)
+                time.sleep(WS_RESTART_DELAY)
+                if not self.stopping:
+                    self.start()
+
+        self._watcher = threading.Thread(target=loop, name=f"{self.name}-watch", daemon=True)
+        self._watcher.start()
+
+    def stop(self, grace: float = 30.0) -> None:
+        self.stopping = True
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        try:
+            process.terminate()
+        except ProcessLookupError:  # it exited (and was reaped) meanwhile
+            return
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class WebSocketProcess(ChildProcess):
+    """The uvicorn process of `run_split`, on a private Unix socket."""
+
+    name = "WebSocket"
+
+    def __init__(self, socket_path: str, log_level: str, *, folds: bool = True):
+        super().__init__(log_level)
+        self.socket_path = socket_path
+        self.folds = folds
+
+    def command(self) -> list[str]:
+        return ws_process_command(self.socket_path, self.log_level)
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        if not self.folds:
+            env[FOLD_ELSEWHERE_ENV] = "1"
+        return env
+
     def start(self) -> None:
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
-        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
-            ws_process_command(self.socket_path, self.log_level),
-            env={**os.environ, CHILD_ENV: "1"},
-            preexec_fn=_die_with_parent,
-        )
+        super().start()
 
     def wait_listening(self, timeout: float = WS_READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -317,40 +382,14 @@ class WebSocketProcess:
             finally:
                 probe.close()
 
-    def watch(self) -> None:
-        """Restart the process whenever it exits unasked (in a thread; a greenlet once gevent
-        patched the standard library)."""
 
-        def loop():
-            while not self.stopping:
-                assert self.process is not None
-                code = self.process.wait()
-                if self.stopping or code in STOPPED_CODES:
-                    # asked to stop (Ctrl-C or a SIGTERM to the whole process group): `serve`
-                    # itself is stopping, and stops gunicorn's side too
-                    return
-                log.error("The WebSocket process exited with %s; restarting it.", code)
-                time.sleep(WS_RESTART_DELAY)
-                if not self.stopping:
-                    self.start()
+class FoldProcess(ChildProcess):
+    """`watchfloor pipeline` beside the split server: the node's fold in a process of its own."""
 
-        self._watcher = threading.Thread(target=loop, name="ws-process-watch", daemon=True)
-        self._watcher.start()
+    name = "fold"
 
-    def stop(self, grace: float = 30.0) -> None:
-        self.stopping = True
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        try:
-            process.terminate()
-        except ProcessLookupError:  # it exited (and was reaped) meanwhile
-            return
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "watchfloor.cli", "pipeline"]
 
 
 def run_split(
@@ -368,9 +407,13 @@ def run_split(
     Needs Redis: the hub of the WebSocket process hears the workers' events through Redis
     pub/sub (an embedded node, without Redis, serves everything from uvicorn instead)."""
     folder = tempfile.mkdtemp(prefix="watchfloor-ws-")  # 0700: only this user reaches the socket
-    ws = WebSocketProcess(os.path.join(folder, "ws.sock"), log_level)
+    fold = FoldProcess(log_level) if settings.ALERT_FOLD_PROCESS else None
+    ws = WebSocketProcess(os.path.join(folder, "ws.sock"), log_level, folds=fold is None)
     owner = os.getpid()
     try:
+        if fold is not None:
+            fold.start()
+            fold.watch()
         ws.start()
         ws.wait_listening()
         ws.watch()
@@ -387,4 +430,6 @@ def run_split(
         # exit: only the process that started the WebSocket process stops it
         if os.getpid() == owner:
             ws.stop()
+            if fold is not None:
+                fold.stop()
             shutil.rmtree(folder, ignore_errors=True)

@@ -19,10 +19,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.utils import OperationalError
 
+from watchfloor.alerts.staging import stand_by
 from watchfloor.alerts.staging import start_for_server as start_fold_for_server
 from watchfloor.jobs.embedded import start_for_server
 from watchfloor.platform.database import pending_migrations
-from watchfloor.platform.server import run_gunicorn, run_split, run_uvicorn
+from watchfloor.platform.server import FOLD_ELSEWHERE_ENV, run_gunicorn, run_split, run_uvicorn
 
 
 def serve_mode(*, wsgi: bool, asgi: bool, uds: bool, redis_url: str) -> str:
@@ -103,6 +104,8 @@ class Command(BaseCommand):
             self._refuse_pending_migrations()
         proxy = options["proxy_headers"] or options["forwarded_allow_ips"] is not None
         forking = mode != "asgi"  # gunicorn forks its workers from this process
+        if options["uds"] is not None and os.environ.get(FOLD_ELSEWHERE_ENV):
+            stand_by()  # a fold process runs beside this WebSocket process (run_split)
         scheduler = None if options["no_scheduler"] else start_for_server(forking=forking)
         fold = start_fold_for_server(forking=forking)  # drains staged ingestion
         try:
