@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from watchfloor.alerts.staging import FoldWorker, drain_pending
 from watchfloor.heap import tune_gc
+from watchfloor.platform.server import warm_up
 
 
 class Command(BaseCommand):
@@ -41,6 +42,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        # its first fold would otherwise import the pipeline's lazy imports (Celery's task
+        # sending among them) on the drainer's thread: 0.54 s of a first pass (docs/decisions.md)
+        warm_up()
         tune_gc()
         workers = [FoldWorker(name=f"fold-{i + 1}").start() for i in range(options["drainers"])]
         self.stdout.write(f"Folding staged ingestion with {len(workers)} drainer(s).")
