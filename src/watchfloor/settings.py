@@ -292,9 +292,12 @@ ALERT_FOLD_GATHER = float(os.environ.get("WATCHFLOOR_FOLD_GATHER", "0.02"))
 ALERT_FOLD_GATHER_BELOW = int(os.environ.get("WATCHFLOOR_FOLD_GATHER_BELOW", "100"))
 # A web process starts its own fold worker on its first staged batch.
 ALERT_FOLD_IN_PROCESS = env_bool("WATCHFLOOR_FOLD_IN_PROCESS", True)
-ALERT_FOLD_PROCESS = env_bool("WATCHFLOOR_FOLD_PROCESS", False)
-# The split server's gevent workers keep their fold workers on standby: they fold only while the
-# oldest pending batch is older than this (the WebSocket process's drainer is gone or behind).
+# The split server (`serve` with Redis) folds in a process of its own (`watchfloor pipeline`,
+# started and watched by `serve`) instead of in its WebSocket process; off: the WebSocket
+# process folds (docs/decisions.md, 2026-12-07).
+ALERT_FOLD_PROCESS = env_bool("WATCHFLOOR_FOLD_PROCESS", True)
+# The split server's other processes keep their fold workers on standby: they fold only while the
+# oldest pending batch is older than this (the process that folds is gone or behind).
 ALERT_FOLD_STANDBY_LAG = float(os.environ.get("WATCHFLOOR_FOLD_STANDBY_LAG", "0.5"))
 # Concurrent ingestion requests of one process stage their batches in one multi-row INSERT and
 # one commit (alerts.staging.GroupWriter); each is answered after that commit.

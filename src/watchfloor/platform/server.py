@@ -286,8 +286,7 @@ class ChildProcess:
 
     name = "child"
 
-    def __init__(self, log_level: str):
-        self.log_level = log_level
+    def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self.stopping = False
         self._watcher: threading.Thread | None = None
@@ -345,7 +344,8 @@ class WebSocketProcess(ChildProcess):
     name = "WebSocket"
 
     def __init__(self, socket_path: str, log_level: str, *, folds: bool = True):
-        super().__init__(log_level)
+        super().__init__()
+        self.log_level = log_level
         self.socket_path = socket_path
         self.folds = folds
 
@@ -392,6 +392,12 @@ class FoldProcess(ChildProcess):
         return [sys.executable, "-m", "watchfloor.cli", "pipeline"]
 
 
+def folds_apart() -> bool:
+    """Whether `run_split` starts a fold process (a node that folds at all: see
+    ALERT_FOLD_IN_PROCESS, off where `watchfloor pipeline` nodes fold for it)."""
+    return settings.ALERT_FOLD_PROCESS and settings.ALERT_FOLD_IN_PROCESS
+
+
 def run_split(
     *,
     host: str,
@@ -402,12 +408,14 @@ def run_split(
 ) -> None:
     """The default production server: gunicorn's gevent workers on host:port for HTTP (the fast
     path for Django's sync views), one uvicorn process for WebSockets on a private Unix socket,
-    spliced in by the workers (platform/ws_splice.py). One command, one port, one origin.
+    spliced in by the workers (platform/ws_splice.py). One command, one port, one origin. The
+    fold of staged ingestion runs in a process of its own (`watchfloor pipeline`, `FoldProcess`):
+    the other processes' drainers stand by, and take over while it is gone or behind.
 
     Needs Redis: the hub of the WebSocket process hears the workers' events through Redis
     pub/sub (an embedded node, without Redis, serves everything from uvicorn instead)."""
     folder = tempfile.mkdtemp(prefix="watchfloor-ws-")  # 0700: only this user reaches the socket
-    fold = FoldProcess(log_level) if settings.ALERT_FOLD_PROCESS else None
+    fold = FoldProcess() if folds_apart() else None
     ws = WebSocketProcess(os.path.join(folder, "ws.sock"), log_level, folds=fold is None)
     owner = os.getpid()
     try:
