@@ -550,6 +550,99 @@ def test_serve_with_redis_runs_gunicorn_for_http_and_uvicorn_for_websockets(
     assert not cli._serves_from_gunicorn([]) and cli._serves_from_gunicorn(["--wsgi"])
 
 
+def test_the_split_servers_websocket_process_stands_by_when_a_fold_process_runs(
+    db, run, uvicorn_calls, monkeypatch
+):
+    """`run_split` tells its WebSocket process that a fold process runs beside it: that
+    process's drainer then stands by (alerts.staging.stand_by); told nothing, it folds."""
+    from watchfloor.alerts import staging
+    from watchfloor.platform.server import FOLD_ELSEWHERE_ENV
+
+    monkeypatch.setattr(staging, "_standby", False)
+    monkeypatch.delenv(FOLD_ELSEWHERE_ENV, raising=False)
+    run("serve", "--uds", "/run/wf/x.sock", skip_checks=False)
+    assert staging._standby is False
+    monkeypatch.setenv(FOLD_ELSEWHERE_ENV, "1")
+    run("serve", "--asgi", skip_checks=False)  # not the split server's process: it folds
+    assert staging._standby is False
+    run("serve", "--uds", "/run/wf/x.sock", skip_checks=False)
+    assert staging._standby is True
+    assert len(uvicorn_calls) == 3
+
+
+class _FakePopen:
+    """subprocess.Popen for run_split: records each child's command and environment; every
+    child has exited (0) when asked."""
+
+    started: list[tuple[list[str], dict]] = []
+
+    def __init__(self, command, env=None, preexec_fn=None):
+        self.started.append((command, env))
+        self.returncode = 0
+
+    def poll(self):
+        return 0
+
+    def wait(self, timeout=None):
+        return 0
+
+
+def _split_children(monkeypatch, tmp_path) -> list[tuple[list[str], dict]]:
+    from watchfloor.platform import server
+
+    _FakePopen.started = []
+    monkeypatch.setattr(server.subprocess, "Popen", _FakePopen)
+    monkeypatch.setattr(server.WebSocketProcess, "wait_listening", lambda self: None)
+    monkeypatch.setattr(server, "run_gunicorn", lambda **kw: None)
+    monkeypatch.setattr(server.tempfile, "mkdtemp", lambda prefix: str(tmp_path))
+    server.run_split(host="127.0.0.1", port=0, workers=1)
+    return _FakePopen.started
+
+
+def test_the_split_server_folds_in_a_process_of_its_own(monkeypatch, settings, tmp_path):
+    """By default `serve` with Redis starts `watchfloor pipeline` beside its WebSocket process
+    and tells that process to stand by; off (WATCHFLOOR_FOLD_PROCESS, or a node that does not
+    fold at all) the WebSocket process folds as before and no fold process starts."""
+    from watchfloor.platform.server import FOLD_ELSEWHERE_ENV
+
+    settings.ALERT_FOLD_PROCESS = True
+    settings.ALERT_FOLD_IN_PROCESS = True
+    (fold_command, fold_env), (ws_command, ws_env) = _split_children(monkeypatch, tmp_path)
+    assert fold_command == [sys.executable, "-m", "watchfloor.cli", "pipeline"]
+    assert FOLD_ELSEWHERE_ENV not in fold_env
+    assert "--uds" in ws_command and ws_env[FOLD_ELSEWHERE_ENV] == "1"
+
+    for process, in_process in ((False, True), (True, False)):
+        settings.ALERT_FOLD_PROCESS, settings.ALERT_FOLD_IN_PROCESS = process, in_process
+        [(ws_command, ws_env)] = _split_children(monkeypatch, tmp_path)
+        assert "--uds" in ws_command and FOLD_ELSEWHERE_ENV not in ws_env
+
+
+def test_pipeline_warms_up_before_its_drainers_start(db, run, monkeypatch):
+    """Its first fold would import the pipeline's lazy imports on the drainer's thread."""
+    from watchfloor.alerts.management.commands import pipeline
+
+    calls = []
+    monkeypatch.setattr(pipeline, "warm_up", lambda: calls.append("warm_up"))
+    monkeypatch.setattr(pipeline, "tune_gc", lambda: calls.append("tune_gc"))
+
+    class Worker:
+        def __init__(self, name):
+            calls.append(name)
+
+        def start(self):
+            return self
+
+        def stop(self):
+            calls.append("stop")
+
+    monkeypatch.setattr(pipeline, "FoldWorker", Worker)
+    monkeypatch.setattr(pipeline.threading.Event, "wait", lambda self, timeout=None: True)
+    monkeypatch.setattr(pipeline.signal, "signal", lambda *a: None)
+    run("pipeline", "--drainers", "2")
+    assert calls == ["warm_up", "tune_gc", "fold-1", "fold-2", "stop", "stop"]
+
+
 def test_the_websocket_splice_replays_the_upgrade_and_says_who_the_client_is():
     from watchfloor.platform.ws_splice import is_websocket_upgrade, request_head
 

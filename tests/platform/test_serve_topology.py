@@ -3,9 +3,10 @@ workers and WebSockets from one uvicorn process (platform/ws_splice.py, docs/dec
 
 A real server in a home of its own (SQLite, and a Redis of the test's own, whatever the suite's
 engine: the topology depends on Redis, not on the database): an alert posted over HTTP reaches a
-WebSocket opened on the same port (so the event went worker -> Redis -> the WebSocket process),
-a foreign Origin is refused at the handshake, the WebSocket process comes back after kill -9, and
-a SIGTERM stops every process. Timeouts bound a hang; they are not timing assertions.
+WebSocket opened on the same port (so the event went worker -> staging -> the fold process ->
+Redis -> the WebSocket process), a foreign Origin is refused at the handshake, the WebSocket
+process and the fold process come back after kill -9, and a SIGTERM stops every process.
+Timeouts bound a hang; they are not timing assertions.
 """
 
 from __future__ import annotations
@@ -113,6 +114,19 @@ def _ws_process(pid: int) -> int | None:
     return None
 
 
+def _fold_process(pid: int) -> int | None:
+    for child, cmdline in _children(pid):
+        if "watchfloor.cli pipeline" in cmdline:
+            return child
+    return None
+
+
+def _workers(pid: int) -> list[tuple[int, str]]:
+    return [
+        c for c in _children(pid) if "--uds" not in c[1] and "watchfloor.cli pipeline" not in c[1]
+    ]
+
+
 def _post_alert(port: int, key: str, entity: str) -> int:
     body = json.dumps(
         {
@@ -179,9 +193,9 @@ def server(estate):
 
 def test_one_port_serves_http_from_gunicorn_and_websockets_from_uvicorn(server, estate):
     port, process = server
-    workers = [c for c in _children(process.pid) if "--uds" not in c[1]]
-    assert len(workers) == 2, _children(process.pid)  # gunicorn's workers, forked
+    assert len(_workers(process.pid)) == 2, _children(process.pid)  # gunicorn's, forked
     assert _ws_process(process.pid) is not None  # and the WebSocket process beside them
+    assert _fold_process(process.pid) is not None  # and the fold process
 
     # posted over HTTP to a worker, heard by the WebSocket process through Redis, on one port
     _live_alert_arrives(port, estate, "dev-1")
@@ -214,17 +228,33 @@ def test_the_websocket_process_comes_back_after_kill_9(server, estate):
     assert _health(port) == 200
 
 
+def test_the_fold_process_comes_back_after_kill_9_and_nothing_staged_is_left(server, estate):
+    """While it is gone the other processes' standby drainers fold (what was answered 2xx still
+    reaches the screens); `serve` starts a new one, which folds from then on."""
+    port, process = server
+    first = _fold_process(process.pid)
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    _live_alert_arrives(port, estate, "dev-fold-gone")
+    deadline = time.monotonic() + 120
+    while _fold_process(process.pid) in (None, first):
+        assert time.monotonic() < deadline, "the fold process did not come back"
+        time.sleep(0.5)
+    _live_alert_arrives(port, estate, "dev-fold-back")
+
+
 def test_sigterm_stops_every_process(server):
     _, process = server
-    ws = _ws_process(process.pid)
-    assert ws is not None
+    children = [_ws_process(process.pid), _fold_process(process.pid)]
+    assert None not in children
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=90)
     assert process.returncode == 0, output
     deadline = time.monotonic() + 30
-    while os.path.exists(f"/proc/{ws}") and _is_alive(ws):
-        assert time.monotonic() < deadline, "the WebSocket process outlived serve"
-        time.sleep(0.2)
+    for child in children:
+        while os.path.exists(f"/proc/{child}") and _is_alive(child):
+            assert time.monotonic() < deadline, f"{child} outlived serve:\n{output}"
+            time.sleep(0.2)
 
 
 def _is_alive(pid: int) -> bool:
