@@ -608,7 +608,7 @@ def test_the_split_server_folds_in_a_process_of_its_own(monkeypatch, settings, t
     settings.ALERT_FOLD_PROCESS = True
     settings.ALERT_FOLD_IN_PROCESS = True
     (fold_command, fold_env), (ws_command, ws_env) = _split_children(monkeypatch, tmp_path)
-    assert fold_command == [sys.executable, "-m", "watchfloor.cli", "pipeline"]
+    assert fold_command == [sys.executable, "-m", "watchfloor.cli", "pipeline", "--skip-checks"]
     assert FOLD_ELSEWHERE_ENV not in fold_env
     assert "--uds" in ws_command and ws_env[FOLD_ELSEWHERE_ENV] == "1"
 

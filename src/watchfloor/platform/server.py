@@ -389,7 +389,8 @@ class FoldProcess(ChildProcess):
     name = "fold"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "watchfloor.cli", "pipeline"]
+        # `serve` ran the system checks already (and the WebSocket process skips them too)
+        return [sys.executable, "-m", "watchfloor.cli", "pipeline", "--skip-checks"]
 
 
 def folds_apart() -> bool:
