@@ -10,7 +10,7 @@ import json
 import pytest
 from django.core.handlers.wsgi import WSGIRequest
 from django.test import Client
-from django.test.client import ClientHandler
+from django.test.client import ClientHandler, RequestFactory
 from django.urls import Resolver404, resolve
 
 from watchfloor.alerts import staging
@@ -100,6 +100,27 @@ def test_the_lean_chain_is_a_subset_of_the_settings_in_their_order(settings):
     assert "django.contrib.sessions.middleware.SessionMiddleware" not in names
     assert len(names) >= 4
     assert "watchfloor.platform.unavailable.DatabaseUnavailableMiddleware" in names
+
+
+def test_the_lean_road_remembers_fixed_paths_and_never_a_path_with_a_key(monkeypatch):
+    handler = IngestionHandler()
+    factory = RequestFactory()
+    first = handler.resolve_request(factory.post("/api/v2/alerts"))
+    assert first.func is views.alertmanager_v2_alerts
+    again = factory.post("/api/v2/alerts")
+    assert handler.resolve_request(again) is first and again.resolver_match is first
+
+    keyed = factory.post("/api/v2/alerts/wfi_secret")
+    match = handler.resolve_request(keyed)
+    assert match.kwargs == {"key": "wfi_secret"} and keyed.resolver_match is match
+    with pytest.raises(Resolver404):
+        handler.resolve_request(factory.post("/api/v2/alertsx"))
+    assert list(handler._resolved) == ["/api/v2/alerts"]  # no key, no miss kept
+
+    monkeypatch.setattr(IngestionHandler, "RESOLVED_PATHS", 2)
+    for path in ("/v2/enqueue", "/api/v1/alerts", "/api/v1/integrations/native"):
+        assert handler.resolve_request(factory.post(path)).func in INGESTION_VIEWS
+    assert list(handler._resolved) == ["/api/v2/alerts", "/v2/enqueue"]  # bounded
 
 
 class _LeanClientHandler(ClientHandler):
