@@ -172,6 +172,7 @@ def test_inspection_reads_the_answers_of_the_workers_that_pinged(monkeypatch):
 
 def test_the_status_page_shows_each_component(signed_in, settings):
     settings.JOBS_BACKEND = "embedded"
+    settings.ALERT_STAGING_HOLD_LAG, settings.ALERT_STAGING_MAX_LAG = 0.25, 30.0
     presence.announce(5, name="web-a:1")
     now = timezone.now()
     PlatformSample.objects.create(
@@ -188,6 +189,8 @@ def test_the_status_page_shows_each_component(signed_in, settings):
     for name in ("database", "cache", "broker", "workers", "scheduler", "websocket hub"):
         assert f'data-component="{name}"' in page
     assert "0 s (nothing pending)" in page
+    # what the lag means, with this node's bounds (staging: a 2xx is a staged batch)
+    assert "above 0.25 s senders are held" in page and "past 30 s they are answered 503" in page
     assert "<code>alertmanager</code>" in page
     assert "<code>web-a:1</code>" in page
     assert "data-platform-charts" in page and "vendor/uplot/uPlot.iife.min.js" in page

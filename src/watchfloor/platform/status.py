@@ -77,6 +77,16 @@ class StatusReport:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def hold_lag(self) -> float:
+        """Past this lag (s) ingestion holds senders until the fold catches up."""
+        return settings.ALERT_STAGING_HOLD_LAG
+
+    @property
+    def max_lag(self) -> float:
+        """Past this lag (s) ingestion answers 503 with Retry-After."""
+        return settings.ALERT_STAGING_MAX_LAG
+
+    @property
     def ws_total(self) -> int | None:
         return None if self.ws_by_node is None else sum(self.ws_by_node.values())
 
