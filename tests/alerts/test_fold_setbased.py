@@ -46,6 +46,41 @@ def test_plain_repeats_publish_the_same_feed_row_as_the_stored_alert(
     assert Alert.objects.get(fingerprint="fp-2").occurrence_count == 1
 
 
+def test_new_alerts_publish_the_same_feed_row_as_the_stored_alert(
+    estate, key, publisher, django_capture_on_commit_callbacks
+):
+    """A new alert's live event, built when sent from the unsaved alert's attribute dict, is the
+    event the model path sends for the row as stored: ids, counts, times, correlation, names,
+    a suppressed one's reason, and an alert with no site."""
+    from watchfloor.maintenance.models import MaintenanceWindow
+
+    now = timezone.now()
+    site = estate.sites[1]
+    MaintenanceWindow.objects.create(
+        tenant=estate.tenant,
+        client_id=site.client_id,
+        site=site,
+        title="works",
+        starts_at=now - timedelta(minutes=5),
+        ends_at=now + timedelta(hours=1),
+    )
+    from watchfloor.ttl import clear_all
+
+    clear_all()
+    events = [_event(estate, n) for n in range(4)] + [trigger(fingerprint="fp-nosite")]
+    with django_capture_on_commit_callbacks(execute=True):
+        result = ingest(events, key=key)
+    assert result.created + result.suppressed == 5
+    sent = {e["alert"]["fingerprint"]: e for e in publisher.of_type("alert.created")}
+    assert set(sent) == {"fp-0", "fp-1", "fp-2", "fp-3", "fp-nosite"}
+    for stored in Alert.objects.all():
+        expected = alert_event("alert.created", stored)
+        assert sent[stored.fingerprint]["alert"] == expected["alert"]
+        assert sent[stored.fingerprint]["tenant_id"] == estate.tenant.id
+    assert {e["alert"]["status"] for e in sent.values()} == {Status.NEW, Status.SUPPRESSED}
+    assert sent["fp-nosite"]["alert"]["site_id"] is None
+
+
 def test_only_plain_repeats_are_bumped(estate, key):
     """Open, same content: bumped. Changed content, a suppressed alert, an unknown fingerprint:
     not returned (the locked path takes them)."""

@@ -709,6 +709,7 @@ def _create(batch: _Batch, new_runs: list[Run]) -> None:
     )
     correlator.link_parents(candidates, inserted, stored)
     batch.storms += correlator.formed_storms()
+    created: list[dict] = []
     for alert, run in zip(candidates, new_runs, strict=True):
         if not inserted[alert.fingerprint]:
             continue
@@ -722,8 +723,12 @@ def _create(batch: _Batch, new_runs: list[Run]) -> None:
             batch.created_ids.append(alert.id)
             if run.count > 1:
                 result.deduplicated += run.count - 1
-        batch.events.append(alert_event("alert.created", alert))
+        created.append(vars(alert))
         result.outcomes.append((alert.fingerprint, alert.id, outcome))
+    if created:
+        # built when sent, from the alerts' attribute dicts (nothing writes to these alerts
+        # after this): on a fold worker, by the publisher thread, while the fold goes on
+        batch.events.append(partial(values_events, "alert.created", created))
     _apply_to_all(batch, [(stored[run.fingerprint], run) for run in lost])
 
 
