@@ -267,6 +267,40 @@ def test_storm_regrouping_stamps_and_announces_the_alerts_it_moves(
     assert newer.correlation_id == moved.correlation_id and newer.parent_id == earlier.id
 
 
+def test_storms_formed_at_once_are_regrouped_in_one_statement(
+    estate, key, settings, publisher, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Two storms formed by one batch: each type's earlier alerts (a site group of two, and a
+    lone one) join their storm under its earliest alert, and the moves are one UPDATE."""
+    settings.ALERT_STORM_SITES = 2
+    s0, s1 = estate.sites[0].code, estate.sites[1].code
+    ingest([trigger("DEVICE_OFFLINE", site=s0, entity_id="a")], key=key)
+    ingest([trigger("DEVICE_OFFLINE", site=s0, entity_id="b")], key=key)
+    ingest([trigger("SYNC_DEGRADED", site=s0)], key=key)
+    publisher.clear()
+    moves = []
+    real = correlation.update_alerts
+
+    def spy(alerts, fields):
+        if "correlation_reason" in fields:
+            moves.append(sorted(a.id for a in alerts))
+        real(alerts, fields)
+
+    monkeypatch.setattr(correlation, "update_alerts", spy)
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest([trigger("DEVICE_OFFLINE", site=s1), trigger("SYNC_DEGRADED", site=s1)], key=key)
+    for kind, size in (("DEVICE_OFFLINE", 3), ("SYNC_DEGRADED", 2)):
+        group = list(Alert.objects.filter(type=kind).order_by("id"))
+        assert len(group) == size
+        assert len({a.correlation_id for a in group}) == 1
+        assert {a.correlation_reason for a in group} == {CorrelationReason.STORM}
+        assert group[0].parent_id is None
+        assert {a.parent_id for a in group[1:]} == {group[0].id}
+    earlier = set(Alert.objects.filter(site__code=s0).values_list("id", flat=True))
+    assert moves == [sorted(earlier)]
+    assert {e["alert"]["id"] for e in publisher.of_type("alert.updated")} == earlier
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_storming_batch_is_published_before_its_regrouping(estate, key_for, settings, publisher):
     """Real commits (not captured callbacks): the regrouping runs after the batch's own events
