@@ -132,10 +132,6 @@ class Viewer:
         cache[id(event)] = (event, masked)
         return masked
 
-    def view(self, event: dict, cache: dict) -> dict | None:
-        """The event as this user may see it, or None (`sees`, then `shown`)."""
-        return self.shown(event, cache) if self.sees(event) else None
-
 
 def mask_event(event: dict) -> dict:
     """A copy of the event without personal data: names masked, emails/phones cut from text."""
