@@ -52,21 +52,7 @@ def test_new_alerts_publish_the_same_feed_row_as_the_stored_alert(
     """A new alert's live event, built when sent from the unsaved alert's attribute dict, is the
     event the model path sends for the row as stored: ids, counts, times, correlation, names,
     a suppressed one's reason, and an alert with no site."""
-    from watchfloor.maintenance.models import MaintenanceWindow
-
-    now = timezone.now()
-    site = estate.sites[1]
-    MaintenanceWindow.objects.create(
-        tenant=estate.tenant,
-        client_id=site.client_id,
-        site=site,
-        title="works",
-        starts_at=now - timedelta(minutes=5),
-        ends_at=now + timedelta(hours=1),
-    )
-    from watchfloor.ttl import clear_all
-
-    clear_all()
+    _window_over(estate, estate.sites[1])
     events = [_event(estate, n) for n in range(4)] + [trigger(fingerprint="fp-nosite")]
     with django_capture_on_commit_callbacks(execute=True):
         result = ingest(events, key=key)
@@ -122,21 +108,8 @@ def test_trigger_resolve_trigger_in_one_batch_keeps_order_and_counts(estate, key
 
 
 def test_a_repeat_in_a_maintenance_window_is_not_bumped_but_suppressed(estate, key):
-    from watchfloor.maintenance.models import MaintenanceWindow
-
     ingest([_event(estate, 0)], key=key)
-    site = estate.sites[0]
-    MaintenanceWindow.objects.create(
-        tenant=estate.tenant,
-        client_id=site.client_id,
-        site=site,
-        title="works",
-        starts_at=timezone.now() - timedelta(minutes=5),
-        ends_at=timezone.now() + timedelta(hours=1),
-    )
-    from watchfloor.ttl import clear_all
-
-    clear_all()
+    _window_over(estate, estate.sites[0])
     result = ingest([_event(estate, 0)], key=key)
     assert (result.suppressed, result.deduplicated) == (1, 0)
     alert = Alert.objects.get()
