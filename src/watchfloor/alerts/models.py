@@ -216,11 +216,13 @@ class Alert(TenantScoped):
             models.Index(
                 fields=["assignee"], condition=Q(assignee__isnull=False), name="alert_assignee"
             ),
-            # storm correlation: active alerts of one client and type seen recently
+            # storm correlation: a (client, type) pair's active alerts in first-seen order, id
+            # last so a fold reads a pair's first rows without sorting all of them
+            # (alerts.correlation)
             models.Index(
-                fields=["client", "type", "first_seen_at"],
+                fields=["client", "type", "first_seen_at", "id"],
                 condition=ACTIVE_CONDITION,
-                name="alert_active_client_type",
+                name="alert_active_pair_seen",
             ),
             # the overview's tiles and map, and the escalation job (NEW, one severity, first
             # seen before its delay): active alerts are ~3 % of the table; every column those

@@ -36,7 +36,7 @@ def _status_literal(status: Status) -> str:
     return f"'{status.value}'"
 
 
-def _active(table: str = "") -> str:
+def active_predicate(table: str = "") -> str:
     """The partial unique index's predicate (models.ACTIVE_CONDITION), so ON CONFLICT and the
     planner recognise it."""
     column = f"{table}.status" if table else "status"
@@ -47,7 +47,7 @@ def _active(table: str = "") -> str:
 # write) and reported as not inserted; the pipeline then folds this batch's run into it as a
 # repeat, so its counts, suppression and content change are applied like any other repeat's.
 _UPSERT_TAIL = (
-    f" ON CONFLICT (tenant_id, fingerprint) WHERE {_active()} DO UPDATE SET"
+    f" ON CONFLICT (tenant_id, fingerprint) WHERE {active_predicate()} DO UPDATE SET"
     " updated_at = {table}.updated_at RETURNING id, fingerprint, {inserted}"
 )
 
@@ -139,13 +139,13 @@ def lock_active_alerts(tenant_id: int, fingerprints: list[str]) -> list[Alert]:
     table = connection.ops.quote_name(Alert._meta.db_table)
     if connection.vendor == "postgresql":
         sql = (
-            f"SELECT * FROM {table} WHERE tenant_id = %s AND {_active()}"  # noqa: S608
+            f"SELECT * FROM {table} WHERE tenant_id = %s AND {active_predicate()}"  # noqa: S608
             " AND fingerprint = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
         )
         return list(Alert.objects.raw(sql, [tenant_id, fingerprints]))
     placeholders = ", ".join(["%s"] * len(fingerprints))
     sql = (
-        f"SELECT * FROM {table} WHERE tenant_id = %s AND {_active()}"  # noqa: S608
+        f"SELECT * FROM {table} WHERE tenant_id = %s AND {active_predicate()}"  # noqa: S608
         f" AND fingerprint IN ({placeholders}) ORDER BY id"
     )
     return list(Alert.objects.raw(sql, [tenant_id, *fingerprints]))
@@ -388,7 +388,7 @@ def bump_repeats(
             f"WITH locked AS (SELECT a.id, v.n FROM {table} a"  # noqa: S608
             f" JOIN unnest({unnest}) AS v({names_v})"
             " ON a.fingerprint = v.fp AND a.content_hash = v.h"
-            f" WHERE a.tenant_id = %s AND {_active('a')} AND {which}"
+            f" WHERE a.tenant_id = %s AND {active_predicate('a')} AND {which}"
             " ORDER BY a.id FOR NO KEY UPDATE OF a)"
             f" UPDATE {table} SET occurrence_count = {table}.occurrence_count + locked.n"
             f"{hidden_sql % {'n': 'locked.n'}}, last_seen_at = %s, updated_at = %s"
@@ -412,7 +412,7 @@ def bump_repeats(
                     f"{hidden_sql % {'n': 'v.column3'}}, last_seen_at = %s, updated_at = %s"
                     f" FROM (VALUES {values}) AS v WHERE {table}.tenant_id = %s"
                     f" AND {table}.fingerprint = v.column1 AND {table}.content_hash = v.column2"
-                    f" AND {_active(table)} AND {which} RETURNING {bare}",
+                    f" AND {active_predicate(table)} AND {which} RETURNING {bare}",
                     [stamp, stamp, *(v for row in chunk for v in row), tenant_id],
                 )
                 rows.extend(cursor.fetchall())
