@@ -3,9 +3,11 @@ whole pair only when those rows leave its storm undecided (alerts.correlation)."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from support_alerts import key_for, trigger
+from support_alerts import key_for, resolve, trigger
 from watchfloor.alerts import correlation
 from watchfloor.alerts.models import Alert, CorrelationReason
 from watchfloor.alerts.pipeline import ingest
@@ -91,3 +93,36 @@ def test_below_the_threshold_a_pair_with_few_alerts_is_decided_at_once(
     late = Alert.objects.get(entity_id="late0")
     assert late.correlation_reason == CorrelationReason.SITE  # the site's group, no storm
     assert [limit for limit, _ in reads] == [correlation.SCAN_ROWS]
+
+
+def test_a_formed_storm_takes_in_new_alerts_while_a_member_is_active(estate, key, settings):
+    """Once formed, the storm is the pair's group while one of its members is active, even
+    when fewer sites than the threshold still have one."""
+    settings.ALERT_STORM_SITES = 2
+    first, second = estate.sites[:2]
+    ingest(_at(first, 1, prefix="a") + _at(second, 1, prefix="b"), key=key)
+    storm = Alert.objects.get(entity_id="a0").correlation_id
+    ingest([resolve(Alert.objects.get(entity_id="b0").fingerprint)], key=key)  # one site left
+
+    ingest(_at(first, 1, prefix="late"), key=key)
+
+    late = Alert.objects.get(entity_id="late0")
+    assert late.correlation_id == storm and late.correlation_reason == CorrelationReason.STORM
+
+
+def test_the_earliest_alert_is_the_first_seen_not_the_lowest_id(estate, key):
+    """A site's group is the one of its alert first seen earliest; the id breaks ties only."""
+    site = estate.sites[0]
+    ingest(_at(site, 1, type_="A", prefix="x"), key=key)
+    ingest(_at(estate.sites[1], 1, type_="B", prefix="y"), key=key)
+    older, newer = Alert.objects.get(entity_id="x0"), Alert.objects.get(entity_id="y0")
+    # the higher id moved to the site and seen earlier: it heads the site from now on
+    Alert.objects.filter(pk=newer.pk).update(
+        site=site, first_seen_at=older.first_seen_at - timedelta(seconds=1)
+    )
+
+    ingest(_at(site, 1, type_="C", prefix="z"), key=key)
+
+    joined = Alert.objects.get(entity_id="z0")
+    assert newer.pk > older.pk
+    assert joined.correlation_id == newer.correlation_id and joined.parent_id == newer.pk
