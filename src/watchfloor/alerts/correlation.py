@@ -212,7 +212,8 @@ class Correlator:
         first-seen order, as (id, site id, reason, correlation id, parent id). On PostgreSQL
         one statement reads every pair through the active (client, type, first seen) index."""
         rows: dict[tuple[int | None, str], list[tuple]] = {pair: [] for pair in pairs}
-        by_query = [p for p in pairs if p[0] is None or connection.vendor != "postgresql"]
+        postgres = connection.vendor == "postgresql"
+        by_query = [p for p in pairs if p[0] is None or not postgres]
         for client_id, kind in by_query:
             query = (
                 self._recent()
@@ -221,7 +222,7 @@ class Correlator:
                 .values_list("id", "site_id", "correlation_reason", "correlation_id", "parent_id")
             )
             rows[(client_id, kind)] = list(query[:limit] if limit else query)
-        lateral = [p for p in pairs if p not in set(by_query)]
+        lateral = [p for p in pairs if postgres and p[0] is not None]
         if lateral:
             with connection.cursor() as cursor:
                 cursor.execute(
